@@ -1,0 +1,41 @@
+#include "components/register_all.h"
+
+// receivers
+#include "receivers/otlp_receiver.h"
+#include "receivers/zipkin_receiver.h"
+// processors
+#include "processors/attributes.h"
+#include "processors/batch.h"
+#include "processors/memory_limiter.h"
+#include "processors/resource.h"
+// exporters
+#include "exporters/debug.h"
+#include "exporters/file.h"
+#include "exporters/otlp.h"
+#include "exporters/otlphttp.h"
+#include "exporters/store.h"
+#include "exporters/zipkin.h"
+
+namespace hodos::components {
+
+void register_all(pipeline::Registry& registry) {
+  // receivers
+  registry.add(receivers::make_otlp_receiver_factory());
+  registry.add(receivers::make_zipkin_receiver_factory());
+  // processors
+  registry.add(processors::make_attributes_processor_factory());
+  registry.add(processors::make_batch_processor_factory());
+  registry.add(processors::make_memory_limiter_processor_factory());
+  registry.add(processors::make_resource_processor_factory());
+  // exporters
+  registry.add(exporters::make_debug_exporter_factory());
+  registry.add(exporters::make_file_exporter_factory());
+  registry.add(exporters::make_otlp_exporter_factory());
+  registry.add(exporters::make_otlphttp_exporter_factory());
+  // `hodos up` replaces this one with a factory holding its store (exporters/store.h).
+  registry.add(exporters::make_store_exporter_factory());
+  registry.add(exporters::make_zipkin_exporter_factory());
+  (void)registry;
+}
+
+}  // namespace hodos::components

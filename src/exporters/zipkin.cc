@@ -1,0 +1,93 @@
+#include "exporters/zipkin.h"
+
+#include <fmt/format.h>
+
+#include "exporters/http_common.h"
+#include "net/compression.h"
+#include "otlp/zipkin_codec.h"
+#include "pipeline/exporter_helper.h"
+
+namespace hodos::exporters {
+
+namespace {
+
+using pipeline::Status;
+
+struct ZipkinSettings {
+  std::string url;
+  bool gzip = false;
+  std::vector<std::pair<std::string, std::string>> headers;
+  net::TlsSettings tls;
+};
+
+ZipkinSettings read_settings(pipeline::ConfigNode& config) {
+  ZipkinSettings s;
+  s.url = config.get_string("endpoint", "");
+  if (s.url.empty()) {
+    config.fail("endpoint", "required; e.g. http://zipkin:9411/api/v2/spans");
+  }
+  require_http_url(config, "endpoint", s.url);
+  std::string format = config.get_string("format", "json");
+  if (format != "json") {
+    config.fail("format", fmt::format("'{}' is not supported; use json", format));
+  }
+  s.gzip = read_gzip(config, false);
+  for (auto& [k, v] : config.get_string_map("headers")) s.headers.emplace_back(k, v);
+  s.tls = read_tls_settings(config);
+  return s;
+}
+
+class ZipkinSender : public pipeline::BatchSender {
+ public:
+  explicit ZipkinSender(ZipkinSettings settings) : s_(std::move(settings)) {}
+
+  Status send(const core::SpanBatch& batch, pipeline::Deadline deadline) override {
+    net::HttpClientRequest req;
+    req.url = s_.url;
+    req.tls = s_.tls;
+    req.timeout = pipeline::time_left(deadline);
+    req.body = otlp::encode_zipkin_json(batch);
+    req.headers.emplace_back("Content-Type", "application/json");
+    if (s_.gzip) {
+      req.body = net::gzip_compress(req.body);
+      req.headers.emplace_back("Content-Encoding", "gzip");
+    }
+    req.headers.emplace_back("User-Agent", "hodos");
+    for (const auto& h : s_.headers) req.headers.push_back(h);
+    net::HttpClientResponse resp;
+    {
+      auto client = pool_.lease();
+      resp = client->send(req);
+    }
+    return status_from_http(resp, s_.url);
+  }
+
+  void shutdown() override { pool_.clear(); }
+
+ private:
+  ZipkinSettings s_;
+  HttpClientPool pool_;
+};
+
+class ZipkinFactory : public pipeline::ExporterFactory {
+ public:
+  std::string_view type() const override { return "zipkin"; }
+  std::unique_ptr<pipeline::Exporter> create(const pipeline::CreateContext& ctx,
+                                             pipeline::ConfigNode& config) const override {
+    auto sender = std::make_unique<ZipkinSender>(read_settings(config));
+    pipeline::ExporterHelperSettings defaults;
+    defaults.timeout = std::chrono::seconds(5);
+    auto exporter =
+        std::make_unique<pipeline::QueuedRetryExporter>(ctx, config, std::move(sender), defaults);
+    config.reject_unknown_keys();
+    return exporter;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<pipeline::ExporterFactory> make_zipkin_exporter_factory() {
+  return std::make_unique<ZipkinFactory>();
+}
+
+}  // namespace hodos::exporters

@@ -1,0 +1,450 @@
+// The only file that includes gRPC server code: the TraceService behind the `otlp` receiver.
+#include "receivers/otlp_receiver.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/dynamic_message.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "net/http_server.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "otlp/otlp_codec.h"
+#include "pipeline/obs.h"
+#include "receivers/receiver_http.h"
+
+namespace hodos::receivers {
+
+namespace {
+
+namespace pb_collector = opentelemetry::proto::collector::trace::v1;
+using pipeline::Status;
+
+// google.rpc.Code values used in error bodies.
+constexpr int kInvalidArgument = 3;
+constexpr int kResourceExhausted = 8;
+constexpr int kUnavailable = 14;
+
+struct GrpcSettings {
+  std::string endpoint = "127.0.0.1:4317";
+  int64_t max_recv_msg_size_mib = 4;
+};
+
+struct HttpSettings {
+  HttpReceiverSettings server;
+  std::string traces_url_path = "/v1/traces";
+};
+
+struct Settings {
+  std::optional<GrpcSettings> grpc;
+  std::optional<HttpSettings> http;
+};
+
+// The Collector cleans the path and makes it absolute ("v1/traces" -> "/v1/traces").
+std::string absolute_path(std::string path) {
+  if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
+  return path;
+}
+
+Settings read_settings(pipeline::ConfigNode& config) {
+  Settings s;
+  bool has_protocols = false;
+  pipeline::ConfigNode protocols = config.child("protocols", &has_protocols);
+  bool has_grpc = false;
+  bool has_http = false;
+  pipeline::ConfigNode grpc = protocols.child("grpc", &has_grpc);
+  pipeline::ConfigNode http = protocols.child("http", &has_http);
+  protocols.reject_unknown_keys();
+  if (!has_grpc && !has_http) {
+    config.fail("protocols", "enable at least one protocol, e.g. protocols: {grpc: {endpoint: "
+                             "127.0.0.1:4317}, http: {endpoint: 127.0.0.1:4318}}");
+  }
+  if (has_grpc) {
+    GrpcSettings g;
+    g.endpoint = grpc.get_string("endpoint", g.endpoint);
+    validate_endpoint(grpc, "endpoint", g.endpoint);
+    g.max_recv_msg_size_mib = grpc.get_int("max_recv_msg_size_mib", g.max_recv_msg_size_mib, 1,
+                                           2047);  // gRPC's limit is an int of bytes
+    grpc.reject_unknown_keys();
+    s.grpc = std::move(g);
+  }
+  if (has_http) {
+    HttpSettings h;
+    h.server = read_http_settings(http, "127.0.0.1:4318");
+    h.traces_url_path = absolute_path(http.get_string("traces_url_path", h.traces_url_path));
+    // Accepted so that Collector configs load unchanged; Hodos receives traces only.
+    http.get_string("logs_url_path", "");
+    http.get_string("metrics_url_path", "");
+    http.reject_unknown_keys();
+    s.http = std::move(h);
+  }
+  config.reject_unknown_keys();
+  return s;
+}
+
+// google.rpc.Status is not among protobuf's bundled types; describe it at run time (fields 1
+// and 2 of googleapis' status.proto) and let protobuf do the encoding.
+const google::protobuf::Message& rpc_status_prototype() {
+  static const google::protobuf::Message* prototype = [] {
+    namespace gp = google::protobuf;
+    static gp::DescriptorPool pool;
+    gp::FileDescriptorProto file;
+    file.set_name("hodos/google_rpc_status.proto");
+    file.set_package("google.rpc");
+    file.set_syntax("proto3");
+    gp::DescriptorProto* msg = file.add_message_type();
+    msg->set_name("Status");
+    gp::FieldDescriptorProto* code = msg->add_field();
+    code->set_name("code");
+    code->set_number(1);
+    code->set_type(gp::FieldDescriptorProto::TYPE_INT32);
+    code->set_label(gp::FieldDescriptorProto::LABEL_OPTIONAL);
+    gp::FieldDescriptorProto* message = msg->add_field();
+    message->set_name("message");
+    message->set_number(2);
+    message->set_type(gp::FieldDescriptorProto::TYPE_STRING);
+    message->set_label(gp::FieldDescriptorProto::LABEL_OPTIONAL);
+    const gp::FileDescriptor* fd = pool.BuildFile(file);
+    static gp::DynamicMessageFactory factory(&pool);
+    return factory.GetPrototype(fd->FindMessageTypeByName("Status"));
+  }();
+  return *prototype;
+}
+
+std::string rpc_status_proto(int code, const std::string& message) {
+  std::unique_ptr<google::protobuf::Message> m(rpc_status_prototype().New());
+  const auto* d = m->GetDescriptor();
+  const auto* r = m->GetReflection();
+  r->SetInt32(m.get(), d->FindFieldByNumber(1), code);
+  r->SetString(m.get(), d->FindFieldByNumber(2), message);
+  return m->SerializeAsString();
+}
+
+std::chrono::system_clock::time_point to_system(pipeline::Deadline deadline) {
+  auto left = deadline - std::chrono::steady_clock::now();
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(
+             std::max(left, std::chrono::steady_clock::duration::zero()));
+}
+
+// gRPC wants "[::]:4317" for all interfaces and brackets around IPv6 literals.
+std::string grpc_address(const std::string& endpoint) {
+  auto hp = net::split_host_port(endpoint);
+  if (!hp || hp->first.empty()) return fmt::format("[::]:{}", hp ? hp->second : 0);
+  if (hp->first.find(':') != std::string::npos) return fmt::format("[{}]:{}", hp->first, hp->second);
+  return endpoint;
+}
+
+// Export with the request as raw bytes, so that malformed protobuf reaches our decoder (and
+// becomes INVALID_ARGUMENT with its message) instead of gRPC's generic INTERNAL, and so that
+// decoding goes through otlp::decode_proto's arena. Served with the async API on our own
+// completion-queue threads, which may block in the pipeline without stalling gRPC's pollers.
+using RawTraceService =
+    pb_collector::TraceService::WithRawMethod_Export<pb_collector::TraceService::Service>;
+
+// One Export call: requested, then handled and finished on the same completion-queue thread.
+struct GrpcCall {
+  grpc::ServerContext context;
+  grpc::ByteBuffer request;
+  grpc::ByteBuffer response;
+  grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder{&context};
+  bool finishing = false;
+};
+
+class OtlpReceiverImpl final : public OtlpReceiver {
+ public:
+  OtlpReceiverImpl(const pipeline::CreateContext& ctx, Settings settings,
+                   pipeline::TracesConsumer& next)
+      : name_("receivers." + ctx.id.str()),
+        settings_(std::move(settings)),
+        next_(next),
+        logger_(ctx.logger ? ctx.logger : spdlog::default_logger()),
+        grpc_obs_(ctx.metrics, ctx.id, "grpc"),
+        http_obs_(ctx.metrics, ctx.id, "http") {}
+
+  ~OtlpReceiverImpl() override { shutdown(std::chrono::steady_clock::now()); }
+
+  Status start() override {
+    if (settings_.grpc) {
+      if (auto err = start_grpc()) return Status::permanent(name_ + ": " + *err);
+    }
+    if (settings_.http) {
+      if (auto err = start_http()) {
+        shutdown(std::chrono::steady_clock::now());
+        return Status::permanent(name_ + ": " + *err);
+      }
+    }
+    return Status::ok();
+  }
+
+  void shutdown(pipeline::Deadline deadline) override {
+    // gRPC first: its Shutdown lets in-flight calls finish until the deadline, then cancels.
+    if (grpc_server_) {
+      grpc_server_->Shutdown(to_system(deadline));
+      // Only after the server: the queues drain the cancelled requests, then the threads end.
+      for (auto& cq : grpc_queues_) cq->Shutdown();
+      for (auto& t : grpc_threads_) t.join();
+      grpc_threads_.clear();
+      grpc_server_.reset();
+      grpc_queues_.clear();
+    }
+    if (http_server_) {
+      http_server_->stop();
+      http_server_.reset();
+    }
+  }
+
+  uint16_t grpc_port() const override { return grpc_port_; }
+  uint16_t http_port() const override { return http_server_ ? http_server_->port() : 0; }
+
+ private:
+  grpc::Status export_grpc(const GrpcCall& call) {
+    // Usually one slice; several only for large messages.
+    std::vector<grpc::Slice> slices;
+    if (!call.request.Dump(&slices).ok()) {
+      return {grpc::StatusCode::INTERNAL, "could not read the request message"};
+    }
+    std::string joined;
+    std::string_view bytes;
+    if (slices.size() == 1) {
+      bytes = {reinterpret_cast<const char*>(slices[0].begin()), slices[0].size()};
+    } else {
+      for (const auto& slice : slices) {
+        joined.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+      }
+      bytes = joined;
+    }
+    core::SpanBatch batch;
+    if (auto err = otlp::decode_proto(bytes, batch)) {
+      grpc_obs_.bad_request();
+      log_bad_request(*logger_, log_limiter_,
+                      fmt::format("{}: refused an OTLP/gRPC request from {}: {}", name_,
+                                  call.context.peer(), *err));
+      return {grpc::StatusCode::INVALID_ARGUMENT, *err};
+    }
+    Status st = deliver(std::move(batch), grpc_obs_);
+    if (st.is_ok()) return grpc::Status::OK;
+    if (st.is_retryable()) return {grpc::StatusCode::UNAVAILABLE, st.message()};
+    return {grpc::StatusCode::INVALID_ARGUMENT, st.message()};
+  }
+
+  // Keeps one Export requested on `cq` and handles each call that arrives, in this thread.
+  void serve_grpc(grpc::ServerCompletionQueue& cq) {
+    std::unordered_map<GrpcCall*, std::unique_ptr<GrpcCall>> calls;
+    auto request_next = [&] {
+      auto call = std::make_unique<GrpcCall>();
+      GrpcCall* tag = call.get();
+      calls.emplace(tag, std::move(call));
+      service_->RequestExport(&tag->context, &tag->request, &tag->responder, &cq, &cq, tag);
+    };
+    request_next();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq.Next(&tag, &ok)) {
+      auto* call = static_cast<GrpcCall*>(tag);
+      if (call->finishing || !ok) {  // finished, or a request cancelled by shutdown
+        calls.erase(call);
+        continue;
+      }
+      request_next();
+      call->finishing = true;
+      grpc::Status st;
+      try {
+        st = export_grpc(*call);
+      } catch (const std::exception& e) {
+        logger_->error("{}: OTLP/gRPC export failed: {}", name_, e.what());
+        st = grpc::Status(grpc::StatusCode::INTERNAL, e.what());
+      }
+      if (st.ok()) {
+        grpc::Slice empty;  // ExportTraceServiceResponse without partial_success: no bytes
+        call->response = grpc::ByteBuffer(&empty, 1);
+        call->responder.Finish(call->response, st, call);
+      } else {
+        call->responder.FinishWithError(st, call);
+      }
+    }
+  }
+
+  Status deliver(core::SpanBatch batch, pipeline::ReceiverObs& obs) {
+    size_t n = batch.size();
+    if (n == 0) return Status::ok();
+    Status st = next_.consume(std::move(batch));
+    if (st.is_ok()) {
+      obs.accepted(n);
+    } else {
+      obs.refused(n);
+    }
+    return st;
+  }
+
+  // gRPC logs a multi-line error and returns no reason when it cannot bind; binding the same
+  // address ourselves first gives the one-line reason ("address already in use") instead.
+  static std::optional<std::string> bind_problem(const std::string& endpoint) {
+    net::HttpServerOptions probe_options;
+    probe_options.address = endpoint;
+    probe_options.threads = 1;
+    net::HttpServer probe(probe_options);
+    return probe.start();
+  }
+
+  std::optional<std::string> start_grpc() {
+    const GrpcSettings& g = *settings_.grpc;
+    if (auto why = bind_problem(g.endpoint)) return *why;
+    service_ = std::make_unique<RawTraceService>();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(grpc_address(g.endpoint), grpc::InsecureServerCredentials(), &port);
+    builder.SetMaxReceiveMessageSize(static_cast<int>(g.max_recv_msg_size_mib << 20));
+    // gRPC sets SO_REUSEPORT by default, which lets a second collector silently share the port.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.RegisterService(service_.get());
+    size_t threads = std::max(4u, std::thread::hardware_concurrency());
+    for (size_t i = 0; i < threads; ++i) grpc_queues_.push_back(builder.AddCompletionQueue());
+    grpc_server_ = builder.BuildAndStart();
+    if (!grpc_server_ || port == 0) {
+      grpc_server_.reset();
+      grpc_queues_.clear();  // never served: destroying them is enough
+      if (auto why = bind_problem(g.endpoint)) return *why;
+      return g.endpoint + ": gRPC could not listen there (see its log line above)";
+    }
+    grpc_port_ = static_cast<uint16_t>(port);
+    for (auto& cq : grpc_queues_) {
+      grpc_threads_.emplace_back([this, q = cq.get()] { serve_grpc(*q); });
+    }
+    logger_->info("{}: OTLP/gRPC on {}", name_, g.endpoint);
+    return std::nullopt;
+  }
+
+  std::optional<std::string> start_http() {
+    const HttpSettings& h = *settings_.http;
+    net::HttpServerOptions options;
+    options.address = h.server.endpoint;
+    options.max_body_bytes = h.server.max_request_body_size;
+    options.threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+    options.name = name_;
+    options.on_refused = [this](int status, const std::string& remote) {
+      http_obs_.bad_request();
+      log_bad_request(*logger_, log_limiter_,
+                      fmt::format("{}: refused an OTLP/HTTP request from {} ({})", name_, remote,
+                                  status == 413 ? "body over max_request_body_size"
+                                                : "malformed HTTP"));
+    };
+    http_server_ = std::make_unique<net::HttpServer>(options);
+    http_server_->route("POST", h.traces_url_path,
+                        [this](net::HttpRequest& req) { return export_http(req); });
+    add_cors_preflight(*http_server_, h.traces_url_path, h.server.cors);
+    if (auto err = http_server_->start()) {
+      http_server_.reset();
+      return err;
+    }
+    logger_->info("{}: OTLP/HTTP on {}{}", name_, h.server.endpoint, h.traces_url_path);
+    return std::nullopt;
+  }
+
+  net::HttpResponse export_http(net::HttpRequest& req) {
+    net::HttpResponse res = handle_http(req);
+    add_cors_headers(req, settings_.http->server.cors, res);
+    return res;
+  }
+
+  net::HttpResponse handle_http(net::HttpRequest& req) {
+    std::string type = media_type(req);
+    bool json = type == "application/json";
+    if (!json && type != "application/x-protobuf" && type != "application/protobuf") {
+      return refuse(req, false, 415, kInvalidArgument,
+                    fmt::format("unsupported Content-Type '{}'; send application/x-protobuf or "
+                                "application/json",
+                                req.header("content-type") ? *req.header("content-type") : ""),
+                    /*encoded=*/false);
+    }
+    if (auto err = decode_content_encoding(req, settings_.http->server.max_request_body_size)) {
+      net::HttpResponse res =
+          refuse(req, json, err->http_status,
+                 err->http_status == 413 ? kResourceExhausted : kInvalidArgument, err->message);
+      if (err->http_status == 415) res.headers.emplace_back("Accept-Encoding", kAcceptEncoding);
+      return res;
+    }
+    core::SpanBatch batch;
+    auto err = json ? otlp::decode_json(req.body, batch) : otlp::decode_proto(req.body, batch);
+    if (err) return refuse(req, json, 400, kInvalidArgument, *err);
+
+    Status st = deliver(std::move(batch), http_obs_);
+    if (st.is_ok()) {
+      if (json) return net::HttpResponse::json(200, "{}");
+      net::HttpResponse res;
+      res.content_type = "application/x-protobuf";
+      res.body = pb_collector::ExportTraceServiceResponse().SerializeAsString();
+      return res;
+    }
+    if (st.is_retryable()) {
+      net::HttpResponse res = error_response(json, 503, kUnavailable, st.message());
+      res.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds(st)));
+      return res;
+    }
+    return error_response(json, 400, kInvalidArgument, st.message());
+  }
+
+  net::HttpResponse refuse(const net::HttpRequest& req, bool json, int http_status, int rpc_code,
+                           const std::string& message, bool encoded = true) {
+    http_obs_.bad_request();
+    log_bad_request(*logger_, log_limiter_,
+                    fmt::format("{}: refused an OTLP/HTTP request from {} ({}): {}", name_,
+                                req.remote_address, http_status, message));
+    if (!encoded) return net::HttpResponse::text(http_status, message + "\n");
+    return error_response(json, http_status, rpc_code, message);
+  }
+
+  // OTLP/HTTP error bodies are a google.rpc.Status in the request's encoding.
+  static net::HttpResponse error_response(bool json, int http_status, int rpc_code,
+                                          const std::string& message) {
+    if (json) {
+      nlohmann::json body = {{"code", rpc_code}, {"message", message}};
+      return net::HttpResponse::json(http_status, body.dump(-1, ' ', false,
+                                                            nlohmann::json::error_handler_t::replace));
+    }
+    net::HttpResponse res;
+    res.status = http_status;
+    res.content_type = "application/x-protobuf";
+    res.body = rpc_status_proto(rpc_code, message);
+    return res;
+  }
+
+  std::string name_;
+  Settings settings_;
+  pipeline::TracesConsumer& next_;
+  std::shared_ptr<spdlog::logger> logger_;
+  pipeline::ReceiverObs grpc_obs_;
+  pipeline::ReceiverObs http_obs_;
+  LogLimiter log_limiter_;
+  std::unique_ptr<RawTraceService> service_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> grpc_queues_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::vector<std::thread> grpc_threads_;
+  uint16_t grpc_port_ = 0;
+  std::unique_ptr<net::HttpServer> http_server_;
+};
+
+class OtlpReceiverFactory final : public pipeline::ReceiverFactory {
+ public:
+  std::string_view type() const override { return "otlp"; }
+  std::unique_ptr<pipeline::Receiver> create(const pipeline::CreateContext& ctx,
+                                             pipeline::ConfigNode& config,
+                                             pipeline::TracesConsumer& next) const override {
+    return std::make_unique<OtlpReceiverImpl>(ctx, read_settings(config), next);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<pipeline::ReceiverFactory> make_otlp_receiver_factory() {
+  return std::make_unique<OtlpReceiverFactory>();
+}
+
+}  // namespace hodos::receivers
