@@ -1,0 +1,106 @@
+// The store's key layouts, one place for writers, readers and the retention filter:
+//
+//   spans       trace_id[16] span_id[8] -> start_le64 varint(zigzag(end - start))
+//                                          varint(resource_ref) varint(scope_ref)
+//                                          + OTLP Span protobuf without ids and times
+//   dicts       'R' id_be64 -> ResourceSpans protobuf (resource + schema_url, no scope_spans)
+//               'S' id_be64 -> ScopeSpans protobuf (scope + schema_url, no spans)
+//               'r' key \0 value \0 resource_id_be64 -> ""   (resources carrying a tag)
+//               'K' key \0 value -> varint(tag id)           (the tag dictionary)
+//               'X' key -> ""                                (keys with too many values)
+//   index       'S' service \0 start_be64 trace_id[16] salt[2]               } -> details of each
+//               'O' service \0 operation \0 start_be64 trace_id[0..4] salt[2] }    span the entry
+//               'T' service \0 key \0 value \0 start_be64 trace_id[0..4] salt[2] } stands for
+//                                                                    (index_entry.h)
+//   meta        's' service -> ""     'o' service \0 kind \0 operation -> ""    'c' -> cutoff_be64
+//   aggregates  'M' service \0 kind \0 operation \0 minute_be64 -> Aggregate
+//               'm' service \0 kind \0 minute_be64 -> Aggregate (all operations)
+//               'E' minute_be64 parent \0 child -> [calls, errors]
+//               'G' minute_be64 -> [spans, bytes]  (all services; drives size retention)
+//
+// An 'S' entry covers the spans of one trace and service within one ingested batch; its time
+// is the earliest start among them and its salt the first two bytes of one of their span ids
+// (so two batches of a trace that start at the same instant do not overwrite each other's
+// entry). 'O' and 'T' entries cover the subset with one operation or tag and carry the same time
+// and salt but only 4 bytes of the trace id -- the full id is read from the 'S' entry, for the
+// few entries a search returns -- which keeps the index small. 'T' entries exist only for tags
+// that are rare by nature (errors, failing status codes) or configured. Times are Unix ns; minute_be64 is the ns
+// at the start of the minute. Names containing \0 are never put in keys (such spans are stored,
+// found by trace id, but not indexed).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "store/encoding.h"
+
+namespace hodos::store::keys {
+
+inline constexpr size_t kTraceIdSize = 16;
+inline constexpr size_t kSpanIdSize = 8;
+inline constexpr size_t kSaltSize = 2;
+inline constexpr size_t kTracePrefixSize = 4;
+// What follows the body of an index key: start_be64, trace id (or its prefix), salt.
+inline constexpr size_t kServiceSuffix = 8 + kTraceIdSize + kSaltSize;
+inline constexpr size_t kRefSuffix = 8 + kTracePrefixSize + kSaltSize;
+inline constexpr size_t kSpanHeaderMin = 8;                // start_le64, then the refs
+
+inline constexpr char kIndexService = 'S';
+inline constexpr char kIndexOperation = 'O';
+inline constexpr char kIndexTag = 'T';
+inline constexpr char kMetaService = 's';
+inline constexpr char kMetaOperation = 'o';
+inline constexpr char kMetaCutoff = 'c';
+inline constexpr char kDictResource = 'R';
+inline constexpr char kDictScope = 'S';
+inline constexpr char kDictResourceTag = 'r';
+inline constexpr char kDictTag = 'K';
+inline constexpr char kDictOverflow = 'X';
+inline constexpr char kAggOperation = 'M';
+inline constexpr char kAggService = 'm';
+inline constexpr char kAggEdge = 'E';
+inline constexpr char kAggTotal = 'G';
+
+inline bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+inline constexpr uint64_t kMinuteNs = 60'000'000'000ULL;
+inline uint64_t minute_of(uint64_t ns) { return ns - ns % kMinuteNs; }
+
+// The smallest key greater than every key starting with `prefix` ("" when there is none).
+inline std::string prefix_successor(std::string prefix) {
+  while (!prefix.empty()) {
+    unsigned char c = static_cast<unsigned char>(prefix.back());
+    if (c != 0xff) {
+      prefix.back() = static_cast<char>(c + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return prefix;
+}
+
+// Time of an entry of the index column family (0 when malformed).
+inline size_t index_suffix(std::string_view key) {
+  return !key.empty() && key[0] == kIndexService ? kServiceSuffix : kRefSuffix;
+}
+inline uint64_t index_time(std::string_view key) {
+  size_t suffix = index_suffix(key);
+  return key.size() > suffix ? get_be64(key.data() + key.size() - suffix) : 0;
+}
+
+// Start of the minute an aggregates entry counts (0 when malformed).
+inline uint64_t aggregate_minute(std::string_view key) {
+  if (key.empty()) return 0;
+  if (key[0] == kAggEdge || key[0] == kAggTotal) {
+    return key.size() >= 9 ? get_be64(key.data() + 1) : 0;
+  }
+  return key.size() >= 9 ? get_be64(key.data() + key.size() - 8) : 0;
+}
+
+// Span start time from a spans value (0 when malformed).
+inline uint64_t span_value_time(std::string_view value) {
+  return value.size() >= kSpanHeaderMin ? get_le64(value.data()) : 0;
+}
+
+}  // namespace hodos::store::keys

@@ -1,0 +1,508 @@
+// The write path: one SpanBatch becomes one RocksDB WriteBatch holding the encoded spans, their
+// resource/scope dictionary entries, new tag ids, index entries, meta lists and aggregates.
+#include <google/protobuf/arena.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "otlp/otlp_codec.h"
+#include "store/index_entry.h"
+#include "store/keys.h"
+#include "store/span_tags.h"
+#include "store/store_impl.h"
+
+namespace hodos::store {
+
+namespace {
+
+namespace tpb = opentelemetry::proto::trace::v1;
+
+uint64_t id64(const uint8_t* bytes) {
+  uint64_t v;
+  std::memcpy(&v, bytes, sizeof v);
+  return v;
+}
+
+bool valid_id(const std::string& raw, size_t size) {
+  return raw.size() == size && std::any_of(raw.begin(), raw.end(), [](char c) { return c != 0; });
+}
+
+struct SpanKey {
+  core::TraceId trace;
+  core::SpanId span;
+  friend bool operator==(const SpanKey&, const SpanKey&) = default;
+};
+struct SpanKeyHash {
+  size_t operator()(const SpanKey& k) const {
+    return std::hash<core::TraceId>{}(k.trace) ^ (std::hash<core::SpanId>{}(k.span) * 31);
+  }
+};
+
+// Index entries of one batch (see keys.h): one 'S' entry per (trace, service), and one 'O' or
+// 'T' entry per (trace, service, operation or tag), each holding the details of its spans.
+class IndexBuilder {
+ public:
+  struct ServiceEntry {
+    size_t body_size;
+    core::TraceId trace;
+    uint8_t salt[keys::kSaltSize];
+    uint64_t min_start;
+    core::ArenaVector<const SpanDetail*> spans;
+  };
+
+  ServiceEntry* add_service(std::string_view body, const core::TraceId& trace,
+                            const core::SpanId& span, const SpanDetail* detail) {
+    scratch_.assign(body);
+    scratch_.append(trace.as_view());
+    auto it = services_.find(std::string_view(scratch_));
+    if (it == services_.end()) {
+      ServiceEntry e{body.size(), trace, {span.bytes[0], span.bytes[1]}, detail->start, {}};
+      it = services_.emplace(arena_.copy(scratch_), e).first;
+    }
+    ServiceEntry& e = it->second;
+    e.min_start = std::min(e.min_start, detail->start);
+    e.spans.push_back(arena_, detail);
+    return &e;
+  }
+
+  void add_ref(std::string_view body, ServiceEntry* service, const SpanDetail* detail) {
+    scratch_.assign(body);
+    scratch_.append(reinterpret_cast<const char*>(&service), sizeof service);
+    auto it = refs_.find(std::string_view(scratch_));
+    if (it == refs_.end()) {
+      it = refs_.emplace(arena_.copy(scratch_), RefEntry{body.size(), service, {}}).first;
+    }
+    it->second.spans.push_back(arena_, detail);
+  }
+
+  void write(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf) {
+    std::string key, value;
+    for (const auto& [body_trace, e] : services_) {
+      key.assign(body_trace.substr(0, e.body_size));
+      put_be64(key, e.min_start);
+      key.append(e.trace.as_view());
+      key.append(reinterpret_cast<const char*>(e.salt), keys::kSaltSize);
+      value.clear();
+      for (const SpanDetail* d : e.spans) append_detail(value, *d, e.min_start);
+      wb.Put(cf, key, value);
+    }
+    for (const auto& [body_service, r] : refs_) {
+      const ServiceEntry& e = *r.service;
+      key.assign(body_service.substr(0, r.body_size));
+      put_be64(key, e.min_start);
+      key.append(e.trace.as_view().substr(0, keys::kTracePrefixSize));
+      key.append(reinterpret_cast<const char*>(e.salt), keys::kSaltSize);
+      value.clear();
+      for (const SpanDetail* d : r.spans) append_detail(value, *d, e.min_start);
+      wb.Put(cf, key, value);
+    }
+  }
+
+ private:
+  struct RefEntry {
+    size_t body_size;
+    ServiceEntry* service;
+    core::ArenaVector<const SpanDetail*> spans;
+  };
+  core::Arena arena_{64 * 1024};
+  // Node-based maps: ServiceEntry pointers stay valid as entries are added.
+  std::unordered_map<std::string_view, ServiceEntry> services_;
+  std::unordered_map<std::string_view, RefEntry> refs_;
+  std::string scratch_;
+};
+
+struct Tag {
+  std::string_view key;
+  std::string_view text;
+};
+
+// The text a tag value is indexed and matched by (see value_equals_text); non-strings are
+// rendered into `arena`.
+std::string_view render(const core::AnyValue& v, core::Arena& arena) {
+  if (v.type == core::ValueType::kString) return v.str;
+  return arena.copy(v.to_string());
+}
+
+bool is_failure_status(std::string_view text, bool grpc) {
+  int64_t code = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), code);
+  if (ec != std::errc() || end != text.data() + text.size()) return false;
+  return grpc ? code != 0 : code >= 400;
+}
+
+}  // namespace
+
+bool TraceStore::Impl::tag_has_own_index(std::string_view key, std::string_view text) const {
+  if (key == "error") return text == "true";
+  if (key == "otel.status_code") return text == "ERROR";
+  if (key == "http.response.status_code" || key == "http.status_code") {
+    return is_failure_status(text, false);
+  }
+  if (key == "rpc.grpc.status_code") return is_failure_status(text, true);
+  return !indexed_tag_keys.empty() && indexed_tag_keys.contains(key);
+}
+
+size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
+  if (batch.empty()) return 0;
+  const uint64_t cutoff_ns = cutoff();
+
+  // --- Encode: the codec turns the batch into OTLP messages; each span is stored as its own
+  // Span message, each distinct resource and scope once in the dictionary.
+  google::protobuf::Arena proto_arena;
+  auto* request = google::protobuf::Arena::CreateMessage<otlp::ExportRequest>(&proto_arena);
+  otlp::to_proto(batch, request);
+  std::vector<std::string> resource_headers;
+  std::vector<std::vector<std::string>> scope_headers;
+  std::unordered_map<SpanKey, uint32_t, SpanKeyHash> resource_of;  // span -> ResourceSpans index
+  resource_of.reserve(batch.size());
+  for (int r = 0; r < request->resource_spans_size(); ++r) {
+    const tpb::ResourceSpans& rs = request->resource_spans(r);
+    tpb::ResourceSpans header;
+    if (rs.has_resource()) *header.mutable_resource() = rs.resource();
+    header.set_schema_url(rs.schema_url());
+    resource_headers.push_back(header.SerializeAsString());
+    auto& scopes_of = scope_headers.emplace_back();
+    for (const tpb::ScopeSpans& ss : rs.scope_spans()) {
+      tpb::ScopeSpans sheader;
+      if (ss.has_scope()) *sheader.mutable_scope() = ss.scope();
+      sheader.set_schema_url(ss.schema_url());
+      scopes_of.push_back(sheader.SerializeAsString());
+      for (const tpb::Span& sp : ss.spans()) {
+        auto t = core::TraceId::from_bytes(sp.trace_id());
+        auto s = core::SpanId::from_bytes(sp.span_id());
+        if (t && s) resource_of.emplace(SpanKey{*t, *s}, static_cast<uint32_t>(r));
+      }
+    }
+  }
+
+  // --- Model pass: the spans to keep and their tags.
+  std::vector<const core::Span*> kept;
+  kept.reserve(batch.size());
+  for (const core::Span& s : batch.spans()) {
+    if (s.trace_id.valid() && s.span_id.valid() && s.start_time_unix_nano >= cutoff_ns) {
+      kept.push_back(&s);
+    }
+  }
+  const size_t rejected = batch.size() - kept.size();
+  core::Arena text_arena;
+  std::vector<Tag> tags;                   // every span's tags, concatenated
+  std::vector<size_t> tags_begin(kept.size() + 1);
+  std::vector<uint32_t> span_resource(kept.size(), 0);  // ResourceSpans index
+  std::vector<const core::Resource*> model_resource(resource_headers.size(), nullptr);
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const core::Span& span = *kept[i];
+    tags_begin[i] = tags.size();
+    auto it = resource_of.find(SpanKey{span.trace_id, span.span_id});
+    if (it != resource_of.end()) {
+      span_resource[i] = it->second;
+      model_resource[it->second] = span.resource;
+    }
+    for (const core::KeyValue& kv : span.attributes) {
+      tags.push_back({kv.key, render(kv.value, text_arena)});
+    }
+    for (const core::Event& e : span.events) {
+      tags.push_back({"event", e.name});
+      for (const core::KeyValue& kv : e.attributes) {
+        tags.push_back({kv.key, render(kv.value, text_arena)});
+      }
+    }
+    for_each_derived_tag(span, [&](std::string_view k, std::string_view v) {
+      // Kind and status are in every index entry's flags; the others need tag ids.
+      if (k != "span.kind" && k != "error" && k != "otel.status_code") tags.push_back({k, v});
+    });
+  }
+  tags_begin[kept.size()] = tags.size();
+
+  // --- Shared state: dictionary ids, tag ids, new meta entries, dependency edges.
+  rocksdb::WriteBatch wb;
+  std::vector<uint64_t> resource_ids(resource_headers.size());
+  std::vector<std::vector<uint64_t>> scope_ids(scope_headers.size());
+  std::vector<uint32_t> tag_ids(tags.size(), 0);
+  std::vector<std::pair<DictTable*, std::string_view>> dicts_to_confirm;
+  std::vector<std::string> tags_to_confirm, overflow_to_confirm;
+  std::vector<std::string> meta_written;
+  std::vector<DependencyTracker::Edge> edges;
+  {
+    std::lock_guard<std::mutex> g(ingest_mu);
+    std::string key;
+    auto dict_id = [&](DictTable& table, char kind, const std::string& bytes, bool* fresh) {
+      if (table.ids.size() > 100'000) table.ids.clear();  // bounded; a re-add only duplicates
+      auto it = table.ids.find(bytes);
+      if (it == table.ids.end()) {
+        it = table.ids.emplace(bytes, DictTable::Entry{table.next_id++, false}).first;
+      }
+      *fresh = !it->second.confirmed;
+      if (*fresh) {
+        key.assign(1, kind);
+        put_be64(key, it->second.id);
+        wb.Put(dicts_cf, key, bytes);
+        dicts_to_confirm.emplace_back(&table, bytes);
+      }
+      return it->second.id;
+    };
+    for (size_t r = 0; r < resource_headers.size(); ++r) {
+      bool fresh;
+      resource_ids[r] = dict_id(resources, keys::kDictResource, resource_headers[r], &fresh);
+      if (fresh && model_resource[r] != nullptr) {
+        // Which resources carry a tag, for searches on resource ("process") tags.
+        for (const core::KeyValue& kv : model_resource[r]->attributes) {
+          std::string_view text = render(kv.value, text_arena);
+          if (text.size() > options.max_indexed_value_bytes || keys::has_nul(kv.key) ||
+              keys::has_nul(text)) {
+            continue;
+          }
+          key.assign(1, keys::kDictResourceTag).append(kv.key).append(1, '\0').append(text);
+          key.push_back('\0');
+          put_be64(key, resource_ids[r]);
+          wb.Put(dicts_cf, key, rocksdb::Slice());
+        }
+      }
+      for (const std::string& sh : scope_headers[r]) {
+        scope_ids[r].push_back(dict_id(scopes, keys::kDictScope, sh, &fresh));
+      }
+    }
+
+    {
+      std::unique_lock<std::shared_mutex> tg(tags_mu);
+      std::string value;
+      for (size_t t = 0; t < tags.size(); ++t) {
+        const Tag& tag = tags[t];
+        if (tag.text.size() > options.max_indexed_value_bytes || keys::has_nul(tag.key) ||
+            keys::has_nul(tag.text)) {
+          continue;
+        }
+        key.assign(1, keys::kDictTag).append(tag.key).append(1, '\0').append(tag.text);
+        auto it = tag_dict.ids.find(std::string_view(key).substr(1));
+        if (it == tag_dict.ids.end()) {
+          auto ov = tag_dict.overflowed.find(tag.key);
+          if (ov != tag_dict.overflowed.end()) {
+            if (!ov->second) {
+              wb.Put(dicts_cf, std::string(1, keys::kDictOverflow).append(tag.key), {});
+              overflow_to_confirm.emplace_back(tag.key);
+            }
+            continue;
+          }
+          uint32_t& count = tag_dict.values_per_key[std::string(tag.key)];
+          if (count >= options.max_values_per_tag_key ||
+              tag_dict.ids.size() >= options.max_tag_ids) {
+            tag_dict.overflowed.emplace(tag.key, false);
+            wb.Put(dicts_cf, std::string(1, keys::kDictOverflow).append(tag.key), {});
+            overflow_to_confirm.emplace_back(tag.key);
+            continue;
+          }
+          ++count;
+          it = tag_dict.ids.emplace(key.substr(1), TagDictionary::Entry{tag_dict.next_id++,
+                                                                           false}).first;
+        }
+        if (!it->second.confirmed) {
+          value.clear();
+          put_varint(value, it->second.id);
+          wb.Put(dicts_cf, key, value);
+          tags_to_confirm.push_back(it->first);
+        }
+        tag_ids[t] = it->second.id;
+      }
+    }
+
+    auto meta = [&](std::string k) {
+      if (known_meta.contains(k)) return;
+      wb.Put(meta_cf, k, rocksdb::Slice());
+      meta_written.push_back(std::move(k));
+      known_meta.insert(meta_written.back());  // written in this batch; undone on failure
+    };
+    std::vector<DependencyTracker::SpanRef> refs;
+    refs.reserve(kept.size());
+    for (size_t i = 0; i < kept.size(); ++i) {
+      const core::Span& span = *kept[i];
+      std::string_view svc = service_name(*span.resource);
+      if (!keys::has_nul(svc)) {
+        meta(std::string(1, keys::kMetaService).append(svc));
+        if (!keys::has_nul(span.name)) {
+          meta(std::string(1, keys::kMetaOperation).append(svc).append(1, '\0')
+                   .append(core::span_kind_name(span.kind)).append(1, '\0').append(span.name));
+        }
+      }
+      auto [it, added] =
+          service_ids.try_emplace(std::string(svc), static_cast<uint32_t>(service_names.size()));
+      if (added) service_names.emplace_back(svc);
+      refs.push_back({id64(span.span_id.bytes.data()),
+                      span.parent_span_id.valid() ? id64(span.parent_span_id.bytes.data()) : 0,
+                      it->second,
+                      static_cast<uint32_t>(span.start_time_unix_nano / keys::kMinuteNs),
+                      span.status.code == core::StatusCode::kError});
+    }
+    dependencies_tracker.observe(refs, &edges);
+    // Edge names are read under the lock: another ingest may grow service_names.
+    StringMap<std::pair<uint64_t, uint64_t>> edge_counts;
+    for (const DependencyTracker::Edge& e : edges) {
+      const std::string& parent = service_names[e.parent_service];
+      const std::string& child = service_names[e.child_service];
+      if (keys::has_nul(parent) || keys::has_nul(child)) continue;
+      key.assign(1, keys::kAggEdge);
+      put_be64(key, static_cast<uint64_t>(e.minute) * keys::kMinuteNs);
+      key.append(parent).append(1, '\0').append(child);
+      auto& c = edge_counts[key];
+      ++c.first;
+      if (e.error) ++c.second;
+    }
+    std::string v;
+    for (const auto& [k, c] : edge_counts) {
+      v.clear();
+      put_varint(v, c.first);
+      put_varint(v, c.second);
+      wb.Merge(aggregates_cf, k, v);
+    }
+  }
+
+  // --- Spans: key trace_id span_id; value start, end - start, refs, then the Span message
+  // without the fields the key and header already hold.
+  std::string key, value;
+  std::map<uint64_t, uint64_t> spans_per_minute;
+  for (int r = 0; r < request->resource_spans_size(); ++r) {
+    tpb::ResourceSpans* rs = request->mutable_resource_spans(r);
+    for (int s = 0; s < rs->scope_spans_size(); ++s) {
+      tpb::ScopeSpans* ss = rs->mutable_scope_spans(s);
+      for (tpb::Span& span : *ss->mutable_spans()) {
+        const uint64_t start = span.start_time_unix_nano();
+        if (!valid_id(span.trace_id(), keys::kTraceIdSize) ||
+            !valid_id(span.span_id(), keys::kSpanIdSize) || start < cutoff_ns) {
+          continue;
+        }
+        key.assign(span.trace_id()).append(span.span_id());
+        value.clear();
+        put_le64(value, start);
+        put_varint(value, zigzag(static_cast<int64_t>(span.end_time_unix_nano() - start)));
+        put_varint(value, resource_ids[r]);
+        put_varint(value, scope_ids[r][s]);
+        span.clear_trace_id();
+        span.clear_span_id();
+        span.clear_start_time_unix_nano();
+        span.clear_end_time_unix_nano();
+        span.AppendToString(&value);
+        wb.Put(spans_cf, key, value);
+        ++spans_per_minute[keys::minute_of(start)];
+      }
+    }
+  }
+
+  // --- Index entries and aggregates.
+  std::vector<SpanDetail> details(kept.size());
+  IndexBuilder index;
+  StringMap<Aggregate> aggregates;
+  std::string body;
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const core::Span& span = *kept[i];
+    std::string_view svc = service_name(*span.resource);
+    if (keys::has_nul(svc)) continue;
+    SpanDetail& d = details[i];
+    d.start = span.start_time_unix_nano;
+    d.duration = span.duration_ns();
+    d.kind = span.kind;
+    d.status = span.status.code;
+    d.resource_ref = resource_ids[span_resource[i]];
+    // Tags without an id (long values, overflowed keys) are left out of the list.
+    uint32_t* ids = tag_ids.data() + tags_begin[i];
+    uint32_t n = 0;
+    for (size_t t = tags_begin[i]; t < tags_begin[i + 1]; ++t) {
+      if (tag_ids[t] != 0) ids[n++] = tag_ids[t];
+    }
+    d.tag_ids = ids;
+    d.tag_count = n;
+    const bool error = span.status.code == core::StatusCode::kError;
+    const std::string_view kind = core::span_kind_name(span.kind);
+    const uint64_t minute = keys::minute_of(d.start);
+
+    body.assign(1, keys::kIndexService).append(svc).push_back('\0');
+    IndexBuilder::ServiceEntry* service_entry =
+        index.add_service(body, span.trace_id, span.span_id, &d);
+    key.assign(1, keys::kAggService).append(svc).append(1, '\0').append(kind).push_back('\0');
+    put_be64(key, minute);
+    aggregates[key].add_span(d.duration, error);
+    if (!keys::has_nul(span.name)) {
+      body.assign(1, keys::kIndexOperation).append(svc).append(1, '\0').append(span.name);
+      body.push_back('\0');
+      index.add_ref(body, service_entry, &d);
+      key.assign(1, keys::kAggOperation).append(svc).append(1, '\0').append(kind);
+      key.append(1, '\0').append(span.name).push_back('\0');
+      put_be64(key, minute);
+      aggregates[key].add_span(d.duration, error);
+    }
+    auto own_index = [&](std::string_view k, std::string_view text) {
+      if (!tag_has_own_index(k, text) || text.size() > options.max_indexed_value_bytes ||
+          keys::has_nul(k) || keys::has_nul(text)) {
+        return;
+      }
+      body.assign(1, keys::kIndexTag).append(svc).append(1, '\0').append(k).append(1, '\0');
+      body.append(text).push_back('\0');
+      index.add_ref(body, service_entry, &d);
+    };
+    for (size_t t = tags_begin[i]; t < tags_begin[i + 1]; ++t) own_index(tags[t].key, tags[t].text);
+    if (error) {
+      own_index("error", "true");
+      own_index("otel.status_code", "ERROR");
+    }
+    for (const core::KeyValue& kv : span.resource->attributes) {
+      if (kv.value.type == core::ValueType::kString) {
+        own_index(kv.key, kv.value.str);
+      } else if (tag_has_own_index(kv.key, render(kv.value, text_arena))) {
+        own_index(kv.key, render(kv.value, text_arena));
+      }
+    }
+  }
+  index.write(wb, index_cf);
+  for (const auto& [k, agg] : aggregates) {
+    value.clear();
+    agg.encode(value);
+    wb.Merge(aggregates_cf, k, value);
+  }
+  // Per-minute totals, for size-based retention: bytes are the batch's share by span count.
+  const uint64_t batch_bytes = wb.GetDataSize();
+  for (const auto& [minute, n] : spans_per_minute) {
+    key.assign(1, keys::kAggTotal);
+    put_be64(key, minute);
+    value.clear();
+    put_varint(value, n);
+    put_varint(value, kept.empty() ? 0 : batch_bytes * n / kept.size());
+    wb.Merge(aggregates_cf, key, value);
+  }
+
+  rocksdb::WriteOptions wo;
+  // WAL on, no fsync: a returned write is in the OS page cache and survives kill -9 of this
+  // process (the guarantee the store gives); an fsync per batch would cap ingest at disk latency.
+  wo.sync = false;
+  rocksdb::Status st = db->Write(wo, &wb);
+
+  {
+    std::lock_guard<std::mutex> g(ingest_mu);
+    if (!st.ok()) {
+      // Meta entries of this batch are not on disk: let the next batch write them.
+      for (const std::string& k : meta_written) known_meta.erase(k);
+    } else {
+      for (auto& [table, bytes] : dicts_to_confirm) {
+        auto it = table->ids.find(bytes);
+        if (it != table->ids.end()) it->second.confirmed = true;
+      }
+      std::unique_lock<std::shared_mutex> tg(tags_mu);
+      for (const std::string& k : tags_to_confirm) {
+        auto it = tag_dict.ids.find(k);
+        if (it != tag_dict.ids.end()) it->second.confirmed = true;
+      }
+      for (const std::string& k : overflow_to_confirm) tag_dict.overflowed[k] = true;
+      if (known_meta.size() > 1'000'000) known_meta.clear();  // bounded; re-writes are harmless
+    }
+  }
+  if (!st.ok()) throw StoreError(fmt::format("store: write failed: {}", st.ToString()));
+  spans_ingested += kept.size();
+  spans_rejected += rejected;
+  bytes_ingested += wb.GetDataSize();
+  ++write_batches;
+  return kept.size();
+}
+
+}  // namespace hodos::store

@@ -1,0 +1,743 @@
+#include "store/trace_store.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "../otlp/batch_testing.h"
+#include "store/span_tags.h"
+#include "store_test_util.h"
+
+namespace hodos::store {
+namespace {
+
+using core::SpanKind;
+using testing::BatchBuilder;
+using testing::FakeClock;
+using testing::kDay;
+using testing::kMinute;
+using testing::kMs;
+using testing::kSec;
+using testing::kT0;
+using testing::TempDir;
+
+std::map<std::string, const core::Span*> by_span_id(const core::SpanBatch& b) {
+  std::map<std::string, const core::Span*> out;
+  for (const core::Span& s : b.spans()) out[s.span_id.hex()] = &s;
+  return out;
+}
+
+std::vector<std::string> hex(const std::vector<core::TraceId>& ids) {
+  std::vector<std::string> out;
+  for (const core::TraceId& id : ids) out.push_back(id.hex());
+  return out;
+}
+
+TEST(TraceStore, StoresEveryFieldAndReadsTracesBackEqual) {
+  TempDir dir;
+  FakeClock clock;
+  StoreOptions o = testing::options_for(dir, clock);
+  o.retention_age_ns = 0;  // the sample batch has spans at time 0
+  auto store = TraceStore::open(o);
+  core::SpanBatch original = otlp::testing::make_full_batch();
+  ASSERT_EQ(store->ingest(original), original.size());
+
+  std::map<std::string, std::vector<const core::Span*>> by_trace;
+  for (const core::Span& s : original.spans()) by_trace[s.trace_id.hex()].push_back(&s);
+  for (const auto& [trace_hex, spans] : by_trace) {
+    core::SpanBatch read = store->find_trace(*core::TraceId::from_hex(trace_hex));
+    ASSERT_EQ(read.size(), spans.size()) << trace_hex;
+    auto got = by_span_id(read);
+    for (const core::Span* want : spans) {
+      ASSERT_TRUE(got.contains(want->span_id.hex()));
+      otlp::testing::expect_same_span(*got[want->span_id.hex()], *want, trace_hex);
+    }
+  }
+  // Spans of one resource come back sharing one Resource object, scopes stay distinct.
+  core::SpanBatch two = store->find_trace(original.spans()[0].trace_id);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two.spans()[0].resource, two.spans()[1].resource);
+  EXPECT_NE(two.spans()[0].scope->name, two.spans()[1].scope->name);
+
+  EXPECT_TRUE(store->find_trace(core::TraceId::random()).empty());
+  EXPECT_EQ(store->stats().spans_ingested, original.size());
+}
+
+TEST(TraceStore, RejectsSpansWithoutIdsAndCountsThem) {
+  TempDir dir;
+  FakeClock clock;
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  BatchBuilder b;
+  const core::Resource* r = b.resource("svc");
+  b.span(r, core::TraceId{}, "no trace id", SpanKind::kServer, kT0, kMs);
+  b.span(r, core::TraceId::random(), "ok", SpanKind::kServer, kT0, kMs);
+  EXPECT_EQ(store->ingest(b.take()), 1u);
+  EXPECT_EQ(store->stats().spans_rejected, 1u);
+}
+
+// Four traces over two services, used by the search table.
+struct SearchData {
+  core::TraceId t1 = core::TraceId::random(), t2 = core::TraceId::random(),
+                t3 = core::TraceId::random(), t4 = core::TraceId::random();
+  std::string long_value = std::string(200, 'q');
+
+  // T1 and T2 come in two batches each (frontend first, backend later) to check that a trace
+  // found through several index entries is returned once.
+  std::vector<core::SpanBatch> batches() {
+    std::vector<core::SpanBatch> out;
+    BatchBuilder f;
+    const core::Resource* fr = f.resource("frontend", {{"host.name", f.str("node-1")}});
+    core::SpanId f1 = f.span(fr, t1, "GET /a", SpanKind::kServer, kT0 + 10 * kSec, 100 * kMs,
+                             nullptr,
+                             {{"http.method", f.str("GET")},
+                              {"http.response.status_code", core::AnyValue::integer(200)}})
+                          .span_id;
+    core::Span& s2 = f.span(fr, t2, "GET /b", SpanKind::kServer, kT0 + 20 * kSec, 500 * kMs,
+                            nullptr,
+                            {{"http.method", f.str("GET")},
+                             {"http.response.status_code", core::AnyValue::integer(500)}});
+    s2.status.code = core::StatusCode::kError;
+    core::SpanId f2 = s2.span_id;
+    core::SpanId f3 = f.span(fr, t3, "POST /a", SpanKind::kServer, kT0 + 30 * kSec, 50 * kMs,
+                             nullptr,
+                             {{"http.method", f.str("POST")},
+                              {"http.response.status_code", core::AnyValue::integer(201)},
+                              {"sql", f.str(long_value)}})
+                          .span_id;
+    out.push_back(f.take());
+
+    BatchBuilder k;
+    const core::Resource* kr = k.resource("backend", {{"host.name", k.str("node-2")}});
+    k.span(kr, t1, "db query", SpanKind::kClient, kT0 + 10 * kSec + kMs, 30 * kMs, &f1,
+           {{"db.system", k.str("postgres")}});
+    core::Span& q2 = k.span(kr, t2, "db query", SpanKind::kClient, kT0 + 20 * kSec + kMs,
+                            400 * kMs, &f2, {{"db.system", k.str("mysql")}});
+    k.event(q2, "exception", {{"exception.type", k.str("Timeout")}});
+    k.span(kr, t3, "cache get", SpanKind::kClient, kT0 + 30 * kSec + kMs, 1 * kMs, &f3,
+           {{"cache.hit", core::AnyValue::boolean(true)}});
+    k.span(kr, t4, "db query", SpanKind::kInternal, kT0 + 40 * kSec, 10 * kMs, nullptr,
+           {{"db.system", k.str("postgres")}, {"ratio", core::AnyValue::floating(0.5)}});
+    out.push_back(k.take());
+    return out;
+  }
+};
+
+struct SearchCase {
+  std::string name;
+  TraceQuery query;
+  std::vector<int> want;  // trace numbers, newest first
+};
+
+std::vector<SearchCase> search_cases() {
+  auto q = [](std::string service) {
+    TraceQuery t;
+    t.service = std::move(service);
+    return t;
+  };
+  std::vector<SearchCase> c;
+  c.push_back({"service", q("frontend"), {3, 2, 1}});
+  c.push_back({"other service", q("backend"), {4, 3, 2, 1}});
+  c.push_back({"unknown service", q("nobody"), {}});
+  {
+    auto t = q("frontend");
+    t.limit = 2;
+    c.push_back({"limit", t, {3, 2}});
+  }
+  {
+    auto t = q("frontend");
+    t.operation = "GET /a";
+    c.push_back({"operation", t, {1}});
+  }
+  {
+    auto t = q("backend");
+    t.operation = "db query";
+    c.push_back({"operation in several traces", t, {4, 2, 1}});
+  }
+  {
+    auto t = q("frontend");
+    t.operation = "db query";  // an operation of another service
+    c.push_back({"operation of another service", t, {}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"http.method", "GET"}};
+    c.push_back({"string tag", t, {2, 1}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"http.response.status_code", "500"}};
+    c.push_back({"int tag", t, {2}});
+  }
+  {
+    auto t = q("backend");
+    t.tags = {{"cache.hit", "true"}};
+    c.push_back({"bool tag", t, {3}});
+  }
+  {
+    auto t = q("backend");
+    t.tags = {{"ratio", "0.5"}};
+    c.push_back({"double tag", t, {4}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"error", "true"}};
+    c.push_back({"derived error tag", t, {2}});
+  }
+  {
+    auto t = q("backend");
+    t.tags = {{"span.kind", "internal"}};
+    c.push_back({"derived span.kind tag", t, {4}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"otel.status_code", "ERROR"}};
+    c.push_back({"derived status tag", t, {2}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"http.method", "GET"}, {"http.response.status_code", "200"}};
+    c.push_back({"two tags on one span", t, {1}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"http.method", "POST"}, {"http.response.status_code", "200"}};
+    c.push_back({"two tags on different spans", t, {}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"db.system", "postgres"}};  // only on backend spans
+    c.push_back({"tag of another service's span", t, {}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"host.name", "node-1"}};
+    c.push_back({"resource tag", t, {3, 2, 1}});
+  }
+  {
+    auto t = q("backend");
+    t.tags = {{"db.system", "postgres"}, {"host.name", "node-2"}};
+    c.push_back({"span tag and resource tag", t, {4, 1}});
+  }
+  {
+    auto t = q("backend");
+    t.tags = {{"exception.type", "Timeout"}};
+    c.push_back({"event field", t, {2}});
+  }
+  {
+    auto t = q("backend");
+    t.tags = {{"event", "exception"}, {"db.system", "mysql"}};
+    c.push_back({"event name and span tag", t, {2}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"sql", std::string(200, 'q')}};
+    c.push_back({"value too long for the index", t, {3}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"http.method", "DELETE"}};
+    c.push_back({"tag value never seen", t, {}});
+  }
+  {
+    auto t = q("frontend");
+    t.min_duration_ns = 200 * kMs;
+    c.push_back({"min duration", t, {2}});
+  }
+  {
+    auto t = q("frontend");
+    t.max_duration_ns = 60 * kMs;
+    c.push_back({"max duration", t, {3}});
+  }
+  {
+    auto t = q("backend");
+    t.min_duration_ns = 20 * kMs;
+    t.max_duration_ns = 100 * kMs;
+    c.push_back({"duration range", t, {1}});
+  }
+  {
+    auto t = q("backend");
+    t.operation = "db query";
+    t.min_duration_ns = 20 * kMs;
+    c.push_back({"operation and duration", t, {2, 1}});
+  }
+  {
+    auto t = q("backend");
+    t.operation = "db query";
+    t.tags = {{"db.system", "mysql"}};
+    c.push_back({"operation and tag", t, {2}});
+  }
+  {
+    auto t = q("frontend");
+    t.operation = "GET /a";
+    t.tags = {{"http.method", "POST"}};  // POST is on "POST /a"
+    c.push_back({"operation and tag on different spans", t, {}});
+  }
+  {
+    auto t = q("frontend");
+    t.tags = {{"http.method", "GET"}};
+    t.min_duration_ns = 200 * kMs;
+    c.push_back({"tag and duration", t, {2}});
+  }
+  {
+    auto t = q("frontend");
+    t.start_time_min_ns = kT0 + 15 * kSec;
+    t.start_time_max_ns = kT0 + 35 * kSec;
+    c.push_back({"time range", t, {3, 2}});
+  }
+  {
+    auto t = q("backend");
+    t.start_time_min_ns = kT0 + 15 * kSec;
+    t.operation = "db query";
+    t.tags = {{"host.name", "node-2"}};
+    t.max_duration_ns = 50 * kMs;
+    c.push_back({"everything at once", t, {4}});
+  }
+  return c;
+}
+
+class TraceSearch : public ::testing::TestWithParam<bool> {};
+
+// The same table with every tag indexed and with only http.method indexed: tags outside the
+// index must still be found (by reading the candidate traces).
+TEST_P(TraceSearch, EveryParameterAndCombination) {
+  TempDir dir;
+  FakeClock clock;
+  clock.set(kT0 + 60 * kSec);
+  StoreOptions o = testing::options_for(dir, clock);
+  if (GetParam()) o.indexed_tag_keys = {"http.method"};
+  auto store = TraceStore::open(o);
+  SearchData data;
+  for (core::SpanBatch& b : data.batches()) store->ingest(b);
+  const core::TraceId ids[] = {{}, data.t1, data.t2, data.t3, data.t4};
+  for (const SearchCase& c : search_cases()) {
+    std::vector<core::TraceId> want;
+    for (int i : c.want) want.push_back(ids[i]);
+    EXPECT_EQ(hex(store->search(c.query)), hex(want)) << c.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(TraceStore, TraceSearch, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "SomeTags" : "AllTags"; });
+
+TEST(TraceStore, SearchWithoutServiceIsAnError) {
+  TempDir dir;
+  FakeClock clock;
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  EXPECT_THROW(store->search(TraceQuery{}), StoreError);
+}
+
+TEST(TraceStore, SearchLimitDefaultsToTwentyNewestFirst) {
+  TempDir dir;
+  FakeClock clock;
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  BatchBuilder b;
+  const core::Resource* r = b.resource("svc");
+  std::vector<core::TraceId> ids;
+  for (int i = 0; i < 30; ++i) {
+    ids.push_back(core::TraceId::random());
+    b.span(r, ids.back(), "op", SpanKind::kServer, kT0 - static_cast<uint64_t>(30 - i) * kSec, kMs);
+  }
+  store->ingest(b.take());
+  TraceQuery q;
+  q.service = "svc";
+  std::vector<core::TraceId> got = store->search(q);
+  std::vector<core::TraceId> want(ids.rbegin(), ids.rbegin() + 20);
+  EXPECT_EQ(hex(got), hex(want));
+}
+
+TEST(TraceStore, ServicesAndOperationsWithKinds) {
+  TempDir dir;
+  FakeClock clock;
+  clock.set(kT0 + 60 * kSec);
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  SearchData data;
+  for (core::SpanBatch& b : data.batches()) store->ingest(b);
+  EXPECT_EQ(store->services(), (std::vector<std::string>{"backend", "frontend"}));
+  EXPECT_EQ(store->operations("backend"),
+            (std::vector<Operation>{{"cache get", SpanKind::kClient},
+                                    {"db query", SpanKind::kInternal},
+                                    {"db query", SpanKind::kClient}}));
+  EXPECT_EQ(store->operations("backend", SpanKind::kClient),
+            (std::vector<Operation>{{"cache get", SpanKind::kClient},
+                                    {"db query", SpanKind::kClient}}));
+  EXPECT_EQ(store->operations("frontend", SpanKind::kServer).size(), 3u);
+  EXPECT_TRUE(store->operations("frontend", SpanKind::kClient).empty());
+  EXPECT_TRUE(store->operations("nobody").empty());
+}
+
+TEST(TraceStore, DependenciesFromParentsInEarlierOrLaterBatches) {
+  TempDir dir;
+  FakeClock clock;
+  clock.set(kT0 + 10 * kMinute);
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  // frontend -> checkout: parent first, child in a later batch.
+  BatchBuilder a;
+  core::TraceId t1 = core::TraceId::random();
+  const core::Resource* fr = a.resource("frontend");
+  core::SpanId root = a.span(fr, t1, "GET /", SpanKind::kServer, kT0, 100 * kMs).span_id;
+  core::SpanId call = a.span(fr, t1, "POST checkout", SpanKind::kClient, kT0 + kMs, 50 * kMs,
+                             &root).span_id;
+  store->ingest(a.take());
+  BatchBuilder b;
+  const core::Resource* cr = b.resource("checkout");
+  core::Span& served =
+      b.span(cr, t1, "POST /checkout", SpanKind::kServer, kT0 + 2 * kMs, 40 * kMs, &call);
+  served.status.code = core::StatusCode::kError;
+  core::SpanId checkout_span = served.span_id;
+  // checkout -> payments, child before parent: payments' span arrives first.
+  core::TraceId t2 = core::TraceId::random();
+  core::SpanId pay_call = core::SpanId::random();
+  BatchBuilder c;
+  const core::Resource* pr = c.resource("payments");
+  c.span(pr, t1, "charge", SpanKind::kServer, kT0 + 3 * kMs, 10 * kMs, &pay_call);
+  c.span(pr, t2, "charge", SpanKind::kServer, kT0 + 4 * kMs, 10 * kMs, &pay_call);
+  store->ingest(c.take());
+  b.span(cr, t1, "POST payments", SpanKind::kClient, kT0 + 3 * kMs, 12 * kMs, &checkout_span)
+      .span_id = pay_call;
+  store->ingest(b.take());
+  // An old edge outside the lookback window.
+  BatchBuilder d;
+  const core::Resource* fr2 = d.resource("frontend");
+  const core::Resource* cr2 = d.resource("checkout");
+  core::SpanId old_parent =
+      d.span(fr2, core::TraceId::random(), "GET /", SpanKind::kClient, kT0 - 5 * kMinute, kMs)
+          .span_id;
+  d.span(cr2, core::TraceId::random(), "POST /checkout", SpanKind::kServer, kT0 - 5 * kMinute,
+         kMs, &old_parent);
+  store->ingest(d.take());
+
+  std::vector<DependencyLink> got = store->dependencies(kT0 + kMinute, 2 * kMinute);
+  EXPECT_EQ(got, (std::vector<DependencyLink>{{"checkout", "payments", 2, 0},
+                                              {"frontend", "checkout", 1, 1}}));
+  std::vector<DependencyLink> all = store->dependencies(kT0 + kMinute, 10 * kMinute);
+  EXPECT_EQ(all, (std::vector<DependencyLink>{{"checkout", "payments", 2, 0},
+                                              {"frontend", "checkout", 2, 1}}));
+}
+
+TEST(TraceStore, MetricsPerMinuteWithQuantilesAndGrouping) {
+  TempDir dir;
+  FakeClock clock;
+  const uint64_t base = kT0 - kT0 % kMinute;  // a minute boundary
+  clock.set(base + 3 * kMinute);
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  BatchBuilder b;
+  const core::Resource* r = b.resource("api");
+  // Minute 0: 100 "GET" server spans of 1..100 ms, 10 of them errors.
+  for (int i = 1; i <= 100; ++i) {
+    core::Span& s = b.span(r, core::TraceId::random(), "GET", SpanKind::kServer,
+                           base + static_cast<uint64_t>(i) * kMs, static_cast<uint64_t>(i) * kMs);
+    if (i % 10 == 0) s.status.code = core::StatusCode::kError;
+  }
+  // Minute 1: 5 "POST" server spans of 200 ms and 3 client spans.
+  for (int i = 0; i < 5; ++i) {
+    b.span(r, core::TraceId::random(), "POST", SpanKind::kServer, base + kMinute + kSec,
+           200 * kMs);
+  }
+  for (int i = 0; i < 3; ++i) {
+    b.span(r, core::TraceId::random(), "call", SpanKind::kClient, base + kMinute + kSec, kMs);
+  }
+  store->ingest(b.take());
+
+  MetricsQuery q;
+  q.service = "api";
+  q.span_kinds = {SpanKind::kServer};
+  q.end_ns = base + 3 * kMinute;
+  q.lookback_ns = 3 * kMinute;
+  q.step_ns = kMinute;
+  std::vector<MetricsSeries> s = store->metrics(q);
+  ASSERT_EQ(s.size(), 1u);
+  ASSERT_EQ(s[0].points.size(), 3u);
+  EXPECT_EQ(s[0].points[0].time_ns, base + kMinute);
+  EXPECT_EQ(s[0].points[0].value.calls, 100u);
+  EXPECT_EQ(s[0].points[0].value.errors, 10u);
+  EXPECT_EQ(s[0].points[1].value.calls, 5u);
+  EXPECT_EQ(s[0].points[2].value.calls, 0u);
+  // Quantiles come from sqrt(2)-wide buckets: spread values land near the exact quantile, a
+  // single repeated value somewhere inside its bucket.
+  const LatencyHistogram& h = s[0].points[0].value.latency;
+  EXPECT_NEAR(h.quantile_ns(0.5), 50.0 * kMs, 10.0 * kMs);
+  EXPECT_NEAR(h.quantile_ns(0.95), 95.0 * kMs, 19.0 * kMs);
+  size_t b200 = LatencyHistogram::bucket_for(200 * kMs);
+  double p99 = s[0].points[1].value.latency.quantile_ns(0.99);
+  EXPECT_GT(p99, static_cast<double>(LatencyHistogram::upper_bound_ns(b200 - 1)));
+  EXPECT_LE(p99, static_cast<double>(LatencyHistogram::upper_bound_ns(b200)));
+
+  // All kinds, one step of two minutes (the first minute is outside the lookback).
+  q.span_kinds.clear();
+  q.lookback_ns = 2 * kMinute;
+  q.step_ns = 2 * kMinute;
+  s = store->metrics(q);
+  ASSERT_EQ(s.size(), 1u);
+  ASSERT_EQ(s[0].points.size(), 1u);
+  EXPECT_EQ(s[0].points[0].value.calls, 8u);
+
+  q.group_by_operation = true;
+  q.lookback_ns = 3 * kMinute;
+  q.step_ns = kMinute;
+  s = store->metrics(q);
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].operation, "GET");
+  EXPECT_EQ(s[0].points[0].value.calls, 100u);
+  EXPECT_EQ(s[1].operation, "POST");
+  EXPECT_EQ(s[1].points[1].value.calls, 5u);
+  EXPECT_EQ(s[2].operation, "call");
+  EXPECT_EQ(s[2].points[1].value.calls, 3u);
+
+  q.service = "nobody";
+  EXPECT_TRUE(store->metrics(q).empty());
+}
+
+TEST(TraceStore, ReopenFindsEverythingAndKeepsDictionaryIds) {
+  TempDir dir;
+  FakeClock clock;
+  clock.set(kT0 + 60 * kSec);
+  SearchData data;
+  {
+    auto store = TraceStore::open(testing::options_for(dir, clock));
+    for (core::SpanBatch& b : data.batches()) store->ingest(b);
+  }
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  // A new resource after the restart must not reuse the id of an old one.
+  BatchBuilder b;
+  b.span(b.resource("late", {{"host.name", b.str("node-9")}}), core::TraceId::random(), "x",
+         SpanKind::kServer, kT0 + 50 * kSec, kMs);
+  store->ingest(b.take());
+
+  core::SpanBatch t2 = store->find_trace(data.t2);
+  ASSERT_EQ(t2.size(), 2u);
+  for (const core::Span& s : t2.spans()) {
+    EXPECT_TRUE(s.name == "GET /b" ? service_name(*s.resource) == "frontend"
+                                   : service_name(*s.resource) == "backend");
+  }
+  TraceQuery q;
+  q.service = "backend";
+  q.tags = {{"db.system", "mysql"}};
+  EXPECT_EQ(hex(store->search(q)), hex({data.t2}));
+  EXPECT_EQ(store->services(), (std::vector<std::string>{"backend", "frontend", "late"}));
+  EXPECT_EQ(store->operations("frontend").size(), 3u);
+  EXPECT_EQ(store->dependencies(kT0 + kMinute, kMinute),
+            (std::vector<DependencyLink>{{"frontend", "backend", 3, 0}}));
+}
+
+TEST(TraceStore, SecondOpenOfTheSameDirectoryFailsAtOnce) {
+  TempDir dir;
+  FakeClock clock;
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  try {
+    TraceStore::open(testing::options_for(dir, clock));
+    FAIL() << "second open succeeded";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(std::string(e.what()), "data directory " + dir.str() +
+                                         " is in use by another Hodos process; stop it or use "
+                                         "--data-dir");
+  }
+  // Another process is refused the same way.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    const char* verdict = "opened";
+    try {
+      TraceStore::open(testing::options_for(dir, clock));
+    } catch (const StoreError& e) {
+      verdict = std::string(e.what()).find("in use by another Hodos process") != std::string::npos
+                    ? "refused"
+                    : "other error";
+    }
+    ssize_t n = write(fds[1], verdict, strlen(verdict));
+    _exit(n > 0 ? 0 : 1);
+  }
+  close(fds[1]);
+  char buf[32] = {};
+  ASSERT_GT(read(fds[0], buf, sizeof buf - 1), 0);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_STREQ(buf, "refused");
+  // Once closed, the directory opens again.
+  store.reset();
+  EXPECT_NO_THROW(TraceStore::open(testing::options_for(dir, clock)));
+}
+
+TEST(TraceStore, CreatesAMissingDirectory) {
+  TempDir dir;
+  FakeClock clock;
+  StoreOptions o = testing::options_for(dir, clock);
+  o.data_dir = dir.str() + "/a/b/c";
+  auto store = TraceStore::open(o);
+  EXPECT_TRUE(std::filesystem::exists(o.data_dir + "/hodos.lock"));
+}
+
+// Keys of `cf` as stored on disk (read-only open of the closed store's directory).
+std::vector<std::string> keys_on_disk(const std::string& dir, const std::string& cf) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, {}}, {cf, {}}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status st = rocksdb::DB::OpenForReadOnly({}, dir, cfs, &handles, &raw);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  std::vector<std::string> out;
+  if (!st.ok()) return out;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, handles[1]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(it->key().ToString());
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  return out;
+}
+
+bool any_key_has(const std::vector<std::string>& keys, const core::TraceId& id) {
+  return std::any_of(keys.begin(), keys.end(),
+                     [&](const std::string& k) { return k.find(id.as_view()) != std::string::npos; });
+}
+
+TEST(TraceStore, RetentionByAgeHidesOldTracesAndCompactionRemovesThem) {
+  TempDir dir;
+  FakeClock clock;
+  StoreOptions o = testing::options_for(dir, clock);
+  o.retention_age_ns = 7 * kDay;
+  core::TraceId old_trace = core::TraceId::random(), new_trace = core::TraceId::random();
+  {
+    auto store = TraceStore::open(o);
+    BatchBuilder b;
+    const core::Resource* r = b.resource("svc");
+    const core::Resource* child = b.resource("db");
+    core::SpanId p = b.span(r, old_trace, "old", SpanKind::kClient, kT0 - kMinute, kMs).span_id;
+    b.span(child, old_trace, "q", SpanKind::kServer, kT0 - kMinute, kMs, &p);
+    store->ingest(b.take());
+    clock.set(kT0 + 8 * kDay);
+    BatchBuilder n;
+    n.span(n.resource("svc"), new_trace, "new", SpanKind::kServer, kT0 + 8 * kDay - kMinute, kMs);
+    store->ingest(n.take());
+    // Late spans older than the cutoff are not stored once retention has run.
+    store->enforce_retention();
+    EXPECT_GE(store->stats().retention_cutoff_ns, kT0 + kDay);
+
+    EXPECT_TRUE(store->find_trace(old_trace).empty());
+    EXPECT_EQ(store->find_trace(new_trace).size(), 1u);
+    TraceQuery q;
+    q.service = "svc";
+    EXPECT_EQ(hex(store->search(q)), hex({new_trace}));
+    EXPECT_TRUE(store->dependencies(kT0 + 9 * kDay, 10 * kDay).empty());
+    MetricsQuery m;
+    m.service = "svc";
+    m.end_ns = kT0 + 8 * kDay;
+    m.lookback_ns = 9 * kDay;
+    m.step_ns = 9 * kDay;
+    uint64_t calls = 0;
+    for (const MetricsSeries& s : store->metrics(m)) {
+      for (const MetricsPoint& p : s.points) calls += p.value.calls;
+    }
+    EXPECT_EQ(calls, 1u);
+
+    BatchBuilder late;
+    late.span(late.resource("svc"), core::TraceId::random(), "late", SpanKind::kServer, kT0, kMs);
+    EXPECT_EQ(store->ingest(late.take()), 0u);
+
+    store->compact();
+  }
+  std::vector<std::string> spans = keys_on_disk(dir.str(), "spans");
+  EXPECT_FALSE(any_key_has(spans, old_trace));
+  EXPECT_TRUE(any_key_has(spans, new_trace));
+  std::vector<std::string> index = keys_on_disk(dir.str(), "index");
+  EXPECT_FALSE(any_key_has(index, old_trace));
+  EXPECT_TRUE(any_key_has(index, new_trace));
+}
+
+TEST(TraceStore, RetentionBySizeDropsTheOldestFirst) {
+  TempDir dir;
+  FakeClock clock;
+  const uint64_t base = kT0 - kT0 % kMinute;
+  clock.set(base + 10 * kMinute);
+  StoreOptions o = testing::options_for(dir, clock);
+  std::vector<std::vector<core::TraceId>> bands(3);
+  uint64_t full_size = 0;
+  {
+    auto store = TraceStore::open(o);
+    std::mt19937_64 rng(7);
+    for (size_t band = 0; band < bands.size(); ++band) {
+      BatchBuilder b;
+      const core::Resource* r = b.resource("svc");
+      for (int i = 0; i < 300; ++i) {
+        core::TraceId t = core::TraceId::random();
+        bands[band].push_back(t);
+        for (int s = 0; s < 4; ++s) {
+          b.span(r, t, "op" + std::to_string(s), SpanKind::kServer,
+                 base + band * 3 * kMinute + static_cast<uint64_t>(i) * kMs, kMs, nullptr,
+                 {{"random", b.str(std::to_string(rng()))}});
+        }
+      }
+      store->ingest(b.take());
+    }
+    store->compact();
+    full_size = store->stats().disk_bytes;
+    ASSERT_GT(full_size, 0u);
+  }
+  o.retention_bytes = full_size * 6 / 10;
+  auto store = TraceStore::open(o);
+  store->enforce_retention();
+  EXPECT_LT(store->stats().disk_bytes, full_size);
+  EXPECT_TRUE(store->find_trace(bands[0][0]).empty());
+  EXPECT_TRUE(store->find_trace(bands[0][299]).empty());
+  EXPECT_FALSE(store->find_trace(bands[2][0]).empty());
+  EXPECT_FALSE(store->find_trace(bands[2][299]).empty());
+  // The raised cutoff survives a restart.
+  uint64_t cutoff = store->stats().retention_cutoff_ns;
+  EXPECT_GT(cutoff, base);
+  store.reset();
+  o.retention_bytes = 0;
+  store = TraceStore::open(o);
+  EXPECT_EQ(store->stats().retention_cutoff_ns, cutoff);
+  EXPECT_TRUE(store->find_trace(bands[0][1]).empty());
+}
+
+TEST(TraceStore, ConcurrentIngestAndReads) {
+  TempDir dir;
+  FakeClock clock;
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  std::vector<std::thread> threads;
+  std::atomic<bool> done{false};
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < 50; ++i) {
+        BatchBuilder b;
+        const core::Resource* r = b.resource("svc" + std::to_string(w));
+        core::TraceId t = core::TraceId::random();
+        core::SpanId p = b.span(r, t, "root", SpanKind::kServer, kT0 - kSec, kMs).span_id;
+        b.span(b.resource("db"), t, "q", SpanKind::kServer, kT0 - kSec, kMs, &p);
+        store->ingest(b.take());
+      }
+    });
+  }
+  std::thread reader([&] {
+    while (!done) {
+      TraceQuery q;
+      q.service = "db";
+      q.limit = 1000;
+      for (const core::TraceId& id : store->search(q)) {
+        EXPECT_EQ(store->find_trace(id).size(), 2u);
+      }
+    }
+  });
+  for (auto& t : threads) t.join();
+  done = true;
+  reader.join();
+  TraceQuery q;
+  q.service = "db";
+  q.limit = 1000;
+  EXPECT_EQ(store->search(q).size(), 200u);
+  EXPECT_EQ(store->stats().spans_ingested, 400u);
+  EXPECT_EQ(store->dependencies(kT0, kMinute).size(), 4u);
+}
+
+}  // namespace
+}  // namespace hodos::store
