@@ -1,0 +1,19 @@
+// Subcommand registration; each command lives in its own file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace hodos::cli {
+
+// Thrown by a command callback to leave main() with a given exit code (2 = bad usage/config).
+struct ExitCode {
+  int value;
+};
+
+void add_collector_command(CLI::App& app);
+void add_up_command(CLI::App& app);
+void add_traces_command(CLI::App& app);
+// Commands whose issues have not landed yet: they say so and exit 1.
+void add_pending_commands(CLI::App& app);
+
+}  // namespace hodos::cli

@@ -1,0 +1,33 @@
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace hodos::cli {
+
+void add_pending_commands(CLI::App& app) {
+  struct Pending {
+    const char* name;
+    const char* description;
+  };
+  static const std::vector<Pending> kPending = {
+      {"agent", "Run the eBPF agent alone, sending spans to a collector"},
+      {"sources", "List and choose the processes that are traced"},
+      {"destinations", "List, add and test the destinations spans are sent to"},
+      {"status", "Show what is running and its health"},
+      {"describe", "Describe a process: runtime, service name, what Hodos sees"},
+      {"diagnose", "Check the kernel features and permissions Hodos needs"},
+  };
+  for (const Pending& p : kPending) {
+    CLI::App* sub = app.add_subcommand(p.name, p.description);
+    sub->allow_extras();
+    std::string name = p.name;
+    sub->callback([name] {
+      std::fprintf(stderr, "hodos %s: not yet available in this version\n", name.c_str());
+      throw ExitCode{1};
+    });
+  }
+}
+
+}  // namespace hodos::cli

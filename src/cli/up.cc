@@ -1,0 +1,374 @@
+// `hodos up`: everything on one host. OTLP gRPC/HTTP receivers → the embedded trace store (plus
+// any exporter the user adds with --config), the Jaeger-compatible query API and /metrics on
+// --http, and, once it exists, the eBPF agent.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "api/query_api.h"
+#include "cli/commands.h"
+#include "cli/signals.h"
+#include "components/register_all.h"
+#include "core/ids.h"
+#include "exporters/store.h"
+#include "net/http_server.h"
+#include "pipeline/config_node.h"
+#include "pipeline/service.h"
+#include "store/trace_store.h"
+
+namespace hodos::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct UpOptions {
+  std::string data_dir;
+  std::string http = "127.0.0.1:16686";
+  std::string otlp_grpc = "127.0.0.1:4317";
+  std::string otlp_http = "127.0.0.1:4318";
+  bool no_agent = false;
+  std::string config_path;
+  std::string auth_token;
+  std::string retention = "7d";
+  std::string retention_size = "10GiB";
+  std::string log_level = "warn";
+  double shutdown_timeout_s = 10;
+};
+
+[[noreturn]] void fail(int code, const std::string& message) {
+  std::fprintf(stderr, "hodos up: %s\n", message.c_str());
+  throw ExitCode{code};
+}
+
+struct DataDir {
+  std::string path;
+  std::string note;  // why it is not the usual place, when it is not
+};
+
+// ~/.local/share/hodos (the XDG data home); HOME is often unset in CI and service managers.
+DataDir resolve_data_dir(const std::string& flag) {
+  if (!flag.empty()) return {flag, ""};
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg != '\0') {
+    return {(fs::path(xdg) / "hodos").string(), ""};
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return {(fs::path(home) / ".local" / "share" / "hodos").string(), ""};
+  }
+  std::error_code ec;
+  fs::create_directories("/var/lib/hodos", ec);
+  if (!ec && ::access("/var/lib/hodos", W_OK) == 0) {
+    return {"/var/lib/hodos", "HOME is not set, so data goes to /var/lib/hodos (choose with --data-dir)"};
+  }
+  std::string local = fs::absolute(".hodos", ec).string();
+  return {local, "HOME is not set and /var/lib/hodos is not writable, so data goes to " + local +
+                     " (choose with --data-dir)"};
+}
+
+std::string random_token() {
+  std::random_device rd;
+  std::string raw;
+  for (int i = 0; i < 6; ++i) {
+    uint32_t v = rd();
+    raw.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  std::string hex(raw.size() * 2, '0');
+  core::hex_encode(reinterpret_cast<const uint8_t*>(raw.data()), raw.size(), hex.data());
+  return hex;
+}
+
+// host:port for display and URLs: brackets for IPv6, 0.0.0.0 for "all interfaces".
+std::string display_address(const std::string& address, uint16_t port) {
+  auto hp = net::split_host_port(address);
+  std::string host = hp ? hp->first : address;
+  if (host.empty()) host = "0.0.0.0";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return host + ":" + std::to_string(port ? port : (hp ? hp->second : 0));
+}
+
+YAML::Node builtin_config(const UpOptions& o) {
+  YAML::Node root;
+  root["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] = o.otlp_grpc;
+  root["receivers"]["otlp"]["protocols"]["http"]["endpoint"] = o.otlp_http;
+  // No batch processor: the store exporter writes on the receiver's thread, so an OTLP success
+  // answer means the spans are on disk (WAL), which a batching queue would break.
+  root["exporters"]["store"] = YAML::Node(YAML::NodeType::Map);
+  YAML::Node pipeline;
+  pipeline["receivers"].push_back("otlp");
+  pipeline["exporters"].push_back("store");
+  root["service"]["pipelines"]["traces"] = pipeline;
+  return root;
+}
+
+YAML::Node load_user_config(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw pipeline::ConfigError("", "cannot read config file " + path);
+  } catch (const YAML::Exception& e) {
+    throw pipeline::ConfigError("", path + ": invalid YAML at line " + std::to_string(e.mark.line + 1) +
+                                        ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  pipeline::expand_env(root);
+  return root;
+}
+
+void append_ids(YAML::Node list, const std::vector<std::string>& ids) {
+  for (const std::string& id : ids) list.push_back(id);
+}
+
+// The user's file adds components to the built-in pipeline (see docs/api.md, "hodos up --config"):
+// every receiver, processor and exporter it defines joins the built-in `traces` pipeline, unless
+// the file has service.pipelines: then a pipeline named `traces` is merged into the built-in one
+// (its receivers and exporters added, its processors used) and any other pipeline is added as is.
+void merge_user_config(YAML::Node& root, const YAML::Node& user, const std::string& path) {
+  if (!user || user.IsNull()) return;
+  if (!user.IsMap()) {
+    throw pipeline::ConfigError("", path + ": expected a mapping (receivers, processors, "
+                                           "exporters, service)");
+  }
+  std::map<std::string, std::vector<std::string>> added;  // kind → ids, in file order
+  for (const auto& section : user) {
+    const std::string key = section.first.Scalar();
+    if (key == "receivers" || key == "processors" || key == "exporters" ||
+        key == "extensions" || key == "connectors") {
+      if (section.second.IsNull()) continue;
+      if (!section.second.IsMap()) throw pipeline::ConfigError(key, "expected a mapping of components");
+      for (const auto& component : section.second) {
+        const std::string id = component.first.Scalar();
+        const YAML::Node& existing = static_cast<const YAML::Node&>(root)[key];
+        if (existing && existing[id]) {
+          throw pipeline::ConfigError(
+              key + "." + id,
+              id == "otlp" ? "is hodos up's own receiver (set it with --otlp-grpc and "
+                             "--otlp-http); give yours another name, e.g. otlp/extra"
+                           : "is hodos up's own exporter (the store of --data-dir); give yours "
+                             "another name, e.g. store/archive");
+        }
+        root[key][id] = YAML::Clone(component.second);
+        added[key].push_back(id);
+      }
+    } else if (key != "service") {
+      root[key] = YAML::Clone(section.second);  // the service reports keys it does not know
+    }
+  }
+  const YAML::Node service = user["service"];
+  if (service && !service.IsNull()) {
+    if (!service.IsMap()) throw pipeline::ConfigError("service", "expected a mapping");
+    for (const auto& item : service) {
+      const std::string key = item.first.Scalar();
+      if (key != "pipelines") {
+        root["service"][key] = YAML::Clone(item.second);
+        continue;
+      }
+      if (!item.second.IsMap()) throw pipeline::ConfigError("service.pipelines", "expected a mapping");
+      for (const auto& p : item.second) {
+        const std::string name = p.first.Scalar();
+        if (name != "traces") {
+          root["service"]["pipelines"][name] = YAML::Clone(p.second);
+          continue;
+        }
+        if (!p.second.IsMap()) {
+          throw pipeline::ConfigError("service.pipelines.traces", "expected receivers, processors "
+                                                                  "and exporters lists");
+        }
+        YAML::Node builtin = root["service"]["pipelines"]["traces"];
+        for (const auto& list : p.second) {
+          const std::string lkey = list.first.Scalar();
+          if (lkey == "receivers" || lkey == "exporters") {
+            if (!list.second.IsSequence()) {
+              throw pipeline::ConfigError("service.pipelines.traces." + lkey,
+                                          "expected a list of component ids");
+            }
+            for (const auto& id : list.second) builtin[lkey].push_back(YAML::Clone(id));
+          } else {
+            builtin[lkey] = YAML::Clone(list.second);  // processors; unknown keys reported later
+          }
+        }
+      }
+    }
+    if (service["pipelines"]) return;
+  }
+  YAML::Node builtin = root["service"]["pipelines"]["traces"];
+  append_ids(builtin["receivers"], added["receivers"]);
+  if (!added["processors"].empty()) append_ids(builtin["processors"], added["processors"]);
+  append_ids(builtin["exporters"], added["exporters"]);
+}
+
+void check_address(const char* flag, const std::string& value) {
+  if (!net::split_host_port(value)) {
+    fail(2, fmt::format("{} {}: expected host:port, e.g. 127.0.0.1:4317 (or :4317 for every "
+                        "interface)",
+                        flag, value));
+  }
+}
+
+// "receivers.otlp: 127.0.0.1:4317: address already in use" → one line naming the flag to change.
+std::string explain_start_failure(const std::string& message, const UpOptions& o) {
+  std::string_view rest = message;
+  constexpr std::string_view kReceiver = "receivers.otlp: ";
+  if (rest.starts_with(kReceiver)) {
+    // The service and the receiver may each prefix the component's name.
+    while (rest.starts_with(kReceiver)) rest.remove_prefix(kReceiver.size());
+    auto explain = [&](const char* flag, const std::string& address) -> std::optional<std::string> {
+      if (!rest.starts_with(address + ": ")) return std::nullopt;
+      const bool in_use = rest.find("in use") != std::string_view::npos;
+      return fmt::format("{} {}; {} with {}", flag, rest, in_use ? "pick another" : "change it",
+                         flag);
+    };
+    if (auto line = explain("--otlp-grpc", o.otlp_grpc)) return *line;
+    if (auto line = explain("--otlp-http", o.otlp_http)) return *line;
+  }
+  return message;
+}
+
+void run_up(const UpOptions& o) {
+  auto level = spdlog::level::from_str(o.log_level);
+  if (level == spdlog::level::off && o.log_level != "off") {
+    fail(2, "--log-level " + o.log_level + ": use trace, debug, info, warn, error or off");
+  }
+  spdlog::set_level(level);
+
+  check_address("--http", o.http);
+  check_address("--otlp-grpc", o.otlp_grpc);
+  check_address("--otlp-http", o.otlp_http);
+  if (o.otlp_grpc == o.otlp_http || o.http == o.otlp_grpc || o.http == o.otlp_http) {
+    fail(2, "--http, --otlp-grpc and --otlp-http must be different addresses");
+  }
+  std::optional<uint64_t> retention = exporters::parse_retention_age(o.retention);
+  if (!retention) fail(2, "--retention " + o.retention + ": expected a duration like 7d, 36h or 0 (off)");
+  std::optional<uint64_t> retention_size = exporters::parse_byte_size(o.retention_size);
+  if (!retention_size) {
+    fail(2, "--retention-size " + o.retention_size + ": expected a size like 10GiB, 500MB or 0 (off)");
+  }
+  const DataDir data_dir = resolve_data_dir(o.data_dir);
+
+  // Loopback needs no token; any other address does, so the API is never open to the network.
+  std::string token = o.auth_token;
+  bool generated_token = false;
+  if (token.empty() && !api::is_loopback_host(net::split_host_port(o.http)->first)) {
+    token = random_token();
+    generated_token = true;
+  }
+
+  YAML::Node config = builtin_config(o);
+  if (!o.config_path.empty()) {
+    try {
+      merge_user_config(config, load_user_config(o.config_path), o.config_path);
+    } catch (const pipeline::ConfigError& e) {
+      fail(2, fmt::format("config error: {}", e.what()));
+    }
+  }
+
+  SignalWaiter signals;  // before any thread starts (the store's, the servers'), so all inherit it
+
+  store::StoreOptions store_options;
+  store_options.data_dir = data_dir.path;
+  store_options.retention_age_ns = *retention;
+  store_options.retention_bytes = *retention_size;
+  std::shared_ptr<store::TraceStore> store;
+  try {
+    store = store::TraceStore::open(store_options);
+  } catch (const store::StoreError& e) {
+    fail(1, e.what());
+  }
+
+  pipeline::Registry registry;
+  components::register_all(registry);
+  registry.add(exporters::make_store_exporter_factory(store));  // replaces the data_dir-only one
+  pipeline::ServiceOptions service_options;
+  service_options.serve_own_telemetry = false;  // /metrics is served on --http
+  service_options.allow_pipelines_without_receivers = true;
+  std::unique_ptr<pipeline::Service> service;
+  try {
+    service = pipeline::Service::build(registry, config, spdlog::default_logger(), service_options);
+  } catch (const pipeline::ConfigError& e) {
+    fail(2, fmt::format("config error{}: {}", o.config_path.empty() ? "" : " in " + o.config_path,
+                        e.what()));
+  }
+
+  api::QueryApiOptions api_options;
+  api_options.address = o.http;
+  api_options.auth_token = token;
+  api::QueryApi api(store, &service->metrics(), api_options);
+  if (auto err = api.start()) {
+    const bool in_use = err->find("in use") != std::string::npos;
+    fail(1, fmt::format("--http {}; {} with --http", *err, in_use ? "pick another" : "change it"));
+  }
+  if (pipeline::Status st = service->start(); !st.is_ok()) {
+    api.stop();
+    fail(1, explain_start_failure(st.message(), o));
+  }
+
+  std::printf("hodos up: ready\n");
+  std::printf("  UI/API:    http://%s (Jaeger query API under /api, Prometheus metrics at /metrics)\n",
+              display_address(o.http, api.port()).c_str());
+  std::printf("  OTLP gRPC: %s\n", display_address(o.otlp_grpc, 0).c_str());
+  std::printf("  OTLP HTTP: http://%s/v1/traces\n", display_address(o.otlp_http, 0).c_str());
+  std::printf("  data:      %s (retention %s or %s)\n", data_dir.path.c_str(), o.retention.c_str(),
+              o.retention_size.c_str());
+  if (!data_dir.note.empty()) std::printf("  note:      %s\n", data_dir.note.c_str());
+  if (!token.empty()) {
+    std::printf("  auth:      bearer token %s%s\n", token.c_str(),
+                generated_token ? " (generated; set your own with --auth-token)" : "");
+  }
+  if (o.no_agent) {
+    std::printf("  agent: off (--no-agent)\n");
+  } else {
+    std::printf("  agent: not available in this version (the eBPF agent lands with a later "
+                "release); running without it\n");
+  }
+  std::fflush(stdout);
+
+  int sig = signals.wait();
+  spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_timeout_s * 1000));
+  service->shutdown(deadline);
+  api.stop();
+  std::printf("hodos up: stopped\n");
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+void add_up_command(CLI::App& app) {
+  auto o = std::make_shared<UpOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "up", "Run everything on this host: OTLP receivers, trace store, query API (and the agent)");
+  cmd->add_option("--data-dir", o->data_dir,
+                  "Trace store directory (default ~/.local/share/hodos; /var/lib/hodos or ./.hodos "
+                  "when HOME is unset)");
+  cmd->add_option("--http", o->http, "Query API, UI and /metrics address")->capture_default_str();
+  cmd->add_option("--otlp-grpc", o->otlp_grpc, "OTLP/gRPC receiver address")->capture_default_str();
+  cmd->add_option("--otlp-http", o->otlp_http, "OTLP/HTTP receiver address")->capture_default_str();
+  cmd->add_flag("--no-agent", o->no_agent, "Do not start the eBPF agent");
+  cmd->add_option("--config", o->config_path,
+                  "Collector-shaped YAML with extra components (e.g. a second exporter); see "
+                  "docs/api.md");
+  cmd->add_option("--auth-token", o->auth_token,
+                  "Bearer token the API requires (generated when --http is not loopback)");
+  cmd->add_option("--retention", o->retention, "Keep traces this long (e.g. 7d, 36h; 0: no limit)")
+      ->capture_default_str();
+  cmd->add_option("--retention-size", o->retention_size,
+                  "Keep at most this much on disk (e.g. 10GiB; 0: no limit)")
+      ->capture_default_str();
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  cmd->add_option("--shutdown-timeout", o->shutdown_timeout_s,
+                  "Seconds to drain on SIGTERM before giving up")
+      ->capture_default_str();
+  cmd->callback([o] { run_up(*o); });
+}
+
+}  // namespace hodos::cli
