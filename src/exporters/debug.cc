@@ -202,27 +202,18 @@ class DebugSender : public pipeline::BatchSender {
   int64_t count_ = 0;
 };
 
-class DebugFactory : public pipeline::ExporterFactory {
- public:
-  std::string_view type() const override { return "debug"; }
-  std::unique_ptr<pipeline::Exporter> create(const pipeline::CreateContext& ctx,
-                                             pipeline::ConfigNode& config) const override {
-    auto sender = std::make_unique<DebugSender>(read_settings(config), ctx.logger, ctx.id.str());
-    // Logging cannot fail in a way worth retrying; as in the Collector, no queue and no retry.
-    pipeline::ExporterHelperSettings defaults;
-    defaults.queue.enabled = false;
-    defaults.retry.enabled = false;
-    auto exporter =
-        std::make_unique<pipeline::QueuedRetryExporter>(ctx, config, std::move(sender), defaults);
-    config.reject_unknown_keys();
-    return exporter;
-  }
-};
 
 }  // namespace
 
 std::unique_ptr<pipeline::ExporterFactory> make_debug_exporter_factory() {
-  return std::make_unique<DebugFactory>();
+  pipeline::ExporterHelperSettings defaults;
+  // Logging cannot fail in a way worth retrying; as in the Collector, no queue and no retry.
+  defaults.queue.enabled = false;
+  defaults.retry.enabled = false;
+  return pipeline::make_sender_exporter_factory(
+      "debug", defaults, [](const pipeline::CreateContext& ctx, pipeline::ConfigNode& config) {
+        return std::make_unique<DebugSender>(read_settings(config), ctx.logger, ctx.id.str());
+      });
 }
 
 }  // namespace hodos::exporters

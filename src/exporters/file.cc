@@ -161,26 +161,18 @@ class FileSender : public pipeline::BatchSender {
   uint64_t size_ = 0;
 };
 
-class FileFactory : public pipeline::ExporterFactory {
- public:
-  std::string_view type() const override { return "file"; }
-  std::unique_ptr<pipeline::Exporter> create(const pipeline::CreateContext& ctx,
-                                             pipeline::ConfigNode& config) const override {
-    auto sender = std::make_unique<FileSender>(read_settings(config), ctx.id.str());
-    pipeline::ExporterHelperSettings defaults;
-    defaults.queue.enabled = false;
-    defaults.retry.enabled = false;
-    auto exporter =
-        std::make_unique<pipeline::QueuedRetryExporter>(ctx, config, std::move(sender), defaults);
-    config.reject_unknown_keys();
-    return exporter;
-  }
-};
 
 }  // namespace
 
 std::unique_ptr<pipeline::ExporterFactory> make_file_exporter_factory() {
-  return std::make_unique<FileFactory>();
+  pipeline::ExporterHelperSettings defaults;
+  // Writes are synchronous and local: no queue and no retry unless asked for.
+  defaults.queue.enabled = false;
+  defaults.retry.enabled = false;
+  return pipeline::make_sender_exporter_factory(
+      "file", defaults, [](const pipeline::CreateContext& ctx, pipeline::ConfigNode& config) {
+        return std::make_unique<FileSender>(read_settings(config), ctx.id.str());
+      });
 }
 
 }  // namespace hodos::exporters

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "exporters/http_common.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "otlp/otlp_codec.h"
 #include "pipeline/exporter_helper.h"
@@ -39,17 +40,12 @@ struct OtlpGrpcSettings {
 OtlpGrpcSettings read_settings(pipeline::ConfigNode& config) {
   OtlpGrpcSettings s;
   std::string endpoint = config.require_string("endpoint");
-  pipeline::ConfigNode tls = config.child("tls");
-  bool insecure = tls.get_bool("insecure", false);
-  s.insecure_skip_verify = tls.get_bool("insecure_skip_verify", false);
-  s.ca_file = tls.get_string("ca_file", "");
-  s.cert_file = tls.get_string("cert_file", "");
-  s.key_file = tls.get_string("key_file", "");
-  if (s.cert_file.empty() != s.key_file.empty()) {
-    tls.fail(s.cert_file.empty() ? "cert_file" : "key_file",
-             "cert_file and key_file go together (client certificate and its key)");
-  }
-  tls.reject_unknown_keys();
+  net::TlsSettings tls = read_tls_settings(config);
+  bool insecure = tls.insecure;
+  s.insecure_skip_verify = tls.insecure_skip_verify;
+  s.ca_file = std::move(tls.ca_file);
+  s.cert_file = std::move(tls.cert_file);
+  s.key_file = std::move(tls.key_file);
 
   // As in the Collector: an http:// scheme means plaintext, https:// means TLS, and a bare
   // host:port uses TLS unless tls.insecure is set.
@@ -217,6 +213,11 @@ class OtlpGrpcSender : public pipeline::BatchSender {
     // The helper retries with its own policy and metrics; gRPC's transparent retries would hide
     // failures from it.
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+    // gRPC's own reconnect backoff grows to 120 s by default, so a destination that comes back
+    // would sit unused long after the helper's retry asks again; cap it near the retry interval.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     channel_ = grpc::CreateCustomChannel(s_.target, creds, args);
     stub_ = TraceService::NewStub(channel_);
     return Status::ok();
@@ -262,25 +263,16 @@ class OtlpGrpcSender : public pipeline::BatchSender {
   std::unique_ptr<TraceService::Stub> stub_;
 };
 
-class OtlpGrpcFactory : public pipeline::ExporterFactory {
- public:
-  std::string_view type() const override { return "otlp"; }
-  std::unique_ptr<pipeline::Exporter> create(const pipeline::CreateContext& ctx,
-                                             pipeline::ConfigNode& config) const override {
-    auto sender = std::make_unique<OtlpGrpcSender>(read_settings(config), ctx.logger, ctx.id.str());
-    pipeline::ExporterHelperSettings defaults;
-    defaults.timeout = std::chrono::seconds(5);
-    auto exporter =
-        std::make_unique<pipeline::QueuedRetryExporter>(ctx, config, std::move(sender), defaults);
-    config.reject_unknown_keys();
-    return exporter;
-  }
-};
 
 }  // namespace
 
 std::unique_ptr<pipeline::ExporterFactory> make_otlp_exporter_factory() {
-  return std::make_unique<OtlpGrpcFactory>();
+  pipeline::ExporterHelperSettings defaults;
+  defaults.timeout = std::chrono::seconds(5);
+  return pipeline::make_sender_exporter_factory(
+      "otlp", defaults, [](const pipeline::CreateContext& ctx, pipeline::ConfigNode& config) {
+        return std::make_unique<OtlpGrpcSender>(read_settings(config), ctx.logger, ctx.id.str());
+      });
 }
 
 }  // namespace hodos::exporters

@@ -124,25 +124,16 @@ class OtlpHttpSender : public pipeline::BatchSender {
   HttpClientPool pool_;
 };
 
-class OtlpHttpFactory : public pipeline::ExporterFactory {
- public:
-  std::string_view type() const override { return "otlphttp"; }
-  std::unique_ptr<pipeline::Exporter> create(const pipeline::CreateContext& ctx,
-                                             pipeline::ConfigNode& config) const override {
-    auto sender = std::make_unique<OtlpHttpSender>(read_settings(config), ctx.logger, ctx.id.str());
-    pipeline::ExporterHelperSettings defaults;
-    defaults.timeout = std::chrono::seconds(30);
-    auto exporter =
-        std::make_unique<pipeline::QueuedRetryExporter>(ctx, config, std::move(sender), defaults);
-    config.reject_unknown_keys();
-    return exporter;
-  }
-};
 
 }  // namespace
 
 std::unique_ptr<pipeline::ExporterFactory> make_otlphttp_exporter_factory() {
-  return std::make_unique<OtlpHttpFactory>();
+  pipeline::ExporterHelperSettings defaults;
+  defaults.timeout = std::chrono::seconds(30);
+  return pipeline::make_sender_exporter_factory(
+      "otlphttp", defaults, [](const pipeline::CreateContext& ctx, pipeline::ConfigNode& config) {
+        return std::make_unique<OtlpHttpSender>(read_settings(config), ctx.logger, ctx.id.str());
+      });
 }
 
 }  // namespace hodos::exporters

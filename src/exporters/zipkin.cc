@@ -69,25 +69,16 @@ class ZipkinSender : public pipeline::BatchSender {
   HttpClientPool pool_;
 };
 
-class ZipkinFactory : public pipeline::ExporterFactory {
- public:
-  std::string_view type() const override { return "zipkin"; }
-  std::unique_ptr<pipeline::Exporter> create(const pipeline::CreateContext& ctx,
-                                             pipeline::ConfigNode& config) const override {
-    auto sender = std::make_unique<ZipkinSender>(read_settings(config));
-    pipeline::ExporterHelperSettings defaults;
-    defaults.timeout = std::chrono::seconds(5);
-    auto exporter =
-        std::make_unique<pipeline::QueuedRetryExporter>(ctx, config, std::move(sender), defaults);
-    config.reject_unknown_keys();
-    return exporter;
-  }
-};
 
 }  // namespace
 
 std::unique_ptr<pipeline::ExporterFactory> make_zipkin_exporter_factory() {
-  return std::make_unique<ZipkinFactory>();
+  pipeline::ExporterHelperSettings defaults;
+  defaults.timeout = std::chrono::seconds(5);
+  return pipeline::make_sender_exporter_factory(
+      "zipkin", defaults, [](const pipeline::CreateContext&, pipeline::ConfigNode& config) {
+        return std::make_unique<ZipkinSender>(read_settings(config));
+      });
 }
 
 }  // namespace hodos::exporters

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "otlp/json_document.h"
 #include "otlp/json_writer.h"
 
 namespace hodos::otlp {
@@ -1077,24 +1078,9 @@ std::string encode_proto(const core::SpanBatch& batch) {
 }
 
 std::optional<std::string> decode_json(std::string_view json, core::SpanBatch& batch) {
-  // The thread's parser keeps its buffers between requests; a huge body gets a parser of its own
-  // so that its memory is not pinned afterwards.
-  constexpr size_t kMaxReusedParserBytes = 4 << 20;
-  thread_local simdjson::dom::parser reused;
-  std::optional<simdjson::dom::parser> own;
-  simdjson::dom::parser& parser = json.size() > kMaxReusedParserBytes ? own.emplace() : reused;
-  element root;
-  if (auto err = parser.parse(json.data(), json.size()).get(root)) {
-    return fmt::format("invalid JSON: {}", simdjson::error_message(err));
-  }
-  core::SpanBatch decoded;
-  try {
-    JsonDecoder(decoded).decode_request(root);
-  } catch (JsonError& e) {
-    return std::move(e.message);
-  }
-  batch.append(std::move(decoded));
-  return std::nullopt;
+  return decode_json_document<JsonError>(json, batch, [](element root, core::SpanBatch& out) {
+    JsonDecoder(out).decode_request(root);
+  });
 }
 
 std::string encode_json(const core::SpanBatch& batch) {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "otlp/json_document.h"
 #include "otlp/json_writer.h"
 
 // The mapping, after the OpenTelemetry Collector's zipkinv2 translator, with current semantic
@@ -780,24 +781,9 @@ class ZipkinEncoder {
 }  // namespace
 
 std::optional<std::string> decode_zipkin_json(std::string_view json, core::SpanBatch& batch) {
-  // The thread's parser keeps its buffers between requests; a huge body gets a parser of its own
-  // so that its memory is not pinned afterwards.
-  constexpr size_t kMaxReusedParserBytes = 4 << 20;
-  thread_local simdjson::dom::parser reused;
-  std::optional<simdjson::dom::parser> own;
-  simdjson::dom::parser& parser = json.size() > kMaxReusedParserBytes ? own.emplace() : reused;
-  element root;
-  if (auto err = parser.parse(json.data(), json.size()).get(root)) {
-    return fmt::format("invalid JSON: {}", simdjson::error_message(err));
-  }
-  core::SpanBatch decoded;
-  try {
-    ZipkinDecoder(decoded).decode(root);
-  } catch (ZipkinError& e) {
-    return std::move(e.message);
-  }
-  batch.append(std::move(decoded));
-  return std::nullopt;
+  return decode_json_document<ZipkinError>(json, batch, [](element root, core::SpanBatch& out) {
+    ZipkinDecoder(out).decode(root);
+  });
 }
 
 std::string encode_zipkin_json(const core::SpanBatch& batch) {

@@ -143,4 +143,35 @@ class QueuedRetryExporter : public Exporter {
   std::vector<std::thread> workers_;
 };
 
+// The factory of an exporter that is a BatchSender behind the helper. `make_sender(ctx, config)`
+// reads the exporter's own keys, the helper reads the common ones starting from `defaults`, and
+// any key left over is reported as unknown.
+template <class MakeSender>
+class SenderExporterFactory : public ExporterFactory {
+ public:
+  SenderExporterFactory(std::string_view type, ExporterHelperSettings defaults, MakeSender make_sender)
+      : type_(type), defaults_(std::move(defaults)), make_sender_(std::move(make_sender)) {}
+
+  std::string_view type() const override { return type_; }
+  std::unique_ptr<Exporter> create(const CreateContext& ctx, ConfigNode& config) const override {
+    auto exporter =
+        std::make_unique<QueuedRetryExporter>(ctx, config, make_sender_(ctx, config), defaults_);
+    config.reject_unknown_keys();
+    return exporter;
+  }
+
+ private:
+  std::string_view type_;
+  ExporterHelperSettings defaults_;
+  MakeSender make_sender_;
+};
+
+template <class MakeSender>
+std::unique_ptr<ExporterFactory> make_sender_exporter_factory(std::string_view type,
+                                                              ExporterHelperSettings defaults,
+                                                              MakeSender make_sender) {
+  return std::make_unique<SenderExporterFactory<MakeSender>>(type, std::move(defaults),
+                                                             std::move(make_sender));
+}
+
 }  // namespace hodos::pipeline
