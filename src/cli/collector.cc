@@ -22,25 +22,11 @@ struct CollectorOptions {
   std::string log_level = "info";
 };
 
-YAML::Node load_config(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw pipeline::ConfigError("", "cannot read config file " + path);
-  } catch (const YAML::Exception& e) {
-    throw pipeline::ConfigError("", path + ": invalid YAML at line " + std::to_string(e.mark.line + 1) +
-                                        ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
-  pipeline::expand_env(root);
-  return root;
-}
-
 std::unique_ptr<pipeline::Service> build_service(const CollectorOptions& opts) {
   pipeline::Registry registry;
   components::register_all(registry);
   auto logger = spdlog::default_logger();
-  return pipeline::Service::build(registry, load_config(opts.config_path), logger);
+  return pipeline::Service::build(registry, pipeline::load_config_file(opts.config_path), logger);
 }
 
 void run_validate(const CollectorOptions& opts) {

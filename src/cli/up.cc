@@ -109,20 +109,6 @@ YAML::Node builtin_config(const UpOptions& o) {
   return root;
 }
 
-YAML::Node load_user_config(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw pipeline::ConfigError("", "cannot read config file " + path);
-  } catch (const YAML::Exception& e) {
-    throw pipeline::ConfigError("", path + ": invalid YAML at line " + std::to_string(e.mark.line + 1) +
-                                        ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
-  pipeline::expand_env(root);
-  return root;
-}
-
 void append_ids(YAML::Node list, const std::vector<std::string>& ids) {
   for (const std::string& id : ids) list.push_back(id);
 }
@@ -218,8 +204,7 @@ std::string explain_start_failure(const std::string& message, const UpOptions& o
   std::string_view rest = message;
   constexpr std::string_view kReceiver = "receivers.otlp: ";
   if (rest.starts_with(kReceiver)) {
-    // The service and the receiver may each prefix the component's name.
-    while (rest.starts_with(kReceiver)) rest.remove_prefix(kReceiver.size());
+    rest.remove_prefix(kReceiver.size());
     auto explain = [&](const char* flag, const std::string& address) -> std::optional<std::string> {
       if (!rest.starts_with(address + ": ")) return std::nullopt;
       const bool in_use = rest.find("in use") != std::string_view::npos;
@@ -264,7 +249,7 @@ void run_up(const UpOptions& o) {
   YAML::Node config = builtin_config(o);
   if (!o.config_path.empty()) {
     try {
-      merge_user_config(config, load_user_config(o.config_path), o.config_path);
+      merge_user_config(config, pipeline::load_config_file(o.config_path), o.config_path);
     } catch (const pipeline::ConfigError& e) {
       fail(2, fmt::format("config error: {}", e.what()));
     }

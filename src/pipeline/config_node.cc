@@ -188,6 +188,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     bare = false;
     total_ms += value * scale;
   }
+  // Millisecond resolution; a non-zero duration never rounds down to "off".
+  if (total_ms > 0 && total_ms < 1) total_ms = 1;
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)));
 }
 
@@ -243,6 +245,20 @@ void expand_env(YAML::Node& node, const std::string& path) {
       expand_env(value, path.empty() ? it->first.Scalar() : path + "." + it->first.Scalar());
     }
   }
+}
+
+YAML::Node load_config_file(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw ConfigError("", "cannot read config file " + path);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("", path + ": invalid YAML at line " + std::to_string(e.mark.line + 1) +
+                              ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  expand_env(root);
+  return root;
 }
 
 }  // namespace hodos::pipeline

@@ -71,4 +71,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 // become empty strings, as in the Collector. Throws ConfigError on an unterminated reference.
 void expand_env(YAML::Node& node, const std::string& path = "");
 
+// Reads a YAML config file and expands environment references; a missing file or invalid YAML
+// is a ConfigError naming the file (and the line and column).
+YAML::Node load_config_file(const std::string& path);
+
 }  // namespace hodos::pipeline

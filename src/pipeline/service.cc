@@ -164,12 +164,15 @@ void Service::Impl::parse_telemetry(const YAML::Node& service) {
   telemetry_address = "127.0.0.1:8888";
   ConfigNode telemetry(service["telemetry"], "service.telemetry");
   ConfigNode logs = telemetry.child("logs");
-  std::string level = logs.get_string("level", "info");
-  static const std::set<std::string> kLevels = {"debug", "info", "warn", "error"};
-  if (!kLevels.count(level)) logs.fail("level", "use debug, info, warn or error");
+  // Only a level written in the config overrides the one the command line chose (--log-level).
+  if (logs.has("level")) {
+    std::string level = logs.get_string("level", "info");
+    static const std::set<std::string> kLevels = {"debug", "info", "warn", "error"};
+    if (!kLevels.count(level)) logs.fail("level", "use debug, info, warn or error");
+    logger->set_level(spdlog::level::from_str(level));
+  }
   logs.get_string("encoding", "console");
   logs.reject_unknown_keys();
-  logger->set_level(spdlog::level::from_str(level));
 
   ConfigNode metrics_cfg = telemetry.child("metrics");
   std::string mlevel = metrics_cfg.get_string("level", "normal");
@@ -357,7 +360,10 @@ Status Service::start() {
     Status st = c->start();
     if (!st.is_ok()) {
       shutdown(std::chrono::steady_clock::now());
-      return Status::permanent(fmt::format("{}: {}", what, st.message()));
+      // Components usually name themselves already; say it once.
+      std::string_view message = st.message();
+      if (message.starts_with(what + ": ")) return Status::permanent(std::string(message));
+      return Status::permanent(fmt::format("{}: {}", what, message));
     }
     m.started.push_back(c);
     return st;

@@ -24,6 +24,12 @@ namespace hodos::receivers {
 
 namespace {
 
+// "127.0.0.1:0" → "127.0.0.1:41237": the address as bound, for the log line.
+std::string with_bound_port(const std::string& endpoint, uint16_t port) {
+  auto colon = endpoint.rfind(':');
+  return (colon == std::string::npos ? endpoint : endpoint.substr(0, colon)) + ":" + std::to_string(port);
+}
+
 namespace pb_collector = opentelemetry::proto::collector::trace::v1;
 using pipeline::Status;
 
@@ -318,7 +324,7 @@ class OtlpReceiverImpl final : public OtlpReceiver {
     for (auto& cq : grpc_queues_) {
       grpc_threads_.emplace_back([this, q = cq.get()] { serve_grpc(*q); });
     }
-    logger_->info("{}: OTLP/gRPC on {}", name_, g.endpoint);
+    logger_->info("{}: OTLP/gRPC on {}", name_, with_bound_port(g.endpoint, grpc_port_));
     return std::nullopt;
   }
 
@@ -344,7 +350,8 @@ class OtlpReceiverImpl final : public OtlpReceiver {
       http_server_.reset();
       return err;
     }
-    logger_->info("{}: OTLP/HTTP on {}{}", name_, h.server.endpoint, h.traces_url_path);
+    logger_->info("{}: OTLP/HTTP on {}{}", name_, with_bound_port(h.server.endpoint, http_server_->port()),
+                  h.traces_url_path);
     return std::nullopt;
   }
 
