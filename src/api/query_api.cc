@@ -122,14 +122,27 @@ struct QueryApi::Impl {
       r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"hodos\"");
       return r;
     }
+    net::HttpResponse response;
     try {
-      return (this->*handler)(request);
+      response = (this->*handler)(request);
     } catch (const ParamError& e) {
-      return jaeger_error(400, e.what());
+      response = jaeger_error(400, e.what());
     } catch (const std::exception& e) {
       logger->error("api: {} {}: {}", request.method, request.target, e.what());
-      return jaeger_error(500, e.what());
+      response = jaeger_error(500, e.what());
     }
+    pretty_print_if_asked(request, response);
+    return response;
+  }
+
+  // Jaeger's `prettyPrint` parameter: any value but "false" indents the JSON by four spaces.
+  static void pretty_print_if_asked(const net::HttpRequest& request, net::HttpResponse& response) {
+    std::string pretty = request.query_param("prettyPrint").value_or("");
+    if (pretty.empty() || pretty == "false" || !response.content_type.starts_with("application/json")) {
+      return;
+    }
+    json body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+    if (!body.is_discarded()) response.body = body.dump(4, ' ', false, json::error_handler_t::replace);
   }
 
   net::HttpResponse services(net::HttpRequest&) {

@@ -89,8 +89,9 @@ ApiAnswer api_get(const TracesOptions& o, const std::string& path_and_query) {
   };
   if (response.status == 401) {
     fail(1, fmt::format("the API at {} needs a token: pass --token (or set HODOS_API_TOKEN) with "
-                        "the one `hodos up` printed",
-                        base));
+                        "the one `hodos up` printed{}",
+                        base, token.empty() ? " (also in its data directory, file api-token)"
+                                            : "; the one sent was refused"));
   }
   if (response.status == 400) fail(2, message());
   if (response.status >= 500 || (response.status >= 400 && response.status != 404)) {

@@ -3,11 +3,15 @@
 // --http, and, once it exists, the eBPF agent.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -23,6 +27,7 @@
 #include "net/http_server.h"
 #include "pipeline/config_node.h"
 #include "pipeline/service.h"
+#include "receivers/otlp_receiver.h"
 #include "store/trace_store.h"
 
 namespace hodos::cli {
@@ -86,6 +91,44 @@ std::string random_token() {
   return hex;
 }
 
+struct ApiToken {
+  std::string value;   // empty: the API needs none
+  std::string origin;  // how it was chosen, for the ready line
+};
+
+// Loopback needs no token; any other address does, so the API is never open to the network. A
+// generated token is kept in the data directory, so that clients configured with it (Grafana, the
+// CLI) keep working across restarts.
+ApiToken api_token(const UpOptions& o, const std::string& data_dir) {
+  if (!o.auth_token.empty()) return {o.auth_token, ""};
+  if (api::is_loopback_host(net::split_host_port(o.http)->first)) return {};
+  const std::string path = (fs::path(data_dir) / "api-token").string();
+  if (std::FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[256] = {};
+    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    std::string saved(buf, n);
+    while (!saved.empty() && std::isspace(static_cast<unsigned char>(saved.back()))) {
+      saved.pop_back();
+    }
+    if (!saved.empty()) {
+      return {saved, fmt::format(" (kept in {}; set your own with --auth-token)", path)};
+    }
+  }
+  ApiToken token{random_token(), ""};
+  // Only the owner may read it: it opens the API.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const std::string line = token.value + "\n";
+  if (fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
+    token.origin = fmt::format(" (generated, kept in {}; set your own with --auth-token)", path);
+  } else {
+    token.origin = fmt::format(" (generated; not saved to {}: {}; set your own with --auth-token)",
+                               path, std::strerror(errno));
+  }
+  if (fd >= 0) ::close(fd);
+  return token;
+}
+
 // host:port for display and URLs: brackets for IPv6, 0.0.0.0 for "all interfaces".
 std::string display_address(const std::string& address, uint16_t port) {
   auto hp = net::split_host_port(address);
@@ -108,6 +151,26 @@ YAML::Node builtin_config(const UpOptions& o) {
   root["service"]["pipelines"]["traces"] = pipeline;
   return root;
 }
+
+// The otlp receiver factory, keeping hodos up's own receiver so that the ready lines show the
+// ports it bound (the flags may ask for port 0).
+class OwnOtlpReceiverFactory final : public pipeline::ReceiverFactory {
+ public:
+  explicit OwnOtlpReceiverFactory(receivers::OtlpReceiver** own)
+      : inner_(receivers::make_otlp_receiver_factory()), own_(own) {}
+  std::string_view type() const override { return inner_->type(); }
+  std::unique_ptr<pipeline::Receiver> create(const pipeline::CreateContext& ctx,
+                                             pipeline::ConfigNode& config,
+                                             pipeline::TracesConsumer& next) const override {
+    std::unique_ptr<pipeline::Receiver> r = inner_->create(ctx, config, next);
+    if (ctx.id.str() == "otlp") *own_ = dynamic_cast<receivers::OtlpReceiver*>(r.get());
+    return r;
+  }
+
+ private:
+  std::unique_ptr<pipeline::ReceiverFactory> inner_;
+  receivers::OtlpReceiver** own_;
+};
 
 void append_ids(YAML::Node list, const std::vector<std::string>& ids) {
   for (const std::string& id : ids) list.push_back(id);
@@ -227,7 +290,11 @@ void run_up(const UpOptions& o) {
   check_address("--http", o.http);
   check_address("--otlp-grpc", o.otlp_grpc);
   check_address("--otlp-http", o.otlp_http);
-  if (o.otlp_grpc == o.otlp_http || o.http == o.otlp_grpc || o.http == o.otlp_http) {
+  // Port 0 (any free port) may be given to all three.
+  auto same = [](const std::string& a, const std::string& b) {
+    return a == b && net::split_host_port(a)->second != 0;
+  };
+  if (same(o.otlp_grpc, o.otlp_http) || same(o.http, o.otlp_grpc) || same(o.http, o.otlp_http)) {
     fail(2, "--http, --otlp-grpc and --otlp-http must be different addresses");
   }
   std::optional<uint64_t> retention = exporters::parse_retention_age(o.retention);
@@ -237,14 +304,6 @@ void run_up(const UpOptions& o) {
     fail(2, "--retention-size " + o.retention_size + ": expected a size like 10GiB, 500MB or 0 (off)");
   }
   const DataDir data_dir = resolve_data_dir(o.data_dir);
-
-  // Loopback needs no token; any other address does, so the API is never open to the network.
-  std::string token = o.auth_token;
-  bool generated_token = false;
-  if (token.empty() && !api::is_loopback_host(net::split_host_port(o.http)->first)) {
-    token = random_token();
-    generated_token = true;
-  }
 
   YAML::Node config = builtin_config(o);
   if (!o.config_path.empty()) {
@@ -267,10 +326,14 @@ void run_up(const UpOptions& o) {
   } catch (const store::StoreError& e) {
     fail(1, e.what());
   }
+  // After the store took the directory's lock, so that no other instance writes the token file.
+  const ApiToken token = api_token(o, data_dir.path);
 
   pipeline::Registry registry;
   components::register_all(registry);
   registry.add(exporters::make_store_exporter_factory(store));  // replaces the data_dir-only one
+  receivers::OtlpReceiver* otlp = nullptr;
+  registry.add(std::make_unique<OwnOtlpReceiverFactory>(&otlp));
   pipeline::ServiceOptions service_options;
   service_options.serve_own_telemetry = false;  // /metrics is served on --http
   service_options.allow_pipelines_without_receivers = true;
@@ -282,35 +345,37 @@ void run_up(const UpOptions& o) {
                         e.what()));
   }
 
+  // The pipeline starts first, so that once /api/health answers, OTLP is accepted too.
+  if (pipeline::Status st = service->start(); !st.is_ok()) {
+    fail(1, explain_start_failure(st.message(), o));
+  }
   api::QueryApiOptions api_options;
   api_options.address = o.http;
-  api_options.auth_token = token;
+  api_options.auth_token = token.value;
   api::QueryApi api(store, &service->metrics(), api_options);
   if (auto err = api.start()) {
+    service->shutdown(std::chrono::steady_clock::now());
     const bool in_use = err->find("in use") != std::string::npos;
     fail(1, fmt::format("--http {}; {} with --http", *err, in_use ? "pick another" : "change it"));
-  }
-  if (pipeline::Status st = service->start(); !st.is_ok()) {
-    api.stop();
-    fail(1, explain_start_failure(st.message(), o));
   }
 
   std::printf("hodos up: ready\n");
   std::printf("  UI/API:    http://%s (Jaeger query API under /api, Prometheus metrics at /metrics)\n",
               display_address(o.http, api.port()).c_str());
-  std::printf("  OTLP gRPC: %s\n", display_address(o.otlp_grpc, 0).c_str());
-  std::printf("  OTLP HTTP: http://%s/v1/traces\n", display_address(o.otlp_http, 0).c_str());
+  std::printf("  OTLP gRPC: %s\n",
+              display_address(o.otlp_grpc, otlp != nullptr ? otlp->grpc_port() : 0).c_str());
+  std::printf("  OTLP HTTP: http://%s/v1/traces\n",
+              display_address(o.otlp_http, otlp != nullptr ? otlp->http_port() : 0).c_str());
   std::printf("  data:      %s (retention %s or %s)\n", data_dir.path.c_str(), o.retention.c_str(),
               o.retention_size.c_str());
   if (!data_dir.note.empty()) std::printf("  note:      %s\n", data_dir.note.c_str());
-  if (!token.empty()) {
-    std::printf("  auth:      bearer token %s%s\n", token.c_str(),
-                generated_token ? " (generated; set your own with --auth-token)" : "");
+  if (!token.value.empty()) {
+    std::printf("  auth:      bearer token %s%s\n", token.value.c_str(), token.origin.c_str());
   }
   if (o.no_agent) {
-    std::printf("  agent: off (--no-agent)\n");
+    std::printf("  agent:     off (--no-agent)\n");
   } else {
-    std::printf("  agent: not available in this version (the eBPF agent lands with a later "
+    std::printf("  agent:     not available in this version (the eBPF agent lands with a later "
                 "release); running without it\n");
   }
   std::fflush(stdout);
@@ -342,7 +407,8 @@ void add_up_command(CLI::App& app) {
                   "Collector-shaped YAML with extra components (e.g. a second exporter); see "
                   "docs/api.md");
   cmd->add_option("--auth-token", o->auth_token,
-                  "Bearer token the API requires (generated when --http is not loopback)");
+                  "Bearer token the API requires (off loopback, one is generated and kept in the "
+                  "data directory)");
   cmd->add_option("--retention", o->retention, "Keep traces this long (e.g. 7d, 36h; 0: no limit)")
       ->capture_default_str();
   cmd->add_option("--retention-size", o->retention_size,

@@ -18,8 +18,10 @@
 //               'E' minute_be64 parent \0 child -> [calls, errors]
 //               'G' minute_be64 -> [spans, bytes]  (all services; drives size retention)
 //
-// An 'S' entry covers the spans of one trace and service within one ingested batch; its time
-// is the earliest start among them and its salt the first two bytes of one of their span ids
+// An 'S' entry covers the spans of one trace and service within one ingested batch that start
+// in the same minute (so a search from time t scans from t's minute and misses no span that
+// starts after t in an entry that starts before it); its time is the earliest start among them
+// and its salt the first two bytes of one of their span ids
 // (so two batches of a trace that start at the same instant do not overwrite each other's
 // entry). 'O' and 'T' entries cover the subset with one operation or tag and carry the same time
 // and salt but only 4 bytes of the trace id -- the full id is read from the 'S' entry, for the

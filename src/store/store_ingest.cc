@@ -44,8 +44,9 @@ struct SpanKeyHash {
   }
 };
 
-// Index entries of one batch (see keys.h): one 'S' entry per (trace, service), and one 'O' or
-// 'T' entry per (trace, service, operation or tag), each holding the details of its spans.
+// Index entries of one batch (see keys.h): one 'S' entry per (trace, service, minute of the
+// span's start), and one 'O' or 'T' entry per such entry and operation or tag, each holding the
+// details of its spans.
 class IndexBuilder {
  public:
   struct ServiceEntry {
@@ -60,6 +61,7 @@ class IndexBuilder {
                             const core::SpanId& span, const SpanDetail* detail) {
     scratch_.assign(body);
     scratch_.append(trace.as_view());
+    put_be64(scratch_, keys::minute_of(detail->start));
     auto it = services_.find(std::string_view(scratch_));
     if (it == services_.end()) {
       ServiceEntry e{body.size(), trace, {span.bytes[0], span.bytes[1]}, detail->start, {}};

@@ -243,8 +243,10 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
     }
   }
 
+  // An entry's spans all start in the minute of its time (keys.h), so one that starts before
+  // `lo` in lo's minute may hold spans in range; span times are checked below.
   std::string lower = prefix, upper;
-  put_be64(lower, lo);
+  put_be64(lower, keys::minute_of(lo));
   if (hi == kMaxTime) {
     upper = keys::prefix_successor(prefix);
   } else {

@@ -352,6 +352,43 @@ TEST(TraceStore, SearchLimitDefaultsToTwentyNewestFirst) {
   EXPECT_EQ(hex(got), hex(want));
 }
 
+// A span counts when IT starts in [start, end], even when an earlier span of the same trace and
+// service came in the same batch (a long trace whose root started before the window).
+TEST(TraceStore, SearchFindsALateSpanOfATraceThatStartedBeforeTheWindow) {
+  TempDir dir;
+  FakeClock clock;
+  clock.set(kT0 + 10 * kMinute);
+  StoreOptions o = testing::options_for(dir, clock);
+  o.indexed_tag_keys = {"job.step"};
+  auto store = TraceStore::open(o);
+  BatchBuilder b;
+  const core::Resource* r = b.resource("batch-job");
+  const core::TraceId trace = core::TraceId::random();
+  core::SpanId root = b.span(r, trace, "run", SpanKind::kServer, kT0, 5 * kMinute).span_id;
+  b.span(r, trace, "late step", SpanKind::kInternal, kT0 + 4 * kMinute, kSec, &root,
+         {{"job.step", b.str("upload")}, {"attempt", core::AnyValue::integer(3)}});
+  store->ingest(b.take());
+
+  auto query = [](auto&& set) {
+    TraceQuery q;
+    q.service = "batch-job";
+    q.start_time_min_ns = kT0 + 3 * kMinute;
+    set(q);
+    return q;
+  };
+  const std::vector<std::string> want = hex(std::vector<core::TraceId>{trace});
+  EXPECT_EQ(hex(store->search(query([](TraceQuery&) {}))), want) << "service";
+  EXPECT_EQ(hex(store->search(query([](TraceQuery& q) { q.operation = "late step"; }))), want)
+      << "operation";
+  EXPECT_EQ(hex(store->search(query([](TraceQuery& q) { q.tags = {{"job.step", "upload"}}; }))),
+            want)
+      << "tag with its own index";
+  EXPECT_EQ(hex(store->search(query([](TraceQuery& q) { q.tags = {{"attempt", "3"}}; }))), want)
+      << "tag";
+  // The root alone is outside the window: conditions only it meets find nothing.
+  EXPECT_TRUE(store->search(query([](TraceQuery& q) { q.operation = "run"; })).empty());
+}
+
 TEST(TraceStore, ServicesAndOperationsWithKinds) {
   TempDir dir;
   FakeClock clock;
