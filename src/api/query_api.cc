@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
@@ -145,6 +146,16 @@ struct QueryApi::Impl {
     if (!body.is_discarded()) response.body = body.dump(4, ' ', false, json::error_handler_t::replace);
   }
 
+  // An unknown service is a 404 naming it rather than an empty answer, so a typo is not mistaken
+  // for "no traces". A known service with nothing in the time range still answers 200 and [].
+  std::optional<net::HttpResponse> unknown_service(const std::string& service) {
+    std::vector<std::string> names = store->services();
+    if (std::find(names.begin(), names.end(), service) != names.end()) return std::nullopt;
+    return jaeger_error(404, fmt::format("service '{}' not found: no spans of it are stored "
+                                         "(GET /api/services lists the known ones)",
+                                         service));
+  }
+
   net::HttpResponse services(net::HttpRequest&) {
     std::vector<std::string> names = store->services();
     size_t n = names.size();
@@ -163,6 +174,7 @@ struct QueryApi::Impl {
                                            request.path));
     }
     std::string service(path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()));
+    if (auto missing = unknown_service(service)) return *missing;
     std::vector<std::string> names;
     for (const store::Operation& op : store->operations(service)) {
       if (names.empty() || names.back() != op.name) names.push_back(op.name);
@@ -174,6 +186,7 @@ struct QueryApi::Impl {
   net::HttpResponse operations(net::HttpRequest& request) {
     std::string service = request.query_param("service").value_or("");
     if (service.empty()) throw ParamError("parameter 'service' is required");
+    if (auto missing = unknown_service(service)) return *missing;
     std::optional<core::SpanKind> kind;
     if (std::string k = request.query_param("spanKind").value_or(""); !k.empty()) {
       kind = parse_span_kind(k);
@@ -209,6 +222,7 @@ struct QueryApi::Impl {
         }
       }
     } else {
+      if (auto missing = unknown_service(p.query.service)) return *missing;
       for (const core::TraceId& id : store->search(p.query)) {
         core::SpanBatch trace = store->find_trace(id);
         if (!trace.empty()) data.push_back(trace_to_json(trace));  // expired in between

@@ -153,6 +153,11 @@ void run_list(const TracesOptions& o) {
   std::set<std::string> seen;
   for (const std::string& service : services) {
     ApiAnswer a = api_get(o, "/api/traces" + query + "&service=" + url_encode(service));
+    if (a.status == 404 && !o.service.empty()) {
+      fail(1, fmt::format("no service named '{}' has spans in the store (hodos traces list without "
+                          "--service searches every service)",
+                          service));
+    }
     for (json& t : a.body.value("data", json::array())) {
       if (seen.insert(t.value("traceID", "")).second) traces.push_back(std::move(t));
     }

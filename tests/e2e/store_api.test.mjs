@@ -84,7 +84,6 @@ describe('hodos up: store and Jaeger query API', () => {
     });
     // POST /pay is both a frontend client and a payments server operation: each list has it once.
     assert.deepEqual([...(await up.json('/api/services/payments/operations')).data].sort(), ['POST /pay', 'SELECT payments']);
-    assert.deepEqual(await up.json('/api/services/nobody/operations'), { data: [], total: 0, limit: 0, offset: 0, errors: null });
   });
 
   it('GET /api/operations?service=&spanKind= answers {name, spanKind} objects, filtered by kind', async () => {
@@ -234,7 +233,6 @@ describe('hodos up: store and Jaeger query API', () => {
     ['service alone: every trace with a span of it', [['service', 'frontend']], 'ABCD'],
     ['a service reached only as a child', [['service', 'payments']], 'A'],
     ['a service with nothing in range', [['service', 'inventory'], ['lookback', '1h']], ''],
-    ['an unknown service', [['service', 'nobody']], ''],
     ['operation', [['service', 'frontend'], ['operation', 'GET /checkout']], 'AC'],
     ['operation of a child span', [['service', 'payments'], ['operation', 'SELECT payments']], 'A'],
     ['an unknown operation', [['service', 'frontend'], ['operation', 'DELETE /cart']], ''],
@@ -527,6 +525,15 @@ describe('hodos up: store and Jaeger query API', () => {
     assert.equal(v3.status, 400);
     assert.equal(v3.body.error.httpCode, 400);
     assert.match(v3.body.error.message, /trace_id/);
+
+    // Unknown services are 404s naming the service, so a typo is not mistaken for "no traces".
+    for (const path of ['/api/traces?service=nobody', '/api/services/nobody/operations',
+      '/api/operations?service=nobody']) {
+      const r = await up.get(path);
+      assert.equal(r.status, 404, `${path}: ${r.text}`);
+      assert.equal(r.body.errors[0].code, 404, path);
+      assert.match(r.body.errors[0].msg, /service 'nobody' not found/, path);
+    }
 
     const unknownRoute = await up.get('/api/nope');
     assert.equal(unknownRoute.status, 404);

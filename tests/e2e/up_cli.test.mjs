@@ -268,7 +268,9 @@ describe('hodos traces list|show', () => {
     assert.deepEqual(listed(['--min-duration', '1s']).map((r) => letter(r.id)), ['C']);
     assert.deepEqual(listed(['--service', 'frontend', '--operation', 'GET /checkout']).map((r) => letter(r.id)), ['C', 'A']);
     assert.deepEqual(listed(['--service', 'frontend', '--limit', '2']).map((r) => letter(r.id)), ['C', 'B']);
-    assert.deepEqual(listed(['--service', 'nobody']), []);
+    const nobody = runHodos(['traces', 'list', ...api, '--service', 'nobody']);
+    assert.equal(nobody.code, 1, 'an unknown service is an error, not an empty list');
+    assert.match(nobody.stderr, /no service named 'nobody'/);
     const json = runHodos(['traces', 'list', ...api, '--service', 'payments', '--json']);
     assert.equal(json.code, 0, json.stderr);
     assert.deepEqual(JSON.parse(json.stdout).map((t) => t.traceID), [shop.A.traceId]);
