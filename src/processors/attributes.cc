@@ -164,9 +164,13 @@ void hash_value(Arena& arena, AnyValue& v) {
     v = AnyValue::string({});
     return;
   }
+  // Fetched once: with EVP_sha256() OpenSSL 3 looks the algorithm up again on every digest,
+  // which cost as much as hashing a short value.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
-  EVP_Digest(input.data(), input.size(), digest, &digest_len, EVP_sha256(), nullptr);
+  EVP_Digest(input.data(), input.size(), digest, &digest_len, sha256 ? sha256 : EVP_sha256(),
+             nullptr);
   char* hex = arena.allocate_array<char>(digest_len * 2);
   core::hex_encode(digest, digest_len, hex);
   v = AnyValue::string({hex, digest_len * 2});

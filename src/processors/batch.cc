@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -87,8 +89,7 @@ class BatchProcessor : public pipeline::Processor {
     {
       std::lock_guard lock(mu_);
       stopped_ = true;
-      split_into(std::move(buffer_), rest);
-      buffer_ = SpanBatch();
+      split_into(take_all_locked(), rest);
     }
     size_t dropped = 0;
     for (SpanBatch& b : rest) {
@@ -113,8 +114,9 @@ class BatchProcessor : public pipeline::Processor {
         // After shutdown nothing would flush a buffer: pass data straight on.
         split_into(std::move(batch), ready);
       } else {
-        const bool was_empty = buffer_.empty();
-        buffer_.append(std::move(batch));
+        const bool was_empty = buffered_spans_ == 0;
+        buffered_spans_ += batch.size();
+        buffer_.push_back(std::move(batch));
         if (was_empty) {
           buffer_since_ = Clock::now();
           timer_cv_.notify_one();
@@ -130,22 +132,39 @@ class BatchProcessor : public pipeline::Processor {
  private:
   bool size_reached_locked() const {
     // A zero timeout sends at once, as in the Collector.
-    return config_.timeout.count() == 0 || buffer_.size() >= config_.send_batch_size;
+    return config_.timeout.count() == 0 || buffered_spans_ >= config_.send_batch_size;
   }
 
   void take_full_batches_locked(std::vector<SpanBatch>& out) {
-    if (buffer_.empty() || !size_reached_locked()) return;
-    while (!buffer_.empty() && size_reached_locked()) {
-      if (config_.send_batch_max_size > 0 && buffer_.size() > config_.send_batch_max_size) {
-        out.push_back(buffer_.take_front(config_.send_batch_max_size));
-      } else {
-        out.push_back(std::move(buffer_));
-        buffer_ = SpanBatch();
-      }
+    if (buffered_spans_ == 0 || !size_reached_locked()) return;
+    while (buffered_spans_ > 0 && size_reached_locked()) {
+      const size_t max = config_.send_batch_max_size;
+      out.push_back(take_locked(max > 0 ? std::min(max, buffered_spans_) : buffered_spans_));
     }
     // What is left over waits a whole timeout again, like the Collector's timer reset.
     buffer_since_ = Clock::now();
   }
+
+  // The first `n` buffered spans as one batch. Only a batch that straddles the cut is split,
+  // so only its arenas end up shared between what is sent and what stays buffered.
+  SpanBatch take_locked(size_t n) {
+    SpanBatch out;
+    buffered_spans_ -= n;
+    while (n > 0) {
+      SpanBatch& front = buffer_.front();
+      if (front.size() <= n) {
+        n -= front.size();
+        out.append(std::move(front));
+        buffer_.pop_front();
+      } else {
+        out.append(front.take_front(n));
+        n = 0;
+      }
+    }
+    return out;
+  }
+
+  SpanBatch take_all_locked() { return take_locked(buffered_spans_); }
 
   // Cuts `batch` into pieces of at most send_batch_max_size.
   void split_into(SpanBatch batch, std::vector<SpanBatch>& out) const {
@@ -158,7 +177,7 @@ class BatchProcessor : public pipeline::Processor {
   void run_timer() {
     std::unique_lock lock(mu_);
     while (!timer_stop_) {
-      if (buffer_.empty()) {
+      if (buffered_spans_ == 0) {
         timer_cv_.wait(lock);
         continue;
       }
@@ -168,8 +187,7 @@ class BatchProcessor : public pipeline::Processor {
         continue;
       }
       std::vector<SpanBatch> ready;
-      split_into(std::move(buffer_), ready);
-      buffer_ = SpanBatch();
+      split_into(take_all_locked(), ready);
       lock.unlock();
       for (SpanBatch& b : ready) send(std::move(b), &timeout_trigger_);
       lock.lock();
@@ -215,7 +233,11 @@ class BatchProcessor : public pipeline::Processor {
 
   std::mutex mu_;
   std::condition_variable timer_cv_;
-  SpanBatch buffer_;
+  // Buffered batches kept apart in arrival order rather than merged into one: a merged buffer
+  // that is cut at send_batch_max_size shares all its arenas with every piece it sends, and under
+  // steady load (never empty) it would keep every arena it ever received alive.
+  std::deque<SpanBatch> buffer_;
+  size_t buffered_spans_ = 0;
   Clock::time_point buffer_since_{};
   bool stopped_ = false;
   bool timer_stop_ = false;

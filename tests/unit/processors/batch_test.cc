@@ -77,6 +77,24 @@ TEST(BatchProcessor, SplitsToMaxSize) {
   for (size_t i = 0; i < names.size(); ++i) EXPECT_EQ(names[i], "span" + std::to_string(i));
 }
 
+TEST(BatchProcessor, SplittingDoesNotKeepOldArenasAlive) {
+  Harness h;
+  RecordingSink sink;
+  auto factory = make_batch_processor_factory();
+  auto p = h.create(*factory, "send_batch_size: 10\nsend_batch_max_size: 10\ntimeout: 1h\n", sink);
+  ASSERT_TRUE(p->start().is_ok());
+  const size_t one_batch = make_batch(10).arena_bytes();
+  // One span first, then 10-span batches: one span is always left over, so the buffer is never
+  // empty, as under steady load.
+  ASSERT_TRUE(p->consume(make_batch(1)).is_ok());
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(p->consume(make_batch(10)).is_ok());
+  ASSERT_EQ(sink.span_count(), 2000u);
+  // A sent batch holds the arenas of the two batches its spans came from, not those of every
+  // batch the processor has buffered since it was last empty.
+  EXPECT_LE(sink.batches().back().arena_bytes(), 3 * one_batch);
+  p->shutdown(in(std::chrono::seconds(5)));
+}
+
 TEST(BatchProcessor, ShutdownFlushesWhatIsBuffered) {
   Harness h;
   RecordingSink sink;

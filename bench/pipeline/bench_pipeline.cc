@@ -1,0 +1,1259 @@
+// Pipeline benchmark: realistic OTLP export requests (10 attributes per span, 100-1000 spans per
+// request, random ids) go through a real `hodos collector` child process — otlp receiver ->
+// memory_limiter -> attributes (upsert, delete, hash) -> batch -> otlp/otlphttp exporter — into a
+// sink in this process, over gRPC and over HTTP. It reports spans per CPU-second of the collector
+// process (utime+stime from /proc/<pid>/stat, all threads) and its peak RSS (VmHWM), and, in the
+// same run, the same generator sending straight to the sink: the baseline.
+//
+// Every figure covers only spans that the sink has received: each measured window starts after
+// the warm-up has drained and ends when the sink has counted every span the collector accepted.
+//
+//   bench_pipeline [--seconds S] [--warmup S] [--clients N] [--requests N] [--protocols grpc,http]
+//                  [--limit-mib N] [--batch-size N] [--exporter-compression none|gzip]
+//                  [--hodos PATH] [--keep]
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/compression.h"
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "otlp/otlp_codec.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace net = hodos::net;
+namespace pb_collector = opentelemetry::proto::collector::trace::v1;
+namespace pb_trace = opentelemetry::proto::trace::v1;
+namespace pb_common = opentelemetry::proto::common::v1;
+using Clock = std::chrono::steady_clock;
+using Attributes = google::protobuf::RepeatedPtrField<pb_common::KeyValue>;
+
+constexpr char kExportMethod[] = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+double self_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+// --- Realistic requests -----------------------------------------------------------------------
+
+struct ServiceDef {
+  std::string name;
+  std::vector<std::string> routes;  // "GET /api/v1/orders/{id}"
+};
+
+const std::vector<ServiceDef>& services() {
+  static const std::vector<ServiceDef> kServices = [] {
+    std::vector<ServiceDef> out;
+    const char* names[] = {"frontend", "checkout", "payments",        "inventory",
+                           "users",    "shipping", "recommendations", "cart"};
+    const char* nouns[] = {"orders", "items",     "users",    "carts",    "payments",
+                           "stock",  "addresses", "sessions", "products", "reviews"};
+    const char* verbs[] = {"GET", "GET", "POST", "PUT", "GET", "DELETE"};
+    for (const char* n : names) {
+      ServiceDef d{n, {}};
+      for (size_t i = 0; i < 12; ++i) {
+        d.routes.push_back(fmt::format("{} /api/v{}/{}/{{id}}", verbs[i % 6], 1 + i % 2,
+                                       nouns[(i * 7 + d.name.size()) % 10]));
+      }
+      out.push_back(std::move(d));
+    }
+    return out;
+  }();
+  return kServices;
+}
+
+const char* const kUserAgents[] = {
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.1 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+    "okhttp/4.12.0",
+    "python-requests/2.31.0",
+    "Go-http-client/1.1"};
+
+const char kStacktrace[] =
+    "java.net.SocketTimeoutException: Read timed out\n"
+    "\tat java.base/sun.nio.ch.NioSocketImpl.timedRead(NioSocketImpl.java:288)\n"
+    "\tat java.base/sun.nio.ch.NioSocketImpl.implRead(NioSocketImpl.java:314)\n"
+    "\tat "
+    "okhttp3.internal.http1.Http1ExchangeCodec.readResponseHeaders(Http1ExchangeCodec.kt:180)\n"
+    "\tat com.shop.checkout.PaymentsClient.charge(PaymentsClient.java:57)\n";
+
+void put_str(Attributes* attrs, std::string_view key, std::string_view value) {
+  pb_common::KeyValue* kv = attrs->Add();
+  kv->set_key(key.data(), key.size());
+  kv->mutable_value()->set_string_value(value.data(), value.size());
+}
+void put_int(Attributes* attrs, std::string_view key, int64_t value) {
+  pb_common::KeyValue* kv = attrs->Add();
+  kv->set_key(key.data(), key.size());
+  kv->mutable_value()->set_int_value(value);
+}
+
+// Builds encoded ExportTraceServiceRequests the way an SDK's batch span processor sends them: one
+// ResourceSpans per service instance, one instrumentation scope each, spans grouped in traces
+// (an HTTP server root, then HTTP client and database children), 10 attributes per span.
+class RequestGenerator {
+ public:
+  explicit RequestGenerator(uint64_t seed) : rng_(seed) {}
+
+  std::string request(size_t spans) {
+    pb_collector::ExportTraceServiceRequest req;
+    const size_t n_services = 1 + uniform(3);
+    std::vector<pb_trace::ScopeSpans*> scopes;
+    std::vector<size_t> service_of;
+    for (size_t i = 0; i < n_services; ++i) {
+      size_t service = uniform(services().size());
+      pb_trace::ResourceSpans* rs = req.add_resource_spans();
+      resource(service, uniform(3), rs->mutable_resource()->mutable_attributes());
+      rs->set_schema_url("https://opentelemetry.io/schemas/1.24.0");
+      pb_trace::ScopeSpans* ss = rs->add_scope_spans();
+      ss->mutable_scope()->set_name("io.opentelemetry.tomcat-10.0");
+      ss->mutable_scope()->set_version("1.32.0-alpha");
+      scopes.push_back(ss);
+      service_of.push_back(service);
+    }
+    size_t made = 0;
+    while (made < spans) {
+      size_t which = uniform(n_services);
+      size_t len = std::min(spans - made, 4 + uniform(9));
+      trace(scopes[which], service_of[which], len);
+      made += len;
+    }
+    return req.SerializeAsString();
+  }
+
+ private:
+  uint64_t uniform(uint64_t n) { return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng_); }
+  bool chance(double p) { return std::bernoulli_distribution(p)(rng_); }
+  uint64_t duration_ns(double median_ms) {
+    std::lognormal_distribution<double> d(std::log(median_ms), 0.8);
+    return static_cast<uint64_t>(d(rng_) * 1e6) + 1000;
+  }
+  std::string random_bytes(size_t n) {
+    std::string out(n, '\0');
+    for (char& c : out) c = static_cast<char>(rng_());
+    return out;
+  }
+  std::string ip() {
+    return fmt::format("10.{}.{}.{}", uniform(4), uniform(256), 1 + uniform(254));
+  }
+  int64_t status_code(bool error) {
+    if (error) return chance(0.7) ? 500 : 503;
+    double r = std::uniform_real_distribution<double>(0, 1)(rng_);
+    return r < 0.88 ? 200 : r < 0.94 ? 201 : r < 0.97 ? 204 : r < 0.99 ? 404 : 400;
+  }
+  std::string thread_name() { return fmt::format("http-nio-8080-exec-{}", 1 + uniform(10)); }
+
+  void resource(size_t service, size_t instance, Attributes* a) {
+    const std::string& name = services()[service].name;
+    put_str(a, "service.name", name);
+    put_str(a, "service.version", fmt::format("1.{}.{}", service % 4, 3 + instance));
+    put_str(a, "service.instance.id",
+            fmt::format("{:016x}{:016x}", 0x9e3779b97f4a7c15ULL * (service + 1),
+                        0xbf58476d1ce4e5b9ULL * (instance + 3)));
+    put_str(a, "host.name", fmt::format("{}-{:x}", name, 0x5f3a1 * (instance + 7)));
+    put_int(a, "process.pid", static_cast<int64_t>(1000 + service * 37 + instance));
+    put_str(a, "process.runtime.name", "OpenJDK Runtime Environment");
+    put_str(a, "telemetry.sdk.name", "opentelemetry");
+    put_str(a, "telemetry.sdk.language", "java");
+    put_str(a, "telemetry.sdk.version", "1.32.0");
+    put_str(a, "k8s.namespace.name", "shop");
+    put_str(a, "k8s.pod.name", fmt::format("{}-7d9f8c{}-x{}z", name, instance, service));
+  }
+
+  pb_trace::Span* span(pb_trace::ScopeSpans* ss, const std::string& trace_id,
+                       const std::string* parent, std::string_view name,
+                       pb_trace::Span::SpanKind kind, uint64_t start, uint64_t duration) {
+    pb_trace::Span* s = ss->add_spans();
+    s->set_trace_id(trace_id);
+    s->set_span_id(random_bytes(8));
+    if (parent) s->set_parent_span_id(*parent);
+    s->set_flags(0x301);
+    s->set_name(name.data(), name.size());
+    s->set_kind(kind);
+    s->set_start_time_unix_nano(start);
+    s->set_end_time_unix_nano(start + duration);
+    return s;
+  }
+
+  void trace(pb_trace::ScopeSpans* ss, size_t service, size_t len) {
+    const std::string trace_id = random_bytes(16);
+    const bool error = chance(0.03);
+    const uint64_t total = duration_ns(60);
+    const uint64_t start =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count()) -
+        uniform(5'000'000'000);
+    const std::string& route = services()[service].routes[uniform(12)];
+    const std::string method = route.substr(0, route.find(' '));
+    const std::string path = route.substr(route.find(' ') + 1);
+
+    pb_trace::Span* root =
+        span(ss, trace_id, nullptr, route, pb_trace::Span::SPAN_KIND_SERVER, start, total);
+    Attributes* a = root->mutable_attributes();
+    put_str(a, "http.request.method", method);
+    put_str(a, "url.path", path.substr(0, path.find('{')) + std::to_string(uniform(100000)));
+    put_str(a, "url.scheme", "http");
+    put_str(a, "http.route", path);
+    put_int(a, "http.response.status_code", status_code(error));
+    put_str(a, "server.address", services()[service].name);
+    put_int(a, "server.port", 8080);
+    put_str(a, "network.peer.address", ip());
+    put_str(a, "user_agent.original", kUserAgents[uniform(std::size(kUserAgents))]);
+    put_str(a, "thread.name", thread_name());
+    if (error) {
+      root->mutable_status()->set_code(pb_trace::Status::STATUS_CODE_ERROR);
+      root->mutable_status()->set_message("upstream request failed");
+      pb_trace::Span::Event* e = root->add_events();
+      e->set_time_unix_nano(start + total / 2);
+      e->set_name("exception");
+      put_str(e->mutable_attributes(), "exception.type", "java.net.SocketTimeoutException");
+      put_str(e->mutable_attributes(), "exception.message", "Read timed out");
+      put_str(e->mutable_attributes(), "exception.stacktrace", kStacktrace);
+    }
+    const std::string root_id = root->span_id();
+    for (size_t i = 1; i < len; ++i) {
+      const uint64_t child_start = start + uniform(std::max<uint64_t>(total / 2, 1));
+      if (chance(0.5)) {
+        const ServiceDef& peer = services()[uniform(services().size())];
+        const std::string& r = peer.routes[uniform(12)];
+        const std::string m = r.substr(0, r.find(' '));
+        const std::string p = r.substr(r.find(' ') + 1);
+        pb_trace::Span* c = span(ss, trace_id, &root_id, m, pb_trace::Span::SPAN_KIND_CLIENT,
+                                 child_start, duration_ns(15));
+        Attributes* ca = c->mutable_attributes();
+        put_str(ca, "http.request.method", m);
+        put_str(ca, "url.full",
+                fmt::format("http://{}:8080{}{}", peer.name, p.substr(0, p.find('{')),
+                            uniform(100000)));
+        put_str(ca, "server.address", peer.name);
+        put_int(ca, "server.port", 8080);
+        put_int(ca, "http.response.status_code", status_code(false));
+        put_str(ca, "network.peer.address", ip());
+        put_str(ca, "network.protocol.version", "1.1");
+        put_int(ca, "thread.id", static_cast<int64_t>(20 + uniform(40)));
+        put_str(ca, "thread.name", thread_name());
+        put_int(ca, "http.resend_count", 0);
+      } else {
+        static const char* kTables[] = {"orders", "order_items", "customers", "products", "stock"};
+        const char* table = kTables[uniform(std::size(kTables))];
+        pb_trace::Span* d = span(ss, trace_id, &root_id, fmt::format("SELECT shop.{}", table),
+                                 pb_trace::Span::SPAN_KIND_CLIENT, child_start, duration_ns(2));
+        Attributes* da = d->mutable_attributes();
+        put_str(da, "db.system", "postgresql");
+        put_str(da, "db.namespace", "shop");
+        put_str(da, "db.operation.name", "SELECT");
+        put_str(da, "db.query.text",
+                fmt::format("SELECT * FROM {} WHERE id = $1 LIMIT {}", table, 1 + uniform(50)));
+        put_str(da, "db.collection.name", table);
+        put_str(da, "server.address", "postgres-primary");
+        put_int(da, "server.port", 5432);
+        put_str(da, "network.peer.address", ip());
+        put_int(da, "thread.id", static_cast<int64_t>(20 + uniform(40)));
+        put_str(da, "thread.name", thread_name());
+      }
+    }
+  }
+
+  std::mt19937_64 rng_;
+};
+
+struct Payload {
+  std::string bytes;
+  size_t spans = 0;
+};
+
+// --- The collector's attribute edits, as configured below and as the sink checks them ---------
+
+constexpr std::string_view kUpsertKey = "deployment.environment.name";
+constexpr std::string_view kUpsertValue = "production";
+constexpr std::string_view kDeleteKey = "thread.name";
+constexpr std::string_view kHashKey = "network.peer.address";
+
+std::optional<std::string> check_edits(const pb_collector::ExportTraceServiceRequest& req) {
+  for (const auto& rs : req.resource_spans()) {
+    for (const auto& ss : rs.scope_spans()) {
+      for (const auto& s : ss.spans()) {
+        bool upserted = false, hashed = false;
+        for (const auto& kv : s.attributes()) {
+          if (kv.key() == kDeleteKey)
+            return fmt::format("span '{}' still has {}", s.name(), kDeleteKey);
+          if (kv.key() == kUpsertKey) upserted = kv.value().string_value() == kUpsertValue;
+          if (kv.key() == kHashKey) {
+            const std::string& v = kv.value().string_value();
+            hashed = v.size() == 64 && v.find_first_not_of("0123456789abcdef") == std::string::npos;
+          }
+        }
+        if (!upserted)
+          return fmt::format("span '{}' lacks {}={}", s.name(), kUpsertKey, kUpsertValue);
+        if (!hashed) return fmt::format("span '{}' has no SHA-256 hex in {}", s.name(), kHashKey);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// --- Sink ----------------------------------------------------------------------------------------
+
+using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedInputStream;
+
+// Calls inner() inside each length-delimited field number `field` up to the current limit and
+// skips every other field; false when the bytes are malformed.
+template <class Fn>
+bool for_each_field(CodedInputStream& in, int field, Fn&& inner) {
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.ConsumedEntireMessage();
+    if (WireFormatLite::GetTagFieldNumber(tag) == field &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t len = 0;
+      if (!in.ReadVarint32(&len)) return false;
+      const auto limit = in.PushLimit(static_cast<int>(len));
+      if (!inner()) return false;
+      in.PopLimit(limit);
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+}
+
+// Spans in an ExportTraceServiceRequest (resource_spans = 1 > scope_spans = 2 > spans = 2),
+// counted with protobuf's wire reader and no message objects, so that the sink takes as little
+// as possible of the CPU that the collector and the generator share with it.
+std::optional<uint64_t> count_spans(google::protobuf::io::ZeroCopyInputStream& input) {
+  CodedInputStream in(&input);
+  in.SetTotalBytesLimit(INT_MAX);
+  uint64_t spans = 0;
+  bool ok = for_each_field(in, 1, [&] {
+    return for_each_field(in, 2, [&] {
+      return for_each_field(in, 2, [&] {
+        ++spans;
+        return in.Skip(in.BytesUntilLimit());
+      });
+    });
+  });
+  if (!ok) return std::nullopt;
+  return spans;
+}
+
+// Counts what arrives over OTLP/gRPC and OTLP/HTTP; every `verify_every`-th request is decoded in
+// full and, while edits are expected, checked for the attributes processor's work.
+class Sink {
+ public:
+  explicit Sink(uint64_t verify_every) : verify_every_(verify_every) {}
+  ~Sink() { stop(); }
+
+  std::optional<std::string> start() {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.SetMaxReceiveMessageSize(INT_MAX);
+    builder.RegisterService(&grpc_service_);
+    grpc_server_ = builder.BuildAndStart();
+    if (!grpc_server_ || port == 0) return "sink: gRPC server did not start";
+    grpc_port_ = static_cast<uint16_t>(port);
+
+    net::HttpServerOptions options;
+    options.address = "127.0.0.1:0";
+    options.max_body_bytes = 256u << 20;
+    options.threads = 2;
+    options.name = "sink";
+    http_server_ = std::make_unique<net::HttpServer>(options);
+    http_server_->route("POST", "/v1/traces",
+                        [this](net::HttpRequest& req) { return on_http(req); });
+    return http_server_->start();
+  }
+
+  void stop() {
+    if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now());
+    grpc_server_.reset();
+    if (http_server_) http_server_->stop();
+    http_server_.reset();
+  }
+
+  uint16_t grpc_port() const { return grpc_port_; }
+  uint16_t http_port() const { return http_server_->port(); }
+  uint64_t spans() const { return spans_.load(); }
+  uint64_t verified() const { return verified_.load(); }
+  uint64_t malformed() const { return malformed_.load(); }
+  void expect_edits(bool on) { expect_edits_ = on; }
+  std::optional<std::string> edit_failure() {
+    std::lock_guard lock(mu_);
+    return edit_failure_;
+  }
+
+  // Waits until the sink has counted at least `total` spans; false after `timeout`.
+  bool wait_for(uint64_t total, std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return spans_.load() >= total; });
+  }
+
+ private:
+  class GrpcService final : public pb_collector::TraceService::WithRawCallbackMethod_Export<
+                                pb_collector::TraceService::Service> {
+   public:
+    explicit GrpcService(Sink& sink) : sink_(sink) {}
+    grpc::ServerUnaryReactor* Export(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override {
+      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+      bool ok = sink_.take([&](auto&& consume) {
+        grpc::ByteBuffer copy(*request);  // the reader needs a mutable buffer
+        grpc::ProtoBufferReader reader(&copy);
+        return consume(reader);
+      });
+      if (!ok) {
+        reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed request"));
+        return reactor;
+      }
+      grpc::Slice empty;  // an ExportTraceServiceResponse without partial_success
+      *response = grpc::ByteBuffer(&empty, 1);
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
+
+   private:
+    Sink& sink_;
+  };
+
+  net::HttpResponse on_http(net::HttpRequest& req) {
+    std::string_view body = req.body;
+    std::optional<std::string> inflated;
+    if (const std::string* enc = req.header("content-encoding"); enc && *enc == "gzip") {
+      inflated = net::gzip_decompress(body, 1u << 30);
+      if (!inflated) return net::HttpResponse::text(400, "bad gzip\n");
+      body = *inflated;
+    }
+    bool ok = take([&](auto&& consume) {
+      google::protobuf::io::ArrayInputStream stream(body.data(), static_cast<int>(body.size()));
+      return consume(stream);
+    });
+    if (!ok) return net::HttpResponse::text(400, "malformed request\n");
+    net::HttpResponse res;
+    res.content_type = "application/x-protobuf";
+    return res;
+  }
+
+  // `with_stream(consume)` calls consume(ZeroCopyInputStream&) over the request's bytes and
+  // returns its result; it may be called twice (count, then full decode).
+  template <class WithStream>
+  bool take(WithStream&& with_stream) {
+    std::optional<uint64_t> n;
+    with_stream([&](google::protobuf::io::ZeroCopyInputStream& s) {
+      n = count_spans(s);
+      return n.has_value();
+    });
+    if (!n) {
+      malformed_.fetch_add(1);
+      return false;
+    }
+    if (expect_edits_ && requests_.fetch_add(1) % verify_every_ == 0) {
+      pb_collector::ExportTraceServiceRequest req;
+      std::optional<std::string> failure;
+      with_stream([&](google::protobuf::io::ZeroCopyInputStream& s) {
+        failure = req.ParseFromZeroCopyStream(&s) ? check_edits(req)
+                                                  : std::optional<std::string>("does not decode");
+        return true;
+      });
+      verified_.fetch_add(1);
+      if (failure) {
+        std::lock_guard lock(mu_);
+        if (!edit_failure_) edit_failure_ = *failure;
+      }
+    }
+    spans_.fetch_add(*n);
+    {
+      std::lock_guard lock(mu_);  // pairs with wait_for's predicate check
+    }
+    cv_.notify_all();
+    return true;
+  }
+
+  const uint64_t verify_every_;
+  std::atomic<bool> expect_edits_{false};
+  std::atomic<uint64_t> spans_{0}, requests_{0}, verified_{0}, malformed_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<std::string> edit_failure_;
+  GrpcService grpc_service_{*this};
+  std::unique_ptr<grpc::Server> grpc_server_;
+  uint16_t grpc_port_ = 0;
+  std::unique_ptr<net::HttpServer> http_server_;
+};
+
+// --- Load generation -----------------------------------------------------------------------------
+
+enum class Sent { kOk, kRefused, kFailed };
+
+// One OTLP/gRPC client connection, sending pre-encoded requests as raw bytes (no re-encoding in
+// the generator).
+class GrpcClient {
+ public:
+  explicit GrpcClient(uint16_t port) {
+    grpc::ChannelArguments args;
+    // A connection per client, as separate SDK processes would have.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetMaxReceiveMessageSize(-1);
+    channel_ = grpc::CreateCustomChannel(fmt::format("127.0.0.1:{}", port),
+                                         grpc::InsecureChannelCredentials(), args);
+    stub_ = std::make_unique<grpc::GenericStub>(channel_);
+  }
+  ~GrpcClient() {
+    cq_.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+
+  Sent send(const grpc::ByteBuffer& request, std::string* error) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    auto call = stub_->PrepareUnaryCall(&context, kExportMethod, request, &cq_);
+    call->StartCall();
+    call->Finish(&response, &status, this);
+    void* tag = nullptr;
+    bool ok = false;
+    cq_.Next(&tag, &ok);
+    if (status.ok()) return Sent::kOk;
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      return Sent::kRefused;
+    }
+    *error =
+        fmt::format("gRPC {}: {}", static_cast<int>(status.error_code()), status.error_message());
+    return Sent::kFailed;
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<grpc::GenericStub> stub_;
+  grpc::CompletionQueue cq_;
+};
+
+struct LoadTotals {
+  std::atomic<uint64_t> spans{0}, requests{0}, refused{0}, failed{0};
+  std::mutex mu;
+  std::string first_error;
+};
+
+enum class Protocol { kGrpc, kHttp };
+std::string_view protocol_name(Protocol p) { return p == Protocol::kGrpc ? "gRPC" : "HTTP"; }
+
+// Sends the payloads round-robin from `clients` threads, one request in flight per thread,
+// for `seconds`. A refused request (the memory limiter's 503 / UNAVAILABLE) backs off briefly,
+// as an SDK exporter would, and is not counted as delivered.
+void drive(Protocol protocol, uint16_t port, const std::vector<Payload>& payloads, size_t clients,
+           double seconds, LoadTotals& totals) {
+  std::vector<net::HttpClientRequest> http_requests;
+  if (protocol == Protocol::kHttp) {
+    for (const Payload& p : payloads) {
+      net::HttpClientRequest r;
+      r.url = fmt::format("http://127.0.0.1:{}/v1/traces", port);
+      r.headers = {{"Content-Type", "application/x-protobuf"}};
+      r.body = p.bytes;
+      r.timeout = std::chrono::seconds(30);
+      http_requests.push_back(std::move(r));
+    }
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      std::optional<GrpcClient> grpc_client;
+      std::vector<grpc::ByteBuffer> buffers;
+      std::optional<net::HttpClient> http_client;
+      if (protocol == Protocol::kGrpc) {
+        grpc_client.emplace(port);
+        for (const Payload& p : payloads) {
+          grpc::Slice slice(p.bytes.data(), p.bytes.size());
+          buffers.emplace_back(&slice, 1);
+        }
+      } else {
+        http_client.emplace();
+      }
+      std::string error;
+      for (size_t i = t; !stop.load(std::memory_order_relaxed); i += clients) {
+        const size_t at = i % payloads.size();
+        Sent sent;
+        if (grpc_client) {
+          sent = grpc_client->send(buffers[at], &error);
+        } else {
+          net::HttpClientResponse res = http_client->send(http_requests[at]);
+          if (res.status == 200) {
+            sent = Sent::kOk;
+          } else if (res.status == 503 || res.status == 429) {
+            sent = Sent::kRefused;
+          } else {
+            sent = Sent::kFailed;
+            error = res.status == 0 ? res.error : fmt::format("HTTP {}: {}", res.status, res.body);
+          }
+        }
+        totals.requests.fetch_add(1, std::memory_order_relaxed);
+        if (sent == Sent::kOk) {
+          totals.spans.fetch_add(payloads[at].spans, std::memory_order_relaxed);
+        } else if (sent == Sent::kRefused) {
+          totals.refused.fetch_add(1, std::memory_order_relaxed);
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        } else {
+          totals.failed.fetch_add(1, std::memory_order_relaxed);
+          std::lock_guard lock(totals.mu);
+          if (totals.first_error.empty()) totals.first_error = error;
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+}
+
+// --- The collector child process ------------------------------------------------------------
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    throw std::runtime_error(std::string("cannot find a free port: ") + std::strerror(errno));
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+class CollectorProcess {
+ public:
+  CollectorProcess(const std::string& hodos, const fs::path& config, const fs::path& log)
+      : log_(log) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    std::vector<std::string> args = {hodos, "collector", "--config", config.string()};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = posix_spawn(&pid_, hodos.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      pid_ = -1;
+      throw std::runtime_error(fmt::format("cannot start {}: {}", hodos, std::strerror(rc)));
+    }
+  }
+  ~CollectorProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  CollectorProcess(const CollectorProcess&) = delete;
+  CollectorProcess& operator=(const CollectorProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  // Until the collector logs "collector ready"; false when it exits or the timeout passes.
+  bool wait_ready(std::chrono::seconds timeout) {
+    auto until = Clock::now() + timeout;
+    while (Clock::now() < until) {
+      if (read_file(log_).find("collector ready") != std::string::npos) return true;
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  // utime + stime of every thread of the process so far.
+  double cpu_seconds() const {
+    std::string stat = read_file(fmt::format("/proc/{}/stat", pid_));
+    size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) return 0;
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string field;
+    double ticks = 0;
+    // After "pid (comm) ", utime and stime are the 12th and 13th fields.
+    for (int i = 1; i <= 13 && fields >> field; ++i) {
+      if (i >= 12) ticks += std::stod(field);
+    }
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+
+  // A field of /proc/<pid>/status in KiB (VmHWM: peak resident set, VmRSS: current).
+  uint64_t status_kib(std::string_view key) const {
+    std::istringstream in(read_file(fmt::format("/proc/{}/status", pid_)));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind(key, 0) == 0 && line.size() > key.size() && line[key.size()] == ':') {
+        return std::stoull(line.substr(key.size() + 1));
+      }
+    }
+    return 0;
+  }
+
+  // SIGTERM and wait; the exit status, or -1 when it did not exit normally.
+  int stop() {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  fs::path log_;
+};
+
+struct Options {
+  double seconds = 10;
+  double warmup = 2;
+  size_t clients = 4;
+  size_t requests = 64;
+  std::vector<Protocol> protocols = {Protocol::kGrpc, Protocol::kHttp};
+  int64_t limit_mib = 512;
+  size_t batch_size = 8192;  // the batch processor's send_batch_size (and max), Collector default
+  std::string exporter_compression = "none";
+  std::string hodos;
+  bool keep = false;
+};
+
+std::string collector_config(const Options& o, Protocol protocol, uint16_t receiver_port,
+                             const Sink& sink, uint16_t metrics_port) {
+  const bool grpc = protocol == Protocol::kGrpc;
+  return fmt::format(
+      R"(receivers:
+  otlp:
+    protocols:
+      {receiver}: {{endpoint: "127.0.0.1:{receiver_port}"}}
+processors:
+  memory_limiter: {{check_interval: 1s, limit_mib: {limit}, spike_limit_mib: {spike}}}
+  attributes:
+    actions:
+      - {{key: {upsert_key}, value: {upsert_value}, action: upsert}}
+      - {{key: {delete_key}, action: delete}}
+      - {{key: {hash_key}, action: hash}}
+  batch: {{send_batch_size: {batch}, send_batch_max_size: {batch}, timeout: 200ms}}
+exporters:
+  {exporter}:
+    endpoint: http://127.0.0.1:{sink_port}
+    compression: {compression}
+service:
+  telemetry:
+    metrics: {{address: "127.0.0.1:{metrics_port}"}}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, attributes, batch]
+      exporters: [{exporter}]
+)",
+      fmt::arg("receiver", grpc ? "grpc" : "http"), fmt::arg("receiver_port", receiver_port),
+      fmt::arg("limit", o.limit_mib), fmt::arg("batch", o.batch_size),
+      fmt::arg("spike", o.limit_mib / 4), fmt::arg("upsert_key", kUpsertKey),
+      fmt::arg("upsert_value", kUpsertValue), fmt::arg("delete_key", kDeleteKey),
+      fmt::arg("hash_key", kHashKey), fmt::arg("exporter", grpc ? "otlp" : "otlphttp"),
+      fmt::arg("sink_port", grpc ? sink.grpc_port() : sink.http_port()),
+      fmt::arg("compression", o.exporter_compression), fmt::arg("metrics_port", metrics_port));
+}
+
+// Sum of a Prometheus metric's samples in `text` (all label sets).
+double metric_sum(const std::string& text, std::string_view name) {
+  double sum = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    if (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' ') continue;
+    size_t space = line.rfind(' ');
+    if (space != std::string::npos) sum += std::stod(line.substr(space + 1));
+  }
+  return sum;
+}
+
+// --- One measured path -------------------------------------------------------------------------
+
+struct Result {
+  std::string path;
+  bool ok = true;
+  std::string problem;
+  uint64_t spans = 0, requests = 0, refused = 0, failed = 0;
+  double wall_s = 0;
+  double bench_cpu_s = 0;      // this process: generator + sink
+  double collector_cpu_s = 0;  // 0 for the baseline
+  uint64_t start_rss_kib = 0;  // after start-up, before any load
+  uint64_t peak_rss_kib = 0;
+  double limiter_refused_spans = 0;
+  // Highest readings of the collector's own gauges, sampled during the measured window.
+  double max_heap_bytes = 0;
+  double max_queue_batches = 0;
+};
+
+// Warm-up, drain, then the measured window: load for `seconds`, then until the sink has every
+// span that was accepted.
+Result measure(const Options& o, Protocol protocol, uint16_t port, Sink& sink,
+               const std::vector<Payload>& payloads, const CollectorProcess* collector) {
+  Result r;
+  const auto drain_timeout = std::chrono::seconds(60);
+  LoadTotals warm;
+  const uint64_t before_warmup = sink.spans();
+  drive(protocol, port, payloads, o.clients, o.warmup, warm);
+  if (warm.spans == 0 || !sink.wait_for(before_warmup + warm.spans, drain_timeout)) {
+    r.ok = false;
+    r.problem = fmt::format("warm-up: sink got {} of {} spans{}", sink.spans() - before_warmup,
+                            warm.spans.load(),
+                            warm.first_error.empty() ? "" : "; first error: " + warm.first_error);
+    return r;
+  }
+  const uint64_t sink0 = sink.spans();
+  const double cpu0 = self_cpu_seconds();
+  const double coll0 = collector ? collector->cpu_seconds() : 0;
+  const auto t0 = Clock::now();
+  LoadTotals load;
+  drive(protocol, port, payloads, o.clients, o.seconds, load);
+  const bool drained = sink.wait_for(sink0 + load.spans, drain_timeout);
+  r.wall_s = seconds_since(t0);
+  r.bench_cpu_s = self_cpu_seconds() - cpu0;
+  if (collector) r.collector_cpu_s = collector->cpu_seconds() - coll0;
+  r.spans = load.spans;
+  r.requests = load.requests;
+  r.refused = load.refused;
+  r.failed = load.failed;
+  if (!drained) {
+    r.ok = false;
+    r.problem = fmt::format("sink got {} of {} accepted spans within {}s", sink.spans() - sink0,
+                            load.spans.load(), drain_timeout.count());
+  } else if (load.failed > 0) {
+    r.problem = fmt::format("{} requests failed; first: {}", load.failed.load(), load.first_error);
+  }
+  return r;
+}
+
+// Polls the collector's /metrics while load runs, keeping the highest heap-in-use reading of the
+// memory limiter and the highest exporter queue length.
+class MetricsSampler {
+ public:
+  explicit MetricsSampler(uint16_t port) : thread_([this, port] { run(port); }) {}
+  ~MetricsSampler() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  double max_heap_bytes = 0;
+  double max_queue_batches = 0;
+
+ private:
+  void run(uint16_t port) {
+    net::HttpClient client;
+    net::HttpClientRequest req;
+    req.method = "GET";
+    req.url = fmt::format("http://127.0.0.1:{}/metrics", port);
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stop_; })) {
+      lock.unlock();
+      net::HttpClientResponse res = client.send(req);
+      lock.lock();
+      max_heap_bytes =
+          std::max(max_heap_bytes, metric_sum(res.body, "hodos_memory_limiter_in_use_bytes"));
+      max_queue_batches =
+          std::max(max_queue_batches, metric_sum(res.body, "otelcol_exporter_queue_size"));
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+Result run_collector(const Options& o, Protocol protocol, Sink& sink,
+                     const std::vector<Payload>& payloads, const fs::path& dir) {
+  const std::string name = std::string(protocol == Protocol::kGrpc ? "grpc" : "http");
+  const uint16_t receiver_port = free_port();
+  const uint16_t metrics_port = free_port();
+  const fs::path config = dir / ("collector-" + name + ".yaml");
+  const fs::path log = dir / ("collector-" + name + ".log");
+  std::ofstream(config) << collector_config(o, protocol, receiver_port, sink, metrics_port);
+
+  Result r;
+  CollectorProcess collector(o.hodos, config, log);
+  if (!collector.wait_ready(std::chrono::seconds(30))) {
+    r.ok = false;
+    r.problem = "collector did not start; its log:\n" + read_file(log);
+    return r;
+  }
+  const uint64_t start_rss_kib = collector.status_kib("VmRSS");
+  sink.expect_edits(true);
+  MetricsSampler sampler(metrics_port);
+  r = measure(o, protocol, receiver_port, sink, payloads, &collector);
+  sampler.stop();
+  sink.expect_edits(false);
+  r.start_rss_kib = start_rss_kib;
+  r.peak_rss_kib = collector.status_kib("VmHWM");
+  r.max_heap_bytes = sampler.max_heap_bytes;
+  r.max_queue_batches = sampler.max_queue_batches;
+  {
+    net::HttpClient client;
+    net::HttpClientRequest req;
+    req.method = "GET";
+    req.url = fmt::format("http://127.0.0.1:{}/metrics", metrics_port);
+    net::HttpClientResponse res = client.send(req);
+    r.limiter_refused_spans = metric_sum(res.body, "otelcol_processor_refused_spans_total");
+  }
+  int exit_code = collector.stop();
+  if (exit_code != 0 && r.ok) {
+    r.ok = false;
+    r.problem = fmt::format("collector exited with {}; log in {}", exit_code, log.string());
+  }
+  return r;
+}
+
+// The codec alone, on one thread in this process: what decoding requests into the span model
+// and encoding batches of 8192 spans back to protobuf cost, without any network or pipeline.
+struct CodecCost {
+  double decode_spans_per_cpu_s = 0;
+  double encode_spans_per_cpu_s = 0;
+};
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+CodecCost measure_codec(const std::vector<Payload>& payloads, double seconds) {
+  CodecCost c;
+  uint64_t spans = 0;
+  double cpu0 = thread_cpu_seconds();
+  auto t0 = Clock::now();
+  for (size_t i = 0; seconds_since(t0) < seconds; ++i) {
+    hodos::core::SpanBatch batch;
+    const Payload& p = payloads[i % payloads.size()];
+    if (auto err = hodos::otlp::decode_proto(p.bytes, batch)) throw std::runtime_error(*err);
+    spans += batch.size();
+  }
+  c.decode_spans_per_cpu_s = spans / (thread_cpu_seconds() - cpu0);
+
+  hodos::core::SpanBatch big;
+  for (size_t i = 0; big.size() < 8192; ++i) {
+    hodos::otlp::decode_proto(payloads[i % payloads.size()].bytes, big);
+  }
+  spans = 0;
+  cpu0 = thread_cpu_seconds();
+  t0 = Clock::now();
+  size_t bytes = 0;
+  while (seconds_since(t0) < seconds) {
+    bytes += hodos::otlp::encode_proto(big).size();
+    spans += big.size();
+  }
+  c.encode_spans_per_cpu_s = spans / (thread_cpu_seconds() - cpu0);
+  if (bytes == 0) throw std::runtime_error("encode_proto produced nothing");
+  return c;
+}
+
+std::string with_commas(double v) {
+  std::string digits = fmt::format("{:.0f}", v);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0 && digits[0] != '-') out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown CPU";
+}
+
+int usage() {
+  std::fprintf(
+      stderr,
+      "usage: bench_pipeline [--seconds S] [--warmup S] [--clients N] [--requests N]\n"
+      "                      [--protocols grpc,http] [--limit-mib N] [--batch-size N]\n"
+      "                      [--exporter-compression none|gzip] [--hodos PATH] [--keep]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+      return argv[++i];
+    };
+    try {
+      if (a == "--seconds") {
+        o.seconds = std::stod(value());
+      } else if (a == "--warmup") {
+        o.warmup = std::stod(value());
+      } else if (a == "--clients") {
+        o.clients = std::stoul(value());
+      } else if (a == "--requests") {
+        o.requests = std::stoul(value());
+      } else if (a == "--limit-mib") {
+        o.limit_mib = std::stol(value());
+      } else if (a == "--batch-size") {
+        o.batch_size = std::stoul(value());
+      } else if (a == "--exporter-compression") {
+        o.exporter_compression = value();
+      } else if (a == "--hodos") {
+        o.hodos = value();
+      } else if (a == "--keep") {
+        o.keep = true;
+      } else if (a == "--protocols") {
+        o.protocols.clear();
+        std::istringstream list(value());
+        std::string p;
+        while (std::getline(list, p, ',')) {
+          if (p == "grpc") {
+            o.protocols.push_back(Protocol::kGrpc);
+          } else if (p == "http") {
+            o.protocols.push_back(Protocol::kHttp);
+          } else {
+            return usage();
+          }
+        }
+      } else {
+        return usage();
+      }
+    } catch (const std::exception&) {
+      return usage();
+    }
+  }
+  if (o.clients == 0 || o.requests == 0 || o.seconds <= 0 || o.protocols.empty() ||
+      o.batch_size == 0 || (o.exporter_compression != "none" && o.exporter_compression != "gzip")) {
+    return usage();
+  }
+  if (o.hodos.empty())
+    o.hodos = (fs::read_symlink("/proc/self/exe").parent_path() / "hodos").string();
+  if (!fs::exists(o.hodos)) {
+    std::fprintf(stderr, "bench_pipeline: %s not found; build it or pass --hodos PATH\n",
+                 o.hodos.c_str());
+    return 1;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+
+  // Requests of 100-1000 spans, encoded once so that the generator costs little per send.
+  std::vector<Payload> payloads;
+  size_t total_spans = 0, total_bytes = 0;
+  {
+    RequestGenerator gen(42);
+    std::mt19937_64 rng(7);
+    for (size_t i = 0; i < o.requests; ++i) {
+      size_t spans = std::uniform_int_distribution<size_t>(100, 1000)(rng);
+      payloads.push_back({gen.request(spans), spans});
+      total_spans += spans;
+      total_bytes += payloads.back().bytes.size();
+    }
+  }
+
+  {
+    // The sink's check must be able to fail: the generator's own requests have none of the edits.
+    pb_collector::ExportTraceServiceRequest raw;
+    if (!raw.ParseFromString(payloads[0].bytes) || !check_edits(raw)) {
+      std::fprintf(stderr, "bench_pipeline: the sink's edit check accepts unedited spans\n");
+      return 1;
+    }
+  }
+
+  std::string tmpl = (fs::temp_directory_path() / "hodos-bench-pipeline-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) {
+    std::perror("mkdtemp");
+    return 1;
+  }
+  const fs::path dir = tmpl;
+
+  std::printf(
+      "pipeline benchmark: %zu distinct requests, %.0f spans/request on average (100-1000), "
+      "10 attributes/span, %.0f bytes/span encoded; %zu client threads, %.0f s measured "
+      "after %.0f s warm-up per path\n",
+      payloads.size(), static_cast<double>(total_spans) / payloads.size(),
+      static_cast<double>(total_bytes) / total_spans, o.clients, o.seconds, o.warmup);
+  std::printf(
+      "collector: otlp receiver -> memory_limiter (limit %lld MiB) -> attributes (upsert, "
+      "delete, hash) -> batch (%zu) -> %s exporter (compression %s) -> sink\n",
+      static_cast<long long>(o.limit_mib), o.batch_size, "otlp/otlphttp",
+      o.exporter_compression.c_str());
+  std::printf("machine: %u CPUs (%s); load average before: %s\n",
+              std::thread::hardware_concurrency(), cpu_model().c_str(), load_average().c_str());
+  std::fflush(stdout);
+
+  Sink sink(/*verify_every=*/16);
+  if (auto err = sink.start()) {
+    std::fprintf(stderr, "bench_pipeline: %s\n", err->c_str());
+    return 1;
+  }
+
+  const CodecCost codec = measure_codec(payloads, std::min(o.seconds, 3.0));
+  std::printf(
+      "codec alone (one thread, in process): decode_proto %s spans/CPU-second, "
+      "encode_proto (batches of 8192) %s spans/CPU-second\n",
+      with_commas(codec.decode_spans_per_cpu_s).c_str(),
+      with_commas(codec.encode_spans_per_cpu_s).c_str());
+  std::fflush(stdout);
+
+  std::vector<Result> results;
+  bool failed = false;
+  for (Protocol p : o.protocols) {
+    Result base = measure(o, p, p == Protocol::kGrpc ? sink.grpc_port() : sink.http_port(), sink,
+                          payloads, nullptr);
+    base.path = fmt::format("{} generator -> sink (baseline)", protocol_name(p));
+    Result coll = run_collector(o, p, sink, payloads, dir);
+    coll.path = fmt::format("{} generator -> collector -> sink", protocol_name(p));
+    results.push_back(base);
+    results.push_back(coll);
+  }
+
+  // A Markdown table, so that docs/BENCHMARKS.md can take it as printed.
+  std::printf(
+      "\n| path | spans/s (wall) | collector CPU (cores) | spans/s per collector core | "
+      "collector peak RSS | generator+sink CPU (cores) | refused requests |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const Result& r : results) {
+    if (!r.ok) {
+      std::printf("| %s | FAILED: %s | | | | | |\n", r.path.c_str(), r.problem.c_str());
+      failed = true;
+      continue;
+    }
+    const bool has_collector = r.collector_cpu_s > 0;
+    std::printf("| %s | %s | %s | %s | %s | %.2f | %s |\n", r.path.c_str(),
+                with_commas(r.spans / r.wall_s).c_str(),
+                has_collector ? fmt::format("{:.2f}", r.collector_cpu_s / r.wall_s).c_str() : "-",
+                has_collector
+                    ? fmt::format("**{}**", with_commas(r.spans / r.collector_cpu_s)).c_str()
+                    : "-",
+                has_collector ? fmt::format("{:.0f} MiB", r.peak_rss_kib / 1024.0).c_str() : "-",
+                r.bench_cpu_s / r.wall_s, with_commas(static_cast<double>(r.refused)).c_str());
+  }
+  std::printf("\n");
+  for (const Result& r : results) {
+    if (!r.ok) continue;
+    std::printf(
+        "%s: %s spans in %s requests over %.1f s; %s spans per CPU-second of "
+        "generator+sink\n",
+        r.path.c_str(), with_commas(static_cast<double>(r.spans)).c_str(),
+        with_commas(static_cast<double>(r.requests)).c_str(), r.wall_s,
+        with_commas(r.spans / r.bench_cpu_s).c_str());
+    if (r.collector_cpu_s > 0) {
+      std::printf(
+          "  collector: RSS %.0f MiB after start-up, peak %.0f MiB; highest heap in use "
+          "%.0f MiB (memory_limiter's reading, limit %lld MiB); longest exporter queue %.0f "
+          "batches; memory_limiter refused %s spans\n",
+          r.start_rss_kib / 1024.0, r.peak_rss_kib / 1024.0, r.max_heap_bytes / (1024.0 * 1024.0),
+          static_cast<long long>(o.limit_mib), r.max_queue_batches,
+          with_commas(r.limiter_refused_spans).c_str());
+    }
+    if (!r.problem.empty()) std::printf("  note: %s\n", r.problem.c_str());
+  }
+  std::printf("sink: %s requests decoded in full and checked for the attributes processor's edits",
+              with_commas(static_cast<double>(sink.verified())).c_str());
+  const bool collector_ran = std::any_of(results.begin(), results.end(), [](const Result& r) {
+    return r.ok && r.collector_cpu_s > 0;
+  });
+  if (auto bad = sink.edit_failure()) {
+    std::printf(" -- FAILED: %s\n", bad->c_str());
+    failed = true;
+  } else if (collector_ran && sink.verified() == 0) {
+    std::printf(" -- FAILED: no request from the collector was checked\n");
+    failed = true;
+  } else {
+    std::printf(" -- all edited as configured\n");
+  }
+  if (sink.malformed() > 0) {
+    std::printf("sink: %llu malformed requests\n",
+                static_cast<unsigned long long>(sink.malformed()));
+    failed = true;
+  }
+  std::printf("load average after: %s\n", load_average().c_str());
+  sink.stop();
+  if (o.keep || failed) {
+    std::printf("collector configs and logs kept in %s\n", dir.c_str());
+  } else {
+    fs::remove_all(dir);
+  }
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every benchmark on the release build and prints its figures (docs/BENCHMARKS.md records
+# them with the machine). Sizes are chosen to finish in a few minutes; override with
+#   BENCH_SECONDS       measured seconds per pipeline path (default 10)
+#   BENCH_CLIENTS       pipeline client threads (default 4)
+#   BENCH_STORE_SPANS   spans ingested by the store benchmark (default 1000000)
+#   BUILD_DIR           build tree (default build)
+# Runs every benchmark even when one fails, then exits non-zero if any did.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+failed=()
+
+scripts/build.sh release "$BUILD_DIR" hodos bench_pipeline bench_store || exit 1
+
+echo "=== machine ==="
+echo "nproc: $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "RAM: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo); kernel: $(uname -r)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews wall-clock figures)"
+
+echo
+echo "=== pipeline: $BUILD_DIR/bench_pipeline ==="
+"$BUILD_DIR/bench_pipeline" --seconds "${BENCH_SECONDS:-10}" --clients "${BENCH_CLIENTS:-4}" \
+  --hodos "$BUILD_DIR/hodos" || failed+=("pipeline")
+
+echo
+echo "=== store: $BUILD_DIR/bench_store ==="
+"$BUILD_DIR/bench_store" --spans "${BENCH_STORE_SPANS:-1000000}" || failed+=("store")
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "make bench: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "make bench: done"
