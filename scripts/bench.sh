@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 failed=()
 
-scripts/build.sh release "$BUILD_DIR" hodos bench_pipeline bench_store || exit 1
+scripts/build.sh release "$BUILD_DIR" hodos bench_pipeline bench_store bench_syscall_filter || exit 1
 
 echo "=== machine ==="
 echo "nproc: $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
@@ -26,6 +26,14 @@ echo "=== pipeline: $BUILD_DIR/bench_pipeline ==="
 echo
 echo "=== store: $BUILD_DIR/bench_store ==="
 "$BUILD_DIR/bench_store" --spans "${BENCH_STORE_SPANS:-1000000}" || failed+=("store")
+
+echo
+echo "=== agent: $BUILD_DIR/bench_syscall_filter (needs root and BPF) ==="
+if [ "$(id -u)" -eq 0 ]; then
+  "$BUILD_DIR/bench_syscall_filter" || failed+=("agent")
+else
+  echo "skipped: the syscall-hook benchmark loads BPF programs and needs root"
+fi
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache mold pkg-config git
   clang-14 lld-14 libclang-rt-14-dev llvm-14
+  bpftool libbpf-dev libelf-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libboost-dev librocksdb-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
   nlohmann-json3-dev libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev

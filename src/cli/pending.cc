@@ -17,7 +17,6 @@ void add_pending_commands(CLI::App& app) {
       {"destinations", "List, add and test the destinations spans are sent to"},
       {"status", "Show what is running and its health"},
       {"describe", "Describe a process: runtime, service name, what Hodos sees"},
-      {"diagnose", "Check the kernel features and permissions Hodos needs"},
   };
   for (const Pending& p : kPending) {
     CLI::App* sub = app.add_subcommand(p.name, p.description);

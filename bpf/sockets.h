@@ -1,0 +1,96 @@
+/* Events that bpf/sockets.bpf.c sends to the agent (src/agent/socket_probe.cc) through its ring
+ * buffer, and the counters it keeps. Shared by both sides: fixed-width types only, explicit
+ * padding, no pointers. */
+#ifndef HODOS_BPF_SOCKETS_H
+#define HODOS_BPF_SOCKETS_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/* Bytes of payload captured per data syscall: the default, and the most a loader may ask for. */
+#define HODOS_DEFAULT_CAPTURE_BYTES 4096
+#define HODOS_MAX_CAPTURE_BYTES 16384
+/* Processes the pid filter can hold. */
+#define HODOS_MAX_TRACED_PROCESSES 16384
+
+enum hodos_event_kind {
+  HODOS_EVENT_ACCEPT = 1,  /* a connection accepted by a traced process (fd = the new socket) */
+  HODOS_EVENT_CONNECT = 2, /* connect() returned (ret 0, -EINPROGRESS or an error) */
+  HODOS_EVENT_DATA = 3,    /* bytes sent or received: struct hodos_data_event */
+  HODOS_EVENT_CLOSE = 4,   /* close() of a TCP socket */
+};
+
+/* The syscall that produced an event. */
+enum hodos_syscall {
+  HODOS_SYSCALL_READ = 1,
+  HODOS_SYSCALL_WRITE = 2,
+  HODOS_SYSCALL_RECVFROM = 3,
+  HODOS_SYSCALL_SENDTO = 4,
+  HODOS_SYSCALL_ACCEPT = 5,
+  HODOS_SYSCALL_ACCEPT4 = 6,
+  HODOS_SYSCALL_CONNECT = 7,
+  HODOS_SYSCALL_CLOSE = 8,
+};
+
+enum hodos_direction {
+  HODOS_DIRECTION_NONE = 0,
+  HODOS_DIRECTION_INGRESS = 1, /* the process received the bytes */
+  HODOS_DIRECTION_EGRESS = 2,  /* the process sent them */
+};
+
+enum hodos_event_flags {
+  HODOS_FLAG_TRUNCATED = 1,      /* the syscall moved more bytes than were captured */
+  HODOS_FLAG_CAPTURE_FAILED = 2, /* reading the user buffer failed: captured is 0 */
+};
+
+/* Indexes of the per-CPU counter array. */
+enum hodos_counter {
+  HODOS_COUNTER_EVENTS = 0,           /* events written to the ring buffer */
+  HODOS_COUNTER_RINGBUF_DROPS = 1,    /* events lost: the ring buffer was full */
+  HODOS_COUNTER_TRUNCATIONS = 2,      /* data events whose payload was cut at the capture size */
+  HODOS_COUNTER_PENDING_OVERFLOW = 3, /* syscalls not followed: the in-flight table was full */
+  HODOS_COUNTER_CAPTURE_FAILURES = 4, /* user buffers that could not be read */
+  HODOS_COUNTER_COUNT = 5,
+};
+
+/* Address family values of the kernel (AF_INET, AF_INET6). */
+#define HODOS_AF_INET 2
+#define HODOS_AF_INET6 10
+
+/* A TCP connection as the traced process sees it. IPv4 addresses fill the first 4 bytes of the
+ * address arrays (network order); IPv6 (including v4-mapped) fill all 16. Ports in host order. */
+struct hodos_socket_tuple {
+  __u8 local_addr[16];
+  __u8 remote_addr[16];
+  __u16 local_port;
+  __u16 remote_port;
+  __u16 family;
+  __u16 pad;
+};
+
+/* Every event starts with this header; ACCEPT, CONNECT and CLOSE events are only this. */
+struct hodos_event_header {
+  __u64 enter_ns; /* syscall entry, CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+  __u64 exit_ns;  /* syscall exit, same clock */
+  __s64 ret;      /* the syscall's return value: bytes moved, new fd, 0 or -errno */
+  __u32 tgid;     /* process id */
+  __u32 tid;      /* thread id */
+  __s32 fd;       /* the socket: for ACCEPT the accepted one */
+  __u8 kind;      /* enum hodos_event_kind */
+  __u8 syscall;   /* enum hodos_syscall */
+  __u8 direction; /* enum hodos_direction */
+  __u8 flags;     /* enum hodos_event_flags */
+  struct hodos_socket_tuple tuple;
+};
+
+/* A DATA event carries the first `captured` bytes the syscall moved; the ring buffer record is
+ * only as long as the bytes it holds (offsetof(data) + captured). */
+struct hodos_data_event {
+  struct hodos_event_header header;
+  __u32 captured;
+  __u32 pad;
+  __u8 data[HODOS_MAX_CAPTURE_BYTES];
+};
+
+#endif /* HODOS_BPF_SOCKETS_H */

@@ -1,0 +1,225 @@
+#include "agent/socket_probe.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "bpf/sockets.skel.h"
+
+namespace hodos::agent {
+
+namespace {
+
+constexpr size_t kDataOffset = offsetof(hodos_data_event, data);
+
+SocketEndpoint endpoint(uint16_t family, const uint8_t (&address)[16], uint16_t port) {
+  SocketEndpoint e;
+  e.family = family;
+  std::memcpy(e.address.data(), address, e.address.size());
+  e.port = port;
+  return e;
+}
+
+std::string errno_text(int error) { return std::strerror(error < 0 ? -error : error); }
+
+bpf_prog_info program_info(const bpf_program* program) {
+  bpf_prog_info info = {};
+  uint32_t length = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &length) != 0) return {};
+  return info;
+}
+
+ProgramRunStats run_stats(const bpf_program* program) {
+  bpf_prog_info info = program_info(program);
+  return {info.run_cnt, info.run_time_ns};
+}
+
+}  // namespace
+
+std::string SocketEndpoint::address_string() const {
+  char text[INET6_ADDRSTRLEN] = {};
+  int af = family == HODOS_AF_INET ? AF_INET : AF_INET6;
+  if (inet_ntop(af, address.data(), text, sizeof(text)) == nullptr) return "?";
+  return text;
+}
+
+std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) {
+  hodos_event_header header;
+  if (size < sizeof(header)) return std::nullopt;
+  std::memcpy(&header, record, sizeof(header));
+  if (header.kind < HODOS_EVENT_ACCEPT || header.kind > HODOS_EVENT_CLOSE) return std::nullopt;
+  if (header.syscall < HODOS_SYSCALL_READ || header.syscall > HODOS_SYSCALL_CLOSE) {
+    return std::nullopt;
+  }
+  if (header.direction > HODOS_DIRECTION_EGRESS) return std::nullopt;
+
+  SocketEvent event;
+  event.kind = static_cast<SocketEventKind>(header.kind);
+  event.syscall = static_cast<SocketSyscall>(header.syscall);
+  event.direction = static_cast<Direction>(header.direction);
+  event.truncated = (header.flags & HODOS_FLAG_TRUNCATED) != 0;
+  event.capture_failed = (header.flags & HODOS_FLAG_CAPTURE_FAILED) != 0;
+  event.pid = header.tgid;
+  event.tid = header.tid;
+  event.fd = header.fd;
+  event.result = header.ret;
+  event.enter_ns = header.enter_ns;
+  event.exit_ns = header.exit_ns;
+  const hodos_socket_tuple& t = header.tuple;
+  event.local = endpoint(t.family, t.local_addr, t.local_port);
+  event.remote = endpoint(t.family, t.remote_addr, t.remote_port);
+
+  if (event.kind == SocketEventKind::kData) {
+    if (size < kDataOffset) return std::nullopt;
+    uint32_t captured;
+    std::memcpy(&captured, static_cast<const char*>(record) + offsetof(hodos_data_event, captured),
+                sizeof(captured));
+    if (captured > size - kDataOffset || captured > HODOS_MAX_CAPTURE_BYTES) return std::nullopt;
+    event.data = std::string_view(static_cast<const char*>(record) + kDataOffset, captured);
+  }
+  return event;
+}
+
+void SocketProbe::SkeletonDeleter::operator()(sockets_bpf* skeleton) const {
+  sockets_bpf__destroy(skeleton);
+}
+
+void SocketProbe::RingBufferDeleter::operator()(ring_buffer* ring) const {
+  ring_buffer__free(ring);
+}
+
+std::unique_ptr<SocketProbe> SocketProbe::open(const SocketProbeOptions& options,
+                                               EventCallback on_event) {
+  if (options.capture_bytes == 0 || options.capture_bytes > HODOS_MAX_CAPTURE_BYTES) {
+    throw std::invalid_argument(fmt::format("capture_bytes must be 1..{}, got {}",
+                                            HODOS_MAX_CAPTURE_BYTES, options.capture_bytes));
+  }
+  uint32_t ring = options.ring_buffer_bytes;
+  if (ring < static_cast<uint32_t>(getpagesize()) || (ring & (ring - 1)) != 0) {
+    throw std::invalid_argument(
+        fmt::format("ring_buffer_bytes must be a power of two of at least a page, got {}", ring));
+  }
+
+  LibbpfLogCapture log;
+  std::unique_ptr<SocketProbe> probe(new SocketProbe(std::move(on_event)));
+  probe->skeleton_.reset(sockets_bpf__open());
+  if (!probe->skeleton_) {
+    throw BpfError(fmt::format("bpf/sockets.bpf.c: cannot open the BPF object: {}\n{}",
+                               errno_text(errno), log.text()));
+  }
+  sockets_bpf* skeleton = probe->skeleton_.get();
+  skeleton->rodata->capture_bytes = options.capture_bytes;
+  if (int err = bpf_map__set_max_entries(skeleton->maps.events, ring); err != 0) {
+    throw BpfError(
+        fmt::format("bpf/sockets.bpf.c: cannot size the ring buffer: {}", errno_text(err)));
+  }
+  if (int err = sockets_bpf__load(skeleton); err != 0) {
+    throw BpfError(fmt::format("bpf/sockets.bpf.c: the kernel refused to load it ({}):\n{}",
+                               errno_text(err), log.text()));
+  }
+  if (int err = sockets_bpf__attach(skeleton); err != 0) {
+    throw BpfError(fmt::format("bpf/sockets.bpf.c: cannot attach to sys_enter/sys_exit ({}):\n{}",
+                               errno_text(err), log.text()));
+  }
+  probe->ring_.reset(ring_buffer__new(bpf_map__fd(skeleton->maps.events), &SocketProbe::on_record,
+                                      probe.get(), nullptr));
+  if (!probe->ring_) {
+    throw BpfError(
+        fmt::format("bpf/sockets.bpf.c: cannot map the ring buffer: {}", errno_text(errno)));
+  }
+  return probe;
+}
+
+SocketProbe::~SocketProbe() = default;
+
+void SocketProbe::trace_process(uint32_t pid) {
+  uint8_t traced = 1;
+  if (int err = bpf_map__update_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &traced,
+                                     sizeof(traced), BPF_ANY);
+      err != 0) {
+    throw BpfError(
+        fmt::format("cannot trace process {}: {} (the filter holds at most {} processes)", pid,
+                    errno_text(err), HODOS_MAX_TRACED_PROCESSES));
+  }
+}
+
+void SocketProbe::untrace_process(uint32_t pid) {
+  // Absent already is fine: the result is the same.
+  bpf_map__delete_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), 0);
+}
+
+int SocketProbe::on_record(void* self, void* record, size_t size) {
+  auto* probe = static_cast<SocketProbe*>(self);
+  std::optional<SocketEvent> event = decode_socket_event(record, size);
+  if (!event) {
+    ++probe->decode_errors_;
+    return 0;
+  }
+  // libbpf is C: an exception must not unwind through it. Stop, and rethrow after it returns.
+  try {
+    probe->on_event_(*event);
+  } catch (...) {
+    probe->callback_error_ = std::current_exception();
+    return -ECANCELED;
+  }
+  return 0;
+}
+
+int SocketProbe::finish_delivery(int result) {
+  if (callback_error_) std::rethrow_exception(std::exchange(callback_error_, nullptr));
+  if (result == -EINTR) return 0;
+  if (result < 0) throw BpfError(fmt::format("reading the ring buffer: {}", errno_text(result)));
+  return result;
+}
+
+int SocketProbe::poll(std::chrono::milliseconds timeout) {
+  return finish_delivery(ring_buffer__poll(ring_.get(), static_cast<int>(timeout.count())));
+}
+
+int SocketProbe::consume() { return finish_delivery(ring_buffer__consume(ring_.get())); }
+
+int SocketProbe::epoll_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
+
+SocketProbeCounters SocketProbe::counters() const {
+  uint64_t sums[HODOS_COUNTER_COUNT] = {};
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus > 0) {
+    std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+    for (uint32_t key = 0; key < HODOS_COUNTER_COUNT; ++key) {
+      if (bpf_map__lookup_elem(skeleton_->maps.counters, &key, sizeof(key), per_cpu.data(),
+                               per_cpu.size() * sizeof(uint64_t), 0) != 0) {
+        continue;
+      }
+      for (uint64_t v : per_cpu) sums[key] += v;
+    }
+  }
+  SocketProbeCounters c;
+  c.events = sums[HODOS_COUNTER_EVENTS];
+  c.ringbuf_drops = sums[HODOS_COUNTER_RINGBUF_DROPS];
+  c.truncations = sums[HODOS_COUNTER_TRUNCATIONS];
+  c.pending_overflow = sums[HODOS_COUNTER_PENDING_OVERFLOW];
+  c.capture_failures = sums[HODOS_COUNTER_CAPTURE_FAILURES];
+  for (const bpf_program* program : {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit}) {
+    c.recursion_misses += program_info(program).recursion_misses;
+  }
+  c.decode_errors = decode_errors_;
+  return c;
+}
+
+ProgramRunStats SocketProbe::sys_enter_stats() const {
+  return run_stats(skeleton_->progs.on_sys_enter);
+}
+
+ProgramRunStats SocketProbe::sys_exit_stats() const {
+  return run_stats(skeleton_->progs.on_sys_exit);
+}
+
+}  // namespace hodos::agent

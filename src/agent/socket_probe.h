@@ -1,0 +1,150 @@
+// Loads bpf/sockets.bpf.c (TCP accept/connect/read/write/recvfrom/sendto/close of traced
+// processes, captured at the syscall boundary) and hands its events, decoded, to a callback.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "agent/libbpf_log.h"
+#include "bpf/sockets.h"
+
+struct sockets_bpf;
+struct ring_buffer;
+
+namespace hodos::agent {
+
+enum class SocketEventKind : uint8_t {
+  kAccept = HODOS_EVENT_ACCEPT,
+  kConnect = HODOS_EVENT_CONNECT,
+  kData = HODOS_EVENT_DATA,
+  kClose = HODOS_EVENT_CLOSE,
+};
+
+enum class SocketSyscall : uint8_t {
+  kRead = HODOS_SYSCALL_READ,
+  kWrite = HODOS_SYSCALL_WRITE,
+  kRecvfrom = HODOS_SYSCALL_RECVFROM,
+  kSendto = HODOS_SYSCALL_SENDTO,
+  kAccept = HODOS_SYSCALL_ACCEPT,
+  kAccept4 = HODOS_SYSCALL_ACCEPT4,
+  kConnect = HODOS_SYSCALL_CONNECT,
+  kClose = HODOS_SYSCALL_CLOSE,
+};
+
+enum class Direction : uint8_t {
+  kNone = HODOS_DIRECTION_NONE,
+  kIngress = HODOS_DIRECTION_INGRESS,  // received by the traced process
+  kEgress = HODOS_DIRECTION_EGRESS,    // sent by it
+};
+
+struct SocketEndpoint {
+  uint16_t family = 0;                // AF_INET or AF_INET6
+  std::array<uint8_t, 16> address{};  // network order; IPv4 in the first 4 bytes
+  uint16_t port = 0;
+  std::string address_string() const;  // "127.0.0.1", "::ffff:10.0.0.1"
+};
+
+// One event of the kernel program. `data` points into the ring buffer: valid only during the
+// callback that receives it.
+struct SocketEvent {
+  SocketEventKind kind = SocketEventKind::kData;
+  SocketSyscall syscall = SocketSyscall::kRead;
+  Direction direction = Direction::kNone;
+  bool truncated = false;       // the syscall moved more than `data` holds
+  bool capture_failed = false;  // the bytes could not be read: `data` is empty
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  int32_t fd = -1;        // the socket; for kAccept the accepted one
+  int64_t result = 0;     // the syscall's return value: bytes moved, new fd, 0 or -errno
+  uint64_t enter_ns = 0;  // CLOCK_MONOTONIC
+  uint64_t exit_ns = 0;
+  SocketEndpoint local;
+  SocketEndpoint remote;
+  std::string_view data;
+};
+
+// Decodes one ring buffer record; nullopt when it is malformed (short, unknown kind, a length
+// that runs past the record).
+std::optional<SocketEvent> decode_socket_event(const void* record, size_t size);
+
+struct SocketProbeOptions {
+  uint32_t capture_bytes = HODOS_DEFAULT_CAPTURE_BYTES;  // 1 .. HODOS_MAX_CAPTURE_BYTES
+  uint32_t ring_buffer_bytes = 8u << 20;                 // a power of two, at least a page
+};
+
+// Sums over CPUs of the kernel program's counters, plus what userspace adds.
+struct SocketProbeCounters {
+  uint64_t events = 0;            // written to the ring buffer
+  uint64_t ringbuf_drops = 0;     // lost: the ring buffer was full
+  uint64_t truncations = 0;       // data events cut at capture_bytes
+  uint64_t pending_overflow = 0;  // syscalls not followed: the in-flight table was full
+  uint64_t capture_failures = 0;  // user buffers that could not be read
+  uint64_t recursion_misses = 0;  // program runs the kernel skipped (nested on one CPU)
+  uint64_t decode_errors = 0;     // malformed records (a kernel/userspace mismatch)
+};
+
+// Kernel-side run statistics of one program; zero unless BPF stats are enabled
+// (bpf_enable_stats(BPF_STATS_RUN_TIME) or sysctl kernel.bpf_stats_enabled=1).
+struct ProgramRunStats {
+  uint64_t runs = 0;
+  uint64_t run_time_ns = 0;
+};
+
+class SocketProbe {
+ public:
+  using EventCallback = std::function<void(const SocketEvent&)>;
+
+  // Opens, loads and attaches the program; nothing is traced until trace_process(). Throws
+  // std::invalid_argument for bad options and BpfError when the kernel refuses (its message holds
+  // the verifier log when a program was rejected).
+  static std::unique_ptr<SocketProbe> open(const SocketProbeOptions& options,
+                                           EventCallback on_event);
+  ~SocketProbe();
+  SocketProbe(const SocketProbe&) = delete;
+  SocketProbe& operator=(const SocketProbe&) = delete;
+
+  // The in-kernel pid filter, by process id (all threads of the process). Throws BpfError when
+  // the filter is full.
+  void trace_process(uint32_t pid);
+  void untrace_process(uint32_t pid);
+
+  // Delivers the events that are ready, waiting up to `timeout` for the first; returns how many
+  // were delivered. An exception thrown by the callback stops delivery and propagates.
+  int poll(std::chrono::milliseconds timeout);
+  // Delivers every event already in the ring buffer, without waiting.
+  int consume();
+  // Readable when events are ready (for an event loop that calls consume()).
+  int epoll_fd() const;
+
+  SocketProbeCounters counters() const;
+  ProgramRunStats sys_enter_stats() const;
+  ProgramRunStats sys_exit_stats() const;
+
+ private:
+  SocketProbe(EventCallback on_event) : on_event_(std::move(on_event)) {}
+  static int on_record(void* self, void* record, size_t size);
+  int finish_delivery(int result);
+
+  struct SkeletonDeleter {
+    void operator()(sockets_bpf* skeleton) const;
+  };
+  struct RingBufferDeleter {
+    void operator()(ring_buffer* ring) const;
+  };
+  std::unique_ptr<sockets_bpf, SkeletonDeleter> skeleton_;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> ring_;
+  EventCallback on_event_;
+  std::exception_ptr callback_error_;
+  uint64_t decode_errors_ = 0;
+};
+
+}  // namespace hodos::agent

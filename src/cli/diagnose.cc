@@ -1,0 +1,39 @@
+// `hodos diagnose`: what this kernel and these privileges let the agent do, one line per feature,
+// and what is lost where a feature is missing. Exits 0 when the agent can run, 1 otherwise.
+#include <sys/utsname.h>
+
+#include <cstdio>
+#include <string>
+
+#include "agent/features.h"
+#include "cli/commands.h"
+
+namespace hodos::cli {
+
+void add_diagnose_command(CLI::App& app) {
+  CLI::App* sub =
+      app.add_subcommand("diagnose", "Check the kernel features and permissions Hodos needs");
+  sub->callback([] {
+    utsname host = {};
+    uname(&host);
+    std::printf("hodos diagnose: Linux %s %s\n", host.release, host.machine);
+    agent::FeatureReport report = agent::probe_kernel_features();
+    for (const agent::FeatureProbe& f : report.features) {
+      if (f.available) {
+        std::printf("  ok       %-17s %s\n", f.name.c_str(), f.detail.c_str());
+      } else {
+        std::printf("  missing  %-17s %s\n  %-26s -> %s%s\n", f.name.c_str(), f.detail.c_str(), "",
+                    f.required ? "required: " : "", f.consequence.c_str());
+      }
+    }
+    if (report.agent_can_run()) {
+      std::printf("agent: can run\n");
+      return;
+    }
+    std::printf(
+        "agent: cannot run here (a required feature is missing); `hodos up` runs without it\n");
+    throw ExitCode{1};
+  });
+}
+
+}  // namespace hodos::cli
