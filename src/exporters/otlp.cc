@@ -2,20 +2,24 @@
 
 #include <fmt/format.h>
 #include <google/protobuf/any.pb.h>
-#include <google/protobuf/arena.h>
 #include <google/protobuf/duration.pb.h>
 #include <google/protobuf/unknown_field_set.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <sstream>
 
 #include "exporters/http_common.h"
-#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/otlp_codec.h"
 #include "pipeline/exporter_helper.h"
 
@@ -23,10 +27,10 @@ namespace hodos::exporters {
 
 namespace {
 
-using opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 using opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse;
-using opentelemetry::proto::collector::trace::v1::TraceService;
 using pipeline::Status;
+
+constexpr const char* kExportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 struct OtlpGrpcSettings {
   std::string target;  // host:port for gRPC
@@ -164,6 +168,16 @@ std::string_view code_name(grpc::StatusCode code) {
   return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
 }
 
+// A ByteBuffer that takes over `bytes` instead of copying them.
+grpc::ByteBuffer byte_buffer_of(std::string bytes) {
+  auto owned = std::make_unique<std::string>(std::move(bytes));
+  void* data = owned->data();
+  size_t size = owned->size();
+  grpc::Slice slice(data, size, [](void* p) { delete static_cast<std::string*>(p); },
+                    owned.release());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
 class OtlpGrpcSender : public pipeline::BatchSender {
  public:
   OtlpGrpcSender(OtlpGrpcSettings settings, std::shared_ptr<spdlog::logger> logger, std::string id)
@@ -219,7 +233,7 @@ class OtlpGrpcSender : public pipeline::BatchSender {
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     channel_ = grpc::CreateCustomChannel(s_.target, creds, args);
-    stub_ = TraceService::NewStub(channel_);
+    stub_ = std::make_unique<grpc::GenericStub>(channel_);
     return Status::ok();
   }
 
@@ -229,18 +243,22 @@ class OtlpGrpcSender : public pipeline::BatchSender {
     for (const auto& [k, v] : s_.metadata) context.AddMetadata(k, v);
     if (s_.gzip) context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
 
-    google::protobuf::Arena arena;
-    auto* request = google::protobuf::Arena::CreateMessage<ExportTraceServiceRequest>(&arena);
-    auto* response = google::protobuf::Arena::CreateMessage<ExportTraceServiceResponse>(&arena);
-    otlp::to_proto(batch, request);
-    grpc::Status st = stub_->Export(&context, *request, response);
+    // The request is encoded straight from the batch (otlp::encode_proto) and sent as bytes,
+    // which skips building the generated message tree.
+    grpc::ByteBuffer request = byte_buffer_of(otlp::encode_proto(batch));
+    grpc::ByteBuffer response;
+    grpc::Status st = export_call(context, request, response);
     if (st.ok()) {
-      if (response->has_partial_success() &&
-          (response->partial_success().rejected_spans() > 0 ||
-           !response->partial_success().error_message().empty())) {
+      ExportTraceServiceResponse reply;
+      // A reply that does not parse still means the spans were accepted.
+      if (grpc::SerializationTraits<ExportTraceServiceResponse>::Deserialize(&response, &reply)
+              .ok() &&
+          reply.has_partial_success() &&
+          (reply.partial_success().rejected_spans() > 0 ||
+           !reply.partial_success().error_message().empty())) {
         logger_->warn("exporter {}: destination rejected {} spans: {}", id_,
-                      response->partial_success().rejected_spans(),
-                      response->partial_success().error_message());
+                      reply.partial_success().rejected_spans(),
+                      reply.partial_success().error_message());
       }
       return Status::ok();
     }
@@ -256,11 +274,34 @@ class OtlpGrpcSender : public pipeline::BatchSender {
   }
 
  private:
+  // One unary Export, waited for. The completion state is shared with the callback so that it
+  // outlives the callback's last touch of it.
+  grpc::Status export_call(grpc::ClientContext& context, const grpc::ByteBuffer& request,
+                           grpc::ByteBuffer& response) {
+    struct Completion {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+      grpc::Status status;
+    };
+    auto completion = std::make_shared<Completion>();
+    stub_->UnaryCall(&context, kExportMethod, grpc::StubOptions(), &request, &response,
+                     [completion](grpc::Status status) {
+                       std::lock_guard lock(completion->mu);
+                       completion->status = std::move(status);
+                       completion->done = true;
+                       completion->cv.notify_one();
+                     });
+    std::unique_lock lock(completion->mu);
+    completion->cv.wait(lock, [&] { return completion->done; });
+    return std::move(completion->status);
+  }
+
   OtlpGrpcSettings s_;
   std::shared_ptr<spdlog::logger> logger_;
   std::string id_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<TraceService::Stub> stub_;
+  std::unique_ptr<grpc::GenericStub> stub_;
 };
 
 

@@ -12,13 +12,14 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/json_document.h"
 #include "otlp/json_writer.h"
+#include "otlp/otlp_wire.h"
+#include "otlp/span_groups.h"
 
 namespace hodos::otlp {
 
@@ -35,59 +36,6 @@ using core::Arena;
 using core::AttrList;
 using core::KeyValue;
 using core::ValueType;
-
-// Proto3 enums are open: a value we do not know decodes to the default rather than failing.
-core::SpanKind span_kind_from_int(int64_t v) {
-  return v >= 0 && v <= 5 ? static_cast<core::SpanKind>(v) : core::SpanKind::kUnspecified;
-}
-core::StatusCode status_code_from_int(int64_t v) {
-  return v >= 0 && v <= 2 ? static_cast<core::StatusCode>(v) : core::StatusCode::kUnset;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Grouping for the encoders: one ResourceSpans per Resource and one ScopeSpans per (Resource,
-// Scope) pair, in order of first appearance, whether or not a group's spans are consecutive.
-
-struct ScopeGroup {
-  const core::Scope* scope;
-  std::vector<const core::Span*> spans;
-};
-struct ResourceGroup {
-  const core::Resource* resource;
-  std::vector<ScopeGroup> scopes;
-};
-
-struct ScopeKeyHash {
-  size_t operator()(const std::pair<const void*, const void*>& k) const noexcept {
-    return std::hash<const void*>()(k.first) * 31 + std::hash<const void*>()(k.second);
-  }
-};
-
-std::vector<ResourceGroup> group_spans(const core::SpanBatch& batch) {
-  std::vector<ResourceGroup> groups;
-  std::unordered_map<const core::Resource*, size_t> resource_at;
-  std::unordered_map<std::pair<const void*, const void*>, std::pair<size_t, size_t>, ScopeKeyHash>
-      scope_at;
-  // Spans of one group are almost always adjacent: only look up the maps when the pair changes.
-  const core::Resource* last_resource = nullptr;
-  const core::Scope* last_scope = nullptr;
-  ScopeGroup* current = nullptr;
-  for (const core::Span& span : batch.spans()) {
-    if (span.resource != last_resource || span.scope != last_scope) {
-      auto [rit, rnew] = resource_at.try_emplace(span.resource, groups.size());
-      if (rnew) groups.push_back({span.resource, {}});
-      ResourceGroup& rg = groups[rit->second];
-      auto [sit, snew] =
-          scope_at.try_emplace({span.resource, span.scope}, rit->second, rg.scopes.size());
-      if (snew) rg.scopes.push_back({span.scope, {}});
-      current = &groups[sit->second.first].scopes[sit->second.second];
-      last_resource = span.resource;
-      last_scope = span.scope;
-    }
-    current->spans.push_back(&span);
-  }
-  return groups;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Protobuf -> model
@@ -985,19 +933,6 @@ class JsonEncoder {
   std::string& out_;
 };
 
-// Protobuf arena options for decoding and encoding: a first block that each thread reuses, and
-// large later blocks so that a big request costs few mallocs.
-google::protobuf::ArenaOptions arena_options() {
-  constexpr size_t kInitialBlock = 128 * 1024;
-  thread_local std::unique_ptr<char[]> block = std::make_unique<char[]>(kInitialBlock);
-  google::protobuf::ArenaOptions opts;
-  opts.initial_block = block.get();
-  opts.initial_block_size = kInitialBlock;
-  opts.start_block_size = 64 * 1024;
-  opts.max_block_size = 1024 * 1024;
-  return opts;
-}
-
 }  // namespace
 
 std::optional<std::string> from_proto(const ExportRequest& request, core::SpanBatch& batch) {
@@ -1036,17 +971,10 @@ std::optional<std::string> from_proto(const ExportRequest& request, core::SpanBa
   return std::nullopt;
 }
 
+// The generated classes are the reference that decode_wire and encode_wire match byte for byte
+// (tests/unit/otlp/otlp_wire_test.cc); the wire path skips building a message tree.
 std::optional<std::string> decode_proto(std::string_view bytes, core::SpanBatch& batch) {
-  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
-    return "request too large for protobuf (over 2 GiB)";
-  }
-  google::protobuf::Arena pb_arena(arena_options());
-  auto* request = google::protobuf::Arena::CreateMessage<ExportRequest>(&pb_arena);
-  if (!request->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return "malformed protobuf: not an ExportTraceServiceRequest (truncated, wrong field types "
-           "or invalid UTF-8 in a string)";
-  }
-  return from_proto(*request, batch);
+  return decode_wire(bytes, batch);
 }
 
 void to_proto(const core::SpanBatch& batch, ExportRequest* out) {
@@ -1070,12 +998,7 @@ void to_proto(const core::SpanBatch& batch, ExportRequest* out) {
   }
 }
 
-std::string encode_proto(const core::SpanBatch& batch) {
-  google::protobuf::Arena pb_arena(arena_options());
-  auto* request = google::protobuf::Arena::CreateMessage<ExportRequest>(&pb_arena);
-  to_proto(batch, request);
-  return request->SerializeAsString();
-}
+std::string encode_proto(const core::SpanBatch& batch) { return encode_wire(batch); }
 
 std::optional<std::string> decode_json(std::string_view json, core::SpanBatch& batch) {
   return decode_json_document<JsonError>(json, batch, [](element root, core::SpanBatch& out) {

@@ -150,8 +150,9 @@ std::string grpc_address(const std::string& endpoint) {
 
 // Export with the request as raw bytes, so that malformed protobuf reaches our decoder (and
 // becomes INVALID_ARGUMENT with its message) instead of gRPC's generic INTERNAL, and so that
-// decoding goes through otlp::decode_proto's arena. Served with the async API on our own
-// completion-queue threads, which may block in the pipeline without stalling gRPC's pollers.
+// otlp::decode_proto reads the bytes straight into the span model. Served with the async API
+// on our own completion-queue threads, which may block in the pipeline without stalling gRPC's
+// pollers.
 using RawTraceService =
     pb_collector::TraceService::WithRawMethod_Export<pb_collector::TraceService::Service>;
 
@@ -212,16 +213,18 @@ class OtlpReceiverImpl final : public OtlpReceiver {
 
  private:
   grpc::Status export_grpc(const GrpcCall& call) {
-    // Usually one slice; several only for large messages.
-    std::vector<grpc::Slice> slices;
-    if (!call.request.Dump(&slices).ok()) {
-      return {grpc::StatusCode::INTERNAL, "could not read the request message"};
-    }
+    // Usually one slice, read in place; several only for large or decompressed messages.
+    grpc::Slice single;
     std::string joined;
     std::string_view bytes;
-    if (slices.size() == 1) {
-      bytes = {reinterpret_cast<const char*>(slices[0].begin()), slices[0].size()};
+    if (call.request.TrySingleSlice(&single).ok()) {
+      bytes = {reinterpret_cast<const char*>(single.begin()), single.size()};
     } else {
+      std::vector<grpc::Slice> slices;
+      if (!call.request.Dump(&slices).ok()) {
+        return {grpc::StatusCode::INTERNAL, "could not read the request message"};
+      }
+      joined.reserve(call.request.Length());
       for (const auto& slice : slices) {
         joined.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
       }
