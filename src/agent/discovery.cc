@@ -1,0 +1,142 @@
+#include "agent/discovery.h"
+
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace hodos::agent {
+
+namespace {
+
+bool glob_matches(const std::string& pattern, std::string_view text) {
+  return ::fnmatch(pattern.c_str(), std::string(text).c_str(), 0) == 0;
+}
+
+bool any_glob(const std::vector<std::string>& patterns, std::string_view text) {
+  return std::any_of(patterns.begin(), patterns.end(),
+                     [&](const std::string& p) { return glob_matches(p, text); });
+}
+
+}  // namespace
+
+bool SourceMatch::matches(const ProcessInfo& process, std::string_view service_name) const {
+  if (!names.empty() && !any_glob(names, service_name)) return false;
+  if (!executables.empty()) {
+    bool hit = std::any_of(executables.begin(), executables.end(), [&](const std::string& p) {
+      return glob_matches(p, p.find('/') == std::string::npos ? process.exe_name()
+                                                              : std::string_view(process.exe_path));
+    });
+    if (!hit) return false;
+  }
+  if (!ports.empty()) {
+    bool hit = std::any_of(process.listening.begin(), process.listening.end(),
+                           [&](const ListeningSocket& s) {
+                             return std::find(ports.begin(), ports.end(), s.port) != ports.end();
+                           });
+    if (!hit) return false;
+  }
+  if (!cgroup_prefixes.empty()) {
+    bool hit = std::any_of(cgroup_prefixes.begin(), cgroup_prefixes.end(),
+                           [&](const std::string& p) { return process.cgroup.starts_with(p); });
+    if (!hit) return false;
+  }
+  return true;
+}
+
+Discovery::Discovery(SourceRules rules, DiscoveryOptions options)
+    : rules_(std::move(rules)), options_(std::move(options)) {
+  if (options_.host_name.empty()) options_.host_name = local_host_name();
+  struct stat st = {};
+  if (::stat("/proc/self/exe", &st) == 0) self_exe_ = FileId{st.st_dev, st.st_ino};
+}
+
+bool Discovery::is_own_process(const ProcessInfo& process) const {
+  if (const std::string* marker = process.env(kSelfMarkerEnv);
+      marker != nullptr && *marker == "1") {
+    return true;
+  }
+  if (process.pid() == ::getpid()) return true;
+  if (!self_exe_) return false;
+  // Compared by file identity: the path differs across mount namespaces and after an upgrade.
+  struct stat st = {};
+  std::string exe = options_.proc_root + "/" + std::to_string(process.pid()) + "/exe";
+  return ::stat(exe.c_str(), &st) == 0 && st.st_dev == self_exe_->dev &&
+         st.st_ino == self_exe_->ino;
+}
+
+DiscoveryResult Discovery::scan() { return scan_pids(list_pids(options_.proc_root)); }
+
+DiscoveryResult Discovery::scan_pids(const std::vector<pid_t>& pids) {
+  DiscoveryResult result;
+  std::unordered_map<std::string, ListenTable> listen_tables;  // per network namespace, this scan
+  for (pid_t pid : pids) examine(pid, listen_tables, result);
+  result.stats.sources = result.sources.size();
+  return result;
+}
+
+void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>& listen_tables,
+                        DiscoveryResult& result) {
+  ++result.stats.listed;
+  ProcessReadOptions read_options;
+  read_options.proc_root = options_.proc_root;
+  std::optional<ProcessInfo> process = read_process(pid, read_options, &listen_tables);
+  if (!process) {
+    ++result.stats.vanished;
+    return;
+  }
+  if (process->kernel_thread) {
+    ++result.stats.kernel_threads;
+    return;
+  }
+  if (is_own_process(*process)) {
+    ++result.stats.own_processes;
+    return;
+  }
+
+  // The cheap part of detection first (names, maps, Go build info): enough to apply the rules.
+  RuntimeDetectOptions detect;
+  detect.proc_root = options_.proc_root;
+  detect.read_executable = false;
+  RuntimeInfo runtime = detect_runtime(*process, detect);
+  ServiceName service = service_name(*process, runtime);
+
+  for (size_t i = 0; i < rules_.exclude.size(); ++i) {
+    if (rules_.exclude[i].matches(*process, service.name)) {
+      ++result.stats.excluded;
+      return;
+    }
+  }
+  std::string selected_by;
+  if (rules_.listening_processes && !process->listening.empty()) {
+    selected_by = "listens on TCP port " + std::to_string(process->listening.front().port);
+  } else {
+    for (size_t i = 0; i < rules_.include.size(); ++i) {
+      if (rules_.include[i].matches(*process, service.name)) {
+        selected_by = "include rule " + std::to_string(i + 1);
+        break;
+      }
+    }
+  }
+  if (selected_by.empty()) {
+    ++result.stats.not_selected;
+    return;
+  }
+
+  detect.read_executable = true;
+  detect.max_scan_bytes = options_.max_executable_scan_bytes;
+  detect.cache = &executable_strings_;
+  DiscoveredSource source;
+  source.runtime = detect_runtime(*process, detect);
+  source.service = service_name(*process, source.runtime);
+  source.sdk = detect_otel_sdk(*process);
+  source.resource =
+      resource_attributes(*process, source.runtime, source.service, options_.host_name);
+  source.selected_by = std::move(selected_by);
+  source.traced = !source.sdk.has_otel_sdk || rules_.trace_processes_with_sdk;
+  source.process = std::move(*process);
+  result.sources.push_back(std::move(source));
+}
+
+}  // namespace hodos::agent

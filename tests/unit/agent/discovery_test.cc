@@ -1,0 +1,197 @@
+// Discovery over the real /proc: listening processes become sources, Hodos's own processes and
+// excluded ones do not, processes that exit mid-scan are counted and skipped, and the rules match
+// by name, executable, port and cgroup.
+#include "agent/discovery.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "agent/unique_fd.h"
+#include "discovery_test_support.h"
+
+namespace hodos::agent {
+namespace {
+
+using testing::ChildProcess;
+using testing::TempDir;
+
+// Rules built field by field (designated initializers that skip fields trip -Werror).
+SourceMatch match(std::vector<std::string> names, std::vector<std::string> executables = {},
+                  std::vector<uint16_t> ports = {}, std::vector<std::string> cgroup_prefixes = {}) {
+  SourceMatch m;
+  m.names = std::move(names);
+  m.executables = std::move(executables);
+  m.ports = std::move(ports);
+  m.cgroup_prefixes = std::move(cgroup_prefixes);
+  return m;
+}
+
+const DiscoveredSource* find_source(const DiscoveryResult& result, pid_t pid) {
+  auto it = std::find_if(result.sources.begin(), result.sources.end(),
+                         [&](const DiscoveredSource& s) { return s.process.pid() == pid; });
+  return it == result.sources.end() ? nullptr : &*it;
+}
+
+size_t accounted(const DiscoveryStats& s) {
+  return s.vanished + s.kernel_threads + s.own_processes + s.not_selected + s.excluded + s.sources;
+}
+
+std::string string_attribute(const DiscoveredSource& source, std::string_view key) {
+  const AttributeValue* v = find_attribute(source.resource, key);
+  return v == nullptr ? "<missing>" : std::get<std::string>(*v);
+}
+
+class DiscoveryTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kServer =
+      "import http.server\n"
+      "http.server.HTTPServer(('127.0.0.1', 0), "
+      "http.server.SimpleHTTPRequestHandler).serve_forever()\n";
+
+  void SetUp() override { script_ = dir_.write("app.py", kServer); }
+
+  std::unique_ptr<ChildProcess> start_server(std::map<std::string, std::string> env = {}) {
+    auto child = std::make_unique<ChildProcess>(std::vector<std::string>{"python3", "app.py"},
+                                                dir_.path(), env);
+    return child;
+  }
+
+  TempDir dir_;
+  std::string script_;
+};
+
+TEST_F(DiscoveryTest, ListeningProcessesAreSourcesWithTheirResource) {
+  auto plain = start_server();
+  auto with_sdk = start_server({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"},
+                                {"OTEL_SERVICE_NAME", "instrumented"}});
+  auto own = start_server({{"HODOS_SELF", "1"}});
+  ChildProcess idle({"sleep", "60"}, dir_.path());
+  std::optional<ProcessInfo> plain_info = plain->wait_until_listening();
+  ASSERT_TRUE(plain_info && with_sdk->wait_until_listening() && own->wait_until_listening());
+  ASSERT_TRUE(idle.wait_until_running("sleep"));
+  // This test process listens too, and must never be a source.
+  UniqueFd self_server(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(self_server.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(self_server.get(), 1), 0);
+
+  DiscoveryOptions options;
+  options.host_name = "test-host";
+  Discovery discovery(SourceRules{}, options);
+  DiscoveryResult result = discovery.scan();
+  EXPECT_EQ(accounted(result.stats), result.stats.listed);
+  EXPECT_GE(result.stats.own_processes, 2u);  // this process and the HODOS_SELF child
+
+  const DiscoveredSource* source = find_source(result, plain->pid());
+  ASSERT_NE(source, nullptr);
+  EXPECT_TRUE(source->traced);
+  EXPECT_EQ(source->selected_by,
+            "listens on TCP port " + std::to_string(plain_info->listening[0].port));
+  EXPECT_EQ(source->runtime.runtime, Runtime::kCPython);
+  EXPECT_EQ(source->service.name, "app");
+  EXPECT_FALSE(source->sdk.has_otel_sdk);
+  EXPECT_EQ(string_attribute(*source, "service.name"), "app");
+  EXPECT_EQ(std::get<int64_t>(*find_attribute(source->resource, "process.pid")), plain->pid());
+  // argv[0] is whatever the launcher passed (pyenv's shim passes a full path).
+  EXPECT_TRUE(string_attribute(*source, "process.command_line").ends_with("python3 app.py"))
+      << string_attribute(*source, "process.command_line");
+  EXPECT_EQ(string_attribute(*source, "process.runtime.name"), "cpython");
+  EXPECT_EQ(string_attribute(*source, "host.name"), "test-host");
+  EXPECT_EQ(string_attribute(*source, "telemetry.sdk.name"), "hodos");
+  EXPECT_EQ(string_attribute(*source, "telemetry.sdk.language"), "python");
+
+  const DiscoveredSource* sdk = find_source(result, with_sdk->pid());
+  ASSERT_NE(sdk, nullptr) << "listed, so `sources list` can say why it is not traced";
+  EXPECT_TRUE(sdk->sdk.has_otel_sdk);
+  EXPECT_EQ(sdk->sdk.reason, "OTEL_EXPORTER_OTLP_ENDPOINT is set");
+  EXPECT_FALSE(sdk->traced);
+  EXPECT_EQ(sdk->service.name, "instrumented");
+
+  EXPECT_EQ(find_source(result, own->pid()), nullptr);
+  EXPECT_EQ(find_source(result, ::getpid()), nullptr);
+  EXPECT_EQ(find_source(result, idle.pid()), nullptr);  // not listening, no include rule
+}
+
+TEST_F(DiscoveryTest, IncludeAndExcludeRules) {
+  auto server = start_server();
+  ChildProcess idle({"sleep", "61"}, dir_.path());
+  std::optional<ProcessInfo> info = server->wait_until_listening();
+  ASSERT_TRUE(info && idle.wait_until_running("sleep"));
+  std::vector<pid_t> pids = {server->pid(), idle.pid()};
+
+  SourceRules rules;
+  rules.include.push_back(match({}, {"sleep"}));
+  DiscoveryResult result = Discovery(rules).scan_pids(pids);
+  ASSERT_EQ(result.sources.size(), 2u);
+  EXPECT_EQ(find_source(result, idle.pid())->selected_by, "include rule 1");
+
+  rules.exclude.push_back(match({"ap*"}));
+  result = Discovery(rules).scan_pids(pids);
+  EXPECT_EQ(find_source(result, server->pid()), nullptr);
+  EXPECT_EQ(result.stats.excluded, 1u);
+
+  // Exclude wins over include; only listeners by default are off.
+  rules = SourceRules{};
+  rules.listening_processes = false;
+  rules.include.push_back(match({}, {}, {info->listening[0].port}));
+  rules.include.push_back(match({}, {"*/sleep"}));
+  rules.exclude.push_back(match({}, {"sleep"}, {}, {info->cgroup}));
+  result = Discovery(rules).scan_pids(pids);
+  ASSERT_EQ(result.sources.size(), 1u);
+  EXPECT_EQ(result.sources[0].process.pid(), server->pid());
+  EXPECT_EQ(result.sources[0].selected_by, "include rule 1");
+  EXPECT_EQ(result.stats.excluded, 1u);
+}
+
+TEST_F(DiscoveryTest, ProcessesThatExitMidScanAreSkippedAndCounted) {
+  auto server = start_server();
+  ASSERT_TRUE(server->wait_until_listening());
+  ChildProcess exits({"sleep", "62"}, dir_.path());
+  ASSERT_TRUE(exits.wait_until_running("sleep"));
+  pid_t zombie = ::fork();
+  if (zombie == 0) ::_exit(0);
+  siginfo_t info = {};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(zombie), &info, WEXITED | WNOWAIT), 0);
+
+  // The pids are listed, then one exits and is reaped before it is read; one is a zombie.
+  std::vector<pid_t> listed = {exits.pid(), server->pid(), zombie};
+  exits.stop();
+  DiscoveryResult result;
+  ASSERT_NO_THROW(result = Discovery(SourceRules{}).scan_pids(listed));
+  EXPECT_EQ(result.stats.listed, 3u);
+  EXPECT_EQ(result.stats.vanished, 2u);
+  ASSERT_EQ(result.sources.size(), 1u);
+  EXPECT_EQ(result.sources[0].process.pid(), server->pid());
+  ::waitpid(zombie, nullptr, 0);
+}
+
+TEST(SourceMatchTest, FieldsAreAndedEntriesAreOred) {
+  ProcessInfo p;
+  p.exe_path = "/usr/local/bin/checkout-api";
+  p.cgroup = "/system.slice/checkout.service";
+  p.listening.resize(2);
+  p.listening[0].port = 8080;
+  p.listening[1].port = 9090;
+
+  EXPECT_TRUE(match({}).matches(p, "checkout"));
+  EXPECT_TRUE(match({"cart", "check*"}).matches(p, "checkout"));
+  EXPECT_FALSE(match({"cart"}).matches(p, "checkout"));
+  EXPECT_TRUE(match({}, {"checkout-*"}).matches(p, "x"));        // the name
+  EXPECT_TRUE(match({}, {"/usr/local/bin/*"}).matches(p, "x"));  // the path
+  EXPECT_FALSE(match({}, {"/usr/bin/*"}).matches(p, "x"));
+  EXPECT_TRUE(match({}, {}, {9090}).matches(p, "x"));
+  EXPECT_FALSE(match({}, {}, {80}).matches(p, "x"));
+  EXPECT_TRUE(match({}, {}, {}, {"/system.slice/"}).matches(p, "x"));
+  EXPECT_FALSE(match({}, {}, {}, {"/kubepods"}).matches(p, "x"));
+  EXPECT_FALSE(match({"checkout"}, {}, {80}).matches(p, "checkout"));
+  EXPECT_TRUE(match({"checkout"}, {}, {80, 8080}).matches(p, "checkout"));
+}
+
+}  // namespace
+}  // namespace hodos::agent
