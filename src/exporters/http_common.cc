@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "net/compression.h"
+
 #include <cctype>
 
 namespace hodos::exporters {
@@ -88,6 +90,27 @@ pipeline::Status status_from_http(const net::HttpClientResponse& response,
                                        response.retry_after.value_or(std::chrono::milliseconds{0}));
   }
   return pipeline::Status::permanent(std::move(message));
+}
+
+net::HttpClientResponse post_to(HttpClientPool& pool, const HttpDestination& destination,
+                                std::string body, std::string_view content_type,
+                                std::chrono::milliseconds timeout) {
+  net::HttpClientRequest req;
+  req.url = destination.url;
+  req.tls = destination.tls;
+  req.timeout = timeout;
+  req.headers.reserve(destination.headers.size() + 3);
+  req.headers.emplace_back("Content-Type", std::string(content_type));
+  if (destination.gzip) {
+    req.body = net::gzip_compress(body);
+    req.headers.emplace_back("Content-Encoding", "gzip");
+  } else {
+    req.body = std::move(body);
+  }
+  req.headers.emplace_back("User-Agent", "hodos");
+  for (const auto& h : destination.headers) req.headers.push_back(h);
+  auto client = pool.lease();
+  return client->send(req);
 }
 
 }  // namespace hodos::exporters

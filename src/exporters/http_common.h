@@ -3,11 +3,13 @@
 // of HTTP answers to permanent or retryable errors.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "net/http_client.h"
@@ -54,6 +56,20 @@ class HttpClientPool {
   std::mutex mu_;
   std::vector<std::unique_ptr<net::HttpClient>> idle_;
 };
+
+// Where an HTTP exporter posts to, as read from its config.
+struct HttpDestination {
+  std::string url;
+  bool gzip = false;
+  std::vector<std::pair<std::string, std::string>> headers;
+  net::TlsSettings tls;
+};
+
+// POSTs `body` to the destination with a client leased from `pool`, gzip-compressed when the
+// destination asks for it, with our User-Agent and the destination's own headers.
+net::HttpClientResponse post_to(HttpClientPool& pool, const HttpDestination& destination,
+                                std::string body, std::string_view content_type,
+                                std::chrono::milliseconds timeout);
 
 // 2xx: ok. Transport errors and 429/502/503/504: retryable with the response's Retry-After.
 // Any other status (400, 401, 404, 413, 500...): permanent, as in the Collector's exporters.

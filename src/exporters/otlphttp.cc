@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include "exporters/http_common.h"
-#include "net/compression.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/otlp_codec.h"
 #include "pipeline/exporter_helper.h"
@@ -16,12 +15,9 @@ namespace {
 
 using pipeline::Status;
 
-struct OtlpHttpSettings {
-  std::string url;
+struct OtlpHttpSettings : HttpDestination {
+  OtlpHttpSettings() { gzip = true; }  // the Collector's default for otlphttp
   bool json = false;
-  bool gzip = true;
-  std::vector<std::pair<std::string, std::string>> headers;
-  net::TlsSettings tls;
 };
 
 OtlpHttpSettings read_settings(pipeline::ConfigNode& config) {
@@ -59,26 +55,10 @@ class OtlpHttpSender : public pipeline::BatchSender {
       : s_(std::move(settings)), logger_(std::move(logger)), id_(std::move(id)) {}
 
   Status send(const core::SpanBatch& batch, pipeline::Deadline deadline) override {
-    net::HttpClientRequest req;
-    req.url = s_.url;
-    req.tls = s_.tls;
-    req.timeout = pipeline::time_left(deadline);
-    req.body = s_.json ? otlp::encode_json(batch) : otlp::encode_proto(batch);
-    req.headers.reserve(s_.headers.size() + 3);
-    req.headers.emplace_back("Content-Type",
-                             s_.json ? "application/json" : "application/x-protobuf");
-    if (s_.gzip) {
-      req.body = net::gzip_compress(req.body);
-      req.headers.emplace_back("Content-Encoding", "gzip");
-    }
-    req.headers.emplace_back("User-Agent", "hodos");
-    for (const auto& h : s_.headers) req.headers.push_back(h);
-
-    net::HttpClientResponse resp;
-    {
-      auto client = pool_.lease();
-      resp = client->send(req);
-    }
+    net::HttpClientResponse resp =
+        post_to(pool_, s_, s_.json ? otlp::encode_json(batch) : otlp::encode_proto(batch),
+                s_.json ? "application/json" : "application/x-protobuf",
+                pipeline::time_left(deadline));
     Status st = status_from_http(resp, s_.url);
     if (st.is_ok()) log_partial_success(resp.body);
     return st;

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "exporters/http_common.h"
-#include "net/compression.h"
 #include "otlp/zipkin_codec.h"
 #include "pipeline/exporter_helper.h"
 
@@ -13,12 +12,7 @@ namespace {
 
 using pipeline::Status;
 
-struct ZipkinSettings {
-  std::string url;
-  bool gzip = false;
-  std::vector<std::pair<std::string, std::string>> headers;
-  net::TlsSettings tls;
-};
+struct ZipkinSettings : HttpDestination {};
 
 ZipkinSettings read_settings(pipeline::ConfigNode& config) {
   ZipkinSettings s;
@@ -42,23 +36,8 @@ class ZipkinSender : public pipeline::BatchSender {
   explicit ZipkinSender(ZipkinSettings settings) : s_(std::move(settings)) {}
 
   Status send(const core::SpanBatch& batch, pipeline::Deadline deadline) override {
-    net::HttpClientRequest req;
-    req.url = s_.url;
-    req.tls = s_.tls;
-    req.timeout = pipeline::time_left(deadline);
-    req.body = otlp::encode_zipkin_json(batch);
-    req.headers.emplace_back("Content-Type", "application/json");
-    if (s_.gzip) {
-      req.body = net::gzip_compress(req.body);
-      req.headers.emplace_back("Content-Encoding", "gzip");
-    }
-    req.headers.emplace_back("User-Agent", "hodos");
-    for (const auto& h : s_.headers) req.headers.push_back(h);
-    net::HttpClientResponse resp;
-    {
-      auto client = pool_.lease();
-      resp = client->send(req);
-    }
+    net::HttpClientResponse resp = post_to(pool_, s_, otlp::encode_zipkin_json(batch),
+                                           "application/json", pipeline::time_left(deadline));
     return status_from_http(resp, s_.url);
   }
 

@@ -9,7 +9,7 @@ import { decodeRequest, randomHex } from './otlp.mjs';
 const { SpanKind, SpanStatusCode, TraceFlags, ROOT_CONTEXT, trace } = api;
 
 // Wraps an SDK exporter: records the protobuf of every batch it is handed and every result.
-class CapturingExporter {
+export class CapturingExporter {
   constructor(inner) {
     this.inner = inner;
     this.requests = [];

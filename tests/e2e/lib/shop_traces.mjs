@@ -13,34 +13,11 @@
 //   C (now-8m)   frontend[staging] SERVER GET /checkout   1500 ms  http 200, user.tier=gold
 //   D (now-3h)   frontend[prod]  SERVER   GET /stock        40 ms
 //                └─ inventory    SERVER   GET /stock/{sku}  30 ms  http 200
-import { api, exporterGrpc, exporterHttp, exporterProto, resources, sdkTraceBase, sdkTraceNode, transformer } from './deps.mjs';
+import { api, exporterGrpc, exporterHttp, exporterProto, resources, sdkTraceBase, sdkTraceNode } from './deps.mjs';
 import { decodeRequest } from './otlp.mjs';
+import { CapturingExporter } from './sdk.mjs';
 
 const { SpanKind, SpanStatusCode, ROOT_CONTEXT, trace } = api;
-
-class CapturingExporter {
-  constructor(inner) {
-    this.inner = inner;
-    this.requests = [];
-    this.results = [];
-  }
-
-  export(spans, done) {
-    this.requests.push(transformer.ProtobufTraceSerializer.serializeRequest(spans));
-    this.inner.export(spans, (result) => {
-      this.results.push(result);
-      done(result);
-    });
-  }
-
-  forceFlush() {
-    return this.inner.forceFlush ? this.inner.forceFlush() : Promise.resolve();
-  }
-
-  shutdown() {
-    return this.inner.shutdown();
-  }
-}
 
 function exporterFor(protocol, { grpcPort, httpPort }) {
   switch (protocol) {
