@@ -1,6 +1,6 @@
 // `hodos up`: everything on one host. OTLP gRPC/HTTP receivers → the embedded trace store (plus
 // any exporter the user adds with --config), the Jaeger-compatible query API and /metrics on
-// --http, and, once it exists, the eBPF agent.
+// --http, and the eBPF agent feeding the same pipeline.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
@@ -18,6 +18,9 @@
 #include <random>
 #include <string>
 
+#include "agent/agent.h"
+#include "agent/discovery.h"
+#include "agent/features.h"
 #include "api/query_api.h"
 #include "cli/commands.h"
 #include "cli/signals.h"
@@ -280,7 +283,42 @@ std::string explain_start_failure(const std::string& message, const UpOptions& o
   return message;
 }
 
+struct AgentStart {
+  std::unique_ptr<agent::Agent> agent;
+  std::string line;  // for the ready lines: what it traces, or why it is off
+};
+
+// The agent joins the built-in `traces` pipeline like a receiver. It needs privileges and kernel
+// features; without them hodos up runs on and says which one is missing.
+AgentStart start_agent(pipeline::Service& service) {
+  const agent::FeatureReport features = agent::probe_kernel_features();
+  if (!features.agent_can_run()) {
+    for (const agent::FeatureProbe& f : features.features) {
+      if (f.required && !f.available) {
+        return {nullptr, fmt::format("off: {} missing ({}); {} (see `hodos diagnose`)", f.name,
+                                     f.detail, f.consequence)};
+      }
+    }
+  }
+  pipeline::TracesConsumer* entry = service.pipeline_entry("traces");
+  if (entry == nullptr) return {nullptr, "off: no `traces` pipeline to send spans to"};
+  try {
+    auto a = agent::Agent::start(agent::AgentOptions{}, *entry, service.metrics(),
+                                 spdlog::default_logger());
+    const size_t n = a->traced_process_count();
+    return {std::move(a), fmt::format("tracing {} process{} (every process listening on TCP; "
+                                      "rescanned every 2s)",
+                                      n, n == 1 ? "" : "es")};
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+    return {nullptr, "off: the kernel refused the agent: " + why};
+  }
+}
+
 void run_up(const UpOptions& o) {
+  // Children of hodos (and anything started from its environment) are never traced.
+  ::setenv(std::string(agent::kSelfMarkerEnv).c_str(), "1", 1);
   auto level = spdlog::level::from_str(o.log_level);
   if (level == spdlog::level::off && o.log_level != "off") {
     fail(2, "--log-level " + o.log_level + ": use trace, debug, info, warn, error or off");
@@ -359,6 +397,9 @@ void run_up(const UpOptions& o) {
     fail(1, fmt::format("--http {}; {} with --http", *err, in_use ? "pick another" : "change it"));
   }
 
+  AgentStart agent_start;
+  if (!o.no_agent) agent_start = start_agent(*service);
+
   std::printf("hodos up: ready\n");
   std::printf("  UI/API:    http://%s (Jaeger query API under /api, Prometheus metrics at /metrics)\n",
               display_address(o.http, api.port()).c_str());
@@ -375,8 +416,7 @@ void run_up(const UpOptions& o) {
   if (o.no_agent) {
     std::printf("  agent:     off (--no-agent)\n");
   } else {
-    std::printf("  agent:     not available in this version (the eBPF agent lands with a later "
-                "release); running without it\n");
+    std::printf("  agent:     %s\n", agent_start.line.c_str());
   }
   std::fflush(stdout);
 
@@ -384,6 +424,8 @@ void run_up(const UpOptions& o) {
   spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_timeout_s * 1000));
+  // The agent feeds the pipeline, so it stops first (as receivers do).
+  if (agent_start.agent) agent_start.agent->shutdown(deadline);
   service->shutdown(deadline);
   api.stop();
   std::printf("hodos up: stopped\n");

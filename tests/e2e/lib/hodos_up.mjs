@@ -15,13 +15,15 @@ process.on('exit', () => {
 export class HodosUp {
   // `dir` holds the log (and the data dir unless `dataDir` is given). `httpHost` is where the API
   // listens (0.0.0.0 to exercise auth); the API is always reached through 127.0.0.1.
-  constructor({ name = 'up', dir, dataDir, httpHost = '127.0.0.1', args = [], env = {} }) {
+  // `agent` runs the eBPF agent (off by default: it needs root, and pipeline tests must not trace the host).
+  constructor({ name = 'up', dir, dataDir, httpHost = '127.0.0.1', args = [], env = {}, agent = false }) {
     this.name = name;
     this.dir = dir;
     this.dataDir = dataDir ?? path.join(dir, `${name}-data`);
     this.httpHost = httpHost;
     this.args = args;
     this.env = env;
+    this.agent = agent;
     this.logPath = path.join(dir, `${name}.log`);
     this.child = null;
     this.output = '';
@@ -59,7 +61,7 @@ export class HodosUp {
       throw new Error(`${HODOS_BIN} does not exist: build it, or point HODOS_BIN at the hodos binary`);
     }
     if (ports) this.ports = ports;
-    const args = ['up', ...this.flags(), '--no-agent', ...this.args];
+    const args = ['up', ...this.flags(), ...(this.agent ? [] : ['--no-agent']), ...this.args];
     const header = `\n===== ${HODOS_BIN} ${args.join(' ')}\n`;
     this.output += header;
     this.stdout = '';

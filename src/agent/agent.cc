@@ -1,0 +1,311 @@
+#include "agent/agent.h"
+
+#include <unistd.h>
+
+#include <utility>
+#include <vector>
+
+#include "agent/service_identity.h"
+#include "pipeline/obs.h"
+
+namespace hodos::agent {
+
+namespace {
+
+constexpr auto kCounterPublishInterval = std::chrono::seconds(1);
+constexpr auto kIdleSweepInterval = std::chrono::seconds(10);
+
+ProcessResource to_process_resource(const std::vector<ResourceAttribute>& attributes) {
+  ProcessResource out;
+  out.reserve(attributes.size());
+  for (const ResourceAttribute& a : attributes) {
+    if (const auto* s = std::get_if<std::string>(&a.value)) {
+      out.push_back({a.key, *s});
+    } else {
+      out.push_back({a.key, std::get<int64_t>(a.value)});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// The agent's series on /metrics; counters are published as deltas of the probe's and the
+// tracker's running totals (both owned by the event thread).
+struct Agent::Published {
+  explicit Published(pipeline::Metrics& m)
+      : receiver(m, pipeline::ComponentId{"agent", ""}, "ebpf"),
+        events(m.counter("hodos_agent_events_total",
+                         "Socket events the kernel program sent to the agent.")),
+        ringbuf_drops(m.counter("hodos_agent_ringbuf_drops_total",
+                                "Socket events lost because the ring buffer was full.")),
+        truncations(m.counter("hodos_agent_truncated_captures_total",
+                              "Reads and writes longer than the captured bytes.")),
+        capture_failures(m.counter("hodos_agent_capture_failures_total",
+                                   "Reads and writes whose bytes could not be captured.")),
+        pending_overflow(
+            m.counter("hodos_agent_pending_overflow_total",
+                      "Syscalls not followed: the kernel's in-flight table was full.")),
+        decode_errors(m.counter("hodos_agent_decode_errors_total",
+                                "Malformed ring buffer records.")),
+        spans(m.counter("hodos_agent_spans_total", "Spans the agent built.")),
+        spans_refused(m.counter("hodos_agent_spans_refused_total",
+                                "Spans the pipeline refused (dropped).")),
+        http_parse_errors(m.counter("hodos_agent_http_parse_errors_total",
+                                    "Malformed HTTP/1.x bytes on traced connections.")),
+        http_truncated(m.counter("hodos_agent_http_truncated_messages_total",
+                                 "HTTP/1.x messages the capture cut or whose start it missed.")),
+        unmatched_requests(m.counter("hodos_agent_http_unmatched_total",
+                                     "HTTP/1.x messages without their other half.",
+                                     {{"message", "request"}})),
+        unmatched_responses(m.counter("hodos_agent_http_unmatched_total",
+                                      "HTTP/1.x messages without their other half.",
+                                      {{"message", "response"}})),
+        evicted_capacity(m.counter("hodos_agent_connections_evicted_total",
+                                   "Connections forgotten to bound memory.",
+                                   {{"reason", "capacity"}})),
+        evicted_idle(m.counter("hodos_agent_connections_evicted_total",
+                               "Connections forgotten to bound memory.", {{"reason", "idle"}})),
+        scans(m.counter("hodos_agent_discovery_scans_total", "Completed scans of /proc.")),
+        connections(m.gauge("hodos_agent_connections", "Connections the agent is following.")),
+        traced(m.gauge("hodos_agent_traced_processes", "Processes the agent traces.")) {}
+
+  static void advance(pipeline::Counter& counter, uint64_t now, uint64_t& last) {
+    if (now > last) counter.add(now - last);
+    last = now;
+  }
+
+  pipeline::ReceiverObs receiver;
+  pipeline::Counter& events;
+  pipeline::Counter& ringbuf_drops;
+  pipeline::Counter& truncations;
+  pipeline::Counter& capture_failures;
+  pipeline::Counter& pending_overflow;
+  pipeline::Counter& decode_errors;
+  pipeline::Counter& spans;
+  pipeline::Counter& spans_refused;
+  pipeline::Counter& http_parse_errors;
+  pipeline::Counter& http_truncated;
+  pipeline::Counter& unmatched_requests;
+  pipeline::Counter& unmatched_responses;
+  pipeline::Counter& evicted_capacity;
+  pipeline::Counter& evicted_idle;
+  pipeline::Counter& scans;
+  pipeline::Gauge& connections;
+  pipeline::Gauge& traced;
+  SocketProbeCounters last_probe;
+  ConnectionTrackerCounters last_tracker;
+};
+
+Agent::Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Metrics& metrics,
+             std::shared_ptr<spdlog::logger> logger)
+    : options_(std::move(options)),
+      next_(next),
+      logger_(std::move(logger)),
+      host_name_(options_.discovery.host_name.empty() ? local_host_name()
+                                                      : options_.discovery.host_name),
+      discovery_(options_.rules, options_.discovery),
+      tracker_([this](const TrackedExchange& e) { on_exchange(e); }, options_.tracker),
+      published_(std::make_unique<Published>(metrics)) {}
+
+std::unique_ptr<Agent> Agent::start(AgentOptions options, pipeline::TracesConsumer& next,
+                                    pipeline::Metrics& metrics,
+                                    std::shared_ptr<spdlog::logger> logger) {
+  std::unique_ptr<Agent> agent(new Agent(std::move(options), next, metrics, std::move(logger)));
+  Agent* self = agent.get();
+  agent->probe_ = SocketProbe::open(agent->options_.probe,
+                                    [self](const SocketEvent& e) { self->tracker_.on_event(e); });
+  agent->scan_once();
+  agent->batch_started_ = std::chrono::steady_clock::now();
+  agent->event_thread_ = std::thread([self] { self->event_loop(); });
+  agent->discovery_thread_ = std::thread([self] { self->discovery_loop(); });
+  return agent;
+}
+
+Agent::~Agent() { shutdown(std::chrono::steady_clock::now()); }
+
+void Agent::shutdown(pipeline::Deadline /*deadline*/) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  {
+    std::lock_guard lock(wake_mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (discovery_thread_.joinable()) discovery_thread_.join();
+  if (event_thread_.joinable()) event_thread_.join();
+  // The event thread flushed its last batch; the probe detaches when destroyed.
+  probe_.reset();
+  if (published_) published_->traced.set(0);
+}
+
+void Agent::rescan() {
+  {
+    std::lock_guard lock(wake_mu_);
+    rescan_requested_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Agent::scan_once() {
+  DiscoveryResult result = discovery_.scan();
+  const auto self = static_cast<uint32_t>(::getpid());
+  std::unordered_map<uint32_t, Source> found;
+  for (DiscoveredSource& s : result.sources) {
+    const auto pid = static_cast<uint32_t>(s.process.pid());
+    if (!s.traced || pid == self) continue;
+    found[pid] = Source{to_process_resource(s.resource), s.service.name};
+  }
+
+  std::vector<uint32_t> added;
+  std::vector<uint32_t> removed;
+  {
+    std::lock_guard lock(sources_mu_);
+    for (const auto& [pid, source] : found) {
+      if (!sources_.contains(pid)) added.push_back(pid);
+    }
+    retired_.clear();
+    for (auto& [pid, source] : sources_) {
+      if (!found.contains(pid)) {
+        removed.push_back(pid);
+        retired_[pid] = std::move(source);
+      }
+    }
+    sources_ = std::move(found);
+    traced_count_.store(sources_.size(), std::memory_order_relaxed);
+    forgotten_.insert(forgotten_.end(), removed.begin(), removed.end());
+  }
+  for (uint32_t pid : added) {
+    try {
+      probe_->trace_process(pid);
+      logger_->info("agent: tracing pid {} ({})", pid, sources_.at(pid).service_name);
+    } catch (const std::exception& e) {
+      logger_->warn("agent: {}", e.what());
+    }
+  }
+  for (uint32_t pid : removed) probe_->untrace_process(pid);
+  published_->traced.set(static_cast<double>(traced_count_.load()));
+  published_->scans.add();
+  scans_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Agent::discovery_loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(wake_mu_);
+      wake_.wait_for(lock, options_.rescan_interval,
+                     [this] { return stopping_.load() || rescan_requested_; });
+      if (stopping_) return;
+      rescan_requested_ = false;
+    }
+    try {
+      scan_once();
+    } catch (const std::exception& e) {
+      logger_->warn("agent: scanning /proc failed: {}", e.what());
+    }
+  }
+}
+
+void Agent::event_loop() {
+  auto next_publish = std::chrono::steady_clock::now();
+  auto next_sweep = next_publish + kIdleSweepInterval;
+  while (!stopping_.load()) {
+    try {
+      probe_->poll(options_.poll_timeout);
+    } catch (const std::exception& e) {
+      logger_->warn("agent: reading socket events failed: {}", e.what());
+    }
+    std::vector<uint32_t> forgotten;
+    {
+      std::lock_guard lock(sources_mu_);
+      forgotten.swap(forgotten_);
+    }
+    for (uint32_t pid : forgotten) tracker_.forget_process(pid);
+
+    const auto now = std::chrono::steady_clock::now();
+    if (batch_.size() >= options_.max_batch_spans ||
+        (!batch_.empty() && now - batch_started_ >= options_.max_batch_delay)) {
+      flush();
+    }
+    if (now >= next_sweep) {
+      tracker_.evict_idle(MonotonicClock::monotonic_now_ns());
+      next_sweep = now + kIdleSweepInterval;
+    }
+    if (now >= next_publish) {
+      publish_counters();
+      next_publish = now + kCounterPublishInterval;
+    }
+  }
+  // What is already in the ring buffer becomes spans too.
+  try {
+    probe_->consume();
+  } catch (const std::exception& e) {
+    logger_->warn("agent: reading socket events failed: {}", e.what());
+  }
+  flush();
+  publish_counters();
+}
+
+void Agent::on_exchange(const TrackedExchange& exchange) {
+  if (batch_.empty()) batch_started_ = std::chrono::steady_clock::now();
+  if (batch_scope_ == nullptr) batch_scope_ = make_scope(batch_);
+  builder_.add(batch_, exchange, resource_for(exchange.pid), batch_scope_);
+  if (batch_.size() >= options_.max_batch_spans) flush();
+}
+
+const core::Resource* Agent::resource_for(uint32_t pid) {
+  auto [it, inserted] = batch_resources_.try_emplace(pid, nullptr);
+  if (!inserted) return it->second;
+  ProcessResource resource;
+  {
+    std::lock_guard lock(sources_mu_);
+    if (auto s = sources_.find(pid); s != sources_.end()) {
+      resource = s->second.resource;
+    } else if (auto r = retired_.find(pid); r != retired_.end()) {
+      resource = r->second.resource;
+    }
+  }
+  if (resource.empty()) resource = fallback_process_resource(pid, host_name_);
+  it->second = make_resource(batch_, resource);
+  return it->second;
+}
+
+void Agent::flush() {
+  if (batch_.empty()) return;
+  const size_t n = batch_.size();
+  core::SpanBatch out = std::move(batch_);
+  batch_ = core::SpanBatch();
+  batch_resources_.clear();
+  batch_scope_ = nullptr;
+  published_->spans.add(n);
+  pipeline::Status st = next_.consume(std::move(out));
+  if (st.is_ok()) {
+    published_->receiver.accepted(n);
+  } else {
+    published_->receiver.refused(n);
+    published_->spans_refused.add(n);
+    logger_->warn("agent: the pipeline refused {} spans: {}", n, st.message());
+  }
+}
+
+void Agent::publish_counters() {
+  Published& p = *published_;
+  const SocketProbeCounters probe = probe_->counters();
+  Published::advance(p.events, probe.events, p.last_probe.events);
+  Published::advance(p.ringbuf_drops, probe.ringbuf_drops, p.last_probe.ringbuf_drops);
+  Published::advance(p.truncations, probe.truncations, p.last_probe.truncations);
+  Published::advance(p.capture_failures, probe.capture_failures, p.last_probe.capture_failures);
+  Published::advance(p.pending_overflow, probe.pending_overflow, p.last_probe.pending_overflow);
+  Published::advance(p.decode_errors, probe.decode_errors, p.last_probe.decode_errors);
+  const ConnectionTrackerCounters t = tracker_.counters();
+  Published::advance(p.http_parse_errors, t.http_invalid, p.last_tracker.http_invalid);
+  Published::advance(p.http_truncated, t.http_truncated, p.last_tracker.http_truncated);
+  Published::advance(p.unmatched_requests, t.unmatched_requests, p.last_tracker.unmatched_requests);
+  Published::advance(p.unmatched_responses, t.unmatched_responses,
+                     p.last_tracker.unmatched_responses);
+  Published::advance(p.evicted_capacity, t.evicted_capacity, p.last_tracker.evicted_capacity);
+  Published::advance(p.evicted_idle, t.evicted_idle, p.last_tracker.evicted_idle);
+  p.connections.set(static_cast<double>(tracker_.connection_count()));
+}
+
+}  // namespace hodos::agent

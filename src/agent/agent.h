@@ -1,0 +1,108 @@
+// The eBPF agent as one running thing: it decides which processes to trace (a /proc scan at start
+// and every few seconds: every process listening on TCP, never Hodos itself), loads the socket
+// probe, turns its events into spans (connection tracker → HTTP/1.x matcher → span builder) and
+// hands them in batches to a pipeline consumer, like a receiver. Its counters go to /metrics.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <spdlog/logger.h>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "agent/connection_tracker.h"
+#include "agent/discovery.h"
+#include "agent/socket_probe.h"
+#include "agent/span_builder.h"
+#include "pipeline/component.h"
+#include "pipeline/metrics.h"
+
+namespace hodos::agent {
+
+struct AgentOptions {
+  SocketProbeOptions probe;
+  ConnectionTrackerLimits tracker;
+  SourceRules rules;
+  DiscoveryOptions discovery;
+  std::chrono::milliseconds rescan_interval{2000};
+  size_t max_batch_spans = 512;                   // a batch is handed on when this full...
+  std::chrono::milliseconds max_batch_delay{200};  // ...or this old
+  std::chrono::milliseconds poll_timeout{100};
+};
+
+class Agent {
+ public:
+  // Loads the probe, scans /proc once and starts tracing what it selected; spans go to `next`.
+  // Throws BpfError (or std::runtime_error) when the kernel refuses: the caller runs without.
+  static std::unique_ptr<Agent> start(AgentOptions options, pipeline::TracesConsumer& next,
+                                      pipeline::Metrics& metrics,
+                                      std::shared_ptr<spdlog::logger> logger);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Stops both threads, hands on the spans already built (until `deadline`) and unloads the probe.
+  void shutdown(pipeline::Deadline deadline);
+  // Asks for a /proc scan now, without waiting for the next period.
+  void rescan();
+  size_t traced_process_count() const { return traced_count_.load(std::memory_order_relaxed); }
+  uint64_t scans_completed() const { return scans_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Source {
+    ProcessResource resource;
+    std::string service_name;
+  };
+  struct Published;
+
+  Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Metrics& metrics,
+        std::shared_ptr<spdlog::logger> logger);
+  void scan_once();
+  void discovery_loop();
+  void event_loop();
+  void on_exchange(const TrackedExchange& exchange);
+  const core::Resource* resource_for(uint32_t pid);
+  void flush();
+  void publish_counters();
+
+  AgentOptions options_;
+  pipeline::TracesConsumer& next_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::string host_name_;
+
+  std::unique_ptr<SocketProbe> probe_;
+  Discovery discovery_;
+  SpanBuilder builder_;
+  ConnectionTracker tracker_;  // event thread only
+
+  // Sources by pid, written by the discovery thread, read by the event thread.
+  std::mutex sources_mu_;
+  std::unordered_map<uint32_t, Source> sources_;
+  std::unordered_map<uint32_t, Source> retired_;  // gone at the last scan: their last spans
+  std::vector<uint32_t> forgotten_;               // pids whose connections the tracker can drop
+
+  // The batch being filled (event thread only).
+  core::SpanBatch batch_;
+  std::unordered_map<uint32_t, const core::Resource*> batch_resources_;
+  const core::Scope* batch_scope_ = nullptr;
+  std::chrono::steady_clock::time_point batch_started_;
+
+  std::mutex wake_mu_;
+  std::condition_variable wake_;
+  bool rescan_requested_ = false;
+  std::atomic<bool> stopping_{false};
+  std::atomic<size_t> traced_count_{0};
+  std::atomic<uint64_t> scans_{0};
+  std::thread discovery_thread_;
+  std::thread event_thread_;
+  std::unique_ptr<Published> published_;
+  bool shut_down_ = false;
+};
+
+}  // namespace hodos::agent

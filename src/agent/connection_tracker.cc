@@ -1,0 +1,253 @@
+#include "agent/connection_tracker.h"
+
+#include <cerrno>
+#include <utility>
+#include <vector>
+
+namespace hodos::agent {
+
+namespace http1 = protocols::http1;
+
+namespace {
+
+// The fd was closed and reused for another connection if the peer (or a known local port)
+// differs. A connect() in progress may not know its local port yet, so 0 matches any.
+bool same_connection(const SocketEndpoint& local_a, const SocketEndpoint& remote_a,
+                     const SocketEndpoint& local_b, const SocketEndpoint& remote_b) {
+  if (remote_a.family != remote_b.family || remote_a.port != remote_b.port ||
+      remote_a.address != remote_b.address) {
+    return false;
+  }
+  return local_a.port == 0 || local_b.port == 0 || local_a.port == local_b.port;
+}
+
+SpanContext new_root_context() { return {core::TraceId::random(), core::SpanId::random()}; }
+
+// Ids kept for a connection, in the order their chunks came, found again by chunk timestamp.
+template <class T>
+void remember(std::deque<std::pair<uint64_t, T>>& q, uint64_t ts, const T& value, size_t max) {
+  if (q.size() >= max) q.pop_front();
+  q.emplace_back(ts, value);
+}
+
+// The value stored for `ts`; entries up to it are dropped, since requests are answered in order.
+template <class T>
+const T* take(std::deque<std::pair<uint64_t, T>>& q, uint64_t ts, T& out) {
+  bool found = false;
+  while (!q.empty() && q.front().first <= ts) {
+    if (q.front().first == ts) {
+      out = q.front().second;
+      found = true;
+    }
+    q.pop_front();
+  }
+  return found ? &out : nullptr;
+}
+
+}  // namespace
+
+struct ConnectionTracker::Connection {
+  Key key{};
+  SocketEndpoint local;
+  SocketEndpoint remote;
+  Lru::iterator lru_pos;
+  uint64_t last_ns = 0;
+  std::unique_ptr<http1::ConnectionMatcher> matcher;
+  // Server side: the ids a request got when its first bytes were read.
+  std::deque<std::pair<uint64_t, SpanContext>> request_contexts;
+  // Client side: the server request the writing thread was serving when a chunk went out.
+  std::deque<std::pair<uint64_t, SpanContext>> parent_contexts;
+  bool request_open = false;  // server side: a request was read and its answer not yet written
+  uint32_t serving_tid = 0;   // the thread that read it
+};
+
+ConnectionTracker::ConnectionTracker(Sink sink, ConnectionTrackerLimits limits)
+    : sink_(std::move(sink)), limits_(limits) {}
+
+ConnectionTracker::~ConnectionTracker() = default;
+
+void ConnectionTracker::on_event(const SocketEvent& event) {
+  ++counters_.events;
+  const Key key{event.pid, event.fd};
+  switch (event.kind) {
+    case SocketEventKind::kAccept:
+      if (event.result < 0) return;
+      open(event, http1::Role::kServer);
+      return;
+    case SocketEventKind::kConnect:
+      // A non-blocking connect() returns -EINPROGRESS and completes later.
+      if (event.result != 0 && event.result != -EINPROGRESS) return;
+      open(event, http1::Role::kClient);
+      return;
+    case SocketEventKind::kClose:
+      if (auto it = connections_.find(key); it != connections_.end()) {
+        ++counters_.connections_closed;
+        end(it, /*closed=*/true);
+      }
+      return;
+    case SocketEventKind::kData:
+      if (event.direction == Direction::kNone || event.result <= 0) return;
+      if (Connection* c = find_or_open(event, http1::Role::kUnknown)) on_data(*c, event);
+      return;
+  }
+}
+
+ConnectionTracker::Connection* ConnectionTracker::find_or_open(const SocketEvent& event,
+                                                               http1::Role role) {
+  auto it = connections_.find(Key{event.pid, event.fd});
+  if (it == connections_.end()) return open(event, role);
+  Connection& c = *it->second;
+  if (!same_connection(c.local, c.remote, event.local, event.remote)) return open(event, role);
+  if (c.local.port == 0) c.local = event.local;
+  return &c;
+}
+
+ConnectionTracker::Connection* ConnectionTracker::open(const SocketEvent& event,
+                                                       http1::Role role) {
+  const Key key{event.pid, event.fd};
+  if (auto it = connections_.find(key); it != connections_.end()) {
+    // The fd is back before its close was seen (a dropped event): the old connection is over.
+    ++counters_.fd_reused;
+    end(it, /*closed=*/true);
+  }
+  while (connections_.size() >= limits_.max_connections && !lru_.empty()) {
+    ++counters_.evicted_capacity;
+    end(connections_.find(lru_.back()), /*closed=*/false);
+  }
+  auto owned = std::make_unique<Connection>();
+  Connection* c = owned.get();
+  c->key = key;
+  c->local = event.local;
+  c->remote = event.remote;
+  c->last_ns = event.exit_ns;
+  c->matcher = std::make_unique<http1::ConnectionMatcher>(
+      role, [this, c](http1::Exchange&& e) { on_exchange(*c, std::move(e)); }, limits_.match);
+  lru_.push_front(key);
+  c->lru_pos = lru_.begin();
+  connections_.emplace(key, std::move(owned));
+  ++counters_.connections_opened;
+  return c;
+}
+
+void ConnectionTracker::end(
+    std::unordered_map<Key, std::unique_ptr<Connection>, KeyHash>::iterator it, bool closed) {
+  if (it == connections_.end()) return;
+  Connection& c = *it->second;
+  if (closed) c.matcher->close();  // ends a response delimited by the close
+  fold_counters(c.matcher->counters());
+  if (c.request_open) {
+    auto s = serving_.find(c.serving_tid);
+    if (s != serving_.end() && s->second.connection == c.key) serving_.erase(s);
+  }
+  lru_.erase(c.lru_pos);
+  connections_.erase(it);
+}
+
+void ConnectionTracker::fold_counters(const http1::MatchCounters& m) {
+  counters_.http_invalid += m.invalid;
+  counters_.http_truncated += m.truncated;
+  counters_.unmatched_requests += m.unmatched_requests;
+  counters_.unmatched_responses += m.unmatched_responses;
+  if (m.not_http) ++counters_.not_http;
+}
+
+void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
+  c.last_ns = event.exit_ns;
+  lru_.splice(lru_.begin(), lru_, c.lru_pos);
+  if (!c.matcher->active()) return;
+
+  const bool ingress = event.direction == Direction::kIngress;
+  // A read's bytes exist when it returns; a write's when it is called.
+  const uint64_t ts = ingress ? event.exit_ns : event.enter_ns;
+  if (!ingress && c.matcher->role() != http1::Role::kServer) {
+    // This write may start a request of a client call: remember what its thread was serving.
+    auto s = serving_.find(event.tid);
+    if (s != serving_.end() && !(s->second.connection == c.key)) {
+      remember(c.parent_contexts, ts, s->second.context, limits_.max_contexts_per_connection);
+    }
+  }
+
+  http1::Chunk chunk{event.data, static_cast<uint64_t>(event.result), ts};
+  c.matcher->feed(ingress ? http1::Direction::kIngress : http1::Direction::kEgress, chunk);
+
+  if (c.matcher->role() != http1::Role::kServer) return;
+  if (ingress && !c.request_open) {
+    // A new request: its ids are chosen now, so that client calls made while serving it can
+    // name it as their parent before its own span is complete.
+    SpanContext context = new_root_context();
+    remember(c.request_contexts, ts, context, limits_.max_contexts_per_connection);
+    c.request_open = true;
+    c.serving_tid = event.tid;
+    if (serving_.size() < limits_.max_threads || serving_.contains(event.tid)) {
+      serving_[event.tid] = Serving{c.key, context};
+    }
+  } else if (!ingress && c.request_open) {
+    // The answer is being written: the thread is done with this request.
+    c.request_open = false;
+    auto s = serving_.find(c.serving_tid);
+    if (s != serving_.end() && s->second.connection == c.key) serving_.erase(s);
+  }
+}
+
+void ConnectionTracker::on_exchange(Connection& c, http1::Exchange&& exchange) {
+  TrackedExchange t;
+  t.pid = c.key.pid;
+  t.fd = c.key.fd;
+  t.role = c.matcher->role();
+  t.local = c.local;
+  t.remote = c.remote;
+  t.exchange = &exchange;
+  SpanContext stored;
+  if (t.role == http1::Role::kServer) {
+    const SpanContext* ids = take(c.request_contexts, exchange.request.start_ns, stored);
+    t.context = ids != nullptr ? *ids : new_root_context();
+  } else {
+    const SpanContext* parent = take(c.parent_contexts, exchange.request.start_ns, stored);
+    if (parent != nullptr) {
+      t.context = {parent->trace_id, core::SpanId::random()};
+      t.parent_id = parent->span_id;
+      ++counters_.children;
+    } else {
+      t.context = new_root_context();
+    }
+  }
+  ++counters_.exchanges;
+  sink_(t);
+}
+
+void ConnectionTracker::evict_idle(uint64_t now_ns) {
+  if (now_ns < limits_.idle_timeout_ns) return;
+  const uint64_t cutoff = now_ns - limits_.idle_timeout_ns;
+  // Events from different CPUs are nearly, not strictly, in time order: scan the whole tail.
+  std::vector<Key> idle;
+  for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
+    if (connections_.at(*it)->last_ns < cutoff) idle.push_back(*it);
+  }
+  for (const Key& key : idle) {
+    ++counters_.evicted_idle;
+    end(connections_.find(key), /*closed=*/false);
+  }
+}
+
+void ConnectionTracker::forget_process(uint32_t pid) {
+  std::vector<Key> gone;
+  for (const auto& [key, c] : connections_) {
+    if (key.pid == pid) gone.push_back(key);
+  }
+  for (const Key& key : gone) end(connections_.find(key), /*closed=*/true);
+}
+
+ConnectionTrackerCounters ConnectionTracker::counters() const {
+  ConnectionTrackerCounters total = counters_;
+  for (const auto& [key, c] : connections_) {
+    const http1::MatchCounters& m = c->matcher->counters();
+    total.http_invalid += m.invalid;
+    total.http_truncated += m.truncated;
+    total.unmatched_requests += m.unmatched_requests;
+    total.unmatched_responses += m.unmatched_responses;
+    if (m.not_http) ++total.not_http;
+  }
+  return total;
+}
+
+}  // namespace hodos::agent

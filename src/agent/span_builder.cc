@@ -1,0 +1,215 @@
+#include "agent/span_builder.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <fstream>
+
+#include "protocols/http1/attributes.h"
+
+namespace hodos::agent {
+
+namespace http1 = protocols::http1;
+
+namespace {
+
+uint64_t read_clock(clockid_t id) {
+  timespec ts{};
+  clock_gettime(id, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The methods of RFC 9110 plus PATCH; anything else is "_OTHER" per the HTTP conventions, so a
+// client sending garbage cannot create unbounded operation names.
+bool is_known_method(std::string_view m) {
+  static constexpr std::array<std::string_view, 9> kKnown = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  for (std::string_view k : kKnown) {
+    if (m == k) return true;
+  }
+  return false;
+}
+
+struct HostPort {
+  std::string_view host;
+  uint16_t port = 0;  // 0: not given
+};
+
+// "example.com", "example.com:8080", "[::1]:8080"; nullopt-like empty host when malformed.
+HostPort split_host_header(std::string_view value) {
+  HostPort out;
+  std::string_view port_text;
+  if (!value.empty() && value.front() == '[') {
+    size_t close = value.find(']');
+    if (close == std::string_view::npos) return {};
+    out.host = value.substr(1, close - 1);
+    std::string_view rest = value.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return {};
+      port_text = rest.substr(1);
+    }
+  } else {
+    size_t colon = value.rfind(':');
+    out.host = value.substr(0, colon);
+    if (colon != std::string_view::npos) port_text = value.substr(colon + 1);
+  }
+  if (!port_text.empty()) {
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
+        port > 65535) {
+      return {};
+    }
+    out.port = static_cast<uint16_t>(port);
+  }
+  for (char c : out.host) {
+    // Hostnames and IP literals only: nothing that could smuggle other text into an attribute.
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || c == ':' || c == '%';
+    if (!ok) return {};
+  }
+  return out;
+}
+
+class AttributeWriter {
+ public:
+  AttributeWriter(core::Arena& arena, core::AttrList& list) : arena_(arena), list_(list) {}
+  void str(std::string_view key, std::string_view value) {
+    list_.push_back(arena_, {key, core::AnyValue::string(arena_.copy(value))});
+  }
+  void integer(std::string_view key, int64_t value) {
+    list_.push_back(arena_, {key, core::AnyValue::integer(value)});
+  }
+
+ private:
+  core::Arena& arena_;
+  core::AttrList& list_;
+};
+
+}  // namespace
+
+MonotonicClock::MonotonicClock() {
+  // Bracket the realtime read between two monotonic ones and take their midpoint.
+  const uint64_t before = read_clock(CLOCK_MONOTONIC);
+  const uint64_t real = read_clock(CLOCK_REALTIME);
+  const uint64_t after = read_clock(CLOCK_MONOTONIC);
+  offset_ns_ = static_cast<int64_t>(real) - static_cast<int64_t>(before + (after - before) / 2);
+}
+
+uint64_t MonotonicClock::monotonic_now_ns() { return read_clock(CLOCK_MONOTONIC); }
+
+ProcessResource fallback_process_resource(uint32_t pid, const std::string& host_name,
+                                          const std::string& proc_root) {
+  std::string comm;
+  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/comm");
+  std::getline(in, comm);
+  if (comm.empty()) comm = "unknown_service";
+  ProcessResource r;
+  r.push_back({"service.name", comm});
+  r.push_back({"process.pid", static_cast<int64_t>(pid)});
+  if (comm != "unknown_service") r.push_back({"process.executable.name", comm});
+  if (!host_name.empty()) r.push_back({"host.name", host_name});
+  r.push_back({"telemetry.sdk.name", std::string("hodos")});
+  return r;
+}
+
+const core::Resource* make_resource(core::SpanBatch& batch, const ProcessResource& resource) {
+  core::Arena& arena = batch.arena();
+  core::Resource* r = batch.new_resource();
+  r->attributes.reserve(arena, resource.size());
+  for (const ProcessAttribute& a : resource) {
+    core::AnyValue v = std::holds_alternative<int64_t>(a.value)
+                           ? core::AnyValue::integer(std::get<int64_t>(a.value))
+                           : core::AnyValue::string(arena.copy(std::get<std::string>(a.value)));
+    r->attributes.push_back(arena, {arena.copy(a.key), v});
+  }
+  return r;
+}
+
+const core::Scope* make_scope(core::SpanBatch& batch) {
+  core::Scope* s = batch.new_scope();
+  s->name = "hodos.agent.http1";  // static storage
+  return s;
+}
+
+std::string http_span_name(std::string_view method, std::string_view path) {
+  std::string name = is_known_method(method) ? std::string(method) : std::string("HTTP");
+  if (path.empty()) return name;
+  return name + " " + http1::route_template(path);
+}
+
+core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
+                             const core::Resource* resource, const core::Scope* scope) const {
+  const http1::Exchange& ex = *t.exchange;
+  const http1::Request& req = ex.request;
+  const http1::Response& resp = ex.response;
+  const bool server = t.role == http1::Role::kServer;
+  core::Arena& arena = batch.arena();
+
+  core::Span span;
+  span.trace_id = t.context.trace_id;
+  span.span_id = t.context.span_id;
+  span.parent_span_id = t.parent_id;
+  span.flags = 0x01;  // sampled
+  span.kind = server ? core::SpanKind::kServer : core::SpanKind::kClient;
+  span.start_time_unix_nano = clock_.to_unix_ns(ex.start_ns);
+  span.end_time_unix_nano = clock_.to_unix_ns(std::max(ex.end_ns, ex.start_ns));
+  span.resource = resource;
+  span.scope = scope;
+
+  // path() stops at '?' and '#': the query string never goes further than this line.
+  const std::string_view path = req.path();
+  span.name = arena.copy(http_span_name(req.method, path));
+
+  AttributeWriter attrs(arena, span.attributes);
+  span.attributes.reserve(arena, 14);
+  if (is_known_method(req.method)) {
+    attrs.str("http.request.method", req.method);
+  } else {
+    attrs.str("http.request.method", "_OTHER");
+    attrs.str("http.request.method_original", req.method);
+  }
+  if (!path.empty()) attrs.str("url.path", path);
+  attrs.str("url.scheme", "http");
+  attrs.integer("http.response.status_code", resp.status);
+  attrs.str("network.protocol.version", req.minor_version == 0 ? "1.0" : "1.1");
+
+  // The authority the client asked for (Host), else the socket's own address.
+  const HostPort host = split_host_header(req.header("host"));
+  const SocketEndpoint& server_end = server ? t.local : t.remote;
+  const std::string server_socket_address = server_end.address_string();
+  const std::string_view server_address =
+      host.host.empty() ? std::string_view(server_socket_address) : host.host;
+  const uint16_t server_port = host.host.empty() || host.port == 0 ? server_end.port : host.port;
+  attrs.str("server.address", server_address);
+  attrs.integer("server.port", server_port);
+  if (server) {
+    attrs.str("client.address", t.remote.address_string());
+  } else {
+    // url.full is required on client spans; it is built from parts that hold no query string.
+    const bool v6_literal = server_address.find(':') != std::string_view::npos;
+    std::string full = "http://";
+    full += v6_literal ? "[" + std::string(server_address) + "]" : std::string(server_address);
+    if (server_port != 80) full += ":" + std::to_string(server_port);
+    full += path.empty() ? "/" : path;
+    attrs.str("url.full", full);
+  }
+  attrs.str("network.peer.address", t.remote.address_string());
+  attrs.integer("network.peer.port", t.remote.port);
+  if (std::string_view ua = req.header("user-agent"); !ua.empty()) {
+    attrs.str("user_agent.original", ua);
+  }
+
+  // 5xx is an error of the server; from the client's side every 4xx is one too.
+  const bool error = resp.status >= 500 || (!server && resp.status >= 400);
+  if (error) {
+    span.status.code = core::StatusCode::kError;
+    attrs.str("error.type", std::to_string(resp.status));
+  }
+  batch.spans().push_back(span);
+  return batch.spans().back();
+}
+
+}  // namespace hodos::agent

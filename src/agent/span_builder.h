@@ -1,0 +1,70 @@
+// Turns a tracked HTTP/1.x exchange into an OpenTelemetry span (HTTP semantic conventions, stable
+// names): SERVER for connections the process accepted, CLIENT for those it connected. What leaves
+// here is privacy-safe by construction: no header value other than Host and User-Agent is read,
+// and the query string is never recorded (not in the name, not in any attribute).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "agent/connection_tracker.h"
+#include "core/span_batch.h"
+
+namespace hodos::agent {
+
+// Kernel timestamps (bpf_ktime_get_ns: CLOCK_MONOTONIC) to Unix time. The offset is measured once,
+// so durations stay exact even when the wall clock is stepped later.
+class MonotonicClock {
+ public:
+  MonotonicClock();  // measures CLOCK_REALTIME - CLOCK_MONOTONIC now
+  explicit MonotonicClock(int64_t offset_ns) : offset_ns_(offset_ns) {}
+  uint64_t to_unix_ns(uint64_t monotonic_ns) const {
+    return static_cast<uint64_t>(static_cast<int64_t>(monotonic_ns) + offset_ns_);
+  }
+  int64_t offset_ns() const { return offset_ns_; }
+  static uint64_t monotonic_now_ns();
+
+ private:
+  int64_t offset_ns_;
+};
+
+// A resource attribute of a traced process (service.name, process.pid, ...).
+struct ProcessAttribute {
+  std::string key;
+  std::variant<std::string, int64_t> value;
+};
+using ProcessResource = std::vector<ProcessAttribute>;
+
+// The resource of a process nothing more is known about: its comm from /proc (when it is still
+// there), process.pid, host.name and telemetry.sdk.name=hodos.
+ProcessResource fallback_process_resource(uint32_t pid, const std::string& host_name,
+                                          const std::string& proc_root = "/proc");
+
+// Copies a process's resource into `batch`'s arena.
+const core::Resource* make_resource(core::SpanBatch& batch, const ProcessResource& resource);
+// The instrumentation scope of the agent's spans ("hodos.agent.http1").
+const core::Scope* make_scope(core::SpanBatch& batch);
+
+class SpanBuilder {
+ public:
+  explicit SpanBuilder(MonotonicClock clock = MonotonicClock()) : clock_(clock) {}
+
+  // Appends the span of `exchange` to `batch`; its strings are copied into the batch's arena.
+  core::Span& add(core::SpanBatch& batch, const TrackedExchange& exchange,
+                  const core::Resource* resource, const core::Scope* scope) const;
+
+  const MonotonicClock& clock() const { return clock_; }
+
+ private:
+  MonotonicClock clock_;
+};
+
+// `METHOD /route/{id}`: the method (or "HTTP" for a method outside RFC 9110 and PATCH) and the
+// path's template, never the query string.
+std::string http_span_name(std::string_view method, std::string_view path);
+
+}  // namespace hodos::agent

@@ -1,0 +1,265 @@
+// ConnectionTracker from synthetic socket events: roles from accept/connect (and inferred for
+// connections older than the trace), reset on close and fd reuse, bounded memory, and the
+// thread-based parenting of client calls made while a server request is being served.
+#include "agent/connection_tracker.h"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "socket_events.h"
+
+namespace hodos::agent {
+namespace {
+
+using protocols::http1::Role;
+using testing::EventSource;
+using testing::ipv4;
+
+struct Seen {
+  Role role;
+  std::string method;
+  std::string target;
+  uint16_t status;
+  int32_t fd;
+  SpanContext context;
+  core::SpanId parent;
+  uint64_t start_ns;
+  uint64_t end_ns;
+};
+
+constexpr std::string_view kGetItems = "GET /items/42?token=abc HTTP/1.1\r\nHost: shop\r\n\r\n";
+constexpr std::string_view kGetStock = "GET /stock/42 HTTP/1.1\r\nHost: stock:9000\r\n\r\n";
+constexpr std::string_view kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+constexpr std::string_view kNotFound = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+
+class ConnectionTrackerTest : public ::testing::Test {
+ protected:
+  ConnectionTrackerTest() { make_tracker({}); }
+
+  void make_tracker(ConnectionTrackerLimits limits) {
+    tracker_ = std::make_unique<ConnectionTracker>(
+        [this](const TrackedExchange& t) {
+          seen_.push_back({t.role, std::string(t.exchange->request.method),
+                           std::string(t.exchange->request.target), t.exchange->response.status,
+                           t.fd, t.context, t.parent_id, t.exchange->start_ns, t.exchange->end_ns});
+        },
+        limits);
+  }
+  void feed(const SocketEvent& e) { tracker_->on_event(e); }
+
+  EventSource app_{100};
+  const SocketEndpoint server_ = ipv4("10.0.0.1", 8080);
+  const SocketEndpoint browser_ = ipv4("10.0.0.9", 50000);
+  const SocketEndpoint local_ = ipv4("10.0.0.1", 40000);
+  const SocketEndpoint stock_ = ipv4("10.0.0.2", 9000);
+  std::unique_ptr<ConnectionTracker> tracker_;
+  std::vector<Seen> seen_;
+};
+
+TEST_F(ConnectionTrackerTest, AcceptedConnectionGivesAServerExchangeWithFreshIds) {
+  feed(app_.accept(1, 5, server_, browser_));
+  const SocketEvent request = app_.read(7, 5, server_, browser_, kGetItems);
+  feed(request);
+  const SocketEvent response = app_.write(7, 5, server_, browser_, kOk);
+  feed(response);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].role, Role::kServer);
+  EXPECT_EQ(seen_[0].method, "GET");
+  EXPECT_EQ(seen_[0].status, 200);
+  EXPECT_TRUE(seen_[0].context.valid());
+  EXPECT_FALSE(seen_[0].parent.valid());
+  // From the moment the request's bytes were read to the moment the answer was written.
+  EXPECT_EQ(seen_[0].start_ns, request.exit_ns);
+  EXPECT_EQ(seen_[0].end_ns, response.enter_ns);
+  EXPECT_EQ(tracker_->active_thread_count(), 0u);
+}
+
+TEST_F(ConnectionTrackerTest, ConnectedConnectionGivesAClientExchange) {
+  feed(app_.connect(3, 9, local_, stock_, -EINPROGRESS));
+  feed(app_.write(3, 9, local_, stock_, kGetStock));
+  feed(app_.read(3, 9, local_, stock_, kNotFound));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].role, Role::kClient);
+  EXPECT_EQ(seen_[0].status, 404);
+  EXPECT_FALSE(seen_[0].parent.valid());
+}
+
+TEST_F(ConnectionTrackerTest, FailedConnectIsNoConnection) {
+  feed(app_.connect(3, 9, local_, stock_, -ECONNREFUSED));
+  EXPECT_EQ(tracker_->connection_count(), 0u);
+}
+
+TEST_F(ConnectionTrackerTest, ClientCallOnTheServingThreadIsAChildOfTheServerRequest) {
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(7, 5, server_, browser_, kGetItems));
+  // Thread 7, while serving, calls the stock service.
+  feed(app_.connect(7, 9, local_, stock_));
+  feed(app_.write(7, 9, local_, stock_, kGetStock));
+  feed(app_.read(7, 9, local_, stock_, kOk));
+  feed(app_.close(7, 9, local_, stock_));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  const Seen& client = seen_[0];
+  const Seen& server = seen_[1];
+  ASSERT_EQ(client.role, Role::kClient);
+  ASSERT_EQ(server.role, Role::kServer);
+  EXPECT_EQ(client.parent, server.context.span_id);
+  EXPECT_EQ(client.context.trace_id, server.context.trace_id);
+  EXPECT_NE(client.context.span_id, server.context.span_id);
+  EXPECT_FALSE(server.parent.valid());
+  EXPECT_EQ(tracker_->counters().children, 1u);
+}
+
+TEST_F(ConnectionTrackerTest, ClientCallOnAnotherThreadIsARoot) {
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(7, 5, server_, browser_, kGetItems));
+  feed(app_.connect(8, 9, local_, stock_));
+  feed(app_.write(8, 9, local_, stock_, kGetStock));
+  feed(app_.read(8, 9, local_, stock_, kOk));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_FALSE(seen_[0].parent.valid());
+  EXPECT_NE(seen_[0].context.trace_id, seen_[1].context.trace_id);
+}
+
+TEST_F(ConnectionTrackerTest, ClientCallAfterTheResponseWasWrittenIsARoot) {
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(7, 5, server_, browser_, kGetItems));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  feed(app_.connect(7, 9, local_, stock_));
+  feed(app_.write(7, 9, local_, stock_, kGetStock));
+  feed(app_.read(7, 9, local_, stock_, kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_[1].role, Role::kClient);
+  EXPECT_FALSE(seen_[1].parent.valid());
+}
+
+TEST_F(ConnectionTrackerTest, KeepAliveRequestsGetTheirOwnIdsAndChildren) {
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.connect(7, 9, local_, stock_));
+  for (int i = 0; i < 2; ++i) {
+    feed(app_.read(7, 5, server_, browser_, kGetItems));
+    feed(app_.write(7, 9, local_, stock_, kGetStock));
+    feed(app_.read(7, 9, local_, stock_, kOk));
+    feed(app_.write(7, 5, server_, browser_, kOk));
+  }
+  ASSERT_EQ(seen_.size(), 4u);
+  EXPECT_EQ(seen_[0].parent, seen_[1].context.span_id);
+  EXPECT_EQ(seen_[2].parent, seen_[3].context.span_id);
+  EXPECT_NE(seen_[1].context.trace_id, seen_[3].context.trace_id);
+  EXPECT_NE(seen_[1].context.span_id, seen_[3].context.span_id);
+}
+
+TEST_F(ConnectionTrackerTest, ConnectionOpenedBeforeTracingHasItsRoleInferred) {
+  // No accept seen: the first bytes read are a request, so this side is the server.
+  feed(app_.read(7, 5, server_, browser_, kGetItems));
+  feed(app_.connect(7, 9, local_, stock_));
+  feed(app_.write(7, 9, local_, stock_, kGetStock));
+  feed(app_.read(7, 9, local_, stock_, kOk));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_[1].role, Role::kServer);
+  EXPECT_EQ(seen_[0].parent, seen_[1].context.span_id);
+
+  // And a client connection that predates the trace: the first bytes written are a request.
+  seen_.clear();
+  feed(app_.write(3, 11, local_, stock_, kGetStock));
+  feed(app_.read(3, 11, local_, stock_, kOk));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].role, Role::kClient);
+}
+
+TEST_F(ConnectionTrackerTest, CloseEndsTheConnectionAndAResponseDelimitedByIt) {
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(7, 5, server_, browser_, "GET / HTTP/1.0\r\n\r\n"));
+  feed(app_.write(7, 5, server_, browser_, "HTTP/1.0 200 OK\r\n\r\nbody until close"));
+  EXPECT_TRUE(seen_.empty());
+  feed(app_.close(7, 5, server_, browser_));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].status, 200);
+  EXPECT_EQ(tracker_->connection_count(), 0u);
+  EXPECT_EQ(tracker_->counters().connections_closed, 1u);
+
+  // The fd comes back for a new connection: an answer without its request matches nothing.
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  EXPECT_EQ(seen_.size(), 1u);
+}
+
+TEST_F(ConnectionTrackerTest, FdReusedWithoutASeenCloseStartsANewConnection) {
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(7, 5, server_, browser_, kGetItems));
+  // The close was lost; fd 5 now talks to someone else.
+  const SocketEndpoint other = ipv4("10.0.0.10", 51000);
+  feed(app_.read(7, 5, server_, other, kGetItems));
+  feed(app_.write(7, 5, server_, other, kOk));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(tracker_->counters().fd_reused, 1u);
+  EXPECT_EQ(tracker_->connection_count(), 1u);
+  // The first connection's request was left unanswered.
+  EXPECT_EQ(tracker_->counters().unmatched_requests, 1u);
+}
+
+TEST_F(ConnectionTrackerTest, SameFdInAnotherProcessIsAnotherConnection) {
+  EventSource other_app(200);
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(other_app.accept(1, 5, server_, browser_));
+  EXPECT_EQ(tracker_->connection_count(), 2u);
+}
+
+TEST_F(ConnectionTrackerTest, CapacityEvictsTheLeastRecentlyUsedConnection) {
+  ConnectionTrackerLimits limits;
+  limits.max_connections = 2;
+  make_tracker(limits);
+  const SocketEndpoint b = ipv4("10.0.0.9", 50001);
+  const SocketEndpoint c = ipv4("10.0.0.9", 50002);
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.accept(1, 6, server_, b));
+  feed(app_.read(7, 5, server_, browser_, kGetItems));  // 5 is now the most recently used
+  feed(app_.accept(1, 7, server_, c));                  // evicts 6
+  EXPECT_EQ(tracker_->connection_count(), 2u);
+  EXPECT_EQ(tracker_->counters().evicted_capacity, 1u);
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].fd, 5);
+}
+
+TEST_F(ConnectionTrackerTest, IdleConnectionsAreEvicted) {
+  ConnectionTrackerLimits limits;
+  limits.idle_timeout_ns = 1'000'000;  // 1 ms
+  make_tracker(limits);
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(7, 5, server_, browser_, kGetItems));
+  tracker_->evict_idle(app_.now() + 500'000);
+  EXPECT_EQ(tracker_->connection_count(), 1u);
+  tracker_->evict_idle(app_.now() + 2'000'000);
+  EXPECT_EQ(tracker_->connection_count(), 0u);
+  EXPECT_EQ(tracker_->counters().evicted_idle, 1u);
+  // A thread no longer counts as serving a request of a forgotten connection.
+  EXPECT_EQ(tracker_->active_thread_count(), 0u);
+}
+
+TEST_F(ConnectionTrackerTest, ForgottenProcessLosesOnlyItsConnections) {
+  EventSource other_app(200);
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(other_app.accept(1, 5, server_, browser_));
+  tracker_->forget_process(100);
+  EXPECT_EQ(tracker_->connection_count(), 1u);
+}
+
+TEST_F(ConnectionTrackerTest, NonHttpConnectionIsCountedAndIgnored) {
+  feed(app_.accept(1, 5, server_, browser_));
+  // TLS both ways: the matcher gives up once both directions failed to parse.
+  for (int i = 0; i < 4; ++i) {
+    feed(app_.read(7, 5, server_, browser_, "\x16\x03\x01\x02\x01hello"));
+    feed(app_.write(7, 5, server_, browser_, "\x16\x03\x03\x00\x7aworld"));
+  }
+  EXPECT_TRUE(seen_.empty());
+  EXPECT_EQ(tracker_->counters().not_http, 1u);
+}
+
+}  // namespace
+}  // namespace hodos::agent

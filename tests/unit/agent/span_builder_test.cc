@@ -1,0 +1,220 @@
+// SpanBuilder on exchanges the real tracker and matcher produce from synthetic socket events:
+// names, HTTP semantic-convention attributes, status, kinds, clocks, resources, and that no
+// credential header value or query string ever reaches a span.
+#include "agent/span_builder.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "socket_events.h"
+
+namespace hodos::agent {
+namespace {
+
+using testing::EventSource;
+using testing::ipv4;
+
+constexpr int64_t kOffset = 1'700'000'000'000'000'000;
+
+class SpanBuilderTest : public ::testing::Test {
+ protected:
+  SpanBuilderTest()
+      : builder_(MonotonicClock(kOffset)),
+        tracker_([this](const TrackedExchange& t) {
+          builder_.add(batch_, t, core::empty_resource(), core::empty_scope());
+        }) {}
+
+  void server_exchange(std::string_view request, std::string_view response) {
+    tracker_.on_event(app_.accept(1, 5, server_, browser_));
+    tracker_.on_event(app_.read(7, 5, server_, browser_, request));
+    tracker_.on_event(app_.write(7, 5, server_, browser_, response));
+  }
+  void client_exchange(std::string_view request, std::string_view response) {
+    tracker_.on_event(app_.connect(7, 9, local_, upstream_));
+    tracker_.on_event(app_.write(7, 9, local_, upstream_, request));
+    tracker_.on_event(app_.read(7, 9, local_, upstream_, response));
+  }
+  const core::Span& only_span() {
+    EXPECT_EQ(batch_.size(), 1u);
+    return batch_.spans().at(0);
+  }
+  static std::string str(const core::Span& s, std::string_view key) {
+    const core::AnyValue* v = core::find_attribute(s.attributes, key);
+    if (v == nullptr) return "<absent>";
+    return v->type == core::ValueType::kString ? std::string(v->str) : v->to_string();
+  }
+  static int64_t integer(const core::Span& s, std::string_view key) {
+    const core::AnyValue* v = core::find_attribute(s.attributes, key);
+    return v != nullptr && v->type == core::ValueType::kInt ? v->int_value : -1;
+  }
+  // Every string the span carries: name, attribute keys and values, status message.
+  static std::string everything(const core::Span& s) {
+    std::string all = std::string(s.name) + "\n" + std::string(s.status.message) + "\n";
+    for (const core::KeyValue& kv : s.attributes) {
+      all += std::string(kv.key) + "=" + kv.value.to_string() + "\n";
+    }
+    return all;
+  }
+
+  EventSource app_{100};
+  const SocketEndpoint server_ = ipv4("10.0.0.1", 8080);
+  const SocketEndpoint browser_ = ipv4("10.0.0.9", 50000);
+  const SocketEndpoint local_ = ipv4("10.0.0.1", 40000);
+  const SocketEndpoint upstream_ = ipv4("10.0.0.2", 9000);
+  core::SpanBatch batch_;
+  SpanBuilder builder_;
+  ConnectionTracker tracker_;
+};
+
+TEST_F(SpanBuilderTest, ServerSpanFollowsTheHttpConventions) {
+  server_exchange(
+      "GET /items/42?token=abc HTTP/1.1\r\nHost: shop.example:8080\r\n"
+      "User-Agent: curl/7.88\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  const core::Span& s = only_span();
+  EXPECT_EQ(s.kind, core::SpanKind::kServer);
+  EXPECT_EQ(s.name, "GET /items/{id}");
+  EXPECT_EQ(str(s, "http.request.method"), "GET");
+  EXPECT_EQ(str(s, "url.path"), "/items/42");
+  EXPECT_EQ(str(s, "url.scheme"), "http");
+  EXPECT_EQ(integer(s, "http.response.status_code"), 200);
+  EXPECT_EQ(str(s, "server.address"), "shop.example");
+  EXPECT_EQ(integer(s, "server.port"), 8080);
+  EXPECT_EQ(str(s, "client.address"), "10.0.0.9");
+  EXPECT_EQ(str(s, "network.peer.address"), "10.0.0.9");
+  EXPECT_EQ(integer(s, "network.peer.port"), 50000);
+  EXPECT_EQ(str(s, "network.protocol.version"), "1.1");
+  EXPECT_EQ(str(s, "user_agent.original"), "curl/7.88");
+  EXPECT_EQ(str(s, "url.query"), "<absent>");
+  EXPECT_EQ(str(s, "url.full"), "<absent>");  // a client attribute
+  EXPECT_EQ(s.status.code, core::StatusCode::kUnset);
+  EXPECT_TRUE(s.trace_id.valid());
+  EXPECT_TRUE(s.span_id.valid());
+  EXPECT_TRUE(s.is_root());
+}
+
+TEST_F(SpanBuilderTest, ServerWithoutHostHeaderNamesItsOwnSocket) {
+  server_exchange("GET / HTTP/1.0\r\n\r\n", "HTTP/1.0 204 No Content\r\n\r\n");
+  const core::Span& s = only_span();
+  EXPECT_EQ(str(s, "server.address"), "10.0.0.1");
+  EXPECT_EQ(integer(s, "server.port"), 8080);
+  EXPECT_EQ(str(s, "network.protocol.version"), "1.0");
+  EXPECT_EQ(s.name, "GET /");
+}
+
+TEST_F(SpanBuilderTest, ServerStatusIsAnErrorFor5xxOnly) {
+  server_exchange("GET /missing HTTP/1.1\r\nHost: a\r\n\r\n",
+                  "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+  server_exchange("GET /boom HTTP/1.1\r\nHost: a\r\n\r\n",
+                  "HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(batch_.size(), 2u);
+  EXPECT_EQ(batch_.spans()[0].status.code, core::StatusCode::kUnset);
+  EXPECT_EQ(str(batch_.spans()[0], "error.type"), "<absent>");
+  EXPECT_EQ(batch_.spans()[1].status.code, core::StatusCode::kError);
+  EXPECT_EQ(str(batch_.spans()[1], "error.type"), "503");
+}
+
+TEST_F(SpanBuilderTest, ClientSpanFollowsTheHttpConventionsAnd4xxIsAnError) {
+  client_exchange("POST /v1/orders?sig=zzz HTTP/1.1\r\nHost: orders:9000\r\n"
+                  "Content-Length: 0\r\n\r\n",
+                  "HTTP/1.1 409 Conflict\r\nContent-Length: 0\r\n\r\n");
+  const core::Span& s = only_span();
+  EXPECT_EQ(s.kind, core::SpanKind::kClient);
+  EXPECT_EQ(s.name, "POST /v1/orders");
+  EXPECT_EQ(str(s, "server.address"), "orders");
+  EXPECT_EQ(integer(s, "server.port"), 9000);
+  EXPECT_EQ(str(s, "url.full"), "http://orders:9000/v1/orders");
+  EXPECT_EQ(str(s, "network.peer.address"), "10.0.0.2");
+  EXPECT_EQ(integer(s, "network.peer.port"), 9000);
+  EXPECT_EQ(str(s, "client.address"), "<absent>");
+  EXPECT_EQ(s.status.code, core::StatusCode::kError);
+  EXPECT_EQ(str(s, "error.type"), "409");
+}
+
+TEST_F(SpanBuilderTest, NoCredentialOrQueryStringReachesTheSpan) {
+  server_exchange(
+      "GET /login?token=abc&password=hunter2 HTTP/1.1\r\nHost: shop\r\n"
+      "Authorization: Bearer s3cret\r\nCookie: session=c00kie\r\nX-Api-Key: k3y\r\n"
+      "Proxy-Authorization: Basic cHJveHk=\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nSet-Cookie: session=n3w\r\nContent-Length: 0\r\n\r\n");
+  client_exchange("GET /api?apikey=abc HTTP/1.1\r\nHost: up\r\n"
+                  "Authorization: Bearer s3cret\r\n\r\n",
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(batch_.size(), 2u);
+  for (const core::Span& s : batch_.spans()) {
+    const std::string all = everything(s);
+    for (const char* secret : {"s3cret", "c00kie", "k3y", "cHJveHk", "n3w", "token", "abc",
+                               "hunter2", "password", "apikey", "?"}) {
+      EXPECT_EQ(all.find(secret), std::string::npos) << secret << " in\n" << all;
+    }
+  }
+}
+
+TEST_F(SpanBuilderTest, UnknownMethodIsOther) {
+  server_exchange("PURGE /cache HTTP/1.1\r\nHost: a\r\n\r\n",
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  const core::Span& s = only_span();
+  EXPECT_EQ(s.name, "HTTP /cache");
+  EXPECT_EQ(str(s, "http.request.method"), "_OTHER");
+  EXPECT_EQ(str(s, "http.request.method_original"), "PURGE");
+}
+
+TEST_F(SpanBuilderTest, MalformedHostHeaderFallsBackToTheSocket) {
+  server_exchange("GET / HTTP/1.1\r\nHost: a b<script>\r\n\r\n",
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(str(only_span(), "server.address"), "10.0.0.1");
+}
+
+TEST_F(SpanBuilderTest, KernelTimestampsBecomeWallClock) {
+  const uint64_t read_exit = app_.now() + 20'000 + 1'000;  // accept, then the read's exit
+  server_exchange("GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  const core::Span& s = only_span();
+  EXPECT_EQ(s.start_time_unix_nano, read_exit + kOffset);
+  EXPECT_EQ(s.end_time_unix_nano, read_exit + 9'000 + kOffset);  // the write's entry
+}
+
+TEST(MonotonicClockTest, MeasuredOffsetMapsNowToNow) {
+  const MonotonicClock clock;
+  const uint64_t wall = core::now_unix_nano();
+  const uint64_t converted = clock.to_unix_ns(MonotonicClock::monotonic_now_ns());
+  // Same instant, two clocks: equal up to the time between the two reads (bounded loosely, so
+  // that a slow machine cannot fail it; a wrong clock is off by the uptime or the epoch).
+  const uint64_t diff = converted > wall ? converted - wall : wall - converted;
+  EXPECT_LT(diff, 5'000'000'000u);
+}
+
+TEST(ProcessResourceTest, FallbackNamesTheProcessByItsComm) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("hodos-proc-" + std::to_string(::getpid()));
+  fs::create_directories(root / "4242");
+  std::ofstream(root / "4242" / "comm") << "python3\n";
+  const ProcessResource r = fallback_process_resource(4242, "host-a", root.string());
+  core::SpanBatch batch;
+  const core::Resource* res = make_resource(batch, r);
+  const core::AnyValue* name = core::find_attribute(res->attributes, "service.name");
+  ASSERT_NE(name, nullptr);
+  EXPECT_EQ(name->str, "python3");
+  EXPECT_EQ(core::find_attribute(res->attributes, "process.pid")->int_value, 4242);
+  EXPECT_EQ(core::find_attribute(res->attributes, "host.name")->str, "host-a");
+  EXPECT_EQ(core::find_attribute(res->attributes, "telemetry.sdk.name")->str, "hodos");
+  // A process already gone still gets a resource.
+  const ProcessResource gone = fallback_process_resource(4343, "host-a", root.string());
+  EXPECT_EQ(std::get<std::string>(gone.front().value), "unknown_service");
+  fs::remove_all(root);
+}
+
+TEST(SpanNameTest, TemplatesIdsAndDropsTheQuery) {
+  EXPECT_EQ(http_span_name("GET", "/users/123/orders/9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+            "GET /users/{id}/orders/{id}");
+  EXPECT_EQ(http_span_name("GET", ""), "GET");
+}
+
+}  // namespace
+}  // namespace hodos::agent
