@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("hodos ") + HODOS_VERSION);
 
   hodos::cli::add_up_command(app);
+  hodos::cli::add_agent_command(app);
   hodos::cli::add_collector_command(app);
   hodos::cli::add_traces_command(app);
   hodos::cli::add_diagnose_command(app);

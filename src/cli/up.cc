@@ -18,9 +18,8 @@
 #include <random>
 #include <string>
 
-#include "agent/agent.h"
+#include "cli/agent_start.h"
 #include "agent/discovery.h"
-#include "agent/features.h"
 #include "api/query_api.h"
 #include "cli/commands.h"
 #include "cli/signals.h"
@@ -281,39 +280,6 @@ std::string explain_start_failure(const std::string& message, const UpOptions& o
     if (auto line = explain("--otlp-http", o.otlp_http)) return *line;
   }
   return message;
-}
-
-struct AgentStart {
-  std::unique_ptr<agent::Agent> agent;
-  std::string line;  // for the ready lines: what it traces, or why it is off
-};
-
-// The agent joins the built-in `traces` pipeline like a receiver. It needs privileges and kernel
-// features; without them hodos up runs on and says which one is missing.
-AgentStart start_agent(pipeline::Service& service) {
-  const agent::FeatureReport features = agent::probe_kernel_features();
-  if (!features.agent_can_run()) {
-    for (const agent::FeatureProbe& f : features.features) {
-      if (f.required && !f.available) {
-        return {nullptr, fmt::format("off: {} missing ({}); {} (see `hodos diagnose`)", f.name,
-                                     f.detail, f.consequence)};
-      }
-    }
-  }
-  pipeline::TracesConsumer* entry = service.pipeline_entry("traces");
-  if (entry == nullptr) return {nullptr, "off: no `traces` pipeline to send spans to"};
-  try {
-    auto a = agent::Agent::start(agent::AgentOptions{}, *entry, service.metrics(),
-                                 spdlog::default_logger());
-    const size_t n = a->traced_process_count();
-    return {std::move(a), fmt::format("tracing {} process{} (every process listening on TCP; "
-                                      "rescanned every 2s)",
-                                      n, n == 1 ? "" : "es")};
-  } catch (const std::exception& e) {
-    std::string why = e.what();
-    if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
-    return {nullptr, "off: the kernel refused the agent: " + why};
-  }
 }
 
 void run_up(const UpOptions& o) {

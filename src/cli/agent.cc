@@ -1,0 +1,138 @@
+// `hodos agent`: the eBPF agent alone, shipping its spans over OTLP/gRPC to a gateway (`hodos
+// collector`, `hodos up`, or any OTLP backend). The pipeline is built-in: agent → batch → otlp
+// exporter with the exporter helper's queue and retries, so a gateway restart loses nothing
+// that fits in the queue.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/discovery.h"
+#include "cli/agent_start.h"
+#include "cli/commands.h"
+#include "cli/signals.h"
+#include "components/register_all.h"
+#include "pipeline/config_node.h"
+#include "pipeline/registry.h"
+#include "pipeline/service.h"
+
+namespace hodos::cli {
+
+namespace {
+
+struct AgentCommandOptions {
+  std::string endpoint;
+  bool insecure = false;
+  std::vector<std::string> headers;  // key=value, e.g. authorization=Bearer ...
+  std::string metrics = "127.0.0.1:8888";
+  std::string log_level = "info";
+  double shutdown_timeout_s = 10;
+};
+
+[[noreturn]] void fail(int code, const std::string& message) {
+  std::fprintf(stderr, "hodos agent: %s\n", message.c_str());
+  throw ExitCode{code};
+}
+
+YAML::Node builtin_config(const AgentCommandOptions& o) {
+  YAML::Node root;
+  YAML::Node otlp;
+  otlp["endpoint"] = o.endpoint;
+  if (o.insecure) otlp["tls"]["insecure"] = true;
+  for (const std::string& h : o.headers) {
+    auto eq = h.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      fail(2, "--header " + h + ": expected key=value, e.g. --header authorization=\"Bearer T\"");
+    }
+    otlp["headers"][h.substr(0, eq)] = h.substr(eq + 1);
+  }
+  root["exporters"]["otlp"] = otlp;
+  root["processors"]["batch"] = YAML::Node(YAML::NodeType::Map);
+  YAML::Node pipeline;
+  pipeline["processors"].push_back("batch");
+  pipeline["exporters"].push_back("otlp");
+  root["service"]["pipelines"]["traces"] = pipeline;
+  if (o.metrics == "none" || o.metrics.empty()) {
+    root["service"]["telemetry"]["metrics"]["level"] = "none";
+  } else {
+    root["service"]["telemetry"]["metrics"]["address"] = o.metrics;
+  }
+  return root;
+}
+
+void run_agent(const AgentCommandOptions& o) {
+  // Children of hodos (and anything started from its environment) are never traced.
+  ::setenv(std::string(agent::kSelfMarkerEnv).c_str(), "1", 1);
+  auto level = spdlog::level::from_str(o.log_level);
+  if (level == spdlog::level::off && o.log_level != "off") {
+    fail(2, "--log-level " + o.log_level + ": use trace, debug, info, warn, error or off");
+  }
+  spdlog::set_level(level);
+
+  pipeline::Registry registry;
+  components::register_all(registry);
+  pipeline::ServiceOptions service_options;
+  service_options.allow_pipelines_without_receivers = true;  // the agent is the source
+  std::unique_ptr<pipeline::Service> service;
+  try {
+    service = pipeline::Service::build(registry, builtin_config(o), spdlog::default_logger(),
+                                       service_options);
+  } catch (const pipeline::ConfigError& e) {
+    fail(2, fmt::format("{} (check --endpoint, --header and --metrics)", e.what()));
+  }
+
+  SignalWaiter signals;  // before any thread starts, so all inherit the blocked signals
+  if (pipeline::Status st = service->start(); !st.is_ok()) fail(1, st.message());
+  AgentStart agent_start = start_agent(*service);
+  if (!agent_start.agent) {
+    service->shutdown(std::chrono::steady_clock::now());
+    fail(1, "cannot run: " + agent_start.line);
+  }
+  std::printf("hodos agent: ready\n");
+  std::printf("  sending:   OTLP/gRPC to %s\n", o.endpoint.c_str());
+  if (auto addr = service->telemetry_address(); !addr.empty()) {
+    std::printf("  metrics:   http://%s/metrics\n", addr.c_str());
+  }
+  std::printf("  agent:     %s\n", agent_start.line.c_str());
+  std::fflush(stdout);
+
+  int sig = signals.wait();
+  spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_timeout_s * 1000));
+  agent_start.agent->shutdown(deadline);  // it feeds the pipeline, so it stops first
+  service->shutdown(deadline);
+  std::printf("hodos agent: stopped\n");
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+void add_agent_command(CLI::App& app) {
+  auto o = std::make_shared<AgentCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "agent", "Run the eBPF agent alone, sending spans over OTLP/gRPC to a collector");
+  cmd->add_option("--endpoint", o->endpoint,
+                  "OTLP/gRPC destination: http://host:4317 (plaintext), https://host:4317 or "
+                  "host:4317 (TLS)")
+      ->required();
+  cmd->add_flag("--insecure", o->insecure, "Plaintext even for a bare host:port endpoint");
+  cmd->add_option("--header", o->headers, "gRPC metadata key=value sent with every export (repeatable)");
+  cmd->add_option("--metrics", o->metrics, "Address of the agent's own /metrics, or none")
+      ->capture_default_str();
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  cmd->add_option("--shutdown-timeout", o->shutdown_timeout_s,
+                  "Seconds to send what is queued on SIGTERM before giving up")
+      ->capture_default_str();
+  cmd->callback([o] { run_agent(*o); });
+}
+
+}  // namespace hodos::cli
