@@ -47,7 +47,15 @@ ProgramRunStats run_stats(const bpf_program* program) {
 std::string SocketEndpoint::address_string() const {
   char text[INET6_ADDRSTRLEN] = {};
   int af = family == HODOS_AF_INET ? AF_INET : AF_INET6;
-  if (inet_ntop(af, address.data(), text, sizeof(text)) == nullptr) return "?";
+  const void* bytes = address.data();
+  // Dual-stack servers (Java's sockets are AF_INET6) see IPv4 peers as ::ffff:a.b.c.d; the span
+  // says a.b.c.d, as the peer itself would.
+  static constexpr uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (af == AF_INET6 && std::memcmp(address.data(), kV4MappedPrefix, sizeof(kV4MappedPrefix)) == 0) {
+    af = AF_INET;
+    bytes = address.data() + sizeof(kV4MappedPrefix);
+  }
+  if (inet_ntop(af, bytes, text, sizeof(text)) == nullptr) return "?";
   return text;
 }
 

@@ -27,8 +27,13 @@ let up;
 let www;
 
 // A Python process; resolves once it printed its port.
-async function startPython(name, args, env = {}) {
-  const child = spawn('python3', ['-u', ...args], {
+function startPython(name, args, env = {}) {
+  return startServer(name, 'python3', ['-u', ...args], env);
+}
+
+// A server process; resolves once it printed "port N".
+async function startServer(name, command, args, env = {}) {
+  const child = spawn(command, args, {
     cwd: tmp.dir,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -236,4 +241,68 @@ server.serve_forever()
   // context propagation lands).
   await waitForSpans(backendService, 'the backend server span', (s) =>
     s.some((x) => tag(x, 'span.kind') === 'server' && x.operationName === 'GET /file.txt'));
+});
+
+// A Java app (com.sun.net.httpserver, one dispatcher thread per server) whose /proxy handler calls
+// a second server in the same JVM with HttpURLConnection on the serving thread: both SERVER spans
+// and the CLIENT span, parented under /proxy; Java's IPv4-mapped IPv6 sockets shown as IPv4.
+test('a Java HttpServer calling out with HttpURLConnection: SERVER and CLIENT spans, parented', { skip }, async () => {
+  const service = `agent-e2e-java-${process.pid}`;
+  const src = path.join(tmp.dir, 'java');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'Shop.java'), `
+import com.sun.net.httpserver.HttpServer;
+import java.io.OutputStream;
+import java.net.HttpURLConnection;
+import java.net.InetSocketAddress;
+import java.net.URL;
+
+public class Shop {
+  public static void main(String[] args) throws Exception {
+    HttpServer back = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    back.createContext("/", ex -> {
+      byte[] b = ("item " + ex.getRequestURI().getPath()).getBytes();
+      ex.sendResponseHeaders(200, b.length);
+      try (OutputStream o = ex.getResponseBody()) { o.write(b); }
+    });
+    back.start();
+    HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    front.createContext("/proxy", ex -> {
+      URL u = new URL("http://127.0.0.1:" + back.getAddress().getPort() + "/items/42?${QUERY}");
+      HttpURLConnection c = (HttpURLConnection) u.openConnection();
+      c.setRequestProperty("Authorization", "Bearer ${SECRET}");
+      byte[] b = c.getInputStream().readAllBytes();
+      ex.sendResponseHeaders(200, b.length);
+      try (OutputStream o = ex.getResponseBody()) { o.write(b); }
+    });
+    front.start();
+    System.out.println("port " + front.getAddress().getPort());
+  }
+}
+`);
+  await execFileP('javac', ['-d', src, path.join(src, 'Shop.java')]);
+  const shop = await startServer('java shop', 'java', ['-cp', src, 'Shop'], { OTEL_SERVICE_NAME: service });
+  await waitUntilScanned();
+
+  const r = await get(undefined, shop.port, `/proxy?${QUERY}`);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'item /items/42', 'the app answered what it always answers');
+
+  const { spans, text } = await waitForSpans(service, 'the Java spans', (s) =>
+    s.some((x) => x.operationName === 'GET /proxy') &&
+    s.some((x) => tag(x, 'span.kind') === 'client') &&
+    s.some((x) => tag(x, 'span.kind') === 'server' && x.operationName === 'GET /items/{id}'));
+  const front = spans.find((x) => x.operationName === 'GET /proxy');
+  const client = spans.find((x) => tag(x, 'span.kind') === 'client');
+  const back = spans.find((x) => tag(x, 'span.kind') === 'server' && x.operationName === 'GET /items/{id}');
+  assert.equal(tag(front, 'span.kind'), 'server');
+  assert.equal(client.operationName, 'GET /items/{id}');
+  assert.equal(client.traceID, front.traceID);
+  assert.deepEqual(client.references.map((x) => [x.refType, x.spanID]), [['CHILD_OF', front.spanID]]);
+  assert.equal(tag(back, 'url.path'), '/items/42');
+  assert.equal(tag(front, 'network.peer.address'), '127.0.0.1', 'IPv4-mapped peers are shown as IPv4');
+  assert.equal(front.process.serviceName, service);
+  assert.ok(front.process.tags.some((t) => t.key === 'process.runtime.name' && t.value === 'java'));
+  assert.ok(!text.includes(SECRET), 'no credential leaves the agent');
+  assert.ok(!text.includes(QUERY), 'no query string leaves the agent');
 });
