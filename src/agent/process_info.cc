@@ -1,7 +1,6 @@
 #include "agent/process_info.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <tuple>
 
@@ -145,20 +145,26 @@ std::vector<std::string> mapped_files(std::string_view text) {
   return out;
 }
 
+// The names in `dir` (no "." entries); empty when it cannot be listed (the process is gone).
+std::vector<std::string> entry_names(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    names.push_back(it->path().filename().string());
+  }
+  return names;
+}
+
 std::vector<uint64_t> socket_inodes(const std::string& fd_dir) {
   std::vector<uint64_t> out;
-  DIR* dir = ::opendir(fd_dir.c_str());
-  if (dir == nullptr) return out;
-  while (dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    std::optional<std::string> target = read_link(fd_dir + "/" + entry->d_name);
+  for (const std::string& name : entry_names(fd_dir)) {
+    std::optional<std::string> target = read_link(fd_dir + "/" + name);
     if (!target || !target->starts_with("socket:[") || !target->ends_with("]")) continue;
     uint64_t inode = 0;
     std::string_view digits(*target);
     digits = digits.substr(8, digits.size() - 9);
     if (parse_number(digits, inode)) out.push_back(inode);
   }
-  ::closedir(dir);
   return out;
 }
 
@@ -351,13 +357,10 @@ std::optional<ProcessInfo> read_process(pid_t pid, const ProcessReadOptions& opt
 
 std::vector<pid_t> list_pids(const std::string& proc_root) {
   std::vector<pid_t> pids;
-  DIR* dir = ::opendir(proc_root.c_str());
-  if (dir == nullptr) return pids;
-  while (dirent* entry = ::readdir(dir)) {
+  for (const std::string& name : entry_names(proc_root)) {
     pid_t pid = 0;
-    if (parse_number(std::string_view(entry->d_name), pid) && pid > 0) pids.push_back(pid);
+    if (parse_number(std::string_view(name), pid) && pid > 0) pids.push_back(pid);
   }
-  ::closedir(dir);
   std::sort(pids.begin(), pids.end());
   return pids;
 }

@@ -17,6 +17,7 @@
 #include "agent/discovery.h"
 #include "cli/agent_start.h"
 #include "cli/commands.h"
+#include "cli/run_support.h"
 #include "cli/signals.h"
 #include "components/register_all.h"
 #include "pipeline/config_node.h"
@@ -70,11 +71,7 @@ YAML::Node builtin_config(const AgentCommandOptions& o) {
 void run_agent(const AgentCommandOptions& o) {
   // Children of hodos (and anything started from its environment) are never traced.
   ::setenv(std::string(agent::kSelfMarkerEnv).c_str(), "1", 1);
-  auto level = spdlog::level::from_str(o.log_level);
-  if (level == spdlog::level::off && o.log_level != "off") {
-    fail(2, "--log-level " + o.log_level + ": use trace, debug, info, warn, error or off");
-  }
-  spdlog::set_level(level);
+  if (auto err = apply_log_level(o.log_level)) fail(2, *err);
 
   pipeline::Registry registry;
   components::register_all(registry);
@@ -103,10 +100,7 @@ void run_agent(const AgentCommandOptions& o) {
   std::printf("  agent:     %s\n", agent_start.line.c_str());
   std::fflush(stdout);
 
-  int sig = signals.wait();
-  spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_timeout_s * 1000));
+  const pipeline::Deadline deadline = wait_for_stop(signals, o.shutdown_timeout_s);
   agent_start.agent->shutdown(deadline);  // it feeds the pipeline, so it stops first
   service->shutdown(deadline);
   std::printf("hodos agent: stopped\n");

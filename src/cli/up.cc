@@ -22,6 +22,7 @@
 #include "agent/discovery.h"
 #include "api/query_api.h"
 #include "cli/commands.h"
+#include "cli/run_support.h"
 #include "cli/signals.h"
 #include "components/register_all.h"
 #include "core/ids.h"
@@ -285,11 +286,7 @@ std::string explain_start_failure(const std::string& message, const UpOptions& o
 void run_up(const UpOptions& o) {
   // Children of hodos (and anything started from its environment) are never traced.
   ::setenv(std::string(agent::kSelfMarkerEnv).c_str(), "1", 1);
-  auto level = spdlog::level::from_str(o.log_level);
-  if (level == spdlog::level::off && o.log_level != "off") {
-    fail(2, "--log-level " + o.log_level + ": use trace, debug, info, warn, error or off");
-  }
-  spdlog::set_level(level);
+  if (auto err = apply_log_level(o.log_level)) fail(2, *err);
 
   check_address("--http", o.http);
   check_address("--otlp-grpc", o.otlp_grpc);
@@ -386,10 +383,7 @@ void run_up(const UpOptions& o) {
   }
   std::fflush(stdout);
 
-  int sig = signals.wait();
-  spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_timeout_s * 1000));
+  const pipeline::Deadline deadline = wait_for_stop(signals, o.shutdown_timeout_s);
   // The agent feeds the pipeline, so it stops first (as receivers do).
   if (agent_start.agent) agent_start.agent->shutdown(deadline);
   service->shutdown(deadline);

@@ -1,0 +1,19 @@
+// What the long-running commands (`hodos up`, `hodos agent`) do alike around their own work:
+// set the log level from --log-level, and wait for SIGINT/SIGTERM to compute the drain deadline.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "cli/signals.h"
+#include "pipeline/component.h"
+
+namespace hodos::cli {
+
+// Sets spdlog's level; returns the message for the user when `level` is not one we know.
+std::optional<std::string> apply_log_level(const std::string& level);
+
+// Blocks until SIGINT or SIGTERM, logs which, and returns now + `shutdown_timeout_s`.
+pipeline::Deadline wait_for_stop(SignalWaiter& signals, double shutdown_timeout_s);
+
+}  // namespace hodos::cli
