@@ -13,6 +13,8 @@ APT_PACKAGES=(
   nlohmann-json3-dev libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm curl python3 openjdk-17-jdk-headless
+  # Real, unmodified servers the agent's end-to-end tests and benchmarks trace.
+  nginx-light python3-flask golang-go
 )
 
 missing=()
@@ -32,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm packages: one lock file per folder, installed only when the lock changed.
-for dir in tests/e2e/node ui; do
+for dir in tests/e2e/node bench/overhead/node ui; do
   [ -f "$dir/package-lock.json" ] || continue
   stamp="$dir/node_modules/.hodos-lock-stamp"
   if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
