@@ -4,7 +4,6 @@
 // written straight into a plain RocksDB in the same run: the practical limit to compare with.
 //
 //   bench_store [--spans N] [--queries N] [--dir DIR] [--keep]
-#include <google/protobuf/arena.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
@@ -26,8 +25,7 @@
 
 #include <fmt/format.h>
 
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "otlp/otlp_codec.h"
+#include "otlp/otlp_wire.h"
 #include "store/trace_store.h"
 
 namespace {
@@ -311,21 +309,20 @@ struct RawDb {
   }
 };
 
-// Each span as the store encodes it: key trace_id+span_id, value the Span protobuf without ids.
+// Each span as the store encodes it (the same wire encoder): key trace_id+span_id, value the
+// Span protobuf without ids and times, behind the start time and duration.
 std::vector<std::pair<std::string, std::string>> encode(const core::SpanBatch& batch) {
-  google::protobuf::Arena arena;
-  auto* req = google::protobuf::Arena::CreateMessage<hodos::otlp::ExportRequest>(&arena);
-  hodos::otlp::to_proto(batch, req);
   std::vector<std::pair<std::string, std::string>> out;
-  for (auto& rs : *req->mutable_resource_spans()) {
-    for (auto& ss : *rs.mutable_scope_spans()) {
-      for (auto& sp : *ss.mutable_spans()) {
-        std::string key = sp.trace_id() + sp.span_id();
-        sp.clear_trace_id();
-        sp.clear_span_id();
-        out.emplace_back(std::move(key), sp.SerializeAsString());
-      }
-    }
+  out.reserve(batch.size());
+  std::vector<uint32_t> sizes;
+  for (const core::Span& sp : batch.spans()) {
+    std::string key(sp.trace_id.as_view());
+    key.append(sp.span_id.as_view());
+    std::string value(reinterpret_cast<const char*>(&sp.start_time_unix_nano), 8);
+    const uint64_t duration = sp.end_time_unix_nano - sp.start_time_unix_nano;
+    value.append(reinterpret_cast<const char*>(&duration), 8);
+    hodos::otlp::append_span_without_ids_and_times(sp, value, sizes);
+    out.emplace_back(std::move(key), std::move(value));
   }
   return out;
 }

@@ -577,38 +577,30 @@ class Walk {
     for (const ResourceGroup& rg : groups) out_.message(tag(1, kLen), [&] { resource_spans(rg); });
   }
 
- private:
-  void resource_spans(const ResourceGroup& rg) {
-    const core::Resource& r = *rg.resource;
-    out_.message(tag(1, kLen), [&] {
-      attributes(1, r.attributes);
-      uint32(2, r.dropped_attributes_count);
-    });
-    for (const ScopeGroup& sg : rg.scopes) out_.message(tag(2, kLen), [&] { scope_spans(sg); });
+  // A ResourceSpans / ScopeSpans with no spans, as the store's dictionary keeps them.
+  void resource_spans_header(const core::Resource& r) {
+    resource(r);
     string(3, r.schema_url);
   }
-
-  void scope_spans(const ScopeGroup& sg) {
-    const core::Scope& sc = *sg.scope;
-    out_.message(tag(1, kLen), [&] {
-      string(1, sc.name);
-      string(2, sc.version);
-      attributes(3, sc.attributes);
-      uint32(4, sc.dropped_attributes_count);
-    });
-    for (const core::Span* s : sg.spans) out_.message(tag(2, kLen), [&] { span(*s); });
+  void scope_spans_header(const core::Scope& sc) {
+    scope(sc);
     string(3, sc.schema_url);
   }
 
-  void span(const core::Span& s) {
-    out_.bytes(tag(1, kLen), s.trace_id.as_view());
-    out_.bytes(tag(2, kLen), s.span_id.as_view());
+  // The fields of a Span message; without ids and times, those four are left out as if unset.
+  void span(const core::Span& s, bool ids_and_times = true) {
+    if (ids_and_times) {
+      out_.bytes(tag(1, kLen), s.trace_id.as_view());
+      out_.bytes(tag(2, kLen), s.span_id.as_view());
+    }
     string(3, s.trace_state);
     if (s.parent_span_id.valid()) out_.bytes(tag(4, kLen), s.parent_span_id.as_view());
     string(5, s.name);
     uint32(6, static_cast<uint32_t>(s.kind));
-    fixed64(7, s.start_time_unix_nano);
-    fixed64(8, s.end_time_unix_nano);
+    if (ids_and_times) {
+      fixed64(7, s.start_time_unix_nano);
+      fixed64(8, s.end_time_unix_nano);
+    }
     attributes(9, s.attributes);
     uint32(10, s.dropped_attributes_count);
     for (const core::Event& e : s.events) {
@@ -636,6 +628,34 @@ class Walk {
       uint32(3, static_cast<uint32_t>(s.status.code));
     });
     fixed32(16, s.flags);
+  }
+
+ private:
+  void resource(const core::Resource& r) {
+    out_.message(tag(1, kLen), [&] {
+      attributes(1, r.attributes);
+      uint32(2, r.dropped_attributes_count);
+    });
+  }
+  void scope(const core::Scope& sc) {
+    out_.message(tag(1, kLen), [&] {
+      string(1, sc.name);
+      string(2, sc.version);
+      attributes(3, sc.attributes);
+      uint32(4, sc.dropped_attributes_count);
+    });
+  }
+
+  void resource_spans(const ResourceGroup& rg) {
+    resource(*rg.resource);
+    for (const ScopeGroup& sg : rg.scopes) out_.message(tag(2, kLen), [&] { scope_spans(sg); });
+    string(3, rg.resource->schema_url);
+  }
+
+  void scope_spans(const ScopeGroup& sg) {
+    scope(*sg.scope);
+    for (const core::Span* s : sg.spans) out_.message(tag(2, kLen), [&] { span(*s); });
+    string(3, sg.scope->schema_url);
   }
 
   // Most attributes hold a scalar or a string, whose sizes are cheap to compute
@@ -752,19 +772,53 @@ std::optional<std::string> decode_wire(std::string_view bytes, core::SpanBatch& 
   return std::nullopt;
 }
 
+namespace {
+
+// Appends to `out` what `walk(Walk<...>&)` writes: a sizing pass, then the writing pass.
+template <class WalkBody>
+void append_encoded(std::string& out, std::vector<uint32_t>& sizes, WalkBody&& walk) {
+  sizes.clear();
+  Sizer sizer(sizes);
+  Walk<Sizer> sizing(sizer);
+  walk(sizing);
+  const size_t at = out.size();
+  out.resize(at + sizer.total());
+  Writer writer(reinterpret_cast<uint8_t*>(out.data() + at), sizes);
+  Walk<Writer> writing(writer);
+  walk(writing);
+  assert(writer.end() == reinterpret_cast<const uint8_t*>(out.data()) + out.size());
+}
+
+}  // namespace
+
 std::string encode_wire(const core::SpanBatch& batch) {
   std::vector<ResourceGroup> groups = group_spans(batch);
   std::vector<uint32_t> sizes;
   // Two sub-messages per attribute (KeyValue, AnyValue) plus the span's own,
   // for ~10 attributes.
   sizes.reserve(batch.size() * 24 + 16);
-  Sizer sizer(sizes);
-  Walk<Sizer>(sizer).request(groups);
-  std::string out(sizer.total(), '\0');
-  Writer writer(reinterpret_cast<uint8_t*>(out.data()), sizes);
-  Walk<Writer>(writer).request(groups);
-  assert(writer.end() == reinterpret_cast<const uint8_t*>(out.data()) + out.size());
+  std::string out;
+  append_encoded(out, sizes, [&](auto& walk) { walk.request(groups); });
   return out;
+}
+
+std::string encode_resource_spans_header(const core::Resource& resource) {
+  std::string out;
+  std::vector<uint32_t> sizes;
+  append_encoded(out, sizes, [&](auto& walk) { walk.resource_spans_header(resource); });
+  return out;
+}
+
+std::string encode_scope_spans_header(const core::Scope& scope) {
+  std::string out;
+  std::vector<uint32_t> sizes;
+  append_encoded(out, sizes, [&](auto& walk) { walk.scope_spans_header(scope); });
+  return out;
+}
+
+void append_span_without_ids_and_times(const core::Span& span, std::string& out,
+                                       std::vector<uint32_t>& sizes) {
+  append_encoded(out, sizes, [&](auto& walk) { walk.span(span, false); });
 }
 
 }  // namespace hodos::otlp

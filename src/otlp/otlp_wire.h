@@ -1,14 +1,16 @@
 // OTLP protobuf straight between wire bytes and the span model, without
-// building generated message objects (internal to src/otlp; callers use
-// otlp::decode_proto / encode_proto). Behaviour is that of the generated code:
-// decode_wire accepts exactly what ExportTraceServiceRequest::ParseFromArray +
+// building generated message objects (callers use otlp::decode_proto /
+// encode_proto; the trace store uses the piecewise encoders below). Behaviour
+// is that of the generated code: decode_wire accepts exactly what ExportTraceServiceRequest::ParseFromArray +
 // from_proto accept, with the same error messages; encode_wire writes exactly
 // the bytes that to_proto + SerializeAsString write.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/span_batch.h"
 
@@ -24,6 +26,16 @@ inline constexpr std::string_view kMalformedProtobuf =
 std::optional<std::string> decode_wire(std::string_view bytes, core::SpanBatch& batch);
 
 std::string encode_wire(const core::SpanBatch& batch);
+
+// The pieces the trace store keeps (src/store): a ResourceSpans holding only its resource and
+// schema_url, a ScopeSpans holding only its scope and schema_url, and a Span message without
+// trace_id, span_id and the start/end times (the store's key and value prefix hold those). The
+// bytes are those the generated code writes for the same messages. `sizes` is scratch space the
+// caller reuses across spans.
+std::string encode_resource_spans_header(const core::Resource& resource);
+std::string encode_scope_spans_header(const core::Scope& scope);
+void append_span_without_ids_and_times(const core::Span& span, std::string& out,
+                                       std::vector<uint32_t>& sizes);
 
 // Proto3 enums are open: a value we do not know decodes to the default rather
 // than failing.

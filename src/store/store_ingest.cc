@@ -1,6 +1,5 @@
 // The write path: one SpanBatch becomes one RocksDB WriteBatch holding the encoded spans, their
 // resource/scope dictionary entries, new tag ids, index entries, meta lists and aggregates.
-#include <google/protobuf/arena.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -10,8 +9,8 @@
 
 #include <fmt/format.h>
 
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "otlp/otlp_codec.h"
+#include "otlp/otlp_wire.h"
+#include "otlp/span_groups.h"
 #include "store/index_entry.h"
 #include "store/keys.h"
 #include "store/span_tags.h"
@@ -21,28 +20,11 @@ namespace hodos::store {
 
 namespace {
 
-namespace tpb = opentelemetry::proto::trace::v1;
-
 uint64_t id64(const uint8_t* bytes) {
   uint64_t v;
   std::memcpy(&v, bytes, sizeof v);
   return v;
 }
-
-bool valid_id(const std::string& raw, size_t size) {
-  return raw.size() == size && std::any_of(raw.begin(), raw.end(), [](char c) { return c != 0; });
-}
-
-struct SpanKey {
-  core::TraceId trace;
-  core::SpanId span;
-  friend bool operator==(const SpanKey&, const SpanKey&) = default;
-};
-struct SpanKeyHash {
-  size_t operator()(const SpanKey& k) const {
-    return std::hash<core::TraceId>{}(k.trace) ^ (std::hash<core::SpanId>{}(k.span) * 31);
-  }
-};
 
 // Index entries of one batch (see keys.h): one 'S' entry per (trace, service, minute of the
 // span's start), and one 'O' or 'T' entry per such entry and operation or tag, each holding the
@@ -154,32 +136,19 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
   if (batch.empty()) return 0;
   const uint64_t cutoff_ns = cutoff();
 
-  // --- Encode: the codec turns the batch into OTLP messages; each span is stored as its own
-  // Span message, each distinct resource and scope once in the dictionary.
-  google::protobuf::Arena proto_arena;
-  auto* request = google::protobuf::Arena::CreateMessage<otlp::ExportRequest>(&proto_arena);
-  otlp::to_proto(batch, request);
+  // --- Encode: each distinct resource and scope goes once into the dictionary as a
+  // ResourceSpans / ScopeSpans without spans; the spans are encoded further down.
+  const std::vector<otlp::ResourceGroup> groups = otlp::group_spans(batch);
   std::vector<std::string> resource_headers;
   std::vector<std::vector<std::string>> scope_headers;
-  std::unordered_map<SpanKey, uint32_t, SpanKeyHash> resource_of;  // span -> ResourceSpans index
-  resource_of.reserve(batch.size());
-  for (int r = 0; r < request->resource_spans_size(); ++r) {
-    const tpb::ResourceSpans& rs = request->resource_spans(r);
-    tpb::ResourceSpans header;
-    if (rs.has_resource()) *header.mutable_resource() = rs.resource();
-    header.set_schema_url(rs.schema_url());
-    resource_headers.push_back(header.SerializeAsString());
+  std::unordered_map<const core::Resource*, uint32_t> resource_index;
+  resource_headers.reserve(groups.size());
+  for (const otlp::ResourceGroup& rg : groups) {
+    resource_index.emplace(rg.resource, static_cast<uint32_t>(resource_headers.size()));
+    resource_headers.push_back(otlp::encode_resource_spans_header(*rg.resource));
     auto& scopes_of = scope_headers.emplace_back();
-    for (const tpb::ScopeSpans& ss : rs.scope_spans()) {
-      tpb::ScopeSpans sheader;
-      if (ss.has_scope()) *sheader.mutable_scope() = ss.scope();
-      sheader.set_schema_url(ss.schema_url());
-      scopes_of.push_back(sheader.SerializeAsString());
-      for (const tpb::Span& sp : ss.spans()) {
-        auto t = core::TraceId::from_bytes(sp.trace_id());
-        auto s = core::SpanId::from_bytes(sp.span_id());
-        if (t && s) resource_of.emplace(SpanKey{*t, *s}, static_cast<uint32_t>(r));
-      }
+    for (const otlp::ScopeGroup& sg : rg.scopes) {
+      scopes_of.push_back(otlp::encode_scope_spans_header(*sg.scope));
     }
   }
 
@@ -200,8 +169,8 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
   for (size_t i = 0; i < kept.size(); ++i) {
     const core::Span& span = *kept[i];
     tags_begin[i] = tags.size();
-    auto it = resource_of.find(SpanKey{span.trace_id, span.span_id});
-    if (it != resource_of.end()) {
+    auto it = resource_index.find(span.resource);
+    if (it != resource_index.end()) {
       span_resource[i] = it->second;
       model_resource[it->second] = span.resource;
     }
@@ -365,28 +334,20 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
   // --- Spans: key trace_id span_id; value start, end - start, refs, then the Span message
   // without the fields the key and header already hold.
   std::string key, value;
+  std::vector<uint32_t> encode_sizes;
   std::map<uint64_t, uint64_t> spans_per_minute;
-  for (int r = 0; r < request->resource_spans_size(); ++r) {
-    tpb::ResourceSpans* rs = request->mutable_resource_spans(r);
-    for (int s = 0; s < rs->scope_spans_size(); ++s) {
-      tpb::ScopeSpans* ss = rs->mutable_scope_spans(s);
-      for (tpb::Span& span : *ss->mutable_spans()) {
-        const uint64_t start = span.start_time_unix_nano();
-        if (!valid_id(span.trace_id(), keys::kTraceIdSize) ||
-            !valid_id(span.span_id(), keys::kSpanIdSize) || start < cutoff_ns) {
-          continue;
-        }
-        key.assign(span.trace_id()).append(span.span_id());
+  for (size_t r = 0; r < groups.size(); ++r) {
+    for (size_t sc = 0; sc < groups[r].scopes.size(); ++sc) {
+      for (const core::Span* span : groups[r].scopes[sc].spans) {
+        const uint64_t start = span->start_time_unix_nano;
+        if (!span->trace_id.valid() || !span->span_id.valid() || start < cutoff_ns) continue;
+        key.assign(span->trace_id.as_view()).append(span->span_id.as_view());
         value.clear();
         put_le64(value, start);
-        put_varint(value, zigzag(static_cast<int64_t>(span.end_time_unix_nano() - start)));
+        put_varint(value, zigzag(static_cast<int64_t>(span->end_time_unix_nano - start)));
         put_varint(value, resource_ids[r]);
-        put_varint(value, scope_ids[r][s]);
-        span.clear_trace_id();
-        span.clear_span_id();
-        span.clear_start_time_unix_nano();
-        span.clear_end_time_unix_nano();
-        span.AppendToString(&value);
+        put_varint(value, scope_ids[r][sc]);
+        otlp::append_span_without_ids_and_times(*span, value, encode_sizes);
         wb.Put(spans_cf, key, value);
         ++spans_per_minute[keys::minute_of(start)];
       }

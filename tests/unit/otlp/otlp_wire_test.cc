@@ -18,6 +18,7 @@
 #include "../../fuzz/otlp_wire_fuzz.h"
 #include "batch_testing.h"
 #include "otlp/otlp_codec.h"
+#include "otlp/span_groups.h"
 #include "otlp/zipkin_codec.h"
 #include "samples.h"
 
@@ -311,6 +312,47 @@ TEST_F(OtlpWire, AgreesOnRandomBatchesAndTheirMutations) {
   // The mutations reach both verdicts, so the comparison covers both.
   EXPECT_GT(rejected, mutants / 10);
   EXPECT_LT(rejected, mutants);
+}
+
+// The store's pieces are the generated messages with the other fields cleared, byte for byte.
+TEST_F(OtlpWire, StorePiecesMatchTheGeneratedMessages) {
+  namespace tpb = opentelemetry::proto::trace::v1;
+  size_t spans = 0;
+  std::vector<uint32_t> sizes;
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    core::SpanBatch b = seed == 0 ? testing::make_full_batch() : BatchGenerator(seed).batch();
+    ExportRequest reference;
+    to_proto(b, &reference);
+    std::vector<ResourceGroup> groups = group_spans(b);
+    ASSERT_EQ(groups.size(), static_cast<size_t>(reference.resource_spans_size()));
+    for (size_t r = 0; r < groups.size(); ++r) {
+      tpb::ResourceSpans rs = reference.resource_spans(static_cast<int>(r));
+      tpb::ResourceSpans rheader = rs;
+      rheader.clear_scope_spans();
+      ASSERT_EQ(encode_resource_spans_header(*groups[r].resource), rheader.SerializeAsString())
+          << "seed " << seed;
+      for (size_t sc = 0; sc < groups[r].scopes.size(); ++sc) {
+        tpb::ScopeSpans sheader = rs.scope_spans(static_cast<int>(sc));
+        sheader.clear_spans();
+        ASSERT_EQ(encode_scope_spans_header(*groups[r].scopes[sc].scope),
+                  sheader.SerializeAsString())
+            << "seed " << seed;
+        const auto& group_spans_of = groups[r].scopes[sc].spans;
+        for (size_t i = 0; i < group_spans_of.size(); ++i) {
+          tpb::Span span = rs.scope_spans(static_cast<int>(sc)).spans(static_cast<int>(i));
+          span.clear_trace_id();
+          span.clear_span_id();
+          span.clear_start_time_unix_nano();
+          span.clear_end_time_unix_nano();
+          std::string out = "prefix";
+          append_span_without_ids_and_times(*group_spans_of[i], out, sizes);
+          ASSERT_EQ(out, "prefix" + span.SerializeAsString()) << "seed " << seed;
+          ++spans;
+        }
+      }
+    }
+  }
+  EXPECT_GT(spans, 100u);
 }
 
 TEST_F(OtlpWire, EveryTruncatedPrefixAgrees) {
