@@ -8,6 +8,7 @@
 #include "processors/batch.h"
 #include "processors/memory_limiter.h"
 #include "processors/resource.h"
+#include "processors/stitch.h"
 // exporters
 #include "exporters/debug.h"
 #include "exporters/file.h"
@@ -27,6 +28,7 @@ void register_all(pipeline::Registry& registry) {
   registry.add(processors::make_batch_processor_factory());
   registry.add(processors::make_memory_limiter_processor_factory());
   registry.add(processors::make_resource_processor_factory());
+  registry.add(processors::make_stitch_processor_factory());
   // exporters
   registry.add(exporters::make_debug_exporter_factory());
   registry.add(exporters::make_file_exporter_factory());
