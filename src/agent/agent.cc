@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -105,6 +106,7 @@ Agent::Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Met
       host_name_(options_.discovery.host_name.empty() ? local_host_name()
                                                       : options_.discovery.host_name),
       discovery_(options_.rules, options_.discovery),
+      builder_(MonotonicClock(), options_.spans),
       tracker_([this](const TrackedExchange& e) { on_exchange(e); }, options_.tracker),
       published_(std::make_unique<Published>(metrics)) {}
 
@@ -187,6 +189,31 @@ void Agent::scan_once() {
   published_->traced.set(static_cast<double>(traced_count_.load()));
   published_->scans.add();
   scans_.fetch_add(1, std::memory_order_relaxed);
+  publish_listing(result);
+}
+
+void Agent::publish_listing(const DiscoveryResult& result) {
+  {
+    std::lock_guard lock(listing_mu_);
+    listing_ = result.sources;
+    listing_.insert(listing_.end(), result.excluded.begin(), result.excluded.end());
+    listed_overrides_version_ = std::max(listed_overrides_version_, result.overrides_version);
+  }
+  listing_cv_.notify_all();
+}
+
+std::vector<DiscoveredSource> Agent::sources() const {
+  std::lock_guard lock(listing_mu_);
+  return listing_;
+}
+
+bool Agent::apply_overrides(SourceOverrides overrides, std::chrono::milliseconds timeout) {
+  const uint64_t version = discovery_.set_overrides(std::move(overrides));
+  rescan();
+  std::unique_lock lock(listing_mu_);
+  return listing_cv_.wait_for(lock, timeout,
+                              [&] { return listed_overrides_version_ >= version || stopping_; }) &&
+         listed_overrides_version_ >= version;
 }
 
 void Agent::discovery_loop() {

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "agent/connection_tracker.h"
 #include "agent/discovery.h"
@@ -29,7 +30,8 @@ struct AgentOptions {
   SocketProbeOptions probe;
   ConnectionTrackerLimits tracker;
   SourceRules rules;
-  DiscoveryOptions discovery;
+  DiscoveryOptions discovery;  // .overrides: the source registry's choices, from the first scan
+  SpanBuilderOptions spans;
   std::chrono::milliseconds rescan_interval{2000};
   size_t max_batch_spans = 512;                   // a batch is handed on when this full...
   std::chrono::milliseconds max_batch_delay{200};  // ...or this old
@@ -52,6 +54,11 @@ class Agent {
   // Asks for a /proc scan now, without waiting for the next period.
   void rescan();
   size_t traced_process_count() const { return traced_count_.load(std::memory_order_relaxed); }
+  // Every process the last scan listed: traced, or not and why (SDK, disabled, excluded).
+  std::vector<DiscoveredSource> sources() const;
+  // Applies run-time choices (`hodos sources ...`) with a scan now; true once that scan has
+  // updated the pid filter (a disabled process is no longer followed), false after `timeout`.
+  bool apply_overrides(SourceOverrides overrides, std::chrono::milliseconds timeout);
   uint64_t scans_completed() const { return scans_.load(std::memory_order_relaxed); }
 
  private:
@@ -70,6 +77,7 @@ class Agent {
   const core::Resource* resource_for(uint32_t pid);
   void flush();
   void publish_counters();
+  void publish_listing(const DiscoveryResult& result);
 
   AgentOptions options_;
   pipeline::TracesConsumer& next_;
@@ -103,6 +111,12 @@ class Agent {
   std::thread event_thread_;
   std::unique_ptr<Published> published_;
   bool shut_down_ = false;
+
+  // The last scan's listing, for sources(); which overrides it applied, for apply_overrides().
+  mutable std::mutex listing_mu_;
+  std::condition_variable listing_cv_;
+  std::vector<DiscoveredSource> listing_;
+  uint64_t listed_overrides_version_ = 0;
 };
 
 }  // namespace hodos::agent

@@ -21,6 +21,16 @@ bool any_glob(const std::vector<std::string>& patterns, std::string_view text) {
 
 }  // namespace
 
+std::string_view not_traced_reason_name(NotTracedReason reason) {
+  switch (reason) {
+    case NotTracedReason::kNone: return "";
+    case NotTracedReason::kSdk: return "sdk";
+    case NotTracedReason::kDisabled: return "disabled";
+    case NotTracedReason::kExcluded: return "excluded";
+  }
+  return "";
+}
+
 bool SourceMatch::matches(const ProcessInfo& process, std::string_view service_name) const {
   if (!names.empty() && !any_glob(names, service_name)) return false;
   if (!executables.empty()) {
@@ -48,6 +58,8 @@ bool SourceMatch::matches(const ProcessInfo& process, std::string_view service_n
 Discovery::Discovery(SourceRules rules, DiscoveryOptions options)
     : rules_(std::move(rules)), options_(std::move(options)) {
   if (options_.host_name.empty()) options_.host_name = local_host_name();
+  overrides_ = std::move(options_.overrides);
+  options_.overrides.clear();
   struct stat st = {};
   if (::stat("/proc/self/exe", &st) == 0) self_exe_ = FileId{st.st_dev, st.st_ino};
 }
@@ -68,16 +80,28 @@ bool Discovery::is_own_process(const ProcessInfo& process) const {
 
 DiscoveryResult Discovery::scan() { return scan_pids(list_pids(options_.proc_root)); }
 
+uint64_t Discovery::set_overrides(SourceOverrides overrides) {
+  std::lock_guard lock(overrides_mu_);
+  overrides_ = std::move(overrides);
+  return ++overrides_version_;
+}
+
 DiscoveryResult Discovery::scan_pids(const std::vector<pid_t>& pids) {
   DiscoveryResult result;
+  SourceOverrides overrides;
+  {
+    std::lock_guard lock(overrides_mu_);
+    overrides = overrides_;
+    result.overrides_version = overrides_version_;
+  }
   std::unordered_map<std::string, ListenTable> listen_tables;  // per network namespace, this scan
-  for (pid_t pid : pids) examine(pid, listen_tables, result);
+  for (pid_t pid : pids) examine(pid, listen_tables, overrides, result);
   result.stats.sources = result.sources.size();
   return result;
 }
 
 void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>& listen_tables,
-                        DiscoveryResult& result) {
+                        const SourceOverrides& overrides, DiscoveryResult& result) {
   ++result.stats.listed;
   ProcessReadOptions read_options;
   read_options.proc_root = options_.proc_root;
@@ -102,12 +126,6 @@ void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>&
   RuntimeInfo runtime = detect_runtime(*process, detect);
   ServiceName service = service_name(*process, runtime);
 
-  for (size_t i = 0; i < rules_.exclude.size(); ++i) {
-    if (rules_.exclude[i].matches(*process, service.name)) {
-      ++result.stats.excluded;
-      return;
-    }
-  }
   std::string selected_by;
   if (rules_.listening_processes && !process->listening.empty()) {
     selected_by = "listens on TCP port " + std::to_string(process->listening.front().port);
@@ -123,6 +141,11 @@ void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>&
     ++result.stats.not_selected;
     return;
   }
+  // Matched after selection, so that only what would be a source is listed as excluded.
+  size_t excluded_by = 0;  // 1-based rule number
+  for (size_t i = 0; i < rules_.exclude.size() && excluded_by == 0; ++i) {
+    if (rules_.exclude[i].matches(*process, service.name)) excluded_by = i + 1;
+  }
 
   detect.read_executable = true;
   detect.max_scan_bytes = options_.max_executable_scan_bytes;
@@ -130,13 +153,42 @@ void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>&
   DiscoveredSource source;
   source.runtime = detect_runtime(*process, detect);
   source.service = service_name(*process, source.runtime);
+  source.discovered_name = source.service.name;
   source.sdk = detect_otel_sdk(*process);
+  source.selected_by = std::move(selected_by);
+
+  // Rules decide first; a run-time choice (the registry, keyed by the discovered name) wins.
+  const auto choice = overrides.find(source.discovered_name);
+  const SourceOverride* chosen = choice == overrides.end() ? nullptr : &choice->second;
+  if (chosen != nullptr && !chosen->name.empty()) {
+    source.service.name = chosen->name;
+    source.service.source = "renamed";
+  }
   source.resource =
       resource_attributes(*process, source.runtime, source.service, options_.host_name);
-  source.selected_by = std::move(selected_by);
-  source.traced = !source.sdk.has_otel_sdk || rules_.trace_processes_with_sdk;
+  if (chosen != nullptr && chosen->enabled == false) {
+    source.why_not = NotTracedReason::kDisabled;
+    source.why_not_detail = "by `hodos sources disable`";
+  } else if (chosen != nullptr && chosen->enabled == true) {
+    if (excluded_by != 0 || source.sdk.has_otel_sdk) {
+      source.selected_by = "enabled with `hodos sources enable`";
+    }
+    excluded_by = 0;
+  } else if (excluded_by != 0) {
+    source.why_not = NotTracedReason::kExcluded;
+    source.why_not_detail = "exclude rule " + std::to_string(excluded_by);
+  } else if (source.sdk.has_otel_sdk && !rules_.trace_processes_with_sdk) {
+    source.why_not = NotTracedReason::kSdk;
+    source.why_not_detail = source.sdk.reason;
+  }
+  source.traced = source.why_not == NotTracedReason::kNone;
   source.process = std::move(*process);
-  result.sources.push_back(std::move(source));
+  if (excluded_by != 0) {
+    ++result.stats.excluded;
+    result.excluded.push_back(std::move(source));
+  } else {
+    result.sources.push_back(std::move(source));
+  }
 }
 
 }  // namespace hodos::agent

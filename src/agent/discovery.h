@@ -1,13 +1,16 @@
 // Which processes on the host are sources of spans. A scan of /proc reads every process, skips
 // kernel threads and Hodos's own processes, and keeps those the rules select: by default every
 // process listening on TCP, plus include rules, minus exclude rules. Each source comes with its
-// runtime, service name, resource and whether an OpenTelemetry SDK already exports its spans.
+// runtime, service name, resource and whether it is traced, and if not, why: an OpenTelemetry SDK
+// already exports its spans, an exclude rule, or a run-time `hodos sources disable`. Run-time
+// renames (the source registry) are applied to the service name and resource here.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +20,7 @@
 #include "agent/process_info.h"
 #include "agent/runtime_detect.h"
 #include "agent/service_identity.h"
+#include "agent/source_registry.h"
 
 namespace hodos::agent {
 
@@ -40,14 +44,27 @@ struct SourceRules {
   bool trace_processes_with_sdk = false;
 };
 
+// Why a source is listed but not traced.
+enum class NotTracedReason {
+  kNone,
+  kSdk,       // its own OpenTelemetry SDK exports its spans
+  kDisabled,  // `hodos sources disable`
+  kExcluded,  // an exclude rule of the configuration
+};
+// "sdk", "disabled", "excluded" ("" for kNone): the API's and the CLI's words.
+std::string_view not_traced_reason_name(NotTracedReason reason);
+
 struct DiscoveredSource {
   ProcessInfo process;
   RuntimeInfo runtime;
-  ServiceName service;
+  ServiceName service;      // after a run-time rename
+  std::string discovered_name;  // before it: the key of the source registry
   SdkDetection sdk;
   std::vector<ResourceAttribute> resource;
   std::string selected_by;  // "listens on TCP port 8000", "include rule 1"
-  bool traced = true;       // false: the process's own SDK exports its spans (see sdk.reason)
+  bool traced = true;
+  NotTracedReason why_not = NotTracedReason::kNone;
+  std::string why_not_detail;  // "OTEL_EXPORTER_OTLP_ENDPOINT is set", "exclude rule 2", ...
 };
 
 struct DiscoveryStats {
@@ -56,19 +73,22 @@ struct DiscoveryStats {
   size_t kernel_threads = 0;
   size_t own_processes = 0;  // Hodos itself and its children
   size_t not_selected = 0;   // neither listening nor included
-  size_t excluded = 0;       // matched an exclude rule
+  size_t excluded = 0;       // selected, then matched an exclude rule
   size_t sources = 0;
 };
 
 struct DiscoveryResult {
-  std::vector<DiscoveredSource> sources;
+  std::vector<DiscoveredSource> sources;   // traced or not (SDK, disabled)
+  std::vector<DiscoveredSource> excluded;  // would be sources but for an exclude rule
   DiscoveryStats stats;
+  uint64_t overrides_version = 0;  // of the run-time overrides this scan applied
 };
 
 struct DiscoveryOptions {
   std::string proc_root = "/proc";
   std::string host_name;  // empty: gethostname()
   size_t max_executable_scan_bytes = 128 << 20;
+  SourceOverrides overrides;  // run-time choices, from the first scan on
 };
 
 // The environment variable Hodos sets (to "1") in the processes it starts, so they are never
@@ -90,16 +110,23 @@ class Discovery {
   const SourceRules& rules() const { return rules_; }
   void set_rules(SourceRules rules) { rules_ = std::move(rules); }
 
+  // Replaces the run-time overrides (safe while another thread scans); scans that start from now
+  // on apply them and report the returned version in DiscoveryResult::overrides_version.
+  uint64_t set_overrides(SourceOverrides overrides);
+
  private:
   struct FileId {
     dev_t dev = 0;
     ino_t ino = 0;
   };
   void examine(pid_t pid, std::unordered_map<std::string, ListenTable>& listen_tables,
-               DiscoveryResult& result);
+               const SourceOverrides& overrides, DiscoveryResult& result);
 
   SourceRules rules_;
   DiscoveryOptions options_;
+  std::mutex overrides_mu_;
+  SourceOverrides overrides_;
+  uint64_t overrides_version_ = 0;
   std::optional<FileId> self_exe_;
   ExecutableStringsCache executable_strings_;
 };

@@ -159,8 +159,9 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   span.resource = resource;
   span.scope = scope;
 
-  // path() stops at '?' and '#': the query string never goes further than this line.
+  // path() stops at '?' and '#': the query string goes no further unless the user allowed it.
   const std::string_view path = req.path();
+  const std::string_view query = options_.record_query_string ? req.query() : std::string_view();
   span.name = arena.copy(http_span_name(req.method, path));
 
   AttributeWriter attrs(arena, span.attributes);
@@ -172,6 +173,7 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
     attrs.str("http.request.method_original", req.method);
   }
   if (!path.empty()) attrs.str("url.path", path);
+  if (!query.empty()) attrs.str("url.query", query);
   attrs.str("url.scheme", "http");
   attrs.integer("http.response.status_code", resp.status);
   attrs.str("network.protocol.version", req.minor_version == 0 ? "1.0" : "1.1");
@@ -188,16 +190,24 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   if (server) {
     attrs.str("client.address", t.remote.address_string());
   } else {
-    // url.full is required on client spans; it is built from parts that hold no query string.
+    // url.full is required on client spans; it holds the query string only when allowed.
     const bool v6_literal = server_address.find(':') != std::string_view::npos;
     std::string full = "http://";
     full += v6_literal ? "[" + std::string(server_address) + "]" : std::string(server_address);
     if (server_port != 80) full += ":" + std::to_string(server_port);
     full += path.empty() ? "/" : path;
+    if (!query.empty()) {
+      full += '?';
+      full += query;
+    }
     attrs.str("url.full", full);
   }
   attrs.str("network.peer.address", t.remote.address_string());
   attrs.integer("network.peer.port", t.remote.port);
+  // The local end too: with the peer it names the connection, which is how the stitch processor
+  // pairs a client span with the server span on the other end.
+  attrs.str("network.local.address", t.local.address_string());
+  attrs.integer("network.local.port", t.local.port);
   if (std::string_view ua = req.header("user-agent"); !ua.empty()) {
     attrs.str("user_agent.original", ua);
   }

@@ -1,7 +1,8 @@
 // Turns a tracked HTTP/1.x exchange into an OpenTelemetry span (HTTP semantic conventions, stable
 // names): SERVER for connections the process accepted, CLIENT for those it connected. What leaves
 // here is privacy-safe by construction: no header value other than Host and User-Agent is read,
-// and the query string is never recorded (not in the name, not in any attribute).
+// and the query string is never recorded (not in the name, not in any attribute) unless the
+// configuration allows it (then in url.query and url.full only, never in the name).
 #pragma once
 
 #include <cstdint>
@@ -49,18 +50,27 @@ const core::Resource* make_resource(core::SpanBatch& batch, const ProcessResourc
 // The instrumentation scope of the agent's spans ("hodos.agent.http1").
 const core::Scope* make_scope(core::SpanBatch& batch);
 
+struct SpanBuilderOptions {
+  // `agent.capture.query_string`: url.query and the query in url.full. Off by default: query
+  // strings carry tokens and personal data.
+  bool record_query_string = false;
+};
+
 class SpanBuilder {
  public:
-  explicit SpanBuilder(MonotonicClock clock = MonotonicClock()) : clock_(clock) {}
+  explicit SpanBuilder(MonotonicClock clock = MonotonicClock(), SpanBuilderOptions options = {})
+      : clock_(clock), options_(options) {}
 
   // Appends the span of `exchange` to `batch`; its strings are copied into the batch's arena.
   core::Span& add(core::SpanBatch& batch, const TrackedExchange& exchange,
                   const core::Resource* resource, const core::Scope* scope) const;
 
   const MonotonicClock& clock() const { return clock_; }
+  const SpanBuilderOptions& options() const { return options_; }
 
  private:
   MonotonicClock clock_;
+  SpanBuilderOptions options_;
 };
 
 // `METHOD /route/{id}`: the method (or "HTTP" for a method outside RFC 9110 and PATCH) and the

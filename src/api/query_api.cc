@@ -116,6 +116,11 @@ struct QueryApi::Impl {
   }
 
   net::HttpResponse guarded(net::HttpRequest& request, Handler handler, bool needs_auth) {
+    return guarded_call(request, [&] { return (this->*handler)(request); }, needs_auth);
+  }
+
+  template <typename Call>
+  net::HttpResponse guarded_call(net::HttpRequest& request, const Call& call, bool needs_auth) {
     if (needs_auth && !authorized(request)) {
       net::HttpResponse r = jaeger_error(
           401, "this API needs a bearer token: send 'Authorization: Bearer <token>' (hodos up "
@@ -125,7 +130,7 @@ struct QueryApi::Impl {
     }
     net::HttpResponse response;
     try {
-      response = (this->*handler)(request);
+      response = call();
     } catch (const ParamError& e) {
       response = jaeger_error(400, e.what());
     } catch (const std::exception& e) {
@@ -345,6 +350,14 @@ QueryApi::QueryApi(std::shared_ptr<const store::TraceStore> store, const pipelin
 }
 
 QueryApi::~QueryApi() { stop(); }
+
+void QueryApi::add_route(std::string method, std::string pattern, net::HttpHandler handler) {
+  Impl* self = impl_.get();
+  impl_->server->route(std::move(method), std::move(pattern),
+                       [self, handler = std::move(handler)](net::HttpRequest& request) {
+                         return self->guarded_call(request, [&] { return handler(request); }, true);
+                       });
+}
 
 std::optional<std::string> QueryApi::start() { return impl_->server->start(); }
 

@@ -41,6 +41,11 @@ class QueryApi {
   QueryApi(const QueryApi&) = delete;
   QueryApi& operator=(const QueryApi&) = delete;
 
+  // Adds a route (before start()) behind the same bearer-token check, error shape and
+  // ?prettyPrint as the query routes: the control API's routes (sources_api.h) use it.
+  // An empty `method` matches any.
+  void add_route(std::string method, std::string pattern, net::HttpHandler handler);
+
   // Binds and serves; on failure the one-line reason ("127.0.0.1:16686: address already in use").
   std::optional<std::string> start();
   void stop();

@@ -1,7 +1,8 @@
 // `hodos agent`: the eBPF agent alone, shipping its spans over OTLP/gRPC to a gateway (`hodos
 // collector`, `hodos up`, or any OTLP backend). The pipeline is built-in: agent → batch → otlp
 // exporter with the exporter helper's queue and retries, so a gateway restart loses nothing
-// that fits in the queue.
+// that fits in the queue. --config reads the `agent:` section (sources, capture); the choices
+// `hodos sources` saved (sources.json in --state-dir) apply from the first scan.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
@@ -10,11 +11,14 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "agent/agent_config.h"
 #include "agent/discovery.h"
+#include "agent/source_registry.h"
 #include "cli/agent_start.h"
 #include "cli/commands.h"
 #include "cli/run_support.h"
@@ -35,6 +39,8 @@ struct AgentCommandOptions {
   std::string metrics = "127.0.0.1:8888";
   std::string log_level = "info";
   double shutdown_timeout_s = 10;
+  std::string config_path;
+  std::string state_dir = "/var/lib/hodos";
 };
 
 [[noreturn]] void fail(int code, const std::string& message) {
@@ -68,10 +74,39 @@ YAML::Node builtin_config(const AgentCommandOptions& o) {
   return root;
 }
 
+// The `agent:` section of --config; the pipeline is built in, so any other section is a mistake.
+agent::AgentConfig load_agent_config(const std::string& path) {
+  if (path.empty()) return {};
+  try {
+    const YAML::Node file = pipeline::load_config_file(path);
+    if (!file || file.IsNull()) return {};
+    if (!file.IsMap()) throw pipeline::ConfigError("", "expected a mapping with an agent: section");
+    for (const auto& section : file) {
+      const std::string key = section.first.Scalar();
+      if (key != "agent") {
+        throw pipeline::ConfigError(key, "hodos agent reads only the agent: section (its "
+                                         "pipeline is built in: set it with --endpoint and "
+                                         "--header)");
+      }
+    }
+    return agent::parse_agent_config(file["agent"]);
+  } catch (const pipeline::ConfigError& e) {
+    fail(2, fmt::format("config error in {}: {}", path, e.what()));
+  }
+}
+
 void run_agent(const AgentCommandOptions& o) {
   // Children of hodos (and anything started from its environment) are never traced.
   ::setenv(std::string(agent::kSelfMarkerEnv).c_str(), "1", 1);
   if (auto err = apply_log_level(o.log_level)) fail(2, *err);
+  const agent::AgentConfig agent_config = load_agent_config(o.config_path);
+  agent::SourceOverrides saved;
+  try {
+    saved = agent::SourceRegistry((std::filesystem::path(o.state_dir) / "sources.json").string())
+                .overrides();
+  } catch (const agent::SourceRegistryError& e) {
+    fail(1, e.what());
+  }
 
   pipeline::Registry registry;
   components::register_all(registry);
@@ -87,7 +122,7 @@ void run_agent(const AgentCommandOptions& o) {
 
   SignalWaiter signals;  // before any thread starts, so all inherit the blocked signals
   if (pipeline::Status st = service->start(); !st.is_ok()) fail(1, st.message());
-  AgentStart agent_start = start_agent(*service);
+  AgentStart agent_start = start_agent(*service, agent_options(agent_config, std::move(saved)));
   if (!agent_start.agent) {
     service->shutdown(std::chrono::steady_clock::now());
     fail(1, "cannot run: " + agent_start.line);
@@ -101,7 +136,7 @@ void run_agent(const AgentCommandOptions& o) {
   std::fflush(stdout);
 
   const pipeline::Deadline deadline = wait_for_stop(signals, o.shutdown_timeout_s);
-  agent_start.agent->shutdown(deadline);  // it feeds the pipeline, so it stops first
+  agent_start.shutdown(deadline);  // it feeds the pipeline, so it stops first
   service->shutdown(deadline);
   std::printf("hodos agent: stopped\n");
   std::fflush(stdout);
@@ -125,6 +160,12 @@ void add_agent_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--shutdown-timeout", o->shutdown_timeout_s,
                   "Seconds to send what is queued on SIGTERM before giving up")
+      ->capture_default_str();
+  cmd->add_option("--config", o->config_path,
+                  "YAML with an agent: section (which processes are sources, what is captured); "
+                  "see docs/configuration.md");
+  cmd->add_option("--state-dir", o->state_dir,
+                  "Where the saved source choices are read from (sources.json)")
       ->capture_default_str();
   cmd->callback([o] { run_agent(*o); });
 }

@@ -5,36 +5,82 @@
 
 #include <exception>
 
+#include <yaml-cpp/yaml.h>
+
 #include "agent/features.h"
+#include "pipeline/config_node.h"
+#include "processors/stitch.h"
 
 namespace hodos::cli {
 
 // It needs privileges and kernel features; without them the caller runs on and says which one is
 // missing.
-AgentStart start_agent(pipeline::Service& service) {
+namespace {
+
+// For the ready line: what makes a process a source under these rules.
+std::string rules_summary(const agent::SourceRules& rules) {
+  std::string out = rules.listening_processes ? "every process listening on TCP" : "";
+  auto add = [&](size_t n, const char* what) {
+    if (n == 0) return;
+    out += fmt::format("{}{} {} rule{}", out.empty() ? "" : ", ", n, what, n == 1 ? "" : "s");
+  };
+  add(rules.include.size(), "include");
+  add(rules.exclude.size(), "exclude");
+  return out;
+}
+
+}  // namespace
+
+agent::AgentOptions agent_options(const agent::AgentConfig& config,
+                                  agent::SourceOverrides overrides) {
+  agent::AgentOptions options;
+  options.rules = config.rules;
+  if (config.capture_bytes != 0) options.probe.capture_bytes = config.capture_bytes;
+  options.spans = config.spans;
+  options.discovery.overrides = std::move(overrides);
+  return options;
+}
+
+AgentStart start_agent(pipeline::Service& service, agent::AgentOptions options) {
   const agent::FeatureReport features = agent::probe_kernel_features();
   if (!features.agent_can_run()) {
     for (const agent::FeatureProbe& f : features.features) {
       if (f.required && !f.available) {
-        return {nullptr, fmt::format("off: {} missing ({}); {} (see `hodos diagnose`)", f.name,
-                                     f.detail, f.consequence)};
+        return {nullptr, nullptr,
+                fmt::format("off: {} missing ({}); {} (see `hodos diagnose`)", f.name, f.detail,
+                            f.consequence)};
       }
     }
   }
   pipeline::TracesConsumer* entry = service.pipeline_entry("traces");
-  if (entry == nullptr) return {nullptr, "off: no `traces` pipeline to send spans to"};
+  if (entry == nullptr) return {nullptr, nullptr, "off: no `traces` pipeline to send spans to"};
+  AgentStart started;
+  pipeline::ConfigNode stitch_config(YAML::Node(), "agent.stitch");
+  started.stitch = processors::make_stitch_processor_factory()->create(
+      {pipeline::ComponentId{"stitch", "agent"}, service.metrics(), spdlog::default_logger()},
+      stitch_config, *entry);
+  if (pipeline::Status st = started.stitch->start(); !st.is_ok()) {
+    return {nullptr, nullptr, "off: the stitch stage did not start: " + st.message()};
+  }
   try {
-    auto a = agent::Agent::start(agent::AgentOptions{}, *entry, service.metrics(),
-                                 spdlog::default_logger());
-    const size_t n = a->traced_process_count();
-    return {std::move(a), fmt::format("tracing {} process{} (every process listening on TCP; "
-                                      "rescanned every 2s)",
-                                      n, n == 1 ? "" : "es")};
+    const std::string rules = rules_summary(options.rules);
+    started.agent = agent::Agent::start(std::move(options), *started.stitch, service.metrics(),
+                                        spdlog::default_logger());
+    const size_t n = started.agent->traced_process_count();
+    started.line = fmt::format("tracing {} process{} ({}; rescanned every 2s)", n,
+                               n == 1 ? "" : "es", rules);
+    return started;
   } catch (const std::exception& e) {
+    started.stitch->shutdown(std::chrono::steady_clock::now());
     std::string why = e.what();
     if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
-    return {nullptr, "off: the kernel refused the agent: " + why};
+    return {nullptr, nullptr, "off: the kernel refused the agent: " + why};
   }
+}
+
+void AgentStart::shutdown(pipeline::Deadline deadline) {
+  if (agent) agent->shutdown(deadline);
+  if (stitch) stitch->shutdown(deadline);
 }
 
 }  // namespace hodos::cli

@@ -15,9 +15,9 @@
 
 #include "api/params.h"
 #include "api/trace_text.h"
+#include "cli/api_client.h"
 #include "cli/commands.h"
 #include "core/clock.h"
-#include "net/http_client.h"
 
 namespace hodos::cli {
 
@@ -26,7 +26,7 @@ namespace {
 using nlohmann::json;
 
 struct TracesOptions {
-  std::string api = "http://127.0.0.1:16686";
+  std::string api;  // empty: $HODOS_API, else 127.0.0.1:16686
   std::string token;
   std::string service;
   std::string operation;
@@ -43,62 +43,17 @@ struct TracesOptions {
   throw ExitCode{code};
 }
 
-std::string url_encode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
-struct ApiAnswer {
-  int status = 0;
-  json body;
-};
-
-// GET on the API; transport errors, 401 and 5xx end the command with a message.
+// GET on the API; transport errors, 401, 5xx and other 4xx but 404 end the command with a message.
 ApiAnswer api_get(const TracesOptions& o, const std::string& path_and_query) {
-  std::string base = o.api;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  net::HttpClient client;
-  net::HttpClientRequest request;
-  request.method = "GET";
-  request.url = base + path_and_query;
-  request.timeout = std::chrono::milliseconds(30'000);
-  std::string token = o.token;
-  if (token.empty()) {
-    if (const char* env = std::getenv("HODOS_API_TOKEN")) token = env;
+  ApiAnswer answer = api_request({"hodos traces", o.api, o.token}, "GET", path_and_query);
+  if (answer.status == 400) fail(2, api_error_message(answer));
+  if (answer.status >= 400 && answer.status != 404) {
+    fail(1, fmt::format("{} answered {}: {}", path_and_query, answer.status,
+                        api_error_message(answer)));
   }
-  if (!token.empty()) request.headers.emplace_back("Authorization", "Bearer " + token);
-  net::HttpClientResponse response = client.send(request);
-  if (response.status == 0) {
-    fail(1, fmt::format("cannot reach the API at {}: {} (is `hodos up` running? point --api at it)",
-                        base, response.error));
-  }
-  ApiAnswer answer{response.status, json::parse(response.body, nullptr, false)};
-  auto message = [&] {
-    const json& b = answer.body;
-    if (b.is_object() && b.contains("errors") && b["errors"].is_array() && !b["errors"].empty()) {
-      return b["errors"][0].value("msg", response.body);
-    }
-    return response.body;
-  };
-  if (response.status == 401) {
-    fail(1, fmt::format("the API at {} needs a token: pass --token (or set HODOS_API_TOKEN) with "
-                        "the one `hodos up` printed{}",
-                        base, token.empty() ? " (also in its data directory, file api-token)"
-                                            : "; the one sent was refused"));
-  }
-  if (response.status == 400) fail(2, message());
-  if (response.status >= 500 || (response.status >= 400 && response.status != 404)) {
-    fail(1, fmt::format("{} answered {}: {}", request.url, response.status, message()));
-  }
-  if (response.status == 200 && answer.body.is_discarded()) {
-    fail(1, fmt::format("{} did not answer JSON; is it a Hodos or Jaeger query API?", request.url));
+  if (answer.status == 200 && answer.body.is_discarded()) {
+    fail(1, fmt::format("{} did not answer JSON; is it a Hodos or Jaeger query API?",
+                        path_and_query));
   }
   return answer;
 }
@@ -210,8 +165,9 @@ void run_show(const TracesOptions& o) {
 }
 
 void add_api_options(CLI::App* cmd, TracesOptions& o) {
-  cmd->add_option("--api", o.api, "Query API of hodos up (or any Jaeger query API)")
-      ->capture_default_str();
+  cmd->add_option("--api", o.api,
+                  "Query API of hodos up or any Jaeger query API (or set HODOS_API; default "
+                  "127.0.0.1:16686)");
   cmd->add_option("--token", o.token,
                   "Bearer token, when the API is not on loopback (or set HODOS_API_TOKEN)");
   cmd->add_flag("--json", o.json_output, "Print the traces as Jaeger JSON");

@@ -1,6 +1,7 @@
 // `hodos up`: everything on one host. OTLP gRPC/HTTP receivers → the embedded trace store (plus
 // any exporter the user adds with --config), the Jaeger-compatible query API and /metrics on
-// --http, and the eBPF agent feeding the same pipeline.
+// --http, and the eBPF agent feeding the same pipeline, with the control API's sources routes
+// (choices saved in the data directory).
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
@@ -19,11 +20,15 @@
 #include <string>
 
 #include "cli/agent_start.h"
+#include "agent/agent_config.h"
 #include "agent/discovery.h"
+#include "agent/source_registry.h"
 #include "api/query_api.h"
+#include "api/sources_api.h"
 #include "cli/commands.h"
 #include "cli/run_support.h"
 #include "cli/signals.h"
+#include "cli/sources_control.h"
 #include "components/register_all.h"
 #include "core/ids.h"
 #include "exporters/store.h"
@@ -210,7 +215,7 @@ void merge_user_config(YAML::Node& root, const YAML::Node& user, const std::stri
         root[key][id] = YAML::Clone(component.second);
         added[key].push_back(id);
       }
-    } else if (key != "service") {
+    } else if (key != "service" && key != "agent") {  // agent: read by run_up
       root[key] = YAML::Clone(section.second);  // the service reports keys it does not know
     }
   }
@@ -307,11 +312,20 @@ void run_up(const UpOptions& o) {
   const DataDir data_dir = resolve_data_dir(o.data_dir);
 
   YAML::Node config = builtin_config(o);
+  agent::AgentConfig agent_config;
   if (!o.config_path.empty()) {
+    YAML::Node user;
     try {
-      merge_user_config(config, pipeline::load_config_file(o.config_path), o.config_path);
+      user = pipeline::load_config_file(o.config_path);
+      merge_user_config(config, user, o.config_path);
     } catch (const pipeline::ConfigError& e) {
       fail(2, fmt::format("config error: {}", e.what()));
+    }
+    try {
+      const YAML::Node& file = user;  // const: reading must not add the key
+      if (file.IsMap()) agent_config = agent::parse_agent_config(file["agent"]);
+    } catch (const pipeline::ConfigError& e) {
+      fail(2, fmt::format("config error in {}: {}", o.config_path, e.what()));
     }
   }
 
@@ -329,6 +343,14 @@ void run_up(const UpOptions& o) {
   }
   // After the store took the directory's lock, so that no other instance writes the token file.
   const ApiToken token = api_token(o, data_dir.path);
+  // `hodos sources enable|disable|rename` choices, kept next to the traces.
+  std::shared_ptr<agent::SourceRegistry> source_registry;
+  try {
+    source_registry = std::make_shared<agent::SourceRegistry>(
+        (fs::path(data_dir.path) / "sources.json").string());
+  } catch (const agent::SourceRegistryError& e) {
+    fail(1, e.what());
+  }
 
   pipeline::Registry registry;
   components::register_all(registry);
@@ -354,6 +376,8 @@ void run_up(const UpOptions& o) {
   api_options.address = o.http;
   api_options.auth_token = token.value;
   api::QueryApi api(store, &service->metrics(), api_options);
+  auto sources_control = std::make_shared<AgentSourcesControl>(source_registry);
+  api::add_sources_routes(api, sources_control);
   if (auto err = api.start()) {
     service->shutdown(std::chrono::steady_clock::now());
     const bool in_use = err->find("in use") != std::string::npos;
@@ -361,7 +385,13 @@ void run_up(const UpOptions& o) {
   }
 
   AgentStart agent_start;
-  if (!o.no_agent) agent_start = start_agent(*service);
+  if (o.no_agent) {
+    sources_control->set_agent(nullptr, "hodos up runs with --no-agent");
+  } else {
+    agent_start = start_agent(*service,
+                              agent_options(agent_config, source_registry->overrides()));
+    sources_control->set_agent(agent_start.agent.get(), agent_start.line);
+  }
 
   std::printf("hodos up: ready\n");
   std::printf("  UI/API:    http://%s (Jaeger query API under /api, Prometheus metrics at /metrics)\n",
@@ -385,7 +415,8 @@ void run_up(const UpOptions& o) {
 
   const pipeline::Deadline deadline = wait_for_stop(signals, o.shutdown_timeout_s);
   // The agent feeds the pipeline, so it stops first (as receivers do).
-  if (agent_start.agent) agent_start.agent->shutdown(deadline);
+  sources_control->set_agent(nullptr, "hodos up is stopping");
+  agent_start.shutdown(deadline);  // it feeds the pipeline, so it stops first
   service->shutdown(deadline);
   api.stop();
   std::printf("hodos up: stopped\n");
@@ -406,8 +437,8 @@ void add_up_command(CLI::App& app) {
   cmd->add_option("--otlp-http", o->otlp_http, "OTLP/HTTP receiver address")->capture_default_str();
   cmd->add_flag("--no-agent", o->no_agent, "Do not start the eBPF agent");
   cmd->add_option("--config", o->config_path,
-                  "Collector-shaped YAML with extra components (e.g. a second exporter); see "
-                  "docs/api.md");
+                  "Collector-shaped YAML with extra components (e.g. a second exporter) and an "
+                  "agent: section (sources, capture); see docs/configuration.md");
   cmd->add_option("--auth-token", o->auth_token,
                   "Bearer token the API requires (off loopback, one is generated and kept in the "
                   "data directory)");

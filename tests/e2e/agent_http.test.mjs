@@ -56,7 +56,8 @@ async function startServer(name, command, args, env = {}) {
 async function metric(name) {
   const r = await fetch(`${up.apiUrl}/metrics`);
   const text = await r.text();
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const m = new RegExp(`^${escaped} (\\d+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
 }
 
@@ -237,10 +238,23 @@ server.serve_forever()
   assert.ok(client.startTime + client.duration <= server.startTime + server.duration + 1);
   assert.ok(!text.includes(QUERY));
 
-  // The backend served that call: its own SERVER span exists (joined to the caller's trace once
-  // context propagation lands).
-  await waitForSpans(backendService, 'the backend server span', (s) =>
-    s.some((x) => tag(x, 'span.kind') === 'server' && x.operationName === 'GET /file.txt'));
+  // The backend served that call: its SERVER span is on the other end of the client span's
+  // connection, so the stitch stage moved it into the caller's trace, as the client's child.
+  // (A search by service answers whole traces: the caller's spans come with it.)
+  const isBack = (x) => tag(x, 'span.kind') === 'server' && x.process.serviceName === backendService;
+  const backSpans = await waitForSpans(backendService, 'the backend server span', (s) => s.some(isBack));
+  const back = backSpans.spans.find(isBack);
+  assert.equal(back.operationName, 'GET /file.txt');
+  assert.equal(back.traceID, server.traceID, 'the backend span is not in the caller\'s trace');
+  assert.deepEqual(back.references.map((x) => [x.refType, x.traceID, x.spanID]),
+                   [['CHILD_OF', server.traceID, client.spanID]]);
+  assert.equal(tag(back, 'network.peer.port'), tag(client, 'network.local.port'));
+  // The whole trace, read by id: front server -> client -> backend server, one trace.
+  const whole = await up.get(`/api/traces/${server.traceID}`);
+  assert.equal(whole.status, 200);
+  const ids = whole.body.data[0].spans.map((x) => x.spanID);
+  for (const s of [server, client, back]) assert.ok(ids.includes(s.spanID), `missing ${s.operationName}`);
+  assert.ok(Number(await metric('hodos_processor_stitch_stitched_total{processor="stitch/agent"}')) >= 1);
 });
 
 // A Java app (com.sun.net.httpserver, one dispatcher thread per server) whose /proxy handler calls

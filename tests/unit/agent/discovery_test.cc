@@ -1,6 +1,7 @@
 // Discovery over the real /proc: listening processes become sources, Hodos's own processes and
-// excluded ones do not, processes that exit mid-scan are counted and skipped, and the rules match
-// by name, executable, port and cgroup.
+// excluded ones do not (excluded ones are listed apart, with the rule), processes that exit
+// mid-scan are counted and skipped, the rules match by name, executable, port and cgroup, and
+// run-time overrides (disable, enable, rename) win over the rules.
 #include "agent/discovery.h"
 
 #include <arpa/inet.h>
@@ -30,10 +31,14 @@ SourceMatch match(std::vector<std::string> names, std::vector<std::string> execu
   return m;
 }
 
-const DiscoveredSource* find_source(const DiscoveryResult& result, pid_t pid) {
-  auto it = std::find_if(result.sources.begin(), result.sources.end(),
+const DiscoveredSource* find_in(const std::vector<DiscoveredSource>& list, pid_t pid) {
+  auto it = std::find_if(list.begin(), list.end(),
                          [&](const DiscoveredSource& s) { return s.process.pid() == pid; });
-  return it == result.sources.end() ? nullptr : &*it;
+  return it == list.end() ? nullptr : &*it;
+}
+
+const DiscoveredSource* find_source(const DiscoveryResult& result, pid_t pid) {
+  return find_in(result.sources, pid);
 }
 
 size_t accounted(const DiscoveryStats& s) {
@@ -111,7 +116,11 @@ TEST_F(DiscoveryTest, ListeningProcessesAreSourcesWithTheirResource) {
   EXPECT_TRUE(sdk->sdk.has_otel_sdk);
   EXPECT_EQ(sdk->sdk.reason, "OTEL_EXPORTER_OTLP_ENDPOINT is set");
   EXPECT_FALSE(sdk->traced);
+  EXPECT_EQ(sdk->why_not, NotTracedReason::kSdk);
+  EXPECT_EQ(sdk->why_not_detail, "OTEL_EXPORTER_OTLP_ENDPOINT is set");
   EXPECT_EQ(sdk->service.name, "instrumented");
+  EXPECT_EQ(source->why_not, NotTracedReason::kNone);
+  EXPECT_EQ(source->discovered_name, "app");
 
   EXPECT_EQ(find_source(result, own->pid()), nullptr);
   EXPECT_EQ(find_source(result, ::getpid()), nullptr);
@@ -135,6 +144,12 @@ TEST_F(DiscoveryTest, IncludeAndExcludeRules) {
   result = Discovery(rules).scan_pids(pids);
   EXPECT_EQ(find_source(result, server->pid()), nullptr);
   EXPECT_EQ(result.stats.excluded, 1u);
+  // Listed apart, so that `hodos sources list` can say which rule keeps it out.
+  const DiscoveredSource* excluded = find_in(result.excluded, server->pid());
+  ASSERT_NE(excluded, nullptr);
+  EXPECT_FALSE(excluded->traced);
+  EXPECT_EQ(excluded->why_not, NotTracedReason::kExcluded);
+  EXPECT_EQ(excluded->why_not_detail, "exclude rule 1");
 
   // Exclude wins over include; only listeners by default are off.
   rules = SourceRules{};
@@ -147,6 +162,71 @@ TEST_F(DiscoveryTest, IncludeAndExcludeRules) {
   EXPECT_EQ(result.sources[0].process.pid(), server->pid());
   EXPECT_EQ(result.sources[0].selected_by, "include rule 1");
   EXPECT_EQ(result.stats.excluded, 1u);
+
+  // A process no rule selects is not listed as excluded, even if an exclude rule matches it.
+  rules = SourceRules{};
+  rules.exclude.push_back(match({}, {"sleep"}));
+  result = Discovery(rules).scan_pids(pids);
+  EXPECT_TRUE(result.excluded.empty());
+  EXPECT_EQ(result.stats.excluded, 0u);
+  EXPECT_EQ(result.stats.not_selected, 1u);
+}
+
+TEST_F(DiscoveryTest, RunTimeOverridesWinOverTheRules) {
+  auto plain = start_server();
+  auto with_sdk = start_server({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"},
+                                {"OTEL_SERVICE_NAME", "instrumented"}});
+  auto excluded = start_server({{"OTEL_SERVICE_NAME", "kept-out"}});
+  ASSERT_TRUE(plain->wait_until_listening() && with_sdk->wait_until_listening() &&
+              excluded->wait_until_listening());
+  const std::vector<pid_t> pids = {plain->pid(), with_sdk->pid(), excluded->pid()};
+  SourceRules rules;
+  rules.exclude.push_back(match({"kept-*"}));
+
+  // From the first scan on (DiscoveryOptions::overrides): `app` disabled and renamed.
+  DiscoveryOptions options;
+  options.overrides["app"].enabled = false;
+  options.overrides["app"].name = "web";
+  Discovery discovery(rules, options);
+  DiscoveryResult result = discovery.scan_pids(pids);
+  EXPECT_EQ(result.overrides_version, 0u);
+  const DiscoveredSource* app = find_source(result, plain->pid());
+  ASSERT_NE(app, nullptr);
+  EXPECT_FALSE(app->traced);
+  EXPECT_EQ(app->why_not, NotTracedReason::kDisabled);
+  EXPECT_EQ(app->service.name, "web");
+  EXPECT_EQ(app->discovered_name, "app");
+  EXPECT_EQ(string_attribute(*app, "service.name"), "web");
+
+  // Changed at run time: enabled (still renamed); the SDK process and the excluded one are
+  // traced once enabled explicitly, the rules notwithstanding.
+  SourceOverrides next;
+  next["app"].name = "web";
+  next["instrumented"].enabled = true;
+  next["kept-out"].enabled = true;
+  EXPECT_EQ(discovery.set_overrides(next), 1u);
+  result = discovery.scan_pids(pids);
+  EXPECT_EQ(result.overrides_version, 1u);
+  app = find_source(result, plain->pid());
+  ASSERT_NE(app, nullptr);
+  EXPECT_TRUE(app->traced);
+  EXPECT_EQ(app->service.name, "web");
+  EXPECT_EQ(string_attribute(*app, "service.name"), "web");
+  const DiscoveredSource* sdk = find_source(result, with_sdk->pid());
+  ASSERT_NE(sdk, nullptr);
+  EXPECT_TRUE(sdk->traced);
+  EXPECT_EQ(sdk->selected_by, "enabled with `hodos sources enable`");
+  const DiscoveredSource* forced = find_source(result, excluded->pid());
+  ASSERT_NE(forced, nullptr) << "enabled: a source again, not in the excluded list";
+  EXPECT_TRUE(forced->traced);
+  EXPECT_TRUE(result.excluded.empty());
+
+  // No overrides: the rules alone again.
+  EXPECT_EQ(discovery.set_overrides({}), 2u);
+  result = discovery.scan_pids(pids);
+  EXPECT_EQ(find_source(result, plain->pid())->service.name, "app");
+  EXPECT_EQ(find_source(result, with_sdk->pid())->why_not, NotTracedReason::kSdk);
+  EXPECT_EQ(find_in(result.excluded, excluded->pid())->why_not, NotTracedReason::kExcluded);
 }
 
 TEST_F(DiscoveryTest, ProcessesThatExitMidScanAreSkippedAndCounted) {

@@ -89,6 +89,8 @@ TEST_F(SpanBuilderTest, ServerSpanFollowsTheHttpConventions) {
   EXPECT_EQ(str(s, "client.address"), "10.0.0.9");
   EXPECT_EQ(str(s, "network.peer.address"), "10.0.0.9");
   EXPECT_EQ(integer(s, "network.peer.port"), 50000);
+  EXPECT_EQ(str(s, "network.local.address"), "10.0.0.1");
+  EXPECT_EQ(integer(s, "network.local.port"), 8080);
   EXPECT_EQ(str(s, "network.protocol.version"), "1.1");
   EXPECT_EQ(str(s, "user_agent.original"), "curl/7.88");
   EXPECT_EQ(str(s, "url.query"), "<absent>");
@@ -132,6 +134,8 @@ TEST_F(SpanBuilderTest, ClientSpanFollowsTheHttpConventionsAnd4xxIsAnError) {
   EXPECT_EQ(str(s, "url.full"), "http://orders:9000/v1/orders");
   EXPECT_EQ(str(s, "network.peer.address"), "10.0.0.2");
   EXPECT_EQ(integer(s, "network.peer.port"), 9000);
+  EXPECT_EQ(str(s, "network.local.address"), "10.0.0.1");
+  EXPECT_EQ(integer(s, "network.local.port"), 40000);
   EXPECT_EQ(str(s, "client.address"), "<absent>");
   EXPECT_EQ(s.status.code, core::StatusCode::kError);
   EXPECT_EQ(str(s, "error.type"), "409");
@@ -154,6 +158,37 @@ TEST_F(SpanBuilderTest, NoCredentialOrQueryStringReachesTheSpan) {
       EXPECT_EQ(all.find(secret), std::string::npos) << secret << " in\n" << all;
     }
   }
+}
+
+// agent.capture.query_string: true. The query goes to url.query and url.full, never the name
+// (operations stay bounded) nor url.path; credential headers are still never read.
+TEST_F(SpanBuilderTest, QueryStringIsRecordedOnlyWhenAllowed) {
+  SpanBuilderOptions options;
+  options.record_query_string = true;
+  builder_ = SpanBuilder(MonotonicClock(kOffset), options);
+  server_exchange("GET /items/42?color=red&size=9 HTTP/1.1\r\nHost: shop\r\n"
+                  "Authorization: Bearer s3cret\r\n\r\n",
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  client_exchange("GET /v1/find?q=shoes#frag HTTP/1.1\r\nHost: search:9000\r\n\r\n",
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  client_exchange("GET /plain HTTP/1.1\r\nHost: search:9000\r\n\r\n",
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(batch_.size(), 3u);
+  const core::Span& server = batch_.spans()[0];
+  EXPECT_EQ(server.name, "GET /items/{id}");
+  EXPECT_EQ(str(server, "url.path"), "/items/42");
+  EXPECT_EQ(str(server, "url.query"), "color=red&size=9");
+  EXPECT_EQ(str(server, "url.full"), "<absent>");
+  EXPECT_EQ(everything(server).find("s3cret"), std::string::npos);
+
+  const core::Span& client = batch_.spans()[1];
+  EXPECT_EQ(client.name, "GET /v1/find");
+  EXPECT_EQ(str(client, "url.query"), "q=shoes");  // the fragment is not part of the query
+  EXPECT_EQ(str(client, "url.full"), "http://search:9000/v1/find?q=shoes");
+
+  const core::Span& plain = batch_.spans()[2];
+  EXPECT_EQ(str(plain, "url.query"), "<absent>");
+  EXPECT_EQ(str(plain, "url.full"), "http://search:9000/plain");
 }
 
 TEST_F(SpanBuilderTest, UnknownMethodIsOther) {

@@ -1,0 +1,28 @@
+// The `agent:` section of a Hodos YAML config (`hodos up --config`, `hodos agent --config`): which
+// processes are sources (rules by service name, executable, port and cgroup; whether processes
+// with their own OpenTelemetry SDK are traced too) and what is captured (bytes per syscall, and
+// whether the query string may leave the agent). Errors name the key and what to write instead,
+// like the pipeline's (pipeline::ConfigError).
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <string>
+
+#include "agent/discovery.h"
+#include "agent/span_builder.h"
+
+namespace hodos::agent {
+
+struct AgentConfig {
+  SourceRules rules;
+  uint32_t capture_bytes = 0;  // 0: the probe's default (4 KiB)
+  SpanBuilderOptions spans;
+};
+
+// `node` is the value of `agent:` (null or absent: every default); `path` prefixes error keys.
+// Throws pipeline::ConfigError.
+AgentConfig parse_agent_config(const YAML::Node& node, const std::string& path = "agent");
+
+}  // namespace hodos::agent

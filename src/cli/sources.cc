@@ -1,0 +1,205 @@
+// `hodos sources list|enable|disable|rename`: which processes the agent of a running `hodos up`
+// traces, and the run-time choices about them, through its control API (/api/v1/sources).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/api_client.h"
+#include "cli/commands.h"
+
+namespace hodos::cli {
+
+namespace {
+
+using nlohmann::json;
+
+struct SourcesOptions {
+  ApiClientOptions api{"hodos sources", "", ""};
+  bool json_output = false;
+  std::string name;
+  std::string new_name;
+};
+
+[[noreturn]] void fail(int code, const std::string& message) {
+  std::fprintf(stderr, "hodos sources: %s\n", message.c_str());
+  throw ExitCode{code};
+}
+
+// 400 is the user's input (exit 2), 404 a name that matches nothing (exit 1).
+void check(const ApiAnswer& a, const std::string& what) {
+  if (a.status == 200 && !a.body.is_discarded()) return;
+  if (a.status == 200) fail(1, what + ": the API did not answer JSON; is it hodos up's?");
+  if (a.status == 404 && a.text.find("no such route") != std::string::npos) {
+    fail(1, what + ": this API has no sources routes (an older hodos up, or not Hodos)");
+  }
+  fail(a.status == 400 ? 2 : 1, api_error_message(a));
+}
+
+std::string str(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
+std::string runtime_text(const json& s) {
+  std::string r = str(s, "runtime");
+  if (r.empty() || r == "unknown") r = "-";
+  if (std::string v = str(s, "runtime_version"); !v.empty() && r != "-") r += " " + v;
+  return r;
+}
+
+std::string ports_text(const json& s) {
+  std::string out;
+  const json ports = s.value("ports", json::array());
+  for (const json& p : ports) {
+    out += (out.empty() ? "" : ",") + std::to_string(p.get<int>());
+  }
+  return out.empty() ? "-" : out;
+}
+
+// Why it is traced (what selected it) or why not; and a rename, when there is one.
+std::string why_text(const json& s) {
+  std::string why = s.value("traced", false) ? str(s, "selected_by")
+                                             : str(s, "why_not") + ": " + str(s, "why_not_detail");
+  if (str(s, "service") != str(s, "discovered_service")) {
+    why += "; renamed from " + str(s, "discovered_service");
+  }
+  return why;
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += i + 1 == row.size() ? row[i] : fmt::format("{:<{}}  ", row[i], width[i]);
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+void run_list(const SourcesOptions& o) {
+  ApiAnswer a = api_request(o.api, "GET", "/api/v1/sources");
+  check(a, "listing sources");
+  if (o.json_output) {
+    std::printf("%s\n", a.body.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+    return;
+  }
+  const json agent = a.body.value("agent", json::object());
+  if (!agent.value("running", false)) {
+    std::printf("the agent is not running: %s\n", str(agent, "reason").c_str());
+  }
+  const json sources = a.body.value("sources", json::array());
+  if (sources.empty()) {
+    if (agent.value("running", false)) std::printf("no sources: no process listens on TCP\n");
+  } else {
+    std::vector<std::vector<std::string>> rows = {
+        {"SERVICE", "PID", "RUNTIME", "PORTS", "TRACED", "WHY"}};
+    for (const json& s : sources) {
+      rows.push_back({str(s, "service"), std::to_string(s.value("pid", 0)), runtime_text(s),
+                      ports_text(s), s.value("traced", false) ? "yes" : "no", why_text(s)});
+    }
+    print_table(rows);
+  }
+  // Saved choices for services that are not running now.
+  std::vector<std::string> idle;
+  const json saved = a.body.value("saved", json::object());
+  for (const auto& [name, choice] : saved.items()) {
+    const bool live = std::any_of(sources.begin(), sources.end(), [&](const json& s) {
+      return str(s, "discovered_service") == name;
+    });
+    if (live) continue;
+    std::string what;
+    if (choice.contains("enabled")) what = choice["enabled"].get<bool>() ? "enabled" : "disabled";
+    if (choice.contains("name")) {
+      what += (what.empty() ? "" : ", ") + std::string("renamed to ") + str(choice, "name");
+    }
+    idle.push_back(fmt::format("  {}: {}", name, what));
+  }
+  if (!idle.empty()) {
+    std::printf("\nsaved choices for services not running now:\n");
+    for (const std::string& line : idle) std::printf("%s\n", line.c_str());
+  }
+}
+
+void report_change(const SourcesOptions& o, const ApiAnswer& a, const std::string& done) {
+  if (o.json_output) {
+    std::printf("%s\n", a.body.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+    return;
+  }
+  const json sources = a.body.value("sources", json::array());
+  std::vector<std::string> changed;
+  const json changed_json = a.body.value("changed", json::array());
+  for (const json& n : changed_json) changed.push_back(n.get<std::string>());
+  std::string names;
+  for (const std::string& n : changed) names += (names.empty() ? "" : ", ") + n;
+  std::printf("%s %s\n", done.c_str(), names.c_str());
+  for (const json& s : sources) {
+    std::printf("  %s (pid %d): %s\n", str(s, "service").c_str(), s.value("pid", 0),
+                s.value("traced", false) ? "traced" : ("not traced, " + why_text(s)).c_str());
+  }
+  if (std::string m = str(a.body, "message"); !m.empty()) std::printf("  note: %s\n", m.c_str());
+}
+
+void run_change(const SourcesOptions& o, const std::string& action) {
+  std::string body;
+  if (action == "rename") body = json{{"name", o.new_name}}.dump();
+  ApiAnswer a =
+      api_request(o.api, "POST", "/api/v1/sources/" + url_encode(o.name) + "/" + action, body);
+  check(a, action);
+  const std::string done = action == "enable"    ? "enabled"
+                           : action == "disable" ? "disabled"
+                                                 : "renamed to " + o.new_name + ":";
+  report_change(o, a, done);
+}
+
+void add_api_options(CLI::App* cmd, SourcesOptions& o) {
+  cmd->add_option(
+      "--api", o.api.api,
+      fmt::format("API of hodos up (its --http; default $HODOS_API or {})", kDefaultApi));
+  cmd->add_option("--token", o.api.token,
+                  "Bearer token, when the API is not on loopback (or set HODOS_API_TOKEN)");
+  cmd->add_flag("--json", o.json_output, "Print the API's JSON answer");
+}
+
+}  // namespace
+
+void add_sources_command(CLI::App& app) {
+  auto o = std::make_shared<SourcesOptions>();
+  CLI::App* cmd = app.add_subcommand("sources", "List and choose the processes that are traced");
+  cmd->require_subcommand(1);
+
+  CLI::App* list = cmd->add_subcommand("list", "Every source: traced or not, and why");
+  add_api_options(list, *o);
+  list->callback([o] { run_list(*o); });
+
+  CLI::App* enable = cmd->add_subcommand(
+      "enable", "Trace a service again (even if excluded or it has its own OpenTelemetry SDK)");
+  add_api_options(enable, *o);
+  enable->add_option("name", o->name, "Service name (as `hodos sources list` shows it)")
+      ->required();
+  enable->callback([o] { run_change(*o, "enable"); });
+
+  CLI::App* disable =
+      cmd->add_subcommand("disable", "Stop tracing a service, now and after restarts");
+  add_api_options(disable, *o);
+  disable->add_option("name", o->name, "Service name (as `hodos sources list` shows it)")
+      ->required();
+  disable->callback([o] { run_change(*o, "disable"); });
+
+  CLI::App* rename = cmd->add_subcommand("rename", "Give a service's spans another service.name");
+  add_api_options(rename, *o);
+  rename->add_option("name", o->name, "Service name (as `hodos sources list` shows it)")
+      ->required();
+  rename->add_option("new_name", o->new_name, "The new service name")->required();
+  rename->callback([o] { run_change(*o, "rename"); });
+}
+
+}  // namespace hodos::cli
