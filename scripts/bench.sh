@@ -5,13 +5,16 @@
 #   BENCH_CLIENTS       pipeline client threads (default 4)
 #   BENCH_STORE_SPANS   spans ingested by the store benchmark (default 1000000)
 #   BUILD_DIR           build tree (default build)
+#   BENCH_OVERHEAD_*    the agent overhead benchmark's knobs (see bench/overhead/run.mjs), e.g.
+#                       BENCH_OVERHEAD_ROUNDS (default 3), BENCH_OVERHEAD_SECONDS (default 8)
 # Runs every benchmark even when one fails, then exits non-zero if any did.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 failed=()
 
-scripts/build.sh release "$BUILD_DIR" hodos bench_pipeline bench_store bench_syscall_filter || exit 1
+scripts/build.sh release "$BUILD_DIR" hodos bench_pipeline bench_store bench_syscall_filter \
+  bench_overhead_loadgen || exit 1
 
 echo "=== machine ==="
 echo "nproc: $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
@@ -34,6 +37,11 @@ if [ "$(id -u)" -eq 0 ]; then
 else
   echo "skipped: the syscall-hook benchmark loads BPF programs and needs root"
 fi
+
+echo
+echo "=== overhead: bench/overhead/run.mjs (none vs hodos agent vs OpenTelemetry SDK; hodos needs root) ==="
+# Without root it says so and compares none with the SDK only.
+BUILD_DIR="$BUILD_DIR" node bench/overhead/run.mjs || failed+=("overhead")
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

@@ -1,0 +1,22 @@
+// Backend of the overhead benchmark's 2-hop service: plain node:http, answers GET /items/<id> with
+// a small JSON document. CommonJS on purpose, so the OpenTelemetry SDK's require hooks see node:http
+// exactly as in a typical service.
+'use strict';
+const http = require('node:http');
+
+const server = http.createServer((req, res) => {
+  const id = Number(req.url.split('/').pop()) || 0;
+  const body = JSON.stringify({ id, name: `item ${id}`, price: (id * 37) % 1000, stock: id % 7 });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+});
+server.keepAliveTimeout = 120_000;
+server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
+  console.log(`listening ${server.address().port}`);
+});
+// Stop by letting the event loop drain, so an SDK loaded with --require flushes its spans on exit.
+process.on('SIGTERM', () => {
+  server.close();
+  server.closeAllConnections();
+  setTimeout(() => process.exit(0), 5000).unref();
+});

@@ -1,0 +1,38 @@
+// Frontend of the overhead benchmark's 2-hop service: plain node:http. Each GET /api/items/<id>
+// calls the backend's /items/<id> over a keep-alive node:http Agent and wraps its answer.
+'use strict';
+const http = require('node:http');
+
+const backendPort = Number(process.env.BACKEND_PORT);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
+
+function reply(res, status, body) {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+const server = http.createServer((req, res) => {
+  const id = Number(req.url.split('/').pop()) || 0;
+  const call = http.request({ host: '127.0.0.1', port: backendPort, path: `/items/${id}`, agent }, (answer) => {
+    const chunks = [];
+    answer.on('data', (c) => chunks.push(c));
+    answer.on('end', () => {
+      if (answer.statusCode !== 200) return reply(res, 502, '{"error":"backend"}');
+      const item = JSON.parse(Buffer.concat(chunks).toString());
+      reply(res, 200, JSON.stringify({ item, served_by: 'frontend' }));
+    });
+  });
+  call.on('error', () => reply(res, 502, '{"error":"backend unreachable"}'));
+  call.end();
+});
+server.keepAliveTimeout = 120_000;
+server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
+  console.log(`listening ${server.address().port}`);
+});
+// Stop by letting the event loop drain, so an SDK loaded with --require flushes its spans on exit.
+process.on('SIGTERM', () => {
+  server.close();
+  server.closeAllConnections();
+  agent.destroy();
+  setTimeout(() => process.exit(0), 5000).unref();
+});

@@ -1,0 +1,618 @@
+#!/usr/bin/env node
+// Overhead benchmark (docs/BENCHMARKS.md, "Agent overhead"): the same 2-hop Node service
+// (node/frontend.js -> node/backend.js over keep-alive HTTP/1.1) under load three ways, in one run:
+//   none   no tracing;
+//   hodos  the Hodos eBPF agent (`hodos agent`, shipping to the sink; needs root);
+//   sdk    the OpenTelemetry JS SDK (--require @opentelemetry/auto-instrumentations-node/register)
+//          exporting OTLP/HTTP to the same sink.
+// The sink is a `hodos collector` (OTLP in, `debug` exporter out) running through the whole run, so
+// export and storage are paid by a separate process and counted separately.
+// It measures the uninstrumented capacity first, sets the fixed rate at <= 50% of it, then runs
+// rounds with the configurations interleaved (the order rotates each round); each round is one
+// closed-loop throughput run and one open-loop fixed-rate run of bench_overhead_loadgen. Prints
+// medians with min/max per configuration, the issue's goal checks, and a Markdown summary.
+//
+// Environment: BUILD_DIR (default build), BENCH_OVERHEAD_ROUNDS (3), BENCH_OVERHEAD_SECONDS
+// (measured seconds per run, 8), BENCH_OVERHEAD_WARMUP (2), BENCH_OVERHEAD_CONNECTIONS (throughput
+// connections, 16), BENCH_OVERHEAD_RATE_CONNECTIONS (32), BENCH_OVERHEAD_RATE (fixed rate, default
+// the lower of 1000 req/s and 50% of capacity), BENCH_OVERHEAD_CONFIGS (none,hodos,sdk),
+// BENCH_OVERHEAD_BPF_STATS (1: kernel.bpf_stats_enabled=1 during hodos rounds),
+// BENCH_OVERHEAD_AGENT_SOURCES (default: only the two services are sources when `hodos agent
+// --config` exists; `all`: every listening process, the agent's default), BENCH_OVERHEAD_JSON
+// (write every raw measurement there).
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const nodeDir = path.join(here, 'node');
+const env = process.env;
+const buildDir = path.resolve(repo, env.BUILD_DIR || 'build');
+const HODOS = path.join(buildDir, 'hodos');
+const LOADGEN = path.join(buildDir, 'bench_overhead_loadgen');
+
+const num = (v, d) => (v === undefined || v === '' ? d : Number(v));
+const opts = {
+  rounds: num(env.BENCH_OVERHEAD_ROUNDS, 3),
+  seconds: num(env.BENCH_OVERHEAD_SECONDS, 8),
+  warmup: num(env.BENCH_OVERHEAD_WARMUP, 2),
+  connections: num(env.BENCH_OVERHEAD_CONNECTIONS, 16),
+  rateConnections: num(env.BENCH_OVERHEAD_RATE_CONNECTIONS, 32),
+  rate: env.BENCH_OVERHEAD_RATE ? Number(env.BENCH_OVERHEAD_RATE) : undefined,
+  configs: (env.BENCH_OVERHEAD_CONFIGS || 'none,hodos,sdk').split(',').map((s) => s.trim()).filter(Boolean),
+  bpfStats: env.BENCH_OVERHEAD_BPF_STATS !== '0',
+  json: env.BENCH_OVERHEAD_JSON,
+  agentAllSources: env.BENCH_OVERHEAD_AGENT_SOURCES === 'all',
+};
+
+const log = (...a) => console.log(...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what, cond, { timeoutMs = 20000, intervalMs = 50, describe = () => '' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${describe()}`);
+    await sleep(intervalMs);
+  }
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(name, cmd, args, options = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  const proc = { name, child, output: '', exited: null };
+  const keep = (d) => { proc.output = (proc.output + d).slice(-20000); };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  proc.done = new Promise((resolve) => child.on('exit', (code, signal) => {
+    proc.exited = { code, signal };
+    resolve(proc.exited);
+  }));
+  return proc;
+}
+
+async function stop(proc) {
+  if (!proc || proc.exited) return;
+  proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 15000);
+  await proc.done;
+  clearTimeout(timer);
+}
+
+function get(port, urlPath) {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    }).on('error', reject);
+  });
+}
+
+// Sum of every sample of a Prometheus metric (all label sets).
+function metricSum(text, name) {
+  let sum = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (m && (m[1] === name || m[1] === `${name}_total`)) {
+      sum += Number(m[3]);
+      found = true;
+    }
+  }
+  return found ? sum : undefined;
+}
+
+function statusCount(pid, tid, field) {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch { return undefined; }
+}
+
+function statusField(pid, field) {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch { return undefined; }
+}
+
+// RSS of the process's BPF map mappings (the ring buffer, whose data pages are mapped twice so a
+// record can wrap around; the kernel counts them as file pages).
+function bpfMapRssBytes(pid) {
+  try {
+    let kb = 0;
+    let inMap = false;
+    for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+      if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inMap = line.includes('anon_inode:bpf-map');
+      else if (inMap && line.startsWith('Rss:')) kb += Number(line.split(/\s+/)[1]);
+    }
+    return kb * 1024;
+  } catch { return undefined; }
+}
+
+function runLoadgen(args) {
+  return new Promise((resolve, reject) => {
+    const p = start('loadgen', LOADGEN, args.map(String));
+    p.done.then(({ code }) => {
+      if (code !== 0) return reject(new Error(`loadgen exited ${code}: ${p.output}`));
+      try { resolve(JSON.parse(p.output.trim().split('\n').pop())); } catch (e) { reject(new Error(`loadgen output: ${p.output}`)); }
+    });
+  });
+}
+
+// ---- the sink ------------------------------------------------------------------------------
+
+async function startSink(dir) {
+  const [grpcPort, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const config = {
+    receivers: { otlp: { protocols: { grpc: { endpoint: `127.0.0.1:${grpcPort}` }, http: { endpoint: `127.0.0.1:${httpPort}` } } } },
+    exporters: { debug: { verbosity: 'basic' } },
+    service: {
+      telemetry: { metrics: { address: `127.0.0.1:${metricsPort}` } },
+      pipelines: { traces: { receivers: ['otlp'], exporters: ['debug'] } },
+    },
+  };
+  const configPath = path.join(dir, 'sink.yaml');
+  fs.writeFileSync(configPath, JSON.stringify(config, null, 2)); // JSON is YAML
+  const proc = start('sink', HODOS, ['collector', '--config', configPath, '--log-level', 'warn']);
+  const sink = { proc, grpcPort, httpPort, metricsPort };
+  sink.accepted = async () => metricSum((await get(metricsPort, '/metrics')).body, 'otelcol_receiver_accepted_spans') ?? 0;
+  await waitFor('the sink collector', async () => {
+    if (proc.exited) throw new Error(`hodos collector exited: ${proc.output}`);
+    try { return (await get(metricsPort, '/metrics')).status === 200; } catch { return false; }
+  }, { describe: () => proc.output });
+  return sink;
+}
+
+// ---- one configuration ----------------------------------------------------------------------
+
+function serviceEnv(extra) {
+  // Nothing OTEL_* leaks in from the caller: it would change what the SDK does, or make Hodos
+  // leave the process to an SDK it thinks is there.
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
+  return { ...clean, ...extra };
+}
+
+async function startService(name, nodeArgs, extraEnv) {
+  const proc = start(name, process.execPath, [...nodeArgs, `${name}.js`], { cwd: nodeDir, env: serviceEnv(extraEnv) });
+  let port = 0;
+  await waitFor(`${name} to listen`, () => {
+    if (proc.exited) throw new Error(`${name} exited: ${proc.output}`);
+    const m = /listening (\d+)/.exec(proc.output);
+    if (m) port = Number(m[1]);
+    return port !== 0;
+  }, { describe: () => proc.output });
+  proc.port = port;
+  return proc;
+}
+
+async function startServices(config, sink) {
+  let nodeArgs = [];
+  const otel = (service) => (config !== 'sdk' ? {} : {
+    OTEL_SERVICE_NAME: service,
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.httpPort}`,
+    OTEL_METRICS_EXPORTER: 'none',
+    OTEL_LOGS_EXPORTER: 'none',
+    // The cloud detectors probe metadata endpoints that do not exist here.
+    OTEL_NODE_RESOURCE_DETECTORS: 'env,host,os,process',
+  });
+  if (config === 'sdk') nodeArgs = ['--require', '@opentelemetry/auto-instrumentations-node/register'];
+  const backend = await startService('backend', nodeArgs, otel('backend'));
+  const frontend = await startService('frontend', nodeArgs, { ...otel('frontend'), BACKEND_PORT: String(backend.port) });
+  const r = await get(frontend.port, '/api/items/1');
+  if (r.status !== 200) throw new Error(`frontend answered ${r.status}: ${r.body}`);
+  return { frontend, backend };
+}
+
+// The agent's event thread (ring buffer -> connection tracking -> HTTP parsing -> spans -> batch
+// handed to the pipeline) is the one waiting in epoll_wait on the epoll fd that watches the BPF
+// ring buffer; its other threads export, scan /proc and serve /metrics.
+function findEventThread(pid) {
+  const fdDir = `/proc/${pid}/fd`;
+  const ringbufs = new Set();
+  const epolls = new Map();
+  for (const fd of fs.readdirSync(fdDir)) {
+    let info;
+    try { info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'); } catch { continue; }
+    if (/^map_type:\s+27$/m.test(info)) ringbufs.add(Number(fd)); // BPF_MAP_TYPE_RINGBUF
+    const tfds = [...info.matchAll(/^tfd:\s+(\d+)/gm)].map((m) => Number(m[1]));
+    if (tfds.length) epolls.set(Number(fd), tfds);
+  }
+  const ringEpolls = [...epolls].filter(([, tfds]) => tfds.some((t) => ringbufs.has(t))).map(([fd]) => fd);
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    let sc;
+    try { sc = fs.readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').trim().split(' '); } catch { continue; }
+    // x86-64: epoll_wait 232, epoll_pwait 281, epoll_pwait2 441; aarch64: epoll_pwait 22.
+    if (['232', '281', '441', '22'].includes(sc[0]) && ringEpolls.includes(parseInt(sc[1], 16))) return Number(tid);
+  }
+  return undefined;
+}
+
+function agentProgIds(pid) {
+  const ids = new Set();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^prog_id:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.add(Number(m[1]));
+    } catch { /* closed meanwhile */ }
+  }
+  return [...ids];
+}
+
+// Whether this hodos has `agent --config` (source rules); without it the agent traces every
+// listening process on the host.
+let agentConfigSupport;
+function agentHasConfig() {
+  if (agentConfigSupport === undefined) {
+    try {
+      agentConfigSupport = /--config/.test(execFileSync(HODOS, ['agent', '--help'], { encoding: 'utf8' }));
+    } catch { agentConfigSupport = false; }
+  }
+  return agentConfigSupport;
+}
+
+async function startAgent(sink, services, dir) {
+  const metricsPort = await freePort();
+  const args = ['agent', '--endpoint', `http://127.0.0.1:${sink.grpcPort}`,
+    '--metrics', `127.0.0.1:${metricsPort}`, '--log-level', 'info'];
+  if (!opts.agentAllSources && agentHasConfig()) {
+    // Only the two services are sources: other servers on a shared machine would add their
+    // traffic to the agent's cost. The hooks still run on every syscall of the host.
+    const config = path.join(dir, 'agent.yaml');
+    fs.writeFileSync(config, JSON.stringify({
+      agent: { sources: { listening_processes: false, include: [{ ports: [services.frontend.port, services.backend.port] }] } },
+    }));
+    args.push('--config', config, '--state-dir', path.join(dir, 'agent-state'));
+  }
+  const proc = start('agent', HODOS, args);
+  await waitFor('hodos agent to be ready', () => {
+    if (proc.exited) throw new Error(`hodos agent exited: ${proc.output.trim()}`);
+    return proc.output.includes('hodos agent: ready');
+  }, { describe: () => proc.output });
+  const traced = async () => metricSum((await get(metricsPort, '/metrics')).body, 'hodos_agent_traced_processes') ?? 0;
+  await waitFor('the agent to trace the two services', async () => (await traced()) >= 2, { describe: () => proc.output });
+  const eventTid = await waitFor('the agent event thread', () => findEventThread(proc.child.pid), { timeoutMs: 5000, intervalMs: 20 })
+    .catch(() => undefined);
+  return { proc, metricsPort, eventTid, progIds: agentProgIds(proc.child.pid), services };
+}
+
+// What the agent traces besides the two services (other servers on the host add to its work).
+function tracedProcesses(agent) {
+  const names = new Map();
+  for (const m of agent.proc.output.matchAll(/tracing pid (\d+) \(([^)]*)\)/g)) names.set(Number(m[1]), m[2]);
+  return [...names].map(([pid, name]) => ({ pid, name }));
+}
+
+// BPF run time of the agent's programs over `ms` with no load: what the rest of the host's syscalls
+// cost while the programs are attached.
+async function bpfIdle(progIds, ms) {
+  const read = () => progIds.reduce((acc, id) => {
+    try {
+      const p = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '-j'], { encoding: 'utf8' }));
+      return { ns: acc.ns + (p.run_time_ns ?? 0), cnt: acc.cnt + (p.run_cnt ?? 0) };
+    } catch { return acc; }
+  }, { ns: 0, cnt: 0 });
+  const a = read();
+  const t0 = process.hrtime.bigint();
+  await sleep(ms);
+  const b = read();
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { nsPerSecond: (b.ns - a.ns) / s, runsPerSecond: (b.cnt - a.cnt) / s };
+}
+
+function setBpfStats(on) {
+  const file = '/proc/sys/kernel/bpf_stats_enabled';
+  const before = fs.readFileSync(file, 'utf8').trim();
+  fs.writeFileSync(file, on ? '1' : '0');
+  return before === '1';
+}
+
+// ---- one round of one configuration --------------------------------------------------------
+
+async function measure(config, sink, rate, dir) {
+  const spansBefore = await sink.accepted();
+  const svc = await startServices(config, sink);
+  let agent;
+  let statsWere;
+  try {
+    if (config === 'hodos') {
+      agent = await startAgent(sink, svc, dir);
+      if (opts.bpfStats) {
+        statsWere = setBpfStats(true);
+        agent.idle = await bpfIdle(agent.progIds, 2000);
+      }
+    }
+    const appPids = [svc.frontend.child.pid, svc.backend.child.pid];
+    const agentPid = agent?.proc.child.pid;
+    const watch = [...appPids, sink.proc.child.pid, ...(agentPid ? [agentPid] : [])];
+    const common = ['--port', svc.frontend.port, '--seconds', opts.seconds, '--warmup', opts.warmup,
+      ...watch.flatMap((p) => ['--watch-pid', p]),
+      ...(agentPid ? ['--watch-threads', agentPid] : []),
+      ...(agent?.progIds ?? []).flatMap((id) => ['--bpf-prog-id', id])];
+    const thr = await runLoadgen(['--mode', 'throughput', '--connections', opts.connections, ...common]);
+    const switches = () => (agent?.eventTid ? statusCount(agentPid, agent.eventTid, 'voluntary_ctxt_switches') : undefined);
+    const switchesBefore = switches();
+    const fixed = await runLoadgen(['--mode', 'rate', '--rate', rate, '--connections', opts.rateConnections, ...common]);
+    const switchesAfter = switches();
+    const result = { config, throughput: summarizeRun(thr, appPids, sink, agent), fixed: summarizeRun(fixed, appPids, sink, agent) };
+    result.appHwmBytes = appPids.reduce((s, p) => s + (statusField(p, 'VmHWM') ?? 0), 0);
+    if (agent) {
+      result.agentRssBytes = statusField(agentPid, 'VmRSS');
+      result.agentHwmBytes = statusField(agentPid, 'VmHWM');
+      result.agentRssAnonBytes = statusField(agentPid, 'RssAnon');
+      result.agentRssBpfMapBytes = bpfMapRssBytes(agentPid);
+      result.agentRssFileBytes = statusField(agentPid, 'RssFile') - (result.agentRssBpfMapBytes ?? 0);
+      result.tracedProcesses = tracedProcesses(agent);
+      result.bpfIdle = agent.idle;
+      result.eventThreadFound = agent.eventTid !== undefined;
+    }
+    result.requests = thr.total_requests + fixed.total_requests + 1;
+    // How often the event thread went to sleep and was woken, per request (warm-up included).
+    if (switchesBefore !== undefined && switchesAfter !== undefined) {
+      result.fixed.eventWakeupsPerReq = (switchesAfter - switchesBefore) / Math.max(1, fixed.total_requests);
+    }
+    await stop(svc.frontend);
+    await stop(svc.backend);
+    if (agent) await stop(agent.proc);
+    // Everything sent has reached the sink once its count stops moving.
+    let last = -1;
+    await waitFor('the sink to settle', async () => {
+      const now = await sink.accepted();
+      const settled = now === last;
+      last = now;
+      return settled;
+    }, { intervalMs: 700, timeoutMs: 15000 }).catch(() => {});
+    result.spansPerRequest = (last - spansBefore) / result.requests;
+    return result;
+  } finally {
+    await stop(svc.frontend);
+    await stop(svc.backend);
+    if (agent) await stop(agent.proc);
+    if (statsWere !== undefined) setBpfStats(statsWere);
+  }
+}
+
+function summarizeRun(r, appPids, sink, agent) {
+  const n = Math.max(r.requests, 1);
+  const perReqUs = (ns) => ns / n / 1e3;
+  const s = {
+    rps: r.rps, requests: r.requests, errors: r.errors,
+    p50: r.latency_us.p50, p99: r.latency_us.p99, p999: r.latency_us.p999, max: r.latency_us.max,
+    sendLagP99: r.send_lag_us?.p99,
+    appCpuUs: perReqUs(appPids.reduce((sum, p) => sum + r.pids[p].cpu_ns, 0)),
+    sinkCpuUs: perReqUs(r.pids[sink.proc.child.pid].cpu_ns),
+    loadgenCores: r.loadgen_cpu_ns / 1e9 / r.window_s,
+  };
+  if (agent) {
+    const pid = agent.proc.child.pid;
+    const threads = r.threads[pid] ?? [];
+    const event = threads.find((t) => t.tid === agent.eventTid);
+    const bpf = Object.values(r.bpf);
+    s.agentCpuUs = perReqUs(r.pids[pid].cpu_ns);
+    s.agentEventUs = event ? perReqUs(event.cpu_ns) : undefined;
+    s.agentOtherUs = event ? perReqUs(r.pids[pid].cpu_ns - event.cpu_ns) : undefined;
+    s.bpfUs = bpf.length ? perReqUs(bpf.reduce((sum, b) => sum + b.run_time_ns, 0)) : undefined;
+    s.bpfRunsPerReq = bpf.length ? bpf.reduce((sum, b) => sum + b.run_cnt, 0) / n : undefined;
+    // The same minus what the host's other syscalls cost with no load (sampled just before).
+    if (s.bpfUs !== undefined && agent.idle) s.bpfLoadUs = Math.max(0, s.bpfUs - perReqUs(agent.idle.nsPerSecond * r.window_s));
+    s.bpfByProgram = {};
+    for (const b of bpf) {
+      const p = (s.bpfByProgram[b.name] ??= { runs: 0, ns: 0 });
+      p.runs += b.run_cnt;
+      p.ns += b.run_time_ns;
+    }
+    s.bpfNsPerRun = bpf.length ? bpf.reduce((sum, b) => sum + b.run_time_ns, 0) / Math.max(1, bpf.reduce((sum, b) => sum + b.run_cnt, 0)) : undefined;
+    // The goal's figure: BPF run time plus the agent's CPU from capture to span handed to the
+    // pipeline (its event thread). Export (the other threads) and storage (the sink) are apart.
+    s.agentCaptureUs = s.agentEventUs !== undefined && s.bpfUs !== undefined ? s.agentEventUs + s.bpfUs : undefined;
+    s.agentCaptureLoadUs = s.agentEventUs !== undefined && s.bpfLoadUs !== undefined ? s.agentEventUs + s.bpfLoadUs : undefined;
+  }
+  return s;
+}
+
+// ---- report ----------------------------------------------------------------------------------
+
+const median = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return undefined;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const stat = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
+  return v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : undefined;
+};
+const fmtNum = (x, digits) => (x === undefined ? '-' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const cell = (st, digits = 0, scale = 1) => (st?.text ?? (st ? `${fmtNum(st.median * scale, digits)} (${fmtNum(st.min * scale, digits)}–${fmtNum(st.max * scale, digits)})` : '-'));
+
+function machine() {
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  return `${os.cpus().length} CPUs (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, kernel ${os.release()}, node ${process.version}`;
+}
+
+// Per BPF program: runs per request and ns per run at the fixed rate.
+function programRows(results, rate) {
+  const names = [...new Set(results.flatMap((r) => Object.keys(r.fixed.bpfByProgram ?? {})))].sort();
+  return names.flatMap((name) => [
+    [`  ${name}: runs per request / ns per run at ${rate} req/s`, (c) => {
+      const rs = results.filter((r) => r.config === c && r.fixed.bpfByProgram?.[name]);
+      if (!rs.length) return undefined;
+      const runs = stat(rs.map((r) => r.fixed.bpfByProgram[name].runs / Math.max(1, r.fixed.requests)));
+      const ns = stat(rs.map((r) => r.fixed.bpfByProgram[name].ns / Math.max(1, r.fixed.bpfByProgram[name].runs)));
+      return { text: `${fmtNum(runs.median, 1)} / ${fmtNum(ns.median, 0)}` };
+    }, 0],
+  ]);
+}
+
+function report(results, rate, capacity) {
+  const configs = opts.configs.filter((c) => results.some((r) => r.config === c));
+  const by = (c) => results.filter((r) => r.config === c);
+  const S = (c, f) => stat(by(c).map(f));
+  const rows = [
+    ['throughput, req/s (closed loop, ' + opts.connections + ' connections)', (c) => S(c, (r) => r.throughput.rps), 0],
+    [`p50 latency at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.p50), 0],
+    [`p99 latency at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.p99), 0],
+    [`p99.9 latency at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.p999), 0],
+    ['errors (both runs)', (c) => S(c, (r) => r.fixed.errors + r.throughput.errors), 0],
+    [`app CPU per request at ${rate} req/s, µs (frontend + backend)`, (c) => S(c, (r) => r.fixed.appCpuUs), 1],
+    ['app CPU per request at full throughput, µs', (c) => S(c, (r) => r.throughput.appCpuUs), 1],
+    [`agent CPU per request at ${rate} req/s, µs (whole process)`, (c) => S(c, (r) => r.fixed.agentCpuUs), 2],
+    ['  of which event thread (capture → span → pipeline), µs', (c) => S(c, (r) => r.fixed.agentEventUs), 2],
+    ['  of which other threads (export, discovery, /metrics), µs', (c) => S(c, (r) => r.fixed.agentOtherUs), 2],
+    ['BPF run time per request, µs (all syscalls on the host)', (c) => S(c, (r) => r.fixed.bpfUs), 2],
+    ['  minus the idle host\'s BPF run time, µs', (c) => S(c, (r) => r.fixed.bpfLoadUs), 2],
+    ['  BPF program runs per request', (c) => S(c, (r) => r.fixed.bpfRunsPerReq), 1],
+    ['  ns per BPF program run', (c) => S(c, (r) => r.fixed.bpfNsPerRun), 0],
+    ...programRows(results, rate),
+    [`  event thread wake-ups per request at ${rate} req/s`, (c) => S(c, (r) => r.fixed.eventWakeupsPerReq), 2],
+    ['**agent capture cost per request, µs** (event thread + BPF)', (c) => S(c, (r) => r.fixed.agentCaptureUs), 2],
+    ['  the same with the idle host\'s BPF run time taken out, µs', (c) => S(c, (r) => r.fixed.agentCaptureLoadUs), 2],
+    ['agent capture cost per request at full throughput, µs', (c) => S(c, (r) => r.throughput.agentCaptureUs), 2],
+    [`app + agent CPU per request at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.appCpuUs + (r.fixed.agentCpuUs ?? 0)), 1],
+    [`sink CPU per request at ${rate} req/s, µs (export target, separate)`, (c) => S(c, (r) => r.fixed.sinkCpuUs), 1],
+    ['agent RSS at end, MiB', (c) => S(c, (r) => r.agentRssBytes), 1, 1 / 2 ** 20],
+    ['agent peak RSS (VmHWM), MiB', (c) => S(c, (r) => r.agentHwmBytes), 1, 1 / 2 ** 20],
+    ['  of which anonymous (heap, stacks), MiB', (c) => S(c, (r) => r.agentRssAnonBytes), 1, 1 / 2 ** 20],
+    ['  of which BPF ring buffer mapping (data pages mapped twice), MiB', (c) => S(c, (r) => r.agentRssBpfMapBytes), 1, 1 / 2 ** 20],
+    ['  of which binary and shared libraries, MiB', (c) => S(c, (r) => r.agentRssFileBytes), 1, 1 / 2 ** 20],
+    ['app peak RSS (frontend + backend VmHWM), MiB', (c) => S(c, (r) => r.appHwmBytes), 1, 1 / 2 ** 20],
+    ['spans received by the sink per request', (c) => S(c, (r) => r.spansPerRequest), 2],
+    ['loadgen CPU, cores (throughput run)', (c) => S(c, (r) => r.throughput.loadgenCores), 2],
+    [`loadgen send lag p99 at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.sendLagP99), 0],
+  ];
+  const lines = [];
+  lines.push(`| median (min–max) of ${opts.rounds} rounds | ${configs.join(' | ')} |`);
+  lines.push(`| --- | ${configs.map(() => '---:').join(' | ')} |`);
+  for (const [label, f, digits, scale] of rows) {
+    const cells = configs.map((c) => cell(f(c), digits, scale));
+    if (cells.every((x) => x === '-')) continue;
+    lines.push(`| ${label} | ${cells.join(' | ')} |`);
+  }
+  const p99 = (c) => median(by(c).map((r) => r.fixed.p99));
+  const goals = [];
+  // Tail latency says nothing about the agent when the machine is busy with other work: the
+  // baseline's p99 then swings between rounds and the load generator itself sends late.
+  const noneP99 = by('none').map((r) => r.fixed.p99);
+  const lag = Math.max(...configs.map((c) => median(by(c).map((r) => r.fixed.sendLagP99)) ?? 0));
+  const noisy = Math.max(...noneP99) > 1.5 * Math.min(...noneP99) || lag > 1000;
+  const verdict = (ok) => (noisy ? `INCONCLUSIVE (busy machine: baseline p99 ${Math.min(...noneP99).toFixed(0)}–${Math.max(...noneP99).toFixed(0)} µs over the rounds, load generator send lag p99 up to ${lag.toFixed(0)} µs)` : ok ? 'met' : 'NOT met');
+  if (configs.includes('none') && configs.includes('hodos')) {
+    const added = p99('hodos') - p99('none');
+    const pct = (100 * added) / p99('none');
+    goals.push(`p99 at ${rate} req/s, hodos vs none: ${pct >= 0 ? '+' : ''}${pct.toFixed(1)}% (goal ≤ +5%): ${verdict(pct <= 5)}`);
+    if (configs.includes('sdk')) {
+      const sdkAdded = p99('sdk') - p99('none');
+      const ratio = sdkAdded > 0 ? added / sdkAdded : NaN;
+      goals.push(`added p99: hodos ${added.toFixed(0)} µs, sdk ${sdkAdded.toFixed(0)} µs; hodos/sdk = ${ratio.toFixed(2)} (goal ≤ 0.20): ${verdict(ratio <= 0.2)}`);
+    }
+    const capture = median(by('hodos').map((r) => r.fixed.agentCaptureUs));
+    const captureLoad = median(by('hodos').map((r) => r.fixed.agentCaptureLoadUs));
+    if (capture !== undefined) {
+      goals.push(`agent capture cost: ${capture.toFixed(2)} µs CPU per request (goal ≤ 1 µs): ${capture <= 1 ? 'met' : 'NOT met'}`
+        + (captureLoad !== undefined ? `; ${captureLoad.toFixed(2)} µs without the idle host's BPF run time` : ''));
+    }
+    else goals.push('agent capture cost: not measured (event thread or BPF stats not found)');
+    const hwm = Math.max(...by('hodos').map((r) => r.agentHwmBytes ?? Infinity)) / 2 ** 20;
+    goals.push(`agent peak RSS: ${hwm.toFixed(1)} MiB, highest of all rounds (goal < 64 MiB): ${hwm < 64 ? 'met' : 'NOT met'}`);
+  }
+  if (configs.includes('none') && configs.includes('sdk')) {
+    const t = (c) => median(by(c).map((r) => r.throughput.rps));
+    const cpu = (c) => median(by(c).map((r) => r.fixed.appCpuUs));
+    goals.push(`for scale, sdk vs none: throughput ${((100 * (t('sdk') - t('none'))) / t('none')).toFixed(0)}%, CPU per request ×${(cpu('sdk') / cpu('none')).toFixed(2)}, p99 ${((100 * (p99('sdk') - p99('none'))) / p99('none')).toFixed(0)}%`);
+  }
+  return { table: lines.join('\n'), goals, rate, capacity };
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+async function main() {
+  for (const [what, file] of [['hodos', HODOS], ['bench_overhead_loadgen', LOADGEN]]) {
+    if (!fs.existsSync(file)) throw new Error(`${file} is missing: build ${what} first (scripts/build.sh release ${path.relative(repo, buildDir)} hodos bench_overhead_loadgen)`);
+  }
+  const unknown = opts.configs.filter((c) => !['none', 'hodos', 'sdk'].includes(c));
+  if (unknown.length) throw new Error(`BENCH_OVERHEAD_CONFIGS: unknown ${unknown.join(', ')} (none, hodos, sdk)`);
+  if (!opts.configs.includes('none')) throw new Error('BENCH_OVERHEAD_CONFIGS must include none (the baseline)');
+  if (opts.configs.includes('hodos') && process.getuid?.() !== 0) {
+    log('overhead: skipping hodos: the eBPF agent needs root (CAP_BPF, CAP_PERFMON); run as root for it. Running none vs sdk.');
+    opts.configs = opts.configs.filter((c) => c !== 'hodos');
+  }
+  if (opts.configs.includes('sdk') && !fs.existsSync(path.join(nodeDir, 'node_modules/@opentelemetry/auto-instrumentations-node'))) {
+    log('overhead: skipping sdk: bench/overhead/node/node_modules is missing (make setup, or npm ci in bench/overhead/node)');
+    opts.configs = opts.configs.filter((c) => c !== 'sdk');
+  }
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hodos-overhead-'));
+  const sink = await startSink(dir);
+  const cleanup = async () => { await stop(sink.proc); fs.rmSync(dir, { recursive: true, force: true }); };
+  try {
+    log(`machine: ${machine()}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    // Capacity of the uninstrumented service, to place the fixed rate well below saturation.
+    const svc = await startServices('none', sink);
+    let capacity;
+    try {
+      const cap = await runLoadgen(['--mode', 'throughput', '--connections', opts.connections, '--port', svc.frontend.port,
+        '--seconds', opts.seconds, '--warmup', opts.warmup]);
+      capacity = cap.rps;
+    } finally {
+      await stop(svc.frontend);
+      await stop(svc.backend);
+    }
+    const half = Math.floor(capacity / 2);
+    const rate = opts.rate ?? Math.min(1000, half);
+    if (opts.configs.includes('hodos')) {
+      log(`agent sources: ${!opts.agentAllSources && agentHasConfig() ? 'the two services only (agent --config include rule by port)' : 'every process listening on TCP on the host'}`);
+    }
+    log(`uninstrumented capacity: ${capacity.toFixed(0)} req/s; fixed rate: ${rate} req/s (${((100 * rate) / capacity).toFixed(0)}% of capacity)`);
+    if (rate > half) log(`overhead: warning: BENCH_OVERHEAD_RATE=${rate} is above 50% of the measured capacity`);
+
+    const results = [];
+    for (let round = 0; round < opts.rounds; ++round) {
+      const order = opts.configs.map((_, i) => opts.configs[(i + round) % opts.configs.length]);
+      for (const config of order) {
+        const r = await measure(config, sink, rate, dir);
+        r.round = round + 1;
+        results.push(r);
+        const extra = r.fixed.agentCaptureUs !== undefined
+          ? `, agent ${r.fixed.agentCpuUs.toFixed(2)} µs/req (capture ${r.fixed.agentCaptureUs.toFixed(2)}), RSS ${(r.agentHwmBytes / 2 ** 20).toFixed(1)} MiB` : '';
+        const others = (r.tracedProcesses ?? []).filter((p) => !['frontend', 'backend'].includes(p.name));
+        if (others.length) log(`overhead: note: the agent also traced ${others.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}; their traffic adds to its cost`);
+        log(`round ${round + 1} ${config.padEnd(5)}: ${r.throughput.rps.toFixed(0)} req/s; at ${rate} req/s p50 ${r.fixed.p50.toFixed(0)} p99 ${r.fixed.p99.toFixed(0)} p99.9 ${r.fixed.p999.toFixed(0)} µs, app ${r.fixed.appCpuUs.toFixed(1)} µs/req${extra}; ${r.spansPerRequest.toFixed(2)} spans/req; load ${os.loadavg()[0].toFixed(2)}`);
+        if (config !== 'none' && r.spansPerRequest < 2.5) log(`overhead: warning: ${config} delivered only ${r.spansPerRequest.toFixed(2)} spans per request (3 expected)`);
+        if (config === 'hodos' && !r.eventThreadFound) log('overhead: warning: the agent event thread was not found; capture cost not split');
+      }
+    }
+    const rep = report(results, rate, capacity);
+    log('');
+    log(rep.table);
+    log('');
+    for (const g of rep.goals) log(`goal: ${g}`);
+    log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ machine: machine(), opts, capacity, rate, results }, null, 2));
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((e) => {
+  console.error(`overhead: ${e.stack || e.message}`);
+  process.exit(1);
+});
