@@ -122,6 +122,7 @@ void Stitcher::join(core::Span& server, const core::Span& client, Clock::time_po
   // Already one trace (or a cycle, which only clock skew could make): leave it as it is.
   if (resolve(server.trace_id) == into) return;
   joined_[server.trace_id] = Joined{into, now};
+  join_order_.emplace_back(now, server.trace_id);
   server.parent_span_id = client.span_id;
   ++stats_.stitched;
 }
@@ -138,7 +139,12 @@ core::TraceId Stitcher::resolve(const core::TraceId& trace) const {
 }
 
 void Stitcher::forget_expired(Clock::time_point now) {
-  std::erase_if(joined_, [&](const auto& j) { return now - j.second.at > options_.remember; });
+  while (!join_order_.empty() && now - join_order_.front().first > options_.remember) {
+    auto it = joined_.find(join_order_.front().second);
+    // A trace joined again later keeps its newer entry.
+    if (it != joined_.end() && it->second.at == join_order_.front().first) joined_.erase(it);
+    join_order_.pop_front();
+  }
 }
 
 std::vector<core::SpanBatch> Stitcher::release(Clock::time_point now, bool everything) {
@@ -159,6 +165,7 @@ std::vector<core::SpanBatch> Stitcher::release(Clock::time_point now, bool every
       if (it->second.clients.empty() && it->second.servers.empty()) connections_.erase(it);
     }
     for (core::Span& s : front.batch.spans()) {
+      if (joined_.empty()) break;
       const core::TraceId t = resolve(s.trace_id);
       if (t != s.trace_id) {
         s.trace_id = t;

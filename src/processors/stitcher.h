@@ -94,6 +94,8 @@ class Stitcher {
     Clock::time_point at;
   };
   std::unordered_map<core::TraceId, Joined> joined_;  // old trace id -> the caller's
+  // The joins in time order, so that forgetting the expired ones does not scan them all.
+  std::deque<std::pair<Clock::time_point, core::TraceId>> join_order_;
   StitchStats stats_;
 };
 
