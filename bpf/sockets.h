@@ -11,14 +11,21 @@
 /* Bytes of payload captured per data syscall: the default, and the most a loader may ask for. */
 #define HODOS_DEFAULT_CAPTURE_BYTES 4096
 #define HODOS_MAX_CAPTURE_BYTES 16384
-/* Processes the pid filter can hold. */
+/* Processes the pid filter can hold (and, separately, the never-traced set). */
 #define HODOS_MAX_TRACED_PROCESSES 16384
+/* iovecs of one readv/writev/recvmsg/sendmsg walked for the captured bytes; the bytes of later
+ * ones are counted but not captured (the event is then marked truncated). */
+#define HODOS_MAX_CAPTURED_IOVECS 8
 
 enum hodos_event_kind {
   HODOS_EVENT_ACCEPT = 1,  /* a connection accepted by a traced process (fd = the new socket) */
   HODOS_EVENT_CONNECT = 2, /* connect() returned (ret 0, -EINPROGRESS or an error) */
   HODOS_EVENT_DATA = 3,    /* bytes sent or received: struct hodos_data_event */
   HODOS_EVENT_CLOSE = 4,   /* close() of a TCP socket */
+  /* A change the agent must know about a process (struct hodos_process_event): the kernel started
+   * tracing it (syscall LISTEN, ACCEPT/ACCEPT4 on an inherited listener, or FORK of a traced
+   * parent), a traced process ran exec (EXEC), or a traced process exited (EXIT). */
+  HODOS_EVENT_PROCESS = 5,
 };
 
 /* The syscall that produced an event. */
@@ -31,6 +38,18 @@ enum hodos_syscall {
   HODOS_SYSCALL_ACCEPT4 = 6,
   HODOS_SYSCALL_CONNECT = 7,
   HODOS_SYSCALL_CLOSE = 8,
+  HODOS_SYSCALL_READV = 9,
+  HODOS_SYSCALL_WRITEV = 10,
+  HODOS_SYSCALL_RECVMSG = 11,
+  HODOS_SYSCALL_SENDMSG = 12,
+  HODOS_SYSCALL_SENDFILE = 13, /* length only: the bytes go from a file, not through user memory */
+  HODOS_SYSCALL_SPLICE = 14,   /* length only: the bytes go to or from a pipe */
+  HODOS_SYSCALL_LISTEN = 15,
+  /* Not syscalls of a socket: the process lifecycle hooks of PROCESS events. */
+  HODOS_SYSCALL_FORK = 16,
+  HODOS_SYSCALL_EXEC = 17,
+  HODOS_SYSCALL_EXIT = 18,
+  HODOS_SYSCALL_LAST = HODOS_SYSCALL_EXIT,
 };
 
 enum hodos_direction {
@@ -42,6 +61,8 @@ enum hodos_direction {
 enum hodos_event_flags {
   HODOS_FLAG_TRUNCATED = 1,      /* the syscall moved more bytes than were captured */
   HODOS_FLAG_CAPTURE_FAILED = 2, /* reading the user buffer failed: captured is 0 */
+  HODOS_FLAG_LENGTH_ONLY = 4,    /* sendfile/splice: bytes moved that no user buffer held; captured
+                                  * is 0 by design, not a loss */
 };
 
 /* Indexes of the per-CPU counter array. */
@@ -91,6 +112,14 @@ struct hodos_data_event {
   __u32 captured;
   __u32 pad;
   __u8 data[HODOS_MAX_CAPTURE_BYTES];
+};
+
+/* A PROCESS event: the header (tgid, tid, syscall = what happened, ret = the parent's tgid for
+ * FORK, fd and tuple = the listener for LISTEN/ACCEPT) and the task's comm, so that a process that
+ * exits before the agent reads /proc still has a name. */
+struct hodos_process_event {
+  struct hodos_event_header header;
+  char comm[16];
 };
 
 #endif /* HODOS_BPF_SOCKETS_H */

@@ -14,6 +14,13 @@
 #define HODOS_NR_sendto 44
 #define HODOS_NR_recvfrom 45
 #define HODOS_NR_accept4 288
+#define HODOS_NR_readv 19
+#define HODOS_NR_writev 20
+#define HODOS_NR_sendfile 40
+#define HODOS_NR_sendmsg 46
+#define HODOS_NR_recvmsg 47
+#define HODOS_NR_listen 50
+#define HODOS_NR_splice 275
 #define HODOS_SYSCALL_NR(regs) ((regs)->orig_ax)
 #elif defined(__TARGET_ARCH_arm64)
 /* Written from the arm64 syscall table; not yet run on an arm64 machine. */
@@ -25,6 +32,13 @@
 #define HODOS_NR_sendto 206
 #define HODOS_NR_recvfrom 207
 #define HODOS_NR_accept4 242
+#define HODOS_NR_readv 65
+#define HODOS_NR_writev 66
+#define HODOS_NR_sendfile 71
+#define HODOS_NR_splice 76
+#define HODOS_NR_listen 201
+#define HODOS_NR_sendmsg 211
+#define HODOS_NR_recvmsg 212
 #define HODOS_SYSCALL_NR(regs) ((regs)->syscallno)
 #else
 #error "bpf/syscalls.h: define the syscall numbers of this architecture"

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -116,7 +117,10 @@ std::unique_ptr<Agent> Agent::start(AgentOptions options, pipeline::TracesConsum
   std::unique_ptr<Agent> agent(new Agent(std::move(options), next, metrics, std::move(logger)));
   Agent* self = agent.get();
   agent->probe_ = SocketProbe::open(agent->options_.probe,
-                                    [self](const SocketEvent& e) { self->tracker_.on_event(e); });
+                                    [self](const SocketEvent& e) { self->on_socket_event(e); });
+  // Hodos itself, and (by inheritance at fork) every process it starts, is never traced.
+  agent->probe_->never_trace(static_cast<uint32_t>(::getpid()));
+  agent->probe_->set_trace_listeners(agent->options_.rules.listening_processes);
   agent->scan_once();
   agent->batch_started_ = std::chrono::steady_clock::now();
   agent->event_thread_ = std::thread([self] { self->event_loop(); });
@@ -153,10 +157,35 @@ void Agent::scan_once() {
   DiscoveryResult result = discovery_.scan();
   const auto self = static_cast<uint32_t>(::getpid());
   std::unordered_map<uint32_t, Source> found;
+  std::unordered_set<uint32_t> never;  // listed but not to be traced: the kernel must not start
   for (DiscoveredSource& s : result.sources) {
     const auto pid = static_cast<uint32_t>(s.process.pid());
-    if (!s.traced || pid == self) continue;
+    if (pid == self) continue;
+    if (!s.traced) {
+      never.insert(pid);
+      continue;
+    }
     found[pid] = Source{to_process_resource(s.resource), s.service.name};
+  }
+  for (const DiscoveredSource& s : result.excluded) {
+    never.insert(static_cast<uint32_t>(s.process.pid()));
+  }
+  for (auto it = never_traced_.begin(); it != never_traced_.end();) {
+    if (never.contains(*it)) {
+      ++it;
+      continue;
+    }
+    probe_->clear_never_trace(*it);  // re-enabled, or gone
+    it = never_traced_.erase(it);
+  }
+  for (uint32_t pid : never) {
+    if (never_traced_.insert(pid).second) {
+      try {
+        probe_->never_trace(pid);
+      } catch (const std::exception& e) {
+        logger_->warn("agent: {}", e.what());
+      }
+    }
   }
 
   std::vector<uint32_t> added;
@@ -176,6 +205,8 @@ void Agent::scan_once() {
     sources_ = std::move(found);
     traced_count_.store(sources_.size(), std::memory_order_relaxed);
     forgotten_.insert(forgotten_.end(), removed.begin(), removed.end());
+    // Spans held for a process the kernel reported can go out now.
+    for (uint32_t pid : added) verdicts_.push_back({pid, true, false});
   }
   for (uint32_t pid : added) {
     try {
@@ -216,21 +247,149 @@ bool Agent::apply_overrides(SourceOverrides overrides, std::chrono::milliseconds
          listed_overrides_version_ >= version;
 }
 
+void Agent::discover_new(std::vector<uint32_t> pids) {
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  const auto self = static_cast<uint32_t>(::getpid());
+  for (uint32_t pid : pids) {
+    DiscoveryResult result = discovery_.scan_pids({static_cast<pid_t>(pid)});
+    const DiscoveredSource* source = result.sources.empty() ? nullptr : &result.sources.front();
+    const bool gone = result.stats.vanished > 0;
+    const bool traced = source != nullptr && source->traced && pid != self;
+    // Definitely not to be traced (Hodos's own, excluded, its own SDK, disabled): the kernel must
+    // not start again at its next listen(). Merely not listening (yet) is not definitive.
+    const bool never = pid == self || result.stats.own_processes > 0 || !result.excluded.empty() ||
+                       (source != nullptr && !source->traced);
+    if (!traced && !gone) {
+      probe_->untrace_process(pid);
+      if (never) {
+        try {
+          probe_->never_trace(pid);
+          if (pid != self && result.stats.own_processes == 0) never_traced_.insert(pid);
+        } catch (const std::exception& e) {
+          logger_->warn("agent: {}", e.what());
+        }
+      }
+    }
+    std::lock_guard lock(sources_mu_);
+    if (traced) {
+      Source found{to_process_resource(source->resource), source->service.name};
+      const bool added = sources_.insert_or_assign(pid, std::move(found)).second;
+      if (added) logger_->info("agent: tracing pid {} ({})", pid, sources_.at(pid).service_name);
+    } else if (auto it = sources_.find(pid); it != sources_.end()) {
+      retired_[pid] = std::move(it->second);  // e.g. it ran exec into something else
+      sources_.erase(it);
+    }
+    if (!traced && !gone) forgotten_.push_back(pid);
+    traced_count_.store(sources_.size(), std::memory_order_relaxed);
+    verdicts_.push_back({pid, traced, gone});
+  }
+  published_->traced.set(static_cast<double>(traced_count_.load()));
+}
+
 void Agent::discovery_loop() {
+  auto next_scan = std::chrono::steady_clock::now() + options_.rescan_interval;
   for (;;) {
+    std::vector<uint32_t> reported;
+    bool scan = false;
     {
       std::unique_lock lock(wake_mu_);
-      wake_.wait_for(lock, options_.rescan_interval,
-                     [this] { return stopping_.load() || rescan_requested_; });
+      wake_.wait_until(lock, next_scan, [this] {
+        return stopping_.load() || rescan_requested_ || !to_discover_.empty();
+      });
       if (stopping_) return;
+      reported.swap(to_discover_);
+      scan = rescan_requested_ || std::chrono::steady_clock::now() >= next_scan;
       rescan_requested_ = false;
     }
     try {
-      scan_once();
+      // New processes first: their spans wait for this.
+      if (!reported.empty()) discover_new(std::move(reported));
+      if (scan) {
+        scan_once();
+        next_scan = std::chrono::steady_clock::now() + options_.rescan_interval;
+      }
     } catch (const std::exception& e) {
       logger_->warn("agent: scanning /proc failed: {}", e.what());
     }
   }
+}
+
+void Agent::on_socket_event(const SocketEvent& event) {
+  if (event.kind != SocketEventKind::kProcess) {
+    tracker_.on_event(event);
+    return;
+  }
+  if (event.syscall == SocketSyscall::kExit) {
+    tracker_.on_event(event);  // ends its connections: their last spans are built first
+  }
+  on_process_event(event);
+}
+
+void Agent::on_process_event(const SocketEvent& event) {
+  const uint32_t pid = event.pid;
+  if (event.syscall == SocketSyscall::kExit) {
+    std::lock_guard lock(sources_mu_);
+    if (auto it = sources_.find(pid); it != sources_.end()) {
+      retired_[pid] = std::move(it->second);
+      sources_.erase(it);
+      traced_count_.store(sources_.size(), std::memory_order_relaxed);
+    }
+    return;  // a process still held is settled by its discovery (which finds it gone)
+  }
+  // The kernel started tracing it (listen, accept, fork of a traced parent) or it ran exec.
+  bool known = false;
+  {
+    std::lock_guard lock(sources_mu_);
+    known = sources_.contains(pid);
+  }
+  if (!known) {
+    auto [it, inserted] = held_.try_emplace(pid);
+    if (inserted) it->second.since = std::chrono::steady_clock::now();
+    it->second.comm = std::string(event.comm);
+  }
+  {
+    std::lock_guard lock(wake_mu_);
+    to_discover_.push_back(pid);
+  }
+  wake_.notify_all();
+}
+
+void Agent::settle_held(uint32_t pid, bool emit, bool gone) {
+  auto it = held_.find(pid);
+  if (it == held_.end()) return;
+  Held& h = it->second;
+  if (emit && !h.spans.empty()) {
+    ProcessResource resource;
+    {
+      std::lock_guard lock(sources_mu_);
+      if (auto s = sources_.find(pid); s != sources_.end()) {
+        resource = s->second.resource;
+      } else if (auto r = retired_.find(pid); r != retired_.end()) {
+        resource = r->second.resource;
+      }
+    }
+    if (resource.empty()) {
+      resource = fallback_process_resource(pid, host_name_);
+      // Gone before /proc could be read: the kernel's name for it is all there is.
+      auto name = std::find_if(resource.begin(), resource.end(),
+                               [](const ProcessAttribute& a) { return a.key == "service.name"; });
+      const std::string* value =
+          name != resource.end() ? std::get_if<std::string>(&name->value) : nullptr;
+      if (gone && !h.comm.empty() && value != nullptr && *value == "unknown_service") {
+        name->value = h.comm;
+        resource.push_back({"process.executable.name", h.comm});
+      }
+    }
+    *h.resource = *make_resource(h.spans, resource);
+    if (batch_.empty()) batch_started_ = std::chrono::steady_clock::now();
+    batch_.append(std::move(h.spans));
+  }
+  if (h.dropped > 0) {
+    logger_->warn("agent: dropped {} spans of pid {} while waiting for its discovery", h.dropped,
+                  pid);
+  }
+  held_.erase(it);
 }
 
 void Agent::event_loop() {
@@ -243,13 +402,22 @@ void Agent::event_loop() {
       logger_->warn("agent: reading socket events failed: {}", e.what());
     }
     std::vector<uint32_t> forgotten;
+    std::vector<Verdict> verdicts;
     {
       std::lock_guard lock(sources_mu_);
       forgotten.swap(forgotten_);
+      verdicts.swap(verdicts_);
     }
     for (uint32_t pid : forgotten) tracker_.forget_process(pid);
+    for (const Verdict& v : verdicts) settle_held(v.pid, v.traced || v.gone, v.gone);
 
     const auto now = std::chrono::steady_clock::now();
+    // Discovery that takes too long (or an event it never got) does not hold spans forever.
+    std::vector<uint32_t> overdue;
+    for (const auto& [pid, h] : held_) {
+      if (now - h.since >= options_.max_discovery_wait) overdue.push_back(pid);
+    }
+    for (uint32_t pid : overdue) settle_held(pid, true, true);
     if (batch_.size() >= options_.max_batch_spans ||
         (!batch_.empty() && now - batch_started_ >= options_.max_batch_delay)) {
       flush();
@@ -269,11 +437,28 @@ void Agent::event_loop() {
   } catch (const std::exception& e) {
     logger_->warn("agent: reading socket events failed: {}", e.what());
   }
+  std::vector<uint32_t> held;
+  for (const auto& [pid, h] : held_) held.push_back(pid);
+  for (uint32_t pid : held) settle_held(pid, true, false);
   flush();
   publish_counters();
 }
 
 void Agent::on_exchange(const TrackedExchange& exchange) {
+  if (auto held = held_.find(exchange.pid); held != held_.end()) {
+    // Who this process is is not known yet: the span waits with a resource filled in later.
+    Held& h = held->second;
+    if (h.spans.size() >= options_.max_held_spans) {
+      ++h.dropped;
+      return;
+    }
+    if (h.resource == nullptr) {
+      h.resource = h.spans.new_resource();
+      h.scope = make_scope(h.spans);
+    }
+    builder_.add(h.spans, exchange, h.resource, h.scope);
+    return;
+  }
   if (batch_.empty()) batch_started_ = std::chrono::steady_clock::now();
   if (batch_scope_ == nullptr) batch_scope_ = make_scope(batch_);
   builder_.add(batch_, exchange, resource_for(exchange.pid), batch_scope_);

@@ -1,5 +1,6 @@
-// The eBPF agent as one running thing: it decides which processes to trace (a /proc scan at start
-// and every few seconds: every process listening on TCP, never Hodos itself), loads the socket
+// The eBPF agent as one running thing: it decides which processes to trace (the kernel starts
+// tracing a process at its first listen() and reports it, discovery then reads who it is; a /proc
+// scan at start and every few seconds is the safety net; never Hodos itself), loads the socket
 // probe, turns its events into spans (connection tracker → HTTP/1.x matcher → span builder) and
 // hands them in batches to a pipeline consumer, like a receiver. Its counters go to /metrics.
 #pragma once
@@ -15,6 +16,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/connection_tracker.h"
@@ -32,7 +34,12 @@ struct AgentOptions {
   SourceRules rules;
   DiscoveryOptions discovery;  // .overrides: the source registry's choices, from the first scan
   SpanBuilderOptions spans;
+  // The kernel reports new listeners at once; the scan catches what it cannot (include rules for
+  // processes that do not listen, a lost event, a re-enabled source).
   std::chrono::milliseconds rescan_interval{2000};
+  // Spans of a process the kernel started tracing wait this long at most for its discovery.
+  std::chrono::milliseconds max_discovery_wait{5000};
+  size_t max_held_spans = 4096;  // per process waiting for discovery; more are dropped
   size_t max_batch_spans = 512;                   // a batch is handed on when this full...
   std::chrono::milliseconds max_batch_delay{200};  // ...or this old
   std::chrono::milliseconds poll_timeout{100};
@@ -71,7 +78,11 @@ class Agent {
   Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Metrics& metrics,
         std::shared_ptr<spdlog::logger> logger);
   void scan_once();
+  void discover_new(std::vector<uint32_t> pids);
   void discovery_loop();
+  void on_socket_event(const SocketEvent& event);
+  void on_process_event(const SocketEvent& event);
+  void settle_held(uint32_t pid, bool emit, bool gone);
   void event_loop();
   void on_exchange(const TrackedExchange& exchange);
   const core::Resource* resource_for(uint32_t pid);
@@ -94,6 +105,28 @@ class Agent {
   std::unordered_map<uint32_t, Source> sources_;
   std::unordered_map<uint32_t, Source> retired_;  // gone at the last scan: their last spans
   std::vector<uint32_t> forgotten_;               // pids whose connections the tracker can drop
+  // Discovery's verdict on pids the kernel reported: (pid, traced). Read by the event thread.
+  struct Verdict {
+    uint32_t pid;
+    bool traced;
+    bool gone;  // exited before it could be read: its spans keep the kernel's name for it
+  };
+  std::vector<Verdict> verdicts_;
+  std::vector<uint32_t> to_discover_;  // under wake_mu_: pids the kernel reported
+  // Discovery thread only: pids put in the never-traced set for a reason a later scan can lift.
+  std::unordered_set<uint32_t> never_traced_;
+
+  // Spans of processes the kernel started tracing, held until discovery says who they are (or
+  // that they are not to be traced, and the spans go). Event thread only.
+  struct Held {
+    std::string comm;
+    std::chrono::steady_clock::time_point since;
+    core::SpanBatch spans;
+    core::Resource* resource = nullptr;  // filled once known
+    const core::Scope* scope = nullptr;
+    uint64_t dropped = 0;
+  };
+  std::unordered_map<uint32_t, Held> held_;
 
   // The batch being filled (event thread only).
   core::SpanBatch batch_;

@@ -89,6 +89,10 @@ void ConnectionTracker::on_event(const SocketEvent& event) {
       if (event.direction == Direction::kNone || event.result <= 0) return;
       if (Connection* c = find_or_open(event, http1::Role::kUnknown)) on_data(*c, event);
       return;
+    case SocketEventKind::kProcess:
+      // The agent's business (which processes are traced); an exit ends the process's connections.
+      if (event.syscall == SocketSyscall::kExit) forget_process(event.pid);
+      return;
   }
 }
 
@@ -167,7 +171,7 @@ void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
     }
   }
 
-  http1::Chunk chunk{event.data, static_cast<uint64_t>(event.result), ts};
+  http1::Chunk chunk{event.data, static_cast<uint64_t>(event.result), ts, event.length_only};
   c.matcher->feed(ingress ? http1::Direction::kIngress : http1::Direction::kEgress, chunk);
 
   if (c.matcher->role() != http1::Role::kServer) return;

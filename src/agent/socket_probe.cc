@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -63,8 +64,8 @@ std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) 
   hodos_event_header header;
   if (size < sizeof(header)) return std::nullopt;
   std::memcpy(&header, record, sizeof(header));
-  if (header.kind < HODOS_EVENT_ACCEPT || header.kind > HODOS_EVENT_CLOSE) return std::nullopt;
-  if (header.syscall < HODOS_SYSCALL_READ || header.syscall > HODOS_SYSCALL_CLOSE) {
+  if (header.kind < HODOS_EVENT_ACCEPT || header.kind > HODOS_EVENT_PROCESS) return std::nullopt;
+  if (header.syscall < HODOS_SYSCALL_READ || header.syscall > HODOS_SYSCALL_LAST) {
     return std::nullopt;
   }
   if (header.direction > HODOS_DIRECTION_EGRESS) return std::nullopt;
@@ -75,6 +76,7 @@ std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) 
   event.direction = static_cast<Direction>(header.direction);
   event.truncated = (header.flags & HODOS_FLAG_TRUNCATED) != 0;
   event.capture_failed = (header.flags & HODOS_FLAG_CAPTURE_FAILED) != 0;
+  event.length_only = (header.flags & HODOS_FLAG_LENGTH_ONLY) != 0;
   event.pid = header.tgid;
   event.tid = header.tid;
   event.fd = header.fd;
@@ -92,6 +94,10 @@ std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) 
                 sizeof(captured));
     if (captured > size - kDataOffset || captured > HODOS_MAX_CAPTURE_BYTES) return std::nullopt;
     event.data = std::string_view(static_cast<const char*>(record) + kDataOffset, captured);
+  } else if (event.kind == SocketEventKind::kProcess) {
+    if (size < sizeof(hodos_process_event)) return std::nullopt;
+    const char* comm = static_cast<const char*>(record) + offsetof(hodos_process_event, comm);
+    event.comm = std::string_view(comm, strnlen(comm, sizeof(hodos_process_event::comm)));
   }
   return event;
 }
@@ -129,12 +135,19 @@ std::unique_ptr<SocketProbe> SocketProbe::open(const SocketProbeOptions& options
     throw BpfError(
         fmt::format("bpf/sockets.bpf.c: cannot size the ring buffer: {}", errno_text(err)));
   }
+  // One scratch slot per CPU for building data events.
+  const auto cpus = static_cast<uint32_t>(std::max(libbpf_num_possible_cpus(), 1));
+  if (int err = bpf_map__set_max_entries(skeleton->maps.data_scratch, cpus); err != 0) {
+    throw BpfError(
+        fmt::format("bpf/sockets.bpf.c: cannot size the scratch map: {}", errno_text(err)));
+  }
   if (int err = sockets_bpf__load(skeleton); err != 0) {
     throw BpfError(fmt::format("bpf/sockets.bpf.c: the kernel refused to load it ({}):\n{}",
                                errno_text(err), log.text()));
   }
   if (int err = sockets_bpf__attach(skeleton); err != 0) {
-    throw BpfError(fmt::format("bpf/sockets.bpf.c: cannot attach to sys_enter/sys_exit ({}):\n{}",
+    throw BpfError(fmt::format("bpf/sockets.bpf.c: cannot attach to sys_enter/sys_exit and the "
+                               "sched_process_* tracepoints ({}):\n{}",
                                errno_text(err), log.text()));
   }
   probe->ring_.reset(ring_buffer__new(bpf_map__fd(skeleton->maps.events), &SocketProbe::on_record,
@@ -162,6 +175,37 @@ void SocketProbe::trace_process(uint32_t pid) {
 void SocketProbe::untrace_process(uint32_t pid) {
   // Absent already is fine: the result is the same.
   bpf_map__delete_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), 0);
+}
+
+void SocketProbe::never_trace(uint32_t pid) {
+  uint8_t never = 1;
+  if (int err = bpf_map__update_elem(skeleton_->maps.never_traced, &pid, sizeof(pid), &never,
+                                     sizeof(never), BPF_ANY);
+      err != 0) {
+    throw BpfError(fmt::format("cannot exclude process {}: {} (the set holds at most {})", pid,
+                               errno_text(err), HODOS_MAX_TRACED_PROCESSES));
+  }
+}
+
+void SocketProbe::clear_never_trace(uint32_t pid) {
+  bpf_map__delete_elem(skeleton_->maps.never_traced, &pid, sizeof(pid), 0);
+}
+
+void SocketProbe::set_trace_listeners(bool on) {
+  // .bss is mapped into this process: the programs see the store at once.
+  __atomic_store_n(&skeleton_->bss->trace_listeners, on ? 1u : 0u, __ATOMIC_RELEASE);
+}
+
+bool SocketProbe::is_traced(uint32_t pid) const {
+  uint8_t value = 0;
+  return bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value,
+                              sizeof(value), 0) == 0;
+}
+
+bool SocketProbe::is_never_traced(uint32_t pid) const {
+  uint8_t value = 0;
+  return bpf_map__lookup_elem(skeleton_->maps.never_traced, &pid, sizeof(pid), &value,
+                              sizeof(value), 0) == 0;
 }
 
 int SocketProbe::on_record(void* self, void* record, size_t size) {
@@ -215,7 +259,10 @@ SocketProbeCounters SocketProbe::counters() const {
   c.truncations = sums[HODOS_COUNTER_TRUNCATIONS];
   c.pending_overflow = sums[HODOS_COUNTER_PENDING_OVERFLOW];
   c.capture_failures = sums[HODOS_COUNTER_CAPTURE_FAILURES];
-  for (const bpf_program* program : {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit}) {
+  for (const bpf_program* program :
+       {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit,
+        skeleton_->progs.on_process_fork, skeleton_->progs.on_process_exec,
+        skeleton_->progs.on_process_exit}) {
     c.recursion_misses += program_info(program).recursion_misses;
   }
   c.decode_errors = decode_errors_;

@@ -1,5 +1,7 @@
-// Loads bpf/sockets.bpf.c (TCP accept/connect/read/write/recvfrom/sendto/close of traced
-// processes, captured at the syscall boundary) and hands its events, decoded, to a callback.
+// Loads bpf/sockets.bpf.c (TCP accept/connect/read/write/readv/writev/recvfrom/sendto/recvmsg/
+// sendmsg/sendfile/splice/close of traced processes, captured at the syscall boundary, and the
+// kernel's decisions about which new processes are traced) and hands its events, decoded, to a
+// callback.
 #pragma once
 
 #include <array>
@@ -27,6 +29,7 @@ enum class SocketEventKind : uint8_t {
   kConnect = HODOS_EVENT_CONNECT,
   kData = HODOS_EVENT_DATA,
   kClose = HODOS_EVENT_CLOSE,
+  kProcess = HODOS_EVENT_PROCESS,  // see SocketSyscall: kListen/kAccept*/kFork, kExec, kExit
 };
 
 enum class SocketSyscall : uint8_t {
@@ -38,6 +41,17 @@ enum class SocketSyscall : uint8_t {
   kAccept4 = HODOS_SYSCALL_ACCEPT4,
   kConnect = HODOS_SYSCALL_CONNECT,
   kClose = HODOS_SYSCALL_CLOSE,
+  kReadv = HODOS_SYSCALL_READV,
+  kWritev = HODOS_SYSCALL_WRITEV,
+  kRecvmsg = HODOS_SYSCALL_RECVMSG,
+  kSendmsg = HODOS_SYSCALL_SENDMSG,
+  kSendfile = HODOS_SYSCALL_SENDFILE,
+  kSplice = HODOS_SYSCALL_SPLICE,
+  kListen = HODOS_SYSCALL_LISTEN,
+  // Process events only: a traced process forked this one, ran exec, or exited.
+  kFork = HODOS_SYSCALL_FORK,
+  kExec = HODOS_SYSCALL_EXEC,
+  kExit = HODOS_SYSCALL_EXIT,
 };
 
 enum class Direction : uint8_t {
@@ -53,14 +67,19 @@ struct SocketEndpoint {
   std::string address_string() const;  // "127.0.0.1", "::ffff:10.0.0.1"
 };
 
-// One event of the kernel program. `data` points into the ring buffer: valid only during the
-// callback that receives it.
+// One event of the kernel program. `data` and `comm` point into the ring buffer: valid only
+// during the callback that receives it.
+//
+// kProcess events: `syscall` says what happened. kListen, kAccept/kAccept4 (a listener the process
+// inherited) and kFork (`result` = the traced parent's pid): the kernel started tracing `pid`.
+// kExec: a traced process ran exec. kExit: a traced process exited and left the filter.
 struct SocketEvent {
   SocketEventKind kind = SocketEventKind::kData;
   SocketSyscall syscall = SocketSyscall::kRead;
   Direction direction = Direction::kNone;
   bool truncated = false;       // the syscall moved more than `data` holds
   bool capture_failed = false;  // the bytes could not be read: `data` is empty
+  bool length_only = false;     // sendfile/splice: no user buffer held the bytes, `data` is empty
   uint32_t pid = 0;
   uint32_t tid = 0;
   int32_t fd = -1;        // the socket; for kAccept the accepted one
@@ -70,6 +89,7 @@ struct SocketEvent {
   SocketEndpoint local;
   SocketEndpoint remote;
   std::string_view data;
+  std::string_view comm;  // kProcess: the task's name (the kernel's comm, at most 15 bytes)
 };
 
 // Decodes one ring buffer record; nullopt when it is malformed (short, unknown kind, a length
@@ -116,6 +136,13 @@ class SocketProbe {
   // the filter is full.
   void trace_process(uint32_t pid);
   void untrace_process(uint32_t pid);
+  // The never-traced set: the kernel does not start tracing these (nor their future children).
+  // Throws BpfError when it is full.
+  void never_trace(uint32_t pid);
+  void clear_never_trace(uint32_t pid);
+  // While on, the kernel starts tracing a process (not never-traced) at its first listen() or
+  // accept() on a TCP socket, and reports it with a kProcess event. Off after open().
+  void set_trace_listeners(bool on);
 
   // Delivers the events that are ready, waiting up to `timeout` for the first; returns how many
   // were delivered. An exception thrown by the callback stops delivery and propagates.
@@ -128,6 +155,9 @@ class SocketProbe {
   SocketProbeCounters counters() const;
   ProgramRunStats sys_enter_stats() const;
   ProgramRunStats sys_exit_stats() const;
+  // Whether the kernel filter holds the process (tests, diagnostics).
+  bool is_traced(uint32_t pid) const;
+  bool is_never_traced(uint32_t pid) const;
 
  private:
   SocketProbe(EventCallback on_event) : on_event_(std::move(on_event)) {}

@@ -4,70 +4,32 @@
 // the right parent for a call made on the serving thread, and the traffic itself untouched.
 // Needs root (CI runs as root); skipped with the reason otherwise.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 
-import { makeTempDir, waitFor } from './lib/collector.mjs';
-import { HodosUp, query } from './lib/hodos_up.mjs';
+import { makeTempDir } from './lib/collector.mjs';
+import { HodosUp } from './lib/hodos_up.mjs';
+import { execFileP, metric as metricOf, needsRoot, startServer, stopServer, tag,
+         waitForSpans as waitForServiceSpans, waitUntilScanned as waitUntilScannedBy } from './lib/servers.mjs';
 
-const execFileP = promisify(execFile);
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-const skip = isRoot ? false : 'the eBPF agent needs root (CAP_BPF, CAP_PERFMON): run as root, as CI does';
+const skip = needsRoot;
 
 const SECRET = 's3cret';
 const QUERY = 'token=abc';
-const servers = [];
 let tmp;
 let up;
 let www;
 
-// A Python process; resolves once it printed its port.
-function startPython(name, args, env = {}) {
-  return startServer(name, 'python3', ['-u', ...args], env);
-}
-
-// A server process; resolves once it printed "port N".
-async function startServer(name, command, args, env = {}) {
-  const child = spawn(command, args, {
-    cwd: tmp.dir,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const server = { name, child, output: '', port: 0 };
+const servers = [];
+async function start(name, command, args, env) {
+  const server = await startServer(name, command, args, { cwd: tmp.dir, env });
   servers.push(server);
-  child.stdout.on('data', (d) => { server.output += d; });
-  child.stderr.on('data', (d) => { server.output += d; });
-  await waitFor(`${name} to listen`, () => {
-    if (child.exitCode !== null) {
-      throw Object.assign(new Error(`${name} exited: ${server.output}`), { fatal: true });
-    }
-    const m = /port (\d+)/.exec(server.output);
-    if (m) server.port = Number(m[1]);
-    return server.port !== 0;
-  }, { intervalMs: 20, describe: () => server.output });
   return server;
 }
-
-async function metric(name) {
-  const r = await fetch(`${up.apiUrl}/metrics`);
-  const text = await r.text();
-  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const m = new RegExp(`^${escaped} (\\d+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-}
-
-// Returns once a /proc scan that started after now has completed, so every process listening
-// now is in the agent's filter.
-async function waitUntilScanned() {
-  const scans = await metric('hodos_agent_discovery_scans_total');
-  await waitFor('the agent to rescan /proc', async () =>
-    (await metric('hodos_agent_discovery_scans_total')) >= scans + 2, { intervalMs: 100 });
-}
+const startPython = (name, args, env = {}) => start(name, 'python3', ['-u', ...args], env);
 
 // GET on one keep-alive socket; resolves with status, body bytes and whether the socket was reused.
 function get(agent, port, pathAndQuery) {
@@ -83,21 +45,9 @@ function get(agent, port, pathAndQuery) {
   });
 }
 
-function tag(span, key) {
-  return span.tags.find((t) => t.key === key)?.value;
-}
-
-// Polls the API until `check(spans, raw JSON text)` is satisfied by the service's traces.
-async function waitForSpans(service, what, check) {
-  let last = '';
-  return waitFor(what, async () => {
-    const r = await up.get(`/api/traces${query({ service, limit: 100, lookback: '1h' })}`);
-    if (r.status !== 200) return false;
-    last = r.text;
-    const spans = r.body.data.flatMap((t) => t.spans.map((s) => ({ ...s, process: t.processes[s.processID] })));
-    return check(spans, r.text) ? { spans, text: r.text } : false;
-  }, { timeoutMs: 20000, intervalMs: 100, describe: () => last.slice(0, 3000) });
-}
+const waitForSpans = (service, what, check) => waitForServiceSpans(up, service, what, check, { timeoutMs: 20000 });
+const metric = (name) => metricOf(up, name);
+const waitUntilScanned = () => waitUntilScannedBy(up);
 
 before(async () => {
   if (skip) return;
@@ -112,7 +62,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const s of servers) s.child.kill('SIGKILL');
+  for (const s of servers) stopServer(s);
   if (up) {
     const exit = await up.stop();
     assert.equal(exit.code, 0, up.tail());
@@ -295,7 +245,7 @@ public class Shop {
 }
 `);
   await execFileP('javac', ['-d', src, path.join(src, 'Shop.java')]);
-  const shop = await startServer('java shop', 'java', ['-cp', src, 'Shop'], { OTEL_SERVICE_NAME: service });
+  const shop = await start('java shop', 'java', ['-cp', src, 'Shop'], { OTEL_SERVICE_NAME: service });
   await waitUntilScanned();
 
   const r = await get(undefined, shop.port, `/proxy?${QUERY}`);

@@ -83,7 +83,8 @@ void ConnectionMatcher::feed(Direction direction, const Chunk& chunk) {
       // Without the framing, the body's end shows only as a write that ends with the last chunk.
       counters_.skipped_bytes += length;
       open_body(s).seen += length;
-      open_body(s).skipped += length - data.size();
+      (chunk.length_only ? open_body(s).length_only : open_body(s).skipped) +=
+          length - data.size();
       if (data.size() == length && ends_last_chunk(data)) finish_message(s, ts, false);
       s.last_ns = ts;
       return;
@@ -91,7 +92,7 @@ void ConnectionMatcher::feed(Direction direction, const Chunk& chunk) {
   }
 
   consume(s, data, ts);
-  if (!stopped_ && length > data.size()) on_gap(s, length - data.size(), ts);
+  if (!stopped_ && length > data.size()) on_gap(s, length - data.size(), ts, chunk.length_only);
   s.last_ns = ts;
 }
 
@@ -286,7 +287,7 @@ void ConnectionMatcher::read_body(Stream& s, std::string_view* data, uint64_t ts
   if (s.kind == Kind::kResponses && s.state == State::kBody) s.response.end_ns = ts;
 }
 
-void ConnectionMatcher::on_gap(Stream& s, uint64_t gap, uint64_t ts) {
+void ConnectionMatcher::on_gap(Stream& s, uint64_t gap, uint64_t ts, bool length_only) {
   counters_.skipped_bytes += gap;
   switch (s.state) {
     case State::kHead:
@@ -304,7 +305,7 @@ void ConnectionMatcher::on_gap(Stream& s, uint64_t gap, uint64_t ts) {
         uint64_t take = std::min(gap, s.body_remaining);
         s.body_remaining -= take;
         body.seen += take;
-        body.skipped += take;
+        (length_only ? body.length_only : body.skipped) += take;
         if (s.body_remaining == 0) finish_message(s, ts, true);
         if (gap > take) {
           ++counters_.truncated;  // the next message starts in uncaptured bytes
@@ -314,17 +315,19 @@ void ConnectionMatcher::on_gap(Stream& s, uint64_t gap, uint64_t ts) {
       } else if (body.framing == BodyFraming::kChunked) {
         uint64_t payload_before = s.chunked.data_bytes();
         if (s.chunked.skip(gap)) {
-          body.skipped += s.chunked.data_bytes() - payload_before;  // not the CRLF it covered
+          // Not the CRLF it covered.
+          uint64_t payload = s.chunked.data_bytes() - payload_before;
+          (length_only ? body.length_only : body.skipped) += payload;
           body.seen = s.chunked.data_bytes();
         } else {
-          body.skipped += gap;
+          (length_only ? body.length_only : body.skipped) += gap;
           body.seen += gap;
           s.lost = true;
           s.state = State::kLostChunked;
         }
       } else {
         body.seen += gap;
-        body.skipped += gap;
+        (length_only ? body.length_only : body.skipped) += gap;
       }
       if (s.state == State::kBody || s.state == State::kLostChunked) {
         if (s.kind == Kind::kRequests) sync_request(s, ts);

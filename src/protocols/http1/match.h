@@ -20,6 +20,9 @@ struct Chunk {
   std::string_view captured;
   uint64_t length = 0;  // taken as captured.size() when smaller
   uint64_t timestamp_ns = 0;
+  // The bytes went by without passing through user memory (sendfile, splice): `captured` is empty
+  // by design. Inside a body they count as body bytes like any uncaptured ones, but not as a loss.
+  bool length_only = false;
 };
 
 enum class Direction : uint8_t {
@@ -109,7 +112,7 @@ class ConnectionMatcher {
   ParseState parse_head(Stream& s, std::string_view* view, uint64_t start_ns);
   void on_head(Stream& s, uint64_t start_ns, uint64_t ts);
   void read_body(Stream& s, std::string_view* data, uint64_t ts);
-  void on_gap(Stream& s, uint64_t gap, uint64_t ts);
+  void on_gap(Stream& s, uint64_t gap, uint64_t ts, bool length_only);
   void cut_head(Stream& s, std::string_view bytes, uint64_t ts);
   void on_invalid(Stream& s, uint64_t dropped_bytes);
   bool starts_message(Stream& s, std::string_view data);

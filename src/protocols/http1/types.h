@@ -30,6 +30,8 @@ struct BodyInfo {
   uint64_t declared = 0;  // Content-Length, when framing is kContentLength
   uint64_t seen = 0;      // payload bytes that went by (decoded data for chunked), captured or not
   uint64_t skipped = 0;   // of `seen`, bytes the capture did not hold and were skipped by length
+  uint64_t length_only = 0;  // of `seen`, bytes sent by sendfile/splice: never in user memory, so
+                             // not captured by design (not counted in `skipped`)
   bool complete = false;  // the end of the body was found
 };
 

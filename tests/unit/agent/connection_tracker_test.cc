@@ -250,6 +250,35 @@ TEST_F(ConnectionTrackerTest, ForgottenProcessLosesOnlyItsConnections) {
   EXPECT_EQ(tracker_->connection_count(), 1u);
 }
 
+TEST_F(ConnectionTrackerTest, SendfileBodyIsCountedAndTheNextRequestStillMatches) {
+  // nginx: the head by writev, the file by sendfile, then keep-alive.
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(1, 5, server_, browser_, kGetItems));
+  feed(app_.write(1, 5, server_, browser_,
+                  "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 70000\r\n\r\n"));
+  feed(app_.sendfile(1, 5, server_, browser_, 65536));
+  const SocketEvent last = app_.sendfile(1, 5, server_, browser_, 70000 - 65536);
+  feed(last);
+  feed(app_.read(1, 5, server_, browser_, kGetStock));
+  feed(app_.write(1, 5, server_, browser_, kNotFound));
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_[0].status, 200);
+  EXPECT_EQ(seen_[0].end_ns, last.enter_ns);
+  EXPECT_EQ(seen_[1].target, "/stock/42");
+  EXPECT_EQ(seen_[1].status, 404);
+  EXPECT_EQ(tracker_->counters().http_truncated, 0u);
+}
+
+TEST_F(ConnectionTrackerTest, ExitOfAProcessEndsItsConnections) {
+  EventSource other_app(200);
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(other_app.accept(1, 5, server_, browser_));
+  feed(app_.process(SocketSyscall::kListen));  // the agent's business: nothing changes
+  EXPECT_EQ(tracker_->connection_count(), 2u);
+  feed(app_.process(SocketSyscall::kExit));
+  EXPECT_EQ(tracker_->connection_count(), 1u);
+}
+
 TEST_F(ConnectionTrackerTest, NonHttpConnectionIsCountedAndIgnored) {
   feed(app_.accept(1, 5, server_, browser_));
   // TLS both ways: the matcher gives up once both directions failed to parse.

@@ -51,6 +51,20 @@ class EventSource {
                     std::string_view data) {
     return io(Direction::kEgress, SocketSyscall::kSendto, tid, fd, local, remote, data);
   }
+  // sendfile: `length` bytes sent from a file, none captured.
+  SocketEvent sendfile(uint32_t tid, int32_t fd, SocketEndpoint local, SocketEndpoint remote,
+                       int64_t length) {
+    SocketEvent e = io(Direction::kEgress, SocketSyscall::kSendfile, tid, fd, local, remote, {});
+    e.result = length;
+    e.length_only = true;
+    return e;
+  }
+  // A process event of this process (kListen, kFork, kExec, kExit).
+  SocketEvent process(SocketSyscall what, std::string_view comm = "app") {
+    SocketEvent e = base(SocketEventKind::kProcess, what, pid_, -1, {}, {});
+    e.comm = comm;
+    return e;
+  }
   uint64_t now() const { return now_; }
 
  private:

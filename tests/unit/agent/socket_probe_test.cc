@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -231,11 +233,16 @@ TEST_F(SocketProbeTest, ProcessOutsideTheFilterProducesNoEvents) {
   UniqueFd listener = listen_on_loopback();
   uint16_t port = local_port(listener.get());
   const std::string message = "from the untraced child";
+  int gate[2];
+  ASSERT_EQ(pipe2(gate, O_CLOEXEC), 0);
 
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    // Only syscalls here: the child of a test process must not run gtest code.
+    // Only syscalls here: the child of a test process must not run gtest code. It waits until
+    // the parent took it out of the filter (a child of a traced process starts traced).
+    char go;
+    if (read(gate[0], &go, 1) != 1) _exit(4);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr = loopback(port);
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(2);
@@ -243,6 +250,11 @@ TEST_F(SocketProbeTest, ProcessOutsideTheFilterProducesNoEvents) {
     close(fd);
     _exit(0);
   }
+  EXPECT_TRUE(probe_->is_traced(static_cast<uint32_t>(child)));
+  probe_->untrace_process(static_cast<uint32_t>(child));
+  ASSERT_EQ(write(gate[1], "g", 1), 1);
+  close(gate[0]);
+  close(gate[1]);
   UniqueFd server(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
   ASSERT_TRUE(server.valid());
   EXPECT_EQ(read_exactly(server.get(), message.size()), message);
@@ -251,7 +263,9 @@ TEST_F(SocketProbeTest, ProcessOutsideTheFilterProducesNoEvents) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
 
   std::vector<CapturedEvent> events = drain();
-  EXPECT_TRUE(of_pid(events, child).empty()) << "the child is not in the pid filter";
+  for (const CapturedEvent& e : of_pid(events, child)) {
+    EXPECT_EQ(e.event.kind, SocketEventKind::kProcess) << "the child is not in the pid filter";
+  }
   // The traced side of the same connection was captured while the child ran.
   std::vector<CapturedEvent> ours = of_pid(events, getpid());
   ASSERT_EQ(ours.size(), 2u);
@@ -321,6 +335,331 @@ TEST_F(SocketProbeTest, CaptureSizeIsConfigurable) {
   EXPECT_EQ(events[0].data, "0123456789abcdef");
   EXPECT_EQ(events[0].event.result, 19);
   EXPECT_TRUE(events[0].event.truncated);
+}
+
+// ---- vectored and length-only data syscalls -----------------------------------------------------
+
+class ConnectedPairTest : public SocketProbeTest {
+ protected:
+  void SetUp() override {
+    SocketProbeTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    connect_pair();
+  }
+  void connect_pair() {
+    listener_ = listen_on_loopback();
+    client_ = connect_to(local_port(listener_.get()));
+    server_ = UniqueFd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ASSERT_TRUE(server_.valid());
+    drain();
+  }
+  static iovec vec(const char* text) {
+    return iovec{const_cast<char*>(text), std::strlen(text)};
+  }
+  UniqueFd listener_, client_, server_;
+};
+
+TEST_F(ConnectedPairTest, WritevAndReadvCaptureAcrossIovecs) {
+  iovec out[] = {vec("GET /v HTTP/1.1\r\n"), vec(""), vec("Host: x\r\n"), vec("\r\n")};
+  const std::string whole = "GET /v HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(writev(client_.get(), out, 4), static_cast<ssize_t>(whole.size()));
+  std::string first(10, '\0'), rest(64, '\0');
+  iovec in[] = {{first.data(), first.size()}, {rest.data(), rest.size()}};
+  ASSERT_EQ(readv(server_.get(), in, 2), static_cast<ssize_t>(whole.size()));
+
+  std::vector<CapturedEvent> events = of_pid(drain(), getpid());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].event.syscall, SocketSyscall::kWritev);
+  EXPECT_EQ(events[0].event.direction, Direction::kEgress);
+  EXPECT_EQ(events[0].data, whole);
+  EXPECT_EQ(events[1].event.syscall, SocketSyscall::kReadv);
+  EXPECT_EQ(events[1].event.direction, Direction::kIngress);
+  // Only the bytes the read returned, though the iovecs had room for more.
+  EXPECT_EQ(events[1].data, whole);
+  for (const CapturedEvent& e : events) {
+    EXPECT_FALSE(e.event.truncated);
+    EXPECT_FALSE(e.event.length_only);
+    EXPECT_EQ(e.event.fd, e.event.direction == Direction::kEgress ? client_.get() : server_.get());
+  }
+}
+
+TEST_F(ConnectedPairTest, SendmsgAndRecvmsgCaptureAcrossIovecs) {
+  iovec out[] = {vec("HTTP/1.1 200 OK\r\n"), vec("Content-Length: 0\r\n\r\n")};
+  msghdr send_msg = {};
+  send_msg.msg_iov = out;
+  send_msg.msg_iovlen = 2;
+  const std::string whole = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  ASSERT_EQ(sendmsg(server_.get(), &send_msg, 0), static_cast<ssize_t>(whole.size()));
+  std::string a(5, '\0'), b(whole.size() - 5, '\0');  // MSG_WAITALL fills both
+  iovec in[] = {{a.data(), a.size()}, {b.data(), b.size()}};
+  msghdr recv_msg = {};
+  recv_msg.msg_iov = in;
+  recv_msg.msg_iovlen = 2;
+  ASSERT_EQ(recvmsg(client_.get(), &recv_msg, MSG_WAITALL), static_cast<ssize_t>(whole.size()));
+
+  std::vector<CapturedEvent> events = of_pid(drain(), getpid());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].event.syscall, SocketSyscall::kSendmsg);
+  EXPECT_EQ(events[0].event.direction, Direction::kEgress);
+  EXPECT_EQ(events[0].data, whole);
+  EXPECT_EQ(events[1].event.syscall, SocketSyscall::kRecvmsg);
+  EXPECT_EQ(events[1].event.direction, Direction::kIngress);
+  EXPECT_EQ(events[1].data, whole);
+}
+
+TEST_F(ConnectedPairTest, VectoredCaptureStopsAtTheCaptureSizeAndTheIovecLimit) {
+  ASSERT_NO_FATAL_FAILURE(open_probe({.capture_bytes = 16, .ring_buffer_bytes = 1u << 16}));
+  iovec two[] = {vec("0123456789"), vec("abcdefXYZ")};
+  ASSERT_EQ(writev(client_.get(), two, 2), 19);
+  // More iovecs than the program walks: the bytes of the later ones are counted, not captured.
+  std::vector<std::string> letters;
+  std::vector<iovec> many;
+  for (int i = 0; i < HODOS_MAX_CAPTURED_IOVECS + 2; ++i) {
+    letters.push_back(std::string(1, static_cast<char>('A' + i)));
+  }
+  for (std::string& l : letters) many.push_back({l.data(), 1});
+  ASSERT_EQ(writev(client_.get(), many.data(), static_cast<int>(many.size())),
+            HODOS_MAX_CAPTURED_IOVECS + 2);
+
+  std::vector<CapturedEvent> events = of_pid(drain(), getpid());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].data, "0123456789abcdef");
+  EXPECT_EQ(events[0].event.result, 19);
+  EXPECT_TRUE(events[0].event.truncated);
+  EXPECT_EQ(events[1].data, std::string("ABCDEFGHIJ").substr(0, HODOS_MAX_CAPTURED_IOVECS));
+  EXPECT_EQ(events[1].event.result, HODOS_MAX_CAPTURED_IOVECS + 2);
+  EXPECT_TRUE(events[1].event.truncated);
+}
+
+TEST_F(ConnectedPairTest, SendfileAndSpliceAreLengthOnly) {
+  char path[] = "/tmp/hodos-sendfile-XXXXXX";
+  UniqueFd file(mkstemp(path));
+  ASSERT_TRUE(file.valid());
+  unlink(path);
+  const std::string body(3000, 'b');
+  ASSERT_EQ(write(file.get(), body.data(), body.size()), static_cast<ssize_t>(body.size()));
+  off_t offset = 0;
+  ASSERT_EQ(sendfile(server_.get(), file.get(), &offset, body.size()),
+            static_cast<ssize_t>(body.size()));
+  // splice socket -> pipe (the process receives), then pipe -> socket (it sends).
+  int pipe_fds[2];
+  ASSERT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
+  UniqueFd pipe_read(pipe_fds[0]), pipe_write(pipe_fds[1]);
+  ssize_t moved = 0;
+  while (moved < static_cast<ssize_t>(body.size())) {
+    ssize_t n = splice(client_.get(), nullptr, pipe_write.get(), nullptr, body.size() - moved, 0);
+    ASSERT_GT(n, 0) << strerror(errno);
+    moved += n;
+  }
+  ASSERT_EQ(splice(pipe_read.get(), nullptr, client_.get(), nullptr, body.size(), 0),
+            static_cast<ssize_t>(body.size()));
+  EXPECT_EQ(read_exactly(server_.get(), body.size()), body);
+
+  std::vector<CapturedEvent> events = of_pid(drain(), getpid());
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events[0].event.syscall, SocketSyscall::kSendfile);
+  EXPECT_EQ(events[0].event.direction, Direction::kEgress);
+  EXPECT_EQ(events[0].event.fd, server_.get());
+  EXPECT_EQ(events[0].event.result, static_cast<int64_t>(body.size()));
+  int64_t spliced_in = 0, spliced_out = 0;
+  for (const CapturedEvent& e : events) {
+    SCOPED_TRACE(static_cast<int>(e.event.syscall));
+    if (e.event.syscall == SocketSyscall::kRead) continue;  // read_exactly's reads
+    EXPECT_TRUE(e.event.length_only);
+    EXPECT_TRUE(e.data.empty());
+    EXPECT_FALSE(e.event.truncated);
+    EXPECT_FALSE(e.event.capture_failed);
+    if (e.event.syscall != SocketSyscall::kSplice) continue;
+    EXPECT_EQ(e.event.fd, client_.get());
+    (e.event.direction == Direction::kIngress ? spliced_in : spliced_out) += e.event.result;
+  }
+  EXPECT_EQ(spliced_in, static_cast<int64_t>(body.size()));
+  EXPECT_EQ(spliced_out, static_cast<int64_t>(body.size()));
+  EXPECT_EQ(probe_->counters().truncations, 0u);
+}
+
+// ---- which processes are traced: decided in the kernel ----------------------------------------
+
+// A child that runs only syscalls (no gtest code after fork) and reports through a pipe.
+class ChildProcess {
+ public:
+  template <class Body>
+  explicit ChildProcess(Body body) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(fds[0]);
+      _exit(body(fds[1]));
+    }
+    close(fds[1]);
+    report_ = UniqueFd(fds[0]);
+  }
+  ~ChildProcess() {
+    if (!reaped_) wait();
+  }
+  pid_t pid() const { return pid_; }
+  // The next 2-byte value the child wrote (a port), or 0 when it wrote nothing.
+  uint16_t read_port() {
+    uint16_t v = 0;
+    return read(report_.get(), &v, sizeof(v)) == sizeof(v) ? v : 0;
+  }
+  int wait() {
+    int status = 0;
+    if (pid_ > 0 && !reaped_ && waitpid(pid_, &status, 0) == pid_) reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  UniqueFd report_;
+};
+
+// Listens, reports its port, answers one connection by echoing "pong" after reading 4 bytes.
+int serve_one(int report) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = loopback(0);
+  if (bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return 2;
+  if (listen(listener, 4) != 0) return 3;
+  socklen_t len = sizeof(addr);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  uint16_t port = ntohs(addr.sin_port);
+  if (write(report, &port, sizeof(port)) != sizeof(port)) return 4;
+  int conn = accept(listener, nullptr, nullptr);
+  char buf[4];
+  if (conn < 0 || read(conn, buf, 4) != 4) return 5;
+  if (write(conn, "pong", 4) != 4) return 6;
+  close(conn);
+  return 0;
+}
+
+void ping(uint16_t port) {
+  UniqueFd c = connect_to(port);
+  write_all(c.get(), "ping");
+  EXPECT_EQ(read_exactly(c.get(), 4), "pong");
+}
+
+std::vector<CapturedEvent> process_events(const std::vector<CapturedEvent>& events) {
+  std::vector<CapturedEvent> out;
+  for (const CapturedEvent& e : events) {
+    if (e.event.kind == SocketEventKind::kProcess) out.push_back(e);
+  }
+  return out;
+}
+
+TEST_F(SocketProbeTest, ChildOfATracedProcessIsTracedUntilItExits) {
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  ChildProcess child(serve_one);
+  uint16_t port = child.read_port();
+  ASSERT_NE(port, 0);
+  ping(port);
+  ASSERT_EQ(child.wait(), 0);
+
+  std::vector<CapturedEvent> events = of_pid(drain(), child.pid());
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().event.kind, SocketEventKind::kProcess);
+  EXPECT_EQ(events.front().event.syscall, SocketSyscall::kFork);
+  EXPECT_EQ(events.front().event.result, self);
+  EXPECT_FALSE(events.front().event.comm.empty());
+  // Its accept and data were captured like its parent's.
+  auto has = [&](SocketEventKind kind) {
+    return std::any_of(events.begin(), events.end(),
+                       [&](const CapturedEvent& e) { return e.event.kind == kind; });
+  };
+  EXPECT_TRUE(has(SocketEventKind::kAccept));
+  EXPECT_TRUE(has(SocketEventKind::kData));
+  EXPECT_EQ(events.back().event.kind, SocketEventKind::kProcess);
+  EXPECT_EQ(events.back().event.syscall, SocketSyscall::kExit);
+  EXPECT_FALSE(probe_->is_traced(static_cast<uint32_t>(child.pid())));
+  EXPECT_TRUE(probe_->is_traced(self)) << "a child's exit leaves its parent traced";
+}
+
+TEST_F(SocketProbeTest, NewListenerIsTracedFromItsListen) {
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  probe_->untrace_process(self);
+  probe_->set_trace_listeners(true);
+  ChildProcess child(serve_one);
+  uint16_t port = child.read_port();
+  ASSERT_NE(port, 0);
+  ping(port);
+  ASSERT_EQ(child.wait(), 0);
+
+  std::vector<CapturedEvent> all = drain();
+  EXPECT_TRUE(of_pid(all, getpid()).empty()) << "the parent (untraced, no listener) is not traced";
+  std::vector<CapturedEvent> events = of_pid(all, child.pid());
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_EQ(events[0].event.kind, SocketEventKind::kProcess);
+  EXPECT_EQ(events[0].event.syscall, SocketSyscall::kListen);
+  EXPECT_EQ(events[0].event.local.port, port);
+  EXPECT_EQ(events[1].event.kind, SocketEventKind::kAccept);
+  EXPECT_EQ(events[2].event.kind, SocketEventKind::kData);
+  EXPECT_EQ(events[2].data, "ping");
+  EXPECT_EQ(process_events(events).back().event.syscall, SocketSyscall::kExit);
+}
+
+TEST_F(SocketProbeTest, AcceptOnAnInheritedListenerStartsTracing) {
+  probe_->untrace_process(static_cast<uint32_t>(getpid()));
+  UniqueFd listener = listen_on_loopback();  // listens while the rule is off: not traced
+  uint16_t port = local_port(listener.get());
+  probe_->set_trace_listeners(true);
+  const int listener_fd = listener.get();
+  ChildProcess child([listener_fd](int) {
+    int conn = accept(listener_fd, nullptr, nullptr);
+    char buf[4];
+    if (conn < 0 || read(conn, buf, 4) != 4) return 5;
+    return write(conn, "pong", 4) == 4 ? 0 : 6;
+  });
+  ping(port);
+  ASSERT_EQ(child.wait(), 0);
+
+  std::vector<CapturedEvent> all = drain();
+  EXPECT_TRUE(of_pid(all, getpid()).empty());
+  std::vector<CapturedEvent> events = of_pid(all, child.pid());
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events[0].event.kind, SocketEventKind::kProcess);
+  EXPECT_EQ(events[0].event.syscall, SocketSyscall::kAccept);
+  EXPECT_EQ(events[1].event.kind, SocketEventKind::kAccept);
+  EXPECT_EQ(events[2].data, "ping");
+}
+
+TEST_F(SocketProbeTest, NeverTracedProcessesAndTheirChildrenAreNotTraced) {
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  probe_->untrace_process(self);
+  probe_->never_trace(self);
+  probe_->set_trace_listeners(true);
+  ChildProcess child(serve_one);
+  uint16_t port = child.read_port();
+  ASSERT_NE(port, 0);
+  EXPECT_TRUE(probe_->is_never_traced(static_cast<uint32_t>(child.pid())));
+  ping(port);
+  ASSERT_EQ(child.wait(), 0);
+  EXPECT_TRUE(of_pid(drain(), child.pid()).empty());
+  EXPECT_FALSE(probe_->is_never_traced(static_cast<uint32_t>(child.pid()))) << "gone at exit";
+}
+
+TEST_F(SocketProbeTest, ListenersAreNotTracedWhileTheRuleIsOff) {
+  probe_->untrace_process(static_cast<uint32_t>(getpid()));
+  ChildProcess child(serve_one);
+  uint16_t port = child.read_port();
+  ASSERT_NE(port, 0);
+  ping(port);
+  ASSERT_EQ(child.wait(), 0);
+  EXPECT_TRUE(of_pid(drain(), child.pid()).empty());
+}
+
+TEST_F(SocketProbeTest, ExecOfATracedProcessIsReported) {
+  ChildProcess child([](int) {
+    execl("/bin/true", "true", static_cast<char*>(nullptr));
+    return 127;
+  });
+  ASSERT_EQ(child.wait(), 0);
+  std::vector<CapturedEvent> events = process_events(of_pid(drain(), child.pid()));
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].event.syscall, SocketSyscall::kFork);
+  EXPECT_EQ(events[1].event.syscall, SocketSyscall::kExec);
+  EXPECT_EQ(events[1].event.comm, "true");
+  EXPECT_EQ(events[2].event.syscall, SocketSyscall::kExit);
 }
 
 TEST(SocketProbeOptionsTest, RejectsBadOptionsBeforeTouchingTheKernel) {
