@@ -1,6 +1,7 @@
 #include "agent/connection_tracker.h"
 
 #include <cerrno>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -10,14 +11,21 @@ namespace http1 = protocols::http1;
 
 namespace {
 
+// Only the bytes of the family count: an IPv4 event fills the first 4 of its 16, and the others
+// hold whatever the kernel program's buffer held before (another event's IPv6 address), which
+// differs between CPUs. Comparing them split a connection in two when its process moved between
+// CPUs, leaving one request and one response unmatched.
+bool same_address(const SocketEndpoint& a, const SocketEndpoint& b) {
+  if (a.family != b.family) return false;
+  const size_t n = a.family == HODOS_AF_INET ? 4 : a.address.size();
+  return std::memcmp(a.address.data(), b.address.data(), n) == 0;
+}
+
 // The fd was closed and reused for another connection if the peer (or a known local port)
 // differs. A connect() in progress may not know its local port yet, so 0 matches any.
 bool same_connection(const SocketEndpoint& local_a, const SocketEndpoint& remote_a,
                      const SocketEndpoint& local_b, const SocketEndpoint& remote_b) {
-  if (remote_a.family != remote_b.family || remote_a.port != remote_b.port ||
-      remote_a.address != remote_b.address) {
-    return false;
-  }
+  if (remote_a.port != remote_b.port || !same_address(remote_a, remote_b)) return false;
   return local_a.port == 0 || local_b.port == 0 || local_a.port == local_b.port;
 }
 

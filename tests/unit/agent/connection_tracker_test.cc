@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -267,6 +269,72 @@ TEST_F(ConnectionTrackerTest, SendfileBodyIsCountedAndTheNextRequestStillMatches
   EXPECT_EQ(seen_[1].target, "/stock/42");
   EXPECT_EQ(seen_[1].status, 404);
   EXPECT_EQ(tracker_->counters().http_truncated, 0u);
+}
+
+// An IPv4 endpoint as the kernel program sends it from a buffer that last held an IPv6 event:
+// bytes 4..15 of the address are that event's (here ::ffff:127.0.0.1), not zeros.
+SocketEndpoint with_stale_bytes(SocketEndpoint e) {
+  static constexpr uint8_t kStale[12] = {0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  std::copy(std::begin(kStale), std::end(kStale), e.address.begin() + 4);
+  return e;
+}
+
+// Hodos issue 5, the event sequence the agent got from nginx (one thread) in the flaky e2e run:
+// its events came through the kernel program's per-CPU buffer, so the unused bytes of their IPv4
+// addresses differed between CPUs. When nginx moved to another CPU between reading a proxied
+// request and answering it, both of its connections looked like new ones (an fd reused) and
+// neither exchange was matched.
+TEST_F(ConnectionTrackerTest, UnusedIpv4AddressBytesDoNotSplitAConnection) {
+  const SocketEndpoint nginx = ipv4("127.0.0.1", 46641);
+  const SocketEndpoint curl = ipv4("127.0.0.1", 46964);
+  const SocketEndpoint upstream_local = ipv4("127.0.0.1", 48792);
+  const SocketEndpoint backend = ipv4("127.0.0.1", 39469);
+  // CPU A's buffer last held an IPv6 event; CPU B's only ever held IPv4 ones.
+  const auto a = with_stale_bytes;
+  const auto b = [](SocketEndpoint e) { return e; };
+
+  feed(app_.accept(1, 6, nginx, curl));
+  feed(app_.read(1, 6, a(nginx), a(curl),
+                 "GET /files/data.bin HTTP/1.1\r\nHost: 127.0.0.1:46641\r\n\r\n"));
+  feed(app_.write(1, 6, a(nginx), a(curl),
+                  "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 3145735\r\n\r\n"));
+  feed(app_.sendfile(1, 6, a(nginx), a(curl), 2097152));
+  feed(app_.sendfile(1, 6, a(nginx), a(curl), 1048583));
+  feed(app_.read(1, 6, a(nginx), a(curl),
+                 "GET /files/nothing.bin HTTP/1.1\r\nHost: 127.0.0.1:46641\r\n\r\n"));
+  feed(app_.write(1, 6, a(nginx), a(curl), kNotFound));
+  feed(app_.read(1, 6, a(nginx), a(curl),
+                 "GET /api/items/9 HTTP/1.1\r\nHost: 127.0.0.1:46641\r\n\r\n"));
+  feed(app_.connect(1, 7, upstream_local, backend, -EINPROGRESS));
+  feed(app_.write(1, 7, a(upstream_local), a(backend),
+                  "GET /items/9 HTTP/1.1\r\nHost: 127.0.0.1:39469\r\n\r\n"));
+  // nginx waits in epoll and wakes up on CPU B.
+  feed(app_.read(1, 7, b(upstream_local), b(backend),
+                 "HTTP/1.1 200 OK\r\nServer: SimpleHTTP/0.6\r\nContent-Length: 9\r\n\r\n"
+                 "{\"id\":9}\n"));
+  feed(app_.close(1, 7, upstream_local, backend));
+  feed(app_.write(1, 6, b(nginx), b(curl),
+                  "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 9\r\n\r\n{\"id\":9}\n"));
+  feed(app_.close(1, 6, nginx, curl));
+
+  ASSERT_EQ(seen_.size(), 4u);
+  EXPECT_EQ(seen_[0].target, "/files/data.bin");
+  EXPECT_EQ(seen_[1].status, 404);
+  EXPECT_EQ(seen_[2].role, Role::kClient);
+  EXPECT_EQ(seen_[2].target, "/items/9");
+  EXPECT_EQ(seen_[3].role, Role::kServer);
+  EXPECT_EQ(seen_[3].target, "/api/items/9");
+  EXPECT_EQ(seen_[3].status, 200);
+  const ConnectionTrackerCounters counters = tracker_->counters();
+  EXPECT_EQ(counters.fd_reused, 0u);
+  EXPECT_EQ(counters.connections_opened, 2u);
+  EXPECT_EQ(counters.unmatched_requests, 0u);
+  EXPECT_EQ(counters.unmatched_responses, 0u);
+
+  // A real change of peer address is still a reused fd.
+  feed(app_.accept(1, 6, nginx, curl));
+  feed(app_.read(1, 6, nginx, ipv4("127.0.0.2", 46964), kGetItems));
+  EXPECT_EQ(tracker_->counters().fd_reused, 1u);
 }
 
 TEST_F(ConnectionTrackerTest, ExitOfAProcessEndsItsConnections) {
