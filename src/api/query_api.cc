@@ -95,12 +95,14 @@ struct QueryApi::Impl {
   QueryApiOptions options;
   std::shared_ptr<spdlog::logger> logger;
   std::unique_ptr<net::HttpServer> server;
+  std::vector<std::string> get_patterns;  // the read-only routes, for 405 answers
 
   using Handler = net::HttpResponse (Impl::*)(net::HttpRequest&);
 
   uint64_t now() const { return options.clock(); }
 
   void add(const std::string& pattern, Handler handler, bool needs_auth = true) {
+    get_patterns.push_back(pattern);
     server->route("GET", pattern, [this, handler, needs_auth](net::HttpRequest& request) {
       return guarded(request, handler, needs_auth);
     });
@@ -311,7 +313,20 @@ struct QueryApi::Impl {
     return r;
   }
 
+  // A GET route asked with another method is 405 with Allow, not "no such route".
   net::HttpResponse unknown_api_route(net::HttpRequest& request) {
+    for (const std::string& pattern : get_patterns) {
+      const bool matches = pattern.ends_with("/*")
+                               ? request.path.starts_with(pattern.substr(0, pattern.size() - 1)) &&
+                                     request.path.size() > pattern.size() - 1
+                               : request.path == pattern;
+      if (!matches) continue;
+      net::HttpResponse r = jaeger_error(
+          405, fmt::format("method {} not allowed on {}: it is read with GET", request.method,
+                           request.path));
+      r.headers.emplace_back("Allow", "GET");
+      return r;
+    }
     return jaeger_error(404, fmt::format("no such route: {} {}", request.method, request.path));
   }
 };

@@ -538,6 +538,13 @@ describe('hodos up: store and Jaeger query API', () => {
     const unknownRoute = await up.get('/api/nope');
     assert.equal(unknownRoute.status, 404);
     assert.equal(unknownRoute.body.errors[0].code, 404);
+    // A read-only route asked with another method: 405 naming the method, with Allow.
+    for (const path of ['/api/services', '/api/traces/0123456789abcdef0123456789abcdef']) {
+      const r = await fetch(`${up.apiUrl}${path}`, { method: 'POST', body: '{}' });
+      assert.equal(r.status, 405, path);
+      assert.equal(r.headers.get('allow'), 'GET', path);
+      assert.match((await r.json()).errors[0].msg, /method POST not allowed/, path);
+    }
     // Still alive and answering after all of that.
     assert.equal((await up.get('/api/services')).status, 200);
   });
