@@ -13,6 +13,8 @@ APT_PACKAGES=(
   nlohmann-json3-dev libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm curl python3 openjdk-17-jdk-headless
+  # The web UI's browser tests (playwright-core drives it; no browser download).
+  chromium
   # Real, unmodified servers the agent's end-to-end tests and benchmarks trace.
   nginx-light python3-flask golang-go
 )

@@ -25,6 +25,7 @@
 #include "agent/source_registry.h"
 #include "api/query_api.h"
 #include "api/sources_api.h"
+#include "api/ui_assets.h"
 #include "cli/commands.h"
 #include "cli/run_support.h"
 #include "cli/signals.h"
@@ -375,6 +376,7 @@ void run_up(const UpOptions& o) {
   api::QueryApiOptions api_options;
   api_options.address = o.http;
   api_options.auth_token = token.value;
+  api_options.fallback = api::make_ui_handler(api::embedded_ui_assets());  // the web UI
   api::QueryApi api(store, &service->metrics(), api_options);
   auto sources_control = std::make_shared<AgentSourcesControl>(source_registry);
   api::add_sources_routes(api, sources_control);

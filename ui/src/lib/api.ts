@@ -1,0 +1,114 @@
+// The UI's client of the query and control API on the same origin. Off loopback the API needs a
+// bearer token (docs/api.md#authentication): the user pastes the one `hodos up` printed, and it is
+// kept in this browser's localStorage. The page assets themselves need none.
+import { Envelope, Trace } from './jaeger';
+
+const TOKEN_KEY = 'hodos.apiToken';
+
+export class ApiError extends Error {
+  constructor(public status: number, message: string) {
+    super(message);
+  }
+}
+
+export function savedToken(): string {
+  try {
+    return localStorage.getItem(TOKEN_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export function saveToken(token: string): void {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Private mode without storage: the token lasts until reload.
+  }
+}
+
+const listeners = new Set<() => void>();
+// Called when an answer is 401, so that the app can ask for the token.
+export function onUnauthorized(listener: () => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  const token = savedToken();
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, `cannot reach hodos (${(e as Error).message}): is \`hodos up\` still running?`);
+  }
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (response.status === 401) listeners.forEach((l) => l());
+  if (!response.ok) {
+    const msg = (parsed as Envelope<unknown> | undefined)?.errors?.[0]?.msg ?? (text.slice(0, 200) || response.statusText);
+    throw new ApiError(response.status, msg);
+  }
+  if (parsed === undefined) throw new ApiError(response.status, `not JSON: ${text.slice(0, 200)}`);
+  return parsed as T;
+}
+
+export const get = <T>(path: string) => request<T>('GET', path);
+export const post = <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {});
+
+export async function services(): Promise<string[]> {
+  return (await get<Envelope<string[] | null>>('/api/services')).data ?? [];
+}
+
+export async function operations(service: string): Promise<string[]> {
+  const r = await get<Envelope<string[] | null>>(`/api/services/${encodeURIComponent(service)}/operations`);
+  return r.data ?? [];
+}
+
+export async function searchTraces(query: URLSearchParams): Promise<Trace[]> {
+  return (await get<Envelope<Trace[] | null>>(`/api/traces?${query}`)).data ?? [];
+}
+
+export async function traceById(id: string): Promise<Trace> {
+  const r = await get<Envelope<Trace[] | null>>(`/api/traces/${encodeURIComponent(id)}`);
+  const trace = r.data?.[0];
+  if (!trace) throw new ApiError(404, 'trace not found');
+  return trace;
+}
+
+export interface SourceEntry {
+  service: string;
+  discovered_service: string;
+  pid: number;
+  executable: string;
+  runtime: string;
+  runtime_version: string;
+  ports: number[];
+  traced: boolean;
+  why_not: string | null;
+  why_not_detail: string;
+  selected_by: string;
+  override: { enabled?: boolean; name?: string } | null;
+}
+
+export interface SourcesAnswer {
+  agent: { running: boolean; reason?: string };
+  saved: Record<string, { enabled?: boolean; name?: string }>;
+  sources: SourceEntry[];
+}
+
+export const sources = () => get<SourcesAnswer>('/api/v1/sources');
+
+export function sourceAction(name: string, action: 'enable' | 'disable' | 'rename', newName?: string) {
+  return post<{ applied: boolean; message?: string }>(
+    `/api/v1/sources/${encodeURIComponent(name)}/${action}`, action === 'rename' ? { name: newName } : {});
+}

@@ -1,0 +1,74 @@
+import { render } from 'preact';
+import { LocationProvider, Route, Router, useLocation } from 'preact-iso';
+import { useEffect, useState } from 'preact/hooks';
+
+import { onUnauthorized, saveToken, savedToken } from './lib/api';
+import { SearchPage } from './pages/Search';
+import { SourcesPage } from './pages/Sources';
+import { TracePage } from './pages/Trace';
+import './style.css';
+
+function Nav() {
+  const { path } = useLocation();
+  const link = (href: string, label: string) => (
+    <a href={href} class={path.startsWith(href) ? 'active' : ''} aria-current={path.startsWith(href) ? 'page' : undefined}>
+      {label}
+    </a>
+  );
+  return (
+    <header class="topbar">
+      <a class="brand" href="/search">Hodos</a>
+      <nav aria-label="Pages">
+        {link('/search', 'Search')}
+        {link('/sources', 'Sources')}
+      </nav>
+    </header>
+  );
+}
+
+// Shown when an answer was 401: `hodos up` listens off loopback and wants its bearer token.
+function TokenPrompt({ onDone }: { onDone: () => void }) {
+  const [value, setValue] = useState(savedToken());
+  return (
+    <form class="token-prompt" role="alertdialog" aria-labelledby="token-title"
+      onSubmit={(e) => { e.preventDefault(); saveToken(value.trim()); onDone(); location.reload(); }}>
+      <strong id="token-title">This Hodos API needs a bearer token.</strong>
+      <span>`hodos up` printed it at start (the <code>auth:</code> line), or it was given with <code>--auth-token</code>.</span>
+      <label>
+        Token <input type="password" value={value} autocomplete="off"
+          onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+      </label>
+      <button type="submit">Use token</button>
+    </form>
+  );
+}
+
+function NotFound() {
+  return <main class="page"><h1>Page not found</h1><p><a href="/search">Search traces</a></p></main>;
+}
+
+function Home() {
+  const { route } = useLocation();
+  useEffect(() => route('/search', true), []);
+  return null;
+}
+
+function App() {
+  const [needToken, setNeedToken] = useState(false);
+  useEffect(() => onUnauthorized(() => setNeedToken(true)), []);
+  return (
+    <LocationProvider>
+      <Nav />
+      {needToken && <TokenPrompt onDone={() => setNeedToken(false)} />}
+      <Router>
+        <Route path="/" component={Home} />
+        <Route path="/search" component={SearchPage} />
+        <Route path="/trace/:id" component={TracePage} />
+        <Route path="/sources" component={SourcesPage} />
+        <Route default component={NotFound} />
+      </Router>
+    </LocationProvider>
+  );
+}
+
+render(<App />, document.getElementById('app')!);
