@@ -7,6 +7,8 @@
 #   BUILD_DIR           build tree (default build)
 #   BENCH_OVERHEAD_*    the agent overhead benchmark's knobs (see bench/overhead/run.mjs), e.g.
 #                       BENCH_OVERHEAD_ROUNDS (default 3), BENCH_OVERHEAD_SECONDS (default 8)
+#   BENCH_UI_*          the web UI benchmark's knobs (see bench/ui/trace_render.mjs), e.g.
+#                       BENCH_UI_SPANS (default 10000), BENCH_UI_RUNS (default 7)
 # Runs every benchmark even when one fails, then exits non-zero if any did.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +44,10 @@ echo
 echo "=== overhead: bench/overhead/run.mjs (none vs hodos agent vs OpenTelemetry SDK; hodos needs root) ==="
 # Without root it says so and compares none with the SDK only.
 BUILD_DIR="$BUILD_DIR" node bench/overhead/run.mjs || failed+=("overhead")
+
+echo
+echo "=== web UI: bench/ui/trace_render.mjs (a 10,000-span trace page in chromium; goal < 1 s) ==="
+BUILD_DIR="$BUILD_DIR" node bench/ui/trace_render.mjs || failed+=("ui")
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

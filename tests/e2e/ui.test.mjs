@@ -1,8 +1,9 @@
 // The web UI end to end: Debian's chromium, driven by playwright-core, against a real
 // `hodos up --no-agent` serving the UI built into the binary, fed the known shop traces (see
 // lib/shop_traces.mjs) by the real OpenTelemetry JS SDK. The first-run page, search (form, plot,
-// list), the trace timeline (order, nesting, the error span, span detail), deep links on reload,
-// the sources page, and how the binary serves the files (types, caching, SPA fallback).
+// list), the trace timeline (order, nesting, the error span, span detail, critical path), deep
+// links on reload, the service map, the services overview, the sources page, and how the binary
+// serves the files (types, caching, SPA fallback).
 // Screenshots of each page go to $HODOS_SCREENSHOT_DIR, by default ui-screenshots/ beside the
 // hodos binary (build/ui-screenshots/).
 import assert from 'node:assert/strict';
@@ -94,7 +95,7 @@ describe('web UI in chromium', () => {
       assert.ok((await r.text()).length > 1000, asset);
     }
     // Page routes answer index.html (deep links); a missing file or API route does not.
-    for (const route of ['/search?service=frontend', '/trace/0123abcd', '/sources']) {
+    for (const route of ['/search?service=frontend', '/trace/0123abcd', '/sources', '/map?lookback=6h', '/services']) {
       const r = await fetch(url(route));
       assert.equal(r.status, 200, route);
       assert.equal(await r.text(), html, route);
@@ -247,6 +248,122 @@ describe('web UI in chromium', () => {
     await waitFor('trace D', async () => (await timelineRows()).map((r) => r.service).join() === 'frontend,inventory');
     await page.goto(url('/trace/0123456789abcdef0123456789abcdef'));
     assert.match(await page.locator('.error-box').textContent(), /No trace with this id is stored/);
+  });
+
+  it('the trace page marks the critical path', async () => {
+    const A = shop.A.spans;
+    await page.goto(url(`/trace/${shop.A.traceId}`));
+    await page.locator('.span-row').first().waitFor();
+    // Every span of A is on the path at some moment; the root only where no child runs:
+    // 0-10 ms (before POST /pay), 80-85 (between POST /pay and render), 95-100 (after render).
+    const critical = () => page.locator('.span-row.critical').evaluateAll((rows) => rows.map((r) => r.dataset.spanId));
+    assert.deepEqual(await critical(), [A.root.spanId, A.payClient.spanId, A.payServer.spanId, A.db.spanId, A.render.spanId]);
+    const sections = (id) => page.locator(`.span-row[data-span-id="${id}"] .cp-section`).evaluateAll((els) =>
+      els.map((e) => [Math.round(parseFloat(e.style.left)), Math.round(parseFloat(e.style.width))]));
+    assert.deepEqual(await sections(A.root.spanId), [[0, 10], [80, 5], [95, 5]]);
+    // The payments server span (15-75 ms) waits on its query (20-30) in between.
+    assert.deepEqual(await sections(A.payServer.spanId), [[15, 5], [30, 45]]);
+    assert.deepEqual(await sections(A.db.spanId), [[20, 10]]);
+    assert.match(await page.locator('.timeline-tools').textContent(), /5 of 5 spans/);
+    await page.locator('input[name=critical-path]').uncheck();
+    assert.equal(await page.locator('.cp-section').count(), 0);
+    assert.equal(await page.locator('.span-row.critical').count(), 0);
+  });
+
+  it('the service map shows the services and their calls, coloured by health; a node opens its search', async () => {
+    // 6 hours: trace D (3 h old) adds inventory.
+    await page.goto(url('/map?lookback=6h'));
+    const canvas = page.locator('.map-canvas[data-ready=true]');
+    await canvas.waitFor();
+    const graph = () => canvas.evaluate((el) => ({
+      nodes: el.cy.nodes().map((n) => ({ id: n.id(), calls: n.data('calls'), health: n.data('health'), size: n.data('size') })),
+      edges: el.cy.edges().map((e) => ({ from: e.source().id(), to: e.target().id(), label: e.data('label'), health: e.data('health') })),
+    }));
+    const g = await graph();
+    // frontend handled A, B, C and D; payments one failed call; inventory one call.
+    assert.deepEqual(g.nodes, [
+      { id: 'frontend', calls: 4, health: 'ok', size: 90 },
+      { id: 'inventory', calls: 1, health: 'ok', size: 62 },
+      { id: 'payments', calls: 1, health: 'failing', size: 62 },
+    ]);
+    assert.deepEqual(g.edges, [
+      { from: 'frontend', to: 'inventory', label: '1 call', health: 'ok' },
+      { from: 'frontend', to: 'payments', label: '1 call · 100% err', health: 'failing' },
+    ]);
+    // The same in the tables beside the graph.
+    const table = (name) => page.locator(`table[aria-label="${name}"] tbody tr`).evaluateAll((rows) =>
+      rows.map((r) => [...r.querySelectorAll('th, td')].map((c) => c.textContent.trim())));
+    assert.deepEqual(await table('Calls between services'), [['frontend', 'inventory', '1', '0%'], ['frontend', 'payments', '1', '100%']]);
+    assert.deepEqual((await table('Services on the map')).map((r) => [r[0], r[1], r[3], r[4]]), [
+      ['frontend', '4', '0%', 'ok'], ['inventory', '1', '0%', 'ok'], ['payments', '1', '100%', 'failing'],
+    ]);
+    // Left to right: the caller before its callees.
+    const xs = await canvas.evaluate((el) => Object.fromEntries(el.cy.nodes().map((n) => [n.id(), n.position('x')])));
+    assert.ok(xs.frontend < xs.payments && xs.frontend < xs.inventory, JSON.stringify(xs));
+    await shot('map');
+
+    // The default window (1 h) leaves D out; reloading keeps the window of the URL.
+    await page.goto(url('/map'));
+    await waitFor('the 1-hour map', async () => {
+      const h = await page.locator('.map-canvas[data-ready=true]').evaluate((el) => el.cy.nodes().map((n) => n.id()).join()).catch(() => '');
+      return h === 'frontend,payments';
+    });
+    await page.goto(url('/map?lookback=6h'));
+    await page.reload();
+    await waitFor('the 6-hour map after reload', async () =>
+      (await page.locator('.map-canvas[data-ready=true]').evaluate((el) => el.cy.nodes().length).catch(() => 0)) === 3);
+    assert.equal(await page.locator('select[name=lookback]').inputValue(), '6h');
+
+    // A click on the payments node opens its search over the same window.
+    const box = await canvas.boundingBox();
+    const pos = await canvas.evaluate((el) => el.cy.getElementById('payments').renderedPosition());
+    await page.mouse.click(box.x + pos.x, box.y + pos.y);
+    await waitFor('the search of payments', () => new URL(page.url()).pathname + new URL(page.url()).search === '/search?service=payments&lookback=6h',
+      { describe: () => page.url() });
+    await waitFor('its trace', async () => JSON.stringify(await rowIds()) === JSON.stringify([shop.A.traceId]));
+  });
+
+  it('the services page shows rate, errors and p50/p99 over the window, with sparklines', async () => {
+    await page.goto(url('/services'));
+    await page.locator('.services-table tbody tr').first().waitFor();
+    const rows = await page.locator('.services-table tbody tr').evaluateAll((trs) => trs.map((tr) => ({
+      service: tr.dataset.service,
+      health: tr.dataset.health,
+      ...Object.fromEntries([...tr.querySelectorAll('[data-metric]')].map((td) => [td.dataset.metric, Number(td.dataset.value)])),
+      sparklines: [...tr.querySelectorAll('.sparkline')].map((s) => Number(s.dataset.points)),
+      charts: tr.querySelectorAll('.sparkline canvas').length,
+      text: tr.textContent,
+    })));
+    assert.deepEqual(rows.map((r) => r.service), ['frontend', 'inventory', 'payments']);
+    const [frontend, inventory, payments] = rows;
+    // frontend: A (100 ms), B (2 ms), C (1.5 s) in the last hour, none failed.
+    assert.equal(frontend.calls, 3);
+    assert.equal(frontend.errors, 0);
+    assert.equal(frontend.health, 'ok');
+    // Quantiles come from a histogram with √2-wide buckets.
+    assert.ok(frontend.p50 > 100 / Math.SQRT2 && frontend.p50 < 100 * Math.SQRT2, `p50 ${frontend.p50}`);
+    assert.ok(frontend.p99 > 1500 / Math.SQRT2 && frontend.p99 < 1500 * Math.SQRT2, `p99 ${frontend.p99}`);
+    assert.equal(frontend.charts, 4);
+    // ~30 points over the hour for the rate; the error and latency points only where there were calls.
+    assert.ok(frontend.sparklines[0] >= 25, `rate points ${frontend.sparklines}`);
+    assert.ok(frontend.sparklines.slice(1).every((n) => n >= 1), `points ${frontend.sparklines}`);
+    // payments: one call, failed, 60 ms.
+    assert.equal(payments.calls, 1);
+    assert.equal(payments.errors, 1);
+    assert.equal(payments.health, 'failing');
+    assert.match(payments.text, /100%/);
+    assert.ok(payments.p50 > 60 / Math.SQRT2 && payments.p50 < 60 * Math.SQRT2, `p50 ${payments.p50}`);
+    // inventory's only call is 3 hours old.
+    assert.match(inventory.text, /no calls in this window/);
+    await shot('services');
+
+    await page.locator('select[name=lookback]').selectOption('6h');
+    await waitFor('the 6-hour window in the URL', () => new URL(page.url()).search === '?lookback=6h');
+    await waitFor('inventory\'s call', async () =>
+      (await page.locator('tr[data-service=inventory] [data-metric=calls]').getAttribute('data-value').catch(() => null)) === '1');
+    await page.locator('tr[data-service=frontend] a').click();
+    await waitFor('the search of frontend', () => new URL(page.url()).pathname + new URL(page.url()).search === '/search?service=frontend&lookback=6h');
+    await waitFor('its 4 traces', async () => (await rowIds()).length === 4);
   });
 
   it('the sources page says the agent is off', async () => {

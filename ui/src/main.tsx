@@ -3,7 +3,9 @@ import { LocationProvider, Route, Router, useLocation } from 'preact-iso';
 import { useEffect, useState } from 'preact/hooks';
 
 import { onUnauthorized, saveToken, savedToken } from './lib/api';
+import { MapPage } from './pages/Map';
 import { SearchPage } from './pages/Search';
+import { ServicesPage } from './pages/Services';
 import { SourcesPage } from './pages/Sources';
 import { TracePage } from './pages/Trace';
 import './style.css';
@@ -20,6 +22,8 @@ function Nav() {
       <a class="brand" href="/search">Hodos</a>
       <nav aria-label="Pages">
         {link('/search', 'Search')}
+        {link('/map', 'Map')}
+        {link('/services', 'Services')}
         {link('/sources', 'Sources')}
       </nav>
     </header>
@@ -64,6 +68,8 @@ function App() {
         <Route path="/" component={Home} />
         <Route path="/search" component={SearchPage} />
         <Route path="/trace/:id" component={TracePage} />
+        <Route path="/map" component={MapPage} />
+        <Route path="/services" component={ServicesPage} />
         <Route path="/sources" component={SourcesPage} />
         <Route default component={NotFound} />
       </Router>

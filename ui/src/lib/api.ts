@@ -2,6 +2,7 @@
 // bearer token (docs/api.md#authentication): the user pastes the one `hodos up` printed, and it is
 // kept in this browser's localStorage. The page assets themselves need none.
 import { Envelope, Trace } from './jaeger';
+import { DependencyLink, MetricFamily } from './metrics';
 
 const TOKEN_KEY = 'hodos.apiToken';
 
@@ -111,4 +112,33 @@ export const sources = () => get<SourcesAnswer>('/api/v1/sources');
 export function sourceAction(name: string, action: 'enable' | 'disable' | 'rename', newName?: string) {
   return post<{ applied: boolean; message?: string }>(
     `/api/v1/sources/${encodeURIComponent(name)}/${action}`, action === 'rename' ? { name: newName } : {});
+}
+
+// Service-to-service call counts between endTs - lookback and endTs (Unix ms).
+export async function dependencies(endTs: number, lookback: number): Promise<DependencyLink[]> {
+  return (await get<Envelope<DependencyLink[] | null>>(`/api/dependencies?endTs=${endTs}&lookback=${lookback}`)).data ?? [];
+}
+
+export interface MetricQuery {
+  services: string[];
+  endTs: number; // Unix ms
+  lookback: number; // ms
+  step: number; // ms
+  ratePer: number; // ms
+  quantile?: number; // latencies only
+}
+
+// One SPM route (docs/api.md#get-apimetricscallserrorslatenciesminstep) for several services at
+// once, over server and consumer spans (the calls and messages a service handled).
+export function metrics(kind: 'calls' | 'errors' | 'latencies', q: MetricQuery): Promise<MetricFamily> {
+  const p = new URLSearchParams();
+  for (const s of q.services) p.append('service', s);
+  p.append('spanKind', 'server');
+  p.append('spanKind', 'consumer');
+  if (q.quantile !== undefined) p.set('quantile', String(q.quantile));
+  p.set('endTs', String(q.endTs));
+  p.set('lookback', String(q.lookback));
+  p.set('step', String(q.step));
+  p.set('ratePer', String(q.ratePer));
+  return get<MetricFamily>(`/api/metrics/${kind}?${p}`);
 }

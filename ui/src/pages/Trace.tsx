@@ -1,6 +1,6 @@
 // /trace/{traceID}[?span=spanID]: header (duration, services, depth, span count, copy id, download
-// JSON), the timeline (collapsible span tree with bars on the trace's time axis; rows virtualized
-// so that a 10,000-span trace stays smooth) and the selected span's detail.
+// JSON), the timeline (collapsible span tree with bars on the trace's time axis, the critical path
+// marked; rows virtualized so that a 10,000-span trace stays smooth) and the selected span's detail.
 import { useLocation, useRoute } from 'preact-iso';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 
@@ -9,6 +9,7 @@ import { ServiceChip } from '../components/ServiceChip';
 import { SpanDetail } from '../components/SpanDetail';
 import * as api from '../lib/api';
 import { downloadJson } from '../lib/clipboard';
+import { CriticalPath, criticalPath } from '../lib/criticalPath';
 import { serviceColor } from '../lib/colors';
 import { formatDuration, formatTimestamp } from '../lib/format';
 import { Trace } from '../lib/jaeger';
@@ -46,6 +47,7 @@ export function TracePage() {
 function TraceView({ trace }: { trace: Trace }) {
   const location = useLocation();
   const model = useMemo(() => buildTraceModel(trace), [trace]);
+  const critical = useMemo(() => criticalPath(model), [model]);
   const selectedKey = location.query.span && model.byKey.has(location.query.span) ? location.query.span : null;
   const select = (key: string | null) => {
     const base = `/trace/${trace.traceID}`;
@@ -78,7 +80,7 @@ function TraceView({ trace }: { trace: Trace }) {
         <div class="chips">{model.services.map((s) => <ServiceChip service={s.service} count={s.count} />)}</div>
       </header>
       <div class={`trace-body ${selected ? 'with-detail' : ''}`}>
-        <Timeline model={model} selectedKey={selectedKey} onSelect={select} />
+        <Timeline model={model} critical={critical} selectedKey={selectedKey} onSelect={select} />
         {selected && <SpanDetail node={selected} model={model} onClose={() => select(null)} />}
       </div>
     </main>
@@ -89,12 +91,26 @@ const ROW_HEIGHT = 28;
 const OVERSCAN = 12;
 const INDENT_PX = 14;
 
-function Timeline({ model, selectedKey, onSelect }: { model: TraceModel; selectedKey: string | null; onSelect: (key: string | null) => void }) {
+interface TimelineProps {
+  model: TraceModel;
+  critical: CriticalPath;
+  selectedKey: string | null;
+  onSelect: (key: string | null) => void;
+}
+
+function Timeline({ model, critical, selectedKey, onSelect }: TimelineProps) {
   const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(new Set());
+  const [showCritical, setShowCritical] = useState(true);
   const rows = useMemo(() => visibleNodes(model, collapsed), [model, collapsed]);
   const scroller = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [viewport, setViewport] = useState(600);
+
+  // The first rows are on screen once the frame after this commit is painted: a mark for the
+  // render benchmark (bench/ui/trace_render.mjs) and for anyone profiling the page.
+  useEffect(() => {
+    requestAnimationFrame(() => setTimeout(() => performance.mark('hodos:timeline-painted'), 0));
+  }, []);
 
   useLayoutEffect(() => {
     const el = scroller.current;
@@ -171,6 +187,14 @@ function Timeline({ model, selectedKey, onSelect }: { model: TraceModel; selecte
 
   return (
     <section class="timeline" aria-label="Timeline">
+      <div class="timeline-tools">
+        <label title="The spans that decide when the trace ends: at each moment, the span the work waited on">
+          <input type="checkbox" name="critical-path" checked={showCritical}
+            onChange={(e) => setShowCritical((e.target as HTMLInputElement).checked)} />
+          Critical path
+        </label>
+        {showCritical && <span class="muted small-text">{critical.keys.size} of {model.nodes.length} spans: names in bold, the dark line under a bar is the time on the path</span>}
+      </div>
       <div class="timeline-head" aria-hidden="true">
         <div class="span-name">Service: operation</div>
         <div class="ruler">
@@ -189,6 +213,7 @@ function Timeline({ model, selectedKey, onSelect }: { model: TraceModel; selecte
             const width = Math.max((s.duration / span) * 100, 0.15);
             const isCollapsed = collapsed.has(node.key);
             const color = serviceColor(node.service);
+            const sections = showCritical ? critical.byKey.get(node.key) : undefined;
             return (
               <div
                 id={`row-${node.key}`}
@@ -197,7 +222,7 @@ function Timeline({ model, selectedKey, onSelect }: { model: TraceModel; selecte
                 aria-level={node.depth + 1}
                 aria-expanded={node.children.length > 0 ? !isCollapsed : undefined}
                 aria-selected={node.key === selectedKey}
-                class={`span-row${node.key === selectedKey ? ' selected' : ''}${node.error ? ' error' : ''}`}
+                class={`span-row${node.key === selectedKey ? ' selected' : ''}${node.error ? ' error' : ''}${sections ? ' critical' : ''}`}
                 data-span-id={s.spanID}
                 data-depth={node.depth}
                 style={{ top: `${(first + i) * ROW_HEIGHT}px`, height: `${ROW_HEIGHT}px` }}
@@ -213,10 +238,17 @@ function Timeline({ model, selectedKey, onSelect }: { model: TraceModel; selecte
                   <span class="svc">{node.service}</span>
                   <span class="op">{s.operationName}</span>
                   {node.error && <span class="error-mark" title="This span failed (status ERROR)" aria-label="error">!</span>}
+                  {sections && <span class="sr-only">, on the critical path</span>}
                   {isCollapsed && <span class="muted"> +{node.descendants}</span>}
                 </div>
                 <div class="span-bar-cell">
                   <div class="span-bar" style={{ left: `${left}%`, width: `${width}%`, background: node.error ? '#c62828' : color }} />
+                  {sections?.map((c) => (
+                    <div class="cp-section" style={{
+                      left: `${((c.start - model.startTime) / span) * 100}%`,
+                      width: `${Math.max(((c.end - c.start) / span) * 100, 0.1)}%`,
+                    }} />
+                  ))}
                   <span class="bar-label" style={left > 70 ? { right: `${100 - left + 0.5}%` } : { left: `calc(${left + width}% + 4px)` }}>
                     {formatDuration(s.duration)}
                   </span>
