@@ -176,14 +176,20 @@ json error_response(int code, std::string_view message) {
 }
 
 json dependencies_json(const std::vector<store::DependencyLink>& links, std::string_view service) {
-  std::map<std::pair<std::string, std::string>, uint64_t> summed;
+  // errorCount (calls whose child span failed) is Hodos's addition to Jaeger's DependencyLink.
+  std::map<std::pair<std::string, std::string>, std::pair<uint64_t, uint64_t>> summed;
   for (const store::DependencyLink& l : links) {
     if (!service.empty() && l.parent != service && l.child != service) continue;
-    summed[{l.parent, l.child}] += l.call_count;
+    auto& [calls, errors] = summed[{l.parent, l.child}];
+    calls += l.call_count;
+    errors += l.error_count;
   }
   json out = json::array();
-  for (const auto& [edge, calls] : summed) {
-    out.push_back(json{{"parent", edge.first}, {"child", edge.second}, {"callCount", calls}});
+  for (const auto& [edge, counts] : summed) {
+    out.push_back(json{{"parent", edge.first},
+                       {"child", edge.second},
+                       {"callCount", counts.first},
+                       {"errorCount", counts.second}});
   }
   return out;
 }

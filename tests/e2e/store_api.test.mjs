@@ -345,18 +345,18 @@ describe('hodos up: store and Jaeger query API', () => {
     const all = await up.json('/api/dependencies');
     assert.deepEqual({ ...all, data: sortLinks(all.data) }, {
       data: [
-        { parent: 'frontend', child: 'inventory', callCount: 1 },
-        { parent: 'frontend', child: 'payments', callCount: 1 },
+        { parent: 'frontend', child: 'inventory', callCount: 1, errorCount: 0 },
+        { parent: 'frontend', child: 'payments', callCount: 1, errorCount: 1 },
       ],
       total: 0, limit: 0, offset: 0, errors: null,
     });
     assert.deepEqual((await up.json(`/api/dependencies${query({ endTs: Date.now(), lookback: 3600000 })}`)).data,
-      [{ parent: 'frontend', child: 'payments', callCount: 1 }]);
+      [{ parent: 'frontend', child: 'payments', callCount: 1, errorCount: 1 }]);
     const endD = Math.floor(shop.times.D / 1000) + 60000;
     assert.deepEqual((await up.json(`/api/dependencies${query({ endTs: endD, lookback: 120000 })}`)).data,
-      [{ parent: 'frontend', child: 'inventory', callCount: 1 }]);
+      [{ parent: 'frontend', child: 'inventory', callCount: 1, errorCount: 0 }]);
     assert.deepEqual((await up.json(`/api/dependencies${query({ service: 'payments' })}`)).data,
-      [{ parent: 'frontend', child: 'payments', callCount: 1 }]);
+      [{ parent: 'frontend', child: 'payments', callCount: 1, errorCount: 1 }]);
     assert.deepEqual((await up.json(`/api/dependencies${query({ endTs: Math.floor(shop.times.D / 1000) - 3600000 })}`)).data, []);
   });
 

@@ -96,4 +96,18 @@ describe('buildServiceMap', () => {
     expect(map.edges[1].color).toBe('#c62828');
     expect(map.edges[0].width).toBe(6);
   });
+
+  it("uses the edge's own errorCount when the API gives it, not the callee's rate", async () => {
+    const { buildServiceMap } = await import('./serviceMap');
+    // payments fails half its calls overall, but none of those from frontend.
+    const map = buildServiceMap(
+      [{ parent: 'frontend', child: 'payments', callCount: 4, errorCount: 0 },
+       { parent: 'batch', child: 'payments', callCount: 4, errorCount: 4 }],
+      new Map([['payments', 8]]),
+      new Map([['payments', 0.5]]));
+    expect(map.edges.map((e) => [e.id, e.label, e.health])).toEqual([
+      ['batch->payments', '4 calls · 100% err', 'failing'],
+      ['frontend->payments', '4 calls', 'ok'],
+    ]);
+  });
 });

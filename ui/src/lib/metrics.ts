@@ -18,6 +18,7 @@ export interface DependencyLink {
   parent: string;
   child: string;
   callCount: number;
+  errorCount?: number;  // Hodos's addition: calls whose child span failed (absent from Jaeger)
 }
 
 // A series over time: x in Unix seconds (uPlot's unit), y as the route gives it.

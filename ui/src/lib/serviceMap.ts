@@ -16,7 +16,7 @@ export interface MapEdge {
   parent: string;
   child: string;
   calls: number;
-  errorRate: number | undefined; // of the calls the child handled in the window
+  errorRate: number | undefined; // of this edge's calls (errorCount), else of the child's calls
   health: Health;
   color: string;
   width: number; // px
@@ -50,7 +50,8 @@ export function buildServiceMap(links: DependencyLink[], calls: Map<string, numb
   const edges = links
     .filter((l) => l.callCount > 0)
     .map((l): MapEdge => {
-      const errorRate = errorRates.get(l.child);
+      // The edge's own failures when the API counts them (Hodos), else the callee's error rate.
+      const errorRate = l.errorCount !== undefined ? l.errorCount / l.callCount : errorRates.get(l.child);
       const health = healthOf(l.callCount, errorRate);
       return {
         id: `${l.parent}->${l.child}`,

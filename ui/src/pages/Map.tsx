@@ -1,6 +1,6 @@
 // /map?lookback=: the services that called each other in the window (GET /api/dependencies), each
 // node sized by the calls it handled and coloured by its share of failed calls (the SPM routes),
-// each edge labelled with its calls and the callee's error rate. A click on a node opens its
+// each edge labelled with its calls and its error rate. A click on a node opens its
 // search. Refreshed every 30 seconds; the same data is in two tables below the graph.
 import { useLocation } from 'preact-iso';
 import { useEffect, useState } from 'preact/hooks';
@@ -106,7 +106,7 @@ function MapTables({ map, lookback, windowMs }: { map: ServiceMap; lookback: str
       </table>
       <table class="data-table" aria-label="Calls between services">
         <caption>Calls between services</caption>
-        <thead><tr><th scope="col">Caller</th><th scope="col">Callee</th><th scope="col">Calls</th><th scope="col">Callee errors</th></tr></thead>
+        <thead><tr><th scope="col">Caller</th><th scope="col">Callee</th><th scope="col">Calls</th><th scope="col">Errors</th></tr></thead>
         <tbody>
           {map.edges.map((e) => (
             <tr data-edge={e.id}>
