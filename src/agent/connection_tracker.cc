@@ -145,7 +145,13 @@ void ConnectionTracker::end(
     std::unordered_map<Key, std::unique_ptr<Connection>, KeyHash>::iterator it, bool closed) {
   if (it == connections_.end()) return;
   Connection& c = *it->second;
-  if (closed) c.matcher->close();  // ends a response delimited by the close
+  // A close ends a response delimited by it; an eviction hands on what was half read as
+  // incomplete (an error body the client never read) instead of dropping it.
+  if (closed) {
+    c.matcher->close();
+  } else {
+    c.matcher->abandon();
+  }
   fold_counters(c.matcher->counters());
   if (c.request_open) {
     auto s = serving_.find(c.serving_tid);

@@ -435,14 +435,19 @@ void ConnectionMatcher::finish_response(Stream& s, uint64_t end_ns, bool complet
   }
 }
 
-void ConnectionMatcher::close() {
+void ConnectionMatcher::close() { finish_all(/*closed=*/true); }
+
+void ConnectionMatcher::abandon() { finish_all(/*closed=*/false); }
+
+void ConnectionMatcher::finish_all(bool closed) {
   if (stopped_) return;
   // Requests first: a request body cut by the close must not hold back the response matching.
   for (Kind kind : {Kind::kRequests, Kind::kResponses}) {
     for (Stream& s : streams_) {
       if (s.kind != kind) continue;
       if (s.state == State::kBody) {
-        bool by_close = open_body(s).framing == BodyFraming::kUntilClose;
+        // Only a close completes a body delimited by the close.
+        bool by_close = closed && open_body(s).framing == BodyFraming::kUntilClose;
         finish_message(s, s.last_ns, by_close);
       } else if (s.state == State::kLostChunked) {
         finish_message(s, s.last_ns, false);

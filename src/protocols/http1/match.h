@@ -64,6 +64,10 @@ class ConnectionMatcher {
   void feed(Direction direction, const Chunk& chunk);
   // The connection closed: ends a response delimited by close, counts what stays unanswered.
   void close();
+  // Tracking stops with the connection still open (evicted: idle or out of room): a message whose
+  // body was still arriving, such as an error response whose body the client never read, is
+  // handed on as incomplete rather than dropped.
+  void abandon();
 
   // False once the connection stopped being parsed (closed, not HTTP, or upgraded).
   bool active() const { return !stopped_; }
@@ -72,6 +76,7 @@ class ConnectionMatcher {
 
  private:
   enum class Kind : uint8_t { kUnknown, kRequests, kResponses };
+  void finish_all(bool closed);
   enum class State : uint8_t {
     kHead,         // expecting (the rest of) a head
     kBody,         // reading the body of the open message

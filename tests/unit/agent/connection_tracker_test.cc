@@ -244,6 +244,23 @@ TEST_F(ConnectionTrackerTest, IdleConnectionsAreEvicted) {
   EXPECT_EQ(tracker_->active_thread_count(), 0u);
 }
 
+// urllib's HTTPError keeps the socket open with the error body unread: the client span is not
+// lost when the idle connection is evicted, it comes out then.
+TEST_F(ConnectionTrackerTest, AnEvictedConnectionHandsOnAResponseWhoseBodyWasNotRead) {
+  ConnectionTrackerLimits limits;
+  limits.idle_timeout_ns = 1'000'000;  // 1 ms
+  make_tracker(limits);
+  feed(app_.connect(3, 9, local_, stock_, 0));
+  feed(app_.write(3, 9, local_, stock_, kGetStock));
+  // Only the head of a 404 whose 20-byte body never gets read.
+  feed(app_.read(3, 9, local_, stock_, "HTTP/1.1 404 Not Found\r\nContent-Length: 20\r\n\r\n"));
+  EXPECT_TRUE(seen_.empty());
+  tracker_->evict_idle(app_.now() + 2'000'000);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].role, Role::kClient);
+  EXPECT_EQ(seen_[0].status, 404);
+}
+
 TEST_F(ConnectionTrackerTest, ForgottenProcessLosesOnlyItsConnections) {
   EventSource other_app(200);
   feed(app_.accept(1, 5, server_, browser_));

@@ -210,6 +210,22 @@ TEST(Http1Match, ResponseWithoutLengthEndsAtClose) {
   EXPECT_EQ(c.counters().truncated, 0u);
 }
 
+// An evicted connection (idle, or the tracker out of room) is still open: a response whose body
+// the client never read is handed on as incomplete, and an until-close body is not complete.
+TEST(Http1Match, AbandonHandsOnWhatWasHalfReadAsIncomplete) {
+  for (bool until_close : {false, true}) {
+    Conversation c(Role::kClient);
+    c.request(req("curl_get"));
+    std::string_view response = until_close ? resp("python_until_close") : resp("go_200_json");
+    c.response(response.substr(0, response.find("\r\n\r\n") + 5));  // the head, one body byte
+    EXPECT_TRUE(c.exchanges.empty());
+    c.matcher().abandon();
+    ASSERT_EQ(c.exchanges.size(), 1u) << until_close;
+    EXPECT_FALSE(c.exchanges[0].response.body.complete) << until_close;
+    EXPECT_FALSE(c.matcher().active());
+  }
+}
+
 TEST(Http1Match, CloseCountsUnansweredRequests) {
   Conversation c;
   c.request(req("curl_get"));
