@@ -27,6 +27,13 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by the loader before load; at most HODOS_MAX_CAPTURE_BYTES. */
 const volatile __u32 capture_bytes = HODOS_DEFAULT_CAPTURE_BYTES;
 
+/* Records are submitted without waking the agent, which drains the ring on a short timer: a
+ * wake-up per record (the kernel's default) costs an IPI in the kernel and a context switch in the
+ * agent, several times per request. Only the record that takes the ring past this many bytes
+ * wakes the agent at once, so that a burst does not overflow it (each record past it would cost
+ * an IPI again while the agent catches up). Set by the loader. */
+const volatile __u64 wakeup_bytes = 256 << 10;
+
 /* 1 while the rule "every process listening on TCP is a source" is on: the agent sets it at run
  * time (.bss is mapped into the agent). */
 volatile __u32 trace_listeners = 0;
@@ -74,7 +81,7 @@ struct {
 /* Size set by the loader before load. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 8 << 20);
+  __uint(max_entries, 2 << 20);
 } events SEC(".maps");
 
 struct {
@@ -166,6 +173,17 @@ static __always_inline __u8 direction_of(__u32 syscall) {
   }
 }
 
+/* The flags of a record's submission, given the bytes the ring holds with this record counted
+ * (`record` of them, its 8-byte header included): a wake-up only when this record crosses
+ * wakeup_bytes. Two CPUs crossing at once may both miss it; the agent's timer drains anyway. */
+static __always_inline __u64 submit_flags(__u64 held, __u64 record) {
+  return held > wakeup_bytes && held - record <= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+                                                              : BPF_RB_NO_WAKEUP;
+}
+
+/* A ring buffer record's footprint: its length plus an 8-byte header, rounded up to 8. */
+static __always_inline __u64 record_bytes(__u64 size) { return (size + 8 + 7) & ~7ull; }
+
 static __always_inline void fill_header(struct hodos_event_header *header,
                                         const struct pending_call *call, __u64 pid_tgid, long ret,
                                         __u8 kind) {
@@ -183,7 +201,8 @@ static __always_inline void fill_header(struct hodos_event_header *header,
 
 /* ACCEPT, CONNECT and CLOSE: a header-only event. */
 static __always_inline void emit_connection_event(const struct pending_call *call, __u64 pid_tgid,
-                                                  long ret, __u8 kind, int fd, struct sock *sk) {
+                                                  long ret, __u8 kind, int fd, struct sock *sk,
+                                                  const bool typed) {
   struct hodos_event_header *header = bpf_ringbuf_reserve(&events, sizeof(*header), 0);
   if (!header) {
     count(HODOS_COUNTER_RINGBUF_DROPS);
@@ -192,10 +211,12 @@ static __always_inline void emit_connection_event(const struct pending_call *cal
   fill_header(header, call, pid_tgid, ret, kind);
   header->fd = fd;
   if (sk)
-    read_socket_tuple(sk, &header->tuple);
+    read_socket_tuple(sk, &header->tuple, typed);
   else
     header->tuple = call->tuple;
-  bpf_ringbuf_submit(header, 0);
+  const __u64 record = record_bytes(sizeof(*header));
+  /* Reserved already: the ring's count includes this record. */
+  bpf_ringbuf_submit(header, submit_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), record));
   count(HODOS_COUNTER_EVENTS);
 }
 
@@ -222,13 +243,13 @@ static __always_inline long capture_iovecs(struct hodos_data_event *event,
 }
 
 static __always_inline void emit_data_event(const struct pending_call *call, __u64 pid_tgid,
-                                            long ret) {
+                                            long ret, const bool typed) {
   __u32 cpu = bpf_get_smp_processor_id();
   struct data_scratch_slot *slot = bpf_map_lookup_elem(&data_scratch, &cpu);
   if (!slot) return;
   struct hodos_data_event *event = &slot->event;
   fill_header(&event->header, call, pid_tgid, ret, HODOS_EVENT_DATA);
-  read_socket_tuple((struct sock *)call->sk, &event->header.tuple);
+  read_socket_tuple((struct sock *)call->sk, &event->header.tuple, typed);
 
   __u64 wanted = ret;
   if (wanted > capture_bytes) wanted = capture_bytes;
@@ -271,7 +292,11 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
   }
   if (captured > HODOS_MAX_CAPTURE_BYTES) captured = HODOS_MAX_CAPTURE_BYTES;
   event->captured = captured;
-  if (bpf_ringbuf_output(&events, event, offsetof(struct hodos_data_event, data) + captured, 0))
+  const __u64 size = offsetof(struct hodos_data_event, data) + captured;
+  /* Not yet in the ring: its count does not include this record. */
+  const __u64 record = record_bytes(size);
+  const __u64 held = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + record;
+  if (bpf_ringbuf_output(&events, event, size, submit_flags(held, record)))
     count(HODOS_COUNTER_RINGBUF_DROPS);
   else
     count(HODOS_COUNTER_EVENTS);
@@ -279,7 +304,7 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
 
 /* Tells the agent about a process: the kernel started tracing it, it ran exec, or it exited. */
 static __always_inline void emit_process_event(__u32 tgid, __u32 tid, __u32 what, __s64 ret,
-                                               int fd, struct sock *sk) {
+                                               int fd, struct sock *sk, const bool typed) {
   struct hodos_process_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
   if (!event) {
     count(HODOS_COUNTER_RINGBUF_DROPS);
@@ -294,9 +319,10 @@ static __always_inline void emit_process_event(__u32 tgid, __u32 tid, __u32 what
   event->header.fd = fd;
   event->header.kind = HODOS_EVENT_PROCESS;
   event->header.syscall = what;
-  if (sk) read_socket_tuple(sk, &event->header.tuple);
+  if (sk) read_socket_tuple(sk, &event->header.tuple, typed);
   bpf_get_current_comm(event->comm, sizeof(event->comm));
-  bpf_ringbuf_submit(event, 0);
+  /* Rare, and discovery waits for them: the agent is woken at once. */
+  bpf_ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
   count(HODOS_COUNTER_EVENTS);
 }
 
@@ -304,20 +330,22 @@ static __always_inline void emit_process_event(__u32 tgid, __u32 tid, __u32 what
  * "every process listening on TCP is a source" on, it is traced from this syscall on, and the
  * agent is told so that it reads the process's identity. Returns whether it is traced now. */
 static __always_inline bool trace_new_listener(__u32 tgid, __u32 tid, __u32 syscall, int fd,
-                                               struct sock *sk) {
+                                               struct sock *sk, const bool typed) {
   if (!trace_listeners) return false;
   if (bpf_map_lookup_elem(&never_traced, &tgid)) return false;
   __u8 traced = 1;
   /* NOEXIST: two threads racing here report the process once. */
   if (bpf_map_update_elem(&traced_processes, &tgid, &traced, BPF_NOEXIST)) return true;
-  emit_process_event(tgid, tid, syscall, 0, fd, sk);
+  emit_process_event(tgid, tid, syscall, 0, fd, sk, typed);
   return true;
 }
 
 /* ---- programs ----------------------------------------------------------------------------- */
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr) {
+/* The bodies of sys_enter and sys_exit, for two pairs of programs: *_typed reads the kernel's
+ * structures with plain loads (bpf_rdonly_cast, Linux 6.2+), the others with
+ * bpf_probe_read_kernel (any kernel with BTF). The loader loads one pair. */
+static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const bool typed) {
   __u32 syscall = followed_syscall(nr);
   if (!syscall) return 0;
   __u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -328,9 +356,9 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr) {
         syscall != HODOS_SYSCALL_ACCEPT4)
       return 0;
     int listener = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
-    struct sock *listener_sk = tcp_sock_of_fd(listener);
+    struct sock *listener_sk = tcp_sock_of_fd(listener, typed);
     if (!listener_sk) return 0;
-    if (!trace_new_listener(tgid, (__u32)pid_tgid, syscall, listener, listener_sk)) return 0;
+    if (!trace_new_listener(tgid, (__u32)pid_tgid, syscall, listener, listener_sk, typed)) return 0;
   }
   if (syscall == HODOS_SYSCALL_LISTEN) return 0;
 
@@ -338,13 +366,13 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr) {
    * whose socket may be either end. */
   int fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
   __u8 direction = direction_of(syscall);
-  struct sock *sk = tcp_sock_of_fd(fd);
+  struct sock *sk = tcp_sock_of_fd(fd, typed);
   if (syscall == HODOS_SYSCALL_SPLICE) {
     direction = HODOS_DIRECTION_INGRESS;
     if (!sk) {
       fd = (int)PT_REGS_PARM3_CORE_SYSCALL(regs);
       direction = HODOS_DIRECTION_EGRESS;
-      sk = tcp_sock_of_fd(fd);
+      sk = tcp_sock_of_fd(fd, typed);
     }
   }
   if (!sk) return 0;
@@ -358,14 +386,13 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr) {
   call.fd = fd;
   call.syscall = syscall;
   call.direction = direction;
-  if (syscall == HODOS_SYSCALL_CLOSE) read_socket_tuple(sk, &call.tuple);
+  if (syscall == HODOS_SYSCALL_CLOSE) read_socket_tuple(sk, &call.tuple, typed);
   if (bpf_map_update_elem(&pending_calls, &pid_tgid, &call, BPF_ANY))
     count(HODOS_COUNTER_PENDING_OVERFLOW);
   return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret) {
+static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const bool typed) {
   if (!followed_syscall(HODOS_SYSCALL_NR(regs))) return 0;
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   struct pending_call *pending = bpf_map_lookup_elem(&pending_calls, &pid_tgid);
@@ -377,23 +404,39 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret) {
     case HODOS_SYSCALL_ACCEPT:
     case HODOS_SYSCALL_ACCEPT4: {
       if (ret < 0) return 0;
-      struct sock *accepted = tcp_sock_of_fd((int)ret);
+      struct sock *accepted = tcp_sock_of_fd((int)ret, typed);
       if (accepted)
-        emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_ACCEPT, (int)ret, accepted);
+        emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_ACCEPT, (int)ret, accepted, typed);
       return 0;
     }
     case HODOS_SYSCALL_CONNECT:
       emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_CONNECT, call.fd,
-                            (struct sock *)call.sk);
+                            (struct sock *)call.sk, typed);
       return 0;
     case HODOS_SYSCALL_CLOSE:
-      emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_CLOSE, call.fd, NULL);
+      emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_CLOSE, call.fd, NULL, typed);
       return 0;
     default:
       /* Errors (EAGAIN above all) and EOF carry no bytes. */
-      if (ret > 0) emit_data_event(&call, pid_tgid, ret);
+      if (ret > 0) emit_data_event(&call, pid_tgid, ret, typed);
       return 0;
   }
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr) { return sys_enter_body(regs, nr, false); }
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret) { return sys_exit_body(regs, ret, false); }
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_sys_enter_typed, struct pt_regs *regs, long nr) {
+  return sys_enter_body(regs, nr, true);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit_typed, struct pt_regs *regs, long ret) {
+  return sys_exit_body(regs, ret, true);
 }
 
 /* A new process (not a thread) inherits its parent's state: traced or never traced. */
@@ -409,7 +452,7 @@ int BPF_PROG(on_process_fork, struct task_struct *parent, struct task_struct *ch
   }
   if (!bpf_map_lookup_elem(&traced_processes, &parent_tgid)) return 0;
   if (bpf_map_update_elem(&traced_processes, &child_tgid, &one, BPF_ANY)) return 0;
-  emit_process_event(child_tgid, child_tgid, HODOS_SYSCALL_FORK, parent_tgid, -1, NULL);
+  emit_process_event(child_tgid, child_tgid, HODOS_SYSCALL_FORK, parent_tgid, -1, NULL, false);
   return 0;
 }
 
@@ -418,7 +461,7 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_process_exec, struct task_struct *task) {
   __u32 tgid = task->tgid;
   if (!bpf_map_lookup_elem(&traced_processes, &tgid)) return 0;
-  emit_process_event(tgid, task->pid, HODOS_SYSCALL_EXEC, 0, -1, NULL);
+  emit_process_event(tgid, task->pid, HODOS_SYSCALL_EXEC, 0, -1, NULL, false);
   return 0;
 }
 
@@ -433,6 +476,6 @@ int BPF_PROG(on_process_exit, struct task_struct *task) {
   __u32 tgid = pid_tgid >> 32;
   bpf_map_delete_elem(&never_traced, &tgid);
   if (bpf_map_delete_elem(&traced_processes, &tgid) == 0)
-    emit_process_event(tgid, (__u32)pid_tgid, HODOS_SYSCALL_EXIT, 0, -1, NULL);
+    emit_process_event(tgid, (__u32)pid_tgid, HODOS_SYSCALL_EXIT, 0, -1, NULL, false);
   return 0;
 }

@@ -112,13 +112,16 @@ int main(int argc, char** argv) {
   const std::vector<std::string> configs = {"no program", "attached, process not traced",
                                             "attached, process traced"};
 
+  // The ring holds every event of a round: the loops do not read it while they run (the agent
+  // drains it every few ms), and a full ring would measure drops instead of captures.
+  const hodos::agent::SocketProbeOptions options{.ring_buffer_bytes = 32u << 20};
   uint64_t events = 0;
   auto count_event = [&events](const hodos::agent::SocketEvent&) { ++events; };
   std::map<std::pair<size_t, size_t>, Figures> figures;  // (workload, config)
   for (int round = 0; round < rounds; ++round) {
     for (size_t c = 0; c < configs.size(); ++c) {
       std::unique_ptr<SocketProbe> probe;
-      if (c > 0) probe = SocketProbe::open({}, count_event);
+      if (c > 0) probe = SocketProbe::open(options, count_event);
       if (c == 2) probe->trace_process(static_cast<uint32_t>(getpid()));
       for (size_t w = 0; w < workloads.size(); ++w) {
         ns_per_syscall(workloads[w], ops / 10);  // warm up
@@ -150,7 +153,7 @@ int main(int argc, char** argv) {
   std::printf("\nin-kernel run time per program run (bpf_stats), %d ops\n", ops);
   for (bool traced : {false, true}) {
     for (const Workload& w : workloads) {
-      std::unique_ptr<SocketProbe> probe = SocketProbe::open({}, count_event);
+      std::unique_ptr<SocketProbe> probe = SocketProbe::open(options, count_event);
       if (traced) probe->trace_process(static_cast<uint32_t>(getpid()));
       // Runs for other processes' syscalls during the loop count too; the loop's dominate.
       hodos::agent::ProgramRunStats enter0 = probe->sys_enter_stats(),

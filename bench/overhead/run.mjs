@@ -19,7 +19,9 @@
 // BENCH_OVERHEAD_BPF_STATS (1: kernel.bpf_stats_enabled=1 during hodos rounds),
 // BENCH_OVERHEAD_AGENT_SOURCES (default: only the two services are sources when `hodos agent
 // --config` exists; `all`: every listening process, the agent's default), BENCH_OVERHEAD_JSON
-// (write every raw measurement there).
+// (write every raw measurement there), BENCH_OVERHEAD_PROFILE_DIR (hodos rounds: record the agent
+// with `perf record --call-graph dwarf` during the fixed-rate run, and save its smaps and per-thread
+// CPU times at the end, into that directory).
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -48,6 +50,7 @@ const opts = {
   bpfStats: env.BENCH_OVERHEAD_BPF_STATS !== '0',
   json: env.BENCH_OVERHEAD_JSON,
   agentAllSources: env.BENCH_OVERHEAD_AGENT_SOURCES === 'all',
+  profileDir: env.BENCH_OVERHEAD_PROFILE_DIR,
 };
 
 const log = (...a) => console.log(...a);
@@ -351,8 +354,14 @@ async function measure(config, sink, rate, dir) {
     const thr = await runLoadgen(['--mode', 'throughput', '--connections', opts.connections, ...common]);
     const switches = () => (agent?.eventTid ? statusCount(agentPid, agent.eventTid, 'voluntary_ctxt_switches') : undefined);
     const switchesBefore = switches();
+    const perf = agent && opts.profileDir ? startPerf(agentPid) : undefined;
     const fixed = await runLoadgen(['--mode', 'rate', '--rate', rate, '--connections', opts.rateConnections, ...common]);
     const switchesAfter = switches();
+    if (perf) {
+      perf.child.kill('SIGINT');
+      await perf.done;
+      saveAgentState(agentPid);
+    }
     const result = { config, throughput: summarizeRun(thr, appPids, sink, agent), fixed: summarizeRun(fixed, appPids, sink, agent) };
     result.appHwmBytes = appPids.reduce((s, p) => s + (statusField(p, 'VmHWM') ?? 0), 0);
     if (agent) {
@@ -369,6 +378,12 @@ async function measure(config, sink, rate, dir) {
     // How often the event thread went to sleep and was woken, per request (warm-up included).
     if (switchesBefore !== undefined && switchesAfter !== undefined) {
       result.fixed.eventWakeupsPerReq = (switchesAfter - switchesBefore) / Math.max(1, fixed.total_requests);
+    }
+    if (agent) {
+      // Events the kernel could not put in the ring buffer (it was full): spans lost to the agent.
+      const text = (await get(agent.metricsPort, '/metrics')).body;
+      result.ringbufDrops = metricSum(text, 'hodos_agent_ringbuf_drops') ?? 0;
+      result.agentEvents = metricSum(text, 'hodos_agent_events') ?? 0;
     }
     await stop(svc.frontend);
     await stop(svc.backend);
@@ -389,6 +404,30 @@ async function measure(config, sink, rate, dir) {
     if (agent) await stop(agent.proc);
     if (statsWere !== undefined) setBpfStats(statsWere);
   }
+}
+
+// BENCH_OVERHEAD_PROFILE_DIR: where the agent's time and memory go.
+function startPerf(pid) {
+  fs.mkdirSync(opts.profileDir, { recursive: true });
+  return start('perf', 'perf', ['record', '-F', '1999', '-g', '--call-graph', 'dwarf,16384', '-p', String(pid),
+    '-o', path.join(opts.profileDir, `perf-agent-${Date.now()}.data`)]);
+}
+
+function saveAgentState(pid) {
+  const stamp = Date.now();
+  const threads = [];
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const syscall = fs.readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').trim().split(' ')[0];
+      threads.push(`${tid} ${comm} utime=${f[11]} stime=${f[12]} syscall=${syscall}`);
+    } catch { /* exited meanwhile */ }
+  }
+  fs.writeFileSync(path.join(opts.profileDir, `threads-${stamp}.txt`), threads.join('\n') + '\n');
+  fs.writeFileSync(path.join(opts.profileDir, `smaps-${stamp}.txt`), fs.readFileSync(`/proc/${pid}/smaps`));
+  fs.writeFileSync(path.join(opts.profileDir, `status-${stamp}.txt`), fs.readFileSync(`/proc/${pid}/status`));
 }
 
 function summarizeRun(r, appPids, sink, agent) {
@@ -496,6 +535,7 @@ function report(results, rate, capacity) {
     ['  of which binary and shared libraries, MiB', (c) => S(c, (r) => r.agentRssFileBytes), 1, 1 / 2 ** 20],
     ['app peak RSS (frontend + backend VmHWM), MiB', (c) => S(c, (r) => r.appHwmBytes), 1, 1 / 2 ** 20],
     ['spans received by the sink per request', (c) => S(c, (r) => r.spansPerRequest), 2],
+    ['ring buffer drops (events lost, both runs)', (c) => S(c, (r) => r.ringbufDrops), 0],
     ['loadgen CPU, cores (throughput run)', (c) => S(c, (r) => r.throughput.loadgenCores), 2],
     [`loadgen send lag p99 at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.sendLagP99), 0],
   ];

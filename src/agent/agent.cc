@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -221,6 +222,10 @@ void Agent::scan_once() {
   published_->scans.add();
   scans_.fetch_add(1, std::memory_order_relaxed);
   publish_listing(result);
+  // glibc keeps freed pages (in every thread's arena) unless asked: what this scan read (the
+  // /proc files of every process, the host's TCP tables) and the spans of a past burst, once
+  // sent. Once per scan, and it only returns what is unused.
+  malloc_trim(0);
 }
 
 void Agent::publish_listing(const DiscoveryResult& result) {
@@ -231,6 +236,15 @@ void Agent::publish_listing(const DiscoveryResult& result) {
     listed_overrides_version_ = std::max(listed_overrides_version_, result.overrides_version);
   }
   listing_cv_.notify_all();
+}
+
+void Agent::update_listing(uint32_t pid, const DiscoveryResult& result) {
+  std::lock_guard lock(listing_mu_);
+  std::erase_if(listing_, [pid](const DiscoveredSource& s) {
+    return static_cast<uint32_t>(s.process.pid()) == pid;
+  });
+  listing_.insert(listing_.end(), result.sources.begin(), result.sources.end());
+  listing_.insert(listing_.end(), result.excluded.begin(), result.excluded.end());
 }
 
 std::vector<DiscoveredSource> Agent::sources() const {
@@ -271,6 +285,8 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
         }
       }
     }
+    // Listed at once: the next full scan may be far away.
+    update_listing(pid, result);
     std::lock_guard lock(sources_mu_);
     if (traced) {
       Source found{to_process_resource(source->resource), source->service.name};
@@ -335,6 +351,7 @@ void Agent::on_process_event(const SocketEvent& event) {
       sources_.erase(it);
       traced_count_.store(sources_.size(), std::memory_order_relaxed);
     }
+    update_listing(pid, DiscoveryResult{});  // not listed until the next scan says otherwise
     return;  // a process still held is settled by its discovery (which finds it gone)
   }
   // The kernel started tracing it (listen, accept, fork of a traced parent) or it ran exec.

@@ -1,6 +1,6 @@
 // The eBPF agent as one running thing: it decides which processes to trace (the kernel starts
 // tracing a process at its first listen() and reports it, discovery then reads who it is; a /proc
-// scan at start and every few seconds is the safety net; never Hodos itself), loads the socket
+// scan at start and every 30 s is the safety net; never Hodos itself), loads the socket
 // probe, turns its events into spans (connection tracker → HTTP/1.x matcher → span builder) and
 // hands them in batches to a pipeline consumer, like a receiver. Its counters go to /metrics.
 #pragma once
@@ -34,15 +34,18 @@ struct AgentOptions {
   SourceRules rules;
   DiscoveryOptions discovery;  // .overrides: the source registry's choices, from the first scan
   SpanBuilderOptions spans;
-  // The kernel reports new listeners at once; the scan catches what it cannot (include rules for
-  // processes that do not listen, a lost event, a re-enabled source).
-  std::chrono::milliseconds rescan_interval{2000};
+  // The kernel reports new listeners (and children of traced processes) at once; the full scan
+  // only catches what it cannot (include rules for processes that do not listen, a lost event,
+  // an exit) and reads /proc of every process and the host's TCP tables, so it is rare.
+  std::chrono::milliseconds rescan_interval{30000};
   // Spans of a process the kernel started tracing wait this long at most for its discovery.
   std::chrono::milliseconds max_discovery_wait{5000};
   size_t max_held_spans = 4096;  // per process waiting for discovery; more are dropped
   size_t max_batch_spans = 512;                   // a batch is handed on when this full...
   std::chrono::milliseconds max_batch_delay{200};  // ...or this old
-  std::chrono::milliseconds poll_timeout{100};
+  // How often the event thread drains the ring buffer: the kernel does not wake it per event
+  // (only when the ring is filling), so this is what a span waits at most before it is built.
+  std::chrono::milliseconds poll_timeout{20};
 };
 
 class Agent {
@@ -61,7 +64,8 @@ class Agent {
   // Asks for a /proc scan now, without waiting for the next period.
   void rescan();
   size_t traced_process_count() const { return traced_count_.load(std::memory_order_relaxed); }
-  // Every process the last scan listed: traced, or not and why (SDK, disabled, excluded).
+  // Every process the last scan listed, and those the kernel reported since: traced, or not and
+  // why (SDK, disabled, excluded).
   std::vector<DiscoveredSource> sources() const;
   // Applies run-time choices (`hodos sources ...`) with a scan now; true once that scan has
   // updated the pid filter (a disabled process is no longer followed), false after `timeout`.
@@ -89,6 +93,8 @@ class Agent {
   void flush();
   void publish_counters();
   void publish_listing(const DiscoveryResult& result);
+  // The listing of one process discovery read (or found gone) between two scans.
+  void update_listing(uint32_t pid, const DiscoveryResult& result);
 
   AgentOptions options_;
   pipeline::TracesConsumer& next_;

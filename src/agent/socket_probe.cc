@@ -2,12 +2,14 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -31,6 +33,15 @@ SocketEndpoint endpoint(uint16_t family, const uint8_t (&address)[16], uint16_t 
 
 std::string errno_text(int error) { return std::strerror(error < 0 ? -error : error); }
 
+// Whether the kernel has the kfunc the *_typed programs need (bpf_rdonly_cast, Linux 6.2+).
+bool kernel_has_rdonly_cast() {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) return false;
+  const bool found = btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+  btf__free(vmlinux);
+  return found;
+}
+
 bpf_prog_info program_info(const bpf_program* program) {
   bpf_prog_info info = {};
   uint32_t length = sizeof(info);
@@ -46,17 +57,27 @@ ProgramRunStats run_stats(const bpf_program* program) {
 }  // namespace
 
 std::string SocketEndpoint::address_string() const {
-  char text[INET6_ADDRSTRLEN] = {};
-  int af = family == HODOS_AF_INET ? AF_INET : AF_INET6;
-  const void* bytes = address.data();
   // Dual-stack servers (Java's sockets are AF_INET6) see IPv4 peers as ::ffff:a.b.c.d; the span
   // says a.b.c.d, as the peer itself would.
   static constexpr uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (af == AF_INET6 && std::memcmp(address.data(), kV4MappedPrefix, sizeof(kV4MappedPrefix)) == 0) {
-    af = AF_INET;
-    bytes = address.data() + sizeof(kV4MappedPrefix);
+  const uint8_t* v4 = nullptr;
+  if (family == HODOS_AF_INET) {
+    v4 = address.data();
+  } else if (std::memcmp(address.data(), kV4MappedPrefix, sizeof(kV4MappedPrefix)) == 0) {
+    v4 = address.data() + sizeof(kV4MappedPrefix);
   }
-  if (inet_ntop(af, bytes, text, sizeof(text)) == nullptr) return "?";
+  if (v4 != nullptr) {
+    // Every span formats two addresses: by hand, not through inet_ntop's sprintf.
+    char text[16];
+    char* end = text;
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) *end++ = '.';
+      end = std::to_chars(end, text + sizeof(text), static_cast<unsigned>(v4[i])).ptr;
+    }
+    return std::string(text, end);
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  if (inet_ntop(AF_INET6, address.data(), text, sizeof(text)) == nullptr) return "?";
   return text;
 }
 
@@ -131,6 +152,8 @@ std::unique_ptr<SocketProbe> SocketProbe::open(const SocketProbeOptions& options
   }
   sockets_bpf* skeleton = probe->skeleton_.get();
   skeleton->rodata->capture_bytes = options.capture_bytes;
+  // A small ring is woken earlier: a burst must fit in what is left after the threshold.
+  skeleton->rodata->wakeup_bytes = std::min(options.wakeup_bytes, ring / 4);
   if (int err = bpf_map__set_max_entries(skeleton->maps.events, ring); err != 0) {
     throw BpfError(
         fmt::format("bpf/sockets.bpf.c: cannot size the ring buffer: {}", errno_text(err)));
@@ -141,6 +164,12 @@ std::unique_ptr<SocketProbe> SocketProbe::open(const SocketProbeOptions& options
     throw BpfError(
         fmt::format("bpf/sockets.bpf.c: cannot size the scratch map: {}", errno_text(err)));
   }
+  // One pair of syscall programs is loaded: typed reads where the kernel allows them.
+  probe->typed_reads_ = options.typed_reads && kernel_has_rdonly_cast();
+  bpf_program__set_autoload(skeleton->progs.on_sys_enter, !probe->typed_reads_);
+  bpf_program__set_autoload(skeleton->progs.on_sys_exit, !probe->typed_reads_);
+  bpf_program__set_autoload(skeleton->progs.on_sys_enter_typed, probe->typed_reads_);
+  bpf_program__set_autoload(skeleton->progs.on_sys_exit_typed, probe->typed_reads_);
   if (int err = sockets_bpf__load(skeleton); err != 0) {
     throw BpfError(fmt::format("bpf/sockets.bpf.c: the kernel refused to load it ({}):\n{}",
                                errno_text(err), log.text()));
@@ -233,7 +262,10 @@ int SocketProbe::finish_delivery(int result) {
 }
 
 int SocketProbe::poll(std::chrono::milliseconds timeout) {
-  return finish_delivery(ring_buffer__poll(ring_.get(), static_cast<int>(timeout.count())));
+  // Woken early (the ring is filling, a process event) or not, what the ring holds goes now.
+  const int woken =
+      finish_delivery(ring_buffer__poll(ring_.get(), static_cast<int>(timeout.count())));
+  return woken + finish_delivery(ring_buffer__consume(ring_.get()));
 }
 
 int SocketProbe::consume() { return finish_delivery(ring_buffer__consume(ring_.get())); }
@@ -261,8 +293,10 @@ SocketProbeCounters SocketProbe::counters() const {
   c.capture_failures = sums[HODOS_COUNTER_CAPTURE_FAILURES];
   for (const bpf_program* program :
        {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit,
+        skeleton_->progs.on_sys_enter_typed, skeleton_->progs.on_sys_exit_typed,
         skeleton_->progs.on_process_fork, skeleton_->progs.on_process_exec,
         skeleton_->progs.on_process_exit}) {
+    if (bpf_program__fd(program) < 0) continue;  // the pair not loaded
     c.recursion_misses += program_info(program).recursion_misses;
   }
   c.decode_errors = decode_errors_;
@@ -270,11 +304,13 @@ SocketProbeCounters SocketProbe::counters() const {
 }
 
 ProgramRunStats SocketProbe::sys_enter_stats() const {
-  return run_stats(skeleton_->progs.on_sys_enter);
+  return run_stats(typed_reads_ ? skeleton_->progs.on_sys_enter_typed
+                                : skeleton_->progs.on_sys_enter);
 }
 
 ProgramRunStats SocketProbe::sys_exit_stats() const {
-  return run_stats(skeleton_->progs.on_sys_exit);
+  return run_stats(typed_reads_ ? skeleton_->progs.on_sys_exit_typed
+                                : skeleton_->progs.on_sys_exit);
 }
 
 }  // namespace hodos::agent

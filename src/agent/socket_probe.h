@@ -98,7 +98,16 @@ std::optional<SocketEvent> decode_socket_event(const void* record, size_t size);
 
 struct SocketProbeOptions {
   uint32_t capture_bytes = HODOS_DEFAULT_CAPTURE_BYTES;  // 1 .. HODOS_MAX_CAPTURE_BYTES
-  uint32_t ring_buffer_bytes = 8u << 20;                 // a power of two, at least a page
+  // A power of two, at least a page. Its pages are mapped twice into the agent (a record can wrap
+  // around), so it costs twice this in RSS once the ring has gone round.
+  uint32_t ring_buffer_bytes = 2u << 20;
+  // The kernel submits records without waking the reader (poll() drains on its timeout) unless
+  // the ring holds more than this (at most a quarter of the ring): then it wakes it at once.
+  uint32_t wakeup_bytes = 256u << 10;
+  // Read the kernel's structures (fd table, socket, 4-tuple) with plain loads where the kernel
+  // allows it (bpf_rdonly_cast, Linux 6.2+): each bpf_probe_read_kernel they replace costs tens of
+  // ns per followed syscall. false: always the probe-read programs (tests, benchmarks).
+  bool typed_reads = true;
 };
 
 // Sums over CPUs of the kernel program's counters, plus what userspace adds.
@@ -144,8 +153,10 @@ class SocketProbe {
   // accept() on a TCP socket, and reports it with a kProcess event. Off after open().
   void set_trace_listeners(bool on);
 
-  // Delivers the events that are ready, waiting up to `timeout` for the first; returns how many
-  // were delivered. An exception thrown by the callback stops delivery and propagates.
+  // Waits up to `timeout`, then delivers every event in the ring buffer; returns how many. The
+  // kernel does not wake the reader for each event (that would cost a wake-up per record): the
+  // wait ends early only when the ring holds more than wakeup_bytes, or for a kProcess event. An
+  // exception thrown by the callback stops delivery and propagates.
   int poll(std::chrono::milliseconds timeout);
   // Delivers every event already in the ring buffer, without waiting.
   int consume();
@@ -158,6 +169,9 @@ class SocketProbe {
   // Whether the kernel filter holds the process (tests, diagnostics).
   bool is_traced(uint32_t pid) const;
   bool is_never_traced(uint32_t pid) const;
+  // Whether the loaded programs read the kernel's structures with plain loads (typed_reads and a
+  // kernel that allows it).
+  bool typed_reads() const { return typed_reads_; }
 
  private:
   SocketProbe(EventCallback on_event) : on_event_(std::move(on_event)) {}
@@ -173,6 +187,7 @@ class SocketProbe {
   std::unique_ptr<sockets_bpf, SkeletonDeleter> skeleton_;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring_;
   EventCallback on_event_;
+  bool typed_reads_ = false;
   std::exception_ptr callback_error_;
   uint64_t decode_errors_ = 0;
 };

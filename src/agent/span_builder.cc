@@ -181,14 +181,17 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   // The authority the client asked for (Host), else the socket's own address.
   const HostPort host = split_host_header(req.header("host"));
   const SocketEndpoint& server_end = server ? t.local : t.remote;
-  const std::string server_socket_address = server_end.address_string();
+  // Each end formatted once: the server's end is one of them.
+  const std::string local_address = t.local.address_string();
+  const std::string remote_address = t.remote.address_string();
+  const std::string& server_socket_address = server ? local_address : remote_address;
   const std::string_view server_address =
       host.host.empty() ? std::string_view(server_socket_address) : host.host;
   const uint16_t server_port = host.host.empty() || host.port == 0 ? server_end.port : host.port;
   attrs.str("server.address", server_address);
   attrs.integer("server.port", server_port);
   if (server) {
-    attrs.str("client.address", t.remote.address_string());
+    attrs.str("client.address", remote_address);
   } else {
     // url.full is required on client spans; it holds the query string only when allowed.
     const bool v6_literal = server_address.find(':') != std::string_view::npos;
@@ -202,11 +205,11 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
     }
     attrs.str("url.full", full);
   }
-  attrs.str("network.peer.address", t.remote.address_string());
+  attrs.str("network.peer.address", remote_address);
   attrs.integer("network.peer.port", t.remote.port);
   // The local end too: with the peer it names the connection, which is how the stitch processor
   // pairs a client span with the server span on the other end.
-  attrs.str("network.local.address", t.local.address_string());
+  attrs.str("network.local.address", local_address);
   attrs.integer("network.local.port", t.local.port);
   if (std::string_view ua = req.header("user-agent"); !ua.empty()) {
     attrs.str("user_agent.original", ua);

@@ -1,35 +1,51 @@
 #include "processors/stitcher.h"
 
 #include <algorithm>
-
-#include <fmt/format.h>
+#include <charconv>
+#include <unordered_set>
 
 namespace hodos::processors {
 namespace {
 
-std::string value_text(const core::AnyValue& v) {
-  if (v.type == core::ValueType::kString) return std::string(v.str);
-  if (v.type == core::ValueType::kInt) return std::to_string(v.int_value);
-  return {};
+// Appends the text of a string or integer attribute; false when it has neither (or is empty).
+bool append_value(std::string& out, const core::AnyValue* v) {
+  if (v == nullptr) return false;
+  if (v->type == core::ValueType::kString) {
+    if (v->str.empty()) return false;
+    out += v->str;
+    return true;
+  }
+  if (v->type != core::ValueType::kInt) return false;
+  char text[24];
+  auto [end, ec] = std::to_chars(text, text + sizeof(text), v->int_value);
+  out.append(text, end);
+  return true;
 }
 
-// "address:port" of one end of the span's connection, or "" when the span does not say.
-std::string endpoint(const core::Span& s, std::string_view address_key, std::string_view port_key) {
-  const core::AnyValue* address = core::find_attribute(s.attributes, address_key);
-  const core::AnyValue* port = core::find_attribute(s.attributes, port_key);
-  if (address == nullptr || port == nullptr) return {};
-  std::string a = value_text(*address), p = value_text(*port);
-  if (a.empty() || p.empty()) return {};
-  return fmt::format("{}:{}", a, p);
+// Appends "address:port" of one end of the span's connection; false when the span does not say.
+bool append_endpoint(std::string& out, const core::Span& s, std::string_view address_key,
+                     std::string_view port_key) {
+  if (!append_value(out, core::find_attribute(s.attributes, address_key))) return false;
+  out += ':';
+  return append_value(out, core::find_attribute(s.attributes, port_key));
 }
 
-// The connection as "client end>server end": the same string from both of its ends.
+// The connection as "client end>server end": the same string from both of its ends. Built for
+// every span the agent sends, so in one buffer, without formatting.
 std::string connection_key(const core::Span& s) {
-  std::string local = endpoint(s, "network.local.address", "network.local.port");
-  if (local.empty()) return {};
-  std::string peer = endpoint(s, "network.peer.address", "network.peer.port");
-  if (peer.empty()) return {};
-  return s.kind == core::SpanKind::kClient ? local + ">" + peer : peer + ">" + local;
+  const bool client = s.kind == core::SpanKind::kClient;
+  std::string key;
+  key.reserve(64);
+  if (!append_endpoint(key, s, client ? "network.local.address" : "network.peer.address",
+                       client ? "network.local.port" : "network.peer.port")) {
+    return {};
+  }
+  key += '>';
+  if (!append_endpoint(key, s, client ? "network.peer.address" : "network.local.address",
+                       client ? "network.peer.port" : "network.local.port")) {
+    return {};
+  }
+  return key;
 }
 
 bool contains(const core::Span& client, const core::Span& server, uint64_t skew_ns) {
@@ -54,6 +70,7 @@ void Stitcher::add(core::SpanBatch batch, Clock::time_point now) {
 
 void Stitcher::index_batch(Held& held, std::vector<std::string>& touched) {
   std::vector<core::Span>& spans = held.batch.spans();
+  std::unordered_set<std::string> seen;  // this batch's keys (a batch spans many connections)
   for (size_t i = 0; i < spans.size(); ++i) {
     const core::Span& s = spans[i];
     const bool client = s.kind == core::SpanKind::kClient;
@@ -63,7 +80,7 @@ void Stitcher::index_batch(Held& held, std::vector<std::string>& touched) {
     if (key.empty()) continue;
     Connection& c = connections_[key];
     (client ? c.clients : c.servers).push_back({held.seq, i});
-    if (std::find(held.keys.begin(), held.keys.end(), key) == held.keys.end()) {
+    if (seen.insert(key).second) {
       held.keys.push_back(key);
       touched.push_back(std::move(key));
     }
@@ -164,11 +181,19 @@ std::vector<core::SpanBatch> Stitcher::release(Clock::time_point now, bool every
       std::erase_if(it->second.clients, [&](const SpanRef& r) { return r.batch == front.seq; });
       if (it->second.clients.empty() && it->second.servers.empty()) connections_.erase(it);
     }
+    // Spans of one trace tend to sit together in a batch: the last answer is kept, sparing a
+    // lookup in joined_ (a large table: every join of the last `remember`) for each of them.
+    bool resolved_one = false;
+    core::TraceId last_from, last_to;
     for (core::Span& s : front.batch.spans()) {
       if (joined_.empty()) break;
-      const core::TraceId t = resolve(s.trace_id);
-      if (t != s.trace_id) {
-        s.trace_id = t;
+      if (!resolved_one || s.trace_id != last_from) {
+        last_from = s.trace_id;
+        last_to = resolve(s.trace_id);
+        resolved_one = true;
+      }
+      if (last_to != s.trace_id) {
+        s.trace_id = last_to;
         ++stats_.spans_rewritten;
       }
     }

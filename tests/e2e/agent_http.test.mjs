@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { makeTempDir } from './lib/collector.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import { execFileP, metric as metricOf, needsRoot, startServer, stopServer, tag,
-         waitForSpans as waitForServiceSpans, waitUntilScanned as waitUntilScannedBy } from './lib/servers.mjs';
+         waitForSpans as waitForServiceSpans, waitUntilTraced as waitUntilTracedBy } from './lib/servers.mjs';
 
 const skip = needsRoot;
 
@@ -47,7 +47,7 @@ function get(agent, port, pathAndQuery) {
 
 const waitForSpans = (service, what, check) => waitForServiceSpans(up, service, what, check, { timeoutMs: 20000 });
 const metric = (name) => metricOf(up, name);
-const waitUntilScanned = () => waitUntilScannedBy(up);
+const waitUntilTraced = (...servers) => waitUntilTracedBy(up, ...servers.map((s) => s.child.pid));
 
 before(async () => {
   if (skip) return;
@@ -75,7 +75,7 @@ test('python3 -m http.server gets SERVER spans, without credentials or query str
   const files = await startPython('http.server', ['-m', 'http.server', '0', '--bind', '127.0.0.1',
                                                   '--directory', www, '--protocol', 'HTTP/1.1'],
                                    { OTEL_SERVICE_NAME: service });
-  await waitUntilScanned();
+  await waitUntilTraced(files);
 
   // Three keep-alive requests on one connection, then curl (a new connection) and a 404.
   const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -165,7 +165,7 @@ print('listening on port', server.server_address[1], flush=True)
 server.serve_forever()
 `);
   const front = await startPython('front', [script, String(backend.port)], { OTEL_SERVICE_NAME: frontService });
-  await waitUntilScanned();
+  await waitUntilTraced(backend, front);
 
   const r = await get(undefined, front.port, `/proxy?${QUERY}`);
   assert.equal(r.status, 200);
@@ -246,7 +246,7 @@ public class Shop {
 `);
   await execFileP('javac', ['-d', src, path.join(src, 'Shop.java')]);
   const shop = await start('java shop', 'java', ['-cp', src, 'Shop'], { OTEL_SERVICE_NAME: service });
-  await waitUntilScanned();
+  await waitUntilTraced(shop);
 
   const r = await get(undefined, shop.port, `/proxy?${QUERY}`);
   assert.equal(r.status, 200);

@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { makeTempDir, waitFor } from './lib/collector.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import {
-  everyTraceText, needsRoot, request, spansOf, startServer, stopServer, tag, waitForSpans, waitUntilScanned,
+  everyTraceText, needsRoot, request, spansOf, startServer, stopServer, tag, waitForSpans, waitUntilTraced,
 } from './lib/servers.mjs';
 
 const skip = needsRoot;
@@ -43,7 +43,7 @@ before(async () => {
                              ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', www,
                               '--protocol', 'HTTP/1.1'],
                              { cwd: tmp.dir, env: { OTEL_SERVICE_NAME: SERVICE } });
-  await waitUntilScanned(up);
+  await waitUntilTraced(up, server.child.pid);
 });
 
 after(async () => {

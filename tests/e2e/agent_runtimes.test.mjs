@@ -17,7 +17,7 @@ import { freePort, makeTempDir } from './lib/collector.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import {
   APPS, buildGoServer, describeSpans, everyTraceText, execFileP, needsRoot, nginxConfig, processTag,
-  rawExchange, request, sha256, startServer, stopServer, tag, waitForSpans, waitUntilScanned,
+  rawExchange, request, sha256, startServer, stopServer, tag, waitForSpans, waitUntilTraced,
 } from './lib/servers.mjs';
 
 const skip = needsRoot;
@@ -199,7 +199,7 @@ before(async () => {
   };
   if (go.bin) starts.go = () => startServer('go', go.bin, [www], { cwd: tmp.dir });
   await Promise.all(Object.entries(starts).map(async ([name, start]) => { s[name] = await start(); }));
-  await waitUntilScanned(up);
+  await waitUntilTraced(up, ...Object.values(s).map((server) => server.child.pid));
 });
 
 after(async () => {

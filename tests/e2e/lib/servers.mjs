@@ -67,12 +67,16 @@ export async function metric(up, name) {
   return m ? Number(m[1]) : 0;
 }
 
-// Returns once a /proc scan that started after now has completed, so every process listening now
-// is traced.
-export async function waitUntilScanned(up) {
-  const scans = await metric(up, 'hodos_agent_discovery_scans_total');
-  await waitFor('the agent to rescan /proc', async () =>
-    (await metric(up, 'hodos_agent_discovery_scans_total')) >= scans + 2, { intervalMs: 100 });
+// Returns once the agent lists every one of `pids` as traced (GET /api/v1/sources). The kernel
+// traces a server from its first listen(); this waits for discovery to have read who it is (its
+// service name), which the spans would otherwise wait for. The full /proc rescan is rare (30 s):
+// nothing here waits for it.
+export async function waitUntilTraced(up, ...pids) {
+  let last;
+  await waitFor(`the agent to trace pid ${pids.join(', ')}`, async () => {
+    last = await up.json('/api/v1/sources');
+    return pids.every((pid) => last.sources.some((s) => s.pid === pid && s.traced));
+  }, { intervalMs: 50, describe: () => JSON.stringify(last?.sources?.map((s) => [s.pid, s.service, s.traced, s.why_not])) });
 }
 
 export function tag(span, key) {

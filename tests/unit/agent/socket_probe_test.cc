@@ -6,13 +6,16 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -29,7 +32,9 @@ struct CapturedEvent {
   std::string data;
 };
 
-class SocketProbeTest : public ::testing::Test {
+// Every test runs with both pairs of syscall programs: typed reads (where the kernel allows them)
+// and bpf_probe_read_kernel (any kernel).
+class SocketProbeTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     FeatureProbe privileges = probe_privileges();
@@ -37,8 +42,9 @@ class SocketProbeTest : public ::testing::Test {
     open_probe(SocketProbeOptions{});
   }
 
-  void open_probe(const SocketProbeOptions& options) {
+  void open_probe(SocketProbeOptions options) {
     probe_.reset();
+    options.typed_reads = GetParam();
     try {
       probe_ = SocketProbe::open(options, [this](const SocketEvent& e) {
         events_.push_back({e, std::string(e.data)});
@@ -68,6 +74,26 @@ class SocketProbeTest : public ::testing::Test {
   std::unique_ptr<SocketProbe> probe_;
   std::vector<CapturedEvent> events_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Reads, SocketProbeTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "Typed" : "ProbeRead");
+                         });
+
+// The typed programs are the ones loaded where the kernel has bpf_rdonly_cast (6.2+), as here.
+TEST_P(SocketProbeTest, LoadsTheTypedProgramsWhenTheKernelAllows) {
+  if (!GetParam()) {
+    EXPECT_FALSE(probe_->typed_reads());
+    return;
+  }
+  utsname u{};
+  ASSERT_EQ(uname(&u), 0);
+  int major = 0, minor = 0;
+  ASSERT_EQ(std::sscanf(u.release, "%d.%d", &major, &minor), 2);
+  if (major > 6 || (major == 6 && minor >= 2)) {
+    EXPECT_TRUE(probe_->typed_reads()) << u.release;
+  }
+}
 
 sockaddr_in loopback(uint16_t port) {
   sockaddr_in addr = {};
@@ -121,7 +147,7 @@ void write_all(int fd, const std::string& bytes) {
   }
 }
 
-TEST_F(SocketProbeTest, FollowsOneConnectionThroughEverySyscall) {
+TEST_P(SocketProbeTest, FollowsOneConnectionThroughEverySyscall) {
   UniqueFd listener = listen_on_loopback();
   uint16_t server_port = local_port(listener.get());
   drain();  // socket(), bind() and listen() are not followed; nothing should be there anyway
@@ -208,7 +234,7 @@ TEST_F(SocketProbeTest, FollowsOneConnectionThroughEverySyscall) {
   EXPECT_GE(counters.events, events.size());
 }
 
-TEST_F(SocketProbeTest, IgnoresFilesPipesAndUdp) {
+TEST_P(SocketProbeTest, IgnoresFilesPipesAndUdp) {
   int pipe_fds[2];
   ASSERT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
   UniqueFd pipe_read(pipe_fds[0]), pipe_write(pipe_fds[1]);
@@ -229,7 +255,7 @@ TEST_F(SocketProbeTest, IgnoresFilesPipesAndUdp) {
   EXPECT_TRUE(of_pid(drain(), getpid()).empty());
 }
 
-TEST_F(SocketProbeTest, ProcessOutsideTheFilterProducesNoEvents) {
+TEST_P(SocketProbeTest, ProcessOutsideTheFilterProducesNoEvents) {
   UniqueFd listener = listen_on_loopback();
   uint16_t port = local_port(listener.get());
   const std::string message = "from the untraced child";
@@ -274,7 +300,7 @@ TEST_F(SocketProbeTest, ProcessOutsideTheFilterProducesNoEvents) {
   EXPECT_EQ(ours[1].data, message);
 }
 
-TEST_F(SocketProbeTest, UntracedProcessStopsProducingEvents) {
+TEST_P(SocketProbeTest, UntracedProcessStopsProducingEvents) {
   UniqueFd listener = listen_on_loopback();
   probe_->untrace_process(static_cast<uint32_t>(getpid()));
   UniqueFd client = connect_to(local_port(listener.get()));
@@ -289,7 +315,7 @@ TEST_F(SocketProbeTest, UntracedProcessStopsProducingEvents) {
   EXPECT_EQ(of_pid(drain(), getpid()).size(), 2u);
 }
 
-TEST_F(SocketProbeTest, WriteLargerThanTheCaptureIsTruncatedAndCounted) {
+TEST_P(SocketProbeTest, WriteLargerThanTheCaptureIsTruncatedAndCounted) {
   UniqueFd listener = listen_on_loopback();
   UniqueFd client = connect_to(local_port(listener.get()));
   UniqueFd server(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -323,7 +349,7 @@ TEST_F(SocketProbeTest, WriteLargerThanTheCaptureIsTruncatedAndCounted) {
   EXPECT_EQ(probe_->counters().truncations, truncated);
 }
 
-TEST_F(SocketProbeTest, CaptureSizeIsConfigurable) {
+TEST_P(SocketProbeTest, CaptureSizeIsConfigurable) {
   ASSERT_NO_FATAL_FAILURE(open_probe({.capture_bytes = 16, .ring_buffer_bytes = 1u << 16}));
   UniqueFd listener = listen_on_loopback();
   UniqueFd client = connect_to(local_port(listener.get()));
@@ -359,7 +385,12 @@ class ConnectedPairTest : public SocketProbeTest {
   UniqueFd listener_, client_, server_;
 };
 
-TEST_F(ConnectedPairTest, WritevAndReadvCaptureAcrossIovecs) {
+INSTANTIATE_TEST_SUITE_P(Reads, ConnectedPairTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "Typed" : "ProbeRead");
+                         });
+
+TEST_P(ConnectedPairTest, WritevAndReadvCaptureAcrossIovecs) {
   iovec out[] = {vec("GET /v HTTP/1.1\r\n"), vec(""), vec("Host: x\r\n"), vec("\r\n")};
   const std::string whole = "GET /v HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(writev(client_.get(), out, 4), static_cast<ssize_t>(whole.size()));
@@ -383,7 +414,7 @@ TEST_F(ConnectedPairTest, WritevAndReadvCaptureAcrossIovecs) {
   }
 }
 
-TEST_F(ConnectedPairTest, SendmsgAndRecvmsgCaptureAcrossIovecs) {
+TEST_P(ConnectedPairTest, SendmsgAndRecvmsgCaptureAcrossIovecs) {
   iovec out[] = {vec("HTTP/1.1 200 OK\r\n"), vec("Content-Length: 0\r\n\r\n")};
   msghdr send_msg = {};
   send_msg.msg_iov = out;
@@ -407,7 +438,7 @@ TEST_F(ConnectedPairTest, SendmsgAndRecvmsgCaptureAcrossIovecs) {
   EXPECT_EQ(events[1].data, whole);
 }
 
-TEST_F(ConnectedPairTest, VectoredCaptureStopsAtTheCaptureSizeAndTheIovecLimit) {
+TEST_P(ConnectedPairTest, VectoredCaptureStopsAtTheCaptureSizeAndTheIovecLimit) {
   ASSERT_NO_FATAL_FAILURE(open_probe({.capture_bytes = 16, .ring_buffer_bytes = 1u << 16}));
   iovec two[] = {vec("0123456789"), vec("abcdefXYZ")};
   ASSERT_EQ(writev(client_.get(), two, 2), 19);
@@ -431,7 +462,7 @@ TEST_F(ConnectedPairTest, VectoredCaptureStopsAtTheCaptureSizeAndTheIovecLimit) 
   EXPECT_TRUE(events[1].event.truncated);
 }
 
-TEST_F(ConnectedPairTest, SendfileAndSpliceAreLengthOnly) {
+TEST_P(ConnectedPairTest, SendfileAndSpliceAreLengthOnly) {
   char path[] = "/tmp/hodos-sendfile-XXXXXX";
   UniqueFd file(mkstemp(path));
   ASSERT_TRUE(file.valid());
@@ -548,7 +579,7 @@ std::vector<CapturedEvent> process_events(const std::vector<CapturedEvent>& even
   return out;
 }
 
-TEST_F(SocketProbeTest, ChildOfATracedProcessIsTracedUntilItExits) {
+TEST_P(SocketProbeTest, ChildOfATracedProcessIsTracedUntilItExits) {
   const uint32_t self = static_cast<uint32_t>(getpid());
   ChildProcess child(serve_one);
   uint16_t port = child.read_port();
@@ -575,7 +606,7 @@ TEST_F(SocketProbeTest, ChildOfATracedProcessIsTracedUntilItExits) {
   EXPECT_TRUE(probe_->is_traced(self)) << "a child's exit leaves its parent traced";
 }
 
-TEST_F(SocketProbeTest, NewListenerIsTracedFromItsListen) {
+TEST_P(SocketProbeTest, NewListenerIsTracedFromItsListen) {
   const uint32_t self = static_cast<uint32_t>(getpid());
   probe_->untrace_process(self);
   probe_->set_trace_listeners(true);
@@ -598,7 +629,7 @@ TEST_F(SocketProbeTest, NewListenerIsTracedFromItsListen) {
   EXPECT_EQ(process_events(events).back().event.syscall, SocketSyscall::kExit);
 }
 
-TEST_F(SocketProbeTest, AcceptOnAnInheritedListenerStartsTracing) {
+TEST_P(SocketProbeTest, AcceptOnAnInheritedListenerStartsTracing) {
   probe_->untrace_process(static_cast<uint32_t>(getpid()));
   UniqueFd listener = listen_on_loopback();  // listens while the rule is off: not traced
   uint16_t port = local_port(listener.get());
@@ -623,7 +654,7 @@ TEST_F(SocketProbeTest, AcceptOnAnInheritedListenerStartsTracing) {
   EXPECT_EQ(events[2].data, "ping");
 }
 
-TEST_F(SocketProbeTest, NeverTracedProcessesAndTheirChildrenAreNotTraced) {
+TEST_P(SocketProbeTest, NeverTracedProcessesAndTheirChildrenAreNotTraced) {
   const uint32_t self = static_cast<uint32_t>(getpid());
   probe_->untrace_process(self);
   probe_->never_trace(self);
@@ -638,7 +669,7 @@ TEST_F(SocketProbeTest, NeverTracedProcessesAndTheirChildrenAreNotTraced) {
   EXPECT_FALSE(probe_->is_never_traced(static_cast<uint32_t>(child.pid()))) << "gone at exit";
 }
 
-TEST_F(SocketProbeTest, ListenersAreNotTracedWhileTheRuleIsOff) {
+TEST_P(SocketProbeTest, ListenersAreNotTracedWhileTheRuleIsOff) {
   probe_->untrace_process(static_cast<uint32_t>(getpid()));
   ChildProcess child(serve_one);
   uint16_t port = child.read_port();
@@ -648,7 +679,7 @@ TEST_F(SocketProbeTest, ListenersAreNotTracedWhileTheRuleIsOff) {
   EXPECT_TRUE(of_pid(drain(), child.pid()).empty());
 }
 
-TEST_F(SocketProbeTest, ExecOfATracedProcessIsReported) {
+TEST_P(SocketProbeTest, ExecOfATracedProcessIsReported) {
   ChildProcess child([](int) {
     execl("/bin/true", "true", static_cast<char*>(nullptr));
     return 127;
@@ -714,6 +745,68 @@ TEST(DecodeSocketEventTest, RejectsUnknownKindsAndOverlongLengths) {
   uint32_t too_long = 6;
   std::memcpy(record.data() + offsetof(hodos_data_event, captured), &too_long, sizeof(too_long));
   EXPECT_FALSE(decode_socket_event(record.data(), record.size()).has_value());
+}
+
+// An IPv4 event fills 4 of the 16 address bytes: the other 12 are zero, also right after an IPv6
+// event built in the same per-CPU buffer (the agent compares the 16 bytes of two events).
+TEST_P(SocketProbeTest, Ipv4AddressesAreZeroPaddedAfterAnIpv6Event) {
+  cpu_set_t one_cpu;
+  CPU_ZERO(&one_cpu);
+  CPU_SET(sched_getcpu(), &one_cpu);
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(before), &before), 0);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one_cpu), &one_cpu), 0);
+
+  UniqueFd listener6(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in6 addr6 = {};
+  addr6.sin6_family = AF_INET6;
+  addr6.sin6_addr = in6addr_loopback;
+  socklen_t len6 = sizeof(addr6);
+  ASSERT_EQ(bind(listener6.get(), reinterpret_cast<sockaddr*>(&addr6), len6), 0);
+  ASSERT_EQ(listen(listener6.get(), 1), 0);
+  ASSERT_EQ(getsockname(listener6.get(), reinterpret_cast<sockaddr*>(&addr6), &len6), 0);
+  UniqueFd client6(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(connect(client6.get(), reinterpret_cast<sockaddr*>(&addr6), len6), 0);
+  UniqueFd listener = listen_on_loopback();
+  UniqueFd client = connect_to(local_port(listener.get()));
+  drain();
+  write_all(client6.get(), "over IPv6");
+  write_all(client.get(), "over IPv4");
+  ASSERT_EQ(sched_setaffinity(0, sizeof(before), &before), 0);
+
+  std::vector<CapturedEvent> events = of_pid(drain(), getpid());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].event.local.family, HODOS_AF_INET6);
+  EXPECT_EQ(events[0].event.remote.address_string(), "::1");
+  const SocketEvent& v4 = events[1].event;
+  EXPECT_EQ(v4.local.family, HODOS_AF_INET);
+  for (size_t i = 4; i < 16; ++i) {
+    EXPECT_EQ(v4.local.address[i], 0) << "local byte " << i;
+    EXPECT_EQ(v4.remote.address[i], 0) << "remote byte " << i;
+  }
+}
+
+// Formatted by hand for IPv4 (every span formats two): the same text inet_ntop would give.
+TEST(SocketEndpointText, Ipv4Ipv4MappedAndIpv6) {
+  SocketEndpoint v4;
+  v4.family = HODOS_AF_INET;
+  v4.address = {0, 10, 255, 1};
+  EXPECT_EQ(v4.address_string(), "0.10.255.1");
+  v4.address = {255, 255, 255, 255};
+  EXPECT_EQ(v4.address_string(), "255.255.255.255");
+
+  SocketEndpoint mapped;
+  mapped.family = HODOS_AF_INET6;
+  mapped.address = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 0, 7};
+  EXPECT_EQ(mapped.address_string(), "192.168.0.7");
+
+  SocketEndpoint v6;
+  v6.family = HODOS_AF_INET6;
+  v6.address = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  EXPECT_EQ(v6.address_string(), "2001:db8::1");
+  v6.address = {};
+  v6.address[15] = 1;
+  EXPECT_EQ(v6.address_string(), "::1");
 }
 
 }  // namespace
