@@ -99,6 +99,7 @@ void run_agent(const AgentCommandOptions& o) {
   // Children of hodos (and anything started from its environment) are never traced.
   ::setenv(std::string(agent::kSelfMarkerEnv).c_str(), "1", 1);
   if (auto err = apply_log_level(o.log_level)) fail(2, *err);
+  limit_malloc_arenas();
   const agent::AgentConfig agent_config = load_agent_config(o.config_path);
   agent::SourceOverrides saved;
   try {

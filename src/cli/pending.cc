@@ -12,8 +12,6 @@ void add_pending_commands(CLI::App& app) {
     const char* description;
   };
   static const std::vector<Pending> kPending = {
-      {"destinations", "List, add and test the destinations spans are sent to"},
-      {"status", "Show what is running and its health"},
       {"describe", "Describe a process: runtime, service name, what Hodos sees"},
   };
   for (const Pending& p : kPending) {

@@ -1,5 +1,6 @@
 #include "cli/run_support.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -17,6 +18,8 @@ std::optional<std::string> apply_log_level(const std::string& level) {
   spdlog::set_level(parsed);
   return std::nullopt;
 }
+
+void limit_malloc_arenas() { ::mallopt(M_ARENA_MAX, 2); }
 
 pipeline::Deadline wait_for_stop(SignalWaiter& signals, double shutdown_timeout_s) {
   int sig = signals.wait();

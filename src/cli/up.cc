@@ -1,7 +1,8 @@
 // `hodos up`: everything on one host. OTLP gRPC/HTTP receivers → the embedded trace store (plus
 // any exporter the user adds with --config), the Jaeger-compatible query API and /metrics on
 // --http, and the eBPF agent feeding the same pipeline, with the control API's sources routes
-// (choices saved in the data directory).
+// (choices saved in the data directory), and the run-time destinations (destinations.json there)
+// with the destinations and status routes.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
@@ -23,15 +24,20 @@
 #include "agent/agent_config.h"
 #include "agent/discovery.h"
 #include "agent/source_registry.h"
+#include "api/destinations_api.h"
 #include "api/query_api.h"
 #include "api/sources_api.h"
+#include "api/status_api.h"
 #include "api/ui_assets.h"
 #include "cli/commands.h"
+#include "cli/destinations_control.h"
 #include "cli/run_support.h"
 #include "cli/signals.h"
 #include "cli/sources_control.h"
+#include "cli/up_status.h"
 #include "components/register_all.h"
 #include "core/ids.h"
+#include "exporters/destinations.h"
 #include "exporters/store.h"
 #include "net/http_server.h"
 #include "pipeline/config_node.h"
@@ -154,9 +160,12 @@ YAML::Node builtin_config(const UpOptions& o) {
   // No batch processor: the store exporter writes on the receiver's thread, so an OTLP success
   // answer means the spans are on disk (WAL), which a batching queue would break.
   root["exporters"]["store"] = YAML::Node(YAML::NodeType::Map);
+  // The destinations chosen at run time (`hodos destinations add`), each with its own queue.
+  root["exporters"]["destinations"] = YAML::Node(YAML::NodeType::Map);
   YAML::Node pipeline;
   pipeline["receivers"].push_back("otlp");
   pipeline["exporters"].push_back("store");
+  pipeline["exporters"].push_back("destinations");
   root["service"]["pipelines"]["traces"] = pipeline;
   return root;
 }
@@ -208,10 +217,12 @@ void merge_user_config(YAML::Node& root, const YAML::Node& user, const std::stri
         if (existing && existing[id]) {
           throw pipeline::ConfigError(
               key + "." + id,
-              id == "otlp" ? "is hodos up's own receiver (set it with --otlp-grpc and "
-                             "--otlp-http); give yours another name, e.g. otlp/extra"
-                           : "is hodos up's own exporter (the store of --data-dir); give yours "
-                             "another name, e.g. store/archive");
+              id == "otlp"           ? "is hodos up's own receiver (set it with --otlp-grpc and "
+                                       "--otlp-http); give yours another name, e.g. otlp/extra"
+              : id == "destinations" ? "is hodos up's own exporter (the run-time destinations "
+                                       "of `hodos destinations`); give yours another name"
+                                     : "is hodos up's own exporter (the store of --data-dir); "
+                                       "give yours another name, e.g. store/archive");
         }
         root[key][id] = YAML::Clone(component.second);
         added[key].push_back(id);
@@ -293,6 +304,7 @@ void run_up(const UpOptions& o) {
   // Children of hodos (and anything started from its environment) are never traced.
   ::setenv(std::string(agent::kSelfMarkerEnv).c_str(), "1", 1);
   if (auto err = apply_log_level(o.log_level)) fail(2, *err);
+  limit_malloc_arenas();
 
   check_address("--http", o.http);
   check_address("--otlp-grpc", o.otlp_grpc);
@@ -358,6 +370,15 @@ void run_up(const UpOptions& o) {
   registry.add(exporters::make_store_exporter_factory(store));  // replaces the data_dir-only one
   receivers::OtlpReceiver* otlp = nullptr;
   registry.add(std::make_unique<OwnOtlpReceiverFactory>(&otlp));
+  // `hodos destinations add|remove` choices, kept next to the traces (with their secrets, 0600).
+  std::shared_ptr<exporters::Destinations> destinations;
+  try {
+    destinations = std::make_shared<exporters::Destinations>(
+        registry, (fs::path(data_dir.path) / "destinations.json").string());
+  } catch (const exporters::DestinationError& e) {
+    fail(1, e.what());
+  }
+  registry.add(exporters::make_destinations_exporter_factory(destinations));
   pipeline::ServiceOptions service_options;
   service_options.serve_own_telemetry = false;  // /metrics is served on --http
   service_options.allow_pipelines_without_receivers = true;
@@ -380,6 +401,9 @@ void run_up(const UpOptions& o) {
   api::QueryApi api(store, &service->metrics(), api_options);
   auto sources_control = std::make_shared<AgentSourcesControl>(source_registry);
   api::add_sources_routes(api, sources_control);
+  api::add_destinations_routes(api, std::make_shared<UpDestinationsControl>(destinations));
+  auto status = std::make_shared<UpStatusSlot>();  // filled once the ports are known
+  api::add_status_route(api, [status] { return status->snapshot(); });
   if (auto err = api.start()) {
     service->shutdown(std::chrono::steady_clock::now());
     const bool in_use = err->find("in use") != std::string::npos;
@@ -395,6 +419,23 @@ void run_up(const UpOptions& o) {
     sources_control->set_agent(agent_start.agent.get(), agent_start.line);
   }
 
+  {
+    UpStatusSources in;
+    in.version = HODOS_VERSION;
+    in.started = std::chrono::system_clock::now();
+    in.api = "http://" + display_address(o.http, api.port());
+    in.otlp_grpc = display_address(o.otlp_grpc, otlp != nullptr ? otlp->grpc_port() : 0);
+    in.otlp_http = display_address(o.otlp_http, otlp != nullptr ? otlp->http_port() : 0);
+    in.data_dir = data_dir.path;
+    in.retention = o.retention;
+    in.retention_size = o.retention_size;
+    in.store = store;
+    in.metrics = &service->metrics();
+    in.destinations = destinations;
+    in.sources = [sources_control] { return sources_control->list().body; };
+    status->set(std::move(in));
+  }
+
   std::printf("hodos up: ready\n");
   std::printf("  UI/API:    http://%s (Jaeger query API under /api, Prometheus metrics at /metrics)\n",
               display_address(o.http, api.port()).c_str());
@@ -407,6 +448,9 @@ void run_up(const UpOptions& o) {
   if (!data_dir.note.empty()) std::printf("  note:      %s\n", data_dir.note.c_str());
   if (!token.value.empty()) {
     std::printf("  auth:      bearer token %s%s\n", token.value.c_str(), token.origin.c_str());
+  }
+  if (const size_t n = destinations->list().size(); n > 0) {
+    std::printf("  destinations: %zu (hodos destinations list)\n", n);
   }
   if (o.no_agent) {
     std::printf("  agent:     off (--no-agent)\n");

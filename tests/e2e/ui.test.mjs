@@ -2,17 +2,19 @@
 // `hodos up --no-agent` serving the UI built into the binary, fed the known shop traces (see
 // lib/shop_traces.mjs) by the real OpenTelemetry JS SDK. The first-run page, search (form, plot,
 // list), the trace timeline (order, nesting, the error span, span detail, critical path), deep
-// links on reload, the service map, the services overview, the sources page, and how the binary
+// links on reload, the service map, the services overview, the sources page, adding a destination
+// (then listed by `hodos destinations list`), and how the binary
 // serves the files (types, caching, SPA fallback).
 // Screenshots of each page go to $HODOS_SCREENSHOT_DIR, by default ui-screenshots/ beside the
 // hodos binary (build/ui-screenshots/).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { HODOS_BIN, makeTempDir, waitFor } from './lib/collector.mjs';
+import { HODOS_BIN, freePort, makeTempDir, waitFor } from './lib/collector.mjs';
 import { E2E_DIR } from './lib/deps.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import { sendShopTraces } from './lib/shop_traces.mjs';
@@ -364,6 +366,28 @@ describe('web UI in chromium', () => {
     await page.locator('tr[data-service=frontend] a').click();
     await waitFor('the search of frontend', () => new URL(page.url()).pathname + new URL(page.url()).search === '/search?service=frontend&lookback=6h');
     await waitFor('its 4 traces', async () => (await rowIds()).length === 4);
+  });
+
+  it('a destination added with the destinations page is listed by `hodos destinations list`', async () => {
+    const closed = await freePort();
+    await page.goto(url('/destinations'));
+    await page.locator('.status-indicator[data-status=ok]').waitFor();
+    await page.locator('select[name=kind]').selectOption('otlphttp');
+    await page.locator('input[name=name]').fill('ui-dest');
+    await page.locator('input[name=endpoint]').fill(`http://127.0.0.1:${closed}`);
+    await page.getByRole('button', { name: 'Test connection' }).click();
+    assert.match(await page.locator('.dest-form [data-test-ok=false]').textContent(),
+                 /Test failed \(connection_refused\): connection refused/);
+    await page.getByRole('button', { name: 'Add destination' }).click();
+    await page.locator('tr[data-destination=ui-dest]').waitFor();
+    await shot('destinations');
+    const list = await new Promise((resolve) => execFile(HODOS_BIN, ['destinations', 'list', '--api', up.apiUrl],
+      (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr })));
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`^ui-dest +otlphttp +http://127\\.0\\.0\\.1:${closed}/v1/traces `, 'm'));
+    await page.locator('tr[data-destination=ui-dest]').getByRole('button', { name: 'Remove' }).click();
+    await page.locator('tr[data-destination=ui-dest]').waitFor({ state: 'detached' });
+    assert.deepEqual((await up.json('/api/v1/destinations')).destinations, []);
   });
 
   it('the sources page says the agent is off', async () => {

@@ -2,7 +2,8 @@ import { render } from 'preact';
 import { LocationProvider, Route, Router, useLocation } from 'preact-iso';
 import { useEffect, useState } from 'preact/hooks';
 
-import { onUnauthorized, saveToken, savedToken } from './lib/api';
+import { onUnauthorized, saveToken, savedToken, status as fetchStatus, Status } from './lib/api';
+import { DestinationsPage } from './pages/Destinations';
 import { MapPage } from './pages/Map';
 import { SearchPage } from './pages/Search';
 import { ServicesPage } from './pages/Services';
@@ -25,8 +26,35 @@ function Nav() {
         {link('/map', 'Map')}
         {link('/services', 'Services')}
         {link('/sources', 'Sources')}
+        {link('/destinations', 'Destinations')}
       </nav>
+      <StatusIndicator />
     </header>
+  );
+}
+
+// The header's health dot (GET /api/v1/status): what is failing, if anything, in its title.
+function StatusIndicator() {
+  const [s, setS] = useState<Status | null>(null);
+  useEffect(() => {
+    const load = () => fetchStatus().then(setS, () => setS(null));
+    load();
+    const timer = setInterval(load, 10000);
+    return () => clearInterval(timer);
+  }, []);
+  if (!s) return null;
+  const problems: string[] = [];
+  const agent = s.components?.agent;
+  if (agent && !agent.running && !(agent.reason ?? '').includes('--no-agent')) problems.push(`agent: ${agent.reason ?? 'not running'}`);
+  for (const d of s.components?.destinations ?? []) {
+    if (d.health === 'failing') problems.push(`destination ${d.name}: ${d.last_error ?? 'failing'}`);
+  }
+  const ok = s.status === 'ok';
+  return (
+    <a class={`status-indicator ${ok ? 'ok' : 'degraded'}`} href="/destinations" data-status={s.status}
+      title={ok ? 'Everything is running' : problems.join('\n')}>
+      <span class="dot" aria-hidden="true" />{ok ? 'ok' : s.status}
+    </a>
   );
 }
 
@@ -71,6 +99,7 @@ function App() {
         <Route path="/map" component={MapPage} />
         <Route path="/services" component={ServicesPage} />
         <Route path="/sources" component={SourcesPage} />
+        <Route path="/destinations" component={DestinationsPage} />
         <Route default component={NotFound} />
       </Router>
     </LocationProvider>

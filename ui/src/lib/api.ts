@@ -142,3 +142,69 @@ export function metrics(kind: 'calls' | 'errors' | 'latencies', q: MetricQuery):
   p.set('ratePer', String(q.ratePer));
   return get<MetricFamily>(`/api/metrics/${kind}?${p}`);
 }
+
+// Destinations (docs/destinations.md): where spans go besides the store, chosen at run time.
+export interface DestinationField {
+  name: string;
+  help: string;
+  required: boolean;
+  secret: boolean;
+  default: string;
+}
+
+export interface DestinationKind {
+  name: string;
+  title: string;
+  exporter: string;
+  endpoint: string;
+  auth: string;
+  fields: DestinationField[];
+}
+
+export interface Destination {
+  name: string;
+  kind: string;
+  exporter: string;
+  endpoint: string;
+  fields: Record<string, string>; // secrets masked
+  health: 'ok' | 'failing' | 'unknown';
+  last_error: string | null;
+  sent: number;
+  failed: number;
+  dropped: number;
+  queued: number;
+}
+
+export interface DestinationInput {
+  name: string;
+  kind: string;
+  fields: Record<string, string>;
+}
+
+export interface DestinationTest {
+  ok: boolean;
+  category: string;
+  diagnosis: string;
+  detail?: string;
+  elapsed_ms: number;
+}
+
+export const destinationKinds = async () => (await get<{ kinds: DestinationKind[] }>('/api/v1/destinations/kinds')).kinds;
+export const destinations = async () => (await get<{ destinations: Destination[] }>('/api/v1/destinations')).destinations;
+export const addDestination = (d: DestinationInput) => post<Destination>('/api/v1/destinations', d);
+export const removeDestination = (name: string) =>
+  request<{ removed: string }>('DELETE', `/api/v1/destinations/${encodeURIComponent(name)}`);
+export const testDestination = (name: string) =>
+  post<DestinationTest>(`/api/v1/destinations/${encodeURIComponent(name)}/test`);
+export const testUnsavedDestination = (d: DestinationInput) => post<DestinationTest>('/api/v1/destinations/test', d);
+
+// GET /api/v1/status, for the header's indicator.
+export interface Status {
+  status: 'ok' | 'degraded' | 'starting';
+  version?: string;
+  components?: {
+    agent: { running: boolean; reason?: string };
+    destinations: { name: string; health: string; last_error: string | null }[];
+  };
+}
+export const status = () => get<Status>('/api/v1/status');
