@@ -1,0 +1,395 @@
+/* Inserts a W3C `traceparent` header into HTTP/1.x requests that traced processes send, so that
+ * the service on the other end continues the trace (issue 6). Three programs share one sockhash:
+ *
+ * - sockops, attached to the root cgroup v2: at TCP_CONNECT (which runs inside connect(), in the
+ *   connecting task: the only sockops callback where the current pid names the socket's owner) a
+ *   socket of a traced process going to an allowed destination is marked in socket storage; at
+ *   ACTIVE_ESTABLISHED (softirq: the current pid means nothing there) only marked sockets are put
+ *   in the sockhash. Both callbacks run without bpf_sock_ops_cb_flags_set: none is needed.
+ * - sk_msg on the sockhash: runs in the sending thread for every write on an enrolled socket. When
+ *   that thread has a staged context and the message starts with a complete request head, it
+ *   makes a client span id and inserts `traceparent: 00-<trace>-<span>-<flags>\r\n` right after
+ *   the request line. Anything else passes untouched; every skip is counted by reason.
+ * - sk_skb stream_verdict returning SK_PASS on the same sockhash: without it, sockets in a
+ *   sockhash report FIONREAD 0 on this kernel generation (KERNEL-NOTES.md), which stalls nginx.
+ *
+ * tracestate is not carried yet: only traceparent is written. */
+/* vmlinux.h defines the kernel types every other header uses: it comes first. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_helpers.h>
+
+#include "inject.h"
+#include "sockets.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SK_DROP 0
+#define SK_PASS 1
+
+/* ---- maps ---------------------------------------------------------------------------------- */
+
+/* The capture's pid filter (bpf/sockets.bpf.c), shared: the loader reuses its fd. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, HODOS_MAX_TRACED_PROCESSES);
+  __type(key, __u32);
+  __type(value, __u8);
+} traced_processes SEC(".maps");
+
+/* Where injection is allowed: loopback, private ranges and the user's allowlist (the loader fills
+ * it; an empty trie allows nothing). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, HODOS_INJECT_MAX_DESTINATIONS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct hodos_inject_cidr);
+  __type(value, __u8);
+} destinations SEC(".maps");
+
+/* Set at TCP_CONNECT on sockets that may be enrolled; read at ESTABLISHED and by sk_msg. */
+struct socket_mark {
+  __u64 cookie; /* filled at enrolment */
+  __u32 tgid;   /* the process that connected */
+  __u32 enrolled;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct socket_mark);
+} socket_marks SEC(".maps");
+
+/* The enrolled connections, by socket cookie. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SOCKHASH);
+  __uint(max_entries, HODOS_INJECT_MAX_SOCKETS);
+  __type(key, __u64);
+  __type(value, __u64);
+} sockets SEC(".maps");
+
+/* Per thread (key: tid), the context its next write carries. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, HODOS_INJECT_MAX_STAGED);
+  __type(key, __u32);
+  __type(value, struct hodos_inject_context);
+} staged_context SEC(".maps");
+
+/* What was injected (struct hodos_inject_record). */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 256 << 10);
+} injections SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, HODOS_INJECT_COUNTER_COUNT);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which) {
+  __u64 *value = bpf_map_lookup_elem(&counters, &which);
+  if (value) *value += 1;
+}
+
+/* ---- sockops: mark at connect, enrol at established ---------------------------------------- */
+
+static __always_inline bool destination_allowed(struct bpf_sock_ops *skops) {
+  struct hodos_inject_cidr key = {.prefixlen = 128};
+  if (skops->family == AF_INET) {
+    key.addr[10] = 0xff;
+    key.addr[11] = 0xff;
+    __u32 v4 = skops->remote_ip4;
+    __builtin_memcpy(&key.addr[12], &v4, 4);
+  } else if (skops->family == AF_INET6) {
+    /* A v4-mapped address (Java's dual-stack sockets) is already in the trie's IPv4 form. */
+    __u32 w0 = skops->remote_ip6[0], w1 = skops->remote_ip6[1];
+    __u32 w2 = skops->remote_ip6[2], w3 = skops->remote_ip6[3];
+    __builtin_memcpy(&key.addr[0], &w0, 4);
+    __builtin_memcpy(&key.addr[4], &w1, 4);
+    __builtin_memcpy(&key.addr[8], &w2, 4);
+    __builtin_memcpy(&key.addr[12], &w3, 4);
+  } else {
+    return false;
+  }
+  return bpf_map_lookup_elem(&destinations, &key) != NULL;
+}
+
+SEC("sockops")
+int enrol_client_sockets(struct bpf_sock_ops *skops) {
+  struct bpf_sock *sk = skops->sk;
+  if (!sk) return 1;
+  switch (skops->op) {
+    case BPF_SOCK_OPS_TCP_CONNECT_CB: {
+      /* Inside connect() (or a fast-open sendmsg): the current task owns the socket. */
+      __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+      if (!bpf_map_lookup_elem(&traced_processes, &tgid)) return 1;
+      if (!destination_allowed(skops)) {
+        count(HODOS_INJECT_NOT_ALLOWED);
+        return 1;
+      }
+      struct socket_mark *mark =
+          bpf_sk_storage_get(&socket_marks, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+      if (!mark) return 1;
+      mark->tgid = tgid;
+      count(HODOS_INJECT_MARKED);
+      return 1;
+    }
+    case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: {
+      /* Possibly softirq: decide from the mark only, never from the current task. */
+      struct socket_mark *mark = bpf_sk_storage_get(&socket_marks, sk, NULL, 0);
+      if (!mark || mark->enrolled) return 1;
+      __u64 cookie = bpf_get_socket_cookie(skops);
+      mark->cookie = cookie;
+      if (bpf_sock_hash_update(skops, &sockets, &cookie, BPF_NOEXIST) == 0) {
+        mark->enrolled = 1;
+        count(HODOS_INJECT_ENROLLED);
+      } else {
+        count(HODOS_INJECT_ENROL_FAILED);
+      }
+      return 1;
+    }
+  }
+  return 1;
+}
+
+/* ---- sk_skb: keep FIONREAD right ----------------------------------------------------------- */
+
+SEC("sk_skb/stream_verdict")
+int pass_received(struct __sk_buff *skb) { return SK_PASS; }
+
+/* ---- sk_msg: insert traceparent ------------------------------------------------------------ */
+
+static __always_inline __u8 hex_digit(__u8 nibble) {
+  return nibble < 10 ? '0' + nibble : 'a' + (nibble - 10);
+}
+
+/* `traceparent:` at p, header names being case-insensitive. The caller checked 12 bytes. */
+static __always_inline bool is_traceparent_name(const __u8 *p) {
+  return (p[0] | 0x20) == 't' && (p[1] | 0x20) == 'r' && (p[2] | 0x20) == 'a' &&
+         (p[3] | 0x20) == 'c' && (p[4] | 0x20) == 'e' && (p[5] | 0x20) == 'p' &&
+         (p[6] | 0x20) == 'a' && (p[7] | 0x20) == 'r' && (p[8] | 0x20) == 'e' &&
+         (p[9] | 0x20) == 'n' && (p[10] | 0x20) == 't' && p[11] == ':';
+}
+
+/* Open-coded numeric iterators (Linux 6.4+): the verifier checks a loop body once, with the
+ * index unknown, instead of walking every iteration; a plain bounded loop over a 2 KiB head
+ * exceeds its limit on pending branches. */
+extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __ksym;
+extern int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym;
+extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
+
+/* Where the request line's CR is, or 0 when the message does not start with an HTTP/1.x
+ * request line: a method token of 3..16 capital letters, a space, then `... HTTP/1.0|1` CRLF. */
+static __always_inline __u32 request_line_end(const __u8 *data, const __u8 *end) {
+  __u32 method = 0;
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < 17; i++) {
+    if (data + i + 1 > end) return 0;
+    __u8 c = data[i];
+    if (c == ' ') {
+      method = i;
+      break;
+    }
+    if (c < 'A' || c > 'Z') return 0;
+  }
+  if (method < 3) return 0;
+
+  __u32 cr = 0;
+  struct bpf_iter_num it;
+  int *index;
+  bpf_iter_num_new(&it, 14, HODOS_INJECT_MAX_REQUEST_LINE);
+  while ((index = bpf_iter_num_next(&it))) {
+    __u32 i = *index;
+    if (i >= HODOS_INJECT_MAX_REQUEST_LINE) break;
+    const __u8 *p = data + i;
+    if (p + 2 > end) break;
+    if (p[0] == '\n') break; /* a bare LF: not a request line we touch */
+    if (p[0] == '\r') {
+      cr = i;
+      break;
+    }
+  }
+  bpf_iter_num_destroy(&it);
+  if (cr < 14 || cr >= HODOS_INJECT_MAX_REQUEST_LINE) return 0;
+  __u32 version = cr - 9; /* " HTTP/1.x\r\n" */
+  /* A fresh offset: the verifier refuses a negative constant offset from a checked pointer. */
+  asm volatile("" : "+r"(version));
+  const __u8 *v = data + version;
+  if (v + 11 > end) return 0;
+  if (v[0] != ' ' || v[1] != 'H' || v[2] != 'T' || v[3] != 'T' || v[4] != 'P' || v[5] != '/' ||
+      v[6] != '1' || v[7] != '.' || (v[8] != '0' && v[8] != '1') || v[9] != '\r' || v[10] != '\n')
+    return 0;
+  return cr;
+}
+
+enum head_scan { HEAD_INCOMPLETE, HEAD_COMPLETE, HEAD_HAS_TRACEPARENT };
+
+/* From the request line's CR: is the blank line that ends the head in view, and is there a
+ * traceparent header before it? */
+static __always_inline enum head_scan scan_head(const __u8 *data, const __u8 *end, __u32 from) {
+  enum head_scan result = HEAD_INCOMPLETE;
+  struct bpf_iter_num it;
+  int *index;
+  bpf_iter_num_new(&it, from, HODOS_INJECT_MAX_HEAD);
+  while ((index = bpf_iter_num_next(&it))) {
+    __u32 i = *index;
+    if (i >= HODOS_INJECT_MAX_HEAD) break;
+    const __u8 *p = data + i;
+    if (p + 4 > end) break;
+    if (p[0] != '\r' || p[1] != '\n') continue;
+    if (p[2] == '\r' && p[3] == '\n') {
+      result = HEAD_COMPLETE;
+      break;
+    }
+    if (p + 2 + 12 <= end && is_traceparent_name(p + 2)) {
+      result = HEAD_HAS_TRACEPARENT;
+      break;
+    }
+  }
+  bpf_iter_num_destroy(&it);
+  return result;
+}
+
+/* Writes the header line for `ctx` with span id `span` at p (HODOS_TRACEPARENT_LINE_LEN bytes). */
+static __always_inline void write_traceparent(__u8 *p, const struct hodos_inject_context *ctx,
+                                              const __u8 *span) {
+  /* Built byte by byte: constant strings in .rodata break BTF with clang 14 (KERNEL-NOTES). */
+  p[0] = 't', p[1] = 'r', p[2] = 'a', p[3] = 'c', p[4] = 'e', p[5] = 'p', p[6] = 'a';
+  p[7] = 'r', p[8] = 'e', p[9] = 'n', p[10] = 't', p[11] = ':', p[12] = ' ';
+  p[13] = '0', p[14] = '0', p[15] = '-';
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < 16; i++) {
+    __u8 b = ctx->trace_id[i];
+    p[16 + 2 * i] = hex_digit(b >> 4);
+    p[17 + 2 * i] = hex_digit(b & 15);
+  }
+  p[48] = '-';
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < 8; i++) {
+    __u8 b = span[i];
+    p[49 + 2 * i] = hex_digit(b >> 4);
+    p[50 + 2 * i] = hex_digit(b & 15);
+  }
+  p[65] = '-';
+  p[66] = hex_digit(ctx->flags >> 4);
+  p[67] = hex_digit(ctx->flags & 15);
+  p[68] = '\r';
+  p[69] = '\n';
+}
+
+SEC("sk_msg")
+int inject_traceparent(struct sk_msg_md *msg) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid(); /* the sending thread */
+  __u32 tid = (__u32)pid_tgid;
+  struct hodos_inject_context *staged = bpf_map_lookup_elem(&staged_context, &tid);
+  if (!staged) {
+    count(HODOS_INJECT_NO_CONTEXT);
+    return SK_PASS;
+  }
+  struct hodos_inject_context ctx = *staged;
+  /* A staged context is for one write: whatever this message is, later ones do not get it. */
+  bpf_map_delete_elem(&staged_context, &tid);
+  if (bpf_ktime_get_ns() > ctx.expires_ns) {
+    count(HODOS_INJECT_STALE_CONTEXT);
+    return SK_PASS;
+  }
+
+  __u32 size = msg->size;
+  if (size < 18) {
+    count(HODOS_INJECT_NOT_HTTP);
+    return SK_PASS;
+  }
+  __u32 window = size < HODOS_INJECT_MAX_HEAD ? size : HODOS_INJECT_MAX_HEAD;
+  __u8 *data = msg->data;
+  __u8 *end = msg->data_end;
+  if (data + window > end) {
+    /* The message spans several pages: copy its start into one (same bytes, same order). */
+    if (bpf_msg_pull_data(msg, 0, window, 0) != 0) {
+      count(HODOS_INJECT_PULL_FAILED);
+      return SK_PASS;
+    }
+    data = msg->data;
+    end = msg->data_end;
+  }
+
+  __u32 cr = request_line_end(data, end);
+  if (cr == 0) {
+    count(HODOS_INJECT_NOT_HTTP);
+    return SK_PASS;
+  }
+  enum head_scan head = scan_head(data, end, cr);
+  if (head == HEAD_HAS_TRACEPARENT) {
+    count(HODOS_INJECT_HAS_TRACEPARENT);
+    return SK_PASS;
+  }
+  if (head != HEAD_COMPLETE) {
+    count(HODOS_INJECT_HEAD_NOT_IN_MESSAGE);
+    return SK_PASS;
+  }
+
+  /* Reserve the record first: an injection userspace would not hear of must not happen. */
+  struct hodos_inject_record *record = bpf_ringbuf_reserve(&injections, sizeof(*record), 0);
+  if (!record) {
+    count(HODOS_INJECT_RING_FULL);
+    return SK_PASS;
+  }
+  __u32 r0 = bpf_get_prandom_u32(), r1 = bpf_get_prandom_u32();
+  if (r0 == 0 && r1 == 0) r1 = 1; /* an all-zero span id is invalid */
+  __u8 span[8];
+  __builtin_memcpy(&span[0], &r0, 4);
+  __builtin_memcpy(&span[4], &r1, 4);
+
+  __u32 at = cr + 2; /* right after the request line */
+  /* The scatterlist element holding the head (it starts at offset 0): see the merge below. */
+  __u32 first_element = (__u32)(end - data);
+  if (bpf_msg_push_data(msg, at, HODOS_TRACEPARENT_LINE_LEN, 0) != 0) {
+    bpf_ringbuf_discard(record, 0);
+    count(HODOS_INJECT_PUSH_FAILED);
+    return SK_PASS;
+  }
+  int pulled = bpf_msg_pull_data(msg, at, at + HODOS_TRACEPARENT_LINE_LEN, 0);
+  data = msg->data;
+  end = msg->data_end;
+  if (pulled != 0 || data + HODOS_TRACEPARENT_LINE_LEN > end) {
+    /* The room exists but cannot be written: take it out again, or drop rather than send
+     * uninitialised bytes. */
+    bpf_ringbuf_discard(record, 0);
+    if (bpf_msg_pop_data(msg, at, HODOS_TRACEPARENT_LINE_LEN, 0) != 0) {
+      count(HODOS_INJECT_DROPPED);
+      return SK_DROP;
+    }
+    count(HODOS_INJECT_WRITE_FAILED);
+    return SK_PASS;
+  }
+  write_traceparent(data, &ctx, span);
+  /* push_data split the head's element in three (request line, header, rest), and the kernel
+   * sends each element with its own tcp_sendmsg: the 2nd small segment then waits for the ACK
+   * of the 1st (Nagle), which the peer delays until it has the whole head: 40 ms per request.
+   * Merge them back into one element. Failing that, the bytes are still right: only later. */
+  if (bpf_msg_pull_data(msg, 0, first_element + HODOS_TRACEPARENT_LINE_LEN, 0) != 0)
+    count(HODOS_INJECT_MERGE_FAILED);
+
+  record->ktime_ns = bpf_ktime_get_ns();
+  record->socket_cookie = 0;
+  struct bpf_sock *sk = msg->sk;
+  if (sk) {
+    struct socket_mark *mark = bpf_sk_storage_get(&socket_marks, sk, NULL, 0);
+    if (mark) record->socket_cookie = mark->cookie;
+  }
+  record->tgid = pid_tgid >> 32;
+  record->tid = tid;
+  __builtin_memcpy(record->trace_id, ctx.trace_id, 16);
+  __builtin_memcpy(record->span_id, span, 8);
+  __builtin_memcpy(record->parent_span_id, ctx.parent_span_id, 8);
+  record->flags = ctx.flags;
+  __builtin_memset(record->pad, 0, sizeof(record->pad));
+  bpf_ringbuf_submit(record, 0);
+  count(HODOS_INJECT_INJECTED);
+  return SK_PASS;
+}

@@ -1,0 +1,76 @@
+/* What bpf/inject.bpf.c (traceparent injection with sockops + sk_msg) shares with its loader,
+ * src/agent/injector.cc: the staged context, the record of each injection, the policy key and the
+ * skip counters. Fixed-width types only, explicit padding, no pointers. */
+#ifndef HODOS_BPF_INJECT_H
+#define HODOS_BPF_INJECT_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/* Threads that can hold a staged context at once. */
+#define HODOS_INJECT_MAX_STAGED 16384
+/* Connections enrolled at once (client sides of traced processes to allowed destinations). */
+#define HODOS_INJECT_MAX_SOCKETS 65536
+/* CIDRs in the destination policy (defaults + allowlist). */
+#define HODOS_INJECT_MAX_DESTINATIONS 1024
+/* The request line must end (CRLF) within this many bytes of the message start. */
+#define HODOS_INJECT_MAX_REQUEST_LINE 1024
+/* The whole request head (up to the blank line) must lie within this many bytes. */
+#define HODOS_INJECT_MAX_HEAD 2048
+/* "traceparent: 00-" + 32 hex + "-" + 16 hex + "-" + 2 hex + "\r\n" */
+#define HODOS_TRACEPARENT_LINE_LEN 70
+
+/* The context a thread's next write on an enrolled socket carries. Staged (by the capture, or a
+ * test) before the write begins; consumed by the first message the thread sends on an enrolled
+ * socket, injected or not, so that it applies to one write only. */
+struct hodos_inject_context {
+  __u8 trace_id[16];
+  __u8 parent_span_id[8]; /* the span the new client span is a child of */
+  __u8 flags;             /* W3C trace-flags, e.g. 0x01 = sampled */
+  __u8 pad[7];
+  __u64 expires_ns; /* bpf_ktime_get_ns() clock (CLOCK_MONOTONIC); stale after this */
+};
+
+/* One injection, in the ring buffer: userspace gives the client span exactly these ids. */
+struct hodos_inject_record {
+  __u64 ktime_ns;
+  __u64 socket_cookie; /* SO_COOKIE of the connection */
+  __u32 tgid;
+  __u32 tid;
+  __u8 trace_id[16];
+  __u8 span_id[8]; /* the new client span id that was injected */
+  __u8 parent_span_id[8];
+  __u8 flags;
+  __u8 pad[7];
+};
+
+/* A destination CIDR: an LPM trie key. IPv4 is stored IPv4-mapped (::ffff:a.b.c.d, prefix 96+n)
+ * so one trie serves AF_INET, AF_INET6 and Java's v4-mapped AF_INET6 sockets. */
+struct hodos_inject_cidr {
+  __u32 prefixlen;
+  __u8 addr[16];
+};
+
+/* Per-CPU counters (array indexes). */
+enum hodos_inject_counter {
+  HODOS_INJECT_MARKED = 0,        /* connect() of a traced process to an allowed destination */
+  HODOS_INJECT_NOT_ALLOWED = 1,   /* connect() of a traced process elsewhere: not enrolled */
+  HODOS_INJECT_ENROLLED = 2,      /* marked sockets put in the sockhash at ESTABLISHED */
+  HODOS_INJECT_ENROL_FAILED = 3,  /* sockhash update refused (full, or another sk_msg user) */
+  HODOS_INJECT_INJECTED = 4,      /* traceparent inserted */
+  HODOS_INJECT_NO_CONTEXT = 5,    /* message on an enrolled socket, no staged context */
+  HODOS_INJECT_STALE_CONTEXT = 6, /* the staged context had expired */
+  HODOS_INJECT_NOT_HTTP = 7,      /* does not start with an HTTP/1.x request line */
+  HODOS_INJECT_HEAD_NOT_IN_MESSAGE = 8, /* no end of head within the message / window */
+  HODOS_INJECT_HAS_TRACEPARENT = 9,     /* the request already carries one */
+  HODOS_INJECT_PULL_FAILED = 10,        /* could not linearise the head: untouched */
+  HODOS_INJECT_PUSH_FAILED = 11,        /* could not make room: untouched */
+  HODOS_INJECT_WRITE_FAILED = 12,       /* room made but not writable: removed again, untouched */
+  HODOS_INJECT_DROPPED = 13,      /* room made, not writable, not removable: message dropped */
+  HODOS_INJECT_RING_FULL = 14,    /* no room for the record: skipped, so that no id goes unknown */
+  HODOS_INJECT_MERGE_FAILED = 15, /* injected, but sent in several segments (may be slower) */
+  HODOS_INJECT_COUNTER_COUNT = 16,
+};
+
+#endif /* HODOS_BPF_INJECT_H */

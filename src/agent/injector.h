@@ -1,0 +1,166 @@
+// Loads bpf/inject.bpf.c: traceparent injection into the HTTP/1.x requests that traced processes
+// send to allowed destinations (sockops marks and enrols their client sockets, sk_msg inserts the
+// header, an sk_skb verdict keeps FIONREAD right). See docs/how-it-works.md.
+//
+// Not wired into the agent yet: the capture (bpf/sockets.bpf.c) will stage each thread's context
+// when a write begins; today contexts are staged from userspace (stage_context), which tests use.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/libbpf_log.h"
+#include "agent/unique_fd.h"
+#include "bpf/inject.h"
+
+struct inject_bpf;
+struct ring_buffer;
+struct bpf_link;
+
+namespace hodos::agent {
+
+struct InjectorOptions {
+  // The capture's pid filter (a BPF hash map u32 tgid -> u8, HODOS_MAX_TRACED_PROCESSES entries):
+  // only sockets that these processes connect are enrolled. Required; the injector uses the map,
+  // it does not own it.
+  int traced_processes_fd = -1;
+  bool loopback = true;        // 127.0.0.0/8, ::1
+  bool private_ranges = true;  // 10/8, 172.16/12, 192.168/16, fc00::/7, 169.254/16, fe80::/10
+  // More destinations: "203.0.113.0/24", "2001:db8::/32", "198.51.100.7".
+  std::vector<std::string> allow;
+  // Another program using sk_msg/sk_skb/sockops (Cilium, a second tracer, another Hodos) makes
+  // the injector stand down unless this is set.
+  bool ignore_other_sockmap_users = false;
+  // Where sockops attaches; empty: the root of the cgroup v2 hierarchy (from /proc/mounts).
+  std::string cgroup_path;
+  // A directory on a BPF filesystem where the sockhash is pinned when the kernel needs the
+  // sk_skb verdict (see Injector::start). Empty: /sys/fs/bpf/hodos (bpffs is mounted on
+  // /sys/fs/bpf if nothing is).
+  std::string pin_dir;
+};
+
+// The context a thread's next write carries (bpf/inject.h struct hodos_inject_context).
+struct InjectionContext {
+  std::array<uint8_t, 16> trace_id{};
+  std::array<uint8_t, 8> parent_span_id{};
+  uint8_t flags = 1;  // sampled
+};
+
+// One injection: the client span must carry exactly these ids.
+struct InjectionRecord {
+  uint64_t ktime_ns = 0;  // CLOCK_MONOTONIC
+  uint64_t socket_cookie = 0;
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  std::array<uint8_t, 16> trace_id{};
+  std::array<uint8_t, 8> span_id{};
+  std::array<uint8_t, 8> parent_span_id{};
+  uint8_t flags = 0;
+};
+
+// Sums over CPUs, indexed by hodos_inject_counter.
+struct InjectorCounters {
+  std::array<uint64_t, HODOS_INJECT_COUNTER_COUNT> values{};
+  uint64_t operator[](hodos_inject_counter which) const { return values[which]; }
+  // A stable metric label for each counter: "injected", "not_http", "head_not_in_message", ...
+  static std::string_view name(hodos_inject_counter which);
+};
+
+struct InjectorProgramStats {
+  uint64_t runs = 0;  // zero unless BPF stats are on (kernel.bpf_stats_enabled)
+  uint64_t run_time_ns = 0;
+};
+
+class Injector;
+
+// What start() decided. `injector` is null when injection is off on this host, and `reason`
+// then says why in one line (another sk_msg user, FIONREAD broken, no cgroup v2...).
+struct InjectorStart {
+  std::unique_ptr<Injector> injector;
+  std::string reason;
+  // How the programs are attached to the sockhash: "link" (kernel 6.10+) or "prog_attach".
+  std::string map_attach_mode;
+  // How FIONREAD stays right on enrolled sockets: "kernel" (the kernel gets it right: no verdict,
+  // nothing pinned) or "sk_skb verdict" (the sockhash is pinned at `pin_path`).
+  std::string fionread;
+  std::string pin_path;
+  // Sockhashes of earlier runs that had drained and were unpinned at start.
+  int released_sockhashes = 0;
+};
+
+class Injector {
+ public:
+  using RecordCallback = std::function<void(const InjectionRecord&)>;
+
+  // Checks for other sockmap users, loads, checks FIONREAD on an enrolled loopback pair (without,
+  // then with the sk_skb verdict), attaches sk_msg to the sockhash and sockops to the cgroup with
+  // a link, so that nothing new is enrolled once the agent is gone.
+  //
+  // With the verdict, received bytes wait in the socket's psock queue, and the kernel frees that
+  // queue when the socket leaves the sockhash: freeing the sockhash with unread data would lose
+  // it and wedge the connection. So in that mode the sockhash is pinned: it outlives the agent
+  // (kill -9 included), its sockets leave it only when they close, and a later start() unpins it
+  // once it is empty. Throws std::invalid_argument for bad options and BpfError when the kernel
+  // refuses to load.
+  static InjectorStart start(const InjectorOptions& options, RecordCallback on_record);
+  ~Injector();
+  Injector(const Injector&) = delete;
+  Injector& operator=(const Injector&) = delete;
+
+  // Stages `context` for thread `tid`'s next message on an enrolled socket, for at most `ttl`.
+  // Throws BpfError when the table is full.
+  void stage_context(uint32_t tid, const InjectionContext& context,
+                     std::chrono::nanoseconds ttl = std::chrono::seconds(1));
+  bool has_staged_context(uint32_t tid) const;
+
+  // Delivers every injection record in the ring buffer; returns how many.
+  int consume();
+
+  InjectorCounters counters() const;
+  // Whether the connected TCP socket `fd` (of this process) is enrolled.
+  bool is_enrolled(int fd) const;
+  bool is_enrolled_cookie(uint64_t socket_cookie) const;
+  // The sockhash's kernel id (tests wait for it to be freed).
+  uint32_t sockhash_map_id() const;
+  InjectorProgramStats sk_msg_stats() const;
+  InjectorProgramStats sk_skb_stats() const;
+  InjectorProgramStats sockops_stats() const;
+
+ private:
+  explicit Injector(RecordCallback on_record) : on_record_(std::move(on_record)) {}
+  static int on_ring_record(void* self, void* record, size_t size);
+
+  struct SkeletonDeleter {
+    void operator()(inject_bpf* skeleton) const;
+  };
+  struct RingBufferDeleter {
+    void operator()(ring_buffer* ring) const;
+  };
+  struct LinkDeleter {
+    void operator()(bpf_link* link) const;
+  };
+  std::unique_ptr<inject_bpf, SkeletonDeleter> skeleton_;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> ring_;
+  std::unique_ptr<bpf_link, LinkDeleter> sockops_link_;
+  UniqueFd sk_msg_link_;  // invalid when attached with bpf_prog_attach
+  UniqueFd sk_skb_link_;
+  bool prog_attached_ = false;
+  std::string pin_path_;  // empty: not pinned
+  RecordCallback on_record_;
+};
+
+// The loaded sk_msg, sk_skb and sockops programs, with their id, type and name ("12 sk_msg foo").
+std::vector<std::string> sockmap_programs_on_host();
+
+// Unpins the sockhashes that earlier injectors left in `pin_dir` and whose sockets have all
+// closed; returns how many. Those with sockets stay (their unread data lives in them).
+int release_drained_sockhashes(const std::string& pin_dir);
+
+}  // namespace hodos::agent

@@ -1,0 +1,893 @@
+// Loads bpf/inject.bpf.c into the running kernel and sends real HTTP/1.x requests over loopback
+// TCP from this process (put in the test's own pid filter) to a server thread that records the
+// bytes it receives. Needs root: skipped with the reason otherwise.
+#include "agent/injector.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/features.h"
+#include "agent/unique_fd.h"
+#include "bpf/sockets.h"
+#include "discovery_test_support.h"
+
+namespace hodos::agent {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+UniqueFd traced_processes_map() {
+  return UniqueFd(bpf_map_create(BPF_MAP_TYPE_HASH, "test_traced", sizeof(uint32_t),
+                                 sizeof(uint8_t), HODOS_MAX_TRACED_PROCESSES, nullptr));
+}
+
+void trace(int map, uint32_t pid) {
+  uint8_t one = 1;
+  ASSERT_EQ(bpf_map_update_elem(map, &pid, &one, BPF_ANY), 0);
+}
+
+class Listener {
+ public:
+  Listener() : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(addr);
+    if (bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), length) != 0 ||
+        listen(fd_.get(), 16) != 0 ||
+        getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+      ADD_FAILURE() << "listener: " << std::strerror(errno);
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  uint16_t port() const { return port_; }
+  UniqueFd accept_one() const {
+    return UniqueFd(accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  }
+
+ private:
+  UniqueFd fd_;
+  uint16_t port_ = 0;
+};
+
+UniqueFd connect_loopback(uint16_t port) {
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ADD_FAILURE() << "connect: " << std::strerror(errno);
+  }
+  return fd;
+}
+
+// Java-style: an AF_INET6 socket reaching an IPv4 peer through ::ffff:127.0.0.1.
+UniqueFd connect_v4_mapped(uint16_t port) {
+  UniqueFd fd(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in6 addr = {};
+  addr.sin6_family = AF_INET6;
+  inet_pton(AF_INET6, "::ffff:127.0.0.1", &addr.sin6_addr);
+  addr.sin6_port = htons(port);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ADD_FAILURE() << "connect: " << std::strerror(errno);
+  }
+  return fd;
+}
+
+void write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    ASSERT_GT(n, 0) << std::strerror(errno);
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+// Reads exactly `size` bytes, waiting at most `timeout` for each chunk; fewer when it times out
+// or the peer closes.
+std::string read_exactly(int fd, size_t size, std::chrono::milliseconds timeout = 5s) {
+  std::string out;
+  char buffer[65536];
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (out.size() < size) {
+    pollfd readable = {fd, POLLIN, 0};
+    if (poll(&readable, 1, static_cast<int>(timeout.count())) <= 0) break;
+    // Never block in read(): a socket whose data went missing can poll readable and then hang.
+    ssize_t n = recv(fd, buffer, std::min(sizeof(buffer), size - out.size()), MSG_DONTWAIT);
+    if (n < 0 && errno == EAGAIN) {
+      if (std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(1ms);
+      continue;
+    }
+    if (n <= 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// One HTTP/1.x request: its head, then Content-Length bytes of body.
+std::string read_request(int fd) {
+  std::string out;
+  char buffer[65536];
+  size_t head_end = std::string::npos;
+  size_t total = std::string::npos;
+  while (total == std::string::npos || out.size() < total) {
+    pollfd readable = {fd, POLLIN, 0};
+    if (poll(&readable, 1, 5000) <= 0) break;
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+    if (head_end == std::string::npos && (head_end = out.find("\r\n\r\n")) != std::string::npos) {
+      size_t length = 0;
+      if (size_t at = out.find("Content-Length: "); at != std::string::npos && at < head_end)
+        length = std::stoul(out.substr(at + 16));
+      total = head_end + 4 + length;
+    }
+  }
+  return out;
+}
+
+std::string hex(const uint8_t* bytes, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < size; ++i) {
+    out += kDigits[bytes[i] >> 4];
+    out += kDigits[bytes[i] & 15];
+  }
+  return out;
+}
+
+InjectionContext test_context() {
+  InjectionContext context;
+  for (size_t i = 0; i < 16; ++i) context.trace_id[i] = static_cast<uint8_t>(0xa0 + i);
+  for (size_t i = 0; i < 8; ++i) context.parent_span_id[i] = static_cast<uint8_t>(0x10 + i);
+  context.flags = 1;
+  return context;
+}
+
+uint64_t cookie_of(int fd) {
+  uint64_t cookie = 0;
+  socklen_t length = sizeof(cookie);
+  getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &length);
+  return cookie;
+}
+
+uint32_t this_thread_id() { return static_cast<uint32_t>(gettid()); }
+
+// A CPython http.server on `port` (0: any) that answers each GET with the traceparent it received
+// ("-" if none), "|", the received header names, and `padding` bytes of 'x'.
+std::string python_echo_server(uint16_t port, size_t padding = 0) {
+  return "import http.server\n"
+         "class Handler(http.server.BaseHTTPRequestHandler):\n"
+         "    def log_message(self, *args): pass\n"
+         "    def do_GET(self):\n"
+         "        body = (self.headers.get('traceparent', '-') + '|' +\n"
+         "                ','.join(self.headers.keys()) + '|' + 'x' * " +
+         std::to_string(padding) +
+         ").encode()\n"
+         "        self.send_response(200)\n"
+         "        self.send_header('Content-Length', str(len(body)))\n"
+         "        self.end_headers()\n"
+         "        self.wfile.write(body)\n"
+         "http.server.ThreadingHTTPServer(('127.0.0.1', " +
+         std::to_string(port) + "), Handler).serve_forever()\n";
+}
+
+uint16_t free_port() {
+  Listener probe;
+  return probe.port();
+}
+
+constexpr std::string_view kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+// A BPF filesystem of the test's own for the pinned sockhash (where the kernel needs the verdict).
+std::string& pin_dir() {
+  static std::string dir;
+  return dir;
+}
+
+class InjectorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string dir = "/tmp/hodos-injector-test-" + std::to_string(getpid());
+    if (mkdir(dir.c_str(), 0700) == 0 && mount("bpf", dir.c_str(), "bpf", 0, "mode=0700") == 0) {
+      pin_dir() = dir;
+    }
+  }
+  static void TearDownTestSuite() {
+    if (pin_dir().empty()) return;
+    umount2(pin_dir().c_str(), MNT_DETACH);
+    rmdir(pin_dir().c_str());
+    pin_dir().clear();
+  }
+
+  void SetUp() override {
+    FeatureProbe privileges = probe_privileges();
+    if (!privileges.available) GTEST_SKIP() << "BPF unavailable: " << privileges.detail;
+    if (pin_dir().empty()) GTEST_SKIP() << "cannot mount a BPF filesystem for the test";
+    traced_ = traced_processes_map();
+    ASSERT_TRUE(traced_.valid()) << std::strerror(errno);
+    trace(traced_.get(), static_cast<uint32_t>(getpid()));
+  }
+
+  void start(InjectorOptions options = {}) {
+    options.traced_processes_fd = traced_.get();
+    options.pin_dir = pin_dir();
+    // Other tests on the host may load sockops programs; the stand-down has its own test.
+    options.ignore_other_sockmap_users = true;
+    try {
+      InjectorStart started =
+          Injector::start(options, [this](const InjectionRecord& r) { records_.push_back(r); });
+      ASSERT_TRUE(started.injector) << started.reason;
+      injector_ = std::move(started.injector);
+      started_ = std::move(started);
+    } catch (const BpfError& e) {
+      FAIL() << e.what();
+    }
+  }
+
+  // Sends `request` from this thread (with `context` staged when given) to a server thread, and
+  // returns the bytes the server received.
+  std::string exchange(std::string_view request, const InjectionContext* context,
+                       bool expect_enrolled = true) {
+    Listener listener;
+    std::string received;
+    std::thread server([&] {
+      UniqueFd peer = listener.accept_one();
+      received = read_request(peer.get());
+      write_all(peer.get(), kResponse);
+    });
+    UniqueFd client = connect_loopback(listener.port());
+    EXPECT_EQ(injector_->is_enrolled(client.get()), expect_enrolled);
+    client_cookie_ = cookie_of(client.get());
+    if (context) injector_->stage_context(this_thread_id(), *context);
+    write_all(client.get(), request);
+    EXPECT_EQ(read_exactly(client.get(), kResponse.size()), kResponse);
+    server.join();
+    injector_->consume();
+    return received;
+  }
+
+  UniqueFd traced_;
+  std::unique_ptr<Injector> injector_;
+  InjectorStart started_;
+  std::vector<InjectionRecord> records_;
+  uint64_t client_cookie_ = 0;
+};
+
+constexpr std::string_view kGet =
+    "GET /orders/42?x=1 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: injector-test\r\n"
+    "Accept: */*\r\n\r\n";
+
+TEST_F(InjectorTest, InsertsTraceparentAfterTheRequestLine) {
+  start();
+  InjectionContext context = test_context();
+  std::string received = exchange(kGet, &context);
+
+  ASSERT_EQ(records_.size(), 1u);
+  const InjectionRecord& record = records_[0];
+  std::string span = hex(record.span_id.data(), 8);
+  std::string expected =
+      "GET /orders/42?x=1 HTTP/1.1\r\ntraceparent: 00-" + hex(context.trace_id.data(), 16) + "-" +
+      span + "-01\r\nHost: localhost\r\nUser-Agent: injector-test\r\nAccept: */*\r\n\r\n";
+  EXPECT_EQ(received, expected);
+  EXPECT_EQ(record.trace_id, context.trace_id);
+  EXPECT_EQ(record.parent_span_id, context.parent_span_id);
+  EXPECT_NE(span, "0000000000000000");
+  EXPECT_NE(record.span_id, context.parent_span_id);
+  EXPECT_EQ(record.flags, 1);
+  EXPECT_EQ(record.pid, static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(record.tid, this_thread_id());
+  EXPECT_EQ(record.socket_cookie, client_cookie_);
+  InjectorCounters counters = injector_->counters();
+  EXPECT_EQ(counters[HODOS_INJECT_INJECTED], 1u);
+  EXPECT_EQ(counters[HODOS_INJECT_ENROLLED], 1u);
+  // One write only: the context was consumed.
+  EXPECT_FALSE(injector_->has_staged_context(this_thread_id()));
+}
+
+TEST_F(InjectorTest, EachRequestGetsANewSpanIdAndOnlyWhenStaged) {
+  start();
+  InjectionContext context = test_context();
+  Listener listener;
+  std::vector<std::string> received;
+  std::thread server([&] {
+    UniqueFd peer = listener.accept_one();
+    for (int i = 0; i < 3; ++i) {
+      received.push_back(read_request(peer.get()));
+      write_all(peer.get(), kResponse);
+    }
+  });
+  UniqueFd client = connect_loopback(listener.port());
+  for (int i = 0; i < 3; ++i) {
+    if (i != 1) injector_->stage_context(this_thread_id(), context);  // the 2nd: no context
+    write_all(client.get(), kGet);
+    EXPECT_EQ(read_exactly(client.get(), kResponse.size()), kResponse);
+  }
+  server.join();
+  injector_->consume();
+  ASSERT_EQ(records_.size(), 2u);
+  ASSERT_EQ(received.size(), 3u);
+  EXPECT_NE(received[0].find(hex(records_[0].span_id.data(), 8)), std::string::npos);
+  EXPECT_EQ(received[1], kGet);
+  EXPECT_NE(received[2].find(hex(records_[1].span_id.data(), 8)), std::string::npos);
+  EXPECT_NE(records_[0].span_id, records_[1].span_id);
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_NO_CONTEXT], 1u);
+}
+
+TEST_F(InjectorTest, WithoutAContextNothingChanges) {
+  start();
+  EXPECT_EQ(exchange(kGet, nullptr), kGet);
+  EXPECT_TRUE(records_.empty());
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_NO_CONTEXT], 1u);
+}
+
+TEST_F(InjectorTest, ARequestWithTraceparentIsLeftAlone) {
+  start();
+  InjectionContext context = test_context();
+  std::string request =
+      "POST /x HTTP/1.1\r\nHost: a\r\nTraceParent: 00-0af7651916cd43dd8448eb211c80319c-"
+      "b7ad6b7169203331-01\r\nContent-Length: 5\r\n\r\nhello";
+  EXPECT_EQ(exchange(request, &context), request);
+  EXPECT_TRUE(records_.empty());
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_HAS_TRACEPARENT], 1u);
+}
+
+TEST_F(InjectorTest, NonHttpPayloadIsUntouched) {
+  start();
+  InjectionContext context = test_context();
+  // Looks close to a request line, but is not one (lower-case token, no HTTP version).
+  std::string payload = "get /x ftp/1.1\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_EQ(exchange(payload, &context), payload);
+  std::string binary("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 random tls-ish\r\n\r\n", 34);
+  EXPECT_EQ(exchange(binary, &context), binary);
+  EXPECT_TRUE(records_.empty());
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_NOT_HTTP], 2u);
+}
+
+TEST_F(InjectorTest, AHeadSplitOverTwoWritesIsUntouched) {
+  start();
+  InjectionContext context = test_context();
+  Listener listener;
+  std::string received;
+  std::thread server([&] {
+    UniqueFd peer = listener.accept_one();
+    received = read_request(peer.get());
+    write_all(peer.get(), kResponse);
+  });
+  UniqueFd client = connect_loopback(listener.port());
+  injector_->stage_context(this_thread_id(), context);
+  write_all(client.get(), "GET /split HTTP/1.1\r\nHost: a\r\n");
+  injector_->stage_context(this_thread_id(), context);  // as if staged again for the 2nd write
+  write_all(client.get(), "Accept: */*\r\n\r\n");
+  EXPECT_EQ(read_exactly(client.get(), kResponse.size()), kResponse);
+  server.join();
+  EXPECT_EQ(received, "GET /split HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n");
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_HEAD_NOT_IN_MESSAGE], 1u);
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_NOT_HTTP], 1u);
+}
+
+TEST_F(InjectorTest, AStaleContextIsNotUsed) {
+  start();
+  InjectionContext context = test_context();
+  Listener listener;
+  std::string received;
+  std::thread server([&] {
+    UniqueFd peer = listener.accept_one();
+    received = read_request(peer.get());
+    write_all(peer.get(), kResponse);
+  });
+  UniqueFd client = connect_loopback(listener.port());
+  injector_->stage_context(this_thread_id(), context, std::chrono::nanoseconds(1));
+  write_all(client.get(), kGet);
+  EXPECT_EQ(read_exactly(client.get(), kResponse.size()), kResponse);
+  server.join();
+  EXPECT_EQ(received, kGet);
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_STALE_CONTEXT], 1u);
+}
+
+TEST_F(InjectorTest, JavaStyleV4MappedSocketsAreEnrolled) {
+  start();
+  Listener listener;
+  std::thread server([&] { UniqueFd peer = listener.accept_one(); });
+  UniqueFd client = connect_v4_mapped(listener.port());
+  EXPECT_TRUE(injector_->is_enrolled(client.get()));
+  server.join();
+}
+
+// TCP_CONNECT runs in the task that calls connect(): a traced process's threads enrol their
+// connections, an untraced child's connection to the same server is not enrolled.
+TEST_F(InjectorTest, TheConnectingTaskDecides) {
+  start();
+  Listener listener;
+  uint64_t thread_cookie = 0;
+  std::thread other_thread([&] {
+    UniqueFd client = connect_loopback(listener.port());
+    thread_cookie = cookie_of(client.get());
+    EXPECT_TRUE(injector_->is_enrolled(client.get())) << "a thread of the traced process";
+  });
+  UniqueFd from_thread = listener.accept_one();
+  other_thread.join();
+  EXPECT_NE(thread_cookie, 0u);
+
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // untraced: its tgid is not in the filter
+    UniqueFd client = connect_loopback(listener.port());
+    uint64_t cookie = cookie_of(client.get());
+    if (write(write_end.get(), &cookie, sizeof(cookie)) != sizeof(cookie)) _exit(1);
+    pause();  // keeps the socket until the parent has looked and kills it
+    _exit(0);
+  }
+  write_end.reset();
+  uint64_t child_cookie = 0;
+  ASSERT_EQ(read(read_end.get(), &child_cookie, sizeof(child_cookie)),
+            static_cast<ssize_t>(sizeof(child_cookie)));
+  UniqueFd from_child = listener.accept_one();
+  EXPECT_FALSE(injector_->is_enrolled_cookie(child_cookie)) << "an untraced child";
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+}
+
+TEST_F(InjectorTest, DestinationOutsideThePolicyIsNotEnrolled) {
+  InjectorOptions options;
+  options.loopback = false;  // 127.0.0.1 now stands for a destination on the internet
+  options.allow = {"192.0.2.0/24", "2001:db8::/32"};
+  start(options);
+  InjectionContext context = test_context();
+  EXPECT_EQ(exchange(kGet, &context, /*expect_enrolled=*/false), kGet);
+  EXPECT_TRUE(records_.empty());
+  InjectorCounters counters = injector_->counters();
+  EXPECT_EQ(counters[HODOS_INJECT_NOT_ALLOWED], 1u);
+  EXPECT_EQ(counters[HODOS_INJECT_ENROLLED], 0u);
+  // The sk_msg program never ran: the context is still there.
+  EXPECT_TRUE(injector_->has_staged_context(this_thread_id()));
+}
+
+TEST_F(InjectorTest, AllowlistedDestinationIsEnrolled) {
+  InjectorOptions options;
+  options.loopback = false;
+  options.allow = {"127.0.0.1/32"};
+  start(options);
+  Listener listener;
+  std::thread server([&] { UniqueFd peer = listener.accept_one(); });
+  UniqueFd client = connect_loopback(listener.port());
+  EXPECT_TRUE(injector_->is_enrolled(client.get()));
+  server.join();
+}
+
+TEST_F(InjectorTest, UntracedProcessIsNotEnrolled) {
+  start();
+  uint32_t pid = static_cast<uint32_t>(getpid());
+  ASSERT_EQ(bpf_map_delete_elem(traced_.get(), &pid), 0);
+  InjectionContext context = test_context();
+  EXPECT_EQ(exchange(kGet, &context, /*expect_enrolled=*/false), kGet);
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_MARKED], 0u);
+}
+
+TEST_F(InjectorTest, FionreadIsRightOnEnrolledSockets) {
+  start();
+  Listener listener;
+  UniqueFd client = connect_loopback(listener.port());
+  UniqueFd server = listener.accept_one();
+  ASSERT_TRUE(injector_->is_enrolled(client.get()));
+  std::string data(1000, 'x');
+  write_all(server.get(), data);
+  int available = 0;
+  EXPECT_TRUE(wait_for([&] {
+    ioctl(client.get(), FIONREAD, &available);
+    return available == 1000;
+  })) << "FIONREAD = "
+      << available;
+  EXPECT_EQ(read_exactly(client.get(), data.size()), data);
+  ioctl(client.get(), FIONREAD, &available);
+  EXPECT_EQ(available, 0);
+}
+
+TEST_F(InjectorTest, LargeBodiesPassByteForByte) {
+  start();
+  std::mt19937 random(42);
+  std::string body(1 << 20, '\0');
+  for (char& c : body) c = static_cast<char>(random());
+  std::string head =
+      "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  InjectionContext context = test_context();
+
+  Listener listener;
+  std::string received;
+  std::string echoed;
+  std::thread server([&] {
+    UniqueFd peer = listener.accept_one();
+    received = read_request(peer.get());
+    // 1 MiB back through the enrolled client's sk_skb verdict.
+    write_all(peer.get(), body);
+  });
+  UniqueFd client = connect_loopback(listener.port());
+  ASSERT_TRUE(injector_->is_enrolled(client.get()));
+  injector_->stage_context(this_thread_id(), context);
+  std::thread writer([&] { write_all(client.get(), head + body); });
+  echoed = read_exactly(client.get(), body.size());
+  writer.join();
+  server.join();
+  injector_->consume();
+
+  ASSERT_EQ(records_.size(), 0u) << "the context was staged for the main thread, not the writer";
+  EXPECT_EQ(received, head + body);
+  EXPECT_TRUE(echoed == body);
+
+  // Again from this thread: the head is injected, the body is intact.
+  records_.clear();
+  std::string received2;
+  std::thread server2([&] {
+    UniqueFd peer = listener.accept_one();
+    received2 = read_request(peer.get());
+    write_all(peer.get(), kResponse);
+  });
+  UniqueFd client2 = connect_loopback(listener.port());
+  injector_->stage_context(this_thread_id(), context);
+  // A single 1 MiB write: the kernel runs sk_msg on several chunks; only the first has the head.
+  write_all(client2.get(), head + body);
+  EXPECT_EQ(read_exactly(client2.get(), kResponse.size()), kResponse);
+  server2.join();
+  injector_->consume();
+  ASSERT_EQ(records_.size(), 1u);
+  std::string line = "traceparent: 00-" + hex(context.trace_id.data(), 16) + "-" +
+                     hex(records_[0].span_id.data(), 8) + "-01\r\n";
+  std::string expected = "POST /upload HTTP/1.1\r\n" + line + head.substr(23) + body;
+  EXPECT_EQ(received2.size(), expected.size());
+  EXPECT_TRUE(received2 == expected);
+}
+
+TEST_F(InjectorTest, StandsDownWhileAnotherHodosInjects) {
+  start();
+  UniqueFd other_traced = traced_processes_map();
+  InjectorOptions options;
+  options.traced_processes_fd = other_traced.get();
+  options.pin_dir = pin_dir();
+  InjectorStart second = Injector::start(options, nullptr);
+  EXPECT_FALSE(second.injector);
+  EXPECT_NE(second.reason.find("another Hodos agent"), std::string::npos) << second.reason;
+  // The first one is unaffected.
+  InjectionContext context = test_context();
+  EXPECT_NE(exchange(kGet, &context).find("traceparent: 00-"), std::string::npos);
+}
+
+TEST_F(InjectorTest, StandsDownWhenAnotherProgramUsesSkMsg) {
+  // Stands for Cilium or another tracer: an sk_msg program returning SK_PASS.
+  bpf_insn pass[2] = {};
+  pass[0].code = BPF_ALU64 | BPF_MOV | BPF_K;
+  pass[0].dst_reg = BPF_REG_0;
+  pass[0].imm = 1;
+  pass[1].code = BPF_JMP | BPF_EXIT;
+  UniqueFd foreign(bpf_prog_load(BPF_PROG_TYPE_SK_MSG, "other_tracer", "GPL", pass, 2, nullptr));
+  ASSERT_TRUE(foreign.valid()) << std::strerror(errno);
+  InjectorOptions options;
+  options.traced_processes_fd = traced_.get();
+  options.pin_dir = pin_dir();
+  InjectorStart started = Injector::start(options, nullptr);
+  EXPECT_FALSE(started.injector);
+  EXPECT_NE(started.reason.find("other_tracer"), std::string::npos) << started.reason;
+  EXPECT_NE(started.reason.find("stands down"), std::string::npos) << started.reason;
+}
+
+// A real HTTP server (CPython's http.server) parses the injected header like any other.
+TEST_F(InjectorTest, APythonServerReceivesTheTraceparent) {
+  if (testing::find_program("python3").empty()) GTEST_SKIP() << "python3 is not installed";
+  start();
+  testing::TempDir dir;
+  dir.write("server.py", python_echo_server(0));
+  testing::ChildProcess server({"python3", "server.py"}, dir.path());
+  std::optional<ProcessInfo> process = server.wait_until_listening();
+  ASSERT_TRUE(process) << "the python server did not listen";
+  uint16_t port = process->listening.front().port;
+
+  InjectionContext context = test_context();
+  UniqueFd client = connect_loopback(port);
+  ASSERT_TRUE(injector_->is_enrolled(client.get()));
+  injector_->stage_context(this_thread_id(), context);
+  write_all(client.get(), "GET /hi HTTP/1.1\r\nHost: python\r\nConnection: close\r\n\r\n");
+  std::string response = read_exactly(client.get(), 1 << 16);  // until the server closes
+  injector_->consume();
+  ASSERT_EQ(records_.size(), 1u);
+  std::string traceparent =
+      "00-" + hex(context.trace_id.data(), 16) + "-" + hex(records_[0].span_id.data(), 8) + "-01";
+  EXPECT_NE(response.find("\r\n\r\n" + traceparent + "|traceparent,Host,Connection|"),
+            std::string::npos)
+      << response;
+}
+
+// nginx as a reverse proxy, traced: its upstream connection is enrolled. nginx asks FIONREAD on
+// upstream sockets; with FIONREAD wrong, these requests stall (KERNEL-NOTES.md). With a context
+// staged for nginx's thread, the upstream receives the traceparent.
+TEST_F(InjectorTest, NginxProxyThroughEnrolledUpstreams) {
+  std::string nginx = testing::find_program("nginx", {"/usr/sbin"});
+  if (nginx.empty()) GTEST_SKIP() << "nginx is not installed";
+  if (testing::find_program("python3").empty()) GTEST_SKIP() << "python3 is not installed";
+  start();
+  testing::TempDir dir;
+  constexpr size_t kPadding = 20000;  // several segments through the sk_skb verdict
+  dir.write("upstream.py", python_echo_server(0, kPadding));
+  testing::ChildProcess upstream({"python3", "upstream.py"}, dir.path());
+  std::optional<ProcessInfo> upstream_process = upstream.wait_until_listening();
+  ASSERT_TRUE(upstream_process) << "the python upstream did not listen";
+  std::string upstream_port = std::to_string(upstream_process->listening.front().port);
+  std::string port = std::to_string(free_port());
+  std::string d = dir.path();
+  dir.write("nginx.conf",
+            "master_process off;\nworker_processes 1;\npid " + d + "/nginx.pid;\nerror_log " + d +
+                "/error.log;\nevents {}\nhttp {\n" + "  access_log off;\n  client_body_temp_path " +
+                d + ";\n  proxy_temp_path " + d + ";\n  fastcgi_temp_path " + d +
+                ";\n  uwsgi_temp_path " + d + ";\n  scgi_temp_path " + d +
+                ";\n  server { listen 127.0.0.1:" + port +
+                "; location / { proxy_pass http://127.0.0.1:" + upstream_port + "; } }\n}\n");
+  testing::ChildProcess proxy({nginx, "-p", d, "-c", d + "/nginx.conf", "-g", "daemon off;"}, d, {},
+                              d + "/stderr.log");
+  // master_process off: one process, one thread, started traced from its first connect().
+  trace(traced_.get(), static_cast<uint32_t>(proxy.pid()));
+  std::optional<ProcessInfo> proxy_process = proxy.wait_until_listening();
+  ASSERT_TRUE(proxy_process) << "nginx did not listen: "
+                             << testing::read_whole_file(d + "/stderr.log")
+                             << testing::read_whole_file(d + "/error.log");
+
+  InjectionContext context = test_context();
+  constexpr int kRequests = 20;
+  for (int i = 0; i < kRequests; ++i) {
+    bool staged = i % 2 == 0;
+    if (staged) injector_->stage_context(static_cast<uint32_t>(proxy.pid()), context);
+    UniqueFd client = connect_loopback(static_cast<uint16_t>(std::stoi(port)));
+    write_all(client.get(), "GET /r" + std::to_string(i) +
+                                " HTTP/1.1\r\nHost: nginx\r\nConnection: close\r\n\r\n");
+    std::string response = read_exactly(client.get(), 1 << 20, 3s);  // until nginx closes
+    size_t body = response.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos) << "request " << i << " stalled or failed: " << response;
+    std::string text = response.substr(body + 4);
+    EXPECT_TRUE(response.starts_with("HTTP/1.1 200")) << response.substr(0, body);
+    ASSERT_GE(text.size(), kPadding);
+    EXPECT_EQ(text.substr(text.size() - kPadding), std::string(kPadding, 'x'));
+    injector_->consume();
+    if (staged) {
+      ASSERT_FALSE(records_.empty());
+      const InjectionRecord& r = records_.back();
+      EXPECT_EQ(r.pid, static_cast<uint32_t>(proxy.pid()));
+      EXPECT_TRUE(text.starts_with("00-" + hex(context.trace_id.data(), 16) + "-" +
+                                   hex(r.span_id.data(), 8) + "-01|"))
+          << text.substr(0, 120);
+    } else {
+      EXPECT_TRUE(text.starts_with("-|")) << text.substr(0, 120);
+    }
+  }
+  EXPECT_EQ(records_.size(), static_cast<size_t>(kRequests / 2));
+  // nginx's upstream connections, and this test's own connections to nginx.
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_ENROLLED], static_cast<uint64_t>(2 * kRequests));
+}
+
+// Records what each program costs, with BPF stats on; checks only that injected requests do not
+// stall (not a benchmark: CI machines are shared).
+TEST_F(InjectorTest, RunTimeWithBpfStats) {
+  UniqueFd stats(bpf_enable_stats(BPF_STATS_RUN_TIME));
+  if (!stats.valid()) GTEST_SKIP() << "BPF stats unavailable: " << std::strerror(errno);
+  start();
+  constexpr int kRequests = 1000;
+  Listener listener;
+  std::thread server([&] {
+    UniqueFd peer = listener.accept_one();
+    for (int i = 0; i < kRequests; ++i) {
+      if (read_request(peer.get()).empty()) return;
+      write_all(peer.get(), kResponse);
+    }
+  });
+  UniqueFd client = connect_loopback(listener.port());
+  InjectionContext context = test_context();
+  InjectorProgramStats before_injecting{};
+  auto began = std::chrono::steady_clock::now();
+  auto halfway = began;
+  for (int i = 0; i < kRequests; ++i) {
+    if (i == kRequests / 2) {
+      before_injecting = injector_->sk_msg_stats();
+      halfway = std::chrono::steady_clock::now();
+    }
+    if (i >= kRequests / 2) injector_->stage_context(this_thread_id(), context);
+    write_all(client.get(), kGet);
+    ASSERT_EQ(read_exactly(client.get(), kResponse.size()), kResponse);
+  }
+  auto ended = std::chrono::steady_clock::now();
+  server.join();
+  auto micros = [](auto d) {
+    return static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  };
+  long long passing_us = micros(halfway - began) / (kRequests / 2);
+  long long injecting_us = micros(ended - halfway) / (kRequests / 2);
+  std::printf("round trip: %lld us passing, %lld us injecting\n", passing_us, injecting_us);
+  // A header sent as a separate small segment waits for a delayed ACK: 40 ms per request.
+  EXPECT_LT(injecting_us, 10'000) << "injected requests stall";
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_MERGE_FAILED], 0u);
+  InjectorProgramStats sk_msg = injector_->sk_msg_stats();
+  InjectorProgramStats sk_skb = injector_->sk_skb_stats();
+  InjectorProgramStats sockops = injector_->sockops_stats();
+  ASSERT_GE(sk_msg.runs, static_cast<uint64_t>(kRequests));
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_INJECTED], static_cast<uint64_t>(kRequests / 2));
+  auto per_run = [](uint64_t ns, uint64_t runs) { return runs ? ns / runs : 0; };
+  uint64_t injecting_runs = sk_msg.runs - before_injecting.runs;
+  std::printf(
+      "sk_msg: %llu ns/run passing (no context), %llu ns/run injecting; sk_skb verdict: %llu "
+      "ns/run over %llu runs; sockops: %llu runs, %llu ns/run\n",
+      static_cast<unsigned long long>(per_run(before_injecting.run_time_ns, before_injecting.runs)),
+      static_cast<unsigned long long>(
+          per_run(sk_msg.run_time_ns - before_injecting.run_time_ns, injecting_runs)),
+      static_cast<unsigned long long>(per_run(sk_skb.run_time_ns, sk_skb.runs)),
+      static_cast<unsigned long long>(sk_skb.runs), static_cast<unsigned long long>(sockops.runs),
+      static_cast<unsigned long long>(per_run(sockops.run_time_ns, sockops.runs)));
+}
+
+// The agent stops (clean shutdown) while an enrolled connection holds unread data.
+TEST_F(InjectorTest, StoppingWithUnreadDataLosesNothing) {
+  start();
+  Listener listener;
+  UniqueFd client = connect_loopback(listener.port());
+  UniqueFd server = listener.accept_one();
+  ASSERT_TRUE(injector_->is_enrolled(client.get()));
+  std::string unread(64 << 10, 'u');
+  write_all(server.get(), unread);
+  int available = 0;
+  ASSERT_TRUE(wait_for([&] {
+    ioctl(client.get(), FIONREAD, &available);
+    return available == static_cast<int>(unread.size());
+  })) << "FIONREAD = "
+      << available;
+  std::string pin = started_.pin_path;
+  injector_.reset();
+  if (started_.fionread == "sk_skb verdict") {
+    // The unread bytes live in the psock: the sockhash stays pinned while the socket is open.
+    EXPECT_TRUE(std::filesystem::exists(pin)) << pin;
+    EXPECT_EQ(release_drained_sockhashes(pin_dir()), 0);
+  }
+  std::string after = read_exactly(client.get(), unread.size(), 2s);
+  EXPECT_TRUE(after == unread) << "unread data was lost: read " << after.size() << " of "
+                               << unread.size() << " bytes";
+  write_all(server.get(), "more");
+  EXPECT_EQ(read_exactly(client.get(), 4), "more");
+  client.reset();
+  server.reset();
+  if (started_.fionread == "sk_skb verdict") {
+    // Closed sockets leave the sockhash at once: it can go.
+    EXPECT_EQ(release_drained_sockhashes(pin_dir()), 1);
+    EXPECT_FALSE(std::filesystem::exists(pin)) << pin;
+  }
+}
+
+// The agent dies (kill -9) while an enrolled connection holds unread data: the data must still be
+// read, in order, and the connection must keep working.
+TEST_F(InjectorTest, KillNineOfTheLoaderLosesNothing) {
+  int control[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control), 0);
+  UniqueFd parent_end(control[0]), child_end(control[1]);
+  uint32_t parent_pid = static_cast<uint32_t>(getpid());
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The "agent": traces the parent; answers "is this cookie enrolled?" until killed.
+    parent_end.reset();
+    int map =
+        bpf_map_create(BPF_MAP_TYPE_HASH, "kill_traced", 4, 1, HODOS_MAX_TRACED_PROCESSES, nullptr);
+    uint8_t one = 1;
+    bpf_map_update_elem(map, &parent_pid, &one, BPF_ANY);
+    InjectorOptions options;
+    options.traced_processes_fd = map;
+    options.ignore_other_sockmap_users = true;
+    options.pin_dir = pin_dir();
+    InjectorStart started = Injector::start(options, nullptr);
+    char ready = started.injector ? 'R' : 'F';
+    if (write(child_end.get(), &ready, 1) != 1) _exit(1);
+    uint64_t cookie = 0;
+    while (read(child_end.get(), &cookie, sizeof(cookie)) == sizeof(cookie)) {
+      char answer = started.injector && started.injector->is_enrolled_cookie(cookie) ? 1 : 0;
+      if (write(child_end.get(), &answer, 1) != 1) _exit(1);
+    }
+    _exit(0);
+  }
+  child_end.reset();
+  char ready = 0;
+  ASSERT_EQ(read(parent_end.get(), &ready, 1), 1);
+  ASSERT_EQ(ready, 'R') << "the child could not start the injector";
+
+  Listener listener;
+  UniqueFd client = connect_loopback(listener.port());
+  UniqueFd server = listener.accept_one();
+  uint64_t cookie = cookie_of(client.get());
+  ASSERT_EQ(write(parent_end.get(), &cookie, sizeof(cookie)), static_cast<ssize_t>(sizeof(cookie)));
+  char enrolled = 0;
+  ASSERT_EQ(read(parent_end.get(), &enrolled, 1), 1);
+  ASSERT_EQ(enrolled, 1) << "the connection was not enrolled by the child's injector";
+
+  std::mt19937 random(7);
+  std::string unread(64 << 10, '\0');
+  for (char& c : unread) c = static_cast<char>(random());
+  write_all(server.get(), unread);
+  int available = 0;
+  ASSERT_TRUE(wait_for([&] {
+    ioctl(client.get(), FIONREAD, &available);
+    return available == static_cast<int>(unread.size());
+  })) << "FIONREAD = "
+      << available;
+
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  // Nothing new is enrolled once the loader is gone: its sockops link went with it.
+  EXPECT_TRUE(wait_for([] {
+    for (const std::string& p : sockmap_programs_on_host()) {
+      if (p.find("enrol_client_so") != std::string::npos) return false;
+    }
+    return true;
+  })) << "the dead loader's sockops program is still attached";
+
+  ioctl(client.get(), FIONREAD, &available);
+  std::string after_kill = read_exactly(client.get(), unread.size(), 2s);
+  EXPECT_TRUE(after_kill == unread)
+      << "unread data was lost: read " << after_kill.size() << " of " << unread.size()
+      << " bytes; FIONREAD after the kill was " << available;
+  write_all(client.get(), "after");
+  EXPECT_EQ(read_exactly(server.get(), 5), "after");
+  write_all(server.get(), "back!");
+  EXPECT_TRUE(wait_for([&] {
+    ioctl(client.get(), FIONREAD, &available);
+    return available == 5;
+  })) << "FIONREAD = "
+      << available;
+  EXPECT_EQ(read_exactly(client.get(), 5), "back!");
+
+  // A new agent starts although the dead one's programs still serve that connection, and unpins
+  // the dead one's sockhash once the connection has closed.
+  InjectorOptions options;
+  options.traced_processes_fd = traced_.get();
+  options.pin_dir = pin_dir();
+  InjectorStart restarted = Injector::start(options, nullptr);
+  EXPECT_TRUE(restarted.injector) << restarted.reason;
+  EXPECT_EQ(restarted.released_sockhashes, 0);
+  client.reset();
+  server.reset();
+  restarted.injector.reset();
+  EXPECT_EQ(release_drained_sockhashes(pin_dir()), 1) << "the dead loader's sockhash";
+  std::string left;
+  for (const auto& entry : std::filesystem::directory_iterator(pin_dir())) {
+    // bpffs shows maps.debug and progs.debug at its root.
+    std::string name = entry.path().filename().string();
+    if (name.starts_with("sockets-")) left += name + " ";
+  }
+  EXPECT_TRUE(left.empty()) << "drained sockhashes stayed pinned: " << left;
+}
+
+}  // namespace
+}  // namespace hodos::agent
