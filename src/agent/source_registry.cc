@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/atomic_file.h"
+
 namespace hodos::agent {
 
 namespace {
@@ -114,48 +116,10 @@ SourceOverrides decode_source_overrides(std::string_view text) {
 }
 
 void write_file_atomically(const std::string& path, std::string_view content) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw SourceRegistryError("cannot create " + dir.string() + ": " + ec.message());
-  std::string tmp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
-  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0)
-    throw SourceRegistryError("cannot create a file in " + dir.string() + ": " + errno_text(errno));
-  auto fail = [&](const std::string& what) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw SourceRegistryError(what + " " + tmp + ": " + errno_text(err));
-  };
-  size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("cannot write");
-    }
-    written += static_cast<size_t>(n);
-  }
-  // On disk before the rename, so that a crash leaves the old file or the new one, never a torn
-  // one.
-  if (::fsync(fd) != 0) fail("cannot flush");
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw SourceRegistryError("cannot write " + tmp + ": " + errno_text(err));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw SourceRegistryError("cannot replace " + path + ": " + errno_text(err));
-  }
-  // The rename itself is durable once the directory is.
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
+  try {
+    core::write_private_file_atomically(path, content);
+  } catch (const std::runtime_error& e) {
+    throw SourceRegistryError(e.what());
   }
 }
 

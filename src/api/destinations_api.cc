@@ -4,7 +4,6 @@
 
 #include <string_view>
 
-#include "api/jaeger_json.h"
 
 namespace hodos::api {
 
@@ -13,24 +12,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kDestinations = "/api/v1/destinations";
-
-net::HttpResponse error(int status, std::string_view message) {
-  return net::HttpResponse::json(status, dump_json(error_response(status, message)));
-}
-
-net::HttpResponse answer(const ControlAnswer& a) {
-  if (a.status >= 200 && a.status < 300) {
-    return net::HttpResponse::json(a.status, dump_json(a.body));
-  }
-  return error(a.status, a.body.is_object() ? a.body.value("message", "") : "");
-}
-
-net::HttpResponse method_not_allowed(const net::HttpRequest& request, std::string_view allowed) {
-  net::HttpResponse r =
-      error(405, fmt::format("{} {}: use {}", request.method, request.path, allowed));
-  r.headers.emplace_back("Allow", std::string(allowed));
-  return r;
-}
 
 // The body of an add or a test: a JSON object, else a 400 that shows the shape.
 std::optional<json> object_body(const net::HttpRequest& request) {
@@ -48,25 +29,25 @@ net::HttpResponse sub_route(DestinationsControl& control, net::HttpRequest& requ
   const std::string rest = request.path.substr(kDestinations.size() + 1);
   if (rest == "kinds") {
     if (request.method != "GET") return method_not_allowed(request, "GET");
-    return answer(control.kinds());
+    return control_response(control.kinds());
   }
   if (rest == "test") {
     if (request.method != "POST") return method_not_allowed(request, "POST");
     auto body = object_body(request);
-    if (!body) return error(400, kShape);
-    return answer(control.test_unsaved(*body));
+    if (!body) return control_error(400, kShape);
+    return control_response(control.test_unsaved(*body));
   }
   const size_t slash = rest.find('/');
   if (slash == std::string::npos) {
     if (request.method != "DELETE") return method_not_allowed(request, "DELETE");
-    return answer(control.remove(rest));
+    return control_response(control.remove(rest));
   }
   if (rest.substr(slash + 1) != "test" || slash == 0) {
-    return error(404, fmt::format("no such route: {} (use {}/{{name}} or {}/{{name}}/test)",
+    return control_error(404, fmt::format("no such route: {} (use {}/{{name}} or {}/{{name}}/test)",
                                   request.path, kDestinations, kDestinations));
   }
   if (request.method != "POST") return method_not_allowed(request, "POST");
-  return answer(control.test_saved(rest.substr(0, slash)));
+  return control_response(control.test_saved(rest.substr(0, slash)));
 }
 
 }  // namespace
@@ -74,11 +55,11 @@ net::HttpResponse sub_route(DestinationsControl& control, net::HttpRequest& requ
 void add_destinations_routes(QueryApi& api, std::shared_ptr<DestinationsControl> control) {
   // Any method, so that a wrong one gets a 405 naming the right ones rather than a 404.
   api.add_route("", std::string(kDestinations), [control](net::HttpRequest& request) {
-    if (request.method == "GET") return answer(control->list());
+    if (request.method == "GET") return control_response(control->list());
     if (request.method != "POST") return method_not_allowed(request, "GET, POST");
     auto body = object_body(request);
-    if (!body) return error(400, kShape);
-    return answer(control->add(*body));
+    if (!body) return control_error(400, kShape);
+    return control_response(control->add(*body));
   });
   api.add_route("", std::string(kDestinations) + "/*",
                 [control](net::HttpRequest& request) { return sub_route(*control, request); });

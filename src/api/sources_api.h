@@ -12,14 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "api/control_answer.h"
 #include "api/query_api.h"
 
 namespace hodos::api {
-
-struct ControlAnswer {
-  int status = 200;
-  nlohmann::json body;  // the answer on 2xx; {"message": "..."} otherwise
-};
 
 class SourcesControl {
  public:

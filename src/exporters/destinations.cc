@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/clock.h"
 #include "otlp/json_writer.h"
 #include "pipeline/config_node.h"
@@ -387,52 +388,6 @@ DestinationError field_error(const pipeline::ConfigError& e, const std::string& 
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-// destinations.json holds API keys: written owner-only, atomically (a temporary file renamed
-// over it, flushed first so that a crash leaves the old file or the new one).
-void write_private_file(const std::string& path, std::string_view content) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw std::runtime_error("cannot create " + dir.string() + ": " + ec.message());
-  std::string tmp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
-  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // mode 0600
-  if (fd < 0) {
-    throw std::runtime_error("cannot create a file in " + dir.string() + ": " + errno_text(errno));
-  }
-  auto fail = [&](const std::string& what) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(what + " " + tmp + ": " + errno_text(err));
-  };
-  if (::fchmod(fd, 0600) != 0) fail("cannot chmod");
-  size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("cannot write");
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) fail("cannot flush");
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot write " + tmp + ": " + errno_text(err));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot replace " + path + ": " + errno_text(err));
-  }
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
 
 // The one span a connection test sends: recognisable, and harmless in any backend.
 core::SpanBatch test_batch() {
@@ -521,8 +476,10 @@ void validate_destination(const DestinationSpec& spec) {
       }
       continue;
     }
+    // (A structured binding cannot be captured by clang 14's lambdas.)
+    const std::string& field = name;
     const bool known = std::any_of(kind->fields.begin(), kind->fields.end(),
-                                   [&](const DestinationField& f) { return f.name == name; });
+                                   [&](const DestinationField& f) { return f.name == field; });
     if (!known) {
       throw DestinationError("fields." + name, fmt::format("{} takes no such field; its fields: {}",
                                                            kind->name, field_names(*kind)));
@@ -949,7 +906,7 @@ std::optional<DestinationSpec> Destinations::find(const std::string& name) const
 }
 
 void Destinations::save(const std::vector<DestinationSpec>& specs) {
-  if (!path_.empty()) write_private_file(path_, encode_destinations(specs));
+  if (!path_.empty()) core::write_private_file_atomically(path_, encode_destinations(specs));
 }
 
 DestinationState Destinations::add(const DestinationSpec& spec) {

@@ -367,7 +367,9 @@ TEST_F(InjectorTest, NonHttpPayloadIsUntouched) {
   // Looks close to a request line, but is not one (lower-case token, no HTTP version).
   std::string payload = "get /x ftp/1.1\r\nContent-Length: 0\r\n\r\n";
   EXPECT_EQ(exchange(payload, &context), payload);
-  std::string binary("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 random tls-ish\r\n\r\n", 34);
+  static constexpr char kTlsIsh[] =
+      "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 random tls-ish\r\n\r\n";
+  std::string binary(kTlsIsh, sizeof kTlsIsh - 1);  // with its NUL bytes
   EXPECT_EQ(exchange(binary, &context), binary);
   EXPECT_TRUE(records_.empty());
   EXPECT_EQ(injector_->counters()[HODOS_INJECT_NOT_HTTP], 2u);
