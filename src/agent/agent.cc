@@ -377,15 +377,7 @@ void Agent::settle_held(uint32_t pid, bool emit, bool gone) {
   if (it == held_.end()) return;
   Held& h = it->second;
   if (emit && !h.spans.empty()) {
-    ProcessResource resource;
-    {
-      std::lock_guard lock(sources_mu_);
-      if (auto s = sources_.find(pid); s != sources_.end()) {
-        resource = s->second.resource;
-      } else if (auto r = retired_.find(pid); r != retired_.end()) {
-        resource = r->second.resource;
-      }
-    }
+    ProcessResource resource = known_resource(pid);
     if (resource.empty()) {
       resource = fallback_process_resource(pid, host_name_);
       // Gone before /proc could be read: the kernel's name for it is all there is.
@@ -485,18 +477,17 @@ void Agent::on_exchange(const TrackedExchange& exchange) {
 const core::Resource* Agent::resource_for(uint32_t pid) {
   auto [it, inserted] = batch_resources_.try_emplace(pid, nullptr);
   if (!inserted) return it->second;
-  ProcessResource resource;
-  {
-    std::lock_guard lock(sources_mu_);
-    if (auto s = sources_.find(pid); s != sources_.end()) {
-      resource = s->second.resource;
-    } else if (auto r = retired_.find(pid); r != retired_.end()) {
-      resource = r->second.resource;
-    }
-  }
+  ProcessResource resource = known_resource(pid);
   if (resource.empty()) resource = fallback_process_resource(pid, host_name_);
   it->second = make_resource(batch_, resource);
   return it->second;
+}
+
+ProcessResource Agent::known_resource(uint32_t pid) {
+  std::lock_guard lock(sources_mu_);
+  if (auto s = sources_.find(pid); s != sources_.end()) return s->second.resource;
+  if (auto r = retired_.find(pid); r != retired_.end()) return r->second.resource;
+  return {};
 }
 
 void Agent::flush() {

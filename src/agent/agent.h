@@ -90,6 +90,8 @@ class Agent {
   void event_loop();
   void on_exchange(const TrackedExchange& exchange);
   const core::Resource* resource_for(uint32_t pid);
+  // The resource discovery found for `pid` (also just after it exited), or empty.
+  ProcessResource known_resource(uint32_t pid);
   void flush();
   void publish_counters();
   void publish_listing(const DiscoveryResult& result);
