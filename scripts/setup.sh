@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libboost-dev librocksdb-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
   nlohmann-json3-dev libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  librdkafka-dev
   nodejs npm curl python3 openjdk-17-jdk-headless
   # The web UI's browser tests (playwright-core drives it; no browser download).
   chromium
