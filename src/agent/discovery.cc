@@ -70,6 +70,9 @@ bool Discovery::is_own_process(const ProcessInfo& process) const {
     return true;
   }
   if (process.pid() == ::getpid()) return true;
+  // Another Hodos (a gateway, another install or build): tracing its exports and API traffic
+  // would feed its own telemetry back into the pipeline.
+  if (process.exe_name() == "hodos") return true;
   if (!self_exe_) return false;
   // Compared by file identity: the path differs across mount namespaces and after an upgrade.
   struct stat st = {};

@@ -104,7 +104,8 @@ class Discovery {
   // The given pids only (the agent's exec events; tests).
   DiscoveryResult scan_pids(const std::vector<pid_t>& pids);
 
-  // Hodos's own processes: the same executable as /proc/self/exe, or HODOS_SELF=1.
+  // Hodos's own processes: the same executable as /proc/self/exe, any executable named `hodos`,
+  // or HODOS_SELF=1.
   bool is_own_process(const ProcessInfo& process) const;
 
   const SourceRules& rules() const { return rules_; }

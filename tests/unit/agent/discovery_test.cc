@@ -74,9 +74,14 @@ TEST_F(DiscoveryTest, ListeningProcessesAreSourcesWithTheirResource) {
   auto with_sdk = start_server({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"},
                                 {"OTEL_SERVICE_NAME", "instrumented"}});
   auto own = start_server({{"HODOS_SELF", "1"}});
+  // Another Hodos (a gateway, another build): an executable named hodos is never a source.
+  const std::string other_hodos = dir_.path() + "/hodos";
+  std::filesystem::copy_file(std::filesystem::canonical("/usr/bin/python3"), other_hodos);
+  ChildProcess another({other_hodos, "app.py"}, dir_.path());
   ChildProcess idle({"sleep", "60"}, dir_.path());
   std::optional<ProcessInfo> plain_info = plain->wait_until_listening();
-  ASSERT_TRUE(plain_info && with_sdk->wait_until_listening() && own->wait_until_listening());
+  ASSERT_TRUE(plain_info && with_sdk->wait_until_listening() && own->wait_until_listening() &&
+              another.wait_until_listening());
   ASSERT_TRUE(idle.wait_until_running("sleep"));
   // This test process listens too, and must never be a source.
   UniqueFd self_server(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -91,7 +96,9 @@ TEST_F(DiscoveryTest, ListeningProcessesAreSourcesWithTheirResource) {
   Discovery discovery(SourceRules{}, options);
   DiscoveryResult result = discovery.scan();
   EXPECT_EQ(accounted(result.stats), result.stats.listed);
-  EXPECT_GE(result.stats.own_processes, 2u);  // this process and the HODOS_SELF child
+  // This process, the HODOS_SELF child and the other hodos.
+  EXPECT_GE(result.stats.own_processes, 3u);
+  EXPECT_EQ(find_source(result, another.pid()), nullptr);
 
   const DiscoveredSource* source = find_source(result, plain->pid());
   ASSERT_NE(source, nullptr);
