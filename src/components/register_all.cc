@@ -12,8 +12,10 @@
 // exporters
 #include "exporters/debug.h"
 #include "exporters/file.h"
+#include "exporters/kafka_exporter.h"
 #include "exporters/otlp.h"
 #include "exporters/otlphttp.h"
+#include "exporters/s3_exporter.h"
 #include "exporters/store.h"
 #include "exporters/zipkin.h"
 
@@ -32,8 +34,10 @@ void register_all(pipeline::Registry& registry) {
   // exporters
   registry.add(exporters::make_debug_exporter_factory());
   registry.add(exporters::make_file_exporter_factory());
+  registry.add(exporters::make_kafka_exporter_factory());
   registry.add(exporters::make_otlp_exporter_factory());
   registry.add(exporters::make_otlphttp_exporter_factory());
+  registry.add(exporters::make_s3_exporter_factory());
   // `hodos up` replaces this one with a factory holding its store (exporters/store.h).
   registry.add(exporters::make_store_exporter_factory());
   registry.add(exporters::make_zipkin_exporter_factory());
