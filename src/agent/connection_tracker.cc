@@ -67,6 +67,7 @@ struct ConnectionTracker::Connection {
   std::deque<std::pair<uint64_t, SpanContext>> parent_contexts;
   bool request_open = false;  // server side: a request was read and its answer not yet written
   uint32_t serving_tid = 0;   // the thread that read it
+  std::string client_key;     // client side, once its local port is known: key in client_ends_
 };
 
 ConnectionTracker::ConnectionTracker(Sink sink, ConnectionTrackerLimits limits)
@@ -138,7 +139,41 @@ ConnectionTracker::Connection* ConnectionTracker::open(const SocketEvent& event,
   c->lru_pos = lru_.begin();
   connections_.emplace(key, std::move(owned));
   ++counters_.connections_opened;
+  index_client(*c);
   return c;
+}
+
+std::string ConnectionTracker::tuple_key(const SocketEndpoint& local,
+                                         const SocketEndpoint& remote) {
+  // The bytes same_address() compares, so that an end matches exactly when the spans' address
+  // strings (what the stitch stage compares) do.
+  std::string key;
+  key.reserve(40);
+  for (const SocketEndpoint* e : {&local, &remote}) {
+    const size_t n = e->family == HODOS_AF_INET ? 4 : e->address.size();
+    key.push_back(static_cast<char>(e->family & 0xff));
+    key.append(reinterpret_cast<const char*>(e->address.data()), n);
+    key.push_back(static_cast<char>(e->port >> 8));
+    key.push_back(static_cast<char>(e->port & 0xff));
+  }
+  return key;
+}
+
+void ConnectionTracker::index_client(Connection& c) {
+  // A connect() in progress has no local port yet; a connection first seen mid-stream learns its
+  // role from its first bytes.
+  if (!c.client_key.empty() || c.local.port == 0 || c.matcher->role() != http1::Role::kClient) {
+    return;
+  }
+  c.client_key = tuple_key(c.local, c.remote);
+  ++client_ends_[c.client_key];
+}
+
+void ConnectionTracker::unindex_client(Connection& c) {
+  if (c.client_key.empty()) return;
+  auto it = client_ends_.find(c.client_key);
+  if (it != client_ends_.end() && --it->second == 0) client_ends_.erase(it);
+  c.client_key.clear();
 }
 
 void ConnectionTracker::end(
@@ -157,6 +192,7 @@ void ConnectionTracker::end(
     auto s = serving_.find(c.serving_tid);
     if (s != serving_.end() && s->second.connection == c.key) serving_.erase(s);
   }
+  unindex_client(c);
   lru_.erase(c.lru_pos);
   connections_.erase(it);
 }
@@ -187,6 +223,7 @@ void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
 
   http1::Chunk chunk{event.data, static_cast<uint64_t>(event.result), ts, event.length_only};
   c.matcher->feed(ingress ? http1::Direction::kIngress : http1::Direction::kEgress, chunk);
+  index_client(c);
 
   if (c.matcher->role() != http1::Role::kServer) return;
   if (ingress && !c.request_open) {
@@ -219,6 +256,7 @@ void ConnectionTracker::on_exchange(Connection& c, http1::Exchange&& exchange) {
   if (t.role == http1::Role::kServer) {
     const SpanContext* ids = take(c.request_contexts, exchange.request.start_ns, stored);
     t.context = ids != nullptr ? *ids : new_root_context();
+    t.local_caller = client_ends_.contains(tuple_key(c.remote, c.local));
   } else {
     const SpanContext* parent = take(c.parent_contexts, exchange.request.start_ns, stored);
     if (parent != nullptr) {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <string>
 #include <unordered_map>
 
 #include "agent/socket_probe.h"
@@ -35,6 +36,9 @@ struct TrackedExchange {
   const protocols::http1::Exchange* exchange = nullptr;
   SpanContext context;     // this span's trace and span id
   core::SpanId parent_id;  // zero for a root span
+  // Server exchanges: whether a traced client connection is the other end of this one (the
+  // client connects, and writes its request, before the server can answer it).
+  bool local_caller = false;
 };
 
 struct ConnectionTrackerLimits {
@@ -105,6 +109,10 @@ class ConnectionTracker {
   void on_data(Connection& c, const SocketEvent& event);
   void on_exchange(Connection& c, protocols::http1::Exchange&& exchange);
   void fold_counters(const protocols::http1::MatchCounters& m);
+  // The index of client connections by their ends (local, remote).
+  static std::string tuple_key(const SocketEndpoint& local, const SocketEndpoint& remote);
+  void index_client(Connection& c);
+  void unindex_client(Connection& c);
 
   Sink sink_;
   ConnectionTrackerLimits limits_;
@@ -116,6 +124,8 @@ class ConnectionTracker {
     SpanContext context;
   };
   std::unordered_map<uint32_t, Serving> serving_;
+  // Client connections of traced processes by tuple_key -> how many (a forked child shares one).
+  std::unordered_map<std::string, uint32_t> client_ends_;
   ConnectionTrackerCounters counters_;  // http_* and unmatched_* of gone connections only
 };
 

@@ -158,6 +158,8 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   span.end_time_unix_nano = clock_.to_unix_ns(std::max(ex.end_ns, ex.start_ns));
   span.resource = resource;
   span.scope = scope;
+  // Tells the stitch stage whether a caller's span can still come from this host.
+  if (server) span.local_caller = t.local_caller ? 1 : 2;
 
   // path() stops at '?' and '#': the query string goes no further unless the user allowed it.
   const std::string_view path = req.path();

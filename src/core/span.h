@@ -83,6 +83,10 @@ struct Span {
   // Owned by an arena of the batch (or the shared empties); spans of one ResourceSpans share it.
   const Resource* resource = empty_resource();
   const Scope* scope = empty_scope();
+  // In-process hint from the agent, never encoded or stored: for a root SERVER span, whether a
+  // traced process on this host holds the client end of its connection (0 unknown, e.g. SDK
+  // spans; 1 yes; 2 no, so the stitch stage can release its trace without waiting for a caller).
+  uint8_t local_caller = 0;
 
   bool is_root() const { return !parent_span_id.valid(); }
   uint64_t duration_ns() const {

@@ -36,6 +36,9 @@ class StitchProcessor : public pipeline::Processor {
         rewritten_(counter("spans_rewritten", "Spans moved into their caller's trace.")),
         released_early_(counter("released_early",
                                 "Spans sent on before the wait because max_spans was reached.")),
+        released_settled_(counter("released_settled_spans",
+                                  "Spans sent on before the wait because nothing could change "
+                                  "their trace any more (release_settled).")),
         send_failed_(counter("send_failed_spans",
                              "Spans the next consumer refused after stitch had accepted them.")) {
     metrics_.gauge_fn("hodos_processor_stitch_held_spans", "Spans held for stitching.",
@@ -114,6 +117,7 @@ class StitchProcessor : public pipeline::Processor {
     follow(unmatched_, s.unmatched);
     follow(rewritten_, s.spans_rewritten);
     follow(released_early_, s.released_early);
+    follow(released_settled_, s.released_settled);
   }
 
   void run_timer() {
@@ -159,6 +163,7 @@ class StitchProcessor : public pipeline::Processor {
   pipeline::Counter& unmatched_;
   pipeline::Counter& rewritten_;
   pipeline::Counter& released_early_;
+  pipeline::Counter& released_settled_;
   pipeline::Counter& send_failed_;
   std::condition_variable timer_cv_;
   bool stopped_ = false;
@@ -179,6 +184,7 @@ class StitchProcessorFactory : public pipeline::ProcessorFactory {
     o.max_spans = static_cast<size_t>(
         config.get_int("max_spans", static_cast<int64_t>(o.max_spans), 1, 100'000'000));
     o.remember = config.get_duration("remember", o.remember);
+    o.release_settled = config.get_bool("release_settled", o.release_settled);
     config.reject_unknown_keys();
     if (o.wait.count() <= 0) {
       config.fail("wait", "must be more than 0 (a caller's span arrives after its callee's); "

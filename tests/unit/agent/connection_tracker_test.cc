@@ -30,6 +30,7 @@ struct Seen {
   core::SpanId parent;
   uint64_t start_ns;
   uint64_t end_ns;
+  bool local_caller;
 };
 
 constexpr std::string_view kGetItems = "GET /items/42?token=abc HTTP/1.1\r\nHost: shop\r\n\r\n";
@@ -46,7 +47,8 @@ class ConnectionTrackerTest : public ::testing::Test {
         [this](const TrackedExchange& t) {
           seen_.push_back({t.role, std::string(t.exchange->request.method),
                            std::string(t.exchange->request.target), t.exchange->response.status,
-                           t.fd, t.context, t.parent_id, t.exchange->start_ns, t.exchange->end_ns});
+                           t.fd, t.context, t.parent_id, t.exchange->start_ns, t.exchange->end_ns,
+                           t.local_caller});
         },
         limits);
   }
@@ -60,6 +62,33 @@ class ConnectionTrackerTest : public ::testing::Test {
   std::unique_ptr<ConnectionTracker> tracker_;
   std::vector<Seen> seen_;
 };
+
+// The stitch stage lets a server span go at once when no traced process on the host called it.
+TEST_F(ConnectionTrackerTest, ServerExchangeSaysWhetherATracedClientIsItsCaller) {
+  EventSource caller{200};
+  const SocketEndpoint caller_end = ipv4("10.0.0.1", 41000);
+  // A traced process connects to this server (the non-blocking connect learns its local port
+  // with its first write), and another one, on another host, does not show up at all.
+  feed(caller.connect(2, 7, ipv4("10.0.0.1", 0), server_, -EINPROGRESS));
+  feed(caller.write(2, 7, caller_end, server_, kGetItems));
+  feed(app_.accept(1, 5, server_, caller_end));
+  feed(app_.read(7, 5, server_, caller_end, kGetItems));
+  feed(app_.write(7, 5, server_, caller_end, kOk));
+  feed(app_.accept(1, 6, server_, browser_));
+  feed(app_.read(7, 6, server_, browser_, kGetItems));
+  feed(app_.write(7, 6, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_TRUE(seen_[0].local_caller) << "the caller's connection is tracked";
+  EXPECT_FALSE(seen_[1].local_caller) << "nothing traced holds 10.0.0.9:50000";
+  // Once the caller's connection is closed it names no caller any more.
+  feed(caller.read(2, 7, caller_end, server_, kOk));
+  feed(caller.close(2, 7, caller_end, server_));
+  feed(app_.read(7, 5, server_, caller_end, kGetItems));
+  feed(app_.write(7, 5, server_, caller_end, kOk));
+  ASSERT_EQ(seen_.size(), 4u);
+  EXPECT_EQ(seen_[2].role, Role::kClient);
+  EXPECT_FALSE(seen_[3].local_caller);
+}
 
 TEST_F(ConnectionTrackerTest, AcceptedConnectionGivesAServerExchangeWithFreshIds) {
   feed(app_.accept(1, 5, server_, browser_));

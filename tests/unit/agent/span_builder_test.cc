@@ -101,6 +101,30 @@ TEST_F(SpanBuilderTest, ServerSpanFollowsTheHttpConventions) {
   EXPECT_TRUE(s.is_root());
 }
 
+// A hint for the stitch stage that no codec or store sees: whether the server span's caller is a
+// traced process here.
+TEST_F(SpanBuilderTest, ServerSpanCarriesTheLocalCallerHint) {
+  constexpr std::string_view kGet = "GET / HTTP/1.1\r\nHost: shop\r\n\r\n";
+  constexpr std::string_view kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  server_exchange(kGet, kOk);
+  EXPECT_EQ(only_span().local_caller, 2) << "the browser is not traced";
+  batch_ = core::SpanBatch();
+  // The process's own call to itself: its client end is tracked when the server answers.
+  tracker_.on_event(app_.connect(3, 11, local_, server_));
+  tracker_.on_event(app_.write(3, 11, local_, server_, kGet));
+  tracker_.on_event(app_.accept(1, 12, server_, local_));
+  tracker_.on_event(app_.read(4, 12, server_, local_, kGet));
+  tracker_.on_event(app_.write(4, 12, server_, local_, kOk));
+  ASSERT_EQ(batch_.size(), 1u);
+  EXPECT_EQ(batch_.spans()[0].kind, core::SpanKind::kServer);
+  EXPECT_EQ(batch_.spans()[0].local_caller, 1);
+  EXPECT_EQ(batch_.deep_copy().spans()[0].local_caller, 1) << "copies keep it";
+  EXPECT_EQ(batch_.share().spans()[0].local_caller, 1);
+  tracker_.on_event(app_.read(3, 11, local_, server_, kOk));
+  ASSERT_EQ(batch_.size(), 2u);
+  EXPECT_EQ(batch_.spans()[1].local_caller, 0) << "only server spans say";
+}
+
 TEST_F(SpanBuilderTest, ServerWithoutHostHeaderNamesItsOwnSocket) {
   server_exchange("GET / HTTP/1.0\r\n\r\n", "HTTP/1.0 204 No Content\r\n\r\n");
   const core::Span& s = only_span();

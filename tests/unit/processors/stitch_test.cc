@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <random>
 
 #include "processor_test_util.h"
 #include "processors/stitcher.h"
@@ -248,6 +250,199 @@ TEST(Stitcher, MaxSpansReleasesTheOldestEarly) {
   EXPECT_TRUE(spans.contains(1));
   EXPECT_EQ(st.held_spans(), 2u);
   EXPECT_EQ(st.stats().released_early, 2u);
+}
+
+// --- release_settled: spans leave as soon as nothing can change them ---
+
+// Sets the agent's hint on the span with id byte `id` (2: no traced caller here, 1: one is).
+core::SpanBatch hinted(core::SpanBatch b, uint8_t id, uint8_t local_caller) {
+  for (core::Span& s : b.spans()) {
+    if (s.span_id.bytes[7] == id) s.local_caller = local_caller;
+  }
+  return b;
+}
+
+StitchOptions settling() { return {.wait = 1s, .release_settled = true}; }
+
+TEST(StitcherReleaseSettled, ARootServerNoLocalProcessCalledGoesAtOnceWithItsChildren) {
+  Stitcher st(settling());
+  Clock::time_point t0{};
+  // Children end first: they wait for their root.
+  st.add(batch_of({{5, 51, 50, kClient, 12, 15, "10.0.0.1:45000", "10.0.0.5:5432"},
+                   {5, 52, 50, kInternal, 16, 17, "", ""}}),
+         t0);
+  EXPECT_TRUE(st.release(t0).empty()) << "their root may still be a server span that gets joined";
+  st.add(hinted(batch_of({{5, 50, 0, kServer, 10, 20, "10.0.0.1:80", "10.0.0.9:1234"}}), 50, 2),
+         t0 + 10ms);
+  auto spans = released(st.release(t0 + 10ms));
+  ASSERT_EQ(spans.size(), 3u);
+  for (uint8_t id : {50, 51, 52}) EXPECT_EQ(spans[id].trace, 5) << int(id);
+  EXPECT_EQ(spans[51].parent, 50);
+  EXPECT_EQ(st.held_spans(), 0u);
+  EXPECT_EQ(st.stats().released_settled, 3u);
+  EXPECT_EQ(st.stats().unmatched, 0u) << "never a candidate, so not counted";
+  EXPECT_TRUE(st.release(t0 + 5s).empty()) << "released once";
+}
+
+TEST(StitcherReleaseSettled, ATwoHopChainGoesWhenTheFrontendRootArrives) {
+  Stitcher st(settling());
+  Clock::time_point t0{};
+  // external -> frontend server 10 [no local caller] -> frontend client 11 -> backend server 20
+  // [a traced local caller] -> its child 21. Innermost first; 70 belongs to a trace whose root
+  // is still to come and stays behind.
+  st.add(hinted(batch_of({{2, 21, 20, kInternal, 13, 14, "", ""},
+                          {7, 70, 71, kInternal, 13, 14, "", ""},
+                          {2, 20, 0, kServer, 12, 18, kCallee, kCaller}}),
+                20, 1),
+         t0);
+  EXPECT_TRUE(st.release(t0).empty());
+  st.add(batch_of({{1, 11, 10, kClient, 10, 20, kCaller, kCallee}}), t0 + 5ms);
+  EXPECT_TRUE(st.release(t0 + 5ms).empty()) << "joined, but into a trace whose root is unseen";
+  EXPECT_EQ(st.stats().stitched, 1u);
+  st.add(hinted(batch_of({{1, 10, 0, kServer, 0, 30, "10.0.0.1:80", "10.0.0.9:1234"}}), 10, 2),
+         t0 + 10ms);
+  auto spans = released(st.release(t0 + 10ms));
+  ASSERT_EQ(spans.size(), 4u);
+  for (uint8_t id : {10, 11, 20, 21}) EXPECT_EQ(spans[id].trace, 1) << int(id);
+  EXPECT_EQ(spans[20].parent, 11);
+  EXPECT_EQ(spans[21].parent, 20);
+  EXPECT_EQ(spans[11].parent, 10);
+  EXPECT_EQ(spans[10].parent, 0);
+  EXPECT_EQ(st.stats().spans_rewritten, 2u);
+  EXPECT_EQ(st.held_spans(), 1u);
+  // The one left behind goes at the wait, untouched.
+  EXPECT_TRUE(st.release(t0 + 999ms).empty());
+  auto rest = released(st.release(t0 + 1s));
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[70].trace, 7);
+  EXPECT_EQ(st.held_spans(), 0u);
+  EXPECT_EQ(st.stats().released_settled, 4u);
+}
+
+TEST(StitcherReleaseSettled, SpansWhoseRootNeverArrivesGoAtTheWait) {
+  Stitcher st(settling());
+  Clock::time_point t0{};
+  st.add(batch_of({{8, 81, 80, kInternal, 1, 2, "", ""},
+                   {9, 90, 0, kInternal, 0, 3, "", ""},
+                   {8, 82, 80, kClient, 1, 2, kCaller, kCallee}}),
+         t0);
+  auto first = released(st.release(t0));
+  ASSERT_EQ(first.size(), 1u) << "a root INTERNAL span settles its trace";
+  EXPECT_TRUE(first.contains(90));
+  EXPECT_TRUE(st.release(t0 + 500ms).empty());
+  auto rest = released(st.release(t0 + 1s));
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[81].trace, 8);
+  EXPECT_EQ(rest[82].trace, 8);
+  EXPECT_EQ(st.stats().released_settled, 1u);
+}
+
+TEST(StitcherReleaseSettled, ARootServerWithALocalCallerOrNoHintWaitsForIt) {
+  {
+    Stitcher st(settling());
+    Clock::time_point t0{};
+    st.add(hinted(batch_of({{2, 20, 0, kServer, 12, 18, kCallee, kCaller}}), 20, 1), t0);
+    EXPECT_TRUE(st.release(t0 + 500ms).empty());
+    // Its caller: a root CLIENT span, so the joined trace is settled at once.
+    st.add(batch_of({{1, 11, 0, kClient, 10, 20, kCaller, kCallee}}), t0 + 600ms);
+    auto spans = released(st.release(t0 + 600ms));
+    ASSERT_EQ(spans.size(), 2u);
+    EXPECT_EQ(spans[20].trace, 1);
+    EXPECT_EQ(spans[20].parent, 11);
+    EXPECT_EQ(st.stats().stitched, 1u);
+  }
+  for (uint8_t hint : {0, 1}) {
+    Stitcher st(settling());
+    Clock::time_point t0{};
+    st.add(hinted(batch_of({{2, 20, 0, kServer, 12, 18, kCallee, kCaller}}), 20, hint), t0);
+    EXPECT_TRUE(st.release(t0 + 999ms).empty()) << int(hint);
+    auto spans = released(st.release(t0 + 1s));
+    EXPECT_EQ(spans[20].trace, 2);
+    EXPECT_EQ(st.stats().unmatched, 1u);
+    EXPECT_EQ(st.stats().released_settled, 0u);
+  }
+}
+
+// The same arrivals, with and without release_settled, end in the same traces: random call trees
+// whose spans come in random batches, released at random times.
+TEST(StitcherReleaseSettled, GivesTheSameResultsAsHoldingEverything) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<SpanSpec> all;
+    uint8_t next_id = 1;
+    // Up to 4 requests, each a chain of up to 3 services: server root, client call to the next.
+    const int requests = 1 + static_cast<int>(rng() % 4);
+    for (int r = 0; r < requests; ++r) {
+      const int hops = 1 + static_cast<int>(rng() % 3);
+      const uint64_t base = 100 * static_cast<uint64_t>(r);
+      std::string peer = "10.0.9." + std::to_string(r) + ":1000";  // outside, untraced
+      for (int h = 0; h < hops; ++h) {
+        const uint8_t trace = static_cast<uint8_t>(10 * r + h + 1);
+        const std::string me = "10.0.0." + std::to_string(h + 1) + ":80";
+        const uint8_t server_id = next_id++;
+        all.push_back({trace, server_id, 0, kServer, base + 10 * h, base + 90 - 10 * h, me, peer});
+        all.push_back({trace, next_id++, server_id, kInternal, base + 10 * h + 1,
+                       base + 10 * h + 2, "", ""});
+        if (h + 1 < hops) {
+          const std::string out = "10.0.0." + std::to_string(h + 1) + ":" +
+                                  std::to_string(40000 + r);
+          const std::string callee = "10.0.0." + std::to_string(h + 2) + ":80";
+          all.push_back({trace, next_id++, server_id, kClient, base + 10 * h + 5,
+                         base + 85 - 10 * h, out, callee});
+          peer = out;
+        }
+      }
+    }
+    std::shuffle(all.begin(), all.end(), rng);
+    std::vector<std::vector<SpanSpec>> batches;
+    for (size_t i = 0; i < all.size();) {
+      const size_t n = std::min(all.size() - i, size_t{1} + rng() % 4);
+      batches.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(i),
+                           all.begin() + static_cast<std::ptrdiff_t>(i + n));
+      i += n;
+    }
+    std::vector<int> gaps_ms;
+    for (size_t i = 0; i < batches.size(); ++i) gaps_ms.push_back(static_cast<int>(rng() % 400));
+    auto run = [&](bool settle) {
+      Stitcher st({.wait = 1s, .release_settled = settle});
+      Clock::time_point now{};
+      std::vector<core::SpanBatch> out;
+      for (size_t i = 0; i < batches.size(); ++i) {
+        core::SpanBatch b = batch_of(batches[i]);
+        // The hint the agent gives: the first hop's caller is outside, the others are traced.
+        for (core::Span& s : b.spans()) {
+          if (s.kind == kServer) s.local_caller = s.trace_id.bytes[15] % 10 == 1 ? 2 : 1;
+        }
+        st.add(std::move(b), now);
+        for (core::SpanBatch& r : st.release(now)) out.push_back(std::move(r));
+        now += std::chrono::milliseconds(gaps_ms[i]);
+      }
+      for (core::SpanBatch& r : st.release(now + 10s)) out.push_back(std::move(r));
+      EXPECT_EQ(st.held_spans(), 0u);
+      return released(std::move(out));
+    };
+    auto held = run(false), settled = run(true);
+    ASSERT_EQ(held.size(), all.size());
+    ASSERT_EQ(settled.size(), all.size());
+    for (const auto& [id, seen] : held) {
+      EXPECT_EQ(settled[id].trace, seen.trace) << "round " << round << " span " << int(id);
+      EXPECT_EQ(settled[id].parent, seen.parent) << "round " << round << " span " << int(id);
+    }
+  }
+}
+
+TEST(StitchProcessor, ReleaseSettledSendsSettledSpansWithoutWaiting) {
+  Harness h;
+  RecordingSink sink;
+  auto factory = make_stitch_processor_factory();
+  auto p = h.create(*factory, "wait: 1h\nremember: 2h\nrelease_settled: true\n", sink);
+  ASSERT_TRUE(p->start().is_ok());
+  ASSERT_TRUE(p->consume(batch_of({{1, 1, 0, kInternal, 0, 1, "", ""}})).is_ok());
+  EXPECT_EQ(sink.span_count(), 1u) << "sent from consume, long before the wait";
+  EXPECT_EQ(h.metrics.value("hodos_processor_stitch_released_settled_spans_total",
+                            {{"processor", "stitch"}}),
+            1);
+  p->shutdown(std::chrono::steady_clock::now() + 5s);
 }
 
 TEST(StitchProcessor, SendsJoinedSpansAfterTheWaitAndCounts) {
