@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -232,6 +233,12 @@ class InjectorTest : public ::testing::Test {
   void SetUp() override {
     FeatureProbe privileges = probe_privileges();
     if (!privileges.available) GTEST_SKIP() << "BPF unavailable: " << privileges.detail;
+    // The injector is host-wide (it stands down when another one runs): CTest runs tests in
+    // parallel processes, so injector tests take turns through a lock file.
+    host_lock_ =
+        UniqueFd(::open("/tmp/hodos-injector-test.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+    ASSERT_TRUE(host_lock_.valid()) << std::strerror(errno);
+    ASSERT_EQ(::flock(host_lock_.get(), LOCK_EX), 0) << std::strerror(errno);
     if (pin_dir().empty()) GTEST_SKIP() << "cannot mount a BPF filesystem for the test";
     traced_ = traced_processes_map();
     ASSERT_TRUE(traced_.valid()) << std::strerror(errno);
@@ -276,6 +283,8 @@ class InjectorTest : public ::testing::Test {
     return received;
   }
 
+  // First, so it is released last: after the injector below is unloaded.
+  UniqueFd host_lock_;
   UniqueFd traced_;
   std::unique_ptr<Injector> injector_;
   InjectorStart started_;

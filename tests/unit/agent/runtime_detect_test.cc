@@ -139,41 +139,49 @@ TEST(RuntimeDetectTest, Nginx) {
   if (nginx.empty())
     GTEST_SKIP() << "nginx is not installed (apt-get install nginx to run this test)";
   TempDir dir;
-  std::string port = std::to_string(free_port());
-  dir.write("nginx.conf",
-            "worker_processes 1;\n"
-            "pid " +
-                dir.path() +
-                "/nginx.pid;\n"
-                "error_log " +
-                dir.path() +
-                "/error.log;\n"
-                "events {}\n"
-                "http {\n"
-                "  access_log off;\n"
-                "  client_body_temp_path " +
-                dir.path() +
-                ";\n"
-                "  proxy_temp_path " +
-                dir.path() +
-                ";\n"
-                "  fastcgi_temp_path " +
-                dir.path() +
-                ";\n"
-                "  uwsgi_temp_path " +
-                dir.path() +
-                ";\n"
-                "  scgi_temp_path " +
-                dir.path() +
-                ";\n"
-                "  server { listen 127.0.0.1:" +
-                port +
-                "; return 200 ok; }\n"
-                "}\n");
-  ChildProcess server(
-      {nginx, "-p", dir.path(), "-c", dir.path() + "/nginx.conf", "-g", "daemon off;"}, dir.path(),
-      {}, dir.path() + "/stderr.log");
-  std::optional<ProcessInfo> process = server.wait_until_listening();
+  // A free port can be taken by another process before nginx binds it (tests run in parallel):
+  // try a few.
+  std::string port;
+  std::unique_ptr<ChildProcess> server;
+  std::optional<ProcessInfo> process;
+  for (int attempt = 0; attempt < 3 && !process; ++attempt) {
+    port = std::to_string(free_port());
+    dir.write("nginx.conf",
+              "worker_processes 1;\n"
+              "pid " +
+                  dir.path() +
+                  "/nginx.pid;\n"
+                  "error_log " +
+                  dir.path() +
+                  "/error.log;\n"
+                  "events {}\n"
+                  "http {\n"
+                  "  access_log off;\n"
+                  "  client_body_temp_path " +
+                  dir.path() +
+                  ";\n"
+                  "  proxy_temp_path " +
+                  dir.path() +
+                  ";\n"
+                  "  fastcgi_temp_path " +
+                  dir.path() +
+                  ";\n"
+                  "  uwsgi_temp_path " +
+                  dir.path() +
+                  ";\n"
+                  "  scgi_temp_path " +
+                  dir.path() +
+                  ";\n"
+                  "  server { listen 127.0.0.1:" +
+                  port +
+                  "; return 200 ok; }\n"
+                  "}\n");
+    server = std::make_unique<ChildProcess>(
+        std::vector<std::string>{nginx, "-p", dir.path(), "-c", dir.path() + "/nginx.conf", "-g",
+                                 "daemon off;"},
+        dir.path(), std::map<std::string, std::string>{}, dir.path() + "/stderr.log");
+    process = server->wait_until_listening();
+  }
   ASSERT_TRUE(process) << "nginx did not listen: " << read_whole_file(dir.path() + "/stderr.log")
                        << read_whole_file(dir.path() + "/error.log");
 
