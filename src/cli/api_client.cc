@@ -32,6 +32,34 @@ std::string url_encode(std::string_view s) {
   return out;
 }
 
+void expect_json_answer(const ApiClientOptions& o, const ApiAnswer& a, const std::string& what,
+                        std::string_view routes) {
+  const bool success = a.status >= 200 && a.status < 300;
+  if (success && !a.body.is_discarded()) return;
+  auto fail = [&](int code, const std::string& message) {
+    std::fprintf(stderr, "%s: %s\n", o.command.c_str(), message.c_str());
+    throw ExitCode{code};
+  };
+  if (success) fail(1, what + ": the API did not answer JSON; is it hodos up's?");
+  if (a.status == 404 && a.text.find("no such route") != std::string::npos) {
+    fail(1, fmt::format("{}: this API has no {} routes (an older hodos up, or not Hodos)", what,
+                        routes));
+  }
+  fail(a.status == 400 ? 2 : 1, api_error_message(a));
+}
+
+void add_api_client_options(CLI::App* cmd, std::string& api, std::string& token) {
+  cmd->add_option("--api", api,
+                  fmt::format("API of hodos up (its --http; default $HODOS_API or {})",
+                              kDefaultApi));
+  cmd->add_option("--token", token,
+                  "Bearer token, when the API is not on loopback (or set HODOS_API_TOKEN)");
+}
+
+std::string json_string(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
 std::string api_error_message(const ApiAnswer& answer) {
   const nlohmann::json& b = answer.body;
   if (b.is_object() && b.contains("errors") && b["errors"].is_array() && !b["errors"].empty() &&

@@ -3,6 +3,7 @@
 // $HODOS_API_TOKEN), one request, and the error messages a user can act on.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -30,6 +31,18 @@ ApiAnswer api_request(const ApiClientOptions& options, const std::string& method
 
 // The message of an error answer: errors[0].msg of the API's error shape, else the raw text.
 std::string api_error_message(const ApiAnswer& answer);
+
+// Ends the command unless `answer` is a 2xx JSON answer: exit 2 for a 400 (the user's input), 1
+// otherwise, with the API's message; `routes` names the route family ("sources") for an API
+// that does not have it. `what` says what was being done ("listing sources").
+void expect_json_answer(const ApiClientOptions& options, const ApiAnswer& answer,
+                        const std::string& what, std::string_view routes);
+
+// --api and --token, the same on every command that talks to hodos up.
+void add_api_client_options(CLI::App* cmd, std::string& api, std::string& token);
+
+// A string member of a JSON object, or "" when absent or not a string.
+std::string json_string(const nlohmann::json& object, const char* key);
 
 // Percent-encodes everything but unreserved characters (a path segment or a query value).
 std::string url_encode(std::string_view text);

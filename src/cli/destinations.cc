@@ -20,6 +20,7 @@ namespace hodos::cli {
 namespace {
 
 using nlohmann::json;
+constexpr auto& str = json_string;  // a short name for the many reads below
 
 struct DestinationsOptions {
   ApiClientOptions api{"hodos destinations", "", ""};
@@ -32,22 +33,6 @@ struct DestinationsOptions {
 [[noreturn]] void fail(int code, const std::string& message) {
   std::fprintf(stderr, "hodos destinations: %s\n", message.c_str());
   throw ExitCode{code};
-}
-
-// 400 is the user's input (exit 2); anything else not 2xx is 1.
-void check(const ApiAnswer& a, const std::string& what) {
-  if (a.status >= 200 && a.status < 300 && !a.body.is_discarded()) return;
-  if (a.status >= 200 && a.status < 300) {
-    fail(1, what + ": the API did not answer JSON; is it hodos up's?");
-  }
-  if (a.status == 404 && a.text.find("no such route") != std::string::npos) {
-    fail(1, what + ": this API has no destinations routes (an older hodos up, or not Hodos)");
-  }
-  fail(a.status == 400 ? 2 : 1, api_error_message(a));
-}
-
-std::string str(const json& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
 }
 
 void print_json(const json& j) {
@@ -104,7 +89,7 @@ void run_kinds(const DestinationsOptions& o) {
 
 void run_list(const DestinationsOptions& o) {
   ApiAnswer a = api_request(o.api, "GET", "/api/v1/destinations");
-  check(a, "listing destinations");
+  expect_json_answer(o.api, a, "listing destinations", "destinations");
   if (o.json_output) {
     print_json(a.body);
     return;
@@ -139,7 +124,7 @@ void run_list(const DestinationsOptions& o) {
 void run_add(const DestinationsOptions& o) {
   const json body = {{"name", o.name}, {"kind", o.kind}, {"fields", fields_json(o.fields)}};
   ApiAnswer a = api_request(o.api, "POST", "/api/v1/destinations", body.dump());
-  check(a, "adding " + o.name);
+  expect_json_answer(o.api, a, "adding " + o.name, "destinations");
   if (o.json_output) {
     print_json(a.body);
     return;
@@ -151,7 +136,7 @@ void run_add(const DestinationsOptions& o) {
 
 void run_remove(const DestinationsOptions& o) {
   ApiAnswer a = api_request(o.api, "DELETE", "/api/v1/destinations/" + url_encode(o.name));
-  check(a, "removing " + o.name);
+  expect_json_answer(o.api, a, "removing " + o.name, "destinations");
   if (o.json_output) {
     print_json(a.body);
     return;
@@ -173,7 +158,7 @@ void run_test(const DestinationsOptions& o) {
            "that is not saved");
     a = api_request(o.api, "POST", "/api/v1/destinations/" + url_encode(o.name) + "/test");
   }
-  check(a, "testing " + (o.name.empty() ? o.kind : o.name));
+  expect_json_answer(o.api, a, "testing " + (o.name.empty() ? o.kind : o.name), "destinations");
   if (o.json_output) {
     print_json(a.body);
   } else if (a.body.value("ok", false)) {
@@ -188,11 +173,7 @@ void run_test(const DestinationsOptions& o) {
 }
 
 void add_api_options(CLI::App* cmd, DestinationsOptions& o) {
-  cmd->add_option(
-      "--api", o.api.api,
-      fmt::format("API of hodos up (its --http; default $HODOS_API or {})", kDefaultApi));
-  cmd->add_option("--token", o.api.token,
-                  "Bearer token, when the API is not on loopback (or set HODOS_API_TOKEN)");
+  add_api_client_options(cmd, o.api.api, o.api.token);
   cmd->add_flag("--json", o.json_output, "Print the API's JSON answer");
 }
 

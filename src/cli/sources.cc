@@ -17,6 +17,7 @@ namespace hodos::cli {
 namespace {
 
 using nlohmann::json;
+constexpr auto& str = json_string;  // a short name for the many reads below
 
 struct SourcesOptions {
   ApiClientOptions api{"hodos sources", "", ""};
@@ -24,25 +25,6 @@ struct SourcesOptions {
   std::string name;
   std::string new_name;
 };
-
-[[noreturn]] void fail(int code, const std::string& message) {
-  std::fprintf(stderr, "hodos sources: %s\n", message.c_str());
-  throw ExitCode{code};
-}
-
-// 400 is the user's input (exit 2), 404 a name that matches nothing (exit 1).
-void check(const ApiAnswer& a, const std::string& what) {
-  if (a.status == 200 && !a.body.is_discarded()) return;
-  if (a.status == 200) fail(1, what + ": the API did not answer JSON; is it hodos up's?");
-  if (a.status == 404 && a.text.find("no such route") != std::string::npos) {
-    fail(1, what + ": this API has no sources routes (an older hodos up, or not Hodos)");
-  }
-  fail(a.status == 400 ? 2 : 1, api_error_message(a));
-}
-
-std::string str(const json& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
-}
 
 std::string runtime_text(const json& s) {
   std::string r = str(s, "runtime");
@@ -87,7 +69,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 
 void run_list(const SourcesOptions& o) {
   ApiAnswer a = api_request(o.api, "GET", "/api/v1/sources");
-  check(a, "listing sources");
+  expect_json_answer(o.api, a, "listing sources", "sources");
   if (o.json_output) {
     std::printf("%s\n", a.body.dump(2, ' ', false, json::error_handler_t::replace).c_str());
     return;
@@ -153,7 +135,7 @@ void run_change(const SourcesOptions& o, const std::string& action) {
   if (action == "rename") body = json{{"name", o.new_name}}.dump();
   ApiAnswer a =
       api_request(o.api, "POST", "/api/v1/sources/" + url_encode(o.name) + "/" + action, body);
-  check(a, action);
+  expect_json_answer(o.api, a, action, "sources");
   const std::string done = action == "enable"    ? "enabled"
                            : action == "disable" ? "disabled"
                                                  : "renamed to " + o.new_name + ":";
@@ -161,11 +143,7 @@ void run_change(const SourcesOptions& o, const std::string& action) {
 }
 
 void add_api_options(CLI::App* cmd, SourcesOptions& o) {
-  cmd->add_option(
-      "--api", o.api.api,
-      fmt::format("API of hodos up (its --http; default $HODOS_API or {})", kDefaultApi));
-  cmd->add_option("--token", o.api.token,
-                  "Bearer token, when the API is not on loopback (or set HODOS_API_TOKEN)");
+  add_api_client_options(cmd, o.api.api, o.api.token);
   cmd->add_flag("--json", o.json_output, "Print the API's JSON answer");
 }
 

@@ -15,15 +15,12 @@ namespace hodos::cli {
 namespace {
 
 using nlohmann::json;
+constexpr auto& str = json_string;  // a short name for the many reads below
 
 struct StatusOptions {
   ApiClientOptions api{"hodos status", "", ""};
   bool json_output = false;
 };
-
-std::string str(const json& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
-}
 
 uint64_t num(const json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<uint64_t>() : 0;
@@ -94,11 +91,7 @@ void run_status(const StatusOptions& o) {
 void add_status_command(CLI::App& app) {
   auto o = std::make_shared<StatusOptions>();
   CLI::App* cmd = app.add_subcommand("status", "Show what hodos up runs and its health");
-  cmd->add_option(
-      "--api", o->api.api,
-      fmt::format("API of hodos up (its --http; default $HODOS_API or {})", kDefaultApi));
-  cmd->add_option("--token", o->api.token,
-                  "Bearer token, when the API is not on loopback (or set HODOS_API_TOKEN)");
+  add_api_client_options(cmd, o->api.api, o->api.token);
   cmd->add_flag("--json", o->json_output, "Print the API's JSON answer");
   cmd->callback([o] { run_status(*o); });
 }

@@ -165,11 +165,7 @@ void run_show(const TracesOptions& o) {
 }
 
 void add_api_options(CLI::App* cmd, TracesOptions& o) {
-  cmd->add_option("--api", o.api,
-                  "Query API of hodos up or any Jaeger query API (or set HODOS_API; default "
-                  "127.0.0.1:16686)");
-  cmd->add_option("--token", o.token,
-                  "Bearer token, when the API is not on loopback (or set HODOS_API_TOKEN)");
+  add_api_client_options(cmd, o.api, o.token);  // hodos up, or any Jaeger query API
   cmd->add_flag("--json", o.json_output, "Print the traces as Jaeger JSON");
 }
 
