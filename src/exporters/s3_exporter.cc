@@ -1,6 +1,5 @@
 #include "exporters/s3_exporter.h"
 
-#include <curl/curl.h>
 #include <fmt/format.h>
 #include <openssl/sha.h>
 
@@ -11,7 +10,9 @@
 #include <random>
 #include <vector>
 
+#include "exporters/http_common.h"
 #include "net/compression.h"
+#include "net/http_client.h"
 #include "otlp/otlp_codec.h"
 #include "pipeline/exporter_helper.h"
 
@@ -69,22 +70,6 @@ std::string env_or_empty(const char* name) {
   return v ? v : "";
 }
 
-struct EasyDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-using Easy = std::unique_ptr<CURL, EasyDeleter>;
-
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-size_t collect_body(char* data, size_t size, size_t n, void* user) {
-  auto* body = static_cast<std::string*>(user);
-  if (body->size() < 64 * 1024) body->append(data, size * n);  // error bodies are small
-  return size * n;
-}
-
 class S3Sender : public pipeline::BatchSender {
  public:
   S3Sender(S3Settings settings, std::shared_ptr<spdlog::logger> logger, std::string id)
@@ -100,7 +85,6 @@ class S3Sender : public pipeline::BatchSender {
           "(and AWS_SESSION_TOKEN for temporary credentials) in the environment",
           id_));
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     return Status::ok();
   }
 
@@ -108,63 +92,33 @@ class S3Sender : public pipeline::BatchSender {
     std::string body = s_.json ? otlp::encode_json(batch) : otlp::encode_proto(batch);
     if (s_.gzip) body = net::gzip_compress(body);
     const std::string key = s3_object_key(s_, std::chrono::system_clock::now(), unique_suffix());
-    const std::string url = s3_object_url(s_, key);
     const std::string where = fmt::format("s3://{}/{}", s_.bucket, key);
 
-    Easy easy = lease();
-    CURL* c = easy.get();
-    if (!c) return Status::retryable(where + ": could not initialise libcurl");
-    curl_easy_reset(c);  // keeps the live connection
-
-    Slist headers;
-    auto add = [&](const std::string& line) {
-      headers.reset(curl_slist_append(headers.release(), line.c_str()));
+    net::HttpClientRequest request;
+    request.method = "PUT";
+    request.url = s3_object_url(s_, key);
+    request.body = std::move(body);
+    request.timeout = pipeline::time_left(deadline);
+    request.headers = {
+        {"Content-Type", s_.json ? "application/json" : "application/x-protobuf"},
+        // S3 wants the payload hash as a header; curl signs it along with the others.
+        {"x-amz-content-sha256", sha256_hex(request.body)},
+        {"User-Agent", "hodos"},
     };
-    add(fmt::format("Content-Type: {}", s_.json ? "application/json" : "application/x-protobuf"));
-    if (s_.gzip) add("Content-Encoding: gzip");
-    // S3 wants the payload hash as a header; curl signs it along with the others.
-    add("x-amz-content-sha256: " + sha256_hex(body));
-    if (!creds_.session_token.empty()) add("x-amz-security-token: " + creds_.session_token);
-    add("User-Agent: hodos");
-    // No "Expect:" line to turn 100-continue off: curl's SigV4 would sign that empty header but
-    // not send it, and S3 would then recompute another signature. A large upload may carry an
-    // unsigned Expect: 100-continue, which S3 accepts.
-
-    const std::string sigv4 = fmt::format("aws:amz:{}:s3", s_.region);
-    const long timeout_ms = static_cast<long>(pipeline::time_left(deadline).count());
-    char error[CURL_ERROR_SIZE] = {};
-    std::string response;
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, 10'000L));
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4.c_str());
-    curl_easy_setopt(c, CURLOPT_USERNAME, creds_.access_key.c_str());
-    curl_easy_setopt(c, CURLOPT_PASSWORD, creds_.secret_key.c_str());
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &response);
-
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    give_back(std::move(easy));
-    if (rc != CURLE_OK) {
-      return Status::retryable(
-          fmt::format("{}: {}", where, error[0] ? error : curl_easy_strerror(rc)));
+    if (s_.gzip) request.headers.emplace_back("Content-Encoding", "gzip");
+    if (!creds_.session_token.empty()) {
+      request.headers.emplace_back("x-amz-security-token", creds_.session_token);
     }
-    return status_of(static_cast<int>(status), response, where);
+    request.aws_sigv4 = net::AwsSigV4{fmt::format("aws:amz:{}:s3", s_.region), creds_.access_key,
+                                      creds_.secret_key};
+    net::HttpClientResponse response = pool_.lease()->send(request);
+    if (response.status == 0) {
+      return Status::retryable(fmt::format("{}: {}", where, response.error));
+    }
+    return status_of(response.status, response.body, where);
   }
 
-  void shutdown() override {
-    std::lock_guard lock(mu_);
-    idle_.clear();
-  }
+  void shutdown() override { pool_.clear(); }
 
  private:
   Status status_of(int status, const std::string& response, const std::string& where) const {
@@ -204,28 +158,13 @@ class S3Sender : public pipeline::BatchSender {
     return fmt::format("{}_{:016x}", ms, r);
   }
 
-  // One easy handle per concurrent upload, kept for its connection.
-  Easy lease() {
-    std::lock_guard lock(mu_);
-    if (!idle_.empty()) {
-      Easy e = std::move(idle_.back());
-      idle_.pop_back();
-      return e;
-    }
-    return Easy(curl_easy_init());
-  }
-  void give_back(Easy e) {
-    std::lock_guard lock(mu_);
-    idle_.push_back(std::move(e));
-  }
-
   S3Settings s_;
   std::shared_ptr<spdlog::logger> logger_;
   std::string id_;
   Credentials creds_;
   std::mutex mu_;
   std::mt19937_64 rng_{std::random_device{}()};
-  std::vector<Easy> idle_;
+  HttpClientPool pool_;  // one client per concurrent upload, kept for its connection
 };
 
 }  // namespace

@@ -108,7 +108,9 @@ HttpClientResponse HttpClient::send(const HttpClientRequest& request) {
     headers.reset(curl_slist_append(headers.release(), line.c_str()));
   }
   // curl waits for "100 Continue" before large bodies; collectors answer at once, so skip it.
-  headers.reset(curl_slist_append(headers.release(), "Expect:"));
+  // Not on a signed request: curl's SigV4 would sign the empty Expect header without sending it,
+  // and the server would compute another signature (an unsigned Expect: 100-continue is fine).
+  if (!request.aws_sigv4) headers.reset(curl_slist_append(headers.release(), "Expect:"));
 
   curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -137,6 +139,12 @@ HttpClientResponse HttpClient::send(const HttpClientRequest& request) {
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                        static_cast<curl_off_t>(request.body.size()));
     }
+  }
+
+  if (const auto& sig = request.aws_sigv4) {
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sig->provider.c_str());
+    curl_easy_setopt(c, CURLOPT_USERNAME, sig->access_key.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, sig->secret_key.c_str());
   }
 
   const TlsSettings& tls = request.tls;

@@ -19,6 +19,13 @@ struct TlsSettings {
   std::string key_file;
 };
 
+// AWS Signature V4, computed by libcurl (CURLOPT_AWS_SIGV4) over the request as it is sent.
+struct AwsSigV4 {
+  std::string provider;  // "aws:amz:<region>:<service>", e.g. "aws:amz:us-east-1:s3"
+  std::string access_key;
+  std::string secret_key;
+};
+
 struct HttpClientRequest {
   std::string method = "POST";
   std::string url;
@@ -26,6 +33,7 @@ struct HttpClientRequest {
   std::string body;
   std::chrono::milliseconds timeout{10'000};
   TlsSettings tls;
+  std::optional<AwsSigV4> aws_sigv4;  // sign the request (the s3 exporter)
 };
 
 struct HttpClientResponse {
