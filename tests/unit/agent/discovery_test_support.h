@@ -158,7 +158,10 @@ class ChildProcess {
     while (std::chrono::steady_clock::now() < until) {
       if (exited()) return std::nullopt;
       std::optional<ProcessInfo> info = read_process(pid_);
-      if (info && !info->listening.empty()) return info;
+      // read_process reads exe, cmdline and fds one after another: a first read racing the
+      // child's exec can pair the parent's exe with the new program's listener. Listening
+      // happens after exec, so a second read is consistent.
+      if (info && !info->listening.empty()) return read_process(pid_);
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return std::nullopt;
