@@ -13,12 +13,14 @@
  * - sk_skb stream_verdict returning SK_PASS on the same sockhash: without it, sockets in a
  *   sockhash report FIONREAD 0 on this kernel generation (KERNEL-NOTES.md), which stalls nginx.
  *
- * tracestate is not carried yet: only traceparent is written. */
+ * The context comes from the capture (bpf/sockets.bpf.c): the request the sending thread is
+ * serving. tracestate is not carried yet: only traceparent is written. */
 /* vmlinux.h defines the kernel types every other header uses: it comes first. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_helpers.h>
 
+#include "http_head.bpf.h"
 #include "inject.h"
 #include "sockets.h"
 
@@ -71,13 +73,15 @@ struct {
   __type(value, __u64);
 } sockets SEC(".maps");
 
-/* Per thread (key: tid), the context its next write carries. */
+/* Per thread (key: tid), the request it is serving: the capture's map (bpf/sockets.bpf.c sets a
+ * context when a thread-context process reads a request and ends it when the answer is written),
+ * shared through the loader; tests stage one-shot contexts in it. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, HODOS_INJECT_MAX_STAGED);
+  __uint(max_entries, HODOS_MAX_THREAD_CONTEXTS);
   __type(key, __u32);
-  __type(value, struct hodos_inject_context);
-} staged_context SEC(".maps");
+  __type(value, struct hodos_thread_context);
+} thread_contexts SEC(".maps");
 
 /* What was injected (struct hodos_inject_record). */
 struct {
@@ -128,7 +132,11 @@ int enrol_client_sockets(struct bpf_sock_ops *skops) {
     case BPF_SOCK_OPS_TCP_CONNECT_CB: {
       /* Inside connect() (or a fast-open sendmsg): the current task owns the socket. */
       __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-      if (!bpf_map_lookup_elem(&traced_processes, &tgid)) return 1;
+      /* Only processes in thread-context mode ever have a context to inject: others are not
+       * enrolled at all, so that the verdict's receive path (which splice() from the socket does
+       * not see: KERNEL-NOTES.md) never touches their connections. */
+      __u8 *mode = bpf_map_lookup_elem(&traced_processes, &tgid);
+      if (!mode || !(*mode & HODOS_TRACED_THREAD_CONTEXT)) return 1;
       if (!destination_allowed(skops)) {
         count(HODOS_INJECT_NOT_ALLOWED);
         return 1;
@@ -169,21 +177,6 @@ static __always_inline __u8 hex_digit(__u8 nibble) {
   return nibble < 10 ? '0' + nibble : 'a' + (nibble - 10);
 }
 
-/* `traceparent:` at p, header names being case-insensitive. The caller checked 12 bytes. */
-static __always_inline bool is_traceparent_name(const __u8 *p) {
-  return (p[0] | 0x20) == 't' && (p[1] | 0x20) == 'r' && (p[2] | 0x20) == 'a' &&
-         (p[3] | 0x20) == 'c' && (p[4] | 0x20) == 'e' && (p[5] | 0x20) == 'p' &&
-         (p[6] | 0x20) == 'a' && (p[7] | 0x20) == 'r' && (p[8] | 0x20) == 'e' &&
-         (p[9] | 0x20) == 'n' && (p[10] | 0x20) == 't' && p[11] == ':';
-}
-
-/* Open-coded numeric iterators (Linux 6.4+): the verifier checks a loop body once, with the
- * index unknown, instead of walking every iteration; a plain bounded loop over a 2 KiB head
- * exceeds its limit on pending branches. */
-extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __ksym;
-extern int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym;
-extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
-
 /* Where the request line's CR is, or 0 when the message does not start with an HTTP/1.x
  * request line: a method token of 3..16 capital letters, a space, then `... HTTP/1.0|1` CRLF. */
 static __always_inline __u32 request_line_end(const __u8 *data, const __u8 *end) {
@@ -222,9 +215,7 @@ static __always_inline __u32 request_line_end(const __u8 *data, const __u8 *end)
   asm volatile("" : "+r"(version));
   const __u8 *v = data + version;
   if (v + 11 > end) return 0;
-  if (v[0] != ' ' || v[1] != 'H' || v[2] != 'T' || v[3] != 'T' || v[4] != 'P' || v[5] != '/' ||
-      v[6] != '1' || v[7] != '.' || (v[8] != '0' && v[8] != '1') || v[9] != '\r' || v[10] != '\n')
-    return 0;
+  if (!is_request_line_version(v)) return 0;
   return cr;
 }
 
@@ -257,7 +248,7 @@ static __always_inline enum head_scan scan_head(const __u8 *data, const __u8 *en
 }
 
 /* Writes the header line for `ctx` with span id `span` at p (HODOS_TRACEPARENT_LINE_LEN bytes). */
-static __always_inline void write_traceparent(__u8 *p, const struct hodos_inject_context *ctx,
+static __always_inline void write_traceparent(__u8 *p, const struct hodos_thread_context *ctx,
                                               const __u8 *span) {
   /* Built byte by byte: constant strings in .rodata break BTF with clang 14 (KERNEL-NOTES). */
   p[0] = 't', p[1] = 'r', p[2] = 'a', p[3] = 'c', p[4] = 'e', p[5] = 'p', p[6] = 'a';
@@ -287,14 +278,18 @@ SEC("sk_msg")
 int inject_traceparent(struct sk_msg_md *msg) {
   __u64 pid_tgid = bpf_get_current_pid_tgid(); /* the sending thread */
   __u32 tid = (__u32)pid_tgid;
-  struct hodos_inject_context *staged = bpf_map_lookup_elem(&staged_context, &tid);
-  if (!staged) {
+  struct hodos_thread_context *current = bpf_map_lookup_elem(&thread_contexts, &tid);
+  if (!current) {
     count(HODOS_INJECT_NO_CONTEXT);
     return SK_PASS;
   }
-  struct hodos_inject_context ctx = *staged;
-  /* A staged context is for one write: whatever this message is, later ones do not get it. */
-  bpf_map_delete_elem(&staged_context, &tid);
+  struct hodos_thread_context ctx = *current;
+  /* A one-shot context is for one write: whatever this message is, later ones do not get it. A
+   * request's context stays for every call the thread makes while serving it. */
+  if (ctx.one_shot) {
+    bpf_map_delete_elem(&thread_contexts, &tid);
+    current = NULL;
+  }
   if (bpf_ktime_get_ns() > ctx.expires_ns) {
     count(HODOS_INJECT_STALE_CONTEXT);
     return SK_PASS;
@@ -376,6 +371,11 @@ int inject_traceparent(struct sk_msg_md *msg) {
     count(HODOS_INJECT_MERGE_FAILED);
 
   record->ktime_ns = bpf_ktime_get_ns();
+  if (current) {
+    /* The capture's sys_exit of this write puts the client span's ids on its event. */
+    __builtin_memcpy(current->injected_span_id, span, 8);
+    current->injected_ns = record->ktime_ns;
+  }
   record->socket_cookie = 0;
   struct bpf_sock *sk = msg->sk;
   if (sk) {
@@ -386,7 +386,7 @@ int inject_traceparent(struct sk_msg_md *msg) {
   record->tid = tid;
   __builtin_memcpy(record->trace_id, ctx.trace_id, 16);
   __builtin_memcpy(record->span_id, span, 8);
-  __builtin_memcpy(record->parent_span_id, ctx.parent_span_id, 8);
+  __builtin_memcpy(record->parent_span_id, ctx.span_id, 8); /* the SERVER span being served */
   record->flags = ctx.flags;
   __builtin_memset(record->pad, 0, sizeof(record->pad));
   bpf_ringbuf_submit(record, 0);

@@ -1,6 +1,6 @@
 /* What bpf/inject.bpf.c (traceparent injection with sockops + sk_msg) shares with its loader,
- * src/agent/injector.cc: the staged context, the record of each injection, the policy key and the
- * skip counters. Fixed-width types only, explicit padding, no pointers. */
+ * src/agent/injector.cc: the record of each injection, the policy key and the skip counters (the
+ * thread contexts it reads are the capture's: struct hodos_thread_context in bpf/sockets.h). Fixed-width types only, explicit padding, no pointers. */
 #ifndef HODOS_BPF_INJECT_H
 #define HODOS_BPF_INJECT_H
 
@@ -8,8 +8,6 @@
 #include <linux/types.h>
 #endif
 
-/* Threads that can hold a staged context at once. */
-#define HODOS_INJECT_MAX_STAGED 16384
 /* Connections enrolled at once (client sides of traced processes to allowed destinations). */
 #define HODOS_INJECT_MAX_SOCKETS 65536
 /* CIDRs in the destination policy (defaults + allowlist). */
@@ -20,17 +18,6 @@
 #define HODOS_INJECT_MAX_HEAD 2048
 /* "traceparent: 00-" + 32 hex + "-" + 16 hex + "-" + 2 hex + "\r\n" */
 #define HODOS_TRACEPARENT_LINE_LEN 70
-
-/* The context a thread's next write on an enrolled socket carries. Staged (by the capture, or a
- * test) before the write begins; consumed by the first message the thread sends on an enrolled
- * socket, injected or not, so that it applies to one write only. */
-struct hodos_inject_context {
-  __u8 trace_id[16];
-  __u8 parent_span_id[8]; /* the span the new client span is a child of */
-  __u8 flags;             /* W3C trace-flags, e.g. 0x01 = sampled */
-  __u8 pad[7];
-  __u64 expires_ns; /* bpf_ktime_get_ns() clock (CLOCK_MONOTONIC); stale after this */
-};
 
 /* One injection, in the ring buffer: userspace gives the client span exactly these ids. */
 struct hodos_inject_record {

@@ -8,7 +8,12 @@
  * Attached to the raw sys_enter/sys_exit tracepoints (tp_btf: no tracefs, no kprobes needed).
  * Those fire for every syscall on the host, so each program rejects what it does not follow as
  * early and cheaply as it can: the syscall number first (no map access), then the pid filter
- * (one hash lookup), then the fd (a few kernel reads to reach the socket). */
+ * (one hash lookup), then the fd (a few kernel reads to reach the socket).
+ *
+ * For processes in thread-context mode (HODOS_TRACED_THREAD_CONTEXT) it also decides the trace
+ * context of each request a thread reads (continuing an incoming traceparent, or a new trace),
+ * keeps it as the thread's until the answer is written, and puts the ids on the events, so that
+ * the agent's spans and the traceparent bpf/inject.bpf.c inserts agree. */
 /* vmlinux.h defines the kernel types every other header uses: it comes first. */
 #include "vmlinux.h"
 
@@ -16,6 +21,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "http_head.bpf.h"
 #include "sockets.h"
 #include "syscalls.h"
 #include "task_socket.bpf.h"
@@ -66,7 +72,7 @@ struct pending_call {
   __s32 fd;
   __u16 syscall;
   __u8 direction;
-  __u8 pad;
+  __u8 mode; /* the process's traced_processes value (HODOS_TRACED_*) at entry */
   struct hodos_socket_tuple tuple; /* close only: the socket may be gone at exit */
 };
 
@@ -107,6 +113,15 @@ struct {
   __type(key, __u32);
   __type(value, struct data_scratch_slot);
 } data_scratch SEC(".maps");
+
+/* The request each thread of a thread-context process is serving (struct hodos_thread_context,
+ * bpf/sockets.h). Shared with bpf/inject.bpf.c, whose loader reuses this map's fd. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, HODOS_MAX_THREAD_CONTEXTS);
+  __type(key, __u32);
+  __type(value, struct hodos_thread_context);
+} thread_contexts SEC(".maps");
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -220,6 +235,219 @@ static __always_inline void emit_connection_event(const struct pending_call *cal
   count(HODOS_COUNTER_EVENTS);
 }
 
+/* ---- trace context of thread-context processes --------------------------------------------- */
+
+#define CAPTURE_MASK (HODOS_MAX_CAPTURE_BYTES - 1)
+
+/* A captured byte; the mask keeps the verifier's view of the index inside the scratch slot. */
+static __always_inline __u8 byte_at(const struct hodos_data_event *event, __u32 i) {
+  return event->data[i & CAPTURE_MASK];
+}
+
+/* Where the request line's CR is when the first `n` captured bytes start with an HTTP/1.x request
+ * line (a method of capital letters, a space, ... " HTTP/1.x" CRLF within 1024 bytes); else 0. */
+static __always_inline __u32 captured_request_line(const struct hodos_data_event *event, __u32 n) {
+  __u32 method = 0;
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < 17; i++) {
+    if (i >= n) return 0;
+    __u8 c = byte_at(event, i);
+    if (c == ' ') {
+      method = i;
+      break;
+    }
+    if (c < 'A' || c > 'Z') return 0;
+  }
+  if (method < 3) return 0;
+  __u32 limit = n < 1024 ? n : 1024;
+  __u32 cr = 0;
+  struct bpf_iter_num it;
+  int *index;
+  bpf_iter_num_new(&it, 14, 1024);
+  while ((index = bpf_iter_num_next(&it))) {
+    __u32 i = *index;
+    if (i + 1 >= limit) break;
+    __u8 c = byte_at(event, i);
+    if (c == '\n') break;
+    if (c == '\r') {
+      cr = i;
+      break;
+    }
+  }
+  bpf_iter_num_destroy(&it);
+  if (cr < 14 || cr + 2 > n) return 0;
+  __u8 version[11];
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < 11; i++) version[i] = byte_at(event, cr - 9 + i);
+  return is_request_line_version(version) ? cr : 0;
+}
+
+/* Where the value of a `traceparent` header starts (after its OWS) in the head that follows the
+ * request line ending at `cr`; 0 when there is none within the captured head. */
+static __always_inline __u32 captured_traceparent(const struct hodos_data_event *event, __u32 cr,
+                                                  __u32 n) {
+  __u32 limit = n < HODOS_CONTEXT_MAX_HEAD ? n : HODOS_CONTEXT_MAX_HEAD;
+  __u32 found = 0;
+  struct bpf_iter_num it;
+  int *index;
+  bpf_iter_num_new(&it, cr + 1, HODOS_CONTEXT_MAX_HEAD);
+  while ((index = bpf_iter_num_next(&it))) {
+    __u32 i = *index;
+    if (i + 14 > limit) break;
+    if (byte_at(event, i) != '\n') continue;
+    __u8 first = byte_at(event, i + 1);
+    if (first == '\r') break; /* the blank line: end of the head */
+    if ((first | 0x20) != 't') continue;
+    __u8 name[12];
+#pragma clang loop unroll(disable)
+    for (__u32 k = 0; k < 12; k++) name[k] = byte_at(event, i + 1 + k);
+    if (is_traceparent_name(name)) {
+      found = i + 13;
+      break;
+    }
+  }
+  bpf_iter_num_destroy(&it);
+#pragma clang loop unroll(disable)
+  for (__u32 k = 0; k < 4 && found; k++) {
+    __u8 c = byte_at(event, found);
+    if (c != ' ' && c != '\t') break;
+    found++;
+  }
+  return found;
+}
+
+static __always_inline int hex_value(__u8 c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1; /* W3C trace context: lowercase only */
+}
+
+/* `len` bytes from 2*len hex digits at `at`; false on a non-hex digit. */
+static __always_inline bool captured_hex(const struct hodos_data_event *event, __u32 at, __u8 *out,
+                                         __u32 len) {
+  __u8 any = 0;
+#pragma clang loop unroll(disable)
+  for (__u32 k = 0; k < 16; k++) {
+    if (k >= len) break;
+    int hi = hex_value(byte_at(event, at + 2 * k));
+    int lo = hex_value(byte_at(event, at + 2 * k + 1));
+    if (hi < 0 || lo < 0) return false;
+    out[k & 15] = (hi << 4) | lo;
+    any |= out[k & 15];
+  }
+  return any != 0; /* all-zero ids are invalid */
+}
+
+/* Parses `00-<32 hex>-<16 hex>-<2 hex>` at `at` into ctx (trace id, parent span id, flags). */
+static __always_inline bool captured_traceparent_value(const struct hodos_data_event *event,
+                                                       __u32 at, __u32 n,
+                                                       struct hodos_thread_context *ctx) {
+  if (at == 0 || at + 55 > n) return false;
+  if (byte_at(event, at) != '0' || byte_at(event, at + 1) != '0' || byte_at(event, at + 2) != '-' ||
+      byte_at(event, at + 35) != '-' || byte_at(event, at + 52) != '-')
+    return false;
+  if (at + 55 < n) {
+    __u8 next = byte_at(event, at + 55);
+    if (next != '\r' && next != ' ' && next != '\t') return false; /* version 00 is exactly 55 */
+  }
+  __u8 flags[1];
+  if (!captured_hex(event, at + 3, ctx->trace_id, 16)) return false;
+  if (!captured_hex(event, at + 36, ctx->parent_span_id, 8)) return false;
+  int hi = hex_value(byte_at(event, at + 53)), lo = hex_value(byte_at(event, at + 54));
+  if (hi < 0 || lo < 0) return false;
+  flags[0] = (hi << 4) | lo;
+  ctx->flags = flags[0];
+  return true;
+}
+
+static __always_inline void random_bytes(__u8 *out, __u32 words) {
+#pragma clang loop unroll(disable)
+  for (__u32 k = 0; k < 4; k++) {
+    if (k >= words) break;
+    __u32 r = bpf_get_prandom_u32();
+    if (r == 0) r = 1; /* never an all-zero id */
+    __builtin_memcpy(out + 4 * (k & 3), &r, 4);
+  }
+}
+
+static __always_inline void copy_ids(struct hodos_span_ids *ids, const __u8 *trace, const __u8 *span,
+                                     const __u8 *parent, __u8 flags, __u8 kind) {
+  __builtin_memcpy(ids->trace_id, trace, 16);
+  __builtin_memcpy(ids->span_id, span, 8);
+  __builtin_memcpy(ids->parent_span_id, parent, 8);
+  ids->flags = flags;
+  ids->kind = kind;
+}
+
+/* A thread-context process read bytes: when they start a request, it becomes the thread's: its
+ * trace continues the incoming traceparent, or is new; its SERVER span id is made here.
+ *
+ * A global function: the verifier checks it once, on its own, instead of once for every path
+ * through the capture that leads here (inlined, that walk passed its million-instruction limit). */
+__noinline int begin_request_context(struct hodos_data_event *event, __u64 pid_tgid, int fd) {
+  if (!event) return 0;
+  __u32 n = event->captured;
+  if (n > HODOS_MAX_CAPTURE_BYTES) return 0;
+  __u32 cr = captured_request_line(event, n);
+  if (cr == 0) return 0;
+  __u32 tid = (__u32)pid_tgid;
+  __u64 now = bpf_ktime_get_ns();
+  struct hodos_thread_context *open = bpf_map_lookup_elem(&thread_contexts, &tid);
+  if (open && !open->one_shot && open->server_fd != fd && now <= open->expires_ns) {
+    /* A second request read on this thread before the first was answered: an event loop (or a
+     * hand-off to other threads), not a thread per request. Which request an outgoing call
+     * belongs to cannot be told here, so the process leaves thread-context mode for good. */
+    __u32 tgid = pid_tgid >> 32;
+    __u8 *mode = bpf_map_lookup_elem(&traced_processes, &tgid);
+    if (mode) *mode &= ~HODOS_TRACED_THREAD_CONTEXT;
+    bpf_map_delete_elem(&thread_contexts, &tid);
+    count(HODOS_COUNTER_CONTEXT_NOT_PER_THREAD);
+    return 0;
+  }
+  struct hodos_thread_context ctx = {};
+  if (captured_traceparent_value(event, captured_traceparent(event, cr, n), n, &ctx)) {
+    count(HODOS_COUNTER_CONTEXT_ADOPTED);
+  } else {
+    __builtin_memset(ctx.parent_span_id, 0, sizeof(ctx.parent_span_id));
+    random_bytes(ctx.trace_id, 4);
+    ctx.flags = 1; /* sampled: Hodos records every request */
+    count(HODOS_COUNTER_CONTEXT_NEW);
+  }
+  random_bytes(ctx.span_id, 2);
+  ctx.server_fd = fd;
+  ctx.expires_ns = now + HODOS_CONTEXT_TTL_NS;
+  if (bpf_map_update_elem(&thread_contexts, &tid, &ctx, BPF_ANY)) {
+    count(HODOS_COUNTER_CONTEXT_FULL);
+    return 0;
+  }
+  copy_ids(&event->ids, ctx.trace_id, ctx.span_id, ctx.parent_span_id, ctx.flags,
+           HODOS_IDS_SERVER);
+  return 1;
+}
+
+/* A thread-context process wrote bytes: on the request's own socket that is the answer, and the
+ * thread is done with it; elsewhere, if bpf/inject.bpf.c inserted a traceparent into this write,
+ * the event gets the CLIENT span's ids it sent. */
+static __always_inline void follow_request_context(struct hodos_data_event *event,
+                                                   const struct pending_call *call, __u32 tid) {
+  struct hodos_thread_context *ctx = bpf_map_lookup_elem(&thread_contexts, &tid);
+  if (!ctx) return;
+  if (ctx->server_fd == call->fd) {
+    bpf_map_delete_elem(&thread_contexts, &tid);
+    return;
+  }
+  if (ctx->injected_ns != 0 && ctx->injected_ns >= call->enter_ns) {
+    copy_ids(&event->ids, ctx->trace_id, ctx->injected_span_id, ctx->span_id, ctx->flags,
+             HODOS_IDS_CLIENT);
+  }
+}
+
+/* The request's socket is closed without an answer: the thread is done with it. */
+static __always_inline void end_request_context(__u32 tid, int fd) {
+  struct hodos_thread_context *ctx = bpf_map_lookup_elem(&thread_contexts, &tid);
+  if (ctx && ctx->server_fd == fd) bpf_map_delete_elem(&thread_contexts, &tid);
+}
+
 /* Copies up to `wanted` bytes from the user's iovec array into event->data, iovec by iovec; returns
  * the bytes copied, or -1 when user memory could not be read. */
 static __always_inline long capture_iovecs(struct hodos_data_event *event,
@@ -250,6 +478,7 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
   struct hodos_data_event *event = &slot->event;
   fill_header(&event->header, call, pid_tgid, ret, HODOS_EVENT_DATA);
   read_socket_tuple((struct sock *)call->sk, &event->header.tuple, typed);
+  __builtin_memset(&event->ids, 0, sizeof(event->ids));
 
   __u64 wanted = ret;
   if (wanted > capture_bytes) wanted = capture_bytes;
@@ -292,6 +521,12 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
   }
   if (captured > HODOS_MAX_CAPTURE_BYTES) captured = HODOS_MAX_CAPTURE_BYTES;
   event->captured = captured;
+  if (call->mode & HODOS_TRACED_THREAD_CONTEXT) {
+    if (call->direction == HODOS_DIRECTION_INGRESS)
+      begin_request_context(event, pid_tgid, call->fd);
+    else
+      follow_request_context(event, call, (__u32)pid_tgid);
+  }
   const __u64 size = offsetof(struct hodos_data_event, data) + captured;
   /* Not yet in the ring: its count does not include this record. */
   const __u64 record = record_bytes(size);
@@ -350,7 +585,9 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
   if (!syscall) return 0;
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32;
-  if (!bpf_map_lookup_elem(&traced_processes, &tgid)) {
+  __u8 *traced = bpf_map_lookup_elem(&traced_processes, &tgid);
+  __u8 mode = traced ? *traced : HODOS_TRACED;
+  if (!traced) {
     /* Untraced: only a new server (listen, or accept on a listener it inherited) goes on. */
     if (syscall != HODOS_SYSCALL_LISTEN && syscall != HODOS_SYSCALL_ACCEPT &&
         syscall != HODOS_SYSCALL_ACCEPT4)
@@ -386,6 +623,7 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
   call.fd = fd;
   call.syscall = syscall;
   call.direction = direction;
+  call.mode = mode;
   if (syscall == HODOS_SYSCALL_CLOSE) read_socket_tuple(sk, &call.tuple, typed);
   if (bpf_map_update_elem(&pending_calls, &pid_tgid, &call, BPF_ANY))
     count(HODOS_COUNTER_PENDING_OVERFLOW);
@@ -414,6 +652,7 @@ static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const b
                             (struct sock *)call.sk, typed);
       return 0;
     case HODOS_SYSCALL_CLOSE:
+      if (call.mode & HODOS_TRACED_THREAD_CONTEXT) end_request_context((__u32)pid_tgid, call.fd);
       emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_CLOSE, call.fd, NULL, typed);
       return 0;
     default:
@@ -450,8 +689,11 @@ int BPF_PROG(on_process_fork, struct task_struct *parent, struct task_struct *ch
     bpf_map_update_elem(&never_traced, &child_tgid, &one, BPF_ANY);
     return 0;
   }
-  if (!bpf_map_lookup_elem(&traced_processes, &parent_tgid)) return 0;
-  if (bpf_map_update_elem(&traced_processes, &child_tgid, &one, BPF_ANY)) return 0;
+  __u8 *parent_mode = bpf_map_lookup_elem(&traced_processes, &parent_tgid);
+  if (!parent_mode) return 0;
+  /* The same program: a prefork worker serves requests as its parent would (thread context). */
+  __u8 mode = *parent_mode;
+  if (bpf_map_update_elem(&traced_processes, &child_tgid, &mode, BPF_ANY)) return 0;
   emit_process_event(child_tgid, child_tgid, HODOS_SYSCALL_FORK, parent_tgid, -1, NULL, false);
   return 0;
 }
@@ -460,7 +702,10 @@ int BPF_PROG(on_process_fork, struct task_struct *parent, struct task_struct *ch
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_process_exec, struct task_struct *task) {
   __u32 tgid = task->tgid;
-  if (!bpf_map_lookup_elem(&traced_processes, &tgid)) return 0;
+  __u8 *mode = bpf_map_lookup_elem(&traced_processes, &tgid);
+  if (!mode) return 0;
+  /* Another program: thread-context mode waits until the agent knows what it is. */
+  *mode = HODOS_TRACED;
   emit_process_event(tgid, task->pid, HODOS_SYSCALL_EXEC, 0, -1, NULL, false);
   return 0;
 }
@@ -471,6 +716,8 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_process_exit, struct task_struct *task) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   bpf_map_delete_elem(&pending_calls, &pid_tgid);
+  __u32 tid = (__u32)pid_tgid;
+  bpf_map_delete_elem(&thread_contexts, &tid);
   /* do_exit() counts the thread out of signal->live before this tracepoint. */
   if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
   __u32 tgid = pid_tgid >> 32;

@@ -72,7 +72,13 @@ enum hodos_counter {
   HODOS_COUNTER_TRUNCATIONS = 2,      /* data events whose payload was cut at the capture size */
   HODOS_COUNTER_PENDING_OVERFLOW = 3, /* syscalls not followed: the in-flight table was full */
   HODOS_COUNTER_CAPTURE_FAILURES = 4, /* user buffers that could not be read */
-  HODOS_COUNTER_COUNT = 5,
+  HODOS_COUNTER_CONTEXT_NEW = 5,      /* requests of thread-context processes: new trace */
+  HODOS_COUNTER_CONTEXT_ADOPTED = 6,  /* ... that continued an incoming traceparent */
+  HODOS_COUNTER_CONTEXT_FULL = 7,     /* ... that got no context: the table was full */
+  /* A thread read a second request before answering the first: its process left
+   * thread-context mode (an event loop or a hand-off, where a thread is not a request). */
+  HODOS_COUNTER_CONTEXT_NOT_PER_THREAD = 8,
+  HODOS_COUNTER_COUNT = 9,
 };
 
 /* Address family values of the kernel (AF_INET, AF_INET6). */
@@ -105,10 +111,61 @@ struct hodos_event_header {
   struct hodos_socket_tuple tuple;
 };
 
+/* Values of traced_processes: bit 0 = traced; bit 1 = thread-context mode: the process serves a
+ * request on the thread that read it until it writes the answer (Python, Java servers), so the
+ * kernel may give each request read on a thread the ids of its SERVER span, and the thread's
+ * outgoing requests meanwhile a traceparent naming it. Event-loop runtimes (Node, nginx) and Go
+ * (goroutines move between threads) stay in bit 0 only: a thread is not a request there. */
+#define HODOS_TRACED 1
+#define HODOS_TRACED_THREAD_CONTEXT 2
+
+/* How long a thread's context lives without the answer being written (a handler that never
+ * answers, a connection dropped mid-request): past this it is not used. */
+#define HODOS_CONTEXT_TTL_NS (30ull * 1000000000ull)
+/* Threads that hold a context at once. */
+#define HODOS_MAX_THREAD_CONTEXTS 16384
+/* The incoming traceparent is looked for within this many bytes of a request's first read. */
+#define HODOS_CONTEXT_MAX_HEAD 2048
+
+/* The trace context of the request a thread is serving (key: tid). Set by bpf/sockets.bpf.c when
+ * a thread-context process reads a request; ended when the thread writes on that request's socket
+ * (the answer) or closes it. bpf/inject.bpf.c reads it in the sending thread to insert a
+ * traceparent for each outgoing request, and notes what it inserted, which the capture puts on
+ * that write's event. Tests stage one-shot contexts directly. */
+struct hodos_thread_context {
+  __u8 trace_id[16];
+  __u8 span_id[8];        /* the SERVER span: parent of the thread's client spans */
+  __u8 parent_span_id[8]; /* the incoming traceparent's span id; zero for a new trace */
+  __u8 flags;             /* W3C trace-flags (carried from the incoming traceparent) */
+  __u8 one_shot;          /* serves one write on an enrolled socket, then goes (tests) */
+  __u8 pad[2];
+  __s32 server_fd;        /* the request's socket: writing on it, or closing it, ends the context */
+  __u64 expires_ns;       /* bpf_ktime_get_ns(); not used after this */
+  /* Written by the sk_msg program on each injection, read by the write's sys_exit. */
+  __u8 injected_span_id[8];
+  __u64 injected_ns;
+};
+
+enum hodos_ids_kind {
+  HODOS_IDS_NONE = 0,
+  HODOS_IDS_SERVER = 1, /* a request read: the SERVER span's ids (parent: incoming traceparent) */
+  HODOS_IDS_CLIENT = 2, /* a write with an inserted traceparent: the CLIENT span's ids */
+};
+
+struct hodos_span_ids {
+  __u8 trace_id[16];
+  __u8 span_id[8];
+  __u8 parent_span_id[8];
+  __u8 kind; /* enum hodos_ids_kind */
+  __u8 flags;
+  __u8 pad[6];
+};
+
 /* A DATA event carries the first `captured` bytes the syscall moved; the ring buffer record is
  * only as long as the bytes it holds (offsetof(data) + captured). */
 struct hodos_data_event {
   struct hodos_event_header header;
+  struct hodos_span_ids ids;
   __u32 captured;
   __u32 pad;
   __u8 data[HODOS_MAX_CAPTURE_BYTES];

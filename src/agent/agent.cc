@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -29,6 +31,15 @@ ProcessResource to_process_resource(const std::vector<ResourceAttribute>& attrib
     }
   }
   return out;
+}
+
+// "loopback, private ranges, 203.0.113.0/24" for the log and `hodos status`.
+std::string destination_summary(const InjectorOptions& options) {
+  std::vector<std::string> parts;
+  if (options.loopback) parts.emplace_back("loopback");
+  if (options.private_ranges) parts.emplace_back("private ranges");
+  parts.insert(parts.end(), options.allow.begin(), options.allow.end());
+  return parts.empty() ? std::string("none") : fmt::format("{}", fmt::join(parts, ", "));
 }
 
 }  // namespace
@@ -71,7 +82,32 @@ struct Agent::Published {
                                "Connections forgotten to bound memory.", {{"reason", "idle"}})),
         scans(m.counter("hodos_agent_discovery_scans_total", "Completed scans of /proc.")),
         connections(m.gauge("hodos_agent_connections", "Connections the agent is following.")),
-        traced(m.gauge("hodos_agent_traced_processes", "Processes the agent traces.")) {}
+        traced(m.gauge("hodos_agent_traced_processes", "Processes the agent traces.")),
+        contexts_new(context_counter(m, "new")),
+        contexts_adopted(context_counter(m, "traceparent")),
+        contexts_full(context_counter(m, "table_full")),
+        contexts_not_per_thread(context_counter(m, "not_per_thread")),
+        ambiguous_parents(m.counter("hodos_agent_ambiguous_parents_total",
+                                    "Client calls left unlinked: their thread was serving several "
+                                    "requests at once (an event loop).")),
+        continued_traces(m.counter("hodos_agent_continued_traces_total",
+                                   "Server spans that continue the trace of an incoming "
+                                   "traceparent (an SDK or a Hodos-traced caller).")) {
+    for (int i = 0; i < HODOS_INJECT_COUNTER_COUNT; ++i) {
+      const auto which = static_cast<hodos_inject_counter>(i);
+      inject.push_back(&m.counter("hodos_agent_inject_total",
+                                  "Outgoing writes of traced processes on enrolled connections and "
+                                  "what traceparent injection did with them, by result.",
+                                  {{"result", std::string(InjectorCounters::name(which))}}));
+    }
+  }
+
+  static pipeline::Counter& context_counter(pipeline::Metrics& m, const char* origin) {
+    return m.counter("hodos_agent_trace_contexts_total",
+                     "Requests read by thread-per-request processes, by where the kernel took "
+                     "their trace context from (new, traceparent) or why it made none.",
+                     {{"origin", origin}});
+  }
 
   static void advance(pipeline::Counter& counter, uint64_t now, uint64_t& last) {
     if (now > last) counter.add(now - last);
@@ -96,8 +132,16 @@ struct Agent::Published {
   pipeline::Counter& scans;
   pipeline::Gauge& connections;
   pipeline::Gauge& traced;
+  pipeline::Counter& contexts_new;
+  pipeline::Counter& contexts_adopted;
+  pipeline::Counter& contexts_full;
+  pipeline::Counter& contexts_not_per_thread;
+  pipeline::Counter& ambiguous_parents;
+  pipeline::Counter& continued_traces;
+  std::vector<pipeline::Counter*> inject;  // by hodos_inject_counter
   SocketProbeCounters last_probe;
   ConnectionTrackerCounters last_tracker;
+  InjectorCounters last_inject;
 };
 
 Agent::Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Metrics& metrics,
@@ -122,11 +166,44 @@ std::unique_ptr<Agent> Agent::start(AgentOptions options, pipeline::TracesConsum
   // Hodos itself, and (by inheritance at fork) every process it starts, is never traced.
   agent->probe_->never_trace(static_cast<uint32_t>(::getpid()));
   agent->probe_->set_trace_listeners(agent->options_.rules.listening_processes);
+  agent->start_injector();
   agent->scan_once();
   agent->batch_started_ = std::chrono::steady_clock::now();
   agent->event_thread_ = std::thread([self] { self->event_loop(); });
   agent->discovery_thread_ = std::thread([self] { self->discovery_loop(); });
   return agent;
+}
+
+void Agent::start_injector() {
+  if (!options_.inject) {
+    injection_ = {false, "off: agent.inject.enabled is false"};
+    return;
+  }
+  InjectorOptions options = options_.injector;
+  options.traced_processes_fd = probe_->traced_processes_fd();
+  options.thread_contexts_fd = probe_->thread_contexts_fd();
+  try {
+    // The records repeat what the capture's events carry (SocketEvent::ids): only counted.
+    InjectorStart started = Injector::start(options, [](const InjectionRecord&) {});
+    if (!started.injector) {
+      injection_ = {false, "off: " + started.reason};
+    } else {
+      injector_ = std::move(started.injector);
+      injection_ = {true, fmt::format("on (destinations: {}; FIONREAD kept right by the {}{})",
+                                      destination_summary(options), started.fionread,
+                                      started.pin_path.empty() ? "" : ", sockhash pinned")};
+    }
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+    injection_ = {false, "off: the kernel refused it: " + why};
+  }
+  if (injection_.on) {
+    logger_->info("agent: traceparent injection {}", injection_.detail);
+  } else {
+    logger_->warn("agent: traceparent injection {}; services are joined by stitching only",
+                  injection_.detail);
+  }
 }
 
 Agent::~Agent() { shutdown(std::chrono::steady_clock::now()); }
@@ -141,7 +218,9 @@ void Agent::shutdown(pipeline::Deadline /*deadline*/) {
   wake_.notify_all();
   if (discovery_thread_.joinable()) discovery_thread_.join();
   if (event_thread_.joinable()) event_thread_.join();
-  // The event thread flushed its last batch; the probe detaches when destroyed.
+  // The event thread flushed its last batch; the probes detach when destroyed (the injector's
+  // sockhash stays pinned while its connections hold data: Injector::start).
+  injector_.reset();
   probe_.reset();
   if (published_) published_->traced.set(0);
 }
@@ -166,7 +245,7 @@ void Agent::scan_once() {
       never.insert(pid);
       continue;
     }
-    found[pid] = Source{to_process_resource(s.resource), s.service.name};
+    found[pid] = Source{to_process_resource(s.resource), s.service.name, s.thread_per_request};
   }
   for (const DiscoveredSource& s : result.excluded) {
     never.insert(static_cast<uint32_t>(s.process.pid()));
@@ -211,7 +290,7 @@ void Agent::scan_once() {
   }
   for (uint32_t pid : added) {
     try {
-      probe_->trace_process(pid);
+      probe_->trace_process(pid, sources_.at(pid).thread_per_request);
       logger_->info("agent: tracing pid {} ({})", pid, sources_.at(pid).service_name);
     } catch (const std::exception& e) {
       logger_->warn("agent: {}", e.what());
@@ -289,7 +368,16 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
     update_listing(pid, result);
     std::lock_guard lock(sources_mu_);
     if (traced) {
-      Source found{to_process_resource(source->resource), source->service.name};
+      // The kernel started it without thread context: set the mode now that its runtime is known.
+      if (source->thread_per_request) {
+        try {
+          probe_->trace_process(pid, true);
+        } catch (const std::exception& e) {
+          logger_->warn("agent: {}", e.what());
+        }
+      }
+      Source found{to_process_resource(source->resource), source->service.name,
+                   source->thread_per_request};
       const bool added = sources_.insert_or_assign(pid, std::move(found)).second;
       if (added) logger_->info("agent: tracing pid {} ({})", pid, sources_.at(pid).service_name);
     } else if (auto it = sources_.find(pid); it != sources_.end()) {
@@ -407,6 +495,7 @@ void Agent::event_loop() {
   while (!stopping_.load()) {
     try {
       probe_->poll(options_.poll_timeout);
+      if (injector_) injector_->consume();
     } catch (const std::exception& e) {
       logger_->warn("agent: reading socket events failed: {}", e.what());
     }
@@ -517,6 +606,17 @@ void Agent::publish_counters() {
   Published::advance(p.capture_failures, probe.capture_failures, p.last_probe.capture_failures);
   Published::advance(p.pending_overflow, probe.pending_overflow, p.last_probe.pending_overflow);
   Published::advance(p.decode_errors, probe.decode_errors, p.last_probe.decode_errors);
+  Published::advance(p.contexts_new, probe.contexts_new, p.last_probe.contexts_new);
+  Published::advance(p.contexts_adopted, probe.contexts_adopted, p.last_probe.contexts_adopted);
+  Published::advance(p.contexts_full, probe.contexts_full, p.last_probe.contexts_full);
+  Published::advance(p.contexts_not_per_thread, probe.contexts_not_per_thread,
+                     p.last_probe.contexts_not_per_thread);
+  if (injector_) {
+    const InjectorCounters inject = injector_->counters();
+    for (size_t i = 0; i < inject.values.size(); ++i) {
+      Published::advance(*p.inject[i], inject.values[i], p.last_inject.values[i]);
+    }
+  }
   const ConnectionTrackerCounters t = tracker_.counters();
   Published::advance(p.http_parse_errors, t.http_invalid, p.last_tracker.http_invalid);
   Published::advance(p.http_truncated, t.http_truncated, p.last_tracker.http_truncated);
@@ -525,6 +625,8 @@ void Agent::publish_counters() {
                      p.last_tracker.unmatched_responses);
   Published::advance(p.evicted_capacity, t.evicted_capacity, p.last_tracker.evicted_capacity);
   Published::advance(p.evicted_idle, t.evicted_idle, p.last_tracker.evicted_idle);
+  Published::advance(p.ambiguous_parents, t.ambiguous_parents, p.last_tracker.ambiguous_parents);
+  Published::advance(p.continued_traces, t.adopted_traceparent, p.last_tracker.adopted_traceparent);
   p.connections.set(static_cast<double>(tracker_.connection_count()));
 }
 

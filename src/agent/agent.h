@@ -21,6 +21,7 @@
 
 #include "agent/connection_tracker.h"
 #include "agent/discovery.h"
+#include "agent/injector.h"
 #include "agent/socket_probe.h"
 #include "agent/span_builder.h"
 #include "pipeline/component.h"
@@ -46,6 +47,16 @@ struct AgentOptions {
   // How often the event thread drains the ring buffer: the kernel does not wake it per event
   // (only when the ring is filling), so this is what a span waits at most before it is built.
   std::chrono::milliseconds poll_timeout{20};
+  // traceparent injection (bpf/inject.bpf.c) into the requests traced processes send to
+  // `injector`'s destinations; the agent fills in the maps it shares with the capture.
+  bool inject = true;
+  InjectorOptions injector;
+};
+
+// Whether the agent injects traceparent, and the one-line reason (`hodos status`, the log).
+struct InjectionState {
+  bool on = false;
+  std::string detail;
 };
 
 class Agent {
@@ -71,16 +82,19 @@ class Agent {
   // updated the pid filter (a disabled process is no longer followed), false after `timeout`.
   bool apply_overrides(SourceOverrides overrides, std::chrono::milliseconds timeout);
   uint64_t scans_completed() const { return scans_.load(std::memory_order_relaxed); }
+  const InjectionState& injection() const { return injection_; }
 
  private:
   struct Source {
     ProcessResource resource;
     std::string service_name;
+    bool thread_per_request = false;
   };
   struct Published;
 
   Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Metrics& metrics,
         std::shared_ptr<spdlog::logger> logger);
+  void start_injector();
   void scan_once();
   void discover_new(std::vector<uint32_t> pids);
   void discovery_loop();
@@ -104,6 +118,8 @@ class Agent {
   std::string host_name_;
 
   std::unique_ptr<SocketProbe> probe_;
+  std::unique_ptr<Injector> injector_;  // null when injection is off (injection_ says why)
+  InjectionState injection_;
   Discovery discovery_;
   SpanBuilder builder_;
   ConnectionTracker tracker_;  // event thread only

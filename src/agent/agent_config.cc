@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <stdexcept>
 #include <vector>
 
+#include "agent/injector.h"
 #include "agent/socket_probe.h"
 #include "pipeline/config_node.h"
 
@@ -68,6 +70,22 @@ AgentConfig parse_agent_config(const YAML::Node& node, const std::string& path) 
       capture.get_int("bytes", SocketProbeOptions{}.capture_bytes, 64, HODOS_MAX_CAPTURE_BYTES));
   config.spans.record_query_string = capture.get_bool("query_string", false);
   capture.reject_unknown_keys();
+
+  ConfigNode inject = agent.child("inject");
+  config.inject.enabled = inject.get_bool("enabled", true);
+  config.inject.loopback = inject.get_bool("loopback", true);
+  config.inject.private_ranges = inject.get_bool("private_ranges", true);
+  config.inject.allow = inject.get_string_list("allow");
+  for (const std::string& cidr : config.inject.allow) {
+    try {
+      check_destination_cidr(cidr);
+    } catch (const std::invalid_argument& e) {
+      inject.fail("allow", fmt::format("{}; write addresses or CIDRs, e.g. allow: [203.0.113.0/24, "
+                                       "2001:db8::/32, 198.51.100.7]",
+                                       e.what()));
+    }
+  }
+  inject.reject_unknown_keys();
 
   agent.reject_unknown_keys();
   if (!config.rules.listening_processes && config.rules.include.empty()) {

@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/trace_context.h"
+
 namespace hodos::agent {
 
 namespace http1 = protocols::http1;
@@ -62,11 +64,14 @@ struct ConnectionTracker::Connection {
   uint64_t last_ns = 0;
   std::unique_ptr<http1::ConnectionMatcher> matcher;
   // Server side: the ids a request got when its first bytes were read.
-  std::deque<std::pair<uint64_t, SpanContext>> request_contexts;
-  // Client side: the server request the writing thread was serving when a chunk went out.
-  std::deque<std::pair<uint64_t, SpanContext>> parent_contexts;
+  std::deque<std::pair<uint64_t, SpanIds>> request_ids;
+  // Client side: the ids a request gets if it starts with the chunk written then (kernel ids, or a
+  // child of the request the writing thread was serving).
+  std::deque<std::pair<uint64_t, SpanIds>> call_ids;
   bool request_open = false;  // server side: a request was read and its answer not yet written
   uint32_t serving_tid = 0;   // the thread that read it
+  bool on_thread = false;     // counted in serving_[serving_tid] (not when serving_ was full)
+  SpanIds open_ids;           // the open request's ids: its thread's client calls name it
   std::string client_key;     // client side, once its local port is known: key in client_ends_
 };
 
@@ -145,14 +150,19 @@ ConnectionTracker::Connection* ConnectionTracker::open(const SocketEvent& event,
 
 std::string ConnectionTracker::tuple_key(const SocketEndpoint& local,
                                          const SocketEndpoint& remote) {
-  // The bytes same_address() compares, so that an end matches exactly when the spans' address
-  // strings (what the stitch stage compares) do.
+  // An end matches exactly when the spans' address strings (what the stitch stage compares) do:
+  // a dual-stack socket's (Java's) IPv4 peer ::ffff:a.b.c.d is the same end as a.b.c.d, as
+  // address_string() prints it. Only the bytes of the family count (see same_address()).
+  static constexpr uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   std::string key;
   key.reserve(40);
   for (const SocketEndpoint* e : {&local, &remote}) {
-    const size_t n = e->family == HODOS_AF_INET ? 4 : e->address.size();
-    key.push_back(static_cast<char>(e->family & 0xff));
-    key.append(reinterpret_cast<const char*>(e->address.data()), n);
+    const bool mapped = e->family != HODOS_AF_INET &&
+                        std::memcmp(e->address.data(), kV4Mapped, sizeof(kV4Mapped)) == 0;
+    const bool v4 = e->family == HODOS_AF_INET || mapped;
+    key.push_back(static_cast<char>(v4 ? HODOS_AF_INET : e->family & 0xff));
+    key.append(reinterpret_cast<const char*>(e->address.data() + (mapped ? sizeof(kV4Mapped) : 0)),
+               v4 ? 4 : e->address.size());
     key.push_back(static_cast<char>(e->port >> 8));
     key.push_back(static_cast<char>(e->port & 0xff));
   }
@@ -188,10 +198,7 @@ void ConnectionTracker::end(
     c.matcher->abandon();
   }
   fold_counters(c.matcher->counters());
-  if (c.request_open) {
-    auto s = serving_.find(c.serving_tid);
-    if (s != serving_.end() && s->second.connection == c.key) serving_.erase(s);
-  }
+  close_request(c);
   unindex_client(c);
   lru_.erase(c.lru_pos);
   connections_.erase(it);
@@ -205,6 +212,63 @@ void ConnectionTracker::fold_counters(const http1::MatchCounters& m) {
   if (m.not_http) ++counters_.not_http;
 }
 
+ConnectionTracker::SpanIds ConnectionTracker::ids_for_request(const SocketEvent& event) const {
+  const KernelSpanIds& k = event.ids;
+  if (k.kind == KernelIdsKind::kServer && k.trace_id.valid() && k.span_id.valid()) {
+    // The kernel already gave the thread these ids, and names them in the traceparent it inserts
+    // into the thread's client calls: the span must carry exactly them.
+    return {{k.trace_id, k.span_id}, k.parent_span_id, IdsSource::kKernel};
+  }
+  if (auto incoming = core::find_traceparent_in_head(event.data)) {
+    return {{incoming->trace_id, core::SpanId::random()}, incoming->span_id, IdsSource::kAdopted};
+  }
+  return {new_root_context(), {}, IdsSource::kLocal};
+}
+
+std::optional<ConnectionTracker::SpanIds> ConnectionTracker::ids_for_call(
+    const Connection& c, const SocketEvent& event) const {
+  const KernelSpanIds& k = event.ids;
+  if (k.kind == KernelIdsKind::kClient && k.trace_id.valid() && k.span_id.valid()) {
+    // What the kernel put in the traceparent the callee received.
+    return SpanIds{{k.trace_id, k.span_id}, k.parent_span_id, IdsSource::kKernel};
+  }
+  auto s = serving_.find(event.tid);
+  if (s == serving_.end()) return std::nullopt;
+  // An event loop reads several requests before answering any: which one this call serves is
+  // not known, and a wrong parent is worse than none.
+  if (s->second.open > 1) return SpanIds{{}, {}, IdsSource::kAmbiguous};
+  auto served = connections_.find(Key::unpack(s->second.key_sum));
+  if (served == connections_.end() || served->second.get() == &c) return std::nullopt;
+  const SpanContext& parent = served->second->open_ids.context;
+  return SpanIds{{parent.trace_id, core::SpanId::random()}, parent.span_id, IdsSource::kLocal};
+}
+
+void ConnectionTracker::open_request(Connection& c, uint32_t tid, const SpanIds& ids) {
+  c.request_open = true;
+  c.serving_tid = tid;
+  c.open_ids = ids;
+  c.on_thread = false;
+  auto s = serving_.find(tid);
+  if (s == serving_.end()) {
+    if (serving_.size() >= limits_.max_threads) return;
+    s = serving_.emplace(tid, Serving{}).first;
+  }
+  ++s->second.open;
+  s->second.key_sum += c.key.packed();
+  c.on_thread = true;
+}
+
+void ConnectionTracker::close_request(Connection& c) {
+  if (!c.request_open) return;
+  c.request_open = false;
+  if (!c.on_thread) return;
+  c.on_thread = false;
+  auto s = serving_.find(c.serving_tid);
+  if (s == serving_.end()) return;
+  s->second.key_sum -= c.key.packed();
+  if (--s->second.open == 0) serving_.erase(s);
+}
+
 void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
   c.last_ns = event.exit_ns;
   lru_.splice(lru_.begin(), lru_, c.lru_pos);
@@ -214,10 +278,9 @@ void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
   // A read's bytes exist when it returns; a write's when it is called.
   const uint64_t ts = ingress ? event.exit_ns : event.enter_ns;
   if (!ingress && c.matcher->role() != http1::Role::kServer) {
-    // This write may start a request of a client call: remember what its thread was serving.
-    auto s = serving_.find(event.tid);
-    if (s != serving_.end() && !(s->second.connection == c.key)) {
-      remember(c.parent_contexts, ts, s->second.context, limits_.max_contexts_per_connection);
+    // This write may start a request of a client call: keep the ids it would get.
+    if (auto ids = ids_for_call(c, event)) {
+      remember(c.call_ids, ts, *ids, limits_.max_contexts_per_connection);
     }
   }
 
@@ -229,18 +292,20 @@ void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
   if (ingress && !c.request_open) {
     // A new request: its ids are chosen now, so that client calls made while serving it can
     // name it as their parent before its own span is complete.
-    SpanContext context = new_root_context();
-    remember(c.request_contexts, ts, context, limits_.max_contexts_per_connection);
-    c.request_open = true;
-    c.serving_tid = event.tid;
-    if (serving_.size() < limits_.max_threads || serving_.contains(event.tid)) {
-      serving_[event.tid] = Serving{c.key, context};
+    const SpanIds ids = ids_for_request(event);
+    remember(c.request_ids, ts, ids, limits_.max_contexts_per_connection);
+    open_request(c, event.tid, ids);
+  } else if (ingress) {
+    // Read while a request is open: its body, or a pipelined request, whose ids (the kernel's, or
+    // an incoming traceparent's) are kept; the thread still serves the first one. Without either,
+    // the exchange gets a new root when it completes.
+    if (event.ids.kind == KernelIdsKind::kServer ||
+        core::find_traceparent_in_head(event.data).has_value()) {
+      remember(c.request_ids, ts, ids_for_request(event), limits_.max_contexts_per_connection);
     }
-  } else if (!ingress && c.request_open) {
+  } else {
     // The answer is being written: the thread is done with this request.
-    c.request_open = false;
-    auto s = serving_.find(c.serving_tid);
-    if (s != serving_.end() && s->second.connection == c.key) serving_.erase(s);
+    close_request(c);
   }
 }
 
@@ -252,21 +317,22 @@ void ConnectionTracker::on_exchange(Connection& c, http1::Exchange&& exchange) {
   t.local = c.local;
   t.remote = c.remote;
   t.exchange = &exchange;
-  SpanContext stored;
-  if (t.role == http1::Role::kServer) {
-    const SpanContext* ids = take(c.request_contexts, exchange.request.start_ns, stored);
-    t.context = ids != nullptr ? *ids : new_root_context();
-    t.local_caller = client_ends_.contains(tuple_key(c.remote, c.local));
+  SpanIds stored;
+  const bool server = t.role == http1::Role::kServer;
+  const SpanIds* ids = take(server ? c.request_ids : c.call_ids, exchange.request.start_ns, stored);
+  if (ids == nullptr) {
+    t.context = new_root_context();
+  } else if (ids->source == IdsSource::kAmbiguous) {
+    t.context = new_root_context();
+    ++counters_.ambiguous_parents;
   } else {
-    const SpanContext* parent = take(c.parent_contexts, exchange.request.start_ns, stored);
-    if (parent != nullptr) {
-      t.context = {parent->trace_id, core::SpanId::random()};
-      t.parent_id = parent->span_id;
-      ++counters_.children;
-    } else {
-      t.context = new_root_context();
-    }
+    t.context = ids->context;
+    t.parent_id = ids->parent_id;
+    if (ids->source == IdsSource::kKernel) ++counters_.kernel_ids;
+    if (server && t.parent_id.valid()) ++counters_.adopted_traceparent;
+    if (!server && t.parent_id.valid()) ++counters_.children;
   }
+  if (server) t.local_caller = client_ends_.contains(tuple_key(c.remote, c.local));
   ++counters_.exchanges;
   sink_(t);
 }

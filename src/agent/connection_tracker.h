@@ -1,7 +1,9 @@
 // Turns the socket events of traced processes into HTTP/1.x exchanges, one connection at a time:
 // per (pid, fd) the 4-tuple, which side the process is, and an http1::ConnectionMatcher; and per
-// thread the server request it is serving, so that a client call made meanwhile on that thread
-// becomes a child of it. Memory is bounded: least recently used and idle connections are evicted.
+// thread the server requests it is serving, so that a client call made meanwhile on that thread
+// becomes a child of the one it serves (never a guess when it serves several at once). Ids the
+// kernel chose for a span are used as they are; a request's incoming `traceparent` is continued.
+// Memory is bounded: least recently used and idle connections are evicted.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +12,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -44,7 +47,7 @@ struct TrackedExchange {
 struct ConnectionTrackerLimits {
   size_t max_connections = 16384;                   // beyond: the least recently used goes
   uint64_t idle_timeout_ns = 300ull * 1000000000;   // evict_idle() drops connections quieter
-  size_t max_threads = 65536;                       // threads with an open server request
+  size_t max_threads = 65536;                       // threads with open server requests
   size_t max_contexts_per_connection = 64;          // ids kept for requests not yet answered
   protocols::http1::MatchLimits match;
 };
@@ -57,7 +60,12 @@ struct ConnectionTrackerCounters {
   uint64_t evicted_capacity = 0;
   uint64_t evicted_idle = 0;
   uint64_t exchanges = 0;
-  uint64_t children = 0;            // exchanges that got a parent on their thread
+  uint64_t children = 0;            // client exchanges that got a parent on their thread
+  // Client exchanges written by a thread serving more than one request at that moment (an event
+  // loop): left as roots, since which request called is not known.
+  uint64_t ambiguous_parents = 0;
+  uint64_t adopted_traceparent = 0;  // server exchanges continuing an incoming traceparent
+  uint64_t kernel_ids = 0;           // exchanges whose ids the kernel chose (thread-context mode)
   uint64_t not_http = 0;            // connections the matcher gave up on
   // Summed over connections, live and gone (http1::MatchCounters).
   uint64_t http_invalid = 0;
@@ -92,15 +100,30 @@ class ConnectionTracker {
     uint32_t pid;
     int32_t fd;
     friend bool operator==(const Key&, const Key&) = default;
+    uint64_t packed() const {
+      return (static_cast<uint64_t>(pid) << 32) | static_cast<uint32_t>(fd);
+    }
+    static Key unpack(uint64_t v) {
+      return {static_cast<uint32_t>(v >> 32), static_cast<int32_t>(static_cast<uint32_t>(v))};
+    }
   };
   struct KeyHash {
-    size_t operator()(const Key& k) const noexcept {
-      const uint64_t packed = (static_cast<uint64_t>(k.pid) << 32) | static_cast<uint32_t>(k.fd);
-      return std::hash<uint64_t>()(packed);
-    }
+    size_t operator()(const Key& k) const noexcept { return std::hash<uint64_t>()(k.packed()); }
   };
   struct Connection;
   using Lru = std::list<Key>;  // most recently used first
+  // Where a span's ids came from, kept with them until the exchange is complete.
+  enum class IdsSource : uint8_t {
+    kLocal,      // chosen here: a new root (server), a child of its thread's request (client)
+    kKernel,     // chosen by the kernel program
+    kAdopted,    // server: continues the traceparent the request brought
+    kAmbiguous,  // client: its thread was serving several requests; a root
+  };
+  struct SpanIds {
+    SpanContext context;
+    core::SpanId parent_id;
+    IdsSource source = IdsSource::kLocal;
+  };
 
   Connection* find_or_open(const SocketEvent& event, protocols::http1::Role role);
   Connection* open(const SocketEvent& event, protocols::http1::Role role);
@@ -108,6 +131,12 @@ class ConnectionTracker {
            bool closed);
   void on_data(Connection& c, const SocketEvent& event);
   void on_exchange(Connection& c, protocols::http1::Exchange&& exchange);
+  // The ids of a server request whose first bytes `event` read.
+  SpanIds ids_for_request(const SocketEvent& event) const;
+  // What a client request written by `event` on `c` gets; nullopt: a root, nothing to keep.
+  std::optional<SpanIds> ids_for_call(const Connection& c, const SocketEvent& event) const;
+  void open_request(Connection& c, uint32_t tid, const SpanIds& ids);
+  void close_request(Connection& c);
   void fold_counters(const protocols::http1::MatchCounters& m);
   // The index of client connections by their ends (local, remote).
   static std::string tuple_key(const SocketEndpoint& local, const SocketEndpoint& remote);
@@ -118,10 +147,13 @@ class ConnectionTracker {
   ConnectionTrackerLimits limits_;
   std::unordered_map<Key, std::unique_ptr<Connection>, KeyHash> connections_;
   Lru lru_;
-  // tid → the server request that thread is serving (from its read to its response).
+  // tid → the server requests that thread is serving: read by it, not yet answered, on any of
+  // its connections (one at a time but for event loops). When exactly one is open, `key_sum` is
+  // its connection's key: the sum of the open ones' packed keys (each counts once, while its
+  // request is open), so that finding it costs no list per thread.
   struct Serving {
-    Key connection;
-    SpanContext context;
+    uint32_t open = 0;
+    uint64_t key_sum = 0;
   };
   std::unordered_map<uint32_t, Serving> serving_;
   // Client connections of traced processes by tuple_key -> how many (a forked child shares one).

@@ -156,6 +156,7 @@ void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>&
   DiscoveredSource source;
   source.runtime = detect_runtime(*process, detect);
   source.service = service_name(*process, source.runtime);
+  source.thread_per_request = serves_thread_per_request(*process, source.runtime);
   source.discovered_name = source.service.name;
   source.sdk = detect_otel_sdk(*process);
   source.selected_by = std::move(selected_by);

@@ -62,6 +62,9 @@ struct DiscoveredSource {
   SdkDetection sdk;
   std::vector<ResourceAttribute> resource;
   std::string selected_by;  // "listens on TCP port 8000", "include rule 1"
+  // Serves a request per thread: the kernel may keep each thread's request as its trace context
+  // (serves_thread_per_request).
+  bool thread_per_request = false;
   bool traced = true;
   NotTracedReason why_not = NotTracedReason::kNone;
   std::string why_not_detail;  // "OTEL_EXPORTER_OTLP_ENDPOINT is set", "exclude rule 2", ...

@@ -379,6 +379,8 @@ void Injector::RingBufferDeleter::operator()(ring_buffer* ring) const { ring_buf
 
 void Injector::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
 
+void check_destination_cidr(const std::string& cidr) { parse_cidr(cidr); }
+
 InjectorStart Injector::start(const InjectorOptions& options, RecordCallback on_record) {
   if (options.traced_processes_fd < 0) {
     throw std::invalid_argument("injector: traced_processes_fd is required");
@@ -415,6 +417,13 @@ InjectorStart Injector::start(const InjectorOptions& options, RecordCallback on_
       err != 0) {
     throw BpfError(fmt::format("bpf/inject.bpf.c: cannot share the capture's pid filter: {}",
                                errno_text(err)));
+  }
+  if (options.thread_contexts_fd >= 0) {
+    if (int err = bpf_map__reuse_fd(skeleton->maps.thread_contexts, options.thread_contexts_fd);
+        err != 0) {
+      throw BpfError(fmt::format("bpf/inject.bpf.c: cannot share the capture's thread contexts: {}",
+                                 errno_text(err)));
+    }
   }
   if (int err = inject_bpf__load(skeleton); err != 0) {
     throw BpfError(fmt::format("bpf/inject.bpf.c: the kernel refused to load it ({}):\n{}",
@@ -512,12 +521,15 @@ Injector::~Injector() {
 
 void Injector::stage_context(uint32_t tid, const InjectionContext& context,
                              std::chrono::nanoseconds ttl) {
-  hodos_inject_context value = {};
+  hodos_thread_context value = {};
   std::memcpy(value.trace_id, context.trace_id.data(), sizeof(value.trace_id));
-  std::memcpy(value.parent_span_id, context.parent_span_id.data(), sizeof(value.parent_span_id));
+  // The thread context's span is the one being served: the parent of the client span.
+  std::memcpy(value.span_id, context.parent_span_id.data(), sizeof(value.span_id));
   value.flags = context.flags;
+  value.one_shot = 1;
+  value.server_fd = -1;
   value.expires_ns = monotonic_ns() + static_cast<uint64_t>(ttl.count());
-  if (int err = bpf_map__update_elem(skeleton_->maps.staged_context, &tid, sizeof(tid), &value,
+  if (int err = bpf_map__update_elem(skeleton_->maps.thread_contexts, &tid, sizeof(tid), &value,
                                      sizeof(value), BPF_ANY);
       err != 0) {
     throw BpfError(
@@ -526,8 +538,8 @@ void Injector::stage_context(uint32_t tid, const InjectionContext& context,
 }
 
 bool Injector::has_staged_context(uint32_t tid) const {
-  hodos_inject_context value = {};
-  return bpf_map__lookup_elem(skeleton_->maps.staged_context, &tid, sizeof(tid), &value,
+  hodos_thread_context value = {};
+  return bpf_map__lookup_elem(skeleton_->maps.thread_contexts, &tid, sizeof(tid), &value,
                               sizeof(value), 0) == 0;
 }
 

@@ -2,8 +2,9 @@
 // send to allowed destinations (sockops marks and enrols their client sockets, sk_msg inserts the
 // header, an sk_skb verdict keeps FIONREAD right). See docs/how-it-works.md.
 //
-// Not wired into the agent yet: the capture (bpf/sockets.bpf.c) will stage each thread's context
-// when a write begins; today contexts are staged from userspace (stage_context), which tests use.
+// The contexts come from the capture (bpf/sockets.bpf.c: the request each thread of a
+// thread-context process is serving), through the map it shares (thread_contexts_fd); tests
+// stage one-shot contexts from userspace (stage_context).
 #pragma once
 
 #include <array>
@@ -19,6 +20,7 @@
 #include "agent/libbpf_log.h"
 #include "agent/unique_fd.h"
 #include "bpf/inject.h"
+#include "bpf/sockets.h"
 
 struct inject_bpf;
 struct ring_buffer;
@@ -31,6 +33,10 @@ struct InjectorOptions {
   // only sockets that these processes connect are enrolled. Required; the injector uses the map,
   // it does not own it.
   int traced_processes_fd = -1;
+  // The capture's thread contexts (bpf/sockets.h struct hodos_thread_context, by tid): the
+  // request each thread is serving, whose trace the thread's outgoing requests carry. -1: the
+  // injector's own map, which only stage_context fills (tests).
+  int thread_contexts_fd = -1;
   bool loopback = true;        // 127.0.0.0/8, ::1
   bool private_ranges = true;  // 10/8, 172.16/12, 192.168/16, fc00::/7, 169.254/16, fe80::/10
   // More destinations: "203.0.113.0/24", "2001:db8::/32", "198.51.100.7".
@@ -46,7 +52,7 @@ struct InjectorOptions {
   std::string pin_dir;
 };
 
-// The context a thread's next write carries (bpf/inject.h struct hodos_inject_context).
+// A context staged for a thread's next write (a one-shot struct hodos_thread_context).
 struct InjectionContext {
   std::array<uint8_t, 16> trace_id{};
   std::array<uint8_t, 8> parent_span_id{};
@@ -155,6 +161,10 @@ class Injector {
   std::string pin_path_;  // empty: not pinned
   RecordCallback on_record_;
 };
+
+// Throws std::invalid_argument naming the problem when `cidr` is not an IPv4 or IPv6 address or
+// CIDR ("203.0.113.0/24", "2001:db8::/32", "198.51.100.7") the destination policy takes.
+void check_destination_cidr(const std::string& cidr);
 
 // The loaded sk_msg, sk_skb and sockops programs, with their id, type and name ("12 sk_msg foo").
 std::vector<std::string> sockmap_programs_on_host();

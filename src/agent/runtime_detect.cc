@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <vector>
 
@@ -521,6 +522,33 @@ RuntimeInfo detect_runtime(const ProcessInfo& process, const RuntimeDetectOption
     }
   }
   return info;
+}
+
+bool serves_thread_per_request(const ProcessInfo& process, const RuntimeInfo& runtime) {
+  switch (runtime.runtime) {
+    case Runtime::kCPython:
+    case Runtime::kJava:
+    case Runtime::kRuby:
+    case Runtime::kPhp:
+      break;
+    default:
+      return false;
+  }
+  // Servers of these runtimes that run an event loop, named on their command line (a module, a
+  // jar, a main class or a worker class).
+  static constexpr std::string_view kEventLoops[] = {
+      "uvicorn", "hypercorn", "daphne",  "aiohttp", "tornado", "twisted", "sanic",   "gevent",
+      "eventlet", "asyncio", "netty",   "vertx",   "vert.x",  "reactor", "webflux", "quarkus",
+      "async",   "swoole",  "reactphp", "amphp",  "eventmachine", "thin"};
+  for (const std::string& arg : process.cmdline) {
+    std::string lower(arg);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    for (std::string_view name : kEventLoops) {
+      if (lower.find(name) != std::string::npos) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace hodos::agent

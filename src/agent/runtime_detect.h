@@ -78,6 +78,15 @@ struct RuntimeDetectOptions {
 
 RuntimeInfo detect_runtime(const ProcessInfo& process, const RuntimeDetectOptions& options = {});
 
+// Whether the process serves each request on the thread that read it until it answers, so that
+// the thread's outgoing calls meanwhile belong to that request (the kernel's thread-context mode:
+// SocketProbe::trace_process). True for CPython, Java, Ruby and PHP servers, unless the command
+// line names an event-loop framework (asyncio servers, gevent, Netty, Vert.x, ...); false for
+// Node, nginx, Go (goroutines move between threads), .NET (async continuations hop threads) and
+// unknown programs. The kernel still drops a process out of the mode the first time one of its
+// threads reads a second request before answering the first.
+bool serves_thread_per_request(const ProcessInfo& process, const RuntimeInfo& runtime);
+
 // Reads the Go build info ("\xff Go buildinf:") of an ELF file: the .go.buildinfo section, else
 // the start of the first writable segment, as Go's debug/buildinfo does. Supports the inline
 // (Go 1.18+) and the pointer (older) layouts. nullopt when the file is not a Go binary.

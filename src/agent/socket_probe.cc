@@ -115,6 +115,21 @@ std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) 
                 sizeof(captured));
     if (captured > size - kDataOffset || captured > HODOS_MAX_CAPTURE_BYTES) return std::nullopt;
     event.data = std::string_view(static_cast<const char*>(record) + kDataOffset, captured);
+    hodos_span_ids ids;
+    std::memcpy(&ids, static_cast<const char*>(record) + offsetof(hodos_data_event, ids),
+                sizeof(ids));
+    if (ids.kind == HODOS_IDS_SERVER || ids.kind == HODOS_IDS_CLIENT) {
+      event.ids.kind = static_cast<KernelIdsKind>(ids.kind);
+      event.ids.flags = ids.flags;
+      std::memcpy(event.ids.trace_id.bytes.data(), ids.trace_id, sizeof(ids.trace_id));
+      std::memcpy(event.ids.span_id.bytes.data(), ids.span_id, sizeof(ids.span_id));
+      std::memcpy(event.ids.parent_span_id.bytes.data(), ids.parent_span_id,
+                  sizeof(ids.parent_span_id));
+      // The kernel never makes all-zero ids: such a record is a mismatch, not ids to trust.
+      if (!event.ids.trace_id.valid() || !event.ids.span_id.valid()) return std::nullopt;
+    } else if (ids.kind != HODOS_IDS_NONE) {
+      return std::nullopt;
+    }
   } else if (event.kind == SocketEventKind::kProcess) {
     if (size < sizeof(hodos_process_event)) return std::nullopt;
     const char* comm = static_cast<const char*>(record) + offsetof(hodos_process_event, comm);
@@ -190,8 +205,8 @@ std::unique_ptr<SocketProbe> SocketProbe::open(const SocketProbeOptions& options
 
 SocketProbe::~SocketProbe() = default;
 
-void SocketProbe::trace_process(uint32_t pid) {
-  uint8_t traced = 1;
+void SocketProbe::trace_process(uint32_t pid, bool thread_context) {
+  uint8_t traced = HODOS_TRACED | (thread_context ? HODOS_TRACED_THREAD_CONTEXT : 0);
   if (int err = bpf_map__update_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &traced,
                                      sizeof(traced), BPF_ANY);
       err != 0) {
@@ -229,6 +244,21 @@ bool SocketProbe::is_traced(uint32_t pid) const {
   uint8_t value = 0;
   return bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value,
                               sizeof(value), 0) == 0;
+}
+
+bool SocketProbe::has_thread_context(uint32_t pid) const {
+  uint8_t value = 0;
+  return bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value,
+                              sizeof(value), 0) == 0 &&
+         (value & HODOS_TRACED_THREAD_CONTEXT) != 0;
+}
+
+int SocketProbe::traced_processes_fd() const {
+  return bpf_map__fd(skeleton_->maps.traced_processes);
+}
+
+int SocketProbe::thread_contexts_fd() const {
+  return bpf_map__fd(skeleton_->maps.thread_contexts);
 }
 
 bool SocketProbe::is_never_traced(uint32_t pid) const {
@@ -291,6 +321,10 @@ SocketProbeCounters SocketProbe::counters() const {
   c.truncations = sums[HODOS_COUNTER_TRUNCATIONS];
   c.pending_overflow = sums[HODOS_COUNTER_PENDING_OVERFLOW];
   c.capture_failures = sums[HODOS_COUNTER_CAPTURE_FAILURES];
+  c.contexts_new = sums[HODOS_COUNTER_CONTEXT_NEW];
+  c.contexts_adopted = sums[HODOS_COUNTER_CONTEXT_ADOPTED];
+  c.contexts_full = sums[HODOS_COUNTER_CONTEXT_FULL];
+  c.contexts_not_per_thread = sums[HODOS_COUNTER_CONTEXT_NOT_PER_THREAD];
   for (const bpf_program* program :
        {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit,
         skeleton_->progs.on_sys_enter_typed, skeleton_->progs.on_sys_exit_typed,

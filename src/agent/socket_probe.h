@@ -18,6 +18,7 @@
 
 #include "agent/libbpf_log.h"
 #include "bpf/sockets.h"
+#include "core/ids.h"
 
 struct sockets_bpf;
 struct ring_buffer;
@@ -67,6 +68,26 @@ struct SocketEndpoint {
   std::string address_string() const;  // "127.0.0.1", "::ffff:10.0.0.1"
 };
 
+// Ids the kernel chose for a DATA event (processes in thread-context mode: see
+// SocketProbe::set_thread_context and docs/how-it-works.md).
+enum class KernelIdsKind : uint8_t {
+  kNone = 0,
+  // A read that starts an HTTP/1.x request: the SERVER span's trace and span id; parent_span_id is
+  // the incoming traceparent's span id (zero when the request brought none and the trace is new).
+  kServer = HODOS_IDS_SERVER,
+  // A write into which the kernel inserted `traceparent`: the CLIENT span's trace and span id
+  // (the ones the callee received) and its parent, the SERVER span the thread was serving.
+  kClient = HODOS_IDS_CLIENT,
+};
+
+struct KernelSpanIds {
+  KernelIdsKind kind = KernelIdsKind::kNone;
+  uint8_t flags = 0;  // W3C trace-flags
+  core::TraceId trace_id;
+  core::SpanId span_id;
+  core::SpanId parent_span_id;
+};
+
 // One event of the kernel program. `data` and `comm` point into the ring buffer: valid only
 // during the callback that receives it.
 //
@@ -90,6 +111,7 @@ struct SocketEvent {
   SocketEndpoint remote;
   std::string_view data;
   std::string_view comm;  // kProcess: the task's name (the kernel's comm, at most 15 bytes)
+  KernelSpanIds ids;      // kData only
 };
 
 // Decodes one ring buffer record; nullopt when it is malformed (short, unknown kind, a length
@@ -117,6 +139,12 @@ struct SocketProbeCounters {
   uint64_t truncations = 0;       // data events cut at capture_bytes
   uint64_t pending_overflow = 0;  // syscalls not followed: the in-flight table was full
   uint64_t capture_failures = 0;  // user buffers that could not be read
+  // Requests of thread-context processes: a new trace, a continued traceparent, none (full).
+  uint64_t contexts_new = 0;
+  uint64_t contexts_adopted = 0;
+  uint64_t contexts_full = 0;
+  // Processes that left thread-context mode: a thread read a second request before answering.
+  uint64_t contexts_not_per_thread = 0;
   uint64_t recursion_misses = 0;  // program runs the kernel skipped (nested on one CPU)
   uint64_t decode_errors = 0;     // malformed records (a kernel/userspace mismatch)
 };
@@ -141,9 +169,13 @@ class SocketProbe {
   SocketProbe(const SocketProbe&) = delete;
   SocketProbe& operator=(const SocketProbe&) = delete;
 
-  // The in-kernel pid filter, by process id (all threads of the process). Throws BpfError when
-  // the filter is full.
-  void trace_process(uint32_t pid);
+  // The in-kernel pid filter, by process id (all threads of the process). With `thread_context`
+  // the process serves each request on the thread that read it (Python, Java servers): the
+  // kernel then chooses the ids of its requests' SERVER spans (continuing an incoming
+  // traceparent) and keeps each as its thread's context until the answer, for the injector and
+  // the events (SocketEvent::ids). Never for event loops or Go, where a thread is not a request.
+  // Calling it again changes the mode. Throws BpfError when the filter is full.
+  void trace_process(uint32_t pid, bool thread_context = false);
   void untrace_process(uint32_t pid);
   // The never-traced set: the kernel does not start tracing these (nor their future children).
   // Throws BpfError when it is full.
@@ -169,6 +201,10 @@ class SocketProbe {
   // Whether the kernel filter holds the process (tests, diagnostics).
   bool is_traced(uint32_t pid) const;
   bool is_never_traced(uint32_t pid) const;
+  bool has_thread_context(uint32_t pid) const;
+  // The maps the injector shares (bpf/inject.bpf.c): the pid filter, and the thread contexts.
+  int traced_processes_fd() const;
+  int thread_contexts_fd() const;
   // Whether the loaded programs read the kernel's structures with plain loads (typed_reads and a
   // kernel that allows it).
   bool typed_reads() const { return typed_reads_; }

@@ -37,6 +37,10 @@ agent::AgentOptions agent_options(const agent::AgentConfig& config,
   options.rules = config.rules;
   if (config.capture_bytes != 0) options.probe.capture_bytes = config.capture_bytes;
   options.spans = config.spans;
+  options.inject = config.inject.enabled;
+  options.injector.loopback = config.inject.loopback;
+  options.injector.private_ranges = config.inject.private_ranges;
+  options.injector.allow = config.inject.allow;
   options.discovery.overrides = std::move(overrides);
   return options;
 }
@@ -78,9 +82,11 @@ AgentStart start_agent(pipeline::Service& service, agent::AgentOptions options) 
                                         spdlog::default_logger());
     const size_t n = started.agent->traced_process_count();
     started.line = fmt::format(
-        "tracing {} process{} ({}; new ones from their first listen, all rescanned every {}s)", n,
-        n == 1 ? "" : "es", rules,
-        std::chrono::duration_cast<std::chrono::seconds>(rescan).count());
+        "tracing {} process{} ({}; new ones from their first listen, all rescanned every {}s); "
+        "traceparent injection {}",
+        n, n == 1 ? "" : "es", rules,
+        std::chrono::duration_cast<std::chrono::seconds>(rescan).count(),
+        started.agent->injection().detail);
     return started;
   } catch (const std::exception& e) {
     started.stitch->shutdown(std::chrono::steady_clock::now());

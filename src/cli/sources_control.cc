@@ -80,7 +80,12 @@ api::ControlAnswer AgentSourcesControl::list() {
   const AgentState st = state();
   const agent::SourceOverrides saved = registry_->overrides();
   json agent_state = {{"running", st.agent != nullptr}};
-  if (st.agent == nullptr) agent_state["reason"] = st.off_reason;
+  if (st.agent == nullptr) {
+    agent_state["reason"] = st.off_reason;
+  } else {
+    agent_state["injection"] = {{"on", st.agent->injection().on},
+                                {"detail", st.agent->injection().detail}};
+  }
   json sources = json::array();
   if (st.agent != nullptr) {
     for (const agent::DiscoveredSource& s : sorted(st.agent->sources())) {

@@ -60,6 +60,10 @@ void run_status(const StatusOptions& o) {
       std::printf("  agent     running: %llu sources, %llu traced\n",
                   static_cast<unsigned long long>(num(agent, "sources")),
                   static_cast<unsigned long long>(num(agent, "traced")));
+      const json injection = agent.value("injection", json::object());
+      std::printf("  context   traceparent injection %s; %llu requests injected\n",
+                  str(injection, "detail").c_str(),
+                  static_cast<unsigned long long>(num(agent, "injected")));
     } else {
       std::printf("  agent     not running: %s\n", str(agent, "reason").c_str());
     }

@@ -9,7 +9,7 @@ namespace hodos::cli {
 
 using nlohmann::json;
 
-double sum_metric(const std::string& text, const std::string& name) {
+double sum_metric(const std::string& text, const std::string& name, const std::string& label) {
   double total = 0;
   std::istringstream in(text);
   std::string line;
@@ -17,6 +17,7 @@ double sum_metric(const std::string& text, const std::string& name) {
     if (!line.starts_with(name)) continue;
     const char next = line.size() > name.size() ? line[name.size()] : '\0';
     if (next != '{' && next != ' ') continue;
+    if (!label.empty() && line.find(label) == std::string::npos) continue;
     const size_t space = line.rfind(' ');
     if (space == std::string::npos) continue;
     total += std::strtod(line.c_str() + space + 1, nullptr);
@@ -41,6 +42,10 @@ json up_status(const UpStatusSources& in) {
     for (const json& src : list) traced += src.value("traced", false) ? 1 : 0;
     agent["sources"] = list.size();
     agent["traced"] = traced;
+    if (agent.value("running", false)) {
+      agent["injected"] = static_cast<uint64_t>(
+          sum_metric(metrics_text, "hodos_agent_inject_total", "result=\"injected\""));
+    }
   }
 
   json store = json::object();

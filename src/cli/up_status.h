@@ -54,7 +54,9 @@ class UpStatusSlot {
   std::shared_ptr<const UpStatusSources> sources_;
 };
 
-// The sum of every series of `name` in Prometheus text (all label sets), for totals.
-double sum_metric(const std::string& prometheus_text, const std::string& name);
+// The sum of every series of `name` in Prometheus text (all label sets, or those whose labels
+// contain `label`, e.g. `result="injected"`), for totals.
+double sum_metric(const std::string& prometheus_text, const std::string& name,
+                  const std::string& label = "");
 
 }  // namespace hodos::cli

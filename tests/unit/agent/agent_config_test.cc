@@ -68,7 +68,7 @@ agent:
 
 TEST(AgentConfigTest, ErrorsNameTheKeyAndTheFix) {
   EXPECT_EQ(error_of("agent:\n  sauces: {}\n"),
-            "agent.sauces: unknown key; valid keys are: capture, sources");
+            "agent.sauces: unknown key; valid keys are: capture, inject, sources");
   EXPECT_EQ(error_of("agent:\n  sources:\n    exclude:\n      - name: [x]\n"),
             "agent.sources.exclude[0].name: unknown key; valid keys are: cgroups, executables, "
             "names, ports");
@@ -96,6 +96,29 @@ TEST(AgentConfigTest, ErrorsNameTheKeyAndTheFix) {
   EXPECT_EQ(error_of("agent:\n  capture:\n    query: true\n"),
             "agent.capture.query: unknown key; valid keys are: bytes, query_string");
   EXPECT_EQ(error_of("agent: [1]\n"), "agent: expected a mapping of settings");
+  EXPECT_EQ(error_of("agent:\n  inject:\n    allow: [example.com]\n"),
+            "agent.inject.allow: injection allowlist: 'example.com' is not an IPv4 or IPv6 CIDR; "
+            "write addresses or CIDRs, e.g. allow: [203.0.113.0/24, 2001:db8::/32, 198.51.100.7]");
+  EXPECT_EQ(error_of("agent:\n  inject:\n    allow: [10.0.0.0/33]\n"),
+            "agent.inject.allow: injection allowlist: prefix of '10.0.0.0/33' > 32; write "
+            "addresses or CIDRs, e.g. allow: [203.0.113.0/24, 2001:db8::/32, 198.51.100.7]");
+  EXPECT_EQ(error_of("agent:\n  inject:\n    enable: false\n"),
+            "agent.inject.enable: unknown key; valid keys are: allow, enabled, loopback, "
+            "private_ranges");
+}
+
+TEST(AgentConfigTest, InjectionIsOnForLocalAndPrivateDestinationsByDefault) {
+  AgentConfig defaults = parse_agent_config(YAML::Load("{}"));
+  EXPECT_TRUE(defaults.inject.enabled);
+  EXPECT_TRUE(defaults.inject.loopback);
+  EXPECT_TRUE(defaults.inject.private_ranges);
+  EXPECT_TRUE(defaults.inject.allow.empty());
+  AgentConfig set = parse_agent_config(YAML::Load(
+      "inject: {enabled: false, private_ranges: false, allow: [203.0.113.0/24, '2001:db8::1']}"));
+  EXPECT_FALSE(set.inject.enabled);
+  EXPECT_TRUE(set.inject.loopback);
+  EXPECT_FALSE(set.inject.private_ranges);
+  EXPECT_EQ(set.inject.allow, (std::vector<std::string>{"203.0.113.0/24", "2001:db8::1"}));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // ConnectionTracker from synthetic socket events: roles from accept/connect (and inferred for
-// connections older than the trace), reset on close and fd reuse, bounded memory, and the
-// thread-based parenting of client calls made while a server request is being served.
+// connections older than the trace), reset on close and fd reuse, bounded memory, the
+// thread-based parenting of client calls made while a server request is being served (never when
+// the thread serves several), ids chosen by the kernel, and incoming traceparents continued.
 #include "agent/connection_tracker.h"
 
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@ namespace {
 using protocols::http1::Role;
 using testing::EventSource;
 using testing::ipv4;
+using testing::ipv4_mapped;
 
 struct Seen {
   Role role;
@@ -37,6 +39,20 @@ constexpr std::string_view kGetItems = "GET /items/42?token=abc HTTP/1.1\r\nHost
 constexpr std::string_view kGetStock = "GET /stock/42 HTTP/1.1\r\nHost: stock:9000\r\n\r\n";
 constexpr std::string_view kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 constexpr std::string_view kNotFound = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+
+core::TraceId trace_id(std::string_view hex) { return core::TraceId::from_hex(hex).value(); }
+core::SpanId span_id(std::string_view hex) { return core::SpanId::from_hex(hex).value(); }
+
+// What the kernel program puts on a DATA event of a process in thread-context mode.
+SocketEvent with_kernel_ids(SocketEvent e, KernelIdsKind kind, core::TraceId trace,
+                            core::SpanId span, core::SpanId parent = {}) {
+  e.ids.kind = kind;
+  e.ids.flags = 1;
+  e.ids.trace_id = trace;
+  e.ids.span_id = span;
+  e.ids.parent_span_id = parent;
+  return e;
+}
 
 class ConnectionTrackerTest : public ::testing::Test {
  protected:
@@ -88,6 +104,32 @@ TEST_F(ConnectionTrackerTest, ServerExchangeSaysWhetherATracedClientIsItsCaller)
   ASSERT_EQ(seen_.size(), 4u);
   EXPECT_EQ(seen_[2].role, Role::kClient);
   EXPECT_FALSE(seen_[3].local_caller);
+}
+
+// Java's sockets are dual-stack: a Java server sees its IPv4 caller as ::ffff:a.b.c.d, and a Java
+// client's own end is ::ffff:a.b.c.d while its plain-IPv4 server sees a.b.c.d. Both are one end.
+TEST_F(ConnectionTrackerTest, AnIpv4MappedEndIsTheSameEndAsItsIpv4Address) {
+  EventSource caller{200};
+  const SocketEndpoint caller_end = ipv4("10.0.0.1", 41000);
+  feed(caller.connect(2, 7, caller_end, server_, 0));
+  feed(caller.write(2, 7, caller_end, server_, kGetItems));
+  const SocketEndpoint java_server = ipv4_mapped("10.0.0.1", 8080);
+  feed(app_.accept(1, 5, java_server, ipv4_mapped("10.0.0.1", 41000)));
+  feed(app_.read(7, 5, java_server, ipv4_mapped("10.0.0.1", 41000), kGetItems));
+  feed(app_.write(7, 5, java_server, ipv4_mapped("10.0.0.1", 41000), kOk));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_TRUE(seen_[0].local_caller) << "the Python-style IPv4 caller is the Java server's peer";
+
+  // The reverse: a Java client (mapped ends) calling a plain IPv4 server.
+  EventSource java_client{300};
+  const SocketEndpoint java_end = ipv4_mapped("10.0.0.1", 42000);
+  feed(java_client.connect(2, 9, java_end, ipv4_mapped("10.0.0.1", 8080), 0));
+  feed(java_client.write(2, 9, java_end, ipv4_mapped("10.0.0.1", 8080), kGetItems));
+  feed(app_.accept(1, 6, server_, ipv4("10.0.0.1", 42000)));
+  feed(app_.read(7, 6, server_, ipv4("10.0.0.1", 42000), kGetItems));
+  feed(app_.write(7, 6, server_, ipv4("10.0.0.1", 42000), kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_TRUE(seen_[1].local_caller) << "the Java client is the IPv4 server's peer";
 }
 
 TEST_F(ConnectionTrackerTest, AcceptedConnectionGivesAServerExchangeWithFreshIds) {
@@ -402,6 +444,278 @@ TEST_F(ConnectionTrackerTest, NonHttpConnectionIsCountedAndIgnored) {
   }
   EXPECT_TRUE(seen_.empty());
   EXPECT_EQ(tracker_->counters().not_http, 1u);
+}
+
+// ---- Ids chosen by the kernel (thread-context mode) ----
+
+TEST_F(ConnectionTrackerTest, KernelServerIdsAreTheServerSpansIds) {
+  const core::TraceId trace = trace_id("4bf92f3577b34da6a3ce929d0e0e4736");
+  const core::SpanId span = span_id("00f067aa0ba902b7");
+  const core::SpanId caller = span_id("b7ad6b7169203331");
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(with_kernel_ids(app_.read(7, 5, server_, browser_, kGetItems), KernelIdsKind::kServer, trace,
+                       span, caller));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  // A request that brought no traceparent: the kernel started a trace, the span is its root.
+  const core::SpanId second = span_id("1111111111111111");
+  feed(with_kernel_ids(app_.read(7, 5, server_, browser_, kGetItems), KernelIdsKind::kServer, trace,
+                       second));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_[0].context.trace_id, trace);
+  EXPECT_EQ(seen_[0].context.span_id, span);
+  EXPECT_EQ(seen_[0].parent, caller);
+  EXPECT_EQ(seen_[1].context.span_id, second);
+  EXPECT_FALSE(seen_[1].parent.valid());
+  const ConnectionTrackerCounters counters = tracker_->counters();
+  EXPECT_EQ(counters.kernel_ids, 2u);
+  EXPECT_EQ(counters.adopted_traceparent, 1u);
+}
+
+TEST_F(ConnectionTrackerTest, KernelIdsWinOverTheTraceparentInTheBytes) {
+  // The kernel parsed the head too (or saw beyond what was captured); its ids are in the
+  // traceparents it inserts into this thread's calls, so they are the ones to keep.
+  constexpr std::string_view request =
+      "GET / HTTP/1.1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+      "\r\n";
+  const core::TraceId trace = trace_id("4bf92f3577b34da6a3ce929d0e0e4736");
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(with_kernel_ids(app_.read(7, 5, server_, browser_, request), KernelIdsKind::kServer, trace,
+                       span_id("00f067aa0ba902b7")));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].context.trace_id, trace);
+  EXPECT_FALSE(seen_[0].parent.valid());
+}
+
+TEST_F(ConnectionTrackerTest, KernelClientIdsAreTheClientSpansIds) {
+  const core::TraceId trace = trace_id("4bf92f3577b34da6a3ce929d0e0e4736");
+  const core::SpanId server_span = span_id("00f067aa0ba902b7");
+  const core::SpanId client_span = span_id("2222222222222222");
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(with_kernel_ids(app_.read(7, 5, server_, browser_, kGetItems), KernelIdsKind::kServer, trace,
+                       server_span));
+  feed(app_.connect(7, 9, local_, stock_));
+  feed(with_kernel_ids(app_.write(7, 9, local_, stock_, kGetStock), KernelIdsKind::kClient, trace,
+                       client_span, server_span));
+  feed(app_.read(7, 9, local_, stock_, kOk));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  ASSERT_EQ(seen_[0].role, Role::kClient);
+  EXPECT_EQ(seen_[0].context.trace_id, trace);
+  EXPECT_EQ(seen_[0].context.span_id, client_span);
+  EXPECT_EQ(seen_[0].parent, server_span);
+  EXPECT_EQ(seen_[1].context.span_id, server_span);
+  const ConnectionTrackerCounters counters = tracker_->counters();
+  EXPECT_EQ(counters.kernel_ids, 2u);
+  EXPECT_EQ(counters.children, 1u);
+  EXPECT_EQ(counters.ambiguous_parents, 0u);
+}
+
+TEST_F(ConnectionTrackerTest, KernelClientIdsHoldWhateverTheThreadServes) {
+  // The kernel's word is exact even where the thread-based guess would refuse (two requests open)
+  // or name another request (the one the thread read last).
+  const core::TraceId trace = trace_id("4bf92f3577b34da6a3ce929d0e0e4736");
+  const SocketEndpoint other = ipv4("10.0.0.9", 50001);
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.accept(1, 6, server_, other));
+  feed(app_.read(7, 5, server_, browser_, kGetItems));
+  feed(app_.read(7, 6, server_, other, kGetItems));
+  feed(app_.connect(7, 9, local_, stock_));
+  feed(with_kernel_ids(app_.write(7, 9, local_, stock_, kGetStock), KernelIdsKind::kClient, trace,
+                       span_id("2222222222222222"), span_id("3333333333333333")));
+  feed(app_.read(7, 9, local_, stock_, kOk));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].context.trace_id, trace);
+  EXPECT_EQ(seen_[0].parent, span_id("3333333333333333"));
+  EXPECT_EQ(tracker_->counters().ambiguous_parents, 0u);
+}
+
+TEST_F(ConnectionTrackerTest, PipelinedRequestsKeepTheirOwnIdsInOrder) {
+  const core::TraceId first = trace_id("11111111111111111111111111111111");
+  const core::TraceId second = trace_id("22222222222222222222222222222222");
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(with_kernel_ids(app_.read(7, 5, server_, browser_, kGetItems), KernelIdsKind::kServer, first,
+                       span_id("1111111111111111")));
+  feed(with_kernel_ids(app_.read(7, 5, server_, browser_, kGetStock), KernelIdsKind::kServer,
+                       second, span_id("2222222222222222")));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  feed(app_.write(7, 5, server_, browser_, kNotFound));
+  // The same with traceparents the requests brought, and no kernel.
+  constexpr std::string_view with_first =
+      "GET /a HTTP/1.1\r\ntraceparent: 00-11111111111111111111111111111111-1111111111111111-01\r\n"
+      "\r\n";
+  constexpr std::string_view with_second =
+      "GET /b HTTP/1.1\r\ntraceparent: 00-22222222222222222222222222222222-2222222222222222-01\r\n"
+      "\r\n";
+  feed(app_.read(7, 5, server_, browser_, with_first));
+  feed(app_.read(7, 5, server_, browser_, with_second));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  feed(app_.write(7, 5, server_, browser_, kNotFound));
+  ASSERT_EQ(seen_.size(), 4u);
+  EXPECT_EQ(seen_[0].target, "/items/42?token=abc");
+  EXPECT_EQ(seen_[0].context.trace_id, first);
+  EXPECT_EQ(seen_[1].target, "/stock/42");
+  EXPECT_EQ(seen_[1].context.trace_id, second);
+  EXPECT_EQ(seen_[1].context.span_id, span_id("2222222222222222"));
+  EXPECT_EQ(seen_[2].target, "/a");
+  EXPECT_EQ(seen_[2].context.trace_id, first);
+  EXPECT_EQ(seen_[2].parent, span_id("1111111111111111"));
+  EXPECT_EQ(seen_[3].target, "/b");
+  EXPECT_EQ(seen_[3].context.trace_id, second);
+  EXPECT_EQ(seen_[3].parent, span_id("2222222222222222"));
+}
+
+// ---- Incoming traceparent, without the kernel ----
+
+TEST_F(ConnectionTrackerTest, AnIncomingTraceparentIsContinued) {
+  constexpr std::string_view request =
+      "GET /items/42 HTTP/1.1\r\nHost: shop\r\nTraceParent: \t"
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 \r\nAccept: */*\r\n\r\n";
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(7, 5, server_, browser_, request));
+  feed(app_.connect(7, 9, local_, stock_));
+  feed(app_.write(7, 9, local_, stock_, kGetStock));
+  feed(app_.read(7, 9, local_, stock_, kOk));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  const Seen& client = seen_[0];
+  const Seen& server = seen_[1];
+  EXPECT_EQ(server.context.trace_id, trace_id("0af7651916cd43dd8448eb211c80319c"));
+  EXPECT_EQ(server.parent, span_id("b7ad6b7169203331"));
+  EXPECT_TRUE(server.context.span_id.valid());
+  EXPECT_NE(server.context.span_id, server.parent) << "a span of its own, not the caller's";
+  // The call it makes continues the same trace under it.
+  EXPECT_EQ(client.context.trace_id, server.context.trace_id);
+  EXPECT_EQ(client.parent, server.context.span_id);
+  const ConnectionTrackerCounters counters = tracker_->counters();
+  EXPECT_EQ(counters.adopted_traceparent, 1u);
+  EXPECT_EQ(counters.kernel_ids, 0u);
+}
+
+TEST_F(ConnectionTrackerTest, AnInvalidTraceparentStartsANewTrace) {
+  const std::string ids = "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  const std::string values[] = {
+      "00-00000000000000000000000000000000-b7ad6b7169203331-01",  // zero trace id
+      "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  // zero span id
+      "00-" + ids + "0",                                          // too long for version 00
+      "00-" + ids.substr(1),                                      // too short
+      "ff-" + ids,                                                // version ff
+      "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",  // uppercase
+  };
+  feed(app_.accept(1, 5, server_, browser_));
+  std::vector<std::string> requests;  // the events' bytes must outlive the feed
+  for (const std::string& value : values) {
+    requests.push_back("GET / HTTP/1.1\r\ntraceparent: " + value + "\r\n\r\n");
+  }
+  for (const std::string& request : requests) {
+    feed(app_.read(7, 5, server_, browser_, request));
+    feed(app_.write(7, 5, server_, browser_, kOk));
+  }
+  ASSERT_EQ(seen_.size(), std::size(values));
+  for (size_t i = 0; i < seen_.size(); ++i) {
+    EXPECT_FALSE(seen_[i].parent.valid()) << values[i];
+    EXPECT_NE(seen_[i].context.trace_id, trace_id("0af7651916cd43dd8448eb211c80319c")) << values[i];
+    EXPECT_TRUE(seen_[i].context.valid()) << values[i];
+  }
+  EXPECT_EQ(tracker_->counters().adopted_traceparent, 0u);
+}
+
+// ---- One thread, several requests (event loops) ----
+
+TEST_F(ConnectionTrackerTest, ACallWhileTheThreadServesTwoRequestsIsARoot) {
+  const SocketEndpoint other = ipv4("10.0.0.9", 50001);
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.accept(1, 6, server_, other));
+  // A Node-like loop on thread 1 reads both requests, then makes a call for one of them.
+  feed(app_.read(1, 5, server_, browser_, kGetItems));
+  feed(app_.read(1, 6, server_, other, kGetItems));
+  feed(app_.connect(1, 9, local_, stock_));
+  feed(app_.write(1, 9, local_, stock_, kGetStock));
+  feed(app_.read(1, 9, local_, stock_, kOk));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].role, Role::kClient);
+  EXPECT_FALSE(seen_[0].parent.valid());
+  EXPECT_EQ(tracker_->counters().ambiguous_parents, 1u);
+  EXPECT_EQ(tracker_->counters().children, 0u);
+
+  // Once fd 5 is answered only fd 6's request is open: the next call is its child.
+  feed(app_.write(1, 5, server_, browser_, kOk));
+  feed(app_.write(1, 9, local_, stock_, kGetStock));
+  feed(app_.read(1, 9, local_, stock_, kOk));
+  feed(app_.write(1, 6, server_, other, kOk));
+  ASSERT_EQ(seen_.size(), 4u);
+  const Seen& call = seen_[2];
+  const Seen& served = seen_[3];
+  ASSERT_EQ(call.role, Role::kClient);
+  ASSERT_EQ(served.fd, 6);
+  EXPECT_EQ(call.parent, served.context.span_id);
+  EXPECT_EQ(call.context.trace_id, served.context.trace_id);
+  EXPECT_EQ(tracker_->counters().ambiguous_parents, 1u);
+  EXPECT_EQ(tracker_->active_thread_count(), 0u);
+}
+
+TEST_F(ConnectionTrackerTest, SequentialRequestsOnOneThreadStillLink) {
+  const SocketEndpoint other = ipv4("10.0.0.9", 50001);
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.accept(1, 6, server_, other));
+  feed(app_.connect(1, 9, local_, stock_));
+  for (const auto& [fd, peer] : {std::pair{5, browser_}, std::pair{6, other}}) {
+    feed(app_.read(1, fd, server_, peer, kGetItems));
+    feed(app_.write(1, 9, local_, stock_, kGetStock));
+    feed(app_.read(1, 9, local_, stock_, kOk));
+    feed(app_.write(1, fd, server_, peer, kOk));
+  }
+  ASSERT_EQ(seen_.size(), 4u);
+  EXPECT_EQ(seen_[0].parent, seen_[1].context.span_id);
+  EXPECT_EQ(seen_[2].parent, seen_[3].context.span_id);
+  EXPECT_EQ(seen_[3].fd, 6);
+  EXPECT_EQ(tracker_->counters().children, 2u);
+  EXPECT_EQ(tracker_->counters().ambiguous_parents, 0u);
+}
+
+TEST_F(ConnectionTrackerTest, ClosedAndEvictedRequestsNoLongerCountOnTheirThread) {
+  ConnectionTrackerLimits limits;
+  limits.idle_timeout_ns = 1'000'000;  // 1 ms
+  make_tracker(limits);
+  const SocketEndpoint other = ipv4("10.0.0.9", 50001);
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.accept(1, 6, server_, other));
+  feed(app_.read(1, 5, server_, browser_, kGetItems));
+  feed(app_.read(1, 6, server_, other, kGetItems));
+  // fd 5's client goes away unanswered: thread 1 serves fd 6's request alone.
+  feed(app_.close(1, 5, server_, browser_));
+  feed(app_.connect(1, 9, local_, stock_));
+  feed(app_.write(1, 9, local_, stock_, kGetStock));
+  feed(app_.read(1, 9, local_, stock_, kOk));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_TRUE(seen_[0].parent.valid());
+  EXPECT_EQ(tracker_->active_thread_count(), 1u);
+  // fd 6 is then evicted while its request is open: nothing is left on the thread.
+  tracker_->evict_idle(app_.now() + 2'000'000);
+  EXPECT_EQ(tracker_->active_thread_count(), 0u);
+  EXPECT_EQ(tracker_->connection_count(), 0u);
+}
+
+TEST_F(ConnectionTrackerTest, ThreadsBeyondTheLimitAreNotTrackedNorMiscounted) {
+  ConnectionTrackerLimits limits;
+  limits.max_threads = 1;
+  make_tracker(limits);
+  const SocketEndpoint other = ipv4("10.0.0.9", 50001);
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.accept(1, 6, server_, other));
+  feed(app_.read(7, 5, server_, browser_, kGetItems));
+  feed(app_.read(8, 6, server_, other, kGetItems));  // no room for thread 8
+  EXPECT_EQ(tracker_->active_thread_count(), 1u);
+  feed(app_.connect(8, 9, local_, stock_));
+  feed(app_.write(8, 9, local_, stock_, kGetStock));
+  feed(app_.read(8, 9, local_, stock_, kOk));
+  feed(app_.write(8, 6, server_, other, kOk));
+  EXPECT_EQ(tracker_->active_thread_count(), 1u) << "thread 7 still serves fd 5";
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  EXPECT_EQ(tracker_->active_thread_count(), 0u);
+  ASSERT_EQ(seen_.size(), 3u);
+  EXPECT_FALSE(seen_[0].parent.valid());
 }
 
 }  // namespace

@@ -21,6 +21,16 @@ inline SocketEndpoint ipv4(const char* address, uint16_t port) {
   return e;
 }
 
+// How a dual-stack (AF_INET6) socket, Java's, names an IPv4 end: ::ffff:a.b.c.d.
+inline SocketEndpoint ipv4_mapped(const char* address, uint16_t port) {
+  SocketEndpoint e;
+  e.family = HODOS_AF_INET6;
+  e.address[10] = e.address[11] = 0xff;
+  inet_pton(AF_INET, address, e.address.data() + 12);
+  e.port = port;
+  return e;
+}
+
 // Events of one process; every event takes 1 µs and time moves 10 µs between events.
 class EventSource {
  public:

@@ -1,0 +1,356 @@
+// Trace context across real services under one `hodos up`: thread-per-request servers (Python
+// ThreadingHTTPServer calling out with urllib, a Java HttpServer calling out with
+// HttpURLConnection) get a `traceparent` header injected by the kernel into their outgoing
+// requests, naming their CLIENT span, and each callee's SERVER span continues that trace. Checked
+// per request on a chain client → Python → Java → two Python leaves (a fan-out), with a failing
+// leaf, sequentially and with 16 concurrent clients: one trace holding all its spans and nothing
+// else, each callee's parent = its caller's CLIENT span, and the header each callee RECEIVED is
+// exactly `00-<trace>-<caller's client span>-01` (which stitching alone cannot produce). Also:
+// interop both ways with the OpenTelemetry JS SDK (W3C propagator), a Node (event loop) and an
+// nginx hop joined by stitching, and `agent.inject.enabled: false` (no header sent at all).
+// Needs root (CI runs as root); skipped with the reason otherwise.
+//
+// The client is the test process, which never listens (nginx's port comes from python's bind()),
+// so the agent never traces it: the SDK client below is the only party writing its requests'
+// trace context. Java runs as it does by default, on dual-stack IPv6 sockets (its ends are
+// IPv4-mapped addresses while the Python ends are plain IPv4).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
+import { api, core, sdkTraceBase } from './lib/deps.mjs';
+import { HodosUp } from './lib/hodos_up.mjs';
+import {
+  APPS, describeSpans, execFileP, metric, needsRoot, nginxConfig, request, spansOf, startServer, stopServer, tag,
+  waitUntilTraced,
+} from './lib/servers.mjs';
+
+const skip = needsRoot;
+
+const HOP_PY = path.join(APPS, 'context_hop.py');
+const HOP_NODE = path.join(APPS, 'context_hop.mjs');
+// The service of each server (OTEL_SERVICE_NAME, which the agent reads from its environment).
+const SERVICE = {
+  front: 'ctx-front', java: 'ctx-java', leafC: 'ctx-leaf-c', leafD: 'ctx-leaf-d',
+  sdkCaller: 'ctx-sdk-caller', nodeSdk: 'ctx-node-sdk', nodeFront: 'ctx-node-front', nginx: 'ctx-nginx',
+};
+// The services of the chain client → front (Python) → java → leafC, leafD (Python).
+const CHAIN = [SERVICE.front, SERVICE.java, SERVICE.leafC, SERVICE.leafD];
+const INJECTED = 'hodos_agent_inject_total{result="injected"}';
+
+let tmp;
+let up;
+const s = {};  // the servers by name
+
+// Starts a hop (see tests/e2e/apps/context_hop.*, ContextHop.java) as SERVICE[name], calling `next`.
+const env = (name) => ({ cwd: tmp.dir, env: { OTEL_SERVICE_NAME: SERVICE[name] } });
+const py = (name, ...next) => startServer(name, 'python3', ['-u', HOP_PY, ...next.map(String)], env(name));
+const node = (name, ...next) => startServer(name, process.execPath, [HOP_NODE, ...next.map(String)], env(name));
+const java = (...next) => startServer('java', 'java', ['-cp', tmp.dir, 'ContextHop', ...next.map(String)], env('java'));
+
+// A port nobody listens on, found without listening (a listen() would make the agent trace us).
+async function unusedPort() {
+  const { stdout } = await execFileP('python3', ['-c', 'import socket; s = socket.socket(); ' +
+                                                 's.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']);
+  return Number(stdout);
+}
+
+// The request id of a span: the last segment of its url.path (every hop keeps it).
+const ridOf = (span) => (tag(span, 'url.path') ?? '').split('/').pop();
+const kindOf = (span) => tag(span, 'span.kind');
+const parentIds = (span) => span.references.filter((r) => r.refType === 'CHILD_OF').map((r) => r.spanID);
+const traceparentOf = (traceID, span) => `00-${traceID}-${span.spanID}-01`;
+
+// Every span of every trace holding a span of `services`, each once.
+async function spansOfAll(u, services) {
+  const byId = new Map();
+  for (const service of services) {
+    for (const span of (await spansOf(u, service)).spans) byId.set(span.spanID, span);
+  }
+  return [...byId.values()];
+}
+
+function groupBy(spans, key) {
+  const groups = new Map();
+  for (const span of spans) {
+    const k = key(span);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k).push(span);
+  }
+  return groups;
+}
+
+// Polls until each of `rids` has `perRequest` spans among the traces of `services`; returns the
+// spans by request id and by trace id.
+async function waitForRequests(u, services, rids, perRequest, { timeoutMs = 30000 } = {}) {
+  let byRid = new Map();
+  const missing = () => rids.filter((r) => (byRid.get(r)?.length ?? 0) < perRequest);
+  return waitFor(`${perRequest} spans for each of ${rids.length} requests`, async () => {
+    const spans = await spansOfAll(u, services);
+    byRid = groupBy(spans, ridOf);
+    return missing().length === 0 ? { byRid, byTrace: groupBy(spans, (x) => x.traceID) } : false;
+  }, {
+    timeoutMs, intervalMs: 250,
+    describe: () => missing().slice(0, 3).map((r) => `\n${r}: ${byRid.get(r)?.length ?? 0} spans` +
+                                                     describeSpans(byRid.get(r) ?? [])).join('') +
+                    ` (${missing().length} requests incomplete)`,
+  });
+}
+
+// The spans of request `rid` are all in one trace, which holds nothing else; returns its id.
+function assertOneTrace(rid, { byRid, byTrace }, perRequest) {
+  const mine = byRid.get(rid);
+  assert.equal(mine.length, perRequest, `${rid}: ${perRequest} spans, no more:${describeSpans(mine)}`);
+  const traces = new Set(mine.map((x) => x.traceID));
+  assert.equal(traces.size, 1, `${rid}: its spans are in ${traces.size} traces:${describeSpans(mine)}`);
+  const [traceID] = traces;
+  const strangers = byTrace.get(traceID).filter((x) => ridOf(x) !== rid);
+  assert.equal(strangers.length, 0, `${rid}: spans of other requests in its trace:${describeSpans(strangers)}`);
+  return traceID;
+}
+
+// The one span of `spans` of `service` and `kind` (for a client: calling `calleePort`).
+function pick(spans, service, kind, calleePort) {
+  const found = spans.filter((x) => x.process.serviceName === service && kindOf(x) === kind &&
+                                    (calleePort === undefined || tag(x, 'server.port') === calleePort));
+  assert.equal(found.length, 1, `one ${kind} span of ${service}${calleePort ? ` calling :${calleePort}` : ''}:` +
+                                describeSpans(spans));
+  return found[0];
+}
+
+function assertParent(child, parent, what) {
+  assert.deepEqual(parentIds(child), [parent.spanID], `${what}:${describeSpans([parent, child])}`);
+}
+
+function assertStatus(span, status) {
+  const what = `${span.process.serviceName} ${kindOf(span)} ${tag(span, 'url.path')}`;
+  assert.equal(tag(span, 'http.response.status_code'), status, what);
+  if (status >= 500) {
+    assert.equal(tag(span, 'error'), true, `${what} is an error`);
+    assert.equal(tag(span, 'otel.status_code'), 'ERROR', what);
+  } else {
+    assert.equal(tag(span, 'error'), undefined, `${what} is not an error`);
+  }
+}
+
+// One request through the chain: GET /<kind>/<rid> on the front; resolves with its answer.
+async function chainRequest(rid, { fail = false } = {}) {
+  const r = await request(s.front.port, `/${fail ? 'fail' : 'chain'}/${rid}`);
+  const expected = fail ? 500 : 200;
+  assert.equal(r.status, expected, `${rid}: ${r.body}`);
+  return { rid, fail, answer: JSON.parse(r.body) };
+}
+
+// The whole check of one chain request (see the top of the file). The trace structure comes first
+// (stitching alone satisfies it), then what each callee received (only injection satisfies it).
+function assertChain({ rid, fail, answer }, found, { injected = true } = {}) {
+  const traceID = assertOneTrace(rid, found, 7);
+  const mine = found.byRid.get(rid);
+  const front = pick(mine, SERVICE.front, 'server');
+  const frontCall = pick(mine, SERVICE.front, 'client', s.java.port);
+  const java = pick(mine, SERVICE.java, 'server');
+  const javaCallC = pick(mine, SERVICE.java, 'client', s.leafC.port);
+  const javaCallD = pick(mine, SERVICE.java, 'client', s.leafD.port);
+  const leafC = pick(mine, SERVICE.leafC, 'server');
+  const leafD = pick(mine, SERVICE.leafD, 'server');
+  assert.deepEqual(parentIds(front), [], `${rid}: the front's SERVER span is the root (the client is not traced)`);
+  assertParent(frontCall, front, `${rid}: the front's call is the child of its request`);
+  assertParent(java, frontCall, `${rid}: Java's SERVER span is the child of the front's CLIENT span`);
+  assertParent(javaCallC, java, `${rid}: Java's call to C is the child of its request`);
+  assertParent(javaCallD, java, `${rid}: Java's call to D is the child of its request`);
+  assertParent(leafC, javaCallC, `${rid}: C's SERVER span is the child of Java's CLIENT span to C`);
+  assertParent(leafD, javaCallD, `${rid}: D's SERVER span is the child of Java's CLIENT span to D`);
+  for (const span of mine) assertStatus(span, fail ? 500 : 200);
+
+  // What each hop received, from the answers passed back up the chain.
+  assert.equal(answer.traceparent, null, `${rid}: the client sent no traceparent`);
+  const javaGot = answer.calls[0].answer;
+  const [cGot, dGot] = javaGot.calls.map((c) => c.answer);
+  assert.deepEqual([javaGot.port, cGot.port, dGot.port], [s.java.port, s.leafC.port, s.leafD.port]);
+  const received = [javaGot.traceparent, cGot.traceparent, dGot.traceparent];
+  if (injected) {
+    assert.deepEqual(received, [traceparentOf(traceID, frontCall), traceparentOf(traceID, javaCallC),
+                                traceparentOf(traceID, javaCallD)],
+                     `${rid}: the traceparent each callee received [Java, C, D] names its caller's CLIENT span`);
+  } else {
+    assert.deepEqual(received, [null, null, null], `${rid}: no callee received a traceparent`);
+  }
+}
+
+before(async () => {
+  if (skip) return;
+  tmp = makeTempDir('context');
+  const www = path.join(tmp.dir, 'www');
+  fs.mkdirSync(www);
+  up = new HodosUp({ dir: tmp.dir, agent: true });
+  await Promise.all([up.start(), execFileP('javac', ['-d', tmp.dir, path.join(APPS, 'ContextHop.java')])]);
+  assert.match(up.stdout, /agent: +tracing \d+ process/, `the agent did not start:\n${up.tail()}`);
+
+  // Every server starts after the agent, callees before their callers (which take their ports).
+  [s.leafC, s.leafD, s.nodeSdk] = await Promise.all([py('leafC'), py('leafD'), node('nodeSdk')]);
+  const nginxPort = await unusedPort();
+  const nginxPrefix = path.join(tmp.dir, 'nginx');
+  // /api/X is proxied to leaf C as /X.
+  const nginxConf = nginxConfig(nginxPrefix, { PORT: nginxPort, ROOT: www, BACKEND_PORT: s.leafC.port });
+  [s.java, s.nginx] = await Promise.all([
+    java(s.leafC.port, s.leafD.port),
+    startServer('nginx', 'nginx', ['-p', nginxPrefix, '-c', nginxConf, '-e', 'stderr'],
+                { ...env('nginx'), port: nginxPort }),
+  ]);
+  [s.front, s.sdkCaller, s.nodeFront] = await Promise.all([
+    py('front', s.java.port), py('sdkCaller', s.nodeSdk.port), node('nodeFront', s.nginx.port),
+  ]);
+  await waitUntilTraced(up, ...Object.values(s).map((server) => server.child.pid));
+});
+
+after(async () => {
+  for (const server of Object.values(s)) stopServer(server);
+  // (An `up` that failed to start was reported by its test.)
+  if (up?.running) {
+    const exit = await up.stop();
+    assert.equal(exit.code, 0, up.tail());
+  }
+  tmp?.remove();
+});
+
+test('client → Python → Java → two Python leaves, sequential: one trace each, injected', { skip }, async () => {
+  const injectedBefore = await metric(up, INJECTED);
+  const sent = [];
+  for (let i = 0; i < 10; ++i) sent.push(await chainRequest(`seq-${i}`));
+  const found = await waitForRequests(up, CHAIN, sent.map((r) => r.rid), 7);
+  for (const r of sent) assertChain(r, found);
+  // Three calls per request, each injected once (the agent publishes its counters periodically).
+  let injected;
+  await waitFor(`${INJECTED} to count 30 injections`, async () => {
+    injected = await metric(up, INJECTED) - injectedBefore;
+    return injected >= 30;
+  }, { timeoutMs: 5000, intervalMs: 100, describe: () => `it went up by ${injected}` });
+  // The ready line and `hodos status` say that injection is on, and how much it did.
+  assert.match(up.stdout, /traceparent injection on \(destinations: loopback, private ranges;/);
+  const status = JSON.parse((await runHodos(['status', '--json', '--api', up.apiUrl])).stdout);
+  assert.equal(status.components.agent.injection.on, true, JSON.stringify(status.components.agent));
+  assert.ok(status.components.agent.injected >= 30, JSON.stringify(status.components.agent));
+  const text = (await runHodos(['status', '--api', up.apiUrl])).stdout;
+  assert.match(text, /^ {2}context +traceparent injection on \(.*\); \d+ requests injected$/m);
+});
+
+test('a failing leaf: 500 and ERROR on every span up the chain, one trace, injected', { skip }, async () => {
+  const sent = [];
+  for (let i = 0; i < 3; ++i) sent.push(await chainRequest(`fail-${i}`, { fail: true }));
+  const found = await waitForRequests(up, CHAIN, sent.map((r) => r.rid), 7);
+  for (const r of sent) assertChain(r, found);
+});
+
+test('16 concurrent clients × 10 requests: every request one trace, no span in a wrong trace', { skip }, async () => {
+  const sent = [];
+  await Promise.all(Array.from({ length: 16 }, async (_, client) => {
+    for (let i = 0; i < 10; ++i) {
+      sent.push(await chainRequest(`c${client}-${i}`, { fail: i % 4 === 3 }));
+    }
+  }));
+  assert.equal(sent.length, 160);
+  const found = await waitForRequests(up, CHAIN, sent.map((r) => r.rid), 7, { timeoutMs: 45000 });
+  for (const r of sent) assertChain(r, found);
+});
+
+test('the OpenTelemetry JS SDK calls a traced Python server, whose SERVER span continues', { skip }, async () => {
+  const tracer = new sdkTraceBase.BasicTracerProvider().getTracer('hodos-e2e-context');
+  const propagator = new core.W3CTraceContextPropagator();
+  const sent = [];
+  for (let i = 0; i < 3; ++i) {
+    const rid = `sdk-${i}`;
+    const span = tracer.startSpan(`GET /sdk/${rid}`, { kind: api.SpanKind.CLIENT });
+    const headers = {};
+    propagator.inject(api.trace.setSpan(api.ROOT_CONTEXT, span), headers, api.defaultTextMapSetter);
+    assert.match(headers.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    const r = await request(s.leafC.port, `/sdk/${rid}`, { headers });
+    span.end();
+    assert.equal(r.status, 200);
+    // The caller's own header reaches the server untouched.
+    assert.equal(JSON.parse(r.body).traceparent, headers.traceparent);
+    sent.push({ rid, context: span.spanContext() });
+  }
+  const found = await waitForRequests(up, [SERVICE.leafC], sent.map((r) => r.rid), 1);
+  for (const { rid, context } of sent) {
+    const server = pick(found.byRid.get(rid), SERVICE.leafC, 'server');
+    assert.equal(server.traceID, context.traceId, `${rid}: the SERVER span is in the SDK's trace`);
+    assert.deepEqual(parentIds(server), [context.spanId],
+                     `${rid}: the SERVER span's parent is the SDK's CLIENT span ${context.spanId}:` +
+                     describeSpans([server]));
+    assertOneTrace(rid, found, 1);
+  }
+});
+
+test('a traced Python server calls a Node server: the SDK propagator there extracts its trace', { skip }, async () => {
+  const sent = [];
+  for (let i = 0; i < 3; ++i) {
+    const rid = `sdkx-${i}`;
+    const r = await request(s.sdkCaller.port, `/sdkx/${rid}`);
+    assert.equal(r.status, 200, String(r.body));
+    sent.push({ rid, got: JSON.parse(r.body).calls[0].answer });
+  }
+  // The Python hop's SERVER and CLIENT spans and the (traced) Node server's SERVER span.
+  const found = await waitForRequests(up, [SERVICE.sdkCaller, SERVICE.nodeSdk], sent.map((r) => r.rid), 3);
+  for (const { rid, got } of sent) {
+    const traceID = assertOneTrace(rid, found, 3);
+    const call = pick(found.byRid.get(rid), SERVICE.sdkCaller, 'client', s.nodeSdk.port);
+    assertParent(call, pick(found.byRid.get(rid), SERVICE.sdkCaller, 'server'),
+                 `${rid}: the call is the child of its request`);
+    assert.deepEqual(got.sdk, { traceId: traceID, spanId: call.spanID },
+                     `${rid}: the SDK extracted the Python trace, parent = the Python CLIENT span ` +
+                     `(received traceparent: ${got.traceparent})`);
+  }
+});
+
+test('a Node (event loop) front and an nginx proxy hop: one trace per request by stitching', { skip }, async () => {
+  const sent = [];
+  for (let i = 0; i < 5; ++i) {
+    const rid = `nx-${i}`;
+    const r = await request(s.nodeFront.port, `/api/chain/${rid}`);
+    assert.equal(r.status, 200, String(r.body));
+    sent.push({ rid, answer: JSON.parse(r.body) });
+  }
+  // Node's SERVER and CLIENT, nginx's SERVER and CLIENT, leaf C's SERVER.
+  const found = await waitForRequests(up, [SERVICE.nodeFront, SERVICE.nginx, SERVICE.leafC], sent.map((r) => r.rid), 5);
+  for (const { rid, answer } of sent) {
+    const traceID = assertOneTrace(rid, found, 5);
+    const mine = found.byRid.get(rid);
+    const nodeCall = pick(mine, SERVICE.nodeFront, 'client', s.nginx.port);
+    const nginxCall = pick(mine, SERVICE.nginx, 'client', s.leafC.port);
+    // The joins across processes are exact (by connection), unlike an event loop's inner parent.
+    assertParent(pick(mine, SERVICE.nginx, 'server'), nodeCall, `${rid}: nginx's SERVER span under Node's call`);
+    assertParent(pick(mine, SERVICE.leafC, 'server'), nginxCall, `${rid}: the leaf's SERVER span under nginx's call`);
+    // An event loop has no kernel context to inject; a header, if one ever arrives, must name
+    // this trace and a CLIENT span of it.
+    const got = answer.calls[0].answer.traceparent;
+    if (got !== null) {
+      assert.ok([nodeCall, nginxCall].some((c) => got === traceparentOf(traceID, c)),
+                `${rid}: the leaf received ${got}, which names no call of trace ${traceID}`);
+    }
+  }
+});
+
+// Last: replaces the shared `hodos up` with one whose config turns injection off, and the chain's
+// servers with new ones started after it (a thread already blocked in a read when an agent starts
+// is not seen reading: the first request on a kept-alive connection would lose spans).
+test('agent.inject.enabled: false: no callee receives a traceparent, stitching still joins', { skip }, async () => {
+  const exit = await up.stop();
+  assert.equal(exit.code, 0, up.tail());
+  for (const name of ['front', 'java', 'leafC', 'leafD']) stopServer(s[name]);
+  const config = path.join(tmp.dir, 'inject-off.yaml');
+  fs.writeFileSync(config, 'agent:\n  inject:\n    enabled: false\n');
+  up = new HodosUp({ name: 'up-off', dir: tmp.dir, agent: true, args: ['--config', config] });
+  await up.start();
+  assert.match(up.stdout, /agent: +tracing \d+ process/, `the agent did not start:\n${up.tail()}`);
+  [s.leafC, s.leafD] = await Promise.all([py('leafC'), py('leafD')]);
+  s.java = await java(s.leafC.port, s.leafD.port);
+  s.front = await py('front', s.java.port);
+  await waitUntilTraced(up, ...[s.front, s.java, s.leafC, s.leafD].map((server) => server.child.pid));
+
+  const sent = [await chainRequest('off-0'), await chainRequest('off-1', { fail: true })];
+  const found = await waitForRequests(up, CHAIN, sent.map((r) => r.rid), 7);
+  for (const r of sent) assertChain(r, found, { injected: false });
+  assert.equal(await metric(up, INJECTED), 0, `${INJECTED} with injection off`);
+});
