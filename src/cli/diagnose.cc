@@ -4,8 +4,10 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "agent/features.h"
+#include "agent/injector.h"
 #include "cli/commands.h"
 
 namespace hodos::cli {
@@ -25,6 +27,19 @@ void add_diagnose_command(CLI::App& app) {
         std::printf("  missing  %-17s %s\n  %-26s -> %s%s\n", f.name.c_str(), f.detail.c_str(), "",
                     f.required ? "required: " : "", f.consequence.c_str());
       }
+    }
+    // Injection stands down when another program uses the socket-map hooks (a socket carries
+    // one set); say so here, before an agent starts.
+    const std::vector<std::string> sockmap = agent::sockmap_programs_on_host();
+    if (sockmap.empty()) {
+      std::printf("  ok       %-17s no other sockops/sk_msg/sk_skb program is loaded\n",
+                  "sockmap users");
+    } else {
+      std::string list;
+      for (const std::string& p : sockmap) list += (list.empty() ? "" : ", ") + p;
+      std::printf("  in use   %-17s %s\n  %-26s -> traceparent injection stands down unless these "
+                  "are Hodos's own (a running agent, or connections a stopped one enrolled)\n",
+                  "sockmap users", list.c_str(), "");
     }
     if (report.agent_can_run()) {
       std::printf("agent: can run\n");
