@@ -52,10 +52,17 @@ struct {
 } destinations SEC(".maps");
 
 /* Set at TCP_CONNECT on sockets that may be enrolled; read at ESTABLISHED and by sk_msg. */
+/* Where the connection's outgoing bytes are: between requests (a write may start a head), in a
+ * body of known length, in a chunked body, or somewhere the program can no longer tell. */
+enum stream_state { STREAM_HEAD = 0, STREAM_CHUNKED = 1, STREAM_UNKNOWN = 2 };
+
 struct socket_mark {
-  __u64 cookie; /* filled at enrolment */
-  __u32 tgid;   /* the process that connected */
-  __u32 enrolled;
+  __u64 cookie;    /* filled at enrolment */
+  __u64 body_left; /* STREAM_HEAD: bytes of the last request's body not yet sent */
+  __u32 tgid;      /* the process that connected */
+  __u8 enrolled;
+  __u8 stream;     /* enum stream_state */
+  __u8 pad[2];
 };
 
 struct {
@@ -219,32 +226,107 @@ static __always_inline __u32 request_line_end(const __u8 *data, const __u8 *end)
   return cr;
 }
 
-enum head_scan { HEAD_INCOMPLETE, HEAD_COMPLETE, HEAD_HAS_TRACEPARENT };
+/* What scan_head found in a request head. */
+struct head_info {
+  __u32 end;            /* bytes up to and including the blank line; 0: not in view */
+  __u32 content_length; /* offset of the Content-Length value, 0: none */
+  bool chunked;         /* a Transfer-Encoding header (the body's length is not known) */
+  bool has_traceparent;
+};
 
-/* From the request line's CR: is the blank line that ends the head in view, and is there a
- * traceparent header before it? */
-static __always_inline enum head_scan scan_head(const __u8 *data, const __u8 *end, __u32 from) {
-  enum head_scan result = HEAD_INCOMPLETE;
+/* `content-length:` (15 bytes) or `transfer-encoding:` (18 bytes) at p, names being
+ * case-insensitive; the caller checked 18 bytes. 1, 2, or 0 for neither. */
+static __always_inline int framing_header(const __u8 *p) {
+  if ((p[0] | 0x20) == 'c' && (p[1] | 0x20) == 'o' && (p[2] | 0x20) == 'n' &&
+      (p[3] | 0x20) == 't' && (p[4] | 0x20) == 'e' && (p[5] | 0x20) == 'n' &&
+      (p[6] | 0x20) == 't' && p[7] == '-' && (p[8] | 0x20) == 'l' && (p[9] | 0x20) == 'e' &&
+      (p[10] | 0x20) == 'n' && (p[11] | 0x20) == 'g' && (p[12] | 0x20) == 't' &&
+      (p[13] | 0x20) == 'h' && p[14] == ':')
+    return 1;
+  if ((p[0] | 0x20) == 't' && (p[1] | 0x20) == 'r' && (p[2] | 0x20) == 'a' &&
+      (p[3] | 0x20) == 'n' && (p[4] | 0x20) == 's' && (p[5] | 0x20) == 'f' &&
+      (p[6] | 0x20) == 'e' && (p[7] | 0x20) == 'r' && p[8] == '-' && (p[9] | 0x20) == 'e' &&
+      (p[10] | 0x20) == 'n' && (p[11] | 0x20) == 'c' && (p[12] | 0x20) == 'o' &&
+      (p[13] | 0x20) == 'd' && (p[14] | 0x20) == 'i' && (p[15] | 0x20) == 'n' &&
+      (p[16] | 0x20) == 'g' && p[17] == ':')
+    return 2;
+  return 0;
+}
+
+/* From the request line's CR to the blank line that ends the head (which must end within
+ * HODOS_INJECT_MAX_HEAD bytes): where it ends, how the body is framed, and whether there is a
+ * traceparent header. */
+static __always_inline void scan_head(const __u8 *data, const __u8 *end, __u32 from,
+                                      struct head_info *info) {
   struct bpf_iter_num it;
   int *index;
   bpf_iter_num_new(&it, from, HODOS_INJECT_MAX_HEAD);
   while ((index = bpf_iter_num_next(&it))) {
     __u32 i = *index;
-    if (i >= HODOS_INJECT_MAX_HEAD) break;
+    if (i > HODOS_INJECT_MAX_HEAD - 4) break; /* the blank line ends within the window */
     const __u8 *p = data + i;
     if (p + 4 > end) break;
     if (p[0] != '\r' || p[1] != '\n') continue;
     if (p[2] == '\r' && p[3] == '\n') {
-      result = HEAD_COMPLETE;
+      info->end = i + 4;
       break;
     }
-    if (p + 2 + 12 <= end && is_traceparent_name(p + 2)) {
-      result = HEAD_HAS_TRACEPARENT;
-      break;
+    if (p + 2 + 18 > end) continue;
+    if (is_traceparent_name(p + 2)) {
+      info->has_traceparent = true;
+      continue;
     }
+    int framing = framing_header(p + 2);
+    if (framing == 1) info->content_length = i + 2 + 15;
+    if (framing == 2) info->chunked = true;
   }
   bpf_iter_num_destroy(&it);
-  return result;
+}
+
+/* The Content-Length value at `at` (after optional spaces), or -1 when it is not a number. */
+static __always_inline long content_length(const __u8 *data, const __u8 *end, __u32 at) {
+  long value = -1;
+#pragma clang loop unroll(disable)
+  for (__u32 k = 0; k < 24; k++) {
+    const __u8 *p = data + at + k;
+    if (p + 1 > end) break;
+    __u8 c = *p;
+    if ((c == ' ' || c == '\t') && value < 0) continue;
+    if (c < '0' || c > '9') break;
+    if (value > (1l << 50)) return -1;
+    value = (value < 0 ? 0 : value * 10) + (c - '0');
+  }
+  return value;
+}
+
+/* Whether the message ends with the last chunk of a chunked body ("0" CRLF CRLF, no trailers). */
+static __always_inline bool ends_with_last_chunk(struct sk_msg_md *msg) {
+  __u32 size = msg->size;
+  if (size < 5 || bpf_msg_pull_data(msg, size - 5, size, 0) != 0) return false;
+  const __u8 *p = msg->data;
+  if (p + 5 > (const __u8 *)msg->data_end) return false;
+  return p[0] == '0' && p[1] == '\r' && p[2] == '\n' && p[3] == '\r' && p[4] == '\n';
+}
+
+/* A message on a connection in the middle of a request body: it passes untouched, and the
+ * connection's state moves on. */
+static __always_inline int pass_body(struct sk_msg_md *msg, struct socket_mark *mark) {
+  count(HODOS_INJECT_BODY);
+  if (mark->stream == STREAM_CHUNKED) {
+    if (ends_with_last_chunk(msg)) mark->stream = STREAM_HEAD;
+    return SK_PASS;
+  }
+  __u64 size = msg->size;
+  if (size <= mark->body_left) {
+    mark->body_left -= size;
+  } else {
+    /* The body ends inside this write and more follows: a pipelined request, whose own length
+     * is not parsed. What comes next cannot be told apart from a body any more. */
+    mark->body_left = 0;
+    mark->stream = STREAM_UNKNOWN;
+    count(HODOS_INJECT_GAVE_UP);
+  }
+  return SK_PASS;
 }
 
 /* Writes the header line for `ctx` with span id `span` at p (HODOS_TRACEPARENT_LINE_LEN bytes). */
@@ -274,26 +356,32 @@ static __always_inline void write_traceparent(__u8 *p, const struct hodos_thread
   p[69] = '\n';
 }
 
+/* Makes the first `window` bytes of the message linear (one page), copying them when the message
+ * spans several: same bytes, same order. The caller reads msg->data and msg->data_end after it. */
+static __always_inline bool pull_head(struct sk_msg_md *msg, __u32 window) {
+  if (bpf_msg_pull_data(msg, 0, window, 0) != 0) {
+    count(HODOS_INJECT_PULL_FAILED);
+    return false;
+  }
+  return true;
+}
+
 SEC("sk_msg")
 int inject_traceparent(struct sk_msg_md *msg) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid(); /* the sending thread */
-  __u32 tid = (__u32)pid_tgid;
-  struct hodos_thread_context *current = bpf_map_lookup_elem(&thread_contexts, &tid);
-  if (!current) {
-    count(HODOS_INJECT_NO_CONTEXT);
+  /* Every enrolled socket has its mark (sockops made it). */
+  struct bpf_sock *sk = msg->sk;
+  if (!sk) return SK_PASS;
+  struct socket_mark *mark = bpf_sk_storage_get(&socket_marks, sk, NULL, 0);
+  if (!mark) return SK_PASS;
+
+  /* Only a write that starts a request head may be touched: a request body that happens to
+   * look like a request (an HTTP message sent as a body) must pass as it is. So the program
+   * follows each connection's requests: their heads, and the length of their bodies. */
+  if (mark->stream == STREAM_UNKNOWN) {
+    count(HODOS_INJECT_STREAM_UNKNOWN);
     return SK_PASS;
   }
-  struct hodos_thread_context ctx = *current;
-  /* A one-shot context is for one write: whatever this message is, later ones do not get it. A
-   * request's context stays for every call the thread makes while serving it. */
-  if (ctx.one_shot) {
-    bpf_map_delete_elem(&thread_contexts, &tid);
-    current = NULL;
-  }
-  if (bpf_ktime_get_ns() > ctx.expires_ns) {
-    count(HODOS_INJECT_STALE_CONTEXT);
-    return SK_PASS;
-  }
+  if (mark->stream == STREAM_CHUNKED || mark->body_left > 0) return pass_body(msg, mark);
 
   __u32 size = msg->size;
   if (size < 18) {
@@ -304,27 +392,67 @@ int inject_traceparent(struct sk_msg_md *msg) {
   __u8 *data = msg->data;
   __u8 *end = msg->data_end;
   if (data + window > end) {
-    /* The message spans several pages: copy its start into one (same bytes, same order). */
-    if (bpf_msg_pull_data(msg, 0, window, 0) != 0) {
-      count(HODOS_INJECT_PULL_FAILED);
-      return SK_PASS;
-    }
+    if (!pull_head(msg, window)) return SK_PASS;
     data = msg->data;
     end = msg->data_end;
   }
-
   __u32 cr = request_line_end(data, end);
   if (cr == 0) {
     count(HODOS_INJECT_NOT_HTTP);
     return SK_PASS;
   }
-  enum head_scan head = scan_head(data, end, cr);
-  if (head == HEAD_HAS_TRACEPARENT) {
-    count(HODOS_INJECT_HAS_TRACEPARENT);
+  struct head_info head = {};
+  scan_head(data, end, cr, &head);
+  if (head.end == 0) {
+    /* The rest of the head, and its body, come in later writes whose framing is not known. */
+    mark->stream = STREAM_UNKNOWN;
+    count(HODOS_INJECT_HEAD_NOT_IN_MESSAGE);
+    count(HODOS_INJECT_GAVE_UP);
     return SK_PASS;
   }
-  if (head != HEAD_COMPLETE) {
-    count(HODOS_INJECT_HEAD_NOT_IN_MESSAGE);
+  /* Where the next request starts: after this one's body. */
+  __u32 after = size - head.end; /* bytes of this write past the head */
+  if (head.chunked) {
+    mark->stream = STREAM_CHUNKED;
+    if (after > 0 && ends_with_last_chunk(msg)) {
+      mark->stream = STREAM_HEAD;
+      /* The check moved the data pointers to the message's end. */
+      if (!pull_head(msg, window)) return SK_PASS;
+    }
+    data = msg->data;
+    end = msg->data_end;
+  } else {
+    long length = head.content_length ? content_length(data, end, head.content_length) : 0;
+    if (length < 0 || (__u64)after > (__u64)length) {
+      /* A length that does not parse, or another request in the same write (pipelined): what
+       * follows on this connection can no longer be told apart. This request is still whole. */
+      mark->stream = STREAM_UNKNOWN;
+      count(HODOS_INJECT_GAVE_UP);
+    } else {
+      mark->body_left = (__u64)length - after;
+    }
+  }
+
+  __u64 pid_tgid = bpf_get_current_pid_tgid(); /* the sending thread */
+  __u32 tid = (__u32)pid_tgid;
+  struct hodos_thread_context *current = bpf_map_lookup_elem(&thread_contexts, &tid);
+  if (!current) {
+    count(HODOS_INJECT_NO_CONTEXT);
+    return SK_PASS;
+  }
+  struct hodos_thread_context ctx = *current;
+  /* A one-shot context is for one request: later ones do not get it. A request's context stays
+   * for every call the thread makes while serving it. */
+  if (ctx.one_shot) {
+    bpf_map_delete_elem(&thread_contexts, &tid);
+    current = NULL;
+  }
+  if (bpf_ktime_get_ns() > ctx.expires_ns) {
+    count(HODOS_INJECT_STALE_CONTEXT);
+    return SK_PASS;
+  }
+  if (head.has_traceparent) {
+    count(HODOS_INJECT_HAS_TRACEPARENT);
     return SK_PASS;
   }
 
@@ -376,12 +504,7 @@ int inject_traceparent(struct sk_msg_md *msg) {
     __builtin_memcpy(current->injected_span_id, span, 8);
     current->injected_ns = record->ktime_ns;
   }
-  record->socket_cookie = 0;
-  struct bpf_sock *sk = msg->sk;
-  if (sk) {
-    struct socket_mark *mark = bpf_sk_storage_get(&socket_marks, sk, NULL, 0);
-    if (mark) record->socket_cookie = mark->cookie;
-  }
+  record->socket_cookie = mark->cookie;
   record->tgid = pid_tgid >> 32;
   record->tid = tid;
   __builtin_memcpy(record->trace_id, ctx.trace_id, 16);

@@ -57,7 +57,12 @@ enum hodos_inject_counter {
   HODOS_INJECT_DROPPED = 13,      /* room made, not writable, not removable: message dropped */
   HODOS_INJECT_RING_FULL = 14,    /* no room for the record: skipped, so that no id goes unknown */
   HODOS_INJECT_MERGE_FAILED = 15, /* injected, but sent in several segments (may be slower) */
-  HODOS_INJECT_COUNTER_COUNT = 16,
+  HODOS_INJECT_BODY = 16,         /* a write inside a request body: untouched */
+  /* A connection whose requests can no longer be followed (a head split over writes, a
+   * pipelined request, an unparsable Content-Length): nothing more is injected on it. */
+  HODOS_INJECT_GAVE_UP = 17,
+  HODOS_INJECT_STREAM_UNKNOWN = 18, /* a write on such a connection: untouched */
+  HODOS_INJECT_COUNTER_COUNT = 19,
 };
 
 #endif /* HODOS_BPF_INJECT_H */

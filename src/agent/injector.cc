@@ -248,6 +248,12 @@ std::string_view InjectorCounters::name(hodos_inject_counter which) {
       return "ring_full";
     case HODOS_INJECT_MERGE_FAILED:
       return "merge_failed";
+    case HODOS_INJECT_BODY:
+      return "body";
+    case HODOS_INJECT_GAVE_UP:
+      return "gave_up";
+    case HODOS_INJECT_STREAM_UNKNOWN:
+      return "stream_unknown";
     case HODOS_INJECT_COUNTER_COUNT:
       break;
   }

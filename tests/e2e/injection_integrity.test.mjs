@@ -4,14 +4,18 @@
 // 0 B to 256 KiB, chunked uploads, GETs, new and kept-alive connections, two calls per request,
 // two requests in one write (pipelined) or written back to back, a head split over two writes,
 // heads under and over 2 KiB, and a caller's own traceparent. Then 2,000 answers of 8 to 520 KiB
-// through a traced nginx reverse proxy whose upstream connections are enrolled (the FIONREAD
-// hazard of KERNEL-NOTES.md stalls it when the sk_skb verdict is missing). Asserted: 0 corrupted
-// bodies, 0 stalls (no answer within the timeout), 0 connection errors; every traceparent a
-// backend received is well-formed, alone in its request, in one trace per front request and never
-// in another's; none where the documented rules say none (second request of a pipelined write,
-// split head, head over 2 KiB, own header kept as sent); the kernel injected into at least 95% of
-// the calls that should get one (received by the backends, and counted on /metrics). Last, a body
-// that itself starts with a request head (a known bug, marked todo). Needs root (CI runs as root).
+// through a traced nginx reverse proxy (the front's calls to nginx are injected, nginx passes the
+// header on; were nginx's upstream connections enrolled, its FIONREAD reads would stall without the
+// sk_skb verdict: KERNEL-NOTES.md).
+//
+// Asserted: 0 corrupted bodies, 0 stalls (no answer within the timeout), 0 connection errors;
+// every traceparent a backend received is well-formed, alone in its request, in one trace per
+// front request and never in another's; none where the documented rules say none (the second
+// request of a pipelined write, a split head, a head over 2 KiB; a caller's own header arrives as
+// sent); the kernel injected into at least 95% of the calls that should get one (received by the
+// backends, and counted on /metrics). Last, a body that itself starts with a request head (the
+// kernel follows each connection's request bodies, so it is left alone). Needs root (CI runs as
+// root).
 //
 // The requests are the same on every run (seeded). The client is the test process, which never
 // listens, so the agent does not trace it.
@@ -24,7 +28,9 @@ import { after, before, test } from 'node:test';
 
 import { makeTempDir, waitFor } from './lib/collector.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
-import { APPS, execFileP, metric, needsRoot, nginxConfig, startServer, stopServer, waitUntilTraced } from './lib/servers.mjs';
+import {
+  APPS, execFileP, metric, needsRoot, nginxConfig, startServer, stopServer, waitUntilTraced,
+} from './lib/servers.mjs';
 
 const skip = needsRoot;
 
@@ -133,7 +139,8 @@ async function drive(paths) {
 // The totals of `outcomes`, and the first few of each kind of problem.
 function tally(outcomes) {
   const t = { requests: outcomes.length, corrupted: 0, stalled: 0, connErrors: 0, problems: [], calls: 0,
-              expected: 0, injected: 0, byMode: {}, missed: [], unexpected: [], malformed: [], repeated: [], mixedTraces: [], sharedTraces: [] };
+              expected: 0, injected: 0, byMode: {}, missed: [], unexpected: [], malformed: [], repeated: [],
+              mixedTraces: [], sharedTraces: [] };
   const traceOwner = new Map();  // trace id → the front request whose calls carried it
   for (const o of outcomes) {
     if (o.stalled) {
@@ -188,7 +195,8 @@ function tally(outcomes) {
 function summary(t) {
   const { problems, missed, unexpected, malformed, repeated, mixedTraces, sharedTraces, ...counts } = t;
   return `${JSON.stringify(counts)}\nnot injected (${missed.length}): ${missed.slice(0, 5)}\n` +
-         `injected where it must not be (${unexpected.length}): ${unexpected.slice(0, 5)}\nproblems (${problems.length}):\n  ${problems.slice(0, 8).join('\n  ')}` +
+         `injected where it must not be (${unexpected.length}): ${unexpected.slice(0, 5)}\n` +
+         `problems (${problems.length}):\n  ${problems.slice(0, 8).join('\n  ')}` +
          `\nmalformed (${malformed.length}): ${malformed.slice(0, 3)}\nrepeated (${repeated.length}): ` +
          `${repeated.slice(0, 3)}\nmixed traces (${mixedTraces.length}): ${mixedTraces.slice(0, 3)}` +
          `\nshared traces (${sharedTraces.length}): ${sharedTraces.slice(0, 3)}`;
@@ -262,6 +270,14 @@ after(async () => {
 });
 
 // One line for the test's log: the counts, by mode.
+// What the kernel did, from /metrics (the agent publishes its counters every second): in the
+// output, so that a miss can be told from a skip by its reason.
+async function kernelCounters() {
+  const text = await (await fetch(`${up.apiUrl}/metrics`)).text();
+  const lines = text.split('\n').filter((l) => /^hodos_agent_(inject|trace_contexts)_total\{/.test(l) && !/ 0$/.test(l));
+  console.log(`# kernel counters: ${lines.join(', ')}`);
+}
+
 function report(what, t, ms) {
   console.log(`# ${what}: ${t.requests} requests, ${t.calls} backend calls in ${ms} ms: ${t.injected} of ` +
               `${t.expected} injected, ${t.corrupted} corrupted, ${t.stalled} stalled, ${t.connErrors} connection ` +
@@ -275,10 +291,11 @@ test('20,000 requests through injection: no body corrupted, no stall, no connect
   const started = Date.now();
   const t = tally(await drive(paths));
   report('direct', t, Date.now() - started);
+  await kernelCounters();
   await assertIntact(t, injectedBefore);
 });
 
-test('2,000 large answers through a traced nginx proxy (enrolled upstreams): no stall', { skip }, async () => {
+test('2,000 large answers through a traced nginx proxy: none corrupted, no stall', { skip }, async () => {
   const rnd = random(4242);
   // 8 KiB .. 520 KiB answers.
   const paths = Array.from({ length: 2000 }, (_, i) => {
@@ -292,25 +309,21 @@ test('2,000 large answers through a traced nginx proxy (enrolled upstreams): no 
   const t = tally(await drive(paths));
   report('through nginx', t, Date.now() - started);
   await assertIntact(t, injectedBefore);
-  // nginx opens an upstream connection per request (no upstream keepalive in its config): each one
-  // was enrolled, which is what exposes nginx's FIONREAD reads to the hazard.
-  let enrolled;
-  await waitFor(`${ENROLLED} to count nginx's ${paths.length} upstream connections`, async () => {
-    enrolled = await metric(up, ENROLLED) - enrolledBefore;
-    return enrolled >= paths.length;
-  }, { timeoutMs: 10000, intervalMs: 200, describe: () => `it went up by ${enrolled}` });
+  // Whether nginx's own upstream connections (one per request: no upstream keepalive in its
+  // config) are enrolled is the agent's choice (today not: nginx is no thread-context process, and
+  // enrolled sockets break splice reads, KERNEL-NOTES.md); if they ever are, this part is where
+  // nginx's FIONREAD reads would stall. Logged, not asserted.
+  console.log(`# enrolled during the nginx part: ${await metric(up, ENROLLED) - enrolledBefore} connections`);
   assert.equal(s.nginx.child.exitCode, null, `nginx exited: ${s.nginx.output}`);
 });
 
 // A request whose body, written after its head in a write of its own, starts with an HTTP request
 // head (an HTTP message carried as a body: message/http, a test harness, a tunnel): the body must
-// arrive as written. The sk_msg program sees each write alone and cannot tell that this one is a
-// body, so it inserts a header into it: the backend reads Content-Length bytes of the changed body,
-// and the 70 bytes pushed past them are taken for the next request on the connection.
-test('a body that starts with an HTTP request head arrives as written', {
-  skip, todo: 'known bug: bpf/inject.bpf.c injects into any write that starts with a request head, ' +
-              'a body written on its own included',
-}, async () => {
+// arrive as written. The sk_msg program sees each write alone; it tells a body from a request by
+// following the connection (the Content-Length of the head before it). Before it did, it inserted
+// a header into such bodies: the backend read Content-Length bytes of the changed body and took
+// the 70 bytes pushed past them for the next request on the connection.
+test('a body that starts with an HTTP request head arrives as written', { skip }, async () => {
   const paths = Array.from({ length: 200 }, (_, i) => `/r/httpbody-${i}?mode=httpbody`);
   const injectedBefore = await metric(up, INJECTED);
   const started = Date.now();
