@@ -21,10 +21,10 @@ import { after, before, test } from 'node:test';
 
 import { makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
 import { api, core, sdkTraceBase } from './lib/deps.mjs';
-import { HodosUp } from './lib/hodos_up.mjs';
+import { HodosUp, startInjectingUp } from './lib/hodos_up.mjs';
 import {
   APPS, describeSpans, execFileP, metric, needsRoot, nginxConfig, request, spansOf, startServer, stopServer, tag,
-  waitUntilTraced,
+  tearDown, unusedPort, waitUntilTraced,
 } from './lib/servers.mjs';
 
 const skip = needsRoot;
@@ -42,6 +42,7 @@ const INJECTED = 'hodos_agent_inject_total{result="injected"}';
 
 let tmp;
 let up;
+let lock;
 const s = {};  // the servers by name
 
 // Starts a hop (see tests/e2e/apps/context_hop.*, ContextHop.java) as SERVICE[name], calling `next`.
@@ -49,13 +50,6 @@ const env = (name) => ({ cwd: tmp.dir, env: { OTEL_SERVICE_NAME: SERVICE[name] }
 const py = (name, ...next) => startServer(name, 'python3', ['-u', HOP_PY, ...next.map(String)], env(name));
 const node = (name, ...next) => startServer(name, process.execPath, [HOP_NODE, ...next.map(String)], env(name));
 const java = (...next) => startServer('java', 'java', ['-cp', tmp.dir, 'ContextHop', ...next.map(String)], env('java'));
-
-// A port nobody listens on, found without listening (a listen() would make the agent trace us).
-async function unusedPort() {
-  const { stdout } = await execFileP('python3', ['-c', 'import socket; s = socket.socket(); ' +
-                                                 's.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']);
-  return Number(stdout);
-}
 
 // The request id of a span: the last segment of its url.path (every hop keeps it).
 const ridOf = (span) => (tag(span, 'url.path') ?? '').split('/').pop();
@@ -184,9 +178,9 @@ before(async () => {
   tmp = makeTempDir('context');
   const www = path.join(tmp.dir, 'www');
   fs.mkdirSync(www);
-  up = new HodosUp({ dir: tmp.dir, agent: true });
-  await Promise.all([up.start(), execFileP('javac', ['-d', tmp.dir, path.join(APPS, 'ContextHop.java')])]);
-  assert.match(up.stdout, /agent: +tracing \d+ process/, `the agent did not start:\n${up.tail()}`);
+  // Injection on (another Hodos agent injecting on the host would make this one stand down).
+  [{ up, lock }] = await Promise.all([startInjectingUp({ dir: tmp.dir }),
+                                      execFileP('javac', ['-d', tmp.dir, path.join(APPS, 'ContextHop.java')])]);
 
   // Every server starts after the agent, callees before their callers (which take their ports).
   [s.leafC, s.leafD, s.nodeSdk] = await Promise.all([py('leafC'), py('leafD'), node('nodeSdk')]);
@@ -205,15 +199,7 @@ before(async () => {
   await waitUntilTraced(up, ...Object.values(s).map((server) => server.child.pid));
 });
 
-after(async () => {
-  for (const server of Object.values(s)) stopServer(server);
-  // (An `up` that failed to start was reported by its test.)
-  if (up?.running) {
-    const exit = await up.stop();
-    assert.equal(exit.code, 0, up.tail());
-  }
-  tmp?.remove();
-});
+after(() => tearDown({ servers: s, up, tmp, lock }));
 
 test('client → Python → Java → two Python leaves, sequential: one trace each, injected', { skip }, async () => {
   const injectedBefore = await metric(up, INJECTED);

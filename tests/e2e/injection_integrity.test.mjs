@@ -20,16 +20,16 @@
 // The requests are the same on every run (seeded). The client is the test process, which never
 // listens, so the agent does not trace it.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { makeTempDir, waitFor } from './lib/collector.mjs';
-import { HodosUp } from './lib/hodos_up.mjs';
+import { startInjectingUp } from './lib/hodos_up.mjs';
 import {
-  APPS, execFileP, metric, needsRoot, nginxConfig, startServer, stopServer, waitUntilTraced,
+  APPS, metric, needsRoot, nginxConfig, startServer, tearDown, unusedPort,
+  waitUntilTraced,
 } from './lib/servers.mjs';
 
 const skip = needsRoot;
@@ -42,22 +42,10 @@ const CLIENTS = 16;
 // A request with no answer within this long is a stall (the front gives each backend call 10 s).
 const REQUEST_TIMEOUT_MS = 30000;
 
-// The injector is host-wide: injector unit tests (tests/unit/agent/injector_test.cc) take turns
-// through this lock, and so does this test when run by hand next to them (ctest also serialises
-// them through RESOURCE_LOCK). Held by a child `flock` until the test ends (or dies: its stdin closes).
-const INJECTOR_LOCK = '/tmp/hodos-injector-test.lock';
-
 let tmp;
 let up;
 let lock;
 const s = {};  // the servers by name
-
-// A port nobody listens on, found without listening (a listen() would make the agent trace us).
-async function unusedPort() {
-  const { stdout } = await execFileP('python3', ['-c', 'import socket; s = socket.socket(); ' +
-                                                 's.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']);
-  return Number(stdout);
-}
 
 // A small seeded generator (mulberry32): the same requests on every run; a failure names the seed.
 function random(seed) {
@@ -228,23 +216,7 @@ before(async () => {
   tmp = makeTempDir('integrity');
   const www = path.join(tmp.dir, 'www');
   fs.mkdirSync(www);
-  lock = spawn('flock', [INJECTOR_LOCK, '-c', 'echo locked && exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let locked = false;
-  lock.stdout.on('data', () => { locked = true; });
-  await waitFor(`the injector lock ${INJECTOR_LOCK} (held by: fuser -v ${INJECTOR_LOCK})`, () => locked,
-                { timeoutMs: 120000, intervalMs: 200 });
-  // Injection stands down while another Hodos agent injects (one that takes no lock): start again
-  // until this one injects.
-  let attempt = 0;
-  await waitFor('a `hodos up` whose agent injects (another Hodos agent injecting stops it)', async () => {
-    if (up?.running) await up.stop();
-    up = new HodosUp({ name: `up-${attempt++}`, dir: tmp.dir, agent: true });
-    await up.start();
-    if (!/agent: +tracing \d+ process/.test(up.stdout)) {
-      throw Object.assign(new Error(`the agent did not start:\n${up.tail()}`), { fatal: true });
-    }
-    return /traceparent injection on/.test(up.stdout);
-  }, { timeoutMs: 90000, intervalMs: 2000, describe: () => up?.stdout });
+  ({ up, lock } = await startInjectingUp({ dir: tmp.dir }));
 
   const env = (service) => ({ cwd: tmp.dir, env: { OTEL_SERVICE_NAME: service } });
   s.backend = await startServer('backend', 'python3', ['-u', HOP, 'backend'], env('integrity-backend'));
@@ -259,15 +231,7 @@ before(async () => {
   await waitUntilTraced(up, ...Object.values(s).map((server) => server.child.pid));
 });
 
-after(async () => {
-  for (const server of Object.values(s)) stopServer(server);
-  if (up?.running) {
-    const exit = await up.stop();
-    assert.equal(exit.code, 0, up.tail());
-  }
-  tmp?.remove();
-  lock?.kill();
-});
+after(() => tearDown({ servers: s, up, tmp, lock }));
 
 // One line for the test's log: the counts, by mode.
 // What the kernel did, from /metrics (the agent publishes its counters every second): in the

@@ -178,3 +178,32 @@ export function query(params) {
   const s = sp.toString();
   return s ? `?${s}` : '';
 }
+
+// The injector is host-wide: injector unit tests (tests/unit/agent/injector_test.cc) take turns
+// through this lock, and so do the tests that need injection on, when run by hand next to them
+// (ctest serialises all of them through RESOURCE_LOCK).
+export const INJECTOR_LOCK = '/tmp/hodos-injector-test.lock';
+
+// Starts a `hodos up` with the agent whose traceparent injection is on: takes INJECTOR_LOCK (held
+// by a child `flock` until `lock.kill()`, or until this process dies), then starts again while
+// another Hodos agent (one that takes no lock) injects and this one stands down. Returns
+// { up, lock }.
+export async function startInjectingUp({ dir, name = 'up', ...options }) {
+  const lock = spawn('flock', [INJECTOR_LOCK, '-c', 'echo locked && exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let locked = false;
+  lock.stdout.on('data', () => { locked = true; });
+  await waitFor(`the injector lock ${INJECTOR_LOCK} (held by: fuser -v ${INJECTOR_LOCK})`, () => locked,
+                { timeoutMs: 120000, intervalMs: 200 });
+  let up;
+  let attempt = 0;
+  await waitFor('a `hodos up` whose agent injects (another Hodos agent injecting stops it)', async () => {
+    if (up?.running) await up.stop();
+    up = new HodosUp({ ...options, name: `${name}-${attempt++}`, dir, agent: true });
+    await up.start();
+    if (!/agent: +tracing \d+ process/.test(up.stdout)) {
+      throw Object.assign(new Error(`the agent did not start:\n${up.tail()}`), { fatal: true });
+    }
+    return /traceparent injection on/.test(up.stdout);
+  }, { timeoutMs: 90000, intervalMs: 2000, describe: () => up?.stdout });
+  return { up, lock };
+}

@@ -1,6 +1,7 @@
 // Real servers for the agent's end-to-end tests (python, Flask, Node, Java, nginx, Go): start and
 // stop them, wait for the agent to trace them, read their spans back from the query API, and a few
 // raw HTTP clients whose bytes the tests control.
+import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -193,4 +194,24 @@ export function nginxConfig(prefix, vars) {
   const file = path.join(prefix, 'nginx.conf');
   fs.writeFileSync(file, conf);
   return file;
+}
+
+// A port nobody listens on, found without listening (a listen() would make the agent trace the
+// test process).
+export async function unusedPort() {
+  const { stdout } = await execFileP('python3', ['-c', 'import socket; s = socket.socket(); ' +
+                                                 's.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']);
+  return Number(stdout);
+}
+
+// The end of a test file with servers under one `hodos up` (and, when it took one, the injector
+// lock): stops the servers, checks that `up` exits cleanly, removes the temp dir.
+export async function tearDown({ servers, up, tmp, lock }) {
+  for (const server of Object.values(servers)) stopServer(server);
+  if (up?.running) {
+    const exit = await up.stop();
+    assert.equal(exit.code, 0, up.tail());
+  }
+  tmp?.remove();
+  lock?.kill();
 }
