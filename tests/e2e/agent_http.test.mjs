@@ -188,9 +188,11 @@ server.serve_forever()
   assert.ok(client.startTime + client.duration <= server.startTime + server.duration + 1);
   assert.ok(!text.includes(QUERY));
 
-  // The backend served that call: its SERVER span is on the other end of the client span's
-  // connection, so the stitch stage moved it into the caller's trace, as the client's child.
-  // (A search by service answers whole traces: the caller's spans come with it.)
+  // The backend served that call: it continued the traceparent the kernel inserted into the call
+  // (the front is a thread-per-request Python server), or, were injection off, the stitch stage
+  // moved its SERVER span (the other end of the client span's connection) into the caller's trace.
+  // Either way it is the client's child. (A search by service answers whole traces: the caller's
+  // spans come with it.)
   const isBack = (x) => tag(x, 'span.kind') === 'server' && x.process.serviceName === backendService;
   const backSpans = await waitForSpans(backendService, 'the backend server span', (s) => s.some(isBack));
   const back = backSpans.spans.find(isBack);
@@ -204,7 +206,9 @@ server.serve_forever()
   assert.equal(whole.status, 200);
   const ids = whole.body.data[0].spans.map((x) => x.spanID);
   for (const s of [server, client, back]) assert.ok(ids.includes(s.spanID), `missing ${s.operationName}`);
-  assert.ok(Number(await metric('hodos_processor_stitch_stitched_total{processor="stitch/agent"}')) >= 1);
+  const injected = Number(await metric('hodos_agent_inject_total{result="injected"}'));
+  const stitched = Number(await metric('hodos_processor_stitch_stitched_total{processor="stitch/agent"}'));
+  assert.ok(injected + stitched >= 1, `joined by neither injection (${injected}) nor stitching (${stitched})`);
 });
 
 // A Java app (com.sun.net.httpserver, one dispatcher thread per server) whose /proxy handler calls
