@@ -6,7 +6,9 @@
 #   BENCH_STORE_SPANS   spans ingested by the store benchmark (default 1000000)
 #   BUILD_DIR           build tree (default build)
 #   BENCH_OVERHEAD_*    the agent overhead benchmark's knobs (see bench/overhead/run.mjs), e.g.
-#                       BENCH_OVERHEAD_ROUNDS (default 3), BENCH_OVERHEAD_SECONDS (default 8)
+#                       BENCH_OVERHEAD_ROUNDS (default 3), BENCH_OVERHEAD_SECONDS (default 8),
+#                       BENCH_OVERHEAD_SUITES (default "node,chain": which parts run)
+#   HODOS_BENCH_REQUESTS  requests of the injection chain's counted run (default 1000000; 0 skips)
 #   BENCH_UI_*          the web UI benchmark's knobs (see bench/ui/trace_render.mjs), e.g.
 #                       BENCH_UI_SPANS (default 10000), BENCH_UI_RUNS (default 7)
 # Runs every benchmark even when one fails, then exits non-zero if any did.
@@ -41,7 +43,8 @@ else
 fi
 
 echo
-echo "=== overhead: bench/overhead/run.mjs (none vs hodos agent vs OpenTelemetry SDK; hodos needs root) ==="
+echo "=== overhead: bench/overhead/run.mjs (none vs hodos agent vs OpenTelemetry SDK, then the" \
+  "injection chain: 1M requests through traceparent injection; hodos needs root) ==="
 # Without root it says so and compares none with the SDK only.
 BUILD_DIR="$BUILD_DIR" node bench/overhead/run.mjs || failed+=("overhead")
 

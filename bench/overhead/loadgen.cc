@@ -7,6 +7,13 @@
 //                      connection k mod C) and its latency counts from that time, not from when the
 //                      connection was free to send it. A stall that holds later requests back shows
 //                      in their latency instead of being hidden (no coordinated omission).
+//   --requests N       closed loop until exactly N requests were sent (no warm-up): the long
+//                      integrity run of the injection chain.
+//   --verify           POST <prefix><k> with a body (0 B to 64 KiB, content from k), and check
+//                      each answer: "<k> <length> <crc32> <traceparent or ->" as the chain's
+//                      backend computes it. An answer for another request, another length or
+//                      checksum, or a malformed traceparent counts as corrupted; one not in
+//                      within --timeout seconds as stalled; refused, reset or non-200 as an error.
 // The first --warmup seconds are not measured. At both ends of the measured window it samples the
 // CPU time of the --watch-pid processes (per thread for --watch-threads) and the run time of the
 // BPF programs --bpf-prog-id, so every cost divides by exactly the requests of that window.
@@ -23,6 +30,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -57,7 +65,86 @@ struct Options {
   std::vector<int> watch_pids;
   std::vector<int> watch_threads;
   std::vector<uint32_t> bpf_prog_ids;
+  bool verify = false;
+  uint64_t requests = 0;  // > 0: closed loop over exactly this many requests
+  double timeout_s = 10;
 };
+
+// ---- request bodies and the answers they must get (--verify) ---------------------------------
+
+uint32_t crc32(std::string_view data) {
+  static const std::vector<uint32_t> table = [] {
+    std::vector<uint32_t> t(256);
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int b = 0; b < 8; ++b) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t c = 0xFFFFFFFFu;
+  for (char ch : data) c = table[(c ^ static_cast<uint8_t>(ch)) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+struct Payload {
+  std::string body;
+  uint32_t crc = 0;
+};
+
+// Request k sends payload k % 1024. Mostly up to 2 KiB (bodies in the same write as the head or
+// right after it), every 16th 8-64 KiB (many segments); bytes from an xorshift seeded by the index,
+// so a shifted or changed byte changes the checksum.
+std::vector<Payload> make_payloads() {
+  std::vector<Payload> payloads(1024);
+  for (uint64_t i = 0; i < payloads.size(); ++i) {
+    size_t size = i % 16 == 15 ? 8192 + (i * 7919) % 57345 : (i * 2654435761u) % 2049;
+    uint64_t x = i * 0x9E3779B97F4A7C15ull + 1;
+    std::string& body = payloads[i].body;
+    body.resize(size);
+    for (char& c : body) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      c = static_cast<char>(x);
+    }
+    payloads[i].crc = crc32(body);
+  }
+  return payloads;
+}
+
+const std::vector<Payload>& payloads() {
+  static const std::vector<Payload> p = make_payloads();
+  return p;
+}
+
+bool is_lower_hex(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+// 00-<32 hex>-<16 hex>-<2 hex>, ids not all zero.
+bool valid_traceparent(std::string_view tp) {
+  if (tp.size() != 55 || tp.substr(0, 3) != "00-" || tp[35] != '-' || tp[52] != '-') return false;
+  std::string_view trace = tp.substr(3, 32), span = tp.substr(36, 16), flags = tp.substr(53, 2);
+  return is_lower_hex(trace) && is_lower_hex(span) && is_lower_hex(flags) &&
+         trace.find_first_not_of('0') != std::string_view::npos &&
+         span.find_first_not_of('0') != std::string_view::npos;
+}
+
+enum class Check { kGood, kCorrupted, kTraced };
+
+Check check_answer(uint64_t k, std::string_view answer) {
+  const Payload& p = payloads()[k % payloads().size()];
+  std::string expected = fmt::format("{} {} {:08x} ", k, p.body.size(), p.crc);
+  if (answer.substr(0, expected.size()) != expected || answer.empty() || answer.back() != '\n') {
+    return Check::kCorrupted;
+  }
+  std::string_view tp = answer.substr(expected.size(), answer.size() - expected.size() - 1);
+  if (tp == "-") return Check::kGood;
+  return valid_traceparent(tp) ? Check::kTraced : Check::kCorrupted;
+}
 
 int64_t now_ns() {
   timespec t = {};
@@ -81,19 +168,24 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // False on any failure (refused, reset, timeout, unparsable or non-200 answer); the next call
-  // reconnects.
-  bool exchange(const std::string& request) {
-    if (fd_ < 0 && !open()) return false;
+  enum class Outcome { kOk, kError, kStalled };
+
+  // kError on any failure (refused, reset, unparsable or non-200 answer), kStalled when no answer
+  // came within the timeout; the next call reconnects. On kOk, *body is the answer's body.
+  Outcome exchange(const std::string& request, std::string_view method, std::string* body) {
+    if (fd_ < 0 && !open()) return Outcome::kError;
     if (!send_all(request)) return fail();
     while (true) {
       std::string_view view(buffer_);
       http1::Response response;
-      switch (http1::parse_response(&view, "GET", &response)) {
-        case http1::ParseState::kSuccess:
-          buffer_.erase(0, buffer_.size() - view.size());
+      switch (http1::parse_response(&view, method, &response)) {
+        case http1::ParseState::kSuccess: {
+          const size_t used = buffer_.size() - view.size();
           if (response.status != 200) return fail();
-          return true;
+          if (body) body->assign(buffer_, used - response.body.seen, response.body.seen);
+          buffer_.erase(0, used);
+          return Outcome::kOk;
+        }
         case http1::ParseState::kInvalid:
           return fail();
         case http1::ParseState::kNeedsMoreData:
@@ -103,11 +195,15 @@ class Connection {
       ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
       if (n <= 0) {
         if (n < 0 && errno == EINTR) continue;
-        return fail();
+        const bool timed_out = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        fail();
+        return timed_out ? Outcome::kStalled : Outcome::kError;
       }
       buffer_.append(chunk, static_cast<size_t>(n));
     }
   }
+
+  void set_timeout(double seconds) { timeout_s_ = seconds; }
 
  private:
   bool open() {
@@ -116,7 +212,8 @@ class Connection {
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     // A server that stops answering fails the request instead of hanging the run.
-    timeval timeout = {10, 0};
+    timeval timeout = {static_cast<time_t>(timeout_s_),
+                       static_cast<suseconds_t>((timeout_s_ - std::floor(timeout_s_)) * 1e6)};
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
     if (connect(fd_, reinterpret_cast<const sockaddr*>(&addr_), sizeof(addr_)) != 0) {
@@ -139,9 +236,9 @@ class Connection {
     return true;
   }
 
-  bool fail() {
+  Outcome fail() {
     close_socket();
-    return false;
+    return Outcome::kError;
   }
 
   void close_socket() {
@@ -151,6 +248,7 @@ class Connection {
   }
 
   sockaddr_in addr_;
+  double timeout_s_ = 10;
   int fd_ = -1;
   std::string buffer_;
 };
@@ -162,6 +260,11 @@ struct ThreadResult {
   uint64_t completed = 0;             // succeeded inside the measured window
   uint64_t errors = 0;                // failed inside the measured window
   uint64_t total = 0;                 // succeeded at any time, warm-up included
+  // --verify, at any time (warm-up included): every request counts for integrity.
+  uint64_t corrupted = 0;  // answered 200 with the wrong content
+  uint64_t stalled = 0;    // no answer within --timeout
+  uint64_t failed = 0;     // error of any other kind
+  uint64_t traced = 0;     // the backend saw a valid traceparent
 };
 
 struct Window {
@@ -171,18 +274,58 @@ struct Window {
 };
 
 std::string request_for(const Options& o, uint64_t k) {
+  if (o.verify) {
+    const std::string& body = payloads()[k % payloads().size()].body;
+    return fmt::format(
+        "POST {}{} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: hodos-loadgen\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n{}",
+        o.path_prefix, k, o.host, o.port, body.size(), body);
+  }
   return fmt::format("GET {}{} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: hodos-loadgen\r\n\r\n",
                      o.path_prefix, k % 1000, o.host, o.port);
+}
+
+// Sends request k and sorts its outcome; true when it succeeded (and, with --verify, was right).
+bool send_one(const Options& o, Connection* conn, uint64_t k, ThreadResult* r) {
+  std::string body;
+  const std::string_view method = o.verify ? "POST" : "GET";
+  switch (conn->exchange(request_for(o, k), method, o.verify ? &body : nullptr)) {
+    case Connection::Outcome::kOk:
+      break;
+    case Connection::Outcome::kStalled:
+      ++r->stalled;
+      return false;
+    case Connection::Outcome::kError:
+      ++r->failed;
+      return false;
+  }
+  if (!o.verify) return true;
+  switch (check_answer(k, body)) {
+    case Check::kGood:
+      return true;
+    case Check::kTraced:
+      ++r->traced;
+      return true;
+    case Check::kCorrupted:
+      ++r->corrupted;
+      if (r->corrupted <= 3) {
+        std::fprintf(stderr, "loadgen: request %llu: unexpected answer '%s'\n",
+                     static_cast<unsigned long long>(k), body.substr(0, 200).c_str());
+      }
+      return false;
+  }
+  return false;
 }
 
 void closed_loop(const Options& o, const sockaddr_in& addr, const Window& w, unsigned index,
                  ThreadResult* r) {
   Connection conn(addr);
+  conn.set_timeout(o.timeout_s);
   sleep_until_ns(w.start);
   for (uint64_t k = index;; k += o.connections) {
     const int64_t sent = now_ns();
     if (sent >= w.end) break;
-    const bool ok = conn.exchange(request_for(o, k));
+    const bool ok = send_one(o, &conn, k, r);
     const int64_t done = now_ns();
     r->total += ok;
     if (done < w.warm || done > w.end) continue;
@@ -198,13 +341,14 @@ void closed_loop(const Options& o, const sockaddr_in& addr, const Window& w, uns
 void open_loop(const Options& o, const sockaddr_in& addr, const Window& w, unsigned index,
                ThreadResult* r) {
   Connection conn(addr);
+  conn.set_timeout(o.timeout_s);
   const double interval_ns = 1e9 / o.rate;
   for (uint64_t k = index;; k += o.connections) {
     const int64_t scheduled = w.start + static_cast<int64_t>(std::llround(k * interval_ns));
     if (scheduled >= w.end) break;
     if (now_ns() < scheduled) sleep_until_ns(scheduled);
     const int64_t sent = now_ns();
-    const bool ok = conn.exchange(request_for(o, k));
+    const bool ok = send_one(o, &conn, k, r);
     const int64_t done = now_ns();
     r->total += ok;
     if (scheduled < w.warm) continue;
@@ -215,6 +359,29 @@ void open_loop(const Options& o, const sockaddr_in& addr, const Window& w, unsig
     ++r->completed;
     r->latencies_ns.push_back(done - scheduled);
     r->send_lags_ns.push_back(sent - scheduled);
+  }
+}
+
+// --requests: the connections share one counter and stop once it reaches N; every request is
+// measured.
+void counted_loop(const Options& o, const sockaddr_in& addr, std::atomic<uint64_t>* next,
+                  ThreadResult* r) {
+  Connection conn(addr);
+  conn.set_timeout(o.timeout_s);
+  r->latencies_ns.reserve(o.requests / o.connections + 1);
+  for (;;) {
+    const uint64_t k = next->fetch_add(1);
+    if (k >= o.requests) break;
+    const int64_t sent = now_ns();
+    const bool ok = send_one(o, &conn, k, r);
+    const int64_t done = now_ns();
+    r->total += ok;
+    if (!ok) {
+      ++r->errors;
+      continue;
+    }
+    ++r->completed;
+    r->latencies_ns.push_back(done - sent);
   }
 }
 
@@ -341,8 +508,13 @@ std::string report(const Options& o, const std::vector<ThreadResult>& results, c
                    const Sample& b, double window_s) {
   std::vector<int64_t> latencies, lags;
   uint64_t completed = 0, errors = 0, total = 0;
+  uint64_t corrupted = 0, stalled = 0, failed = 0, traced = 0;
   for (const ThreadResult& r : results) {
     total += r.total;
+    corrupted += r.corrupted;
+    stalled += r.stalled;
+    failed += r.failed;
+    traced += r.traced;
     latencies.insert(latencies.end(), r.latencies_ns.begin(), r.latencies_ns.end());
     lags.insert(lags.end(), r.send_lags_ns.begin(), r.send_lags_ns.end());
     completed += r.completed;
@@ -355,6 +527,9 @@ std::string report(const Options& o, const std::vector<ThreadResult>& results, c
       o.mode == Mode::kRate ? o.rate : 0, completed, errors, total,
       static_cast<double>(completed) / window_s, distribution_json(std::move(latencies)));
   if (o.mode == Mode::kRate) out += fmt::format(R"("send_lag_us":{},)", distribution_json(lags));
+  out += fmt::format(R"("integrity":{{"verified":{},"corrupted":{},"stalled":{},"failed":{},)"
+                     R"("traceparent_seen":{}}},)",
+                     o.verify, corrupted, stalled, failed, traced);
   out += fmt::format(R"("loadgen_cpu_ns":{},"pids":{{)", b.self_ns - a.self_ns);
   const char* sep = "";
   for (int pid : o.watch_pids) {
@@ -399,7 +574,7 @@ int usage() {
       "usage: loadgen --port PORT [--host 127.0.0.1] [--path-prefix /api/items/]\n"
       "               [--mode throughput|rate] [--connections 16] [--seconds 10] [--warmup 2]\n"
       "               [--rate 1000] [--watch-pid PID]... [--watch-threads PID]...\n"
-      "               [--bpf-prog-id ID]...\n",
+      "               [--bpf-prog-id ID]... [--verify] [--requests N] [--timeout 10]\n",
       stderr);
   return 2;
 }
@@ -437,6 +612,12 @@ int main(int argc, char** argv) {
         o.watch_pids.push_back(std::stoi(value()));
       } else if (a == "--watch-threads") {
         o.watch_threads.push_back(std::stoi(value()));
+      } else if (a == "--verify") {
+        o.verify = true;
+      } else if (a == "--requests") {
+        o.requests = std::stoull(value());
+      } else if (a == "--timeout") {
+        o.timeout_s = std::stod(value());
       } else if (a == "--bpf-prog-id") {
         o.bpf_prog_ids.push_back(static_cast<uint32_t>(std::stoul(value())));
       } else {
@@ -450,8 +631,25 @@ int main(int argc, char** argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(o.port);
   if (o.port == 0 || o.connections == 0 || o.seconds <= 0 || o.warmup < 0 || o.rate <= 0 ||
-      inet_pton(AF_INET, o.host.c_str(), &addr.sin_addr) != 1) {
+      o.timeout_s <= 0 || inet_pton(AF_INET, o.host.c_str(), &addr.sin_addr) != 1) {
     return usage();
+  }
+  if (o.verify) payloads();  // built before the clock starts
+  if (o.requests > 0) {
+    // Counted run: one window from the first request to the last answer.
+    std::vector<ThreadResult> results(o.connections);
+    std::atomic<uint64_t> next{0};
+    const int64_t t0 = now_ns();
+    Sample before = sample(o);
+    std::vector<std::thread> threads;
+    for (unsigned c = 0; c < o.connections; ++c) {
+      threads.emplace_back([&, c] { counted_loop(o, addr, &next, &results[c]); });
+    }
+    for (std::thread& t : threads) t.join();
+    Sample after = sample(o);
+    const int64_t t1 = now_ns();
+    std::puts(report(o, results, before, after, static_cast<double>(t1 - t0) / 1e9).c_str());
+    return 0;
   }
   // Wake-ups at the scheduled send times, not up to 50 µs later.
   prctl(PR_SET_TIMERSLACK, 1UL);

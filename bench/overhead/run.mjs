@@ -12,6 +12,12 @@
 // closed-loop throughput run and one open-loop fixed-rate run of bench_overhead_loadgen. Prints
 // medians with min/max per configuration, the issue's goal checks, and a Markdown summary.
 //
+// Then (suite "chain") the injection chain: a Python thread-per-request frontend and backend, into
+// whose calls Hodos inserts a traceparent, with every request body checksummed and every answer
+// checked; the same interleaved rounds against Node hops with and without the JS SDK; and one
+// counted run of HODOS_BENCH_REQUESTS requests (1,000,000) through Hodos's injection (see the
+// chain section below and docs/BENCHMARKS.md).
+//
 // Environment: BUILD_DIR (default build), BENCH_OVERHEAD_ROUNDS (3), BENCH_OVERHEAD_SECONDS
 // (measured seconds per run, 8), BENCH_OVERHEAD_WARMUP (2), BENCH_OVERHEAD_CONNECTIONS (throughput
 // connections, 16), BENCH_OVERHEAD_RATE_CONNECTIONS (32), BENCH_OVERHEAD_RATE (fixed rate, default
@@ -21,7 +27,12 @@
 // --config` exists; `all`: every listening process, the agent's default), BENCH_OVERHEAD_JSON
 // (write every raw measurement there), BENCH_OVERHEAD_PROFILE_DIR (hodos rounds: record the agent
 // with `perf record --call-graph dwarf` during the fixed-rate run, and save its smaps and per-thread
-// CPU times at the end, into that directory).
+// CPU times at the end, into that directory), BENCH_OVERHEAD_SUITES (node,chain: which parts run),
+// BENCH_OVERHEAD_CHAIN_CONFIGS (py-none,py-hodos,node-none,node-sdk; node-hodos also exists),
+// BENCH_OVERHEAD_CHAIN_ROUNDS (the rounds above), BENCH_OVERHEAD_CHAIN_RATE (default the lower of
+// 1000 req/s and 50% of the Python chain's capacity), HODOS_BENCH_REQUESTS (requests of the counted
+// run through injection, 1000000; 0 skips it), BENCH_OVERHEAD_INJECT_WAIT (seconds a py-hodos
+// measurement waits for another injector on the host to go, 120).
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -51,6 +62,12 @@ const opts = {
   json: env.BENCH_OVERHEAD_JSON,
   agentAllSources: env.BENCH_OVERHEAD_AGENT_SOURCES === 'all',
   profileDir: env.BENCH_OVERHEAD_PROFILE_DIR,
+  suites: (env.BENCH_OVERHEAD_SUITES || 'node,chain').split(',').map((s) => s.trim()).filter(Boolean),
+  chainConfigs: (env.BENCH_OVERHEAD_CHAIN_CONFIGS || 'py-none,py-hodos,node-none,node-sdk').split(',').map((s) => s.trim()).filter(Boolean),
+  chainRounds: num(env.BENCH_OVERHEAD_CHAIN_ROUNDS, num(env.BENCH_OVERHEAD_ROUNDS, 3)),
+  chainRate: env.BENCH_OVERHEAD_CHAIN_RATE ? Number(env.BENCH_OVERHEAD_CHAIN_RATE) : undefined,
+  chainRequests: num(env.HODOS_BENCH_REQUESTS, 1000000),
+  injectWait: num(env.BENCH_OVERHEAD_INJECT_WAIT, 120),
 };
 
 const log = (...a) => console.log(...a);
@@ -582,74 +599,389 @@ function report(results, rate, capacity) {
   return { table: lines.join('\n'), goals, rate, capacity };
 }
 
+// ---- the injection chain ------------------------------------------------------------------------
+// loadgen -> frontend -> backend where the frontend serves each request on its own thread, so Hodos
+// inserts a traceparent into the frontend's call (docs/how-it-works.md, "Trace context across
+// services"); Node is an event loop and gets none. Every request is a POST whose body the backend
+// checksums; the load generator checks every answer (--verify). Configurations:
+//   py-none, py-hodos   Python http.server ThreadingHTTPServer hops (python/), without / with Hodos;
+//   node-none, node-sdk Node hops (node/, POST route), without / with the OpenTelemetry JS SDK,
+//                       which propagates traceparent itself: there is no SDK for the Python hops
+//                       here (npm only), so the SDK is compared within its own runtime;
+//   node-hodos          optional: the Node hops with Hodos (spans, no injection).
+// Then one counted run of HODOS_BENCH_REQUESTS requests (1,000,000) through py-hodos.
+
+const chainConfigs = ['py-none', 'py-hodos', 'node-none', 'node-sdk', 'node-hodos'];
+
+// Every hodos_agent_inject_total counter, by result.
+function injectCounters(text) {
+  const out = {};
+  for (const m of text.matchAll(/^hodos_agent_inject_total\{[^}]*result="([^"]+)"[^}]*\}\s+(\S+)/gm)) {
+    out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
+async function startChainServices(config, sink) {
+  if (config.startsWith('node-')) {
+    return startServices(config === 'node-sdk' ? 'sdk' : 'none', sink);
+  }
+  const pyDir = path.join(here, 'python');
+  const startPy = async (name, extraEnv) => {
+    const proc = start(name, 'python3', [`${name}.py`], { cwd: pyDir, env: serviceEnv(extraEnv) });
+    await waitFor(`${name}.py to listen`, () => {
+      if (proc.exited) throw new Error(`${name}.py exited: ${proc.output}`);
+      const m = /listening (\d+)/.exec(proc.output);
+      if (m) proc.port = Number(m[1]);
+      return proc.port !== undefined;
+    }, { describe: () => proc.output });
+    return proc;
+  };
+  const backend = await startPy('backend', {});
+  const frontend = await startPy('frontend', { BACKEND_PORT: String(backend.port) });
+  return { frontend, backend };
+}
+
+async function agentInjection(agent) {
+  const text = (await get(agent.metricsPort, '/metrics')).body;
+  return { counters: injectCounters(text), drops: metricSum(text, 'hodos_agent_ringbuf_drops') ?? 0 };
+}
+
+// The agent publishes its kernel counters periodically: after the load, read until they stop moving.
+async function settledInjection(agent) {
+  // Two reads more than one publish interval (1 s) apart that agree.
+  let now = await agentInjection(agent);
+  await waitFor('the agent counters to settle', async () => {
+    const last = now;
+    await sleep(1200);
+    now = await agentInjection(agent);
+    return JSON.stringify(now) === JSON.stringify(last);
+  }, { intervalMs: 0, timeoutMs: 15000 }).catch(() => {});
+  return now;
+}
+
+function injectionState(agent) {
+  const m = /traceparent injection (on|off)[^\n]*/.exec(agent.proc.output);
+  return m ? { on: m[1] === 'on', line: m[0] } : { on: false, line: 'traceparent injection: not reported' };
+}
+
+// What a chain run's integrity adds to summarizeRun.
+function integrity(r) {
+  const i = r.integrity ?? {};
+  return { corrupted: i.corrupted ?? 0, stalled: i.stalled ?? 0, failed: i.failed ?? 0, traceparentSeen: i.traceparent_seen ?? 0, sent: r.total_requests + (i.corrupted ?? 0) + (i.stalled ?? 0) + (i.failed ?? 0) };
+}
+
+// sock_ops programs loaded on the host: another Hodos agent that injects (or another sockmap user),
+// which would make ours stand down.
+function otherSockops() {
+  try {
+    return JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8' }))
+      .filter((p) => p.type === 'sock_ops').map((p) => `${p.id} ${p.name ?? ''}`.trim());
+  } catch { return []; }
+}
+
+// Other `hodos up`/`hodos agent` processes on the host (not this run's): they may trace the
+// benchmark's services too.
+function otherAgents(ours) {
+  const found = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (path.basename(argv[0]) === 'hodos' && ['up', 'agent'].includes(argv[1]) && !ours.includes(Number(pid))) found.push(`${pid} hodos ${argv[1]}`);
+    } catch { /* gone */ }
+  }
+  return found;
+}
+
+async function withChain(config, sink, dir, fn) {
+  if (config === 'py-hodos' && otherSockops().length) {
+    // Only one agent injects per host; on a shared machine another one usually goes soon.
+    log(`chain: waiting up to ${opts.injectWait} s for the host's other injector to go (sock_ops ${otherSockops().join(', ')})`);
+    await waitFor('no other injector', () => !otherSockops().length, { timeoutMs: opts.injectWait * 1000, intervalMs: 500 }).catch(() => {});
+  }
+  const svc = await startChainServices(config, sink);
+  let agent;
+  try {
+    if (config.endsWith('-hodos')) agent = await startAgent(sink, svc, dir);
+    return await fn(svc, agent);
+  } finally {
+    await stop(svc.frontend);
+    await stop(svc.backend);
+    if (agent) await stop(agent.proc);
+  }
+}
+
+function chainLoadgenArgs(svc, sink, agent) {
+  const appPids = [svc.frontend.child.pid, svc.backend.child.pid];
+  const agentPid = agent?.proc.child.pid;
+  const watch = [...appPids, sink.proc.child.pid, ...(agentPid ? [agentPid] : [])];
+  return ['--port', svc.frontend.port, '--path-prefix', '/api/check/', '--verify',
+    ...watch.flatMap((p) => ['--watch-pid', p])];
+}
+
+async function measureChain(config, sink, rate, dir) {
+  const spansBefore = await sink.accepted();
+  const result = await withChain(config, sink, dir, async (svc, agent) => {
+    const appPids = [svc.frontend.child.pid, svc.backend.child.pid];
+    const common = [...chainLoadgenArgs(svc, sink, agent), '--seconds', opts.seconds, '--warmup', opts.warmup];
+    const injBefore = agent ? await agentInjection(agent) : undefined;
+    const others = otherAgents([agent?.proc.child.pid]);
+    if (others.length) log(`chain: note: other Hodos processes on the host during ${config}: ${others.join(', ')}`);
+    const thr = await runLoadgen(['--mode', 'throughput', '--connections', opts.connections, ...common]);
+    const fixed = await runLoadgen(['--mode', 'rate', '--rate', rate, '--connections', opts.rateConnections, ...common]);
+    const res = { config, throughput: summarizeRun(thr, appPids, sink, agent), fixed: summarizeRun(fixed, appPids, sink, agent) };
+    // ThreadingHTTPServer's threads end with their connections, taking their schedstat with them:
+    // the app's CPU comes from utime + stime of the process (exited threads included, tick
+    // resolution) instead.
+    for (const [s, r] of [[res.throughput, thr], [res.fixed, fixed]]) {
+      s.appCpuUs = appPids.reduce((sum, p) => sum + r.pids[p].stat_cpu_ns, 0) / Math.max(1, r.requests) / 1e3;
+    }
+    const a = integrity(thr);
+    const b = integrity(fixed);
+    res.integrity = Object.fromEntries(Object.keys(a).map((k) => [k, a[k] + b[k]]));
+    res.requests = thr.total_requests + fixed.total_requests;
+    if (agent) {
+      const injAfter = await settledInjection(agent);
+      res.injection = injectionState(agent);
+      res.injected = (injAfter.counters.injected ?? 0) - (injBefore.counters.injected ?? 0);
+      res.ringbufDrops = injAfter.drops;
+      res.agentHwmBytes = statusField(agent.proc.child.pid, 'VmHWM');
+      res.injectCounters = injAfter.counters;
+    }
+    return res;
+  });
+  let last = -1;
+  await waitFor('the sink to settle', async () => {
+    const now = await sink.accepted();
+    const settled = now === last;
+    last = now;
+    return settled;
+  }, { intervalMs: 700, timeoutMs: 15000 }).catch(() => {});
+  result.spansPerRequest = (last - spansBefore) / Math.max(1, result.requests);
+  return result;
+}
+
+// HODOS_BENCH_REQUESTS requests, closed loop, through py-hodos: every one checked.
+async function countedChainRun(sink, dir, requests) {
+  return withChain('py-hodos', sink, dir, async (svc, agent) => {
+    const injection = injectionState(agent);
+    const before = await agentInjection(agent);
+    const others = otherAgents([agent.proc.child.pid]);
+    if (others.length) log(`chain: note: other Hodos processes on the host at the counted run's start: ${others.join(', ')}`);
+    const t0 = Date.now();
+    const r = await runLoadgen([...chainLoadgenArgs(svc, sink, agent), '--requests', requests, '--connections', opts.connections]);
+    const after = await settledInjection(agent);
+    const counters = Object.fromEntries(Object.keys(after.counters).map((k) => [k, after.counters[k] - (before.counters[k] ?? 0)]));
+    const pid = agent.proc.child.pid;
+    return {
+      injection, seconds: (Date.now() - t0) / 1000, requests,
+      answered: r.requests, rps: r.rps, p50: r.latency_us.p50, p99: r.latency_us.p99, p999: r.latency_us.p999, max: r.latency_us.max,
+      integrity: integrity(r), counters, ringbufDrops: after.drops,
+      agentCpuUs: r.pids[pid].cpu_ns / Math.max(1, r.requests) / 1e3,
+      appCpuUs: (r.pids[svc.frontend.child.pid].stat_cpu_ns + r.pids[svc.backend.child.pid].stat_cpu_ns) / Math.max(1, r.requests) / 1e3,
+      agentHwmBytes: statusField(pid, 'VmHWM'), agentRssBytes: statusField(pid, 'VmRSS'),
+    };
+  });
+}
+
+function chainReport(results, rate, capacity, counted) {
+  const configs = opts.chainConfigs.filter((c) => results.some((r) => r.config === c));
+  const by = (c) => results.filter((r) => r.config === c);
+  const S = (c, f) => stat(by(c).map(f));
+  const rows = [
+    [`throughput, req/s (closed loop, ${opts.connections} connections)`, (c) => S(c, (r) => r.throughput.rps), 0],
+    [`p50 latency at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.p50), 0],
+    [`p99 latency at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.p99), 0],
+    [`p99.9 latency at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.p999), 0],
+    [`loadgen send lag p99 at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.sendLagP99), 0],
+    [`app CPU per request at ${rate} req/s, µs (frontend + backend)`, (c) => S(c, (r) => r.fixed.appCpuUs), 1],
+    [`agent CPU per request at ${rate} req/s, µs (whole process)`, (c) => S(c, (r) => r.fixed.agentCpuUs), 1],
+    ['agent peak RSS (VmHWM), MiB', (c) => S(c, (r) => r.agentHwmBytes), 1, 1 / 2 ** 20],
+    ['requests checked (both runs, warm-up included)', (c) => S(c, (r) => r.integrity.sent), 0],
+    ['  corrupted / stalled / errors', (c) => (by(c).length ? { text: ['corrupted', 'stalled', 'failed'].map((k) => by(c).reduce((s, r) => s + r.integrity[k], 0)).join(' / ') } : undefined), 0],
+    ['  answered with a traceparent seen by the backend, %', (c) => S(c, (r) => (100 * r.integrity.traceparentSeen) / Math.max(1, r.integrity.sent)), 1],
+    ['  injected by Hodos (inject_total{result="injected"}) per request', (c) => S(c, (r) => (r.injected === undefined ? undefined : r.injected / Math.max(1, r.integrity.sent))), 3],
+    ['spans received by the sink per request', (c) => S(c, (r) => r.spansPerRequest), 2],
+    ['ring buffer drops', (c) => S(c, (r) => r.ringbufDrops), 0],
+  ];
+  const lines = !configs.length ? [] : [`| median (min–max) of ${opts.chainRounds} rounds | ${configs.join(' | ')} |`, `| --- | ${configs.map(() => '---:').join(' | ')} |`];
+  for (const [label, f, digits, scale] of rows) {
+    const cells = configs.map((c) => cell(f(c), digits, scale));
+    if (cells.every((x) => x === '-')) continue;
+    lines.push(`| ${label} | ${cells.join(' | ')} |`);
+  }
+  const goals = [];
+  const p99 = (c) => median(by(c).map((r) => r.fixed.p99));
+  const bad = results.reduce((s, r) => s + r.integrity.corrupted + r.integrity.stalled + r.integrity.failed, 0)
+    + (counted ? counted.integrity.corrupted + counted.integrity.stalled + counted.integrity.failed : 0);
+  const off = results.filter((r) => r.config === 'py-hodos' && !r.injection?.on);
+  // Another tracer on the host (another Hodos agent injecting) reaches the uninstrumented services too.
+  const touched = results.filter((r) => r.config.endsWith('-none') && r.integrity.traceparentSeen > 0);
+  if (touched.length) goals.push(`baseline NOT clean: the backend saw a traceparent in ${touched.map((r) => r.config).join(', ')} (another tracer on the host injects into these services); their figures include its cost`);
+  if (off.length) goals.push(`injection: OFF in ${off.length} py-hodos round(s): ${off[0].injection.line}; the py-hodos figures do not measure injection`);
+  // As for the Node service: a busy machine makes tail latency say nothing about the agent.
+  const noneP99 = by('py-none').map((r) => r.fixed.p99);
+  const lag = Math.max(...configs.map((c) => median(by(c).map((r) => r.fixed.sendLagP99)) ?? 0));
+  const noisy = Math.max(...noneP99) > 1.5 * Math.min(...noneP99) || lag > 1000;
+  const verdict = (ok) => (noisy ? `INCONCLUSIVE (busy machine: py-none p99 ${Math.min(...noneP99).toFixed(0)}–${Math.max(...noneP99).toFixed(0)} µs over the rounds, load generator send lag p99 up to ${lag.toFixed(0)} µs); as measured: ${ok ? 'met' : 'not met'}` : ok ? 'met' : 'NOT met');
+  if (configs.includes('py-none') && configs.includes('py-hodos')) {
+    const added = p99('py-hodos') - p99('py-none');
+    const pct = (100 * added) / p99('py-none');
+    goals.push(`chain p99 at ${rate} req/s, py-hodos vs py-none: ${added >= 0 ? '+' : ''}${pct.toFixed(1)}% (${p99('py-none').toFixed(0)} → ${p99('py-hodos').toFixed(0)} µs; goal ≤ +5%): ${verdict(pct <= 5)}`);
+    if (configs.includes('node-none') && configs.includes('node-sdk')) {
+      const sdkAdded = p99('node-sdk') - p99('node-none');
+      goals.push(`chain added p99: Hodos on the Python hops ${added.toFixed(0)} µs, SDK on the Node hops ${sdkAdded.toFixed(0)} µs; ratio ${(added / sdkAdded).toFixed(2)} (goal ≤ 0.20; different runtimes, see docs/BENCHMARKS.md): ${verdict(added / sdkAdded <= 0.2)}`);
+    }
+  }
+  goals.push(`chain integrity: ${bad} corrupted, stalled or failed requests over every chain run (goal 0): ${bad === 0 ? 'met' : 'NOT met'}`);
+  if (counted) {
+    const c = counted;
+    goals.push(`counted run: ${c.requests.toLocaleString('en-US')} requests through py-hodos in ${c.seconds.toFixed(0)} s (${c.rps.toFixed(0)} req/s, p50 ${c.p50.toFixed(0)} µs, p99 ${c.p99.toFixed(0)} µs, max ${c.max.toFixed(0)} µs); `
+      + `corrupted ${c.integrity.corrupted}, stalled ${c.integrity.stalled}, errors ${c.integrity.failed}; traceparent seen by the backend on ${c.integrity.traceparentSeen.toLocaleString('en-US')}; `
+      + `injected ${(c.counters.injected ?? 0).toLocaleString('en-US')}; agent ${c.agentCpuUs.toFixed(1)} µs CPU/request, peak RSS ${(c.agentHwmBytes / 2 ** 20).toFixed(1)} MiB; ring drops ${c.ringbufDrops}; ${c.injection.line}`);
+    if (c.injection.on) {
+      const all = c.integrity.traceparentSeen === c.requests && (c.counters.injected ?? 0) >= c.requests;
+      goals.push(`counted run: every request through injection: ${all ? 'yes' : 'NO'} (${c.integrity.traceparentSeen} of ${c.requests} reached the backend with a traceparent; the agent counted ${c.counters.injected ?? 0} injected)`);
+    } else goals.push(`counted run: injection OFF (${c.injection.line}): NOT a run through injection`);
+    const other = Object.entries(c.counters).filter(([k, v]) => v && !['injected', 'marked', 'enrolled'].includes(k));
+    // not_http: http.client writes a request's body apart from its head; that write passes untouched.
+    goals.push(`counted run: other injection counters: ${other.length ? other.map(([k, v]) => `${k} ${v}`).join(', ') : 'all 0'}`
+      + (c.counters.not_http ? ' (not_http: the body writes, which http.client sends apart from the head)' : ''));
+  }
+  return { table: lines.join('\n'), goals, bad };
+}
+
+async function runChain(sink, dir) {
+  const report = { bad: 0 };
+  let capacity;
+  let rate = opts.chainRate;
+  if (opts.chainRounds > 0) {
+    const svcCap = await withChain('py-none', sink, dir, (svc) => runLoadgen([...chainLoadgenArgs(svc, sink), '--mode', 'throughput',
+      '--connections', opts.connections, '--seconds', opts.seconds, '--warmup', opts.warmup]));
+    capacity = svcCap.rps;
+    rate ??= Math.min(1000, Math.floor(capacity / 2));
+    log(`chain: uninstrumented capacity (python hops): ${capacity.toFixed(0)} req/s; fixed rate ${rate} req/s`);
+  }
+  const results = [];
+  for (let round = 0; round < opts.chainRounds; ++round) {
+    const order = opts.chainConfigs.map((_, i) => opts.chainConfigs[(i + round) % opts.chainConfigs.length]);
+    for (const config of order) {
+      const r = await measureChain(config, sink, rate, dir);
+      results.push(r);
+      const i = r.integrity;
+      log(`chain round ${round + 1} ${config.padEnd(10)}: ${r.throughput.rps.toFixed(0)} req/s; at ${rate} req/s p50 ${r.fixed.p50.toFixed(0)} p99 ${r.fixed.p99.toFixed(0)} µs; `
+        + `${i.sent} checked: ${i.corrupted} corrupted, ${i.stalled} stalled, ${i.failed} errors, ${i.traceparentSeen} with traceparent`
+        + (r.injected !== undefined ? `, ${r.injected} injected (${r.injection.on ? 'injection on' : r.injection.line})` : ''));
+    }
+  }
+  let counted;
+  if (opts.chainRequests > 0) {
+    log(`chain: counted run, ${opts.chainRequests} requests through py-hodos (HODOS_BENCH_REQUESTS)`);
+    counted = await countedChainRun(sink, dir, opts.chainRequests);
+  }
+  const rep = chainReport(results, rate, capacity, counted);
+  log('');
+  log(rep.table);
+  log('');
+  for (const g of rep.goals) log(`goal: ${g}`);
+  report.bad = rep.bad;
+  report.results = results;
+  report.counted = counted;
+  return report;
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 async function main() {
   for (const [what, file] of [['hodos', HODOS], ['bench_overhead_loadgen', LOADGEN]]) {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing: build ${what} first (scripts/build.sh release ${path.relative(repo, buildDir)} hodos bench_overhead_loadgen)`);
   }
+  const unknownSuites = opts.suites.filter((s) => !['node', 'chain'].includes(s));
+  if (unknownSuites.length) throw new Error(`BENCH_OVERHEAD_SUITES: unknown ${unknownSuites.join(', ')} (node, chain)`);
+  const unknownChain = opts.chainConfigs.filter((c) => !chainConfigs.includes(c));
+  if (unknownChain.length) throw new Error(`BENCH_OVERHEAD_CHAIN_CONFIGS: unknown ${unknownChain.join(', ')} (${chainConfigs.join(', ')})`);
   const unknown = opts.configs.filter((c) => !['none', 'hodos', 'sdk'].includes(c));
   if (unknown.length) throw new Error(`BENCH_OVERHEAD_CONFIGS: unknown ${unknown.join(', ')} (none, hodos, sdk)`);
   if (!opts.configs.includes('none')) throw new Error('BENCH_OVERHEAD_CONFIGS must include none (the baseline)');
   if (opts.configs.includes('hodos') && process.getuid?.() !== 0) {
     log('overhead: skipping hodos: the eBPF agent needs root (CAP_BPF, CAP_PERFMON); run as root for it. Running none vs sdk.');
     opts.configs = opts.configs.filter((c) => c !== 'hodos');
+    opts.chainConfigs = opts.chainConfigs.filter((c) => !c.endsWith('-hodos'));
+    opts.chainRequests = 0;
   }
-  if (opts.configs.includes('sdk') && !fs.existsSync(path.join(nodeDir, 'node_modules/@opentelemetry/auto-instrumentations-node'))) {
+  if ((opts.configs.includes('sdk') || opts.chainConfigs.includes('node-sdk')) && !fs.existsSync(path.join(nodeDir, 'node_modules/@opentelemetry/auto-instrumentations-node'))) {
     log('overhead: skipping sdk: bench/overhead/node/node_modules is missing (make setup, or npm ci in bench/overhead/node)');
     opts.configs = opts.configs.filter((c) => c !== 'sdk');
+    opts.chainConfigs = opts.chainConfigs.filter((c) => c !== 'node-sdk');
   }
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hodos-overhead-'));
   const sink = await startSink(dir);
   const cleanup = async () => { await stop(sink.proc); fs.rmSync(dir, { recursive: true, force: true }); };
+  let chainBad = 0;
   try {
     log(`machine: ${machine()}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-    // Capacity of the uninstrumented service, to place the fixed rate well below saturation.
-    const svc = await startServices('none', sink);
-    let capacity;
-    try {
-      const cap = await runLoadgen(['--mode', 'throughput', '--connections', opts.connections, '--port', svc.frontend.port,
-        '--seconds', opts.seconds, '--warmup', opts.warmup]);
-      capacity = cap.rps;
-    } finally {
-      await stop(svc.frontend);
-      await stop(svc.backend);
-    }
-    const half = Math.floor(capacity / 2);
-    const rate = opts.rate ?? Math.min(1000, half);
-    if (opts.configs.includes('hodos')) {
-      log(`agent sources: ${!opts.agentAllSources && agentHasConfig() ? 'the two services only (agent --config include rule by port)' : 'every process listening on TCP on the host'}`);
-    }
-    log(`uninstrumented capacity: ${capacity.toFixed(0)} req/s; fixed rate: ${rate} req/s (${((100 * rate) / capacity).toFixed(0)}% of capacity)`);
-    if (rate > half) log(`overhead: warning: BENCH_OVERHEAD_RATE=${rate} is above 50% of the measured capacity`);
-
-    const results = [];
-    for (let round = 0; round < opts.rounds; ++round) {
-      const order = opts.configs.map((_, i) => opts.configs[(i + round) % opts.configs.length]);
-      for (const config of order) {
-        const r = await measure(config, sink, rate, dir);
-        r.round = round + 1;
-        results.push(r);
-        const extra = r.fixed.agentCaptureUs !== undefined
-          ? `, agent ${r.fixed.agentCpuUs.toFixed(2)} µs/req (capture ${r.fixed.agentCaptureUs.toFixed(2)}), RSS ${(r.agentHwmBytes / 2 ** 20).toFixed(1)} MiB` : '';
-        const others = (r.tracedProcesses ?? []).filter((p) => !['frontend', 'backend'].includes(p.name));
-        if (others.length) log(`overhead: note: the agent also traced ${others.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}; their traffic adds to its cost`);
-        log(`round ${round + 1} ${config.padEnd(5)}: ${r.throughput.rps.toFixed(0)} req/s; at ${rate} req/s p50 ${r.fixed.p50.toFixed(0)} p99 ${r.fixed.p99.toFixed(0)} p99.9 ${r.fixed.p999.toFixed(0)} µs, app ${r.fixed.appCpuUs.toFixed(1)} µs/req${extra}; ${r.spansPerRequest.toFixed(2)} spans/req; load ${os.loadavg()[0].toFixed(2)}`);
-        if (config !== 'none' && r.spansPerRequest < 2.5) log(`overhead: warning: ${config} delivered only ${r.spansPerRequest.toFixed(2)} spans per request (3 expected)`);
-        if (config === 'hodos' && !r.eventThreadFound) log('overhead: warning: the agent event thread was not found; capture cost not split');
+    if (opts.suites.includes('node')) await runNodeSuite(sink, dir);
+    if (opts.suites.includes('chain')) {
+      log('');
+      log('=== injection chain: loadgen -> frontend -> backend, every body checksummed ===');
+      const chain = await runChain(sink, dir);
+      chainBad = chain.bad;
+      if (opts.json) {
+        const file = opts.json.replace(/(\.json)?$/, '-chain.json');
+        fs.writeFileSync(file, JSON.stringify({ machine: machine(), opts, results: chain.results, counted: chain.counted }, null, 2));
       }
     }
-    const rep = report(results, rate, capacity);
-    log('');
-    log(rep.table);
-    log('');
-    for (const g of rep.goals) log(`goal: ${g}`);
     log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-    if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ machine: machine(), opts, capacity, rate, results }, null, 2));
   } finally {
     await cleanup();
   }
+  if (chainBad > 0) throw new Error(`the injection chain had ${chainBad} corrupted, stalled or failed requests`);
+}
+
+// The Node service, none vs hodos vs sdk (the part described at the top).
+async function runNodeSuite(sink, dir) {
+  // Capacity of the uninstrumented service, to place the fixed rate well below saturation.
+  const svc = await startServices('none', sink);
+  let capacity;
+  try {
+    const cap = await runLoadgen(['--mode', 'throughput', '--connections', opts.connections, '--port', svc.frontend.port,
+      '--seconds', opts.seconds, '--warmup', opts.warmup]);
+    capacity = cap.rps;
+  } finally {
+    await stop(svc.frontend);
+    await stop(svc.backend);
+  }
+  const half = Math.floor(capacity / 2);
+  const rate = opts.rate ?? Math.min(1000, half);
+  if (opts.configs.includes('hodos')) {
+    log(`agent sources: ${!opts.agentAllSources && agentHasConfig() ? 'the two services only (agent --config include rule by port)' : 'every process listening on TCP on the host'}`);
+  }
+  log(`uninstrumented capacity: ${capacity.toFixed(0)} req/s; fixed rate: ${rate} req/s (${((100 * rate) / capacity).toFixed(0)}% of capacity)`);
+  if (rate > half) log(`overhead: warning: BENCH_OVERHEAD_RATE=${rate} is above 50% of the measured capacity`);
+
+  const results = [];
+  for (let round = 0; round < opts.rounds; ++round) {
+    const order = opts.configs.map((_, i) => opts.configs[(i + round) % opts.configs.length]);
+    for (const config of order) {
+      const r = await measure(config, sink, rate, dir);
+      r.round = round + 1;
+      results.push(r);
+      const extra = r.fixed.agentCaptureUs !== undefined
+        ? `, agent ${r.fixed.agentCpuUs.toFixed(2)} µs/req (capture ${r.fixed.agentCaptureUs.toFixed(2)}), RSS ${(r.agentHwmBytes / 2 ** 20).toFixed(1)} MiB` : '';
+      const others = (r.tracedProcesses ?? []).filter((p) => !['frontend', 'backend'].includes(p.name));
+      if (others.length) log(`overhead: note: the agent also traced ${others.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}; their traffic adds to its cost`);
+      log(`round ${round + 1} ${config.padEnd(5)}: ${r.throughput.rps.toFixed(0)} req/s; at ${rate} req/s p50 ${r.fixed.p50.toFixed(0)} p99 ${r.fixed.p99.toFixed(0)} p99.9 ${r.fixed.p999.toFixed(0)} µs, app ${r.fixed.appCpuUs.toFixed(1)} µs/req${extra}; ${r.spansPerRequest.toFixed(2)} spans/req; load ${os.loadavg()[0].toFixed(2)}`);
+      if (config !== 'none' && r.spansPerRequest < 2.5) log(`overhead: warning: ${config} delivered only ${r.spansPerRequest.toFixed(2)} spans per request (3 expected)`);
+      if (config === 'hodos' && !r.eventThreadFound) log('overhead: warning: the agent event thread was not found; capture cost not split');
+    }
+  }
+  const rep = report(results, rate, capacity);
+  log('');
+  log(rep.table);
+  log('');
+  for (const g of rep.goals) log(`goal: ${g}`);
+  if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ machine: machine(), opts, capacity, rate, results }, null, 2));
 }
 
 main().catch((e) => {

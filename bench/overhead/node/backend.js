@@ -1,10 +1,27 @@
 // Backend of the overhead benchmark's 2-hop service: plain node:http, answers GET /items/<id> with
-// a small JSON document. CommonJS on purpose, so the OpenTelemetry SDK's require hooks see node:http
+// a small JSON document (and POST /check/<k>, below). CommonJS on purpose, so the OpenTelemetry SDK's require hooks see node:http
 // exactly as in a typical service.
 'use strict';
 const http = require('node:http');
+const zlib = require('node:zlib');
+
+// POST /check/<k> (the injection chain, run.mjs): answers "<k> <body length> <crc32 of the body>
+// <traceparent or ->", as bench/overhead/python/backend.py does.
+function check(req, res) {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const k = req.url.split('/').pop();
+    const crc = zlib.crc32(body).toString(16).padStart(8, '0');
+    const answer = `${k} ${body.length} ${crc} ${req.headers.traceparent || '-'}\n`;
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(answer) });
+    res.end(answer);
+  });
+}
 
 const server = http.createServer((req, res) => {
+  if (req.method === 'POST') return check(req, res);
   const id = Number(req.url.split('/').pop()) || 0;
   const body = JSON.stringify({ id, name: `item ${id}`, price: (id * 37) % 1000, stock: id % 7 });
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });

@@ -11,7 +11,33 @@ function reply(res, status, body) {
   res.end(body);
 }
 
+// POST /api/check/<k> (the injection chain, run.mjs): forwards the body to the backend's
+// /check/<k> and answers with the backend's answer, as bench/overhead/python/frontend.py does.
+function check(req, res) {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const k = req.url.split('/').pop();
+    const call = http.request({
+      host: '127.0.0.1', port: backendPort, path: `/check/${k}`, method: 'POST', agent,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
+    }, (answer) => {
+      const parts = [];
+      answer.on('data', (c) => parts.push(c));
+      answer.on('end', () => {
+        const text = Buffer.concat(parts);
+        res.writeHead(answer.statusCode === 200 ? 200 : 502, { 'content-type': 'text/plain', 'content-length': text.length });
+        res.end(text);
+      });
+    });
+    call.on('error', () => reply(res, 502, '{"error":"backend unreachable"}'));
+    call.end(body);
+  });
+}
+
 const server = http.createServer((req, res) => {
+  if (req.method === 'POST') return check(req, res);
   const id = Number(req.url.split('/').pop()) || 0;
   const call = http.request({ host: '127.0.0.1', port: backendPort, path: `/items/${id}`, agent }, (answer) => {
     const chunks = [];
