@@ -479,6 +479,7 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
   fill_header(&event->header, call, pid_tgid, ret, HODOS_EVENT_DATA);
   read_socket_tuple((struct sock *)call->sk, &event->header.tuple, typed);
   __builtin_memset(&event->ids, 0, sizeof(event->ids));
+  if (call->mode & HODOS_TRACED_GOROUTINES) event->header.flags |= HODOS_FLAG_NO_THREAD_PARENT;
 
   __u64 wanted = ret;
   if (wanted > capture_bytes) wanted = capture_bytes;

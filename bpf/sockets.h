@@ -63,6 +63,7 @@ enum hodos_event_flags {
   HODOS_FLAG_CAPTURE_FAILED = 2, /* reading the user buffer failed: captured is 0 */
   HODOS_FLAG_LENGTH_ONLY = 4,    /* sendfile/splice: bytes moved that no user buffer held; captured
                                   * is 0 by design, not a loss */
+  HODOS_FLAG_NO_THREAD_PARENT = 8, /* the process's threads are not its requests (Go) */
 };
 
 /* Indexes of the per-CPU counter array. */
@@ -118,6 +119,10 @@ struct hodos_event_header {
  * (goroutines move between threads) stay in bit 0 only: a thread is not a request there. */
 #define HODOS_TRACED 1
 #define HODOS_TRACED_THREAD_CONTEXT 2
+/* Bit 2 = goroutines: a Go process, whose threads run many goroutines each (a call written on a
+ * thread says nothing about which request it serves): its data events carry
+ * HODOS_FLAG_NO_THREAD_PARENT, so that the agent never parents a call by its thread. */
+#define HODOS_TRACED_GOROUTINES 4
 
 /* How long a thread's context lives without the answer being written (a handler that never
  * answers, a connection dropped mid-request): past this it is not used. */

@@ -245,7 +245,7 @@ void Agent::scan_once() {
       never.insert(pid);
       continue;
     }
-    found[pid] = Source{to_process_resource(s.resource), s.service.name, s.thread_per_request};
+    found[pid] = Source{to_process_resource(s.resource), s.service.name, s.trace_mode};
   }
   for (const DiscoveredSource& s : result.excluded) {
     never.insert(static_cast<uint32_t>(s.process.pid()));
@@ -290,7 +290,7 @@ void Agent::scan_once() {
   }
   for (uint32_t pid : added) {
     try {
-      probe_->trace_process(pid, sources_.at(pid).thread_per_request);
+      probe_->trace_process(pid, sources_.at(pid).trace_mode);
       logger_->info("agent: tracing pid {} ({})", pid, sources_.at(pid).service_name);
     } catch (const std::exception& e) {
       logger_->warn("agent: {}", e.what());
@@ -368,16 +368,16 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
     update_listing(pid, result);
     std::lock_guard lock(sources_mu_);
     if (traced) {
-      // The kernel started it without thread context: set the mode now that its runtime is known.
-      if (source->thread_per_request) {
+      // The kernel started it in the default mode: set its own now that its runtime is known.
+      if (source->trace_mode != TraceMode::kDefault) {
         try {
-          probe_->trace_process(pid, true);
+          probe_->trace_process(pid, source->trace_mode);
         } catch (const std::exception& e) {
           logger_->warn("agent: {}", e.what());
         }
       }
       Source found{to_process_resource(source->resource), source->service.name,
-                   source->thread_per_request};
+                   source->trace_mode};
       const bool added = sources_.insert_or_assign(pid, std::move(found)).second;
       if (added) logger_->info("agent: tracing pid {} ({})", pid, sources_.at(pid).service_name);
     } else if (auto it = sources_.find(pid); it != sources_.end()) {

@@ -88,7 +88,7 @@ class Agent {
   struct Source {
     ProcessResource resource;
     std::string service_name;
-    bool thread_per_request = false;
+    TraceMode trace_mode = TraceMode::kDefault;
   };
   struct Published;
 

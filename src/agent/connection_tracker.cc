@@ -232,6 +232,8 @@ std::optional<ConnectionTracker::SpanIds> ConnectionTracker::ids_for_call(
     // What the kernel put in the traceparent the callee received.
     return SpanIds{{k.trace_id, k.span_id}, k.parent_span_id, IdsSource::kKernel};
   }
+  // Go: the thread that writes a call runs many goroutines; it tells nothing of the request.
+  if (event.no_thread_parent) return std::nullopt;
   auto s = serving_.find(event.tid);
   if (s == serving_.end()) return std::nullopt;
   // An event loop reads several requests before answering any: which one this call serves is

@@ -156,7 +156,11 @@ void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>&
   DiscoveredSource source;
   source.runtime = detect_runtime(*process, detect);
   source.service = service_name(*process, source.runtime);
-  source.thread_per_request = serves_thread_per_request(*process, source.runtime);
+  if (serves_thread_per_request(*process, source.runtime)) {
+    source.trace_mode = TraceMode::kThreadContext;
+  } else if (source.runtime.runtime == Runtime::kGo) {
+    source.trace_mode = TraceMode::kGoroutines;
+  }
   source.discovered_name = source.service.name;
   source.sdk = detect_otel_sdk(*process);
   source.selected_by = std::move(selected_by);

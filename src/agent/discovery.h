@@ -19,6 +19,7 @@
 
 #include "agent/process_info.h"
 #include "agent/runtime_detect.h"
+#include "agent/socket_probe.h"
 #include "agent/service_identity.h"
 #include "agent/source_registry.h"
 
@@ -62,9 +63,9 @@ struct DiscoveredSource {
   SdkDetection sdk;
   std::vector<ResourceAttribute> resource;
   std::string selected_by;  // "listens on TCP port 8000", "include rule 1"
-  // Serves a request per thread: the kernel may keep each thread's request as its trace context
-  // (serves_thread_per_request).
-  bool thread_per_request = false;
+  // How its threads relate to its requests: kThreadContext when it serves a request per thread
+  // (serves_thread_per_request), kGoroutines for Go, else kDefault.
+  TraceMode trace_mode = TraceMode::kDefault;
   bool traced = true;
   NotTracedReason why_not = NotTracedReason::kNone;
   std::string why_not_detail;  // "OTEL_EXPORTER_OTLP_ENDPOINT is set", "exclude rule 2", ...

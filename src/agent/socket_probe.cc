@@ -98,6 +98,7 @@ std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) 
   event.truncated = (header.flags & HODOS_FLAG_TRUNCATED) != 0;
   event.capture_failed = (header.flags & HODOS_FLAG_CAPTURE_FAILED) != 0;
   event.length_only = (header.flags & HODOS_FLAG_LENGTH_ONLY) != 0;
+  event.no_thread_parent = (header.flags & HODOS_FLAG_NO_THREAD_PARENT) != 0;
   event.pid = header.tgid;
   event.tid = header.tid;
   event.fd = header.fd;
@@ -205,8 +206,10 @@ std::unique_ptr<SocketProbe> SocketProbe::open(const SocketProbeOptions& options
 
 SocketProbe::~SocketProbe() = default;
 
-void SocketProbe::trace_process(uint32_t pid, bool thread_context) {
-  uint8_t traced = HODOS_TRACED | (thread_context ? HODOS_TRACED_THREAD_CONTEXT : 0);
+void SocketProbe::trace_process(uint32_t pid, TraceMode mode) {
+  uint8_t traced = HODOS_TRACED;
+  if (mode == TraceMode::kThreadContext) traced |= HODOS_TRACED_THREAD_CONTEXT;
+  if (mode == TraceMode::kGoroutines) traced |= HODOS_TRACED_GOROUTINES;
   if (int err = bpf_map__update_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &traced,
                                      sizeof(traced), BPF_ANY);
       err != 0) {

@@ -101,6 +101,7 @@ struct SocketEvent {
   bool truncated = false;       // the syscall moved more than `data` holds
   bool capture_failed = false;  // the bytes could not be read: `data` is empty
   bool length_only = false;     // sendfile/splice: no user buffer held the bytes, `data` is empty
+  bool no_thread_parent = false;  // a Go process: the writing thread says nothing of the request
   uint32_t pid = 0;
   uint32_t tid = 0;
   int32_t fd = -1;        // the socket; for kAccept the accepted one
@@ -117,6 +118,18 @@ struct SocketEvent {
 // Decodes one ring buffer record; nullopt when it is malformed (short, unknown kind, a length
 // that runs past the record).
 std::optional<SocketEvent> decode_socket_event(const void* record, size_t size);
+
+// What a traced process's threads say about its requests.
+enum class TraceMode : uint8_t {
+  kDefault,  // nothing known: a call is parented by its thread only when unambiguous
+  // The process serves each request on the thread that read it (Python, Java servers): the
+  // kernel chooses the ids of its requests' SERVER spans (continuing an incoming traceparent)
+  // and keeps each as its thread's context until the answer, for the injector and the events
+  // (SocketEvent::ids). Never for event loops or Go, where a thread is not a request.
+  kThreadContext,
+  // Go: threads run many goroutines each; a call is never parented by its thread.
+  kGoroutines,
+};
 
 struct SocketProbeOptions {
   uint32_t capture_bytes = HODOS_DEFAULT_CAPTURE_BYTES;  // 1 .. HODOS_MAX_CAPTURE_BYTES
@@ -169,13 +182,10 @@ class SocketProbe {
   SocketProbe(const SocketProbe&) = delete;
   SocketProbe& operator=(const SocketProbe&) = delete;
 
-  // The in-kernel pid filter, by process id (all threads of the process). With `thread_context`
-  // the process serves each request on the thread that read it (Python, Java servers): the
-  // kernel then chooses the ids of its requests' SERVER spans (continuing an incoming
-  // traceparent) and keeps each as its thread's context until the answer, for the injector and
-  // the events (SocketEvent::ids). Never for event loops or Go, where a thread is not a request.
-  // Calling it again changes the mode. Throws BpfError when the filter is full.
-  void trace_process(uint32_t pid, bool thread_context = false);
+  // The in-kernel pid filter, by process id (all threads of the process), and how the process's
+  // threads relate to its requests (TraceMode). Calling it again changes the mode. Throws
+  // BpfError when the filter is full.
+  void trace_process(uint32_t pid, TraceMode mode = TraceMode::kDefault);
   void untrace_process(uint32_t pid);
   // The never-traced set: the kernel does not start tracing these (nor their future children).
   // Throws BpfError when it is full.

@@ -674,6 +674,24 @@ TEST_F(ConnectionTrackerTest, SequentialRequestsOnOneThreadStillLink) {
   EXPECT_EQ(tracker_->counters().ambiguous_parents, 0u);
 }
 
+// Go: the goroutine that serves a request and the one that writes its call may run on any thread,
+// so even one open request on the writing thread says nothing: the kernel marks Go's events.
+TEST_F(ConnectionTrackerTest, AGoProcessNeverParentsACallByItsThread) {
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.connect(1, 9, local_, stock_));
+  feed(app_.read(1, 5, server_, browser_, kGetItems));
+  SocketEvent call = app_.write(1, 9, local_, stock_, kGetStock);
+  call.no_thread_parent = true;
+  feed(call);
+  feed(app_.read(1, 9, local_, stock_, kOk));
+  feed(app_.write(1, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_[0].role, Role::kClient);
+  EXPECT_FALSE(seen_[0].parent.valid()) << "a Go call is a root";
+  EXPECT_NE(seen_[0].context.trace_id, seen_[1].context.trace_id);
+  EXPECT_EQ(tracker_->counters().children, 0u);
+}
+
 TEST_F(ConnectionTrackerTest, ClosedAndEvictedRequestsNoLongerCountOnTheirThread) {
   ConnectionTrackerLimits limits;
   limits.idle_timeout_ns = 1'000'000;  // 1 ms

@@ -462,6 +462,106 @@ TEST_P(ConnectedPairTest, VectoredCaptureStopsAtTheCaptureSizeAndTheIovecLimit) 
   EXPECT_TRUE(events[1].event.truncated);
 }
 
+// The data event of this process's last read on `fd`.
+const CapturedEvent* last_read_on(const std::vector<CapturedEvent>& events, int fd) {
+  const CapturedEvent* found = nullptr;
+  for (const CapturedEvent& e : events) {
+    if (e.event.fd == fd && e.event.kind == SocketEventKind::kData &&
+        e.event.direction == Direction::kIngress) {
+      found = &e;
+    }
+  }
+  return found;
+}
+
+// Thread-context mode: the kernel decides each request's trace context at the read that brings
+// it in, continuing a valid incoming traceparent, else a new trace; the answer ends it.
+TEST_P(ConnectedPairTest, ThreadContextRequestsGetTheirServerSpanIdsFromTheKernel) {
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  probe_->trace_process(self, TraceMode::kThreadContext);
+  ASSERT_TRUE(probe_->has_thread_context(self));
+  const std::string incoming =
+      "GET /a HTTP/1.1\r\nHost: x\r\nTraceParent:  00-0af7651916cd43dd8448eb211c80319c-"
+      "b7ad6b7169203331-01\r\n\r\n";
+  const std::string plain = "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+  const std::string invalid =  // uppercase hex: not W3C, a new trace
+      "GET /c HTTP/1.1\r\ntraceparent: 00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01\r\n\r\n";
+  std::vector<KernelSpanIds> ids;
+  for (const std::string& request : {incoming, plain, invalid}) {
+    write_all(client_.get(), request);
+    EXPECT_EQ(read_exactly(server_.get(), request.size()), request);
+    write_all(server_.get(), "HTTP/1.1 204 No Content\r\n\r\n");  // the answer ends the context
+    read_exactly(client_.get(), 27);
+    std::vector<CapturedEvent> events = of_pid(drain(), getpid());
+    const CapturedEvent* read = last_read_on(events, server_.get());
+    ASSERT_NE(read, nullptr);
+    EXPECT_EQ(read->event.ids.kind, KernelIdsKind::kServer) << request;
+    ids.push_back(read->event.ids);
+    const CapturedEvent* response = last_read_on(events, client_.get());
+    ASSERT_NE(response, nullptr);
+    EXPECT_EQ(response->event.ids.kind, KernelIdsKind::kNone) << "a response starts no context";
+  }
+  EXPECT_EQ(ids[0].trace_id.hex(), "0af7651916cd43dd8448eb211c80319c");
+  EXPECT_EQ(ids[0].parent_span_id.hex(), "b7ad6b7169203331");
+  EXPECT_EQ(ids[0].flags, 1);
+  EXPECT_TRUE(ids[0].span_id.valid());
+  EXPECT_NE(ids[0].span_id, ids[0].parent_span_id);
+  for (size_t i : {1u, 2u}) {
+    EXPECT_TRUE(ids[i].trace_id.valid());
+    EXPECT_NE(ids[i].trace_id, ids[0].trace_id);
+    EXPECT_FALSE(ids[i].parent_span_id.valid()) << "a new trace has no parent";
+  }
+  EXPECT_NE(ids[1].trace_id, ids[2].trace_id);
+  SocketProbeCounters counters = probe_->counters();
+  EXPECT_EQ(counters.contexts_adopted, 1u);
+  EXPECT_EQ(counters.contexts_new, 2u);
+  EXPECT_EQ(counters.contexts_not_per_thread, 0u);
+}
+
+// A thread that reads a second request before answering the first is an event loop: the process
+// leaves thread-context mode, and the second request gets no kernel ids.
+TEST_P(ConnectedPairTest, ASecondOpenRequestOnAThreadEndsThreadContextMode) {
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  probe_->trace_process(self, TraceMode::kThreadContext);
+  UniqueFd client2 = connect_to(local_port(listener_.get()));
+  UniqueFd server2(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(server2.valid());
+  const std::string request = "GET /loop HTTP/1.1\r\nHost: x\r\n\r\n";
+  write_all(client_.get(), request);
+  write_all(client2.get(), request);
+  read_exactly(server_.get(), request.size());
+  read_exactly(server2.get(), request.size());
+  std::vector<CapturedEvent> events = of_pid(drain(), getpid());
+  const CapturedEvent* first = last_read_on(events, server_.get());
+  const CapturedEvent* second = last_read_on(events, server2.get());
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(first->event.ids.kind, KernelIdsKind::kServer);
+  EXPECT_EQ(second->event.ids.kind, KernelIdsKind::kNone);
+  EXPECT_FALSE(probe_->has_thread_context(self));
+  EXPECT_TRUE(probe_->is_traced(self));
+  EXPECT_EQ(probe_->counters().contexts_not_per_thread, 1u);
+}
+
+TEST_P(ConnectedPairTest, OnlyThreadContextModeGetsKernelIdsAndGoEventsAreMarked) {
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  const std::string request = "GET /go HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (TraceMode mode : {TraceMode::kDefault, TraceMode::kGoroutines}) {
+    probe_->trace_process(self, mode);
+    write_all(client_.get(), request);
+    read_exactly(server_.get(), request.size());
+    write_all(server_.get(), "HTTP/1.1 204 No Content\r\n\r\n");
+    read_exactly(client_.get(), 27);
+    std::vector<CapturedEvent> events = of_pid(drain(), getpid());
+    ASSERT_GE(events.size(), 4u);
+    for (const CapturedEvent& e : events) {
+      EXPECT_EQ(e.event.ids.kind, KernelIdsKind::kNone);
+      EXPECT_EQ(e.event.no_thread_parent, mode == TraceMode::kGoroutines);
+    }
+  }
+  EXPECT_EQ(probe_->counters().contexts_new, 0u);
+}
+
 TEST_P(ConnectedPairTest, SendfileAndSpliceAreLengthOnly) {
   char path[] = "/tmp/hodos-sendfile-XXXXXX";
   UniqueFd file(mkstemp(path));
