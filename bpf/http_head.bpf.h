@@ -18,6 +18,14 @@ static __always_inline bool is_traceparent_name(const __u8 *p) {
          (p[9] | 0x20) == 'n' && (p[10] | 0x20) == 't' && p[11] == ':';
 }
 
+/* `tracestate:` at p, case-insensitively. The caller checked 11 bytes. */
+static __always_inline bool is_tracestate_name(const __u8 *p) {
+  return (p[0] | 0x20) == 't' && (p[1] | 0x20) == 'r' && (p[2] | 0x20) == 'a' &&
+         (p[3] | 0x20) == 'c' && (p[4] | 0x20) == 'e' && (p[5] | 0x20) == 's' &&
+         (p[6] | 0x20) == 't' && (p[7] | 0x20) == 'a' && (p[8] | 0x20) == 't' &&
+         (p[9] | 0x20) == 'e' && p[10] == ':';
+}
+
 /* " HTTP/1.0\r\n" or " HTTP/1.1\r\n" at p (11 bytes the caller checked): the end of a request
  * line. */
 static __always_inline bool is_request_line_version(const __u8 *p) {

@@ -14,7 +14,7 @@
  *   sockhash report FIONREAD 0 on this kernel generation (KERNEL-NOTES.md), which stalls nginx.
  *
  * The context comes from the capture (bpf/sockets.bpf.c): the request the sending thread is
- * serving. tracestate is not carried yet: only traceparent is written. */
+ * serving, with the tracestate it came with (written after the traceparent, in the same room). */
 /* vmlinux.h defines the kernel types every other header uses: it comes first. */
 #include "vmlinux.h"
 
@@ -89,6 +89,15 @@ struct {
   __type(key, __u32);
   __type(value, struct hodos_thread_context);
 } thread_contexts SEC(".maps");
+
+/* The incoming tracestate of the request a thread is serving: the capture's map, shared too. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, HODOS_MAX_THREAD_CONTEXTS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, struct hodos_tracestate);
+} thread_tracestates SEC(".maps");
 
 /* What was injected (struct hodos_inject_record). */
 struct {
@@ -232,6 +241,7 @@ struct head_info {
   __u32 content_length; /* offset of the Content-Length value, 0: none */
   bool chunked;         /* a Transfer-Encoding header (the body's length is not known) */
   bool has_traceparent;
+  bool has_tracestate;
 };
 
 /* `content-length:` (15 bytes) or `transfer-encoding:` (18 bytes) at p, names being
@@ -274,6 +284,10 @@ static __always_inline void scan_head(const __u8 *data, const __u8 *end, __u32 f
     if (p + 2 + 18 > end) continue;
     if (is_traceparent_name(p + 2)) {
       info->has_traceparent = true;
+      continue;
+    }
+    if (is_tracestate_name(p + 2)) {
+      info->has_tracestate = true;
       continue;
     }
     int framing = framing_header(p + 2);
@@ -363,6 +377,37 @@ static __always_inline bool pull_head(struct sk_msg_md *msg, __u32 window) {
     count(HODOS_INJECT_PULL_FAILED);
     return false;
   }
+  return true;
+}
+
+/* Writes "tracestate: <value>\r\n" right after the traceparent line at data (the room was made);
+ * false when a byte of it is not in the linear data (nothing is sent then). */
+static __always_inline bool write_tracestate(__u8 *data, const __u8 *end,
+                                             const struct hodos_tracestate *state, __u32 len) {
+  __u8 *p = data + HODOS_TRACEPARENT_LINE_LEN;
+  if (p + 12 > end) return false;
+  p[0] = 't', p[1] = 'r', p[2] = 'a', p[3] = 'c', p[4] = 'e', p[5] = 's', p[6] = 't';
+  p[7] = 'a', p[8] = 't', p[9] = 'e', p[10] = ':', p[11] = ' ';
+  p += 12;
+  bool written = true;
+  struct bpf_iter_num it;
+  int *index;
+  bpf_iter_num_new(&it, 0, HODOS_TRACESTATE_MAX);
+  while ((index = bpf_iter_num_next(&it))) {
+    __u32 k = *index;
+    if (k >= len) break;
+    __u8 *q = p + (k & (HODOS_TRACESTATE_MAX - 1));
+    if (q + 1 > end) {
+      written = false;
+      break;
+    }
+    *q = state->value[k & (HODOS_TRACESTATE_MAX - 1)];
+  }
+  bpf_iter_num_destroy(&it);
+  __u8 *crlf = p + (len & (2 * HODOS_TRACESTATE_MAX - 1));
+  if (!written || crlf + 2 > end) return false;
+  crlf[0] = '\r';
+  crlf[1] = '\n';
   return true;
 }
 
@@ -468,22 +513,33 @@ int inject_traceparent(struct sk_msg_md *msg) {
   __builtin_memcpy(&span[0], &r0, 4);
   __builtin_memcpy(&span[4], &r1, 4);
 
+  /* The request's incoming tracestate goes on with it, unless this head has one of its own. */
+  const struct hodos_tracestate *state = NULL;
+  if (ctx.has_tracestate && !head.has_tracestate) {
+    state = bpf_map_lookup_elem(&thread_tracestates, &tid);
+    if (state && (state->len == 0 || state->len > HODOS_TRACESTATE_MAX)) state = NULL;
+  }
+  __u32 state_len = state ? state->len : 0;
+  /* "tracestate: " value CRLF */
+  __u32 inserted = HODOS_TRACEPARENT_LINE_LEN + (state ? 12 + state_len + 2 : 0);
+
   __u32 at = cr + 2; /* right after the request line */
   /* The scatterlist element holding the head (it starts at offset 0): see the merge below. */
   __u32 first_element = (__u32)(end - data);
-  if (bpf_msg_push_data(msg, at, HODOS_TRACEPARENT_LINE_LEN, 0) != 0) {
+  if (bpf_msg_push_data(msg, at, inserted, 0) != 0) {
     bpf_ringbuf_discard(record, 0);
     count(HODOS_INJECT_PUSH_FAILED);
     return SK_PASS;
   }
-  int pulled = bpf_msg_pull_data(msg, at, at + HODOS_TRACEPARENT_LINE_LEN, 0);
+  int pulled = bpf_msg_pull_data(msg, at, at + inserted, 0);
   data = msg->data;
   end = msg->data_end;
-  if (pulled != 0 || data + HODOS_TRACEPARENT_LINE_LEN > end) {
+  if (pulled != 0 || data + HODOS_TRACEPARENT_LINE_LEN > end ||
+      (state && !write_tracestate(data, end, state, state_len))) {
     /* The room exists but cannot be written: take it out again, or drop rather than send
      * uninitialised bytes. */
     bpf_ringbuf_discard(record, 0);
-    if (bpf_msg_pop_data(msg, at, HODOS_TRACEPARENT_LINE_LEN, 0) != 0) {
+    if (bpf_msg_pop_data(msg, at, inserted, 0) != 0) {
       count(HODOS_INJECT_DROPPED);
       return SK_DROP;
     }
@@ -495,7 +551,7 @@ int inject_traceparent(struct sk_msg_md *msg) {
    * sends each element with its own tcp_sendmsg: the 2nd small segment then waits for the ACK
    * of the 1st (Nagle), which the peer delays until it has the whole head: 40 ms per request.
    * Merge them back into one element. Failing that, the bytes are still right: only later. */
-  if (bpf_msg_pull_data(msg, 0, first_element + HODOS_TRACEPARENT_LINE_LEN, 0) != 0)
+  if (bpf_msg_pull_data(msg, 0, first_element + inserted, 0) != 0)
     count(HODOS_INJECT_MERGE_FAILED);
 
   record->ktime_ns = bpf_ktime_get_ns();

@@ -123,6 +123,24 @@ struct {
   __type(value, struct hodos_thread_context);
 } thread_contexts SEC(".maps");
 
+/* The incoming tracestate of a thread's request (struct hodos_tracestate), when it had one.
+ * Shared with bpf/inject.bpf.c like thread_contexts; allocated on use (most requests have none). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, HODOS_MAX_THREAD_CONTEXTS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, struct hodos_tracestate);
+} thread_tracestates SEC(".maps");
+
+/* A tracestate is built here before it goes into thread_tracestates (too big for the stack). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct hodos_tracestate);
+} tracestate_scratch SEC(".maps");
+
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 static __always_inline void count(enum hodos_counter counter) {
@@ -282,12 +300,27 @@ static __always_inline __u32 captured_request_line(const struct hodos_data_event
   return is_request_line_version(version) ? cr : 0;
 }
 
-/* Where the value of a `traceparent` header starts (after its OWS) in the head that follows the
- * request line ending at `cr`; 0 when there is none within the captured head. */
-static __always_inline __u32 captured_traceparent(const struct hodos_data_event *event, __u32 cr,
-                                                  __u32 n) {
+/* Where the values of the `traceparent` and `tracestate` headers start (after their OWS) in the
+ * head that follows the request line ending at `cr`; 0 for a header not within the captured
+ * head. */
+struct trace_headers {
+  __u32 traceparent;
+  __u32 tracestate;
+};
+
+static __always_inline __u32 skip_ows(const struct hodos_data_event *event, __u32 at) {
+#pragma clang loop unroll(disable)
+  for (__u32 k = 0; k < 4 && at; k++) {
+    __u8 c = byte_at(event, at);
+    if (c != ' ' && c != '\t') break;
+    at++;
+  }
+  return at;
+}
+
+static __always_inline void captured_trace_headers(const struct hodos_data_event *event, __u32 cr,
+                                                   __u32 n, struct trace_headers *found) {
   __u32 limit = n < HODOS_CONTEXT_MAX_HEAD ? n : HODOS_CONTEXT_MAX_HEAD;
-  __u32 found = 0;
   struct bpf_iter_num it;
   int *index;
   bpf_iter_num_new(&it, cr + 1, HODOS_CONTEXT_MAX_HEAD);
@@ -301,19 +334,42 @@ static __always_inline __u32 captured_traceparent(const struct hodos_data_event 
     __u8 name[12];
 #pragma clang loop unroll(disable)
     for (__u32 k = 0; k < 12; k++) name[k] = byte_at(event, i + 1 + k);
-    if (is_traceparent_name(name)) {
-      found = i + 13;
-      break;
-    }
+    if (is_traceparent_name(name)) found->traceparent = i + 13;
+    if (is_tracestate_name(name)) found->tracestate = i + 12;
   }
   bpf_iter_num_destroy(&it);
-#pragma clang loop unroll(disable)
-  for (__u32 k = 0; k < 4 && found; k++) {
-    __u8 c = byte_at(event, found);
-    if (c != ' ' && c != '\t') break;
-    found++;
+  found->traceparent = skip_ows(event, found->traceparent);
+  found->tracestate = skip_ows(event, found->tracestate);
+}
+
+/* Keeps the tracestate value at `at` (up to its CR) as the thread's, when it is in the captured
+ * bytes and not longer than HODOS_TRACESTATE_MAX; true when kept. */
+static __always_inline bool keep_tracestate(const struct hodos_data_event *event, __u32 at,
+                                            __u32 n, __u32 tid) {
+  __u32 zero = 0;
+  struct hodos_tracestate *value = bpf_map_lookup_elem(&tracestate_scratch, &zero);
+  if (!value || at == 0) return false;
+  __u32 len = 0;
+  bool ended = false;
+  struct bpf_iter_num it;
+  int *index;
+  bpf_iter_num_new(&it, 0, HODOS_TRACESTATE_MAX + 1);
+  while ((index = bpf_iter_num_next(&it))) {
+    __u32 k = *index;
+    if (at + k >= n) break;
+    __u8 c = byte_at(event, at + k);
+    if (c == '\r') {
+      ended = true;
+      break;
+    }
+    if (k >= HODOS_TRACESTATE_MAX) break;
+    value->value[k & (HODOS_TRACESTATE_MAX - 1)] = c;
+    len = k + 1;
   }
-  return found;
+  bpf_iter_num_destroy(&it);
+  if (!ended || len == 0) return false;
+  value->len = len;
+  return bpf_map_update_elem(&thread_tracestates, &tid, value, BPF_ANY) == 0;
 }
 
 static __always_inline int hex_value(__u8 c) {
@@ -405,8 +461,12 @@ __noinline int begin_request_context(struct hodos_data_event *event, __u64 pid_t
     return 0;
   }
   struct hodos_thread_context ctx = {};
-  if (captured_traceparent_value(event, captured_traceparent(event, cr, n), n, &ctx)) {
+  struct trace_headers headers = {};
+  captured_trace_headers(event, cr, n, &headers);
+  if (captured_traceparent_value(event, headers.traceparent, n, &ctx)) {
     count(HODOS_COUNTER_CONTEXT_ADOPTED);
+    /* W3C: a tracestate goes on only with the valid traceparent it came with. */
+    ctx.has_tracestate = keep_tracestate(event, headers.tracestate, n, tid);
   } else {
     __builtin_memset(ctx.parent_span_id, 0, sizeof(ctx.parent_span_id));
     random_bytes(ctx.trace_id, 4);
@@ -416,6 +476,7 @@ __noinline int begin_request_context(struct hodos_data_event *event, __u64 pid_t
   random_bytes(ctx.span_id, 2);
   ctx.server_fd = fd;
   ctx.expires_ns = now + HODOS_CONTEXT_TTL_NS;
+  if (!ctx.has_tracestate) bpf_map_delete_elem(&thread_tracestates, &tid);
   if (bpf_map_update_elem(&thread_contexts, &tid, &ctx, BPF_ANY)) {
     count(HODOS_COUNTER_CONTEXT_FULL);
     return 0;
@@ -719,6 +780,7 @@ int BPF_PROG(on_process_exit, struct task_struct *task) {
   bpf_map_delete_elem(&pending_calls, &pid_tgid);
   __u32 tid = (__u32)pid_tgid;
   bpf_map_delete_elem(&thread_contexts, &tid);
+  bpf_map_delete_elem(&thread_tracestates, &tid);
   /* do_exit() counts the thread out of signal->live before this tracepoint. */
   if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
   __u32 tgid = pid_tgid >> 32;

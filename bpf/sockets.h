@@ -143,12 +143,24 @@ struct hodos_thread_context {
   __u8 parent_span_id[8]; /* the incoming traceparent's span id; zero for a new trace */
   __u8 flags;             /* W3C trace-flags (carried from the incoming traceparent) */
   __u8 one_shot;          /* serves one write on an enrolled socket, then goes (tests) */
-  __u8 pad[2];
+  __u8 has_tracestate;    /* the request brought a tracestate: thread_tracestates holds it */
+  __u8 pad[1];
   __s32 server_fd;        /* the request's socket: writing on it, or closing it, ends the context */
   __u64 expires_ns;       /* bpf_ktime_get_ns(); not used after this */
   /* Written by the sk_msg program on each injection, read by the write's sys_exit. */
   __u8 injected_span_id[8];
   __u64 injected_ns;
+};
+
+/* The longest tracestate value carried on (W3C allows 512 bytes; vendors' entries are short). A
+ * longer one is not carried: the outgoing requests get traceparent only. */
+#define HODOS_TRACESTATE_MAX 256
+
+/* The incoming tracestate of the request a thread is serving (key: tid), when it had one and a
+ * valid traceparent: bpf/inject.bpf.c writes it after the traceparent it inserts. */
+struct hodos_tracestate {
+  __u32 len;
+  __u8 value[HODOS_TRACESTATE_MAX];
 };
 
 enum hodos_ids_kind {

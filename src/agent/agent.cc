@@ -182,6 +182,7 @@ void Agent::start_injector() {
   InjectorOptions options = options_.injector;
   options.traced_processes_fd = probe_->traced_processes_fd();
   options.thread_contexts_fd = probe_->thread_contexts_fd();
+  options.thread_tracestates_fd = probe_->thread_tracestates_fd();
   try {
     // The records repeat what the capture's events carry (SocketEvent::ids): only counted.
     InjectorStart started = Injector::start(options, [](const InjectionRecord&) {});

@@ -424,6 +424,14 @@ InjectorStart Injector::start(const InjectorOptions& options, RecordCallback on_
     throw BpfError(fmt::format("bpf/inject.bpf.c: cannot share the capture's pid filter: {}",
                                errno_text(err)));
   }
+  if (options.thread_tracestates_fd >= 0) {
+    if (int err =
+            bpf_map__reuse_fd(skeleton->maps.thread_tracestates, options.thread_tracestates_fd);
+        err != 0) {
+      throw BpfError(fmt::format(
+          "bpf/inject.bpf.c: cannot share the capture's tracestates: {}", errno_text(err)));
+    }
+  }
   if (options.thread_contexts_fd >= 0) {
     if (int err = bpf_map__reuse_fd(skeleton->maps.thread_contexts, options.thread_contexts_fd);
         err != 0) {
@@ -534,6 +542,21 @@ void Injector::stage_context(uint32_t tid, const InjectionContext& context,
   value.flags = context.flags;
   value.one_shot = 1;
   value.server_fd = -1;
+  if (!context.tracestate.empty()) {
+    if (context.tracestate.size() > HODOS_TRACESTATE_MAX) {
+      throw std::invalid_argument("a tracestate of more than 256 bytes is not carried");
+    }
+    hodos_tracestate state = {};
+    state.len = static_cast<uint32_t>(context.tracestate.size());
+    std::memcpy(state.value, context.tracestate.data(), context.tracestate.size());
+    if (int err = bpf_map__update_elem(skeleton_->maps.thread_tracestates, &tid, sizeof(tid),
+                                       &state, sizeof(state), BPF_ANY);
+        err != 0) {
+      throw BpfError(
+          fmt::format("cannot stage a tracestate for thread {}: {}", tid, errno_text(err)));
+    }
+    value.has_tracestate = 1;
+  }
   value.expires_ns = monotonic_ns() + static_cast<uint64_t>(ttl.count());
   if (int err = bpf_map__update_elem(skeleton_->maps.thread_contexts, &tid, sizeof(tid), &value,
                                      sizeof(value), BPF_ANY);

@@ -37,6 +37,8 @@ struct InjectorOptions {
   // request each thread is serving, whose trace the thread's outgoing requests carry. -1: the
   // injector's own map, which only stage_context fills (tests).
   int thread_contexts_fd = -1;
+  // The capture's incoming tracestates by tid (struct hodos_tracestate); -1: the injector's own.
+  int thread_tracestates_fd = -1;
   bool loopback = true;        // 127.0.0.0/8, ::1
   bool private_ranges = true;  // 10/8, 172.16/12, 192.168/16, fc00::/7, 169.254/16, fe80::/10
   // More destinations: "203.0.113.0/24", "2001:db8::/32", "198.51.100.7".
@@ -57,6 +59,7 @@ struct InjectionContext {
   std::array<uint8_t, 16> trace_id{};
   std::array<uint8_t, 8> parent_span_id{};
   uint8_t flags = 1;  // sampled
+  std::string tracestate;  // carried after the traceparent when not empty (at most 256 bytes)
 };
 
 // One injection: the client span must carry exactly these ids.

@@ -260,6 +260,10 @@ int SocketProbe::traced_processes_fd() const {
   return bpf_map__fd(skeleton_->maps.traced_processes);
 }
 
+int SocketProbe::thread_tracestates_fd() const {
+  return bpf_map__fd(skeleton_->maps.thread_tracestates);
+}
+
 int SocketProbe::thread_contexts_fd() const {
   return bpf_map__fd(skeleton_->maps.thread_contexts);
 }

@@ -215,6 +215,7 @@ class SocketProbe {
   // The maps the injector shares (bpf/inject.bpf.c): the pid filter, and the thread contexts.
   int traced_processes_fd() const;
   int thread_contexts_fd() const;
+  int thread_tracestates_fd() const;
   // Whether the loaded programs read the kernel's structures with plain loads (typed_reads and a
   // kernel that allows it).
   bool typed_reads() const { return typed_reads_; }

@@ -269,6 +269,29 @@ test('the OpenTelemetry JS SDK calls a traced Python server, whose SERVER span c
   }
 });
 
+// A caller that propagates W3C context (an SDK, another tracer) sends traceparent and tracestate:
+// the front continues the trace, and every hop below it receives that trace and the same
+// tracestate, which the kernel carries after each traceparent it inserts.
+test('an incoming traceparent and tracestate go down the whole chain', { skip }, async () => {
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const callerSpan = '00f067aa0ba902b7';
+  const tracestate = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
+  const rid = 'tracestate-0';
+  const r = await request(s.front.port, `/chain/${rid}`,
+                          { headers: { traceparent: `00-${traceId}-${callerSpan}-01`, tracestate } });
+  assert.equal(r.status, 200, r.body);
+  const answer = JSON.parse(r.body);
+  const javaGot = answer.calls[0].answer;
+  const [cGot, dGot] = javaGot.calls.map((c) => c.answer);
+  for (const [who, got] of [['Java', javaGot], ['C', cGot], ['D', dGot]]) {
+    assert.match(got.traceparent ?? '', new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`), `${who}: ${JSON.stringify(got)}`);
+    assert.equal(got.tracestate, tracestate, `${who} received the caller's tracestate`);
+  }
+  const found = await waitForRequests(up, CHAIN, [rid], 7);
+  assert.equal(assertOneTrace(rid, found, 7), traceId, 'the chain continues the caller\'s trace');
+  assert.deepEqual(parentIds(pick(found.byRid.get(rid), SERVICE.front, 'server')), [callerSpan]);
+});
+
 test('a traced Python server calls a Node server: the SDK propagator there extracts its trace', { skip }, async () => {
   const sent = [];
   for (let i = 0; i < 3; ++i) {

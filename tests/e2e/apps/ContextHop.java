@@ -49,8 +49,10 @@ public class ContextHop {
           .append(",\"answer\":").append(new String(answer, StandardCharsets.UTF_8)).append('}');
     }
     String received = ex.getRequestHeaders().getFirst("traceparent");
+    String state = ex.getRequestHeaders().getFirst("tracestate");
     String body = "{\"port\":" + ex.getLocalAddress().getPort() + ",\"path\":" + quote(path) +
                   ",\"traceparent\":" + (received == null ? "null" : quote(received)) +
+                  ",\"tracestate\":" + (state == null ? "null" : quote(state)) +
                   ",\"calls\":[" + calls + "]}";
     byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
     ex.getResponseHeaders().set("Content-Type", "application/json");

@@ -3,7 +3,7 @@
 Usage: python3 context_hop.py [NEXT_PORT ...]. A ThreadingHTTPServer (a thread per connection,
 so the thread that reads a request is the one that calls out). For GET PATH it calls every
 127.0.0.1:NEXT_PORT with the same PATH, one after the other, with urllib, and answers JSON:
-{"port", "path", "traceparent" (the header as received, or null), "calls": [{"port", "status",
+{"port", "path", "traceparent" and "tracestate" (the headers as received, or null), "calls": [{"port", "status",
 "answer"}]}. A leaf (no NEXT_PORT) answers 500 to a path under /fail/; a hop answers the worst
 status its calls got. Prints "port N" once listening.
 """
@@ -33,7 +33,8 @@ class Hop(BaseHTTPRequestHandler):
         else:
             status = 500 if self.path.startswith('/fail/') else 200
         body = json.dumps({'port': self.server.server_address[1], 'path': self.path,
-                           'traceparent': self.headers.get('traceparent'), 'calls': calls}).encode()
+                           'traceparent': self.headers.get('traceparent'),
+                           'tracestate': self.headers.get('tracestate'), 'calls': calls}).encode()
         self.send_response(status)
         self.send_header('Content-Type', 'application/json')
         self.send_header('Content-Length', str(len(body)))

@@ -365,6 +365,33 @@ TEST_F(InjectorTest, WithoutAContextNothingChanges) {
   EXPECT_EQ(injector_->counters()[HODOS_INJECT_NO_CONTEXT], 1u);
 }
 
+// The tracestate a request came with goes on, right after the traceparent, in the same room
+// (one push: the head stays in one segment).
+TEST_F(InjectorTest, TheIncomingTracestateGoesOnAfterTheTraceparent) {
+  start();
+  InjectionContext context = test_context();
+  context.tracestate = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+  std::string received = exchange(kGet, &context);
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(received, with_traceparent(kGet, 0).insert(
+                          std::string(kGet).find("\r\n") + 2 + HODOS_TRACEPARENT_LINE_LEN,
+                          "tracestate: congo=t61rcWkgMzE,rojo=00f067aa0ba902b7\r\n"));
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_MERGE_FAILED], 0u);
+
+  // The longest carried (256 bytes), and a head with a tracestate of its own keeps only its own.
+  context.tracestate = std::string(256, 'v');
+  received = exchange(kGet, &context);
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_NE(received.find("\r\ntracestate: " + std::string(256, 'v') + "\r\nHost:"),
+            std::string::npos)
+      << received;
+  const std::string own = "GET /own HTTP/1.1\r\ntracestate: mine=1\r\nHost: a\r\n\r\n";
+  context.tracestate = "theirs=2";
+  received = exchange(own, &context);
+  ASSERT_EQ(records_.size(), 3u);
+  EXPECT_EQ(received, with_traceparent(own, 2));
+}
+
 TEST_F(InjectorTest, ARequestWithTraceparentIsLeftAlone) {
   start();
   InjectionContext context = test_context();
