@@ -207,6 +207,22 @@ void Agent::start_injector() {
   }
 }
 
+std::string Agent::trace_context(const DiscoveredSource& source) const {
+  if (!source.traced) return "";
+  switch (source.trace_mode) {
+    case TraceMode::kGoroutines:
+      return "stitching (Go)";
+    case TraceMode::kDefault:
+      return "stitching";
+    case TraceMode::kThreadContext:
+      break;
+  }
+  const auto pid = static_cast<uint32_t>(source.process.pid());
+  // The kernel takes a process out of thread-context mode when it sees it is an event loop.
+  if (probe_ == nullptr || !probe_->has_thread_context(pid)) return "stitching (event loop seen)";
+  return injection_.on ? "traceparent injected" : "kernel ids (injection off)";
+}
+
 Agent::~Agent() { shutdown(std::chrono::steady_clock::now()); }
 
 void Agent::shutdown(pipeline::Deadline /*deadline*/) {

@@ -83,6 +83,9 @@ class Agent {
   bool apply_overrides(SourceOverrides overrides, std::chrono::milliseconds timeout);
   uint64_t scans_completed() const { return scans_.load(std::memory_order_relaxed); }
   const InjectionState& injection() const { return injection_; }
+  // How the traces of `source` cross to other services, in a few words for `hodos sources list`:
+  // "traceparent injected", "stitching (event loop seen)", "stitching (Go)", "stitching", ...
+  std::string trace_context(const DiscoveredSource& source) const;
 
  private:
   struct Source {

@@ -63,6 +63,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
     for (size_t i = 0; i < row.size(); ++i) {
       line += i + 1 == row.size() ? row[i] : fmt::format("{:<{}}  ", row[i], width[i]);
     }
+    // Empty cells at the end leave no padding behind.
+    line.erase(line.find_last_not_of(' ') + 1);
     std::printf("%s\n", line.c_str());
   }
 }
@@ -83,10 +85,11 @@ void run_list(const SourcesOptions& o) {
     if (agent.value("running", false)) std::printf("no sources: no process listens on TCP\n");
   } else {
     std::vector<std::vector<std::string>> rows = {
-        {"SERVICE", "PID", "RUNTIME", "PORTS", "TRACED", "WHY"}};
+        {"SERVICE", "PID", "RUNTIME", "PORTS", "TRACED", "WHY", "CONTEXT"}};
     for (const json& s : sources) {
       rows.push_back({str(s, "service"), std::to_string(s.value("pid", 0)), runtime_text(s),
-                      ports_text(s), s.value("traced", false) ? "yes" : "no", why_text(s)});
+                      ports_text(s), s.value("traced", false) ? "yes" : "no", why_text(s),
+                      str(s, "trace_context")});
     }
     print_table(rows);
   }

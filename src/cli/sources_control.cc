@@ -25,7 +25,8 @@ json override_json(const agent::SourceOverride& o) {
   return out;
 }
 
-json source_json(const agent::DiscoveredSource& s, const agent::SourceOverrides& saved) {
+json source_json(const agent::DiscoveredSource& s, const agent::SourceOverrides& saved,
+                 const agent::Agent& agent) {
   std::set<uint16_t> ports;
   for (const agent::ListeningSocket& l : s.process.listening) ports.insert(l.port);
   json j = {
@@ -40,6 +41,7 @@ json source_json(const agent::DiscoveredSource& s, const agent::SourceOverrides&
       {"why_not", s.traced ? json(nullptr) : json(agent::not_traced_reason_name(s.why_not))},
       {"why_not_detail", s.why_not_detail},
       {"selected_by", s.selected_by},
+      {"trace_context", agent.trace_context(s)},
   };
   if (auto it = saved.find(s.discovered_name); it != saved.end()) {
     j["override"] = override_json(it->second);
@@ -89,7 +91,7 @@ api::ControlAnswer AgentSourcesControl::list() {
   json sources = json::array();
   if (st.agent != nullptr) {
     for (const agent::DiscoveredSource& s : sorted(st.agent->sources())) {
-      sources.push_back(source_json(s, saved));
+      sources.push_back(source_json(s, saved, *st.agent));
     }
   }
   json saved_json = json::object();
@@ -136,7 +138,7 @@ api::ControlAnswer AgentSourcesControl::change(const std::string& name, const Ap
   if (st.agent != nullptr) {
     for (const agent::DiscoveredSource& s : sorted(st.agent->sources())) {
       if (std::find(keys.begin(), keys.end(), s.discovered_name) != keys.end()) {
-        sources.push_back(source_json(s, saved));
+        sources.push_back(source_json(s, saved, *st.agent));
       }
     }
   }

@@ -190,14 +190,18 @@ describe('hodos sources: run-time choices', { skip }, () => {
     assert.equal(source.why_not, null);
     assert.equal(source.selected_by, `listens on TCP port ${web.port}`);
     assert.match(source.executable, /python3/);
+    // CPython serves a request per thread: the kernel keeps its requests' context (injection is
+    // on unless another Hodos agent on the host injects).
+    assert.match(source.trace_context, /^(traceparent injected|kernel ids \(injection off\))$/);
 
     const r = await hodos(['sources', 'list', ...api()]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
-    assert.match(lines[0], /^SERVICE +PID +RUNTIME +PORTS +TRACED +WHY$/);
+    assert.match(lines[0], /^SERVICE +PID +RUNTIME +PORTS +TRACED +WHY +CONTEXT$/);
     const row = lines.find((l) => l.startsWith(`${service} `));
     assert.ok(row, r.stdout);
-    assert.match(row, new RegExp(`^${service} +${web.child.pid} +cpython 3\\.\\d+ +${web.port} +yes +listens on TCP port ${web.port}$`));
+    assert.match(row, new RegExp(`^${service} +${web.child.pid} +cpython 3\\.\\d+ +${web.port} +yes +listens on TCP port ` +
+                                 `${web.port} +${source.trace_context.replace(/[()]/g, '\\$&')}$`));
 
     const json = await hodos(['sources', 'list', '--json', ...api()]);
     assert.equal(json.code, 0, json.stderr);
