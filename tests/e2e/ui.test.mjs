@@ -2,9 +2,11 @@
 // `hodos up --no-agent` serving the UI built into the binary, fed the known shop traces (see
 // lib/shop_traces.mjs) by the real OpenTelemetry JS SDK. The first-run page, search (form, plot,
 // list), the trace timeline (order, nesting, the error span, span detail, critical path), deep
-// links on reload, the service map, the services overview, the sources page, adding a destination
-// (then listed by `hodos destinations list`), and how the binary
-// serves the files (types, caching, SPA fallback).
+// links on reload, the service map, the services overview, the sources page (a saved choice of a
+// service not running enabled again), adding a destination (then listed by `hodos destinations
+// list`), accessibility (every control named, the trace page by keyboard alone, visible focus, text
+// contrast), the token page of an API off loopback, and how the binary serves the files (types,
+// caching, SPA fallback).
 // Screenshots of each page go to $HODOS_SCREENSHOT_DIR, by default ui-screenshots/ beside the
 // hodos binary (build/ui-screenshots/).
 import assert from 'node:assert/strict';
@@ -46,6 +48,11 @@ describe('web UI in chromium', () => {
     }
     const { chromium } = loadPlaywright();
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
+    // Choices saved by an earlier run (the format of docs/agent.md#sources): with --no-agent no
+    // process runs, so the sources page lists them as choices of services not running now.
+    fs.mkdirSync(up.dataDir, { recursive: true });
+    fs.writeFileSync(path.join(up.dataDir, 'sources.json'),
+                     JSON.stringify({ version: 1, sources: { 'http.server': { enabled: false }, app: { name: 'web' } } }));
     await up.start();
     // As root, Chromium's sandbox cannot start; the page is our own UI.
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -390,12 +397,244 @@ describe('web UI in chromium', () => {
     assert.deepEqual((await up.json('/api/v1/destinations')).destinations, []);
   });
 
-  it('the sources page says the agent is off', async () => {
+  it('the sources page says the agent is off and enables a saved service again', async () => {
     await page.goto(url('/sources'));
     const warn = page.locator('.warn-box');
     await warn.waitFor();
     assert.match(await warn.textContent(), /agent is not running: hodos up runs with --no-agent/);
+    const saved = () => page.locator('.saved-choices tbody tr').evaluateAll((rows) => rows.map((r) => ({
+      service: r.dataset.saved,
+      choice: r.children[1].textContent,
+      action: r.querySelector('button').textContent,
+    })));
+    await page.locator('.saved-choices tbody tr').first().waitFor();
+    assert.deepEqual(await saved(), [
+      { service: 'app', choice: 'renamed to web', action: 'Disable' },
+      { service: 'http.server', choice: 'disabled', action: 'Enable' },
+    ]);
     await shot('sources');
+
+    await page.getByRole('button', { name: 'Enable http.server' }).click();
+    assert.match(await page.locator('.notice').textContent(),
+                 /^enable http\.server: saved; the agent is not running \(hodos up runs with --no-agent\), so it applies from its next start\.$/);
+    await waitFor('the row to show the new choice', async () =>
+      JSON.stringify((await saved())[1]) === JSON.stringify({ service: 'http.server', choice: 'enabled', action: 'Disable' }),
+    { describe: async () => JSON.stringify(await saved()) });
+    // Saved for the agent's next start: in the API and on disk.
+    assert.deepEqual((await up.json('/api/v1/sources')).saved, { 'http.server': { enabled: true }, app: { name: 'web' } });
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(up.dataDir, 'sources.json'), 'utf8')).sources,
+                     { 'http.server': { enabled: true }, app: { name: 'web' } });
+  });
+
+  // Every input, select, button (and other control) on every page has a name a screen reader can
+  // say, as Chromium's accessibility tree computes it (labels, aria-label, text).
+  async function unnamedControls() {
+    const cdp = await page.context().newCDPSession(page);
+    try {
+      const { nodes } = await cdp.send('Accessibility.getFullAXTree');
+      const controls = new Set(['button', 'textbox', 'searchbox', 'combobox', 'listbox', 'checkbox', 'radio',
+                                'spinbutton', 'slider', 'switch', 'link', 'tree', 'treeitem', 'tab', 'menuitem']);
+      const unnamed = nodes.filter((n) => !n.ignored && controls.has(n.role?.value) && !(n.name?.value ?? '').trim());
+      // Say which element: its tag and attributes.
+      return Promise.all(unnamed.map(async (n) => {
+        const { node } = await cdp.send('DOM.describeNode', { backendNodeId: n.backendDOMNodeId });
+        const attrs = (node.attributes ?? []).reduce((out, v, i, all) => (i % 2 ? out : `${out} ${v}="${all[i + 1]}"`), '');
+        return `${n.role.value}: <${node.localName}${attrs}>`;
+      }));
+    } finally {
+      await cdp.detach();
+    }
+  }
+
+  // WCAG AA: 4.5:1 for text, 3:1 for large text (24px, or 18.66px bold), over the first opaque
+  // background behind it. Disabled controls and hidden text are exempt.
+  function lowContrastText() {
+    return page.evaluate(() => {
+      const rgba = (c) => {
+        const m = c.match(/rgba?\(([^)]+)\)/);
+        if (!m) return null;
+        const [r, g, b, a = 1] = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+        return [r, g, b, a];
+      };
+      const lum = ([r, g, b]) => {
+        const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const background = (el) => {
+        for (let e = el; e; e = e.parentElement) {
+          const c = rgba(getComputedStyle(e).backgroundColor);
+          if (c && c[3] >= 1) return c;
+        }
+        return [255, 255, 255, 1];
+      };
+      const out = [];
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      const seen = new Set();
+      for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+        const el = t.parentElement;
+        if (!t.textContent.trim() || seen.has(el)) continue;
+        seen.add(el);
+        if (el.closest(':disabled, [aria-hidden=true], .sr-only, canvas, svg') || !el.checkVisibility?.({ opacityProperty: true, visibilityProperty: true })) continue;
+        const style = getComputedStyle(el);
+        const fg = rgba(style.color);
+        if (!fg) continue;
+        const bg = background(el);
+        const mix = fg.slice(0, 3).map((v, i) => v * fg[3] + bg[i] * (1 - fg[3]));
+        const [l1, l2] = [lum(mix), lum(bg)].sort((a, b) => b - a);
+        const ratio = (l1 + 0.05) / (l2 + 0.05);
+        const size = parseFloat(style.fontSize);
+        const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+        if (ratio < (large ? 3 : 4.5)) out.push(`${ratio.toFixed(2)}:1 "${t.textContent.trim().slice(0, 40)}" (${style.color} on rgb(${bg.slice(0, 3)}), .${el.className})`);
+      }
+      return out;
+    });
+  }
+
+  it('every control on every page has an accessible name, and text has AA contrast', async () => {
+    const pages = {
+      '/search?service=frontend': () => page.locator('.trace-row').first().waitFor(),
+      [`/trace/${shop.A.traceId}?span=${shop.A.spans.payServer.spanId}`]: () => page.locator('.span-detail').waitFor(),
+      '/map?lookback=6h': () => page.locator('.map-canvas[data-ready=true]').waitFor(),
+      '/services': () => page.locator('.services-table tbody tr').first().waitFor(),
+      '/sources': () => page.locator('.saved-choices tbody tr').first().waitFor(),
+      '/destinations': () => page.locator('select[name=kind]').waitFor(),
+    };
+    for (const [route, ready] of Object.entries(pages)) {
+      await page.goto(url(route));
+      await ready();
+      assert.deepEqual(await unnamedControls(), [], `controls without a name on ${route}`);
+      assert.deepEqual(await lowContrastText(), [], `text below AA contrast on ${route}`);
+    }
+  });
+
+  it('the trace page works by keyboard alone, with the focus always visible', async () => {
+    const A = shop.A.spans;
+    await page.goto(url(`/trace/${shop.A.traceId}`));
+    await page.locator('.span-row').first().waitFor();
+    // Tab from the top of the page to the span tree; every stop shows where the focus is.
+    const focused = () => page.evaluate(() => {
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      return { role: el.getAttribute('role'), tag: el.tagName, name: el.getAttribute('aria-label') ?? el.textContent.trim().slice(0, 30),
+               outline: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 1 };
+    });
+    const stops = [];
+    for (let i = 0; i < 30; i++) {
+      await page.keyboard.press('Tab');
+      const f = await focused();
+      stops.push(f);
+      assert.ok(f.outline, `no visible focus on ${JSON.stringify(f)}`);
+      if (f.role === 'tree') break;
+    }
+    assert.equal(stops.at(-1).role, 'tree', `Tab never reached the span tree: ${JSON.stringify(stops)}`);
+
+    const selected = () => page.locator('.span-row.selected').getAttribute('data-span-id');
+    const spanInUrl = () => new URL(page.url()).searchParams.get('span');
+    // ↓ selects the first span and opens its detail; ↓ ↓ go down to the payments span.
+    await page.keyboard.press('ArrowDown');
+    await page.locator('.span-detail').waitFor();
+    assert.equal(await selected(), A.root.spanId);
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await waitFor('the payments span selected', async () => spanInUrl() === A.payServer.spanId);
+    assert.equal(await page.locator('.span-row.selected').getAttribute('aria-selected'), 'true');
+    assert.match(await page.locator('.span-detail').textContent(), /card declined/);
+    // Enter collapses it (its SELECT child goes), Space expands it again.
+    const row = page.locator(`.span-row[data-span-id="${A.payServer.spanId}"]`);
+    await page.keyboard.press('Enter');
+    assert.equal(await row.getAttribute('aria-expanded'), 'false');
+    assert.equal(await page.locator('.span-row').count(), 4);
+    await page.keyboard.press(' ');
+    assert.equal(await row.getAttribute('aria-expanded'), 'true');
+    assert.equal(await page.locator('.span-row').count(), 5);
+    // ← collapses, ← again goes to the parent, → expands, End/Home jump.
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await row.getAttribute('aria-expanded'), 'false');
+    await page.keyboard.press('ArrowLeft');
+    await waitFor('the parent selected', async () => spanInUrl() === A.payClient.spanId);
+    await page.keyboard.press('End');
+    await waitFor('the last span selected', async () => spanInUrl() === A.render.spanId);
+    await page.keyboard.press('Home');
+    await waitFor('the first span selected', async () => spanInUrl() === A.root.spanId);
+    // The tree says which span is active, for screen readers.
+    assert.equal(await page.locator('[role=tree]').getAttribute('aria-activedescendant'), `row-${A.root.spanId}`);
+    // Escape closes the detail; the focus stays in the tree.
+    await page.keyboard.press('Escape');
+    await page.locator('.span-detail').waitFor({ state: 'detached' });
+    assert.equal(spanInUrl(), null);
+    assert.equal((await focused()).role, 'tree');
     assert.deepEqual(consoleErrors.filter((e) => !/404 \(Not Found\)/.test(e)), [], 'no script errors in the pages');
+  });
+});
+
+describe('web UI with a token (API off loopback)', () => {
+  const TOKEN = 'ui-e2e-token-7f3a';
+  const tmp = makeTempDir('ui-auth');
+  const up = new HodosUp({ name: 'ui-auth', dir: tmp.dir, httpHost: '0.0.0.0', args: ['--auth-token', TOKEN] });
+  let browser;
+  let page;
+  let shop;
+  const errors = [];
+
+  before(async () => {
+    if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run \`make setup\``);
+    const { chromium } = loadPlaywright();
+    await up.start();
+    shop = await sendShopTraces({ grpcPort: up.ports.grpc, httpPort: up.ports.otlpHttp });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+    page.setDefaultTimeout(10000);
+    page.on('pageerror', (e) => errors.push(e.message));
+  });
+
+  after(async () => {
+    await browser?.close();
+    const exit = await up.stop();
+    assert.deepEqual(exit, { code: 0, signal: null }, `hodos up exits 0 on SIGTERM:\n${up.tail()}`);
+    tmp.remove();
+  });
+
+  const url = (p) => `${up.apiUrl}${p}`;
+  const storedToken = () => page.evaluate(() => localStorage.getItem('hodos.apiToken'));
+
+  it('asks for the token, refuses a wrong one, then works with the right one (and after a reload)', async () => {
+    assert.equal((await up.get('/api/services')).status, 401); // the API really wants it
+    await page.goto(url('/search?service=frontend'));
+    const prompt = page.locator('.token-page');
+    await prompt.waitFor();
+    assert.equal(await prompt.locator('h1').textContent(), 'This Hodos API needs a token');
+    assert.equal(await page.locator('.trace-row').count(), 0);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'token.png'), fullPage: true });
+
+    // The input is focused and labelled: type a wrong token, Enter.
+    const input = page.getByLabel('API token');
+    assert.equal(await input.evaluate((el) => el === document.activeElement), true);
+    await page.keyboard.type('not-the-token');
+    await page.keyboard.press('Enter');
+    assert.match(await page.locator('#token-error').textContent(), /^Wrong token: the API refused it \(401\)/);
+    assert.equal(await input.getAttribute('aria-invalid'), 'true');
+    assert.equal(await storedToken(), null, 'a refused token is not kept');
+
+    await input.fill(TOKEN);
+    await page.getByRole('button', { name: 'Use token' }).click();
+    // The page reloads and the search of the URL runs with the token.
+    await waitFor('the search results', async () => (await page.locator('.trace-row').count()) === 3);
+    assert.equal(await storedToken(), TOKEN);
+    assert.equal(await page.locator('.token-page').count(), 0);
+    const sent = page.waitForRequest((r) => r.url().includes('/api/traces/'));
+    await page.locator(`.trace-row[data-trace-id="${shop.A.traceId}"] a`).first().click();
+    assert.equal((await sent).headers().authorization, `Bearer ${TOKEN}`);
+    await page.locator('.span-row').first().waitFor();
+
+    await page.reload();
+    await waitFor('the trace after reload', async () => (await page.locator('.span-row').count()) === 5);
+    assert.equal(await page.locator('.token-page').count(), 0);
+
+    // A saved token the API no longer takes: the page says so.
+    await page.evaluate(() => localStorage.setItem('hodos.apiToken', 'stale'));
+    await page.goto(url('/services'));
+    await page.locator('.token-page').waitFor();
+    assert.match(await page.locator('#token-error').textContent(), /^The saved token was refused/);
+    assert.deepEqual(errors, [], 'no script errors');
   });
 });

@@ -2,7 +2,7 @@ import { render } from 'preact';
 import { LocationProvider, Route, Router, useLocation } from 'preact-iso';
 import { useEffect, useState } from 'preact/hooks';
 
-import { onUnauthorized, saveToken, savedToken, status as fetchStatus, Status } from './lib/api';
+import { checkToken, onUnauthorized, saveToken, status as fetchStatus, Status } from './lib/api';
 import { DestinationsPage } from './pages/Destinations';
 import { MapPage } from './pages/Map';
 import { SearchPage } from './pages/Search';
@@ -58,20 +58,56 @@ function StatusIndicator() {
   );
 }
 
-// Shown when an answer was 401: `hodos up` listens off loopback and wants its bearer token.
-function TokenPrompt({ onDone }: { onDone: () => void }) {
-  const [value, setValue] = useState(savedToken());
+// Shown in place of the page when an answer was 401: `hodos up` listens off loopback (or was given
+// --auth-token) and wants its bearer token. The token is checked against the API before it is
+// kept, so a wrong one is refused here, with the reason, and never saved.
+function TokenPage({ refused }: { refused: boolean }) {
+  const [value, setValue] = useState('');
+  const [error, setError] = useState(refused
+    ? 'The saved token was refused: `hodos up` now uses another one (restarted with a different --auth-token, or a new data directory). Paste the current one.'
+    : '');
+  const [checking, setChecking] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const token = value.trim();
+    if (!token) {
+      setError('Paste the token first.');
+      return;
+    }
+    setChecking(true);
+    const answer = await checkToken(token);
+    setChecking(false);
+    if (answer === 'ok') {
+      saveToken(token);
+      location.reload(); // every page loads its data again, now with the token
+    } else if (answer === 'refused') {
+      setError('Wrong token: the API refused it (401). Check the `auth:` line `hodos up` printed, or its --auth-token.');
+    } else {
+      setError(`Could not check the token: ${answer}.`);
+    }
+  };
   return (
-    <form class="token-prompt" role="alertdialog" aria-labelledby="token-title"
-      onSubmit={(e) => { e.preventDefault(); saveToken(value.trim()); onDone(); location.reload(); }}>
-      <strong id="token-title">This Hodos API needs a bearer token.</strong>
-      <span>`hodos up` printed it at start (the <code>auth:</code> line), or it was given with <code>--auth-token</code>.</span>
-      <label>
-        Token <input type="password" value={value} autocomplete="off"
-          onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
-      </label>
-      <button type="submit">Use token</button>
-    </form>
+    <main class="page token-page" aria-labelledby="token-title">
+      <form class="token-prompt" onSubmit={submit} noValidate>
+        <h1 id="token-title">This Hodos API needs a token</h1>
+        <p>
+          <code>hodos up</code> listens beyond this machine, so its API asks for the bearer token it printed at
+          start (the <code>auth:</code> line; a generated one is kept in <code>api-token</code> in its data
+          directory), or the one it was given with <code>--auth-token</code>.
+        </p>
+        <label for="api-token">API token</label>
+        <div class="token-row">
+          <input id="api-token" name="token" type="password" value={value} autocomplete="off" autofocus spellcheck={false}
+            aria-invalid={error ? true : undefined} aria-describedby={error ? 'token-error' : undefined}
+            onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+          <button type="submit" class="primary" disabled={checking}>{checking ? 'Checking…' : 'Use token'}</button>
+        </div>
+        {error && <p id="token-error" class="error-box" role="alert">{error}</p>}
+        <p class="muted small-text">
+          It is kept in this browser (localStorage) for this address, and sent with every API call.
+        </p>
+      </form>
+    </main>
   );
 }
 
@@ -86,13 +122,13 @@ function Home() {
 }
 
 function App() {
-  const [needToken, setNeedToken] = useState(false);
-  useEffect(() => onUnauthorized(() => setNeedToken(true)), []);
+  // Once an answer is 401, the pages give way to the token page (their polling stops with them).
+  const [auth, setAuth] = useState<{ refused: boolean } | null>(null);
+  useEffect(() => onUnauthorized((sent) => setAuth((prev) => prev ?? { refused: sent !== '' })), []);
   return (
     <LocationProvider>
       <Nav />
-      {needToken && <TokenPrompt onDone={() => setNeedToken(false)} />}
-      <Router>
+      {auth ? <TokenPage refused={auth.refused} /> : <Router>
         <Route path="/" component={Home} />
         <Route path="/search" component={SearchPage} />
         <Route path="/trace/:id" component={TracePage} />
@@ -101,7 +137,7 @@ function App() {
         <Route path="/sources" component={SourcesPage} />
         <Route path="/destinations" component={DestinationsPage} />
         <Route default component={NotFound} />
-      </Router>
+      </Router>}
     </LocationProvider>
   );
 }

@@ -29,9 +29,12 @@ export function saveToken(token: string): void {
   }
 }
 
-const listeners = new Set<() => void>();
+// `sentToken` is the token the refused request carried ('' when none was saved): a refused token
+// is worth saying so, a missing one only needs asking for.
+type UnauthorizedListener = (sentToken: string) => void;
+const listeners = new Set<UnauthorizedListener>();
 // Called when an answer is 401, so that the app can ask for the token.
-export function onUnauthorized(listener: () => void): () => void {
+export function onUnauthorized(listener: UnauthorizedListener): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);
 }
@@ -54,13 +57,25 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   } catch {
     parsed = undefined;
   }
-  if (response.status === 401) listeners.forEach((l) => l());
+  if (response.status === 401) listeners.forEach((l) => l(token));
   if (!response.ok) {
     const msg = (parsed as Envelope<unknown> | undefined)?.errors?.[0]?.msg ?? (text.slice(0, 200) || response.statusText);
     throw new ApiError(response.status, msg);
   }
   if (parsed === undefined) throw new ApiError(response.status, `not JSON: ${text.slice(0, 200)}`);
   return parsed as T;
+}
+
+// Whether the API takes `token`, before it is saved: 'ok', 'refused' (401), or the error's text.
+export async function checkToken(token: string): Promise<'ok' | 'refused' | string> {
+  try {
+    const r = await fetch('/api/v1/status', { headers: { accept: 'application/json', authorization: `Bearer ${token}` } });
+    await r.arrayBuffer();
+    if (r.status === 401) return 'refused';
+    return r.ok ? 'ok' : `the API answered ${r.status}`;
+  } catch (e) {
+    return `cannot reach hodos (${(e as Error).message})`;
+  }
 }
 
 export const get = <T>(path: string) => request<T>('GET', path);

@@ -157,8 +157,8 @@ export function DestinationsPage() {
                 <td class="num">{d.failed}</td>
                 <td class="num">{d.dropped}</td>
                 <td class="actions">
-                  <button type="button" class="small" disabled={busy === d.name} onClick={() => test(d.name)}>Test connection</button>
-                  <button type="button" class="small" disabled={busy === d.name} onClick={() => remove(d.name)}>Remove</button>
+                  <button type="button" class="small" disabled={busy === d.name} aria-label={`Test connection to ${d.name}`} onClick={() => test(d.name)}>Test connection</button>
+                  <button type="button" class="small" disabled={busy === d.name} aria-label={`Remove ${d.name}`} onClick={() => remove(d.name)}>Remove</button>
                 </td>
               </tr>
             ))}

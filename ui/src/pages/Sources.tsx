@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 
 import * as api from '../lib/api';
 import { serviceColor } from '../lib/colors';
+import { describeChoice, savedNotRunning } from '../lib/sources';
 
 export function SourcesPage() {
   const [data, setData] = useState<api.SourcesAnswer | null>(null);
@@ -23,7 +24,8 @@ export function SourcesPage() {
     setBusy(true);
     try {
       const r = await api.sourceAction(name, action, newName);
-      setNotice(r.applied ? `${action}: saved and applied.` : `${action}: saved; ${r.message ?? 'applies when the agent next scans'}.`);
+      // The API's message already starts with "saved; ...".
+      setNotice(r.applied ? `${action} ${name}: saved and applied.` : `${action} ${name}: ${r.message ?? 'saved; applies when the agent next scans'}.`);
       setRenaming(null);
       await load();
     } catch (e) {
@@ -32,6 +34,8 @@ export function SourcesPage() {
       setBusy(false);
     }
   };
+
+  const saved = data ? savedNotRunning(data) : [];
 
   return (
     <main class="page sources-page">
@@ -80,15 +84,42 @@ export function SourcesPage() {
                 </td>
                 <td class="actions">
                   {s.why_not === 'disabled'
-                    ? <button type="button" class="small" disabled={busy} onClick={() => act(s.service, 'enable')}>Enable</button>
-                    : <button type="button" class="small" disabled={busy || s.why_not === 'sdk'} onClick={() => act(s.service, 'disable')}>Disable</button>}
-                  <button type="button" class="small" disabled={busy} onClick={() => setRenaming({ name: s.service, value: s.service })}>Rename</button>
+                    ? <button type="button" class="small" disabled={busy} aria-label={`Enable ${s.service}`} onClick={() => act(s.service, 'enable')}>Enable</button>
+                    : <button type="button" class="small" disabled={busy || s.why_not === 'sdk'} aria-label={`Disable ${s.service}`} onClick={() => act(s.service, 'disable')}>Disable</button>}
+                  <button type="button" class="small" disabled={busy} aria-label={`Rename ${s.service}`} onClick={() => setRenaming({ name: s.service, value: s.service })}>Rename</button>
                   <a class="small-link" href={`/search?service=${encodeURIComponent(s.service)}`}>Traces</a>
                 </td>
               </tr>
             ))}
           </tbody>
         </table>
+      )}
+      {saved.length > 0 && (
+        <section class="saved-choices" aria-labelledby="saved-title">
+          <h2 id="saved-title">Saved choices of services not running now</h2>
+          <p class="hint">Kept in <code>sources.json</code> in the data directory; they apply when a process of the service runs again.</p>
+          <table class="sources" aria-labelledby="saved-title">
+            <thead>
+              <tr><th>Service</th><th>Saved choice</th><th>Actions</th></tr>
+            </thead>
+            <tbody>
+              {saved.map((c) => (
+                <tr data-saved={c.discovered} data-enabled={c.enabled === undefined ? undefined : String(c.enabled)}>
+                  <td>
+                    <span class="svc-swatch" style={{ background: serviceColor(c.name || c.discovered) }} />
+                    <b>{c.discovered}</b>
+                  </td>
+                  <td>{c.enabled === false ? <span class="badge muted-badge">{describeChoice(c)}</span> : describeChoice(c)}</td>
+                  <td class="actions">
+                    {c.enabled === false
+                      ? <button type="button" class="small" disabled={busy} aria-label={`Enable ${c.discovered}`} onClick={() => act(c.discovered, 'enable')}>Enable</button>
+                      : <button type="button" class="small" disabled={busy} aria-label={`Disable ${c.discovered}`} onClick={() => act(c.discovered, 'disable')}>Disable</button>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
       )}
     </main>
   );
