@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 
 #include "agent/command_line_redaction.h"
+#include "agent/k8s_cgroup.h"
 
 namespace hodos::agent {
 
@@ -317,6 +319,13 @@ std::vector<ResourceAttribute> resource_attributes(const ProcessInfo& process,
   add("host.name", std::string(host_name));
   add("telemetry.sdk.name", std::string("hodos"));
   add("telemetry.sdk.language", std::string(sdk_language(runtime.runtime)));
+  if (auto container = container_identity_from_path(process.cgroup)) {
+    add("container.id", container->container_id);
+    add("k8s.pod.uid", container->pod_uid);
+    // The node the agent's DaemonSet pod runs on, from the downward API (deploy/kubernetes).
+    const char* node = std::getenv("K8S_NODE_NAME");
+    if (node != nullptr && !container->pod_uid.empty()) add("k8s.node.name", std::string(node));
+  }
   if (const std::string* attrs = process.env("OTEL_RESOURCE_ATTRIBUTES")) {
     for (auto& [key, value] : parse_resource_attributes(*attrs)) {
       if (find_attribute(out, key) == nullptr) add(key, value);

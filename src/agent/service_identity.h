@@ -52,8 +52,10 @@ struct ResourceAttribute {
 
 // The resource of the process's spans: service.name, process.pid, process.executable.name,
 // process.executable.path, process.command_line (redacted), process.runtime.name/version (when
-// known), host.name, telemetry.sdk.name=hodos, telemetry.sdk.language (when known), then the
-// process's own OTEL_RESOURCE_ATTRIBUTES for keys not already set.
+// known), host.name, telemetry.sdk.name=hodos, telemetry.sdk.language (when known), container.id
+// and k8s.pod.uid (from the cgroup path, k8s_cgroup.h) with k8s.node.name (the agent's
+// K8S_NODE_NAME) for pods, then the process's own OTEL_RESOURCE_ATTRIBUTES for keys not already
+// set.
 std::vector<ResourceAttribute> resource_attributes(const ProcessInfo& process,
                                                    const RuntimeInfo& runtime,
                                                    const ServiceName& service,

@@ -18,6 +18,7 @@ void add_agent_command(CLI::App& app);
 void add_sources_command(CLI::App& app);
 void add_destinations_command(CLI::App& app);
 void add_status_command(CLI::App& app);
+void add_install_command(CLI::App& app);
 // Commands whose issues have not landed yet: they say so and exit 1.
 void add_pending_commands(CLI::App& app);
 
