@@ -23,7 +23,7 @@ import { makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
 import { api, core, sdkTraceBase } from './lib/deps.mjs';
 import { HodosUp, startInjectingUp } from './lib/hodos_up.mjs';
 import {
-  APPS, describeSpans, execFileP, metric, needsRoot, nginxConfig, request, spansOf, startServer, stopServer, tag,
+  APPS, buildGoServer, describeSpans, execFileP, metric, needsRoot, nginxConfig, request, spansOf, startServer, stopServer, tag,
   tearDown, unusedPort, waitUntilTraced,
 } from './lib/servers.mjs';
 
@@ -35,6 +35,7 @@ const HOP_NODE = path.join(APPS, 'context_hop.mjs');
 const SERVICE = {
   front: 'ctx-front', java: 'ctx-java', leafC: 'ctx-leaf-c', leafD: 'ctx-leaf-d',
   sdkCaller: 'ctx-sdk-caller', nodeSdk: 'ctx-node-sdk', nodeFront: 'ctx-node-front', nginx: 'ctx-nginx',
+  go: 'ctx-go', frontGo: 'ctx-front-go',
 };
 // The services of the chain client → front (Python) → java → leafC, leafD (Python).
 const CHAIN = [SERVICE.front, SERVICE.java, SERVICE.leafC, SERVICE.leafD];
@@ -43,6 +44,7 @@ const INJECTED = 'hodos_agent_inject_total{result="injected"}';
 let tmp;
 let up;
 let lock;
+let goMissing;  // why the Go hop could not be built, if it could not
 const s = {};  // the servers by name
 
 // Starts a hop (see tests/e2e/apps/context_hop.*, ContextHop.java) as SERVICE[name], calling `next`.
@@ -179,8 +181,11 @@ before(async () => {
   const www = path.join(tmp.dir, 'www');
   fs.mkdirSync(www);
   // Injection on (another Hodos agent injecting on the host would make this one stand down).
-  [{ up, lock }] = await Promise.all([startInjectingUp({ dir: tmp.dir }),
-                                      execFileP('javac', ['-d', tmp.dir, path.join(APPS, 'ContextHop.java')])]);
+  let go;
+  [{ up, lock }, , go] = await Promise.all([
+    startInjectingUp({ dir: tmp.dir }), execFileP('javac', ['-d', tmp.dir, path.join(APPS, 'ContextHop.java')]),
+    buildGoServer(tmp.dir)]);
+  goMissing = go.reason;
 
   // Every server starts after the agent, callees before their callers (which take their ports).
   [s.leafC, s.leafD, s.nodeSdk] = await Promise.all([py('leafC'), py('leafD'), node('nodeSdk')]);
@@ -196,6 +201,10 @@ before(async () => {
   [s.front, s.sdkCaller, s.nodeFront] = await Promise.all([
     py('front', s.java.port), py('sdkCaller', s.nodeSdk.port), node('nodeFront', s.nginx.port),
   ]);
+  if (!goMissing) {
+    s.go = await startServer('go', go.bin, [www, String(s.leafC.port)], env('go'));
+    s.frontGo = await py('frontGo', s.go.port);
+  }
   await waitUntilTraced(up, ...Object.values(s).map((server) => server.child.pid));
 });
 
@@ -344,6 +353,50 @@ test('a Node (event loop) front and an nginx proxy hop: one trace per request by
 // Last: replaces the shared `hodos up` with one whose config turns injection off, and the chain's
 // servers with new ones started after it (a thread already blocked in a read when an agent starts
 // is not seen reading: the first request on a kept-alive connection would lose spans).
+// Go runs many goroutines on each thread: which request a call written on a thread serves is not
+// known there, so a Go service's calls are never parented by thread (they are roots) and get no
+// header. Its SERVER span still continues the traceparent the Python front's call carried, and the
+// callee is stitched to the Go call. Under 16 concurrent clients no span may land in another
+// request's trace.
+test('a Go hop: never linked wrongly under 16 concurrent clients', { skip }, async (t) => {
+  if (goMissing) {
+    t.skip(`the Go hop could not be built: ${goMissing}`);
+    return;
+  }
+  const rids = Array.from({ length: 80 }, (_, i) => `go-${i}`);
+  const answers = new Map();
+  const queue = [...rids];
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    for (let rid = queue.shift(); rid; rid = queue.shift()) {
+      const r = await request(s.frontGo.port, `/chain/${rid}`);
+      assert.equal(r.status, 200, `${rid}: ${r.body}`);
+      answers.set(rid, JSON.parse(r.body));
+    }
+  }));
+  const services = [SERVICE.frontGo, SERVICE.go, SERVICE.leafC];
+  const found = await waitForRequests(up, services, rids, 5);
+  for (const rid of rids) {
+    const mine = found.byRid.get(rid);
+    assert.equal(mine.length, 5, `${rid}:${describeSpans(mine)}`);
+    const front = pick(mine, SERVICE.frontGo, 'server');
+    const frontCall = pick(mine, SERVICE.frontGo, 'client', s.go.port);
+    const goServer = pick(mine, SERVICE.go, 'server');
+    const goCall = pick(mine, SERVICE.go, 'client', s.leafC.port);
+    const leaf = pick(mine, SERVICE.leafC, 'server');
+    // The Python front's call was injected; the Go server continued it.
+    assert.equal(answers.get(rid).calls[0].answer.traceparent, traceparentOf(front.traceID, frontCall));
+    assertParent(frontCall, front, `${rid}: the front's call is its request's child`);
+    assertParent(goServer, frontCall, `${rid}: Go's SERVER span continues the front's traceparent`);
+    assert.deepEqual(parentIds(goCall), [], `${rid}: Go's call is a root, never a guess:${describeSpans([goCall])}`);
+    assert.equal(leaf.traceID, goCall.traceID, `${rid}: the leaf is stitched to Go's call`);
+    assertParent(leaf, goCall, `${rid}: the leaf's parent is Go's call`);
+    for (const traceID of new Set(mine.map((x) => x.traceID))) {
+      const strangers = found.byTrace.get(traceID).filter((x) => ridOf(x) !== rid);
+      assert.equal(strangers.length, 0, `${rid}: spans of other requests in its trace:${describeSpans(strangers)}`);
+    }
+  }
+});
+
 test('agent.inject.enabled: false: no callee receives a traceparent, stitching still joins', { skip }, async () => {
   const exit = await up.stop();
   assert.equal(exit.code, 0, up.tail());

@@ -1,5 +1,8 @@
 // A net/http server for the agent's end-to-end tests, built with the distribution's Go (standard
-// library only). Usage: go_server WWW_DIR. Prints "port N" once it listens on 127.0.0.1.
+// library only). Usage: go_server WWW_DIR [NEXT_PORT]. Prints "port N" once it listens on
+// 127.0.0.1. With NEXT_PORT, GET /chain/... calls 127.0.0.1:NEXT_PORT with the same path (a hop
+// of tests/e2e/context.test.mjs) and answers JSON {"traceparent": as received, "status": the
+// call's}.
 package main
 
 import (
@@ -39,6 +42,21 @@ func main() {
 		io.WriteString(w, hex.EncodeToString(h.Sum(nil)))
 	})
 	mux.Handle("/files/", http.StripPrefix("/files/", http.FileServer(http.Dir(www))))
+	if len(os.Args) > 2 {
+		next := os.Args[2]
+		// The call is written by the client's connection goroutine, on whatever thread runs it.
+		mux.HandleFunc("/chain/", func(w http.ResponseWriter, r *http.Request) {
+			resp, err := http.Get("http://127.0.0.1:" + next + r.URL.Path)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, "{\"traceparent\":%q,\"status\":%d}\n", r.Header.Get("traceparent"), resp.StatusCode)
+		})
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
