@@ -217,20 +217,32 @@ ConnectionTracker::SpanIds ConnectionTracker::ids_for_request(const SocketEvent&
   if (k.kind == KernelIdsKind::kServer && k.trace_id.valid() && k.span_id.valid()) {
     // The kernel already gave the thread these ids, and names them in the traceparent it inserts
     // into the thread's client calls: the span must carry exactly them.
-    return {{k.trace_id, k.span_id}, k.parent_span_id, IdsSource::kKernel};
+    return {{k.trace_id, k.span_id},
+            k.parent_span_id,
+            IdsSource::kKernel,
+            k.parent_span_id.valid() ? std::string(core::find_tracestate_in_head(event.data)) : ""};
   }
   if (auto incoming = core::find_traceparent_in_head(event.data)) {
-    return {{incoming->trace_id, core::SpanId::random()}, incoming->span_id, IdsSource::kAdopted};
+    return {{incoming->trace_id, core::SpanId::random()},
+            incoming->span_id,
+            IdsSource::kAdopted,
+            std::string(core::find_tracestate_in_head(event.data))};
   }
-  return {new_root_context(), {}, IdsSource::kLocal};
+  return {new_root_context(), {}, IdsSource::kLocal, ""};
 }
 
 std::optional<ConnectionTracker::SpanIds> ConnectionTracker::ids_for_call(
     const Connection& c, const SocketEvent& event) const {
   const KernelSpanIds& k = event.ids;
   if (k.kind == KernelIdsKind::kClient && k.trace_id.valid() && k.span_id.valid()) {
-    // What the kernel put in the traceparent the callee received.
-    return SpanIds{{k.trace_id, k.span_id}, k.parent_span_id, IdsSource::kKernel};
+    // What the kernel put in the traceparent the callee received (and the tracestate of the
+    // request the thread serves, which it put after it).
+    SpanIds ids{{k.trace_id, k.span_id}, k.parent_span_id, IdsSource::kKernel, ""};
+    if (const SpanIds* served = served_by(event.tid, c); served != nullptr &&
+        served->context.span_id == k.parent_span_id) {
+      ids.trace_state = served->trace_state;
+    }
+    return ids;
   }
   // Go: the thread that writes a call runs many goroutines; it tells nothing of the request.
   if (event.no_thread_parent) return std::nullopt;
@@ -238,11 +250,22 @@ std::optional<ConnectionTracker::SpanIds> ConnectionTracker::ids_for_call(
   if (s == serving_.end()) return std::nullopt;
   // An event loop reads several requests before answering any: which one this call serves is
   // not known, and a wrong parent is worse than none.
-  if (s->second.open > 1) return SpanIds{{}, {}, IdsSource::kAmbiguous};
+  if (s->second.open > 1) return SpanIds{{}, {}, IdsSource::kAmbiguous, ""};
+  const SpanIds* served = served_by(event.tid, c);
+  if (served == nullptr) return std::nullopt;
+  return SpanIds{{served->context.trace_id, core::SpanId::random()},
+                 served->context.span_id,
+                 IdsSource::kLocal,
+                 served->trace_state};
+}
+
+const ConnectionTracker::SpanIds* ConnectionTracker::served_by(uint32_t tid,
+                                                               const Connection& c) const {
+  auto s = serving_.find(tid);
+  if (s == serving_.end() || s->second.open != 1) return nullptr;
   auto served = connections_.find(Key::unpack(s->second.key_sum));
-  if (served == connections_.end() || served->second.get() == &c) return std::nullopt;
-  const SpanContext& parent = served->second->open_ids.context;
-  return SpanIds{{parent.trace_id, core::SpanId::random()}, parent.span_id, IdsSource::kLocal};
+  if (served == connections_.end() || served->second.get() == &c) return nullptr;
+  return &served->second->open_ids;
 }
 
 void ConnectionTracker::open_request(Connection& c, uint32_t tid, const SpanIds& ids) {
@@ -330,6 +353,7 @@ void ConnectionTracker::on_exchange(Connection& c, http1::Exchange&& exchange) {
   } else {
     t.context = ids->context;
     t.parent_id = ids->parent_id;
+    t.trace_state = ids->trace_state;
     if (ids->source == IdsSource::kKernel) ++counters_.kernel_ids;
     if (server && t.parent_id.valid()) ++counters_.adopted_traceparent;
     if (!server && t.parent_id.valid()) ++counters_.children;

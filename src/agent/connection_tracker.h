@@ -39,6 +39,7 @@ struct TrackedExchange {
   const protocols::http1::Exchange* exchange = nullptr;
   SpanContext context;     // this span's trace and span id
   core::SpanId parent_id;  // zero for a root span
+  std::string_view trace_state;  // the W3C tracestate of a continued trace (a call: its request's)
   // Server exchanges: whether a traced client connection is the other end of this one (the
   // client connects, and writes its request, before the server can answer it).
   bool local_caller = false;
@@ -123,6 +124,7 @@ class ConnectionTracker {
     SpanContext context;
     core::SpanId parent_id;
     IdsSource source = IdsSource::kLocal;
+    std::string trace_state;  // W3C tracestate that came with a continued trace
   };
 
   Connection* find_or_open(const SocketEvent& event, protocols::http1::Role role);
@@ -131,6 +133,8 @@ class ConnectionTracker {
            bool closed);
   void on_data(Connection& c, const SocketEvent& event);
   void on_exchange(Connection& c, protocols::http1::Exchange&& exchange);
+  // The one request thread `tid` is serving on a connection other than `c`, if exactly one.
+  const SpanIds* served_by(uint32_t tid, const Connection& c) const;
   // The ids of a server request whose first bytes `event` read.
   SpanIds ids_for_request(const SocketEvent& event) const;
   // What a client request written by `event` on `c` gets; nullopt: a root, nothing to keep.

@@ -152,6 +152,7 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   span.trace_id = t.context.trace_id;
   span.span_id = t.context.span_id;
   span.parent_span_id = t.parent_id;
+  if (!t.trace_state.empty()) span.trace_state = arena.copy(t.trace_state);
   span.flags = 0x01;  // sampled
   span.kind = server ? core::SpanKind::kServer : core::SpanKind::kClient;
   span.start_time_unix_nano = clock_.to_unix_ns(ex.start_ns);

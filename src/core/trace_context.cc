@@ -58,9 +58,8 @@ std::optional<TraceParent> parse_traceparent(std::string_view value) {
   return out;
 }
 
-std::optional<TraceParent> find_traceparent_in_head(std::string_view raw) {
-  std::optional<TraceParent> found;
-  bool seen = false;
+std::optional<std::string_view> find_header_in_head(std::string_view raw, std::string_view name) {
+  std::optional<std::string_view> found;
   bool request_line = true;
   while (true) {
     const size_t lf = raw.find('\n');
@@ -76,12 +75,23 @@ std::optional<TraceParent> find_traceparent_in_head(std::string_view raw) {
     const size_t colon = line.find(':');
     // No whitespace before the colon (RFC 9112), which also skips folded continuation lines.
     if (colon == std::string_view::npos) continue;
-    if (!equals_ignoring_case(line.substr(0, colon), kHeaderName)) continue;
-    if (seen) return std::nullopt;
-    seen = true;
-    found = parse_traceparent(trim_ows(line.substr(colon + 1)));
+    if (!equals_ignoring_case(line.substr(0, colon), name)) continue;
+    if (found) return std::nullopt;
+    found = trim_ows(line.substr(colon + 1));
   }
   return found;
+}
+
+std::optional<TraceParent> find_traceparent_in_head(std::string_view raw) {
+  std::optional<std::string_view> value = find_header_in_head(raw, kHeaderName);
+  if (!value) return std::nullopt;
+  return parse_traceparent(*value);
+}
+
+std::string_view find_tracestate_in_head(std::string_view raw) {
+  std::optional<std::string_view> value = find_header_in_head(raw, "tracestate");
+  if (!value || value->size() > kMaxTraceState) return {};
+  return *value;
 }
 
 }  // namespace hodos::core

@@ -28,4 +28,16 @@ std::optional<TraceParent> parse_traceparent(std::string_view value);
 // none, it is invalid, or there is more than one (the spec then restarts the trace).
 std::optional<TraceParent> find_traceparent_in_head(std::string_view raw);
 
+// The value of the one `name` header (any case) of the request head at the start of `raw`, read
+// as find_traceparent_in_head reads it; nullopt when it is absent or repeated.
+std::optional<std::string_view> find_header_in_head(std::string_view raw, std::string_view name);
+
+// The longest tracestate kept (the W3C limit).
+inline constexpr size_t kMaxTraceState = 512;
+
+// The `tracestate` value of the request head at the start of `raw`; empty when there is none, it
+// is repeated, or it is longer than kMaxTraceState. (It means something only with a valid
+// traceparent.)
+std::string_view find_tracestate_in_head(std::string_view raw);
+
 }  // namespace hodos::core

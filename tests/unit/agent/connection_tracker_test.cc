@@ -33,6 +33,7 @@ struct Seen {
   uint64_t start_ns;
   uint64_t end_ns;
   bool local_caller;
+  std::string trace_state;
 };
 
 constexpr std::string_view kGetItems = "GET /items/42?token=abc HTTP/1.1\r\nHost: shop\r\n\r\n";
@@ -64,7 +65,7 @@ class ConnectionTrackerTest : public ::testing::Test {
           seen_.push_back({t.role, std::string(t.exchange->request.method),
                            std::string(t.exchange->request.target), t.exchange->response.status,
                            t.fd, t.context, t.parent_id, t.exchange->start_ns, t.exchange->end_ns,
-                           t.local_caller});
+                           t.local_caller, std::string(t.trace_state)});
         },
         limits);
   }
@@ -591,6 +592,44 @@ TEST_F(ConnectionTrackerTest, AnIncomingTraceparentIsContinued) {
   const ConnectionTrackerCounters counters = tracker_->counters();
   EXPECT_EQ(counters.adopted_traceparent, 1u);
   EXPECT_EQ(counters.kernel_ids, 0u);
+}
+
+// The tracestate that came with a continued trace stays with it: on the SERVER span, and on the
+// calls made while serving it (the kernel carries it in their headers, after the traceparent).
+TEST_F(ConnectionTrackerTest, TheTracestateOfAContinuedTraceIsKept) {
+  constexpr std::string_view request =
+      "GET /items/42 HTTP/1.1\r\nHost: shop\r\ntraceparent: "
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\ntracestate: congo=t61rcWkgMzE\r\n\r\n";
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(7, 5, server_, browser_, request));
+  feed(app_.connect(7, 9, local_, stock_));
+  feed(app_.write(7, 9, local_, stock_, kGetStock));
+  feed(app_.read(7, 9, local_, stock_, kOk));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_[1].trace_state, "congo=t61rcWkgMzE") << "the server span";
+  EXPECT_EQ(seen_[0].trace_state, "congo=t61rcWkgMzE") << "its call";
+
+  // A kernel-injected call carries its request's tracestate too; a new trace has none.
+  const SocketEvent kernel_read = with_kernel_ids(
+      app_.read(8, 6, server_, browser_, request), KernelIdsKind::kServer,
+      trace_id("0af7651916cd43dd8448eb211c80319c"), span_id("00f067aa0ba902b7"),
+      span_id("b7ad6b7169203331"));
+  feed(app_.accept(1, 6, server_, browser_));
+  feed(kernel_read);
+  feed(app_.connect(8, 10, local_, stock_));
+  feed(with_kernel_ids(app_.write(8, 10, local_, stock_, kGetStock), KernelIdsKind::kClient,
+                       trace_id("0af7651916cd43dd8448eb211c80319c"), span_id("1111111111111111"),
+                       span_id("00f067aa0ba902b7")));
+  feed(app_.read(8, 10, local_, stock_, kOk));
+  feed(app_.write(8, 6, server_, browser_, kOk));
+  feed(app_.accept(1, 7, server_, browser_));
+  feed(app_.read(9, 7, server_, browser_, kGetItems));
+  feed(app_.write(9, 7, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 5u);
+  EXPECT_EQ(seen_[2].trace_state, "congo=t61rcWkgMzE") << "the kernel-injected call";
+  EXPECT_EQ(seen_[3].trace_state, "congo=t61rcWkgMzE") << "the kernel's server span";
+  EXPECT_EQ(seen_[4].trace_state, "") << "a new trace";
 }
 
 TEST_F(ConnectionTrackerTest, AnInvalidTraceparentStartsANewTrace) {

@@ -96,5 +96,18 @@ TEST(TraceContext, AnInvalidOrRepeatedHeaderIsNoContext) {
   EXPECT_FALSE(find_traceparent_in_head("GET / HTTP/1.1\r\n" + line + line + "\r\n").has_value());
 }
 
+TEST(TraceContext, FindsTheTracestateInAHead) {
+  EXPECT_EQ(find_tracestate_in_head("GET / HTTP/1.1\r\nTraceState:  a=1,b=2 \r\n\r\n"), "a=1,b=2");
+  EXPECT_EQ(find_tracestate_in_head("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "");
+  EXPECT_EQ(find_tracestate_in_head("GET / HTTP/1.1\r\ntracestate: a=1\r\ntracestate: b=2\r\n\r\n"),
+            "")
+      << "repeated: not read";
+  EXPECT_EQ(find_tracestate_in_head("GET / HTTP/1.1\r\ntracestate: " + std::string(513, 'x') +
+                                    "\r\n\r\n"),
+            "")
+      << "longer than the W3C limit";
+  EXPECT_EQ(find_tracestate_in_head("GET / HTTP/1.1\r\ntracestate: a=1"), "") << "cut short";
+}
+
 }  // namespace
 }  // namespace hodos::core
