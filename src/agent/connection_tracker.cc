@@ -95,6 +95,15 @@ void ConnectionTracker::on_event(const SocketEvent& event) {
       return;
     case SocketEventKind::kClose:
       if (auto it = connections_.find(key); it != connections_.end()) {
+        // close() frees the fd before its exit is seen: another thread's connect() may reuse the
+        // number, and its events may come first. A close naming another 4-tuple (read at its
+        // entry) belongs to the connection that reuse already ended.
+        const Connection& c = *it->second;
+        if (event.remote.port != 0 &&
+            !same_connection(c.local, c.remote, event.local, event.remote)) {
+          ++counters_.late_closes;
+          return;
+        }
         ++counters_.connections_closed;
         end(it, /*closed=*/true);
       }

@@ -58,6 +58,7 @@ struct ConnectionTrackerCounters {
   uint64_t connections_opened = 0;  // accepted, connected, or first seen mid-stream
   uint64_t connections_closed = 0;
   uint64_t fd_reused = 0;           // an fd came back with another 4-tuple: the close was missed
+  uint64_t late_closes = 0;         // a close seen after its fd's reuse: ignored
   uint64_t evicted_capacity = 0;
   uint64_t evicted_idle = 0;
   uint64_t exchanges = 0;

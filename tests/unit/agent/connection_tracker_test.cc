@@ -277,6 +277,25 @@ TEST_F(ConnectionTrackerTest, FdReusedWithoutASeenCloseStartsANewConnection) {
   EXPECT_EQ(tracker_->counters().unmatched_requests, 1u);
 }
 
+// close() frees the fd before its exit event: thread 8 connects on the same number, writes its
+// request, and only then does thread 7's close event arrive. It must not end thread 8's call.
+TEST_F(ConnectionTrackerTest, ACloseSeenAfterItsFdWasReusedEndsNothing) {
+  const SocketEndpoint first_end = ipv4("10.0.0.1", 40001);
+  const SocketEndpoint second_end = ipv4("10.0.0.1", 40002);
+  feed(app_.connect(7, 9, first_end, stock_, 0));
+  feed(app_.write(7, 9, first_end, stock_, kGetStock));
+  feed(app_.read(7, 9, first_end, stock_, kOk));
+  feed(app_.connect(8, 9, second_end, stock_, 0));
+  feed(app_.write(8, 9, second_end, stock_, kGetStock));
+  feed(app_.close(7, 9, first_end, stock_));  // late: the first connection's
+  feed(app_.read(8, 9, second_end, stock_, kOk));
+  feed(app_.close(8, 9, second_end, stock_));
+  ASSERT_EQ(seen_.size(), 2u) << "both calls are spans";
+  EXPECT_EQ(tracker_->counters().late_closes, 1u);
+  EXPECT_EQ(tracker_->counters().unmatched_responses, 0u);
+  EXPECT_EQ(tracker_->connection_count(), 0u);
+}
+
 TEST_F(ConnectionTrackerTest, SameFdInAnotherProcessIsAnotherConnection) {
   EventSource other_app(200);
   feed(app_.accept(1, 5, server_, browser_));
