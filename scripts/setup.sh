@@ -14,6 +14,8 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkafka-dev
   nodejs npm curl python3 openjdk-17-jdk-headless
+  # Certificates made at test time (the OTLP receiver's TLS and mTLS tests).
+  openssl
   # The web UI's browser tests (playwright-core drives it; no browser download).
   chromium
   # Real, unmodified servers the agent's end-to-end tests and benchmarks trace.

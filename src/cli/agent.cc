@@ -36,6 +36,9 @@ struct AgentCommandOptions {
   std::string endpoint;
   bool insecure = false;
   std::vector<std::string> headers;  // key=value, e.g. authorization=Bearer ...
+  std::string ca_file;               // trust this CA for the gateway's certificate
+  std::string cert_file, key_file;   // client certificate, for a gateway that requires mTLS
+  std::string token;                 // sent as authorization: Bearer <token>
   std::string metrics = "127.0.0.1:8888";
   std::string log_level = "info";
   double shutdown_timeout_s = 10;
@@ -53,6 +56,10 @@ YAML::Node builtin_config(const AgentCommandOptions& o) {
   YAML::Node otlp;
   otlp["endpoint"] = o.endpoint;
   if (o.insecure) otlp["tls"]["insecure"] = true;
+  if (!o.ca_file.empty()) otlp["tls"]["ca_file"] = o.ca_file;
+  if (!o.cert_file.empty()) otlp["tls"]["cert_file"] = o.cert_file;
+  if (!o.key_file.empty()) otlp["tls"]["key_file"] = o.key_file;
+  if (!o.token.empty()) otlp["headers"]["authorization"] = "Bearer " + o.token;
   for (const std::string& h : o.headers) {
     auto eq = h.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -118,7 +125,9 @@ void run_agent(const AgentCommandOptions& o) {
     service = pipeline::Service::build(registry, builtin_config(o), spdlog::default_logger(),
                                        service_options);
   } catch (const pipeline::ConfigError& e) {
-    fail(2, fmt::format("{} (check --endpoint, --header and --metrics)", e.what()));
+    fail(2, fmt::format("{} (check --endpoint, --header, --ca-file, --cert-file, --key-file and "
+                        "--metrics)",
+                        e.what()));
   }
 
   SignalWaiter signals;  // before any thread starts, so all inherit the blocked signals
@@ -155,6 +164,15 @@ void add_agent_command(CLI::App& app) {
       ->required();
   cmd->add_flag("--insecure", o->insecure, "Plaintext even for a bare host:port endpoint");
   cmd->add_option("--header", o->headers, "gRPC metadata key=value sent with every export (repeatable)");
+  cmd->add_option("--ca-file", o->ca_file,
+                  "PEM CA that signed the gateway's certificate (default: the system's roots)");
+  cmd->add_option("--cert-file", o->cert_file,
+                  "PEM client certificate, for a gateway that requires one (with --key-file)");
+  cmd->add_option("--key-file", o->key_file, "PEM private key of --cert-file");
+  cmd->add_option("--token", o->token,
+                  "Bearer token the gateway requires (its auth.bearer_token); sent as "
+                  "authorization: Bearer <token>")
+      ->envname("HODOS_TOKEN");
   cmd->add_option("--metrics", o->metrics, "Address of the agent's own /metrics, or none")
       ->capture_default_str();
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")

@@ -9,9 +9,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -19,6 +21,7 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 namespace hodos::net {
@@ -41,6 +44,8 @@ constexpr size_t kLingerMaxBytes = 8u << 20;
 constexpr size_t kHeaderLimit = 64u << 10;
 // stop() waits this long for in-flight requests before cutting connections.
 constexpr auto kStopGrace = std::chrono::seconds(10);
+// A TLS client has this long to finish its handshake.
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -168,7 +173,15 @@ std::optional<std::pair<std::string, uint16_t>> split_host_port(std::string_view
 // --- the server --------------------------------------------------------------------------------
 
 namespace {
-class Session;
+// What the server needs of a connection, plain or TLS (Session<Stream> below).
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Runs on the session's strand when the server stops: idle connections close now, a request
+  // that has started (headers read) finishes and then closes.
+  virtual void on_server_stop() = 0;
+  virtual asio::any_io_executor executor() = 0;
+};
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
@@ -186,8 +199,9 @@ struct ServerCore {
 
   HttpResponse dispatch(HttpRequest& request);
   void accept();
-  void register_session(const std::shared_ptr<Session>& s);
-  void unregister_session(Session* s);
+  void register_session(const std::shared_ptr<SessionBase>& s);
+  void unregister_session(SessionBase* s);
+  std::optional<std::string> make_ssl_context();
 
   HttpServerOptions options;
   std::vector<Route> routes;
@@ -196,10 +210,11 @@ struct ServerCore {
   // Declared before the io_context: sessions destroyed with its pending handlers unregister here.
   std::mutex mu;
   std::condition_variable sessions_gone;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
   bool stopping = false;  // guarded by mu
   std::atomic<bool> stopping_flag{false};
 
+  std::optional<asio::ssl::context> ssl;  // set when options.tls is
   asio::io_context ioc{std::max(1, options.threads)};
   tcp::acceptor acceptor{asio::make_strand(ioc)};
   // Keeps the threads running while stop() still posts to sessions that have no pending I/O.
@@ -210,12 +225,17 @@ struct ServerCore {
   bool stopped = false;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection. Stream is beast::tcp_stream, or beast::ssl_stream over it for HTTPS.
+template <typename Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
  public:
-  Session(tcp::socket socket, ServerCore& server)
-      : stream_(std::move(socket)), server_(server) {
+  template <typename... TlsContext>
+  Session(tcp::socket socket, ServerCore& server, TlsContext&... tls)
+      : stream_(std::move(socket), tls...), server_(server) {
     boost::system::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = tcp_stream().socket().remote_endpoint(ec);
     if (!ec) {
       remote_ = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
       remote_ += ":" + std::to_string(ep.port());
@@ -224,28 +244,51 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { server_.unregister_session(this); }
 
   void run() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::read_request, shared_from_this()));
+    if constexpr (kTls) {
+      asio::dispatch(stream_.get_executor(),
+                     beast::bind_front_handler(&Session::handshake, this->shared_from_this()));
+    } else {
+      asio::dispatch(stream_.get_executor(),
+                     beast::bind_front_handler(&Session::read_request,
+                                               this->shared_from_this()));
+    }
   }
 
-  // Runs on the session's strand when the server stops: idle connections close now, a request
-  // that has started (headers read) finishes and then closes.
-  void on_server_stop() {
+  void on_server_stop() override {
     if (busy_) return;
     close();
   }
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() override { return stream_.get_executor(); }
 
  private:
+  beast::tcp_stream& tcp_stream() { return beast::get_lowest_layer(stream_); }
+
+  // A failed handshake (plain HTTP on the TLS port, no or an untrusted client certificate) has no
+  // HTTP request to answer: it is logged at debug and the connection closed.
+  void handshake() {
+    tcp_stream().expires_after(kHandshakeTimeout);
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = this->shared_from_this()](beast::error_code ec) {
+                              if (ec) {
+                                spdlog::debug("{}: TLS handshake with {} failed: {}",
+                                              self->server_.options.name, self->remote_,
+                                              error_text(ec));
+                                return self->close();
+                              }
+                              self->read_request();
+                            });
+  }
+
   void read_request() {
     if (server_.stopping_flag.load()) return close();
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(server_.options.max_body_bytes);
-    stream_.expires_after(kIdleTimeout);
+    tcp_stream().expires_after(kIdleTimeout);
     http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+                            beast::bind_front_handler(&Session::on_header,
+                                                      this->shared_from_this()));
   }
 
   void on_header(beast::error_code ec, size_t) {
@@ -257,9 +300,9 @@ class Session : public std::enable_shared_from_this<Session> {
       // Content-Length was already refused by the parser above without reading the body.
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
                                                                      req.version());
-      stream_.expires_after(kTransferTimeout);
+      tcp_stream().expires_after(kTransferTimeout);
       http::async_write(stream_, *cont,
-                        [self = shared_from_this(), cont](beast::error_code wec, size_t) {
+                        [self = this->shared_from_this(), cont](beast::error_code wec, size_t) {
                           if (wec) return self->close();
                           self->read_body();
                         });
@@ -269,9 +312,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
-    stream_.expires_after(kTransferTimeout);
+    tcp_stream().expires_after(kTransferTimeout);
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_body, shared_from_this()));
+                     beast::bind_front_handler(&Session::on_body, this->shared_from_this()));
   }
 
   void on_read_error(beast::error_code ec) {
@@ -336,9 +379,10 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = std::move(response.body);
     res->keep_alive(keep_alive);
     res->prepare_payload();
-    stream_.expires_after(kTransferTimeout);
+    tcp_stream().expires_after(kTransferTimeout);
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this(), res,
+                       keep_alive](beast::error_code ec, size_t) {
                         self->busy_ = false;
                         if (ec) return self->close();
                         if (!keep_alive || self->server_.stopping_flag.load()) {
@@ -353,17 +397,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // Half-closes, then drops whatever the client still sends until it closes too (bounded).
   void linger_close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcp_stream().socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close();
     lingered_ = 0;
-    stream_.expires_after(kLingerTimeout);
+    tcp_stream().expires_after(kLingerTimeout);
     drain();
   }
 
   void drain() {
     buffer_.consume(buffer_.size());
     stream_.async_read_some(buffer_.prepare(64u << 10),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                               self->lingered_ += n;
                               if (ec || self->lingered_ > kLingerMaxBytes) return self->close();
                               self->drain();
@@ -372,11 +416,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    tcp_stream().socket().shutdown(tcp::socket::shutdown_both, ec);
+    tcp_stream().close();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   ServerCore& server_;
@@ -445,11 +489,11 @@ HttpResponse ServerCore::dispatch(HttpRequest& request) {
   }
 }
 
-void ServerCore::register_session(const std::shared_ptr<Session>& s) {
+void ServerCore::register_session(const std::shared_ptr<SessionBase>& s) {
   sessions.emplace(s.get(), s);
 }
 
-void ServerCore::unregister_session(Session* s) {
+void ServerCore::unregister_session(SessionBase* s) {
   std::lock_guard lock(mu);
   sessions.erase(s);
   if (sessions.empty()) sessions_gone.notify_all();
@@ -462,17 +506,51 @@ void ServerCore::accept() {
       // Out of file descriptors and the like: keep serving the connections we have.
       spdlog::warn("{}: accept failed: {}", options.name, error_text(ec));
     } else {
-      std::shared_ptr<Session> session;
+      // Started after the lock is released: a session that ends at once is destroyed by the
+      // last reference, here, and unregisters under the same lock.
+      std::function<void()> run;
       {
         std::lock_guard lock(mu);
         if (stopping) return;
-        session = std::make_shared<Session>(std::move(socket), *this);
-        register_session(session);
+        if (ssl) {
+          auto session = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+              std::move(socket), *this, *ssl);
+          register_session(session);
+          run = [session] { session->run(); };
+        } else {
+          auto session = std::make_shared<Session<beast::tcp_stream>>(std::move(socket), *this);
+          register_session(session);
+          run = [session] { session->run(); };
+        }
       }
-      session->run();
+      run();
     }
     accept();
   });
+}
+
+std::optional<std::string> ServerCore::make_ssl_context() {
+  if (!options.tls) return std::nullopt;
+  const HttpServerTls& t = *options.tls;
+  asio::ssl::context ctx(asio::ssl::context::tls_server);
+  auto no_old = asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                asio::ssl::context::default_workarounds | asio::ssl::context::single_dh_use;
+  if (t.tls13_only) no_old |= asio::ssl::context::no_tlsv1_2;
+  beast::error_code ec;
+  ctx.set_options(no_old, ec);
+  if (!ec) ctx.use_certificate_chain(asio::buffer(t.cert_pem), ec);
+  if (ec) return "TLS certificate: " + error_text(ec);
+  ctx.use_private_key(asio::buffer(t.key_pem), asio::ssl::context::pem, ec);
+  if (ec) return "TLS private key: " + error_text(ec);
+  if (!t.client_ca_pem.empty()) {
+    ctx.add_certificate_authority(asio::buffer(t.client_ca_pem), ec);
+    if (ec) return "TLS client CA: " + error_text(ec);
+    ctx.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+    if (ec) return "TLS client verification: " + error_text(ec);
+  }
+  ssl.emplace(std::move(ctx));
+  return std::nullopt;
 }
 
 HttpServer::HttpServer(HttpServerOptions options)
@@ -500,6 +578,7 @@ std::optional<std::string> HttpServer::start() {
   if (s.started) return address + ": server already started";
   auto hp = split_host_port(address);
   if (!hp) return address + ": not a valid address; write it as host:port, [v6addr]:port or :port";
+  if (auto err = s.make_ssl_context()) return address + ": " + *err;
 
   std::vector<tcp::endpoint> candidates;
   beast::error_code ec;
@@ -567,7 +646,7 @@ void HttpServer::stop() {
   Impl& s = *impl_;
   if (!s.started || s.stopped) return;
   s.stopped = true;
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard lock(s.mu);
     s.stopping = true;

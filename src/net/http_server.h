@@ -41,11 +41,21 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
 
+// Serve HTTPS instead of HTTP. PEM text, not paths: the owner reads and checks the files so that
+// its config errors can name them.
+struct HttpServerTls {
+  std::string cert_pem;       // certificate chain, leaf first
+  std::string key_pem;        // its private key
+  std::string client_ca_pem;  // when set, clients must present a certificate signed by it (mTLS)
+  bool tls13_only = false;    // otherwise TLS 1.2 and 1.3
+};
+
 struct HttpServerOptions {
   std::string address = "127.0.0.1:0";  // host:port, [v6]:port; ":port" means all interfaces
   size_t max_body_bytes = 20u << 20;     // larger bodies get 413 before the handler runs
   int threads = 2;
   std::string name = "http";  // for log lines
+  std::optional<HttpServerTls> tls;
   // Called when the server refuses a request before any handler runs (413 body too large,
   // 431 headers too large, 400 malformed HTTP), so that the owner can count it.
   std::function<void(int status, const std::string& remote_address)> on_refused;

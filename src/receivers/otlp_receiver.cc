@@ -18,6 +18,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "otlp/otlp_codec.h"
 #include "pipeline/obs.h"
+#include "receivers/otlp_tls.h"
 #include "receivers/receiver_http.h"
 
 namespace hodos::receivers {
@@ -37,15 +38,20 @@ using pipeline::Status;
 constexpr int kInvalidArgument = 3;
 constexpr int kResourceExhausted = 8;
 constexpr int kUnavailable = 14;
+constexpr int kUnauthenticated = 16;
 
 struct GrpcSettings {
   std::string endpoint = "127.0.0.1:4317";
   int64_t max_recv_msg_size_mib = 4;
+  std::optional<ReceiverTls> tls;
+  std::optional<std::string> bearer_token;
 };
 
 struct HttpSettings {
   HttpReceiverSettings server;
   std::string traces_url_path = "/v1/traces";
+  std::optional<ReceiverTls> tls;
+  std::optional<std::string> bearer_token;
 };
 
 struct Settings {
@@ -78,6 +84,13 @@ Settings read_settings(pipeline::ConfigNode& config) {
     validate_endpoint(grpc, "endpoint", g.endpoint);
     g.max_recv_msg_size_mib = grpc.get_int("max_recv_msg_size_mib", g.max_recv_msg_size_mib, 1,
                                            2047);  // gRPC's limit is an int of bytes
+    g.tls = read_receiver_tls(grpc);
+    if (g.tls && g.tls->tls13_only) {
+      // This gRPC's server credentials cannot raise the minimum; it always refuses below 1.2.
+      grpc.child("tls").fail("min_version", "\"1.3\" is not supported on grpc (it always "
+                                            "requires TLS 1.2 or newer); use \"1.2\" or omit it");
+    }
+    g.bearer_token = read_bearer_token(grpc);
     grpc.reject_unknown_keys();
     s.grpc = std::move(g);
   }
@@ -88,6 +101,8 @@ Settings read_settings(pipeline::ConfigNode& config) {
     // Accepted so that Collector configs load unchanged; Hodos receives traces only.
     http.get_string("logs_url_path", "");
     http.get_string("metrics_url_path", "");
+    h.tls = read_receiver_tls(http);
+    h.bearer_token = read_bearer_token(http);
     http.reject_unknown_keys();
     s.http = std::move(h);
   }
@@ -213,6 +228,22 @@ class OtlpReceiverImpl final : public OtlpReceiver {
 
  private:
   grpc::Status export_grpc(const GrpcCall& call) {
+    if (const auto& token = settings_.grpc->bearer_token) {
+      const auto& metadata = call.context.client_metadata();
+      auto it = metadata.find("authorization");
+      std::string_view given;
+      if (it != metadata.end()) given = {it->second.data(), it->second.size()};
+      if (!bearer_token_matches(given, *token)) {
+        std::string why = it == metadata.end() ? "no authorization metadata"
+                                               : "wrong bearer token in authorization metadata";
+        grpc_obs_.bad_request();
+        log_bad_request(*logger_, log_limiter_,
+                        fmt::format("{}: refused an OTLP/gRPC request from {}: {}", name_,
+                                    call.context.peer(), why));
+        return {grpc::StatusCode::UNAUTHENTICATED,
+                why + "; send authorization: Bearer <the receiver's auth.bearer_token>"};
+      }
+    }
     // Usually one slice, read in place; several only for large or decompressed messages.
     grpc::Slice single;
     std::string joined;
@@ -303,13 +334,23 @@ class OtlpReceiverImpl final : public OtlpReceiver {
     return probe.start();
   }
 
+  static std::shared_ptr<grpc::ServerCredentials> grpc_credentials(const GrpcSettings& g) {
+    if (!g.tls) return grpc::InsecureServerCredentials();
+    grpc::SslServerCredentialsOptions options(
+        g.tls->client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                     : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    options.pem_root_certs = g.tls->client_ca_pem;
+    options.pem_key_cert_pairs.push_back({g.tls->key_pem, g.tls->cert_pem});
+    return grpc::SslServerCredentials(options);
+  }
+
   std::optional<std::string> start_grpc() {
     const GrpcSettings& g = *settings_.grpc;
     if (auto why = bind_problem(g.endpoint)) return *why;
     service_ = std::make_unique<RawTraceService>();
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort(grpc_address(g.endpoint), grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort(grpc_address(g.endpoint), grpc_credentials(g), &port);
     builder.SetMaxReceiveMessageSize(static_cast<int>(g.max_recv_msg_size_mib << 20));
     // gRPC sets SO_REUSEPORT by default, which lets a second collector silently share the port.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -327,7 +368,8 @@ class OtlpReceiverImpl final : public OtlpReceiver {
     for (auto& cq : grpc_queues_) {
       grpc_threads_.emplace_back([this, q = cq.get()] { serve_grpc(*q); });
     }
-    logger_->info("{}: OTLP/gRPC on {}", name_, with_bound_port(g.endpoint, grpc_port_));
+    logger_->info("{}: OTLP/gRPC on {}{}{}", name_, with_bound_port(g.endpoint, grpc_port_),
+                  tls_note(g.tls), g.bearer_token ? ", bearer token required" : "");
     return std::nullopt;
   }
 
@@ -338,6 +380,10 @@ class OtlpReceiverImpl final : public OtlpReceiver {
     options.max_body_bytes = h.server.max_request_body_size;
     options.threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
     options.name = name_;
+    if (h.tls) {
+      options.tls = net::HttpServerTls{h.tls->cert_pem, h.tls->key_pem, h.tls->client_ca_pem,
+                                       h.tls->tls13_only};
+    }
     options.on_refused = [this](int status, const std::string& remote) {
       http_obs_.bad_request();
       log_bad_request(*logger_, log_limiter_,
@@ -353,8 +399,9 @@ class OtlpReceiverImpl final : public OtlpReceiver {
       http_server_.reset();
       return err;
     }
-    logger_->info("{}: OTLP/HTTP on {}{}", name_, with_bound_port(h.server.endpoint, http_server_->port()),
-                  h.traces_url_path);
+    logger_->info("{}: OTLP/HTTP on {}{}{}{}", name_,
+                  with_bound_port(h.server.endpoint, http_server_->port()), h.traces_url_path,
+                  tls_note(h.tls), h.bearer_token ? ", bearer token required" : "");
     return std::nullopt;
   }
 
@@ -364,7 +411,23 @@ class OtlpReceiverImpl final : public OtlpReceiver {
     return res;
   }
 
+  static std::string tls_note(const std::optional<ReceiverTls>& tls) {
+    if (!tls) return "";
+    return tls->client_ca_pem.empty() ? " (TLS)" : " (TLS, client certificates required)";
+  }
+
   net::HttpResponse handle_http(net::HttpRequest& req) {
+    if (const auto& token = settings_.http->bearer_token) {
+      const std::string* given = req.header("authorization");
+      if (!bearer_token_matches(given ? *given : std::string_view{}, *token)) {
+        net::HttpResponse res = refuse(
+            req, media_type(req) == "application/json", 401, kUnauthenticated,
+            fmt::format("{}; send Authorization: Bearer <the receiver's auth.bearer_token>",
+                        given ? "wrong bearer token in Authorization" : "no Authorization header"));
+        res.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return res;
+      }
+    }
     std::string type = media_type(req);
     bool json = type == "application/json";
     if (!json && type != "application/x-protobuf" && type != "application/protobuf") {

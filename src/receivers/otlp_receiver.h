@@ -13,6 +13,10 @@
 //           max_request_body_size: 20971520
 //           cors: {allowed_origins: ["https://*.example.com"], allowed_headers: [], max_age: 0}
 //
+// Either protocol also takes `tls: {cert_file, key_file, client_ca_file, min_version}` and
+// `auth: {bearer_token}` for a gateway other hosts reach (receivers/otlp_tls.h): a missing or
+// wrong token is HTTP 401 / UNAUTHENTICATED and nothing is ingested.
+//
 // Unlike the Collector's 0.0.0.0 of old, the default endpoints are loopback (127.0.0.1), so a
 // collector started with defaults is not reachable from the network; write `:4317` or
 // `0.0.0.0:4317` to listen on all interfaces.
