@@ -10,7 +10,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { makeTempDir } from './lib/collector.mjs';
+import { makeTempDir, waitFor } from './lib/collector.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import { execFileP, metric as metricOf, needsRoot, startServer, stopServer, tag,
          waitForSpans as waitForServiceSpans, waitUntilTraced as waitUntilTracedBy } from './lib/servers.mjs';
@@ -206,9 +206,14 @@ server.serve_forever()
   assert.equal(whole.status, 200);
   const ids = whole.body.data[0].spans.map((x) => x.spanID);
   for (const s of [server, client, back]) assert.ok(ids.includes(s.spanID), `missing ${s.operationName}`);
-  const injected = Number(await metric('hodos_agent_inject_total{result="injected"}'));
-  const stitched = Number(await metric('hodos_processor_stitch_stitched_total{processor="stitch/agent"}'));
-  assert.ok(injected + stitched >= 1, `joined by neither injection (${injected}) nor stitching (${stitched})`);
+  // The agent publishes its counters every few hundred milliseconds, so they may trail the spans.
+  let injected = 0;
+  let stitched = 0;
+  await waitFor('the call to be counted as injected or stitched', async () => {
+    injected = Number(await metric('hodos_agent_inject_total{result="injected"}'));
+    stitched = Number(await metric('hodos_processor_stitch_stitched_total{processor="stitch/agent"}'));
+    return injected + stitched >= 1;
+  }, { describe: () => `joined by neither injection (${injected}) nor stitching (${stitched})` });
 });
 
 // A Java app (com.sun.net.httpserver, one dispatcher thread per server) whose /proxy handler calls
