@@ -1,0 +1,69 @@
+// What the database and cache protocols (postgres/, mysql/, redis/) share: the call a client made
+// and its answer, as a CLIENT span with the OpenTelemetry database conventions needs it, and the
+// matcher interface the agent feeds a client connection's chunks to. The traced process is always
+// the client: its writes (egress) are requests, its reads (ingress) are responses.
+//
+// Privacy: nothing here may carry a literal value unless DbMatchOptions::keep_literals is set.
+// Query text is sanitized (sql/sanitize.h; Redis arguments become ?), bound parameters are never
+// read, and error messages (which quote the offending values) are never kept: only their codes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "protocols/stream.h"
+
+namespace hodos::protocols {
+
+struct DbCall {
+  std::string_view system;     // db.system.name: "postgresql", "mysql", "redis" (static strings)
+  std::string namespace_name;  // db.namespace: the database, or Redis's index; empty when unknown
+  std::string operation;       // db.operation.name: "SELECT", "GET"; empty when not known
+  std::string collection;      // db.collection.name: the one table a statement names, else empty
+  std::string query_text;      // db.query.text, sanitized; cut at DbMatchOptions::max_query_text
+  std::string status_code;     // db.response.status_code: SQLSTATE, MySQL error number, Redis
+                               // error prefix ("WRONGTYPE"); empty on success
+  bool error = false;          // the server answered with an error
+  bool truncated = false;      // the capture missed bytes of the request or of its answer
+  uint32_t batch_size = 0;     // db.operation.batch.size: statements or commands sent as one
+                               // (a Redis MULTI/EXEC, a multi-statement query); 0 when single
+  uint64_t start_ns = 0;       // timestamp of the chunk holding the request's first byte
+  uint64_t end_ns = 0;         // timestamp of the chunk holding the answer's last byte
+};
+
+struct DbMatchOptions {
+  bool keep_literals = false;     // `agent.capture.db_literals`: query text as sent
+  size_t max_query_text = 2048;   // longer text is cut (at a UTF-8 boundary) and ends with "..."
+  size_t max_pending_requests = 256;  // pipelined requests awaiting answers; the oldest goes
+};
+
+struct DbMatchCounters {
+  uint64_t requests = 0;             // requests parsed
+  uint64_t calls = 0;                // requests matched with their answer and handed to the sink
+  uint64_t invalid = 0;              // bytes that did not parse where a message should start
+  uint64_t truncated = 0;            // messages the capture cut, or whose start it missed
+  uint64_t unmatched_requests = 0;   // never answered (or their answer was lost)
+  uint64_t unmatched_responses = 0;  // answers to requests that were never seen
+  uint64_t skipped_bytes = 0;        // not parsed: uncaptured, or passed over while resyncing
+  bool gave_up = false;              // stopped: TLS negotiated, or lost beyond recovery
+};
+
+// The client side of one connection. Chunks of one direction come in order; the two directions
+// interleave by time. Feeding is cheap when nothing completes: no allocation per chunk beyond
+// what a message that spans chunks must keep.
+class DbMatcher {
+ public:
+  using Sink = std::function<void(DbCall&&)>;
+  virtual ~DbMatcher() = default;
+
+  virtual void feed(Direction direction, const Chunk& chunk) = 0;
+  // The connection closed or stopped being tracked: requests still waiting are counted unmatched.
+  virtual void close() = 0;
+  // False once the matcher stopped (closed, or gave up).
+  virtual bool active() const = 0;
+  virtual const DbMatchCounters& counters() const = 0;
+};
+
+}  // namespace hodos::protocols
