@@ -1,0 +1,204 @@
+// What the mysql fuzz target checks on every input, shared with the unit tests that replay the
+// corpus (tests/fuzz/corpus/mysql). An input is a conversation: records of
+//   [flags] [length: 2 bytes, little-endian] [bytes]
+// where flags bit 0 is the direction (1 = ingress) and bit 1 asks for the capture to cut the
+// record short. The matcher is fed the records as chunks, cut at random places; it must never
+// crash, must hand out well-formed calls only (no literal, no error message), and, when the bytes
+// parse cleanly, find the same calls however the records are chunked.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocols/mysql/match.h"
+
+namespace hodos::protocols::mysql::fuzz {
+
+// Choices derived from the input (splitmix64), so that a corpus entry always replays the same.
+class Rng {
+ public:
+  explicit Rng(std::string_view seed) {
+    for (char c : seed) state_ = (state_ ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  }
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
+
+ private:
+  uint64_t state_ = 0xcbf29ce484222325ULL;
+};
+
+struct Record {
+  Direction direction;
+  bool cut;
+  std::string_view bytes;
+};
+
+inline std::vector<Record> parse_records(std::string_view input) {
+  std::vector<Record> out;
+  while (input.size() >= 3) {
+    auto flags = static_cast<uint8_t>(input[0]);
+    size_t size = static_cast<uint8_t>(input[1]) | (static_cast<uint8_t>(input[2]) << 8);
+    input.remove_prefix(3);
+    size = std::min(size, input.size());
+    out.push_back({(flags & 1) ? Direction::kIngress : Direction::kEgress, (flags & 2) != 0,
+                   input.substr(0, size)});
+    input.remove_prefix(size);
+  }
+  return out;
+}
+
+inline std::string encode_records(const std::vector<Record>& records) {
+  std::string out;
+  for (const Record& r : records) {
+    for (size_t at = 0; at < r.bytes.size() || at == 0; at += 0xffff) {
+      std::string_view part = r.bytes.substr(at, 0xffff);
+      out.push_back(
+          static_cast<char>((r.direction == Direction::kIngress ? 1 : 0) | (r.cut ? 2 : 0)));
+      out.push_back(static_cast<char>(part.size() & 0xff));
+      out.push_back(static_cast<char>(part.size() >> 8));
+      out.append(part);
+      if (r.bytes.empty()) break;
+    }
+  }
+  return out;
+}
+
+struct Piece {
+  Direction direction;
+  std::string_view captured;
+  uint64_t length;
+};
+
+struct Run {
+  std::vector<std::string> calls;  // each call's content, for comparing runs
+  DbMatchCounters counters;
+  std::string failure;
+};
+
+// Marks of literals, rows, messages and credentials the captures carry: none may come out.
+inline bool leaks(const DbCall& c) {
+  for (std::string_view field : {std::string_view(c.query_text), std::string_view(c.namespace_name),
+                                 std::string_view(c.collection), std::string_view(c.operation),
+                                 std::string_view(c.status_code)}) {
+    for (std::string_view mark : {"alice", "bob", "carol", "dave", "dup", "Duplicate", "root",
+                                  "You have", "exist", "hs-infile", "xxx"}) {
+      if (field.find(mark) != std::string_view::npos) return true;
+    }
+  }
+  return false;
+}
+
+// A quote outside the quoted names ("..." and `...` stay) means a string literal came through.
+inline bool has_string_quote(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '"' || text[i] == '`') {
+      size_t close = text.find(text[i], i + 1);
+      if (close == std::string_view::npos) return false;
+      i = close;
+    } else if (text[i] == '\'') {
+      return true;
+    }
+  }
+  return false;
+}
+
+inline std::string check_call(const DbCall& c, const DbMatchOptions& options) {
+  if (c.system != "mysql") return "wrong system";
+  if (c.start_ns > c.end_ns) return "call ends before it starts";
+  if (c.query_text.size() > options.max_query_text) return "query text over its bound";
+  if (c.status_code.find_first_not_of("0123456789") != std::string::npos) {
+    return "status code is not an error number";
+  }
+  if (!c.status_code.empty() && !c.error) return "status code without an error";
+  // Sanitized text has no quote left: every '...' became ?.
+  if (!options.keep_literals && has_string_quote(c.query_text)) {
+    return "a string literal leaked";
+  }
+  return "";
+}
+
+inline Run run_matcher(const std::vector<Piece>& pieces, const DbMatchOptions& options,
+                       bool close) {
+  Run run;
+  auto matcher = make_mysql_matcher(
+      [&](DbCall&& c) {
+        if (std::string f = check_call(c, options); !f.empty() && run.failure.empty())
+          run.failure = f;
+        run.calls.push_back(c.operation + "|" + c.collection + "|" + c.query_text + "|" +
+                            c.namespace_name + "|" + c.status_code + "|" + (c.error ? "E" : "") +
+                            (c.truncated ? "T" : "") + "|" + std::to_string(c.batch_size));
+      },
+      options);
+  uint64_t ts = 1;
+  for (const Piece& p : pieces) {
+    matcher->feed(p.direction, {p.captured, p.length, ts++});
+    if (!matcher->active()) break;
+  }
+  if (close) matcher->close();
+  run.counters = matcher->counters();
+  const DbMatchCounters& c = run.counters;
+  if (run.failure.empty() && (c.calls != run.calls.size() || c.calls > c.requests)) {
+    run.failure = "counters disagree with the calls";
+  }
+  if (run.failure.empty() && close && matcher->active()) run.failure = "active after close";
+  return run;
+}
+
+// Cuts each record into chunks; with `gaps`, records marked cut (and some others) lose their
+// tail as a short capture does.
+inline std::vector<Piece> cut(const std::vector<Record>& records, Rng& rng, bool gaps) {
+  std::vector<Piece> out;
+  for (const Record& r : records) {
+    std::string_view bytes = r.bytes;
+    if (bytes.empty()) continue;
+    bool whole = rng.below(3) == 0;
+    while (!bytes.empty()) {
+      size_t size = whole ? bytes.size() : 1 + rng.below(rng.below(4) == 0 ? bytes.size() : 24);
+      std::string_view piece = bytes.substr(0, size);
+      std::string_view captured = piece;
+      if (gaps && (r.cut || rng.below(16) == 0))
+        captured = piece.substr(0, rng.below(piece.size() + 1));
+      out.push_back({r.direction, captured, piece.size()});
+      bytes.remove_prefix(piece.size());
+    }
+  }
+  return out;
+}
+
+inline std::string check_input(std::string_view input) {
+  Rng rng(input);
+  std::vector<Record> records = parse_records(input);
+  DbMatchOptions options;
+  options.max_query_text = rng.below(2) ? 2048 : 16 + rng.below(64);
+  options.max_pending_requests = 1 + rng.below(8);
+
+  Run chaos = run_matcher(cut(records, rng, true), options, rng.below(2) == 0);
+  if (!chaos.failure.empty()) return "gaps: " + chaos.failure;
+
+  // Without gaps, chunking must not change what is found: one chunk per record versus many.
+  std::vector<Piece> whole;
+  for (const Record& r : records) {
+    if (!r.bytes.empty()) whole.push_back({r.direction, r.bytes, r.bytes.size()});
+  }
+  Run a = run_matcher(whole, options, true);
+  Run b = run_matcher(cut(records, rng, false), options, true);
+  if (!a.failure.empty() || !b.failure.empty()) return "chunks: " + a.failure + b.failure;
+  const DbMatchCounters& x = a.counters;
+  bool clean = x.invalid == 0 && x.truncated == 0 && x.skipped_bytes == 0 &&
+               x.unmatched_responses == 0 && !x.gave_up;
+  if (clean && (a.calls != b.calls || b.counters.invalid != 0 || b.counters.skipped_bytes != 0 ||
+                b.counters.requests != x.requests ||
+                b.counters.unmatched_requests != x.unmatched_requests)) {
+    return "chunking changed what was found";
+  }
+  return "";
+}
+
+}  // namespace hodos::protocols::mysql::fuzz
