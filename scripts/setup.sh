@@ -20,6 +20,8 @@ APT_PACKAGES=(
   chromium
   # Real, unmodified servers the agent's end-to-end tests and benchmarks trace.
   nginx-light python3-flask golang-go
+  # Real database and cache servers the agent's database-call tests trace clients of.
+  postgresql redis-server mariadb-server mariadb-client
 )
 
 missing=()

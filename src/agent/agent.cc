@@ -92,7 +92,22 @@ struct Agent::Published {
                                     "requests at once (an event loop).")),
         continued_traces(m.counter("hodos_agent_continued_traces_total",
                                    "Server spans that continue the trace of an incoming "
-                                   "traceparent (an SDK or a Hodos-traced caller).")) {
+                                   "traceparent (an SDK or a Hodos-traced caller).")),
+        db_calls(m.counter("hodos_agent_db_calls_total",
+                           "Database and cache calls (PostgreSQL, MySQL, Redis) made into spans.")),
+        db_parse_errors(m.counter("hodos_agent_db_parse_errors_total",
+                                  "Malformed bytes on database and cache client connections.")),
+        db_truncated(m.counter("hodos_agent_db_truncated_messages_total",
+                               "Database messages the capture cut or whose start it missed.")),
+        db_unmatched_requests(m.counter("hodos_agent_db_unmatched_total",
+                                        "Database messages without their other half.",
+                                        {{"message", "request"}})),
+        db_unmatched_responses(m.counter("hodos_agent_db_unmatched_total",
+                                         "Database messages without their other half.",
+                                         {{"message", "response"}})),
+        db_gave_up(m.counter("hodos_agent_db_connections_given_up_total",
+                             "Database client connections no longer followed: TLS was "
+                             "negotiated, or the framing was lost.")) {
     for (int i = 0; i < HODOS_INJECT_COUNTER_COUNT; ++i) {
       const auto which = static_cast<hodos_inject_counter>(i);
       inject.push_back(&m.counter("hodos_agent_inject_total",
@@ -138,6 +153,12 @@ struct Agent::Published {
   pipeline::Counter& contexts_not_per_thread;
   pipeline::Counter& ambiguous_parents;
   pipeline::Counter& continued_traces;
+  pipeline::Counter& db_calls;
+  pipeline::Counter& db_parse_errors;
+  pipeline::Counter& db_truncated;
+  pipeline::Counter& db_unmatched_requests;
+  pipeline::Counter& db_unmatched_responses;
+  pipeline::Counter& db_gave_up;
   std::vector<pipeline::Counter*> inject;  // by hodos_inject_counter
   SocketProbeCounters last_probe;
   ConnectionTrackerCounters last_tracker;
@@ -644,6 +665,14 @@ void Agent::publish_counters() {
   Published::advance(p.evicted_idle, t.evicted_idle, p.last_tracker.evicted_idle);
   Published::advance(p.ambiguous_parents, t.ambiguous_parents, p.last_tracker.ambiguous_parents);
   Published::advance(p.continued_traces, t.adopted_traceparent, p.last_tracker.adopted_traceparent);
+  Published::advance(p.db_calls, t.db_calls, p.last_tracker.db_calls);
+  Published::advance(p.db_parse_errors, t.db_invalid, p.last_tracker.db_invalid);
+  Published::advance(p.db_truncated, t.db_truncated, p.last_tracker.db_truncated);
+  Published::advance(p.db_unmatched_requests, t.db_unmatched_requests,
+                     p.last_tracker.db_unmatched_requests);
+  Published::advance(p.db_unmatched_responses, t.db_unmatched_responses,
+                     p.last_tracker.db_unmatched_responses);
+  Published::advance(p.db_gave_up, t.db_gave_up, p.last_tracker.db_gave_up);
   p.connections.set(static_cast<double>(tracker_.connection_count()));
 }
 

@@ -28,6 +28,7 @@ struct AgentConfig {
   SourceRules rules;
   uint32_t capture_bytes = 0;  // 0: the probe's default (4 KiB)
   SpanBuilderOptions spans;
+  bool db_literals = false;  // `agent.capture.db_literals`: query text with its literal values
   InjectConfig inject;
 };
 

@@ -40,14 +40,16 @@ void remember(std::deque<std::pair<uint64_t, T>>& q, uint64_t ts, const T& value
   q.emplace_back(ts, value);
 }
 
-// The value stored for `ts`; entries up to it are dropped, since requests are answered in order.
+// The value stored for `ts`; entries before it are dropped, since requests are answered in order.
+// The entry itself stays while `keep` (several pipelined database commands share one write).
 template <class T>
-const T* take(std::deque<std::pair<uint64_t, T>>& q, uint64_t ts, T& out) {
+const T* take(std::deque<std::pair<uint64_t, T>>& q, uint64_t ts, T& out, bool keep = false) {
   bool found = false;
   while (!q.empty() && q.front().first <= ts) {
     if (q.front().first == ts) {
       out = q.front().second;
       found = true;
+      if (keep) break;
     }
     q.pop_front();
   }
@@ -63,6 +65,11 @@ struct ConnectionTracker::Connection {
   Lru::iterator lru_pos;
   uint64_t last_ns = 0;
   std::unique_ptr<http1::ConnectionMatcher> matcher;
+  // A database client connection: fed instead of `matcher`, which then sees nothing.
+  std::unique_ptr<protocols::DbMatcher> db;
+  uint32_t detect_chunks = 0;     // chunks looked at for a database protocol so far
+  bool from_start = false;        // opened by its connect(), so its first bytes were seen
+  bool protocol_decided = false;  // HTTP/1.x (or unknown) for good, or `db` is set
   // Server side: the ids a request got when its first bytes were read.
   std::deque<std::pair<uint64_t, SpanIds>> request_ids;
   // Client side: the ids a request gets if it starts with the chunk written then (kernel ids, or a
@@ -91,7 +98,7 @@ void ConnectionTracker::on_event(const SocketEvent& event) {
     case SocketEventKind::kConnect:
       // A non-blocking connect() returns -EINPROGRESS and completes later.
       if (event.result != 0 && event.result != -EINPROGRESS) return;
-      open(event, http1::Role::kClient);
+      open(event, http1::Role::kClient)->from_start = true;
       return;
     case SocketEventKind::kClose:
       if (auto it = connections_.find(key); it != connections_.end()) {
@@ -207,10 +214,24 @@ void ConnectionTracker::end(
     c.matcher->abandon();
   }
   fold_counters(c.matcher->counters());
+  if (c.db) {
+    c.db->close();
+    add_db_counters(counters_, c.db->counters());
+  }
   close_request(c);
   unindex_client(c);
   lru_.erase(c.lru_pos);
   connections_.erase(it);
+}
+
+void ConnectionTracker::add_db_counters(ConnectionTrackerCounters& total,
+                                        const protocols::DbMatchCounters& m) {
+  ++total.db_connections;
+  total.db_invalid += m.invalid;
+  total.db_truncated += m.truncated;
+  total.db_unmatched_requests += m.unmatched_requests;
+  total.db_unmatched_responses += m.unmatched_responses;
+  if (m.gave_up) ++total.db_gave_up;
 }
 
 void ConnectionTracker::fold_counters(const http1::MatchCounters& m) {
@@ -306,9 +327,10 @@ void ConnectionTracker::close_request(Connection& c) {
 void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
   c.last_ns = event.exit_ns;
   lru_.splice(lru_.begin(), lru_, c.lru_pos);
-  if (!c.matcher->active()) return;
-
   const bool ingress = event.direction == Direction::kIngress;
+  if (!c.protocol_decided) detect_protocol(c, event, ingress);
+  if (c.db ? !c.db->active() : !c.matcher->active()) return;
+
   // A read's bytes exist when it returns; a write's when it is called.
   const uint64_t ts = ingress ? event.exit_ns : event.enter_ns;
   if (!ingress && c.matcher->role() != http1::Role::kServer) {
@@ -318,8 +340,14 @@ void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
     }
   }
 
-  http1::Chunk chunk{event.data, static_cast<uint64_t>(event.result), ts, event.length_only};
-  c.matcher->feed(ingress ? http1::Direction::kIngress : http1::Direction::kEgress, chunk);
+  const protocols::Chunk chunk{event.data, static_cast<uint64_t>(event.result), ts,
+                               event.length_only};
+  const auto direction = ingress ? protocols::Direction::kIngress : protocols::Direction::kEgress;
+  if (c.db) {
+    c.db->feed(direction, chunk);
+    return;
+  }
+  c.matcher->feed(direction, chunk);
   index_client(c);
 
   if (c.matcher->role() != http1::Role::kServer) return;
@@ -341,6 +369,50 @@ void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
     // The answer is being written: the thread is done with this request.
     close_request(c);
   }
+}
+
+void ConnectionTracker::detect_protocol(Connection& c, const SocketEvent& event, bool ingress) {
+  // Only the client side: a traced database server's own spans would add nothing its clients'
+  // do not show. HTTP/1.x that has parsed stays HTTP/1.x.
+  const http1::MatchCounters& m = c.matcher->counters();
+  if (c.matcher->role() == http1::Role::kServer || m.requests + m.responses > 0 ||
+      ++c.detect_chunks > limits_.max_detect_chunks) {
+    c.protocol_decided = true;
+    return;
+  }
+  if (event.data.empty()) return;
+  const protocols::DbProtocol protocol = protocols::detect_db_client(
+      ingress ? protocols::Direction::kIngress : protocols::Direction::kEgress, event.data);
+  if (protocol == protocols::DbProtocol::kNone) return;
+  c.db = protocols::make_db_matcher(
+      protocol, [this, conn = &c](protocols::DbCall&& call) { on_db_call(*conn, std::move(call)); },
+      limits_.db, c.from_start && c.detect_chunks == 1);
+  c.protocol_decided = true;
+}
+
+void ConnectionTracker::on_db_call(Connection& c, protocols::DbCall&& call) {
+  TrackedExchange t;
+  t.pid = c.key.pid;
+  t.fd = c.key.fd;
+  t.role = http1::Role::kClient;
+  t.local = c.local;
+  t.remote = c.remote;
+  t.db_call = &call;
+  SpanIds stored;
+  // Pipelined commands written at once share their first chunk, and so its ids' parent.
+  const SpanIds* ids = take(c.call_ids, call.start_ns, stored, /*keep=*/true);
+  if (ids == nullptr || ids->source == IdsSource::kAmbiguous || !ids->parent_id.valid()) {
+    if (ids != nullptr && ids->source == IdsSource::kAmbiguous) ++counters_.ambiguous_parents;
+    t.context = new_root_context();
+  } else {
+    // A span id of its own: the stored one may be shared by commands of one write.
+    t.context = {ids->context.trace_id, core::SpanId::random()};
+    t.parent_id = ids->parent_id;
+    t.trace_state = ids->trace_state;
+    ++counters_.children;
+  }
+  ++counters_.db_calls;
+  sink_(t);
 }
 
 void ConnectionTracker::on_exchange(Connection& c, http1::Exchange&& exchange) {
@@ -403,6 +475,7 @@ ConnectionTrackerCounters ConnectionTracker::counters() const {
     total.unmatched_requests += m.unmatched_requests;
     total.unmatched_responses += m.unmatched_responses;
     if (m.not_http) ++total.not_http;
+    if (c->db) add_db_counters(total, c->db->counters());
   }
   return total;
 }

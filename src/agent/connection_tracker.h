@@ -1,5 +1,7 @@
-// Turns the socket events of traced processes into HTTP/1.x exchanges, one connection at a time:
-// per (pid, fd) the 4-tuple, which side the process is, and an http1::ConnectionMatcher; and per
+// Turns the socket events of traced processes into HTTP/1.x exchanges and database calls, one
+// connection at a time: per (pid, fd) the 4-tuple, which side the process is, and the matcher of
+// the protocol it speaks (HTTP/1.x, or for a connection the process made, PostgreSQL, MySQL or
+// Redis when its first bytes say so: protocols/db_detect.h); and per
 // thread the server requests it is serving, so that a client call made meanwhile on that thread
 // becomes a child of the one it serves (never a guess when it serves several at once). Ids the
 // kernel chose for a span are used as they are; a request's incoming `traceparent` is continued.
@@ -18,6 +20,8 @@
 
 #include "agent/socket_probe.h"
 #include "core/ids.h"
+#include "protocols/db_call.h"
+#include "protocols/db_detect.h"
 #include "protocols/http1/match.h"
 
 namespace hodos::agent {
@@ -28,8 +32,9 @@ struct SpanContext {
   bool valid() const { return trace_id.valid() && span_id.valid(); }
 };
 
-// One matched request/response of a traced process, with the ids its span gets. Valid only during
-// the sink call that receives it.
+// One matched request/response of a traced process, with the ids its span gets: an HTTP/1.x
+// exchange, or a database call (then `exchange` is null, `db_call` is set and role is kClient).
+// Valid only during the sink call that receives it.
 struct TrackedExchange {
   uint32_t pid = 0;
   int32_t fd = -1;
@@ -37,6 +42,7 @@ struct TrackedExchange {
   SocketEndpoint local;
   SocketEndpoint remote;
   const protocols::http1::Exchange* exchange = nullptr;
+  const protocols::DbCall* db_call = nullptr;
   SpanContext context;     // this span's trace and span id
   core::SpanId parent_id;  // zero for a root span
   std::string_view trace_state;  // the W3C tracestate of a continued trace (a call: its request's)
@@ -51,6 +57,10 @@ struct ConnectionTrackerLimits {
   size_t max_threads = 65536;                       // threads with open server requests
   size_t max_contexts_per_connection = 64;          // ids kept for requests not yet answered
   protocols::http1::MatchLimits match;
+  protocols::DbMatchOptions db;
+  // Chunks of a connection the process made that are looked at for a database protocol before
+  // it is taken to be HTTP/1.x (or nothing known) for good.
+  uint32_t max_detect_chunks = 8;
 };
 
 struct ConnectionTrackerCounters {
@@ -74,6 +84,14 @@ struct ConnectionTrackerCounters {
   uint64_t http_truncated = 0;
   uint64_t unmatched_requests = 0;
   uint64_t unmatched_responses = 0;
+  // Database and cache client connections (protocols/db_call.h), summed over all protocols.
+  uint64_t db_connections = 0;       // connections recognised as one
+  uint64_t db_calls = 0;             // calls matched with their answer (spans)
+  uint64_t db_invalid = 0;
+  uint64_t db_truncated = 0;
+  uint64_t db_unmatched_requests = 0;
+  uint64_t db_unmatched_responses = 0;
+  uint64_t db_gave_up = 0;           // connections the matcher stopped on (TLS, lost framing)
 };
 
 class ConnectionTracker {
@@ -134,6 +152,9 @@ class ConnectionTracker {
            bool closed);
   void on_data(Connection& c, const SocketEvent& event);
   void on_exchange(Connection& c, protocols::http1::Exchange&& exchange);
+  // Until decided, whether `event` shows a database protocol; then its matcher takes over.
+  void detect_protocol(Connection& c, const SocketEvent& event, bool ingress);
+  void on_db_call(Connection& c, protocols::DbCall&& call);
   // The one request thread `tid` is serving on a connection other than `c`, if exactly one.
   const SpanIds* served_by(uint32_t tid, const Connection& c) const;
   // The ids of a server request whose first bytes `event` read.
@@ -143,6 +164,7 @@ class ConnectionTracker {
   void open_request(Connection& c, uint32_t tid, const SpanIds& ids);
   void close_request(Connection& c);
   void fold_counters(const protocols::http1::MatchCounters& m);
+  static void add_db_counters(ConnectionTrackerCounters& total, const protocols::DbMatchCounters& m);
   // The index of client connections by their ends (local, remote).
   static std::string tuple_key(const SocketEndpoint& local, const SocketEndpoint& remote);
   void index_client(Connection& c);

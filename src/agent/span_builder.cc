@@ -140,8 +140,16 @@ std::string http_span_name(std::string_view method, std::string_view path) {
   return name + " " + http1::route_template(path);
 }
 
+std::string db_span_name(const protocols::DbCall& call) {
+  // {operation} {collection}, else the operation, else the system (database conventions).
+  if (call.operation.empty()) return std::string(call.system);
+  if (call.collection.empty()) return call.operation;
+  return call.operation + " " + call.collection;
+}
+
 core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
                              const core::Resource* resource, const core::Scope* scope) const {
+  if (t.db_call != nullptr) return add_db_call(batch, t, resource, scope);
   const http1::Exchange& ex = *t.exchange;
   const http1::Request& req = ex.request;
   const http1::Response& resp = ex.response;
@@ -223,6 +231,49 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   if (error) {
     span.status.code = core::StatusCode::kError;
     attrs.str("error.type", std::to_string(resp.status));
+  }
+  batch.spans().push_back(span);
+  return batch.spans().back();
+}
+
+core::Span& SpanBuilder::add_db_call(core::SpanBatch& batch, const TrackedExchange& t,
+                                     const core::Resource* resource,
+                                     const core::Scope* scope) const {
+  const protocols::DbCall& call = *t.db_call;
+  core::Arena& arena = batch.arena();
+  core::Span span;
+  span.trace_id = t.context.trace_id;
+  span.span_id = t.context.span_id;
+  span.parent_span_id = t.parent_id;
+  if (!t.trace_state.empty()) span.trace_state = arena.copy(t.trace_state);
+  span.flags = 0x01;  // sampled
+  span.kind = core::SpanKind::kClient;
+  span.start_time_unix_nano = clock_.to_unix_ns(call.start_ns);
+  span.end_time_unix_nano = clock_.to_unix_ns(std::max(call.end_ns, call.start_ns));
+  span.resource = resource;
+  span.scope = scope;
+  span.name = arena.copy(db_span_name(call));
+
+  AttributeWriter attrs(arena, span.attributes);
+  span.attributes.reserve(arena, 14);
+  attrs.str("db.system.name", call.system);
+  if (!call.namespace_name.empty()) attrs.str("db.namespace", call.namespace_name);
+  if (!call.operation.empty()) attrs.str("db.operation.name", call.operation);
+  if (!call.collection.empty()) attrs.str("db.collection.name", call.collection);
+  if (!call.query_text.empty()) attrs.str("db.query.text", call.query_text);
+  if (call.batch_size > 1) attrs.integer("db.operation.batch.size", call.batch_size);
+  if (!call.status_code.empty()) attrs.str("db.response.status_code", call.status_code);
+  const std::string local_address = t.local.address_string();
+  const std::string remote_address = t.remote.address_string();
+  attrs.str("server.address", remote_address);
+  attrs.integer("server.port", t.remote.port);
+  attrs.str("network.peer.address", remote_address);
+  attrs.integer("network.peer.port", t.remote.port);
+  attrs.str("network.local.address", local_address);
+  attrs.integer("network.local.port", t.local.port);
+  if (call.error) {
+    span.status.code = core::StatusCode::kError;
+    attrs.str("error.type", call.status_code.empty() ? "_OTHER" : call.status_code);
   }
   batch.spans().push_back(span);
   return batch.spans().back();

@@ -1,5 +1,6 @@
 // Turns a tracked HTTP/1.x exchange into an OpenTelemetry span (HTTP semantic conventions, stable
-// names): SERVER for connections the process accepted, CLIENT for those it connected. What leaves
+// names): SERVER for connections the process accepted, CLIENT for those it connected; and a
+// database call into a CLIENT span (database conventions: db.system.name, db.query.text, ...). What leaves
 // here is privacy-safe by construction: no header value other than Host and User-Agent is read,
 // and the query string is never recorded (not in the name, not in any attribute) unless the
 // configuration allows it (then in url.query and url.full only, never in the name).
@@ -69,9 +70,15 @@ class SpanBuilder {
   const SpanBuilderOptions& options() const { return options_; }
 
  private:
+  core::Span& add_db_call(core::SpanBatch& batch, const TrackedExchange& call,
+                          const core::Resource* resource, const core::Scope* scope) const;
+
   MonotonicClock clock_;
   SpanBuilderOptions options_;
 };
+
+// `{db.operation.name} {db.collection.name}`, as much of it as is known, else db.system.name.
+std::string db_span_name(const protocols::DbCall& call);
 
 // `METHOD /route/{id}`: the method (or "HTTP" for a method outside RFC 9110 and PATCH) and the
 // path's template, never the query string.

@@ -32,6 +32,7 @@ TEST(AgentConfigTest, AbsentSectionMeansDefaults) {
   EXPECT_FALSE(c.rules.trace_processes_with_sdk);
   EXPECT_EQ(c.capture_bytes, 4096u);
   EXPECT_FALSE(c.spans.record_query_string);
+  EXPECT_FALSE(c.db_literals);
   EXPECT_NO_THROW(parse("agent:\n"));
 }
 
@@ -51,6 +52,7 @@ agent:
   capture:
     bytes: 8192
     query_string: true
+    db_literals: true
 )");
   EXPECT_FALSE(c.rules.listening_processes);
   ASSERT_EQ(c.rules.include.size(), 2u);
@@ -64,6 +66,7 @@ agent:
   EXPECT_TRUE(c.rules.trace_processes_with_sdk);
   EXPECT_EQ(c.capture_bytes, 8192u);
   EXPECT_TRUE(c.spans.record_query_string);
+  EXPECT_TRUE(c.db_literals);
 }
 
 TEST(AgentConfigTest, ErrorsNameTheKeyAndTheFix) {
@@ -94,7 +97,7 @@ TEST(AgentConfigTest, ErrorsNameTheKeyAndTheFix) {
   EXPECT_EQ(error_of("agent:\n  capture:\n    bytes: 100000\n"),
             "agent.capture.bytes: 100000 is out of range; use a value from 64 to 16384");
   EXPECT_EQ(error_of("agent:\n  capture:\n    query: true\n"),
-            "agent.capture.query: unknown key; valid keys are: bytes, query_string");
+            "agent.capture.query: unknown key; valid keys are: bytes, db_literals, query_string");
   EXPECT_EQ(error_of("agent: [1]\n"), "agent: expected a mapping of settings");
   EXPECT_EQ(error_of("agent:\n  inject:\n    allow: [example.com]\n"),
             "agent.inject.allow: injection allowlist: 'example.com' is not an IPv4 or IPv6 CIDR; "

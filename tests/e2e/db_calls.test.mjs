@@ -1,0 +1,208 @@
+// Database and cache calls end to end: real PostgreSQL, MariaDB and Redis servers from Debian, a
+// thread-per-request Python service speaking the PostgreSQL and Redis wire protocols, and a Node
+// service with the `pg`, `mysql2` and `ioredis` clients from npm, all traced by `hodos up`'s agent. Each request's calls come
+// out as CLIENT spans with the database conventions, children of the request that made them, with
+// sanitized query text: no literal and no bound value ever leaves the agent.
+// Needs root (CI runs as root); skipped with the reason otherwise.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { makeTempDir, waitFor } from './lib/collector.mjs';
+import { startMariadb, startPostgres, startRedis } from './lib/databases.mjs';
+import { HodosUp } from './lib/hodos_up.mjs';
+import { APPS, describeSpans, metric, needsRoot, request, startServer, stopServer, tag,
+         waitForSpans, waitUntilTraced } from './lib/servers.mjs';
+
+const skip = needsRoot;
+const PY_SECRET = 'alice-secret-7731';    // in db_app.py's SQL literal and Redis value
+const NODE_SECRET = 'bob-secret-4471';    // db_node.mjs's bound parameter and Redis value
+
+let tmp;
+let up;
+let pg;
+let redis;
+let my;
+const servers = [];
+const CUSTOMERS = "CREATE TABLE customers (id int PRIMARY KEY, name text); " +
+                  "INSERT INTO customers VALUES (1, 'ann'), (2, 'ben'), (42, 'cyd')";
+
+before(async () => {
+  if (skip) return;
+  tmp = makeTempDir('db');
+  [pg, my, redis] = await Promise.all([
+    startPostgres('postgres', { setupSql: CUSTOMERS }),
+    startMariadb('mariadb', { setupSql: CUSTOMERS }),
+    startRedis('redis'),
+  ]);
+  servers.push(pg.server, my.server, redis.server);
+  up = new HodosUp({ dir: tmp.dir, agent: true });
+  await up.start();
+  assert.match(up.stdout, /agent: +tracing \d+ process/, `the agent did not start:\n${up.tail()}`);
+});
+
+after(async () => {
+  for (const s of servers) stopServer(s);
+  pg?.server.cleanup?.();
+  my?.server.cleanup?.();
+  if (up) {
+    const exit = await up.stop();
+    assert.equal(exit.code, 0, up.tail());
+  }
+  tmp?.remove();
+});
+
+let nodeApp;
+const NODE_SERVICE = `db-e2e-node-${process.pid}`;
+async function startNodeApp() {
+  nodeApp ??= await startApp('db_node.mjs', 'node', [path.join(APPS, 'db_node.mjs'), String(pg.port), pg.database,
+                                                     String(redis.port), String(my.port), my.database], NODE_SERVICE);
+  return nodeApp;
+}
+
+async function startApp(name, command, args, service) {
+  const app = await startServer(name, command, args, { cwd: tmp.dir, env: { OTEL_SERVICE_NAME: service } });
+  servers.push(app);
+  await waitUntilTraced(up, app.child.pid);
+  return app;
+}
+
+const kind = (s) => tag(s, 'span.kind');
+const isDb = (system) => (s) => kind(s) === 'client' && tag(s, 'db.system.name') === system;
+
+// The spans of the trace whose SERVER span is `operation`, once it has `wanted` database spans.
+async function traceOf(service, operation, wanted) {
+  const { spans, text } = await waitForSpans(up, service, `${operation} with ${wanted} database calls`, (all) => {
+    const server = all.find((s) => kind(s) === 'server' && s.operationName === operation);
+    return server && all.filter((s) => s.traceID === server.traceID && tag(s, 'db.system.name')).length >= wanted;
+  }, { timeoutMs: 20000 });
+  const server = spans.find((s) => kind(s) === 'server' && s.operationName === operation);
+  const inTrace = spans.filter((s) => s.traceID === server.traceID);
+  return { server, inTrace, text };
+}
+
+function assertChildren(server, spans) {
+  for (const s of spans) {
+    assert.deepEqual(s.references.map((r) => [r.refType, r.spanID]), [['CHILD_OF', server.spanID]],
+                     `${s.operationName} is not a child of ${server.operationName}:${describeSpans(spans)}`);
+    assert.ok(s.startTime >= server.startTime && s.startTime + s.duration <= server.startTime + server.duration + 1,
+              `${s.operationName} lies outside its request`);
+    assert.equal(tag(s, 'network.peer.address'), '127.0.0.1');
+  }
+}
+
+test('a thread-per-request Python service: PostgreSQL and Redis calls are children of its request, sanitized', { skip }, async () => {
+  const service = `db-e2e-python-${process.pid}`;
+  const app = await startApp('db_app.py', 'python3', ['-u', path.join(APPS, 'db_app.py'), String(pg.port),
+                                                      pg.database, String(redis.port)], service);
+  // Four requests at once: each thread's calls must land under its own request.
+  const answers = await Promise.all([1, 2, 42, 7].map((n) => request(app.port, `/order/${n}`)));
+  for (const a of answers) assert.equal(a.status, 200, a.body.toString());
+
+  const { server, inTrace, text } = await traceOf(service, 'GET /order/{id}', 5);
+  assert.ok(!text.includes(PY_SECRET), 'a literal left the agent');
+  const pgSpans = inTrace.filter(isDb('postgresql'));
+  const redisSpans = inTrace.filter(isDb('redis'));
+  assert.equal(pgSpans.length, 1, describeSpans(inTrace));
+  assert.equal(redisSpans.length, 4, describeSpans(inTrace));
+  assertChildren(server, [...pgSpans, ...redisSpans]);
+
+  const select = pgSpans[0];
+  assert.equal(select.operationName, 'SELECT customers');
+  assert.equal(tag(select, 'db.operation.name'), 'SELECT');
+  assert.equal(tag(select, 'db.collection.name'), 'customers');
+  assert.equal(tag(select, 'db.namespace'), pg.database);
+  assert.equal(tag(select, 'server.port'), pg.port);
+  assert.match(tag(select, 'db.query.text'), /^SELECT name FROM customers WHERE id = \? AND name <> \?$/);
+  assert.equal(tag(select, 'error'), undefined);
+
+  assert.deepEqual(redisSpans.map((s) => s.operationName).sort(), ['GET', 'GET', 'INCR', 'SET']);
+  assert.deepEqual(redisSpans.map((s) => tag(s, 'db.query.text')).sort(), ['GET ?', 'GET ?', 'INCR ?', 'SET ? ?']);
+  for (const s of redisSpans) {
+    assert.equal(tag(s, 'db.namespace'), '0');
+    assert.equal(tag(s, 'server.port'), redis.port);
+  }
+
+  // Every request got its own five calls, none in another request's trace.
+  const { spans } = await waitForSpans(up, service, 'four requests with five calls each', (all) =>
+    all.filter((s) => kind(s) === 'server').length >= 4 && all.filter((s) => tag(s, 'db.system.name')).length >= 20);
+  for (const s of spans.filter((x) => kind(x) === 'server')) {
+    const calls = spans.filter((x) => x.traceID === s.traceID && tag(x, 'db.system.name'));
+    assert.equal(calls.length, 5, `${s.operationName}:${describeSpans(spans.filter((x) => x.traceID === s.traceID))}`);
+    assertChildren(s, calls);
+  }
+});
+
+test('errors: a missing table and WRONGTYPE are error spans with their codes, never their messages', { skip }, async () => {
+  const service = `db-e2e-errors-${process.pid}`;
+  const app = await startApp('db_app.py', 'python3', ['-u', path.join(APPS, 'db_app.py'), String(pg.port),
+                                                      pg.database, String(redis.port)], service);
+  const r = await request(app.port, '/fail');
+  assert.equal(r.status, 500);
+  assert.match(r.body.toString(), /^42P01 -WRONGTYPE/);
+
+  const { server, inTrace, text } = await traceOf(service, 'GET /fail', 3);
+  assert.ok(!text.includes(PY_SECRET));
+  assert.ok(!text.includes('no_such_table" does not exist'), 'an error message left the agent');
+  const select = inTrace.find(isDb('postgresql'));
+  assert.equal(select.operationName, 'SELECT no_such_table');
+  assert.equal(tag(select, 'error'), true);
+  assert.equal(tag(select, 'db.response.status_code'), '42P01');
+  assert.equal(tag(select, 'error.type'), '42P01');
+  const lpush = inTrace.find((s) => isDb('redis')(s) && s.operationName === 'LPUSH');
+  assert.equal(tag(lpush, 'error'), true);
+  assert.equal(tag(lpush, 'db.response.status_code'), 'WRONGTYPE');
+  assert.equal(tag(lpush, 'db.query.text'), 'LPUSH ? ?');
+  const set = inTrace.find((s) => isDb('redis')(s) && s.operationName === 'SET');
+  assert.equal(tag(set, 'error'), undefined);
+  assertChildren(server, [select, lpush, set]);
+});
+
+test('a Node service with pg and ioredis: the extended protocol and bound values stay out', { skip }, async () => {
+  const service = NODE_SERVICE;
+  const app = await startNodeApp();
+  // One at a time: Node serves every request on one thread, and a call is parented only while
+  // that thread serves a single request (otherwise it is left a root, never guessed).
+  for (const n of [1, 2]) {
+    const r = await request(app.port, `/user/${n}`);
+    assert.equal(r.status, 200, r.body.toString());
+  }
+  const { server, inTrace, text } = await traceOf(service, 'GET /user/{id}', 3);
+  assert.ok(!text.includes(NODE_SECRET), 'a bound value left the agent');
+  const select = inTrace.find(isDb('postgresql'));
+  assert.ok(select, describeSpans(inTrace));
+  assert.equal(select.operationName, 'SELECT customers');
+  assert.equal(tag(select, 'db.query.text'), 'SELECT name FROM customers WHERE id = $1 AND name <> $2');
+  assert.equal(tag(select, 'db.namespace'), pg.database);
+  const redisSpans = inTrace.filter(isDb('redis'));
+  assert.deepEqual(redisSpans.map((s) => tag(s, 'db.query.text')).sort(), ['GET ?', 'SET ? ?']);
+  assertChildren(server, [select, ...redisSpans]);
+
+  // The agent counts what it made.
+  await waitFor('hodos_agent_db_calls_total to count the calls',
+                async () => (await metric(up, 'hodos_agent_db_calls_total')) >= 3);
+});
+
+test('a Node service with mysql2: prepared statements, text queries and errors against MariaDB', { skip }, async () => {
+  const app = await startNodeApp();
+  for (const n of [1, 2]) {
+    const r = await request(app.port, `/mysql/${n}`);
+    assert.equal(r.status, 200, r.body.toString());
+  }
+  const { server, inTrace, text } = await traceOf(NODE_SERVICE, 'GET /mysql/{id}', 3);
+  assert.ok(!text.includes(NODE_SECRET), 'a bound value or literal left the agent');
+  assert.ok(!text.includes('Duplicate entry'), 'an error message left the agent');
+  const calls = inTrace.filter(isDb('mysql'));
+  assert.equal(calls.length, 3, describeSpans(inTrace));
+  assertChildren(server, calls);
+  const [prepared, literal, insert] = calls.sort((a, b) => a.startTime - b.startTime);
+  assert.equal(prepared.operationName, 'SELECT customers');
+  assert.equal(tag(prepared, 'db.query.text'), 'SELECT name FROM customers WHERE id = ? AND name <> ?');
+  assert.equal(tag(prepared, 'db.namespace'), my.database);
+  assert.equal(tag(prepared, 'server.port'), my.port);
+  assert.equal(tag(literal, 'db.query.text'), 'SELECT name FROM customers WHERE name <> ? AND id = ?');
+  assert.equal(insert.operationName, 'INSERT customers');
+  assert.equal(tag(insert, 'error'), true);
+  assert.equal(tag(insert, 'db.response.status_code'), '1062');
+  assert.equal(tag(insert, 'db.query.text'), 'INSERT INTO customers VALUES (?, ?)');
+});
