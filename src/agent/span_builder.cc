@@ -147,6 +147,23 @@ std::string db_span_name(const protocols::DbCall& call) {
   return call.operation + " " + call.collection;
 }
 
+core::Span SpanBuilder::start_span(core::Arena& arena, const TrackedExchange& t, uint64_t start_ns,
+                                   uint64_t end_ns, const core::Resource* resource,
+                                   const core::Scope* scope) const {
+  core::Span span;
+  span.trace_id = t.context.trace_id;
+  span.span_id = t.context.span_id;
+  span.parent_span_id = t.parent_id;
+  if (!t.trace_state.empty()) span.trace_state = arena.copy(t.trace_state);
+  span.flags = 0x01;  // sampled
+  span.kind = t.role == http1::Role::kServer ? core::SpanKind::kServer : core::SpanKind::kClient;
+  span.start_time_unix_nano = clock_.to_unix_ns(start_ns);
+  span.end_time_unix_nano = clock_.to_unix_ns(std::max(end_ns, start_ns));
+  span.resource = resource;
+  span.scope = scope;
+  return span;
+}
+
 core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
                              const core::Resource* resource, const core::Scope* scope) const {
   if (t.db_call != nullptr) return add_db_call(batch, t, resource, scope);
@@ -156,17 +173,7 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   const bool server = t.role == http1::Role::kServer;
   core::Arena& arena = batch.arena();
 
-  core::Span span;
-  span.trace_id = t.context.trace_id;
-  span.span_id = t.context.span_id;
-  span.parent_span_id = t.parent_id;
-  if (!t.trace_state.empty()) span.trace_state = arena.copy(t.trace_state);
-  span.flags = 0x01;  // sampled
-  span.kind = server ? core::SpanKind::kServer : core::SpanKind::kClient;
-  span.start_time_unix_nano = clock_.to_unix_ns(ex.start_ns);
-  span.end_time_unix_nano = clock_.to_unix_ns(std::max(ex.end_ns, ex.start_ns));
-  span.resource = resource;
-  span.scope = scope;
+  core::Span span = start_span(arena, t, ex.start_ns, ex.end_ns, resource, scope);
   // Tells the stitch stage whether a caller's span can still come from this host.
   if (server) span.local_caller = t.local_caller ? 1 : 2;
 
@@ -241,17 +248,7 @@ core::Span& SpanBuilder::add_db_call(core::SpanBatch& batch, const TrackedExchan
                                      const core::Scope* scope) const {
   const protocols::DbCall& call = *t.db_call;
   core::Arena& arena = batch.arena();
-  core::Span span;
-  span.trace_id = t.context.trace_id;
-  span.span_id = t.context.span_id;
-  span.parent_span_id = t.parent_id;
-  if (!t.trace_state.empty()) span.trace_state = arena.copy(t.trace_state);
-  span.flags = 0x01;  // sampled
-  span.kind = core::SpanKind::kClient;
-  span.start_time_unix_nano = clock_.to_unix_ns(call.start_ns);
-  span.end_time_unix_nano = clock_.to_unix_ns(std::max(call.end_ns, call.start_ns));
-  span.resource = resource;
-  span.scope = scope;
+  core::Span span = start_span(arena, t, call.start_ns, call.end_ns, resource, scope);
   span.name = arena.copy(db_span_name(call));
 
   AttributeWriter attrs(arena, span.attributes);

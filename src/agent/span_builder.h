@@ -70,6 +70,10 @@ class SpanBuilder {
   const SpanBuilderOptions& options() const { return options_; }
 
  private:
+  // Ids, kind, times, resource and scope: what every span of an exchange starts with.
+  core::Span start_span(core::Arena& arena, const TrackedExchange& t, uint64_t start_ns,
+                        uint64_t end_ns, const core::Resource* resource,
+                        const core::Scope* scope) const;
   core::Span& add_db_call(core::SpanBatch& batch, const TrackedExchange& call,
                           const core::Resource* resource, const core::Scope* scope) const;
 

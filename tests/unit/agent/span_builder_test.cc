@@ -275,5 +275,47 @@ TEST(SpanNameTest, TemplatesIdsAndDropsTheQuery) {
   EXPECT_EQ(http_span_name("GET", ""), "GET");
 }
 
+// A database call the real Redis matcher found: a CLIENT span with the database conventions.
+TEST_F(SpanBuilderTest, DatabaseCallsFollowTheDatabaseConventions) {
+  const SocketEndpoint redis = ipv4("10.0.0.3", 6379);
+  tracker_.on_event(app_.connect(7, 9, local_, redis));
+  tracker_.on_event(app_.write(7, 9, local_, redis, "*3\r\n$3\r\nSET\r\n$4\r\nuser\r\n$6\r\nsecret\r\n"));
+  tracker_.on_event(app_.read(7, 9, local_, redis, "+OK\r\n"));
+  tracker_.on_event(app_.write(7, 9, local_, redis, "*3\r\n$5\r\nLPUSH\r\n$4\r\nuser\r\n$1\r\nx\r\n"));
+  tracker_.on_event(app_.read(7, 9, local_, redis, "-WRONGTYPE Operation against a key holding "
+                                                   "the wrong kind of value\r\n"));
+  ASSERT_EQ(batch_.size(), 2u);
+  const core::Span& set = batch_.spans().at(0);
+  EXPECT_EQ(set.name, "SET");
+  EXPECT_EQ(set.kind, core::SpanKind::kClient);
+  EXPECT_EQ(str(set, "db.system.name"), "redis");
+  EXPECT_EQ(str(set, "db.operation.name"), "SET");
+  EXPECT_EQ(str(set, "db.query.text"), "SET ? ?");
+  EXPECT_EQ(str(set, "db.namespace"), "0");
+  EXPECT_EQ(str(set, "server.address"), "10.0.0.3");
+  EXPECT_EQ(integer(set, "server.port"), 6379);
+  EXPECT_EQ(integer(set, "network.local.port"), 40000);
+  EXPECT_EQ(str(set, "db.response.status_code"), "<absent>");
+  EXPECT_NE(set.status.code, core::StatusCode::kError);
+  EXPECT_LE(set.start_time_unix_nano, set.end_time_unix_nano);
+  EXPECT_EQ(everything(set).find("secret"), std::string::npos) << everything(set);
+
+  const core::Span& lpush = batch_.spans().at(1);
+  EXPECT_EQ(lpush.status.code, core::StatusCode::kError);
+  EXPECT_EQ(str(lpush, "db.response.status_code"), "WRONGTYPE");
+  EXPECT_EQ(str(lpush, "error.type"), "WRONGTYPE");
+  EXPECT_EQ(everything(lpush).find("wrong kind"), std::string::npos) << "the message stays out";
+}
+
+TEST(DbSpanNameTest, OperationAndCollectionAsFarAsKnown) {
+  protocols::DbCall call;
+  call.system = "postgresql";
+  EXPECT_EQ(db_span_name(call), "postgresql");
+  call.operation = "SELECT";
+  EXPECT_EQ(db_span_name(call), "SELECT");
+  call.collection = "public.users";
+  EXPECT_EQ(db_span_name(call), "SELECT public.users");
+}
+
 }  // namespace
 }  // namespace hodos::agent
