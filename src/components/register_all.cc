@@ -6,9 +6,14 @@
 // processors
 #include "processors/attributes.h"
 #include "processors/batch.h"
+#include "processors/filter.h"
 #include "processors/memory_limiter.h"
+#include "processors/probabilistic_sampler.h"
+#include "processors/redaction.h"
 #include "processors/resource.h"
+#include "processors/span_template.h"
 #include "processors/stitch.h"
+#include "processors/tail_sampling.h"
 // exporters
 #include "exporters/debug.h"
 #include "exporters/file.h"
@@ -28,9 +33,14 @@ void register_all(pipeline::Registry& registry) {
   // processors
   registry.add(processors::make_attributes_processor_factory());
   registry.add(processors::make_batch_processor_factory());
+  registry.add(processors::make_filter_processor_factory());
   registry.add(processors::make_memory_limiter_processor_factory());
+  registry.add(processors::make_probabilistic_sampler_processor_factory());
+  registry.add(processors::make_redaction_processor_factory());
   registry.add(processors::make_resource_processor_factory());
+  registry.add(processors::make_span_template_processor_factory());
   registry.add(processors::make_stitch_processor_factory());
+  registry.add(processors::make_tail_sampling_processor_factory());
   // exporters
   registry.add(exporters::make_debug_exporter_factory());
   registry.add(exporters::make_file_exporter_factory());
