@@ -45,6 +45,8 @@ json up_status(const UpStatusSources& in) {
     if (agent.value("running", false)) {
       agent["injected"] = static_cast<uint64_t>(
           sum_metric(metrics_text, "hodos_agent_inject_total", "result=\"injected\""));
+      agent["db_calls"] =
+          static_cast<uint64_t>(sum_metric(metrics_text, "hodos_agent_db_calls_total"));
     }
   }
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { makeTempDir, waitFor } from './lib/collector.mjs';
+import { makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
 import { startMariadb, startPostgres, startRedis } from './lib/databases.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import { APPS, describeSpans, metric, needsRoot, request, startServer, stopServer, tag,
@@ -178,9 +178,13 @@ test('a Node service with pg and ioredis: the extended protocol and bound values
   assert.deepEqual(redisSpans.map((s) => tag(s, 'db.query.text')).sort(), ['GET ?', 'SET ? ?']);
   assertChildren(server, [select, ...redisSpans]);
 
-  // The agent counts what it made.
+  // The agent counts what it made, and `hodos status` says so.
   await waitFor('hodos_agent_db_calls_total to count the calls',
                 async () => (await metric(up, 'hodos_agent_db_calls_total')) >= 3);
+  const status = JSON.parse((await runHodos(['status', '--json', '--api', up.apiUrl])).stdout);
+  assert.ok(status.components.agent.db_calls >= 3, JSON.stringify(status.components.agent));
+  const statusText = (await runHodos(['status', '--api', up.apiUrl])).stdout;
+  assert.match(statusText, /^ {2}databases \d+ calls \(PostgreSQL, MySQL, Redis\)$/m);
 });
 
 test('a Node service with mysql2: prepared statements, text queries and errors against MariaDB', { skip }, async () => {
