@@ -120,6 +120,20 @@ bool is_failure_status(std::string_view text, bool grpc) {
   return grpc ? code != 0 : code >= 400;
 }
 
+// A dependency-graph node per database: the id of a database call's stand-in child, derived from
+// the call's own id so that it is stable (and nonzero for any nonzero id).
+constexpr uint64_t kDatabaseNodeSalt = 0x9e3779b97f4a7c15ull;
+
+// db.system.name (or the older db.system) of a CLIENT span: a call to a database.
+std::string_view database_of(const core::Span& span) {
+  if (span.kind != core::SpanKind::kClient) return {};
+  for (std::string_view key : {"db.system.name", "db.system"}) {
+    const core::AnyValue* v = core::find_attribute(span.attributes, key);
+    if (v != nullptr && v->type == core::ValueType::kString && !v->str.empty()) return v->str;
+  }
+  return {};
+}
+
 }  // namespace
 
 bool TraceStore::Impl::tag_has_own_index(std::string_view key, std::string_view text) const {
@@ -299,14 +313,23 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
                    .append(core::span_kind_name(span.kind)).append(1, '\0').append(span.name));
         }
       }
-      auto [it, added] =
-          service_ids.try_emplace(std::string(svc), static_cast<uint32_t>(service_names.size()));
-      if (added) service_names.emplace_back(svc);
-      refs.push_back({id64(span.span_id.bytes.data()),
+      auto intern = [&](std::string_view name) {
+        auto [it, added] =
+            service_ids.try_emplace(std::string(name), static_cast<uint32_t>(service_names.size()));
+        if (added) service_names.emplace_back(name);
+        return it->second;
+      };
+      const uint64_t span_id = id64(span.span_id.bytes.data());
+      const auto minute = static_cast<uint32_t>(span.start_time_unix_nano / keys::kMinuteNs);
+      const bool error = span.status.code == core::StatusCode::kError;
+      refs.push_back({span_id,
                       span.parent_span_id.valid() ? id64(span.parent_span_id.bytes.data()) : 0,
-                      it->second,
-                      static_cast<uint32_t>(span.start_time_unix_nano / keys::kMinuteNs),
-                      span.status.code == core::StatusCode::kError});
+                      intern(svc), minute, error});
+      // A database has no spans of its own: its calls stand in for them, so that the map shows
+      // it as a node (named by db.system.name) under the services that call it.
+      if (const std::string_view db = database_of(span); !db.empty() && span_id != 0) {
+        refs.push_back({span_id ^ kDatabaseNodeSalt, span_id, intern(db), minute, error});
+      }
     }
     dependencies_tracker.observe(refs, &edges);
     // Edge names are read under the lock: another ingest may grow service_names.

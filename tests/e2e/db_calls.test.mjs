@@ -123,6 +123,13 @@ test('a thread-per-request Python service: PostgreSQL and Redis calls are childr
     assert.equal(tag(s, 'server.port'), redis.port);
   }
 
+  // The service map shows the databases it calls as nodes.
+  await waitFor('the dependencies to name the databases', async () => {
+    const deps = await up.json(`/api/dependencies?endTs=${Date.now()}&lookback=3600000`);
+    const children = deps.data.filter((d) => d.parent === service).map((d) => d.child).sort();
+    return children.includes('postgresql') && children.includes('redis');
+  });
+
   // Every request got its own five calls, none in another request's trace.
   const { spans } = await waitForSpans(up, service, 'four requests with five calls each', (all) =>
     all.filter((s) => kind(s) === 'server').length >= 4 && all.filter((s) => tag(s, 'db.system.name')).length >= 20);

@@ -347,16 +347,20 @@ describe('hodos up: store and Jaeger query API', () => {
       data: [
         { parent: 'frontend', child: 'inventory', callCount: 1, errorCount: 0 },
         { parent: 'frontend', child: 'payments', callCount: 1, errorCount: 1 },
+        // A database is a node too, named by the db.system.name of the calls to it.
+        { parent: 'payments', child: 'postgresql', callCount: 1, errorCount: 0 },
       ],
       total: 0, limit: 0, offset: 0, errors: null,
     });
-    assert.deepEqual((await up.json(`/api/dependencies${query({ endTs: Date.now(), lookback: 3600000 })}`)).data,
-      [{ parent: 'frontend', child: 'payments', callCount: 1, errorCount: 1 }]);
+    assert.deepEqual(sortLinks((await up.json(`/api/dependencies${query({ endTs: Date.now(), lookback: 3600000 })}`)).data),
+      [{ parent: 'frontend', child: 'payments', callCount: 1, errorCount: 1 },
+       { parent: 'payments', child: 'postgresql', callCount: 1, errorCount: 0 }]);
     const endD = Math.floor(shop.times.D / 1000) + 60000;
     assert.deepEqual((await up.json(`/api/dependencies${query({ endTs: endD, lookback: 120000 })}`)).data,
       [{ parent: 'frontend', child: 'inventory', callCount: 1, errorCount: 0 }]);
-    assert.deepEqual((await up.json(`/api/dependencies${query({ service: 'payments' })}`)).data,
-      [{ parent: 'frontend', child: 'payments', callCount: 1, errorCount: 1 }]);
+    assert.deepEqual(sortLinks((await up.json(`/api/dependencies${query({ service: 'payments' })}`)).data),
+      [{ parent: 'frontend', child: 'payments', callCount: 1, errorCount: 1 },
+       { parent: 'payments', child: 'postgresql', callCount: 1, errorCount: 0 }]);
     assert.deepEqual((await up.json(`/api/dependencies${query({ endTs: Math.floor(shop.times.D / 1000) - 3600000 })}`)).data, []);
   });
 

@@ -294,17 +294,22 @@ describe('web UI in chromium', () => {
       { id: 'frontend', calls: 4, health: 'ok', size: 90 },
       { id: 'inventory', calls: 1, health: 'ok', size: 62 },
       { id: 'payments', calls: 1, health: 'failing', size: 62 },
+      // No spans of its own: measured by the one call payments made to it.
+      { id: 'postgresql', calls: 1, health: 'ok', size: 62 },
     ]);
     assert.deepEqual(g.edges, [
       { from: 'frontend', to: 'inventory', label: '1 call', health: 'ok' },
       { from: 'frontend', to: 'payments', label: '1 call · 100% err', health: 'failing' },
+      { from: 'payments', to: 'postgresql', label: '1 call', health: 'ok' },
     ]);
     // The same in the tables beside the graph.
     const table = (name) => page.locator(`table[aria-label="${name}"] tbody tr`).evaluateAll((rows) =>
       rows.map((r) => [...r.querySelectorAll('th, td')].map((c) => c.textContent.trim())));
-    assert.deepEqual(await table('Calls between services'), [['frontend', 'inventory', '1', '0%'], ['frontend', 'payments', '1', '100%']]);
+    assert.deepEqual(await table('Calls between services'), [['frontend', 'inventory', '1', '0%'], ['frontend', 'payments', '1', '100%'],
+                                                           ['payments', 'postgresql', '1', '0%']]);
     assert.deepEqual((await table('Services on the map')).map((r) => [r[0], r[1], r[3], r[4]]), [
       ['frontend', '4', '0%', 'ok'], ['inventory', '1', '0%', 'ok'], ['payments', '1', '100%', 'failing'],
+      ['postgresql', '1', '0%', 'ok'],
     ]);
     // Left to right: the caller before its callees.
     const xs = await canvas.evaluate((el) => Object.fromEntries(el.cy.nodes().map((n) => [n.id(), n.position('x')])));
@@ -315,12 +320,12 @@ describe('web UI in chromium', () => {
     await page.goto(url('/map'));
     await waitFor('the 1-hour map', async () => {
       const h = await page.locator('.map-canvas[data-ready=true]').evaluate((el) => el.cy.nodes().map((n) => n.id()).join()).catch(() => '');
-      return h === 'frontend,payments';
+      return h === 'frontend,payments,postgresql';
     });
     await page.goto(url('/map?lookback=6h'));
     await page.reload();
     await waitFor('the 6-hour map after reload', async () =>
-      (await page.locator('.map-canvas[data-ready=true]').evaluate((el) => el.cy.nodes().length).catch(() => 0)) === 3);
+      (await page.locator('.map-canvas[data-ready=true]').evaluate((el) => el.cy.nodes().length).catch(() => 0)) === 4);
     assert.equal(await page.locator('select[name=lookback]').inputValue(), '6h');
 
     // A click on the payments node opens its search over the same window.

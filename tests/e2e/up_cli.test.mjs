@@ -58,7 +58,8 @@ describe('hodos up: durability and the data directory', () => {
       [traces[10].traceId]);
     assert.deepEqual((await up.json(`/api/traces${query({ service: 'payments', tag: 'error:true' })}`)).data.map((t) => t.traceID),
       [shop.A.traceId]);
-    assert.equal((await up.json('/api/dependencies')).data.length, 2);
+    // frontend → inventory, frontend → payments, payments → postgresql (its database call).
+    assert.equal((await up.json('/api/dependencies')).data.length, 3);
 
     // New spans after the restart land next to the old ones.
     const later = makeJsonRequest({ n: 2, service: 'durable-0' });

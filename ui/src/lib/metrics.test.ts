@@ -87,7 +87,8 @@ describe('buildServiceMap', () => {
       new Map([['frontend', 100], ['payments', 25], ['batch', 3], ['idle', 0]]),
       new Map([['frontend', 0], ['payments', 1], ['batch', 0.01]]));
     expect(map.nodes.map((n) => [n.id, n.calls, n.health, n.size])).toEqual([
-      ['batch', 3, 'degraded', 44], ['frontend', 100, 'ok', 90], ['inventory', 0, 'idle', 34], ['payments', 25, 'failing', 62],
+      // inventory has no calls of its own in the window: its callers' count it.
+      ['batch', 3, 'degraded', 44], ['frontend', 100, 'ok', 90], ['inventory', 4, 'ok', 45], ['payments', 25, 'failing', 62],
     ]);
     expect(map.edges.map((e) => [e.id, e.label, e.health])).toEqual([
       ['frontend->inventory', '4 calls', 'ok'],
@@ -95,6 +96,20 @@ describe('buildServiceMap', () => {
     ]);
     expect(map.edges[1].color).toBe('#c62828');
     expect(map.edges[0].width).toBe(6);
+  });
+
+  it('measures a node without spans of its own (a database) by the calls made to it', async () => {
+    const { buildServiceMap } = await import('./serviceMap');
+    const map = buildServiceMap(
+      [{ parent: 'shop', child: 'postgresql', callCount: 6, errorCount: 3 },
+       { parent: 'admin', child: 'postgresql', callCount: 2, errorCount: 1 },
+       { parent: 'shop', child: 'redis', callCount: 5 }],
+      new Map([['shop', 10], ['admin', 2]]),
+      new Map([['shop', 0], ['admin', 0]]));
+    const node = (id: string) => map.nodes.find((n) => n.id === id)!;
+    expect([node('postgresql').calls, node('postgresql').errorRate, node('postgresql').health]).toEqual([8, 0.5, 'failing']);
+    // Jaeger's API gives no errorCount: the rate is unknown, not zero.
+    expect([node('redis').calls, node('redis').errorRate, node('redis').health]).toEqual([5, undefined, 'ok']);
   });
 
   it("uses the edge's own errorCount when the API gives it, not the callee's rate", async () => {

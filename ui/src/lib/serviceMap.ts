@@ -4,7 +4,7 @@ import { DependencyLink, HEALTH_COLORS, Health, formatPercent, healthOf, nodeSiz
 
 export interface MapNode {
   id: string; // the service name
-  calls: number; // server/consumer calls in the window (0 when unknown)
+  calls: number; // server/consumer calls in the window; without any, the calls made to it
   errorRate: number | undefined;
   health: Health;
   size: number; // px
@@ -39,10 +39,24 @@ export function buildServiceMap(links: DependencyLink[], calls: Map<string, numb
     ids.add(l.child);
   }
   for (const [service, n] of calls) if (n > 0) ids.add(service);
-  const maxCalls = Math.max(0, ...[...ids].map((id) => calls.get(id) ?? 0));
+  // A node with no calls of its own (a database, which has no spans, or an untraced service) is
+  // measured by its callers: the calls on its incoming edges and their failures.
+  const incoming = new Map<string, { calls: number; errors: number | undefined }>();
+  for (const l of links) {
+    const sum = incoming.get(l.child) ?? { calls: 0, errors: 0 };
+    sum.calls += l.callCount;
+    sum.errors = sum.errors === undefined || l.errorCount === undefined ? undefined : sum.errors + l.errorCount;
+    incoming.set(l.child, sum);
+  }
+  const measured = (id: string): { n: number; errorRate: number | undefined } => {
+    const own = calls.get(id) ?? 0;
+    const callers = incoming.get(id);
+    if (own > 0 || !callers || callers.calls === 0) return { n: own, errorRate: errorRates.get(id) };
+    return { n: callers.calls, errorRate: callers.errors === undefined ? undefined : callers.errors / callers.calls };
+  };
+  const maxCalls = Math.max(0, ...[...ids].map((id) => measured(id).n));
   const nodes = [...ids].sort().map((id): MapNode => {
-    const n = calls.get(id) ?? 0;
-    const errorRate = errorRates.get(id);
+    const { n, errorRate } = measured(id);
     const health = healthOf(n, errorRate);
     return { id, calls: n, errorRate, health, size: nodeSize(n, maxCalls), color: HEALTH_COLORS[health] };
   });
