@@ -17,27 +17,9 @@ namespace {
 
 constexpr std::string_view kUnitBinary = "/usr/local/bin/hodos";
 
-constexpr std::string_view kUpUnit = R"unit(# Hodos on one host: `hodos up` runs the eBPF agent, the OTLP receivers, the trace store, the query
-# API and the UI. Written by `hodos install --systemd`; docs/deploy.md explains every choice here.
-[Unit]
-Description=Hodos tracing: eBPF agent, pipeline, trace store and UI (hodos up)
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=simple
-User=hodos
-Group=hodos
-ExecStart=/usr/local/bin/hodos up --data-dir /var/lib/hodos --log-level info
-Restart=on-failure
-RestartSec=5s
-# hodos up drains its queues for up to 10 s on SIGTERM.
-TimeoutStopSec=30s
-# The trace store, the API token and the saved source choices: /var/lib/hodos, owned by hodos.
-StateDirectory=hodos
-StateDirectoryMode=0750
-
-# Root is not needed, only what the agent's eBPF programs need:
+// What both units end with: the agent's capabilities instead of root, and the hardening that
+// leaves BPF working.
+constexpr std::string_view kPrivilegesAndHardening = R"unit(# Root is not needed, only what the agent's eBPF programs need:
 #   CAP_BPF, CAP_PERFMON     load the programs, attach tracepoints and uprobes
 #   CAP_NET_ADMIN            sockops on the cgroup, sk_msg on the sockhash (traceparent injection)
 #   CAP_SYS_PTRACE           read other users' /proc/PID/{exe,environ,maps,root}
@@ -76,7 +58,29 @@ SystemCallArchitectures=native
 WantedBy=multi-user.target
 )unit";
 
-constexpr std::string_view kAgentUnit = R"unit(# The Hodos agent alone (`hodos agent`), on each host of several: it sends its spans over OTLP/gRPC
+constexpr std::string_view kUpUnitHead = R"unit(# Hodos on one host: `hodos up` runs the eBPF agent, the OTLP receivers, the trace store, the query
+# API and the UI. Written by `hodos install --systemd`; docs/deploy.md explains every choice here.
+[Unit]
+Description=Hodos tracing: eBPF agent, pipeline, trace store and UI (hodos up)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+User=hodos
+Group=hodos
+ExecStart=/usr/local/bin/hodos up --data-dir /var/lib/hodos --log-level info
+Restart=on-failure
+RestartSec=5s
+# hodos up drains its queues for up to 10 s on SIGTERM.
+TimeoutStopSec=30s
+# The trace store, the API token and the saved source choices: /var/lib/hodos, owned by hodos.
+StateDirectory=hodos
+StateDirectoryMode=0750
+
+)unit";
+
+constexpr std::string_view kAgentUnitHead = R"unit(# The Hodos agent alone (`hodos agent`), on each host of several: it sends its spans over OTLP/gRPC
 # to a gateway (`hodos collector` or `hodos up` elsewhere). Set the gateway in
 # /etc/default/hodos-agent: HODOS_ENDPOINT=http://gateway.example:4317. Written by
 # `hodos install --systemd`; docs/deploy.md explains every choice here.
@@ -100,43 +104,6 @@ TimeoutStopSec=30s
 StateDirectory=hodos
 StateDirectoryMode=0750
 
-# Root is not needed, only what the agent's eBPF programs need:
-#   CAP_BPF, CAP_PERFMON     load the programs, attach tracepoints and uprobes
-#   CAP_NET_ADMIN            sockops on the cgroup, sk_msg on the sockhash (traceparent injection)
-#   CAP_SYS_PTRACE           read other users' /proc/PID/{exe,environ,maps,root}
-#   CAP_DAC_READ_SEARCH      read executables and libraries through /proc/PID/root
-#   CAP_DAC_OVERRIDE         pin the sockhash in /sys/fs/bpf/hodos and make the feature-probe
-#                            cgroup (both directories are root's, mode 0700 and 0755)
-# Without CAP_SYS_ADMIN the agent cannot list other BPF programs, so it cannot warn about another
-# sk_msg user, and it cannot mount bpffs itself: systemd mounts /sys/fs/bpf at boot.
-CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_DAC_OVERRIDE
-AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_DAC_OVERRIDE
-# BPF maps count against RLIMIT_MEMLOCK on kernels before 5.11.
-LimitMEMLOCK=infinity
-
-# Hardening that leaves BPF working. Not set on purpose: ProtectKernelTunables= and
-# ProtectControlGroups= (they make /sys/fs/bpf and /sys/fs/cgroup read-only), ProtectProc= and
-# ProcSubset= (they hide the processes the agent traces), PrivateNetwork=, and a SystemCallFilter=
-# built on @system-service (it has neither bpf(2) nor perf_event_open(2)).
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=read-only
-PrivateTmp=yes
-PrivateDevices=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectClock=yes
-ProtectHostname=yes
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
-RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
-SystemCallArchitectures=native
-
-[Install]
-WantedBy=multi-user.target
 )unit";
 
 struct InstallOptions {
@@ -155,6 +122,10 @@ std::string this_executable() {
   std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) fail(1, "cannot find this executable (/proc/self/exe): " + ec.message());
   return exe.string();
+}
+
+std::string unit_text(std::string_view head) {
+  return std::string(head).append(kPrivilegesAndHardening);
 }
 
 std::string with_binary(std::string_view unit, const std::string& binary) {
@@ -192,8 +163,8 @@ void run_install(const InstallOptions& o) {
   if (!std::filesystem::is_directory(o.dir, ec)) fail(1, o.dir + " is not a directory");
   const std::filesystem::path up = std::filesystem::path(o.dir) / "hodos.service";
   const std::filesystem::path agent = std::filesystem::path(o.dir) / "hodos-agent.service";
-  write_file(up, with_binary(kUpUnit, binary));
-  write_file(agent, with_binary(kAgentUnit, binary));
+  write_file(up, with_binary(unit_text(kUpUnitHead), binary));
+  write_file(agent, with_binary(unit_text(kAgentUnitHead), binary));
   std::printf("wrote %s\n", up.c_str());
   std::printf("wrote %s\n", agent.c_str());
   std::printf(
