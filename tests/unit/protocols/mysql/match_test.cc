@@ -1,3 +1,4 @@
+#include "../corpus.h"
 #include "protocols/mysql/match.h"
 
 #include <gtest/gtest.h>
@@ -637,16 +638,13 @@ TEST(MySqlMatch, CloseEndsTheMatcher) {
 // --- the fuzz corpus -----------------------------------------------------------------------------
 
 namespace fs = std::filesystem;
-const fs::path kCorpus = fs::path(HODOS_SOURCE_DIR) / "tests/fuzz/corpus/mysql";
+constexpr std::string_view kCorpusName = "mysql";
+const fs::path kCorpus = corpus::dir(kCorpusName);
 
 TEST(MySqlFuzzCorpus, EveryEntryPassesTheFuzzChecks) {
   size_t count = 0;
-  for (const auto& entry : fs::directory_iterator(kCorpus)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    EXPECT_EQ(fuzz::check_input(ss.str()), "") << entry.path();
+  for (const auto& [path, bytes] : corpus::entries(kCorpusName)) {
+    EXPECT_EQ(fuzz::check_input(bytes), "") << path;
     ++count;
   }
   EXPECT_GE(count, 6u);

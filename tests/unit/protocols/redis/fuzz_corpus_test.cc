@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "../corpus.h"
 #include "captures.h"
 #include "fuzz_check.h"
 
@@ -17,14 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kCorpus = fs::path(HODOS_SOURCE_DIR) / "tests/fuzz/corpus/redis";
+constexpr std::string_view kCorpusName = "redis";
+const fs::path kCorpus = corpus::dir(kCorpusName);
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using corpus::read_file;
 
 // A seed is a conversation: the commands, the separator line, the replies.
 std::string seed(const testing::Conversation& conv) {
@@ -38,9 +35,8 @@ std::string seed(const testing::Conversation& conv) {
 
 TEST(RedisFuzzCorpus, EveryEntryPassesTheFuzzChecks) {
   size_t count = 0;
-  for (const auto& entry : fs::directory_iterator(kCorpus)) {
-    if (!entry.is_regular_file()) continue;
-    EXPECT_EQ(fuzz::check_input(read_file(entry.path())), "") << entry.path();
+  for (const auto& [path, bytes] : corpus::entries(kCorpusName)) {
+    EXPECT_EQ(fuzz::check_input(bytes), "") << path;
     ++count;
   }
   EXPECT_GE(count, 10u);

@@ -1,3 +1,4 @@
+#include "../corpus.h"
 #include "protocols/sql/sanitize.h"
 
 #include <gtest/gtest.h>
@@ -306,16 +307,13 @@ TEST(SqlSanitize, TheChecksCatchALeak) {
 }
 
 namespace fs = std::filesystem;
-const fs::path kCorpus = fs::path(HODOS_SOURCE_DIR) / "tests/fuzz/corpus/sql_sanitize";
+constexpr std::string_view kCorpusName = "sql_sanitize";
+const fs::path kCorpus = corpus::dir(kCorpusName);
 
 TEST(SqlSanitizeFuzzCorpus, EveryEntryPassesTheFuzzChecks) {
   size_t count = 0;
-  for (const auto& entry : fs::directory_iterator(kCorpus)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    EXPECT_EQ(fuzz::check_input(ss.str()), "") << entry.path();
+  for (const auto& [path, bytes] : corpus::entries(kCorpusName)) {
+    EXPECT_EQ(fuzz::check_input(bytes), "") << path;
     ++count;
   }
   EXPECT_GE(count, 10u);
