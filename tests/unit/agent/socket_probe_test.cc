@@ -22,6 +22,7 @@
 
 #include "agent/features.h"
 #include "agent/unique_fd.h"
+#include "loopback_sockets.h"
 
 namespace hodos::agent {
 namespace {
@@ -93,37 +94,6 @@ TEST_P(SocketProbeTest, LoadsTheTypedProgramsWhenTheKernelAllows) {
   if (major > 6 || (major == 6 && minor >= 2)) {
     EXPECT_TRUE(probe_->typed_reads()) << u.release;
   }
-}
-
-sockaddr_in loopback(uint16_t port) {
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  return addr;
-}
-
-uint16_t local_port(int fd) {
-  sockaddr_in addr = {};
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  return ntohs(addr.sin_port);
-}
-
-UniqueFd listen_on_loopback() {
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr = loopback(0);
-  EXPECT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
-  EXPECT_EQ(listen(fd.get(), 16), 0) << strerror(errno);
-  return fd;
-}
-
-UniqueFd connect_to(uint16_t port) {
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr = loopback(port);
-  EXPECT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
-      << strerror(errno);
-  return fd;
 }
 
 std::string read_exactly(int fd, size_t n) {
