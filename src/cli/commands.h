@@ -17,6 +17,8 @@ void add_diagnose_command(CLI::App& app);
 void add_agent_command(CLI::App& app);
 void add_sources_command(CLI::App& app);
 void add_destinations_command(CLI::App& app);
+void add_actions_command(CLI::App& app);
+void add_sampling_command(CLI::App& app);
 void add_status_command(CLI::App& app);
 void add_install_command(CLI::App& app);
 // Commands whose issues have not landed yet: they say so and exit 1.

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   hodos::cli::add_agent_command(app);
   hodos::cli::add_sources_command(app);
   hodos::cli::add_destinations_command(app);
+  hodos::cli::add_actions_command(app);
+  hodos::cli::add_sampling_command(app);
   hodos::cli::add_status_command(app);
   hodos::cli::add_collector_command(app);
   hodos::cli::add_traces_command(app);

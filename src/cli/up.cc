@@ -2,7 +2,8 @@
 // any exporter the user adds with --config), the Jaeger-compatible query API and /metrics on
 // --http, and the eBPF agent feeding the same pipeline, with the control API's sources routes
 // (choices saved in the data directory), and the run-time destinations (destinations.json there)
-// with the destinations and status routes.
+// with the destinations and status routes, and the run-time actions and sampling rules
+// (actions.json, sampling.json there) with the actions and sampling routes.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
@@ -20,10 +21,12 @@
 #include <random>
 #include <string>
 
+#include "cli/actions_control.h"
 #include "cli/agent_start.h"
 #include "agent/agent_config.h"
 #include "agent/discovery.h"
 #include "agent/source_registry.h"
+#include "api/actions_api.h"
 #include "api/destinations_api.h"
 #include "api/query_api.h"
 #include "api/sources_api.h"
@@ -42,6 +45,8 @@
 #include "net/http_server.h"
 #include "pipeline/config_node.h"
 #include "pipeline/service.h"
+#include "processors/actions.h"
+#include "processors/sampling_rules.h"
 #include "receivers/otlp_receiver.h"
 #include "store/trace_store.h"
 
@@ -162,8 +167,15 @@ YAML::Node builtin_config(const UpOptions& o) {
   root["exporters"]["store"] = YAML::Node(YAML::NodeType::Map);
   // The destinations chosen at run time (`hodos destinations add`), each with its own queue.
   root["exporters"]["destinations"] = YAML::Node(YAML::NodeType::Map);
+  // The actions and sampling rules chosen at run time (`hodos actions`, `hodos sampling`). With
+  // none enabled they hand batches straight on, so the store still writes on the receiver's
+  // thread; enabled sampling rules hold each trace for decision_wait (processors/sampling_rules.h).
+  root["processors"]["actions"] = YAML::Node(YAML::NodeType::Map);
+  root["processors"]["sampling"] = YAML::Node(YAML::NodeType::Map);
   YAML::Node pipeline;
   pipeline["receivers"].push_back("otlp");
+  pipeline["processors"].push_back("actions");
+  pipeline["processors"].push_back("sampling");
   pipeline["exporters"].push_back("store");
   pipeline["exporters"].push_back("destinations");
   root["service"]["pipelines"]["traces"] = pipeline;
@@ -221,6 +233,10 @@ void merge_user_config(YAML::Node& root, const YAML::Node& user, const std::stri
                                        "--otlp-http); give yours another name, e.g. otlp/extra"
               : id == "destinations" ? "is hodos up's own exporter (the run-time destinations "
                                        "of `hodos destinations`); give yours another name"
+              : id == "actions"      ? "is hodos up's own processor (the run-time actions of "
+                                       "`hodos actions`); give yours another name"
+              : id == "sampling"     ? "is hodos up's own processor (the run-time sampling rules "
+                                       "of `hodos sampling`); give yours another name"
                                      : "is hodos up's own exporter (the store of --data-dir); "
                                        "give yours another name, e.g. store/archive");
         }
@@ -260,8 +276,11 @@ void merge_user_config(YAML::Node& root, const YAML::Node& user, const std::stri
                                           "expected a list of component ids");
             }
             for (const auto& id : list.second) builtin[lkey].push_back(YAML::Clone(id));
+          } else if (lkey == "processors" && list.second.IsSequence()) {
+            // After the run-time actions and sampling, which see every span first.
+            for (const auto& id : list.second) builtin[lkey].push_back(YAML::Clone(id));
           } else {
-            builtin[lkey] = YAML::Clone(list.second);  // processors; unknown keys reported later
+            builtin[lkey] = YAML::Clone(list.second);  // unknown keys reported later
           }
         }
       }
@@ -379,6 +398,19 @@ void run_up(const UpOptions& o) {
     fail(1, e.what());
   }
   registry.add(exporters::make_destinations_exporter_factory(destinations));
+  // `hodos actions` and `hodos sampling` choices, kept next to the traces.
+  std::shared_ptr<processors::RuntimeActions> actions;
+  std::shared_ptr<processors::SamplingRules> sampling;
+  try {
+    actions = std::make_shared<processors::RuntimeActions>(
+        registry, (fs::path(data_dir.path) / "actions.json").string());
+    sampling = std::make_shared<processors::SamplingRules>(
+        registry, (fs::path(data_dir.path) / "sampling.json").string());
+  } catch (const processors::RuleError& e) {
+    fail(1, e.what());
+  }
+  registry.add(processors::make_actions_processor_factory(actions));
+  registry.add(processors::make_sampling_processor_factory(sampling));
   pipeline::ServiceOptions service_options;
   service_options.serve_own_telemetry = false;  // /metrics is served on --http
   service_options.allow_pipelines_without_receivers = true;
@@ -402,6 +434,7 @@ void run_up(const UpOptions& o) {
   auto sources_control = std::make_shared<AgentSourcesControl>(source_registry);
   api::add_sources_routes(api, sources_control);
   api::add_destinations_routes(api, std::make_shared<UpDestinationsControl>(destinations));
+  api::add_actions_routes(api, std::make_shared<UpActionsControl>(actions, sampling, store));
   auto status = std::make_shared<UpStatusSlot>();  // filled once the ports are known
   api::add_status_route(api, [status] { return status->snapshot(); });
   if (auto err = api.start()) {
@@ -451,6 +484,12 @@ void run_up(const UpOptions& o) {
   }
   if (const size_t n = destinations->list().size(); n > 0) {
     std::printf("  destinations: %zu (hodos destinations list)\n", n);
+  }
+  if (const size_t n = actions->list().size(); n > 0) {
+    std::printf("  actions:   %zu (hodos actions list)\n", n);
+  }
+  if (const size_t n = sampling->state().rules.size(); n > 0) {
+    std::printf("  sampling:  %zu rule%s (hodos sampling list)\n", n, n == 1 ? "" : "s");
   }
   if (o.no_agent) {
     std::printf("  agent:     off (--no-agent)\n");
