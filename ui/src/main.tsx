@@ -3,6 +3,7 @@ import { LocationProvider, Route, Router, useLocation } from 'preact-iso';
 import { useEffect, useState } from 'preact/hooks';
 
 import { checkToken, onUnauthorized, saveToken, status as fetchStatus, Status } from './lib/api';
+import { ActionsPage } from './pages/Actions';
 import { DestinationsPage } from './pages/Destinations';
 import { MapPage } from './pages/Map';
 import { SearchPage } from './pages/Search';
@@ -27,6 +28,7 @@ function Nav() {
         {link('/services', 'Services')}
         {link('/sources', 'Sources')}
         {link('/destinations', 'Destinations')}
+        {link('/actions', 'Actions')}
       </nav>
       <StatusIndicator />
     </header>
@@ -136,6 +138,7 @@ function App() {
         <Route path="/services" component={ServicesPage} />
         <Route path="/sources" component={SourcesPage} />
         <Route path="/destinations" component={DestinationsPage} />
+        <Route path="/actions" component={ActionsPage} />
         <Route default component={NotFound} />
       </Router>}
     </LocationProvider>

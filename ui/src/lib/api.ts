@@ -223,3 +223,132 @@ export interface Status {
   };
 }
 export const status = () => get<Status>('/api/v1/status');
+
+// Actions and sampling rules of this `hodos up` (docs/ui.md#actions): what is done to every span
+// before the store and the destinations, and which whole traces are kept.
+export interface ActionStatus {
+  spans_in: number;
+  spans_out: number;
+  spans_dropped: number;
+  changed?: number;
+}
+
+export interface ActionInput {
+  name: string;
+  type: string; // redaction | filter | span_template | attributes | resource
+  enabled: boolean;
+  description: string;
+  config: Record<string, unknown>;
+}
+
+export interface Action extends ActionInput {
+  status?: ActionStatus;
+}
+
+export interface ActionType {
+  type: string;
+  title: string;
+  help: string;
+  example: Record<string, unknown>;
+}
+
+export interface PreviewSpan {
+  name: string;
+  attributes: Record<string, unknown>;
+}
+
+export interface PreviewExample {
+  trace_id: string;
+  span_id: string;
+  service: string;
+  before: PreviewSpan;
+  after: PreviewSpan | null; // null: dropped
+  changes: string[];
+}
+
+export interface PreviewResult {
+  examined: number;
+  changed: number;
+  dropped: number;
+  examples: PreviewExample[];
+}
+
+export interface SamplingSettings {
+  decision_wait: string;
+  num_traces: number;
+}
+
+export type SamplingRuleInput = ActionInput; // type: a tail_sampling policy type; config: its body
+
+export interface SamplingRule extends SamplingRuleInput {
+  status?: Record<string, number>;
+}
+
+export interface SamplingAnswer {
+  settings: SamplingSettings;
+  rules: SamplingRule[];
+  counts: { traces_sampled: number; traces_not_sampled: number };
+}
+
+// The error text of a control route's answer body: {"error": "..."} (the actions contract),
+// {"errors": [{"msg"}]} (the query API's shape, which the older control routes use), or the text.
+export function controlErrorMessage(text: string, status = 0): string {
+  try {
+    const body = JSON.parse(text) as { error?: unknown; errors?: { msg?: unknown }[]; message?: unknown };
+    if (typeof body.error === 'string') return body.error;
+    const nested = (body.error as { message?: unknown } | null | undefined)?.message;
+    if (typeof nested === 'string') return nested;
+    if (typeof body.errors?.[0]?.msg === 'string') return body.errors[0].msg;
+    if (typeof body.message === 'string') return body.message;
+  } catch {
+    // Not JSON: the text is the message.
+  }
+  return text.trim() || `the API answered ${status}`;
+}
+
+// request() for the control routes: the whole error message (request() keeps 200 characters of a
+// body it does not know, and a processor's refusal can be longer), same token and 401 handling.
+async function control<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  const token = savedToken();
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, `cannot reach hodos (${(e as Error).message}): is \`hodos up\` still running?`);
+  }
+  const text = await response.text();
+  if (response.status === 401) listeners.forEach((l) => l(token));
+  if (!response.ok) throw new ApiError(response.status, controlErrorMessage(text, response.status));
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(response.status, `not JSON: ${text.slice(0, 200)}`);
+  }
+}
+
+const actionPath = (name: string, verb = '') => `/api/v1/actions/${encodeURIComponent(name)}${verb && `/${verb}`}`;
+const rulePath = (name: string, verb = '') => `/api/v1/sampling/${encodeURIComponent(name)}${verb && `/${verb}`}`;
+
+export const actions = async () => (await control<{ actions: Action[] }>('GET', '/api/v1/actions')).actions;
+export const actionTypes = async () => (await control<{ types: ActionType[] }>('GET', '/api/v1/actions/types')).types;
+export const addAction = async (a: ActionInput) => (await control<{ action: Action }>('POST', '/api/v1/actions', a)).action;
+export const replaceAction = async (name: string, a: ActionInput) =>
+  (await control<{ action: Action }>('PUT', actionPath(name), a)).action;
+export const removeAction = (name: string) => control<{ removed: string }>('DELETE', actionPath(name));
+export const setActionEnabled = async (name: string, enabled: boolean) =>
+  (await control<{ action: Action }>('POST', actionPath(name, enabled ? 'enable' : 'disable'), {})).action;
+export const previewAction = (action: Partial<ActionInput>, limit = 200, lookback = '1h') =>
+  control<PreviewResult>('POST', '/api/v1/actions/preview', { action, limit, lookback });
+
+export const sampling = () => control<SamplingAnswer>('GET', '/api/v1/sampling');
+export const saveSamplingSettings = async (s: SamplingSettings) =>
+  (await control<{ settings: SamplingSettings }>('PUT', '/api/v1/sampling/settings', s)).settings;
+export const addSamplingRule = async (r: SamplingRuleInput) => (await control<{ rule: SamplingRule }>('POST', '/api/v1/sampling', r)).rule;
+export const replaceSamplingRule = async (name: string, r: SamplingRuleInput) =>
+  (await control<{ rule: SamplingRule }>('PUT', rulePath(name), r)).rule;
+export const removeSamplingRule = (name: string) => control<{ removed: string }>('DELETE', rulePath(name));
+export const setSamplingRuleEnabled = async (name: string, enabled: boolean) =>
+  (await control<{ rule: SamplingRule }>('POST', rulePath(name, enabled ? 'enable' : 'disable'), {})).rule;
