@@ -141,6 +141,60 @@ struct {
   __type(value, struct hodos_tracestate);
 } tracestate_scratch SEC(".maps");
 
+/* A TLS library call in flight (SSL_read/SSL_write and their _ex forms), by thread (pid_tgid):
+ * from its entry uprobe to its return uprobe. A socket read or write the thread makes meanwhile
+ * is the session's ciphertext: it names the session's socket, and is not sent itself. */
+struct tls_call {
+  __u64 enter_ns;
+  __u64 ssl;     /* SSL * */
+  __u64 buf;     /* the plaintext buffer */
+  __u64 length;  /* the _ex forms: size_t * of the bytes moved; 0 for SSL_read/SSL_write */
+  __s32 fd;      /* the socket a nested read or write used; -1 until then */
+  __u16 syscall; /* HODOS_SYSCALL_SSL_READ or HODOS_SYSCALL_SSL_WRITE */
+  __u16 pad;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+/* The socket of each TLS session (key: the SSL * in its process), learnt from a nested read or
+ * write, or from the socket read just before an SSL_read; used by calls that make no syscall
+ * (plaintext buffered by the library, or a library that does its I/O through memory buffers).
+ * Forgotten at SSL_free. */
+struct tls_session_key {
+  __u64 ssl;
+  __u32 tgid;
+  __u32 pad;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct tls_session_key);
+  __type(value, __s32);
+} tls_sessions SEC(".maps");
+
+/* The last TCP socket each thread of a TLS process read from (key: tid): Node (and Python's
+ * SSLObject) read the ciphertext from the socket, then call SSL_read on the session it belongs
+ * to, on the same thread, before reading any other socket. The first SSL_read after the read
+ * uses it up: a later one on the thread (another session's, with nothing read for it, as when
+ * Node starts a client session while serving a request) must not take that socket. */
+struct tls_last_read {
+  __s32 fd;
+  __u32 used;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, struct tls_last_read);
+} tls_last_reads SEC(".maps");
+
+/* A flag of pending_call.mode beyond the HODOS_TRACED_* bits: the call runs inside a TLS call. */
+#define PENDING_INSIDE_TLS 0x80
+
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 static __always_inline void count(enum hodos_counter counter) {
@@ -541,6 +595,8 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
   read_socket_tuple((struct sock *)call->sk, &event->header.tuple, typed);
   __builtin_memset(&event->ids, 0, sizeof(event->ids));
   if (call->mode & HODOS_TRACED_GOROUTINES) event->header.flags |= HODOS_FLAG_NO_THREAD_PARENT;
+  if (call->syscall == HODOS_SYSCALL_SSL_READ || call->syscall == HODOS_SYSCALL_SSL_WRITE)
+    event->header.flags |= HODOS_FLAG_TLS;
 
   __u64 wanted = ret;
   if (wanted > capture_bytes) wanted = capture_bytes;
@@ -687,6 +743,14 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
   call.direction = direction;
   call.mode = mode;
   if (syscall == HODOS_SYSCALL_CLOSE) read_socket_tuple(sk, &call.tuple, typed);
+  if ((mode & HODOS_TRACED_TLS) && direction != HODOS_DIRECTION_NONE &&
+      syscall != HODOS_SYSCALL_SENDFILE && syscall != HODOS_SYSCALL_SPLICE) {
+    struct tls_call *tls = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
+    if (tls) {
+      tls->fd = fd;
+      call.mode |= PENDING_INSIDE_TLS;
+    }
+  }
   if (bpf_map_update_elem(&pending_calls, &pid_tgid, &call, BPF_ANY))
     count(HODOS_COUNTER_PENDING_OVERFLOW);
   return 0;
@@ -719,7 +783,17 @@ static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const b
       return 0;
     default:
       /* Errors (EAGAIN above all) and EOF carry no bytes. */
-      if (ret > 0) emit_data_event(&call, pid_tgid, ret, typed);
+      if (ret <= 0) return 0;
+      if (call.mode & PENDING_INSIDE_TLS) {
+        count(HODOS_COUNTER_TLS_CIPHERTEXT_SKIPPED);
+        return 0;
+      }
+      if ((call.mode & HODOS_TRACED_TLS) && call.direction == HODOS_DIRECTION_INGRESS) {
+        __u32 tid = (__u32)pid_tgid;
+        struct tls_last_read last = {.fd = call.fd, .used = 0};
+        bpf_map_update_elem(&tls_last_reads, &tid, &last, BPF_ANY);
+      }
+      emit_data_event(&call, pid_tgid, ret, typed);
       return 0;
   }
 }
@@ -778,14 +852,133 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_process_exit, struct task_struct *task) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   bpf_map_delete_elem(&pending_calls, &pid_tgid);
+  bpf_map_delete_elem(&tls_calls, &pid_tgid);
   __u32 tid = (__u32)pid_tgid;
   bpf_map_delete_elem(&thread_contexts, &tid);
   bpf_map_delete_elem(&thread_tracestates, &tid);
+  bpf_map_delete_elem(&tls_last_reads, &tid);
   /* do_exit() counts the thread out of signal->live before this tracepoint. */
   if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
   __u32 tgid = pid_tgid >> 32;
   bpf_map_delete_elem(&never_traced, &tgid);
   if (bpf_map_delete_elem(&traced_processes, &tgid) == 0)
     emit_process_event(tgid, (__u32)pid_tgid, HODOS_SYSCALL_EXIT, 0, -1, NULL, false);
+  return 0;
+}
+
+/* ---- TLS libraries: plaintext from uprobes on OpenSSL ------------------------------------- */
+
+/* Attached by the agent (src/agent/tls_probe.cc) to each traced process's libssl, or to a binary
+ * with OpenSSL linked in, for that process only: SSL_read, SSL_read_ex, SSL_write and
+ * SSL_write_ex at entry and return, SSL_free at entry. The plaintext becomes a DATA event of the
+ * session's socket (syscall SSL_READ/SSL_WRITE, HODOS_FLAG_TLS), as if the process had read or
+ * written it in the clear; the ciphertext reads and writes inside the call are not sent. */
+
+static __always_inline int tls_call_enter(struct pt_regs *ctx, __u16 syscall, bool ex) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32;
+  if (!bpf_map_lookup_elem(&traced_processes, &tgid)) return 0;
+  struct tls_call call = {};
+  call.enter_ns = bpf_ktime_get_ns();
+  call.ssl = PT_REGS_PARM1(ctx);
+  call.buf = PT_REGS_PARM2(ctx);
+  call.length = ex ? PT_REGS_PARM4(ctx) : 0;
+  call.fd = -1;
+  call.syscall = syscall;
+  if (bpf_map_update_elem(&tls_calls, &pid_tgid, &call, BPF_ANY))
+    count(HODOS_COUNTER_PENDING_OVERFLOW);
+  return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(on_ssl_read_enter) { return tls_call_enter(ctx, HODOS_SYSCALL_SSL_READ, false); }
+
+SEC("uprobe")
+int BPF_KPROBE(on_ssl_read_ex_enter) { return tls_call_enter(ctx, HODOS_SYSCALL_SSL_READ, true); }
+
+SEC("uprobe")
+int BPF_KPROBE(on_ssl_write_enter) { return tls_call_enter(ctx, HODOS_SYSCALL_SSL_WRITE, false); }
+
+SEC("uprobe")
+int BPF_KPROBE(on_ssl_write_ex_enter) {
+  return tls_call_enter(ctx, HODOS_SYSCALL_SSL_WRITE, true);
+}
+
+/* The return of any of the four: the plaintext moved, on the session's socket. */
+SEC("uretprobe")
+int BPF_KRETPROBE(on_ssl_call_return) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  struct tls_call *pending = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
+  if (!pending) return 0;
+  struct tls_call call = *pending;
+  bpf_map_delete_elem(&tls_calls, &pid_tgid);
+
+  long ret = PT_REGS_RC(ctx);
+  if (call.length) {
+    /* SSL_read_ex/SSL_write_ex: 1 on success, the count through the pointer. */
+    __u64 moved = 0;
+    if ((int)ret != 1 || bpf_probe_read_user(&moved, sizeof(moved), (const void *)call.length))
+      moved = 0;
+    ret = (long)moved;
+  } else {
+    ret = (int)ret; /* SSL_read/SSL_write return an int */
+  }
+
+  __u32 tgid = pid_tgid >> 32;
+  __u8 *mode = bpf_map_lookup_elem(&traced_processes, &tgid);
+  if (!mode) return 0;
+  /* The session's socket: the one a read or write inside this call used; else the one learnt
+   * before; else, for a read, the socket the thread read last. Learnt also from calls that moved
+   * no plaintext: a library doing its own socket I/O calls SSL_read during the handshake (right
+   * after reading the peer's handshake bytes), so its first write already knows its socket. */
+  struct tls_session_key key = {.ssl = call.ssl, .tgid = tgid};
+  int fd = call.fd;
+  bool learnt = fd >= 0;
+  if (fd < 0) {
+    __s32 *known = bpf_map_lookup_elem(&tls_sessions, &key);
+    if (known) fd = *known;
+  }
+  if (call.syscall == HODOS_SYSCALL_SSL_READ) {
+    __u32 tid = (__u32)pid_tgid;
+    struct tls_last_read *last = bpf_map_lookup_elem(&tls_last_reads, &tid);
+    if (last) {
+      if (fd < 0 && !last->used) {
+        fd = last->fd;
+        learnt = true;
+      }
+      last->used = 1;
+    }
+  }
+  if (learnt) {
+    __s32 session_fd = fd;
+    bpf_map_update_elem(&tls_sessions, &key, &session_fd, BPF_ANY);
+  }
+  if (ret <= 0) return 0;
+  struct sock *sk = fd >= 0 ? tcp_sock_of_fd(fd, false) : NULL;
+  if (!sk) {
+    bpf_map_delete_elem(&tls_sessions, &key);
+    count(HODOS_COUNTER_TLS_NO_SOCKET);
+    return 0;
+  }
+
+  struct pending_call data = {};
+  data.enter_ns = call.enter_ns;
+  data.sk = (__u64)sk;
+  data.buf = call.buf;
+  data.fd = fd;
+  data.syscall = call.syscall;
+  data.direction = call.syscall == HODOS_SYSCALL_SSL_READ ? HODOS_DIRECTION_INGRESS
+                                                          : HODOS_DIRECTION_EGRESS;
+  data.mode = *mode;
+  emit_data_event(&data, pid_tgid, ret, false);
+  return 0;
+}
+
+/* The session is gone: its SSL * may come back for another connection. */
+SEC("uprobe")
+int BPF_KPROBE(on_ssl_free) {
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  struct tls_session_key key = {.ssl = PT_REGS_PARM1(ctx), .tgid = tgid};
+  bpf_map_delete_elem(&tls_sessions, &key);
   return 0;
 }

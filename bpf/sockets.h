@@ -49,7 +49,11 @@ enum hodos_syscall {
   HODOS_SYSCALL_FORK = 16,
   HODOS_SYSCALL_EXEC = 17,
   HODOS_SYSCALL_EXIT = 18,
-  HODOS_SYSCALL_LAST = HODOS_SYSCALL_EXIT,
+  /* Not syscalls either: plaintext of a TLS library's read or write (uprobes on OpenSSL's
+   * SSL_read/SSL_read_ex and SSL_write/SSL_write_ex), on the socket the session runs over. */
+  HODOS_SYSCALL_SSL_READ = 19,
+  HODOS_SYSCALL_SSL_WRITE = 20,
+  HODOS_SYSCALL_LAST = HODOS_SYSCALL_SSL_WRITE,
 };
 
 enum hodos_direction {
@@ -64,6 +68,7 @@ enum hodos_event_flags {
   HODOS_FLAG_LENGTH_ONLY = 4,    /* sendfile/splice: bytes moved that no user buffer held; captured
                                   * is 0 by design, not a loss */
   HODOS_FLAG_NO_THREAD_PARENT = 8, /* the process's threads are not its requests (Go) */
+  HODOS_FLAG_TLS = 16,             /* plaintext of a TLS session (SSL_READ/SSL_WRITE events) */
 };
 
 /* Indexes of the per-CPU counter array. */
@@ -79,7 +84,12 @@ enum hodos_counter {
   /* A thread read a second request before answering the first: its process left
    * thread-context mode (an event loop or a hand-off, where a thread is not a request). */
   HODOS_COUNTER_CONTEXT_NOT_PER_THREAD = 8,
-  HODOS_COUNTER_COUNT = 9,
+  /* TLS plaintext dropped: the socket of its session was not known (no syscall inside the call,
+   * none seen before on the session, and no socket read just before it on the thread). */
+  HODOS_COUNTER_TLS_NO_SOCKET = 9,
+  /* Reads and writes inside a TLS library call: ciphertext, not sent (the plaintext is). */
+  HODOS_COUNTER_TLS_CIPHERTEXT_SKIPPED = 10,
+  HODOS_COUNTER_COUNT = 11,
 };
 
 /* Address family values of the kernel (AF_INET, AF_INET6). */
@@ -123,6 +133,11 @@ struct hodos_event_header {
  * thread says nothing about which request it serves): its data events carry
  * HODOS_FLAG_NO_THREAD_PARENT, so that the agent never parents a call by its thread. */
 #define HODOS_TRACED_GOROUTINES 4
+/* Bit 3 = the agent attached uprobes to the process's TLS library: its threads' socket reads are
+ * remembered (a library reading through memory buffers, as Node's does, calls SSL_read right after
+ * the socket read that brought the ciphertext), and reads and writes inside a TLS call are known
+ * to be ciphertext. */
+#define HODOS_TRACED_TLS 8
 
 /* How long a thread's context lives without the answer being written (a handler that never
  * answers, a connection dropped mid-request): past this it is not used. */

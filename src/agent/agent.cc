@@ -107,7 +107,15 @@ struct Agent::Published {
                                          {{"message", "response"}})),
         db_gave_up(m.counter("hodos_agent_db_connections_given_up_total",
                              "Database client connections no longer followed: TLS was "
-                             "negotiated, or the framing was lost.")) {
+                             "negotiated, or the framing was lost.")),
+        tls_connections(m.counter("hodos_agent_tls_connections_total",
+                                  "Connections whose plaintext came from a TLS library (uprobes "
+                                  "on OpenSSL).")),
+        tls_no_socket(m.counter("hodos_agent_tls_no_socket_total",
+                                "TLS reads and writes dropped: the socket of their session was "
+                                "not known.")),
+        tls_processes(m.gauge("hodos_agent_tls_processes",
+                              "Traced processes whose OpenSSL is probed for plaintext.")) {
     for (int i = 0; i < HODOS_INJECT_COUNTER_COUNT; ++i) {
       const auto which = static_cast<hodos_inject_counter>(i);
       inject.push_back(&m.counter("hodos_agent_inject_total",
@@ -159,6 +167,9 @@ struct Agent::Published {
   pipeline::Counter& db_unmatched_requests;
   pipeline::Counter& db_unmatched_responses;
   pipeline::Counter& db_gave_up;
+  pipeline::Counter& tls_connections;
+  pipeline::Counter& tls_no_socket;
+  pipeline::Gauge& tls_processes;
   std::vector<pipeline::Counter*> inject;  // by hodos_inject_counter
   SocketProbeCounters last_probe;
   ConnectionTrackerCounters last_tracker;
@@ -188,6 +199,7 @@ std::unique_ptr<Agent> Agent::start(AgentOptions options, pipeline::TracesConsum
   agent->probe_->never_trace(static_cast<uint32_t>(::getpid()));
   agent->probe_->set_trace_listeners(agent->options_.rules.listening_processes);
   agent->start_injector();
+  if (agent->options_.tls) agent->tls_ = std::make_unique<TlsProbe>(*agent->probe_);
   agent->scan_once();
   agent->batch_started_ = std::chrono::steady_clock::now();
   agent->event_thread_ = std::thread([self] { self->event_loop(); });
@@ -283,7 +295,8 @@ void Agent::scan_once() {
       never.insert(pid);
       continue;
     }
-    found[pid] = Source{to_process_resource(s.resource), s.service.name, s.trace_mode};
+    found[pid] = Source{to_process_resource(s.resource), s.service.name, s.trace_mode,
+                        s.runtime.openssl};
   }
   for (const DiscoveredSource& s : result.excluded) {
     never.insert(static_cast<uint32_t>(s.process.pid()));
@@ -334,7 +347,18 @@ void Agent::scan_once() {
       logger_->warn("agent: {}", e.what());
     }
   }
-  for (uint32_t pid : removed) probe_->untrace_process(pid);
+  // Every source, not only new ones: a process may load libssl after it was first seen (Python
+  // imports ssl on its first HTTPS call). Attaching again to the same library is a no-op.
+  std::vector<std::pair<uint32_t, OpensslInfo>> tls_candidates;
+  {
+    std::lock_guard lock(sources_mu_);  // the event thread erases exited processes
+    for (const auto& [pid, source] : sources_) tls_candidates.emplace_back(pid, source.openssl);
+  }
+  for (const auto& [pid, openssl] : tls_candidates) probe_tls(pid, openssl);
+  for (uint32_t pid : removed) {
+    probe_->untrace_process(pid);
+    if (tls_) tls_->detach(pid);
+  }
   published_->traced.set(static_cast<double>(traced_count_.load()));
   published_->scans.add();
   scans_.fetch_add(1, std::memory_order_relaxed);
@@ -343,6 +367,33 @@ void Agent::scan_once() {
   // /proc files of every process, the host's TCP tables) and the spans of a past burst, once
   // sent. Once per scan, and it only returns what is unused.
   malloc_trim(0);
+}
+
+void Agent::probe_tls(uint32_t pid, const OpensslInfo& openssl) {
+  if (!tls_ || openssl.linkage == OpensslLinkage::kNone) return;
+  const auto started = std::chrono::steady_clock::now();
+  const TlsAttachResult result = tls_->attach(pid, openssl);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  std::string state =
+      result.attached ? "plaintext from " + result.target : "not seen: " + result.reason;
+  std::lock_guard lock(tls_state_mu_);
+  std::string& known = tls_states_[pid];
+  if (known == state) return;  // every scan comes by: say it once
+  if (result.attached) {
+    logger_->info("agent: pid {}: TLS plaintext from {} (probes attached in {} ms)", pid,
+                  result.target, took.count());
+  } else {
+    logger_->warn("agent: pid {}: its TLS traffic is not seen ({})", pid, result.reason);
+  }
+  known = std::move(state);
+}
+
+std::string Agent::tls_state(uint32_t pid) const {
+  if (!tls_) return "off (agent.capture.tls is false)";
+  std::lock_guard lock(tls_state_mu_);
+  auto it = tls_states_.find(pid);
+  return it == tls_states_.end() ? "" : it->second;
 }
 
 void Agent::publish_listing(const DiscoveryResult& result) {
@@ -379,6 +430,7 @@ bool Agent::apply_overrides(SourceOverrides overrides, std::chrono::milliseconds
 }
 
 void Agent::discover_new(std::vector<uint32_t> pids) {
+  std::vector<std::pair<uint32_t, OpensslInfo>> tls_pending;
   std::sort(pids.begin(), pids.end());
   pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
   const auto self = static_cast<uint32_t>(::getpid());
@@ -391,6 +443,10 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
     // not start again at its next listen(). Merely not listening (yet) is not definitive.
     const bool never = pid == self || result.stats.own_processes > 0 || !result.excluded.empty() ||
                        (source != nullptr && !source->traced);
+    if (!traced && tls_) tls_->detach(pid);
+    // After every pid's verdict: attaching reads the library's symbols (Node's executable is
+    // 100 MiB), and the process's spans and listing must not wait for it.
+    if (traced) tls_pending.emplace_back(pid, source->runtime.openssl);
     if (!traced && !gone) {
       probe_->untrace_process(pid);
       if (never) {
@@ -415,7 +471,7 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
         }
       }
       Source found{to_process_resource(source->resource), source->service.name,
-                   source->trace_mode};
+                   source->trace_mode, source->runtime.openssl};
       const bool added = sources_.insert_or_assign(pid, std::move(found)).second;
       if (added) logger_->info("agent: tracing pid {} ({})", pid, sources_.at(pid).service_name);
     } else if (auto it = sources_.find(pid); it != sources_.end()) {
@@ -427,6 +483,7 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
     verdicts_.push_back({pid, traced, gone});
   }
   published_->traced.set(static_cast<double>(traced_count_.load()));
+  for (const auto& [pid, openssl] : tls_pending) probe_tls(pid, openssl);
 }
 
 void Agent::discovery_loop() {
@@ -471,6 +528,11 @@ void Agent::on_socket_event(const SocketEvent& event) {
 void Agent::on_process_event(const SocketEvent& event) {
   const uint32_t pid = event.pid;
   if (event.syscall == SocketSyscall::kExit) {
+    if (tls_) tls_->detach(pid);
+    {
+      std::lock_guard tls_lock(tls_state_mu_);
+      tls_states_.erase(pid);
+    }
     std::lock_guard lock(sources_mu_);
     if (auto it = sources_.find(pid); it != sources_.end()) {
       retired_[pid] = std::move(it->second);
@@ -673,6 +735,9 @@ void Agent::publish_counters() {
   Published::advance(p.db_unmatched_responses, t.db_unmatched_responses,
                      p.last_tracker.db_unmatched_responses);
   Published::advance(p.db_gave_up, t.db_gave_up, p.last_tracker.db_gave_up);
+  Published::advance(p.tls_connections, t.tls_connections, p.last_tracker.tls_connections);
+  Published::advance(p.tls_no_socket, probe.tls_no_socket, p.last_probe.tls_no_socket);
+  if (tls_) p.tls_processes.set(static_cast<double>(tls_->counters().processes));
   p.connections.set(static_cast<double>(tracker_.connection_count()));
 }
 

@@ -24,6 +24,7 @@
 #include "agent/injector.h"
 #include "agent/socket_probe.h"
 #include "agent/span_builder.h"
+#include "agent/tls_probe.h"
 #include "pipeline/component.h"
 #include "pipeline/metrics.h"
 
@@ -51,6 +52,8 @@ struct AgentOptions {
   // `injector`'s destinations; the agent fills in the maps it shares with the capture.
   bool inject = true;
   InjectorOptions injector;
+  // Plaintext of TLS sessions: uprobes on the OpenSSL each traced process uses (TlsProbe).
+  bool tls = true;
 };
 
 // Whether the agent injects traceparent, and the one-line reason (`hodos status`, the log).
@@ -83,6 +86,9 @@ class Agent {
   bool apply_overrides(SourceOverrides overrides, std::chrono::milliseconds timeout);
   uint64_t scans_completed() const { return scans_.load(std::memory_order_relaxed); }
   const InjectionState& injection() const { return injection_; }
+  // Whether the process's TLS library is probed, or why not ("OpenSSL 3 (libssl.so.3)", ...),
+  // for `hodos sources list`.
+  std::string tls_state(uint32_t pid) const;
   // How the traces of `source` cross to other services, in a few words for `hodos sources list`:
   // "traceparent injected", "stitching (event loop seen)", "stitching (Go)", "stitching", ...
   std::string trace_context(const DiscoveredSource& source) const;
@@ -92,12 +98,15 @@ class Agent {
     ProcessResource resource;
     std::string service_name;
     TraceMode trace_mode = TraceMode::kDefault;
+    OpensslInfo openssl;
   };
   struct Published;
 
   Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Metrics& metrics,
         std::shared_ptr<spdlog::logger> logger);
   void start_injector();
+  // Probes the OpenSSL of a process that is traced now (discovery thread); says once why not.
+  void probe_tls(uint32_t pid, const OpensslInfo& openssl);
   void scan_once();
   void discover_new(std::vector<uint32_t> pids);
   void discovery_loop();
@@ -122,6 +131,7 @@ class Agent {
 
   std::unique_ptr<SocketProbe> probe_;
   std::unique_ptr<Injector> injector_;  // null when injection is off (injection_ says why)
+  std::unique_ptr<TlsProbe> tls_;       // null when agent.capture.tls is off
   InjectionState injection_;
   Discovery discovery_;
   SpanBuilder builder_;
@@ -140,6 +150,9 @@ class Agent {
   };
   std::vector<Verdict> verdicts_;
   std::vector<uint32_t> to_discover_;  // under wake_mu_: pids the kernel reported
+  // What probe_tls() found per pid, for tls_state().
+  mutable std::mutex tls_state_mu_;
+  std::unordered_map<uint32_t, std::string> tls_states_;
   // Discovery thread only: pids put in the never-traced set for a reason a later scan can lift.
   std::unordered_set<uint32_t> never_traced_;
 

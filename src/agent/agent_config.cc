@@ -70,6 +70,7 @@ AgentConfig parse_agent_config(const YAML::Node& node, const std::string& path) 
       capture.get_int("bytes", SocketProbeOptions{}.capture_bytes, 64, HODOS_MAX_CAPTURE_BYTES));
   config.spans.record_query_string = capture.get_bool("query_string", false);
   config.db_literals = capture.get_bool("db_literals", false);
+  config.tls = capture.get_bool("tls", true);
   capture.reject_unknown_keys();
 
   ConfigNode inject = agent.child("inject");

@@ -29,6 +29,7 @@ struct AgentConfig {
   uint32_t capture_bytes = 0;  // 0: the probe's default (4 KiB)
   SpanBuilderOptions spans;
   bool db_literals = false;  // `agent.capture.db_literals`: query text with its literal values
+  bool tls = true;           // `agent.capture.tls`: TLS plaintext from uprobes on OpenSSL
   InjectConfig inject;
 };
 

@@ -69,6 +69,8 @@ struct ConnectionTracker::Connection {
   std::unique_ptr<protocols::DbMatcher> db;
   uint32_t detect_chunks = 0;     // chunks looked at for a database protocol so far
   bool from_start = false;        // opened by its connect(), so its first bytes were seen
+  http1::Role opened_as = http1::Role::kUnknown;  // what its accept() or connect() said
+  bool tls = false;               // its plaintext comes from a TLS library: ciphertext is ignored
   bool protocol_decided = false;  // HTTP/1.x (or unknown) for good, or `db` is set
   // Server side: the ids a request got when its first bytes were read.
   std::deque<std::pair<uint64_t, SpanIds>> request_ids;
@@ -154,6 +156,7 @@ ConnectionTracker::Connection* ConnectionTracker::open(const SocketEvent& event,
   c->local = event.local;
   c->remote = event.remote;
   c->last_ns = event.exit_ns;
+  c->opened_as = role;
   c->matcher = std::make_unique<http1::ConnectionMatcher>(
       role, [this, c](http1::Exchange&& e) { on_exchange(*c, std::move(e)); }, limits_.match);
   lru_.push_front(key);
@@ -324,9 +327,37 @@ void ConnectionTracker::close_request(Connection& c) {
   if (--s->second.open == 0) serving_.erase(s);
 }
 
+void ConnectionTracker::start_tls(Connection& c) {
+  // The handshake went through the matcher as bytes it could not parse: a fresh one (whose
+  // counters, about ciphertext, are dropped) reads the session's plaintext from its start.
+  close_request(c);
+  c.request_ids.clear();
+  c.call_ids.clear();
+  c.matcher = std::make_unique<http1::ConnectionMatcher>(
+      c.opened_as, [this, conn = &c](http1::Exchange&& e) { on_exchange(*conn, std::move(e)); },
+      limits_.match);
+  if (c.db) {
+    // A database that switched to TLS (PostgreSQL's SSLRequest): its calls are in the plaintext.
+    c.db->close();
+    add_db_counters(counters_, c.db->counters());
+    c.db.reset();
+  }
+  c.detect_chunks = 0;
+  c.protocol_decided = false;
+  c.tls = true;
+  ++counters_.tls_connections;
+}
+
 void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
   c.last_ns = event.exit_ns;
   lru_.splice(lru_.begin(), lru_, c.lru_pos);
+  if (event.tls != c.tls) {
+    if (!event.tls) {
+      ++counters_.tls_ciphertext_ignored;
+      return;
+    }
+    start_tls(c);
+  }
   const bool ingress = event.direction == Direction::kIngress;
   if (!c.protocol_decided) detect_protocol(c, event, ingress);
   if (c.db ? !c.db->active() : !c.matcher->active()) return;
@@ -398,6 +429,7 @@ void ConnectionTracker::on_db_call(Connection& c, protocols::DbCall&& call) {
   t.local = c.local;
   t.remote = c.remote;
   t.db_call = &call;
+  t.tls = c.tls;
   SpanIds stored;
   // Pipelined commands written at once share their first chunk, and so its ids' parent.
   const SpanIds* ids = take(c.call_ids, call.start_ns, stored, /*keep=*/true);
@@ -423,6 +455,7 @@ void ConnectionTracker::on_exchange(Connection& c, http1::Exchange&& exchange) {
   t.local = c.local;
   t.remote = c.remote;
   t.exchange = &exchange;
+  t.tls = c.tls;
   SpanIds stored;
   const bool server = t.role == http1::Role::kServer;
   const SpanIds* ids = take(server ? c.request_ids : c.call_ids, exchange.request.start_ns, stored);

@@ -46,6 +46,8 @@ struct TrackedExchange {
   SpanContext context;     // this span's trace and span id
   core::SpanId parent_id;  // zero for a root span
   std::string_view trace_state;  // the W3C tracestate of a continued trace (a call: its request's)
+  // Read from a TLS library's plaintext (the connection's bytes on the wire are encrypted).
+  bool tls = false;
   // Server exchanges: whether a traced client connection is the other end of this one (the
   // client connects, and writes its request, before the server can answer it).
   bool local_caller = false;
@@ -79,6 +81,10 @@ struct ConnectionTrackerCounters {
   uint64_t adopted_traceparent = 0;  // server exchanges continuing an incoming traceparent
   uint64_t kernel_ids = 0;           // exchanges whose ids the kernel chose (thread-context mode)
   uint64_t not_http = 0;            // connections the matcher gave up on
+  // TLS: connections whose plaintext came from a TLS library, and the socket's own (encrypted)
+  // bytes of such connections, not parsed.
+  uint64_t tls_connections = 0;
+  uint64_t tls_ciphertext_ignored = 0;
   // Summed over connections, live and gone (http1::MatchCounters).
   uint64_t http_invalid = 0;
   uint64_t http_truncated = 0;
@@ -151,6 +157,8 @@ class ConnectionTracker {
   void end(std::unordered_map<Key, std::unique_ptr<Connection>, KeyHash>::iterator it,
            bool closed);
   void on_data(Connection& c, const SocketEvent& event);
+  // The first plaintext of a TLS session on `c`: what was parsed so far was its handshake.
+  void start_tls(Connection& c);
   void on_exchange(Connection& c, protocols::http1::Exchange&& exchange);
   // Until decided, whether `event` shows a database protocol; then its matcher takes over.
   void detect_protocol(Connection& c, const SocketEvent& event, bool ingress);

@@ -99,6 +99,7 @@ std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) 
   event.capture_failed = (header.flags & HODOS_FLAG_CAPTURE_FAILED) != 0;
   event.length_only = (header.flags & HODOS_FLAG_LENGTH_ONLY) != 0;
   event.no_thread_parent = (header.flags & HODOS_FLAG_NO_THREAD_PARENT) != 0;
+  event.tls = (header.flags & HODOS_FLAG_TLS) != 0;
   event.pid = header.tgid;
   event.tid = header.tid;
   event.fd = header.fd;
@@ -210,6 +211,12 @@ void SocketProbe::trace_process(uint32_t pid, TraceMode mode) {
   uint8_t traced = HODOS_TRACED;
   if (mode == TraceMode::kThreadContext) traced |= HODOS_TRACED_THREAD_CONTEXT;
   if (mode == TraceMode::kGoroutines) traced |= HODOS_TRACED_GOROUTINES;
+  // The TLS bit is TlsProbe's (set_tls_probed): a change of mode keeps it.
+  uint8_t current = 0;
+  if (bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &current,
+                           sizeof(current), 0) == 0) {
+    traced |= current & HODOS_TRACED_TLS;
+  }
   if (int err = bpf_map__update_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &traced,
                                      sizeof(traced), BPF_ANY);
       err != 0) {
@@ -217,6 +224,24 @@ void SocketProbe::trace_process(uint32_t pid, TraceMode mode) {
         fmt::format("cannot trace process {}: {} (the filter holds at most {} processes)", pid,
                     errno_text(err), HODOS_MAX_TRACED_PROCESSES));
   }
+}
+
+SocketProbe::TlsPrograms SocketProbe::tls_programs() const {
+  const auto& p = skeleton_->progs;
+  return {p.on_ssl_read_enter,  p.on_ssl_read_ex_enter, p.on_ssl_write_enter,
+          p.on_ssl_write_ex_enter, p.on_ssl_call_return, p.on_ssl_free};
+}
+
+void SocketProbe::set_tls_probed(uint32_t pid, bool on) {
+  uint8_t value = 0;
+  if (bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value,
+                           sizeof(value), 0) != 0) {
+    return;  // not traced (any more): nothing to mark
+  }
+  value = on ? (value | HODOS_TRACED_TLS) : (value & ~HODOS_TRACED_TLS);
+  // BPF_EXIST: a process that left the filter meanwhile is not put back.
+  bpf_map__update_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value, sizeof(value),
+                       BPF_EXIST);
 }
 
 void SocketProbe::untrace_process(uint32_t pid) {
@@ -332,11 +357,16 @@ SocketProbeCounters SocketProbe::counters() const {
   c.contexts_adopted = sums[HODOS_COUNTER_CONTEXT_ADOPTED];
   c.contexts_full = sums[HODOS_COUNTER_CONTEXT_FULL];
   c.contexts_not_per_thread = sums[HODOS_COUNTER_CONTEXT_NOT_PER_THREAD];
+  c.tls_no_socket = sums[HODOS_COUNTER_TLS_NO_SOCKET];
+  c.tls_ciphertext_skipped = sums[HODOS_COUNTER_TLS_CIPHERTEXT_SKIPPED];
   for (const bpf_program* program :
        {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit,
         skeleton_->progs.on_sys_enter_typed, skeleton_->progs.on_sys_exit_typed,
         skeleton_->progs.on_process_fork, skeleton_->progs.on_process_exec,
-        skeleton_->progs.on_process_exit}) {
+        skeleton_->progs.on_process_exit, skeleton_->progs.on_ssl_read_enter,
+        skeleton_->progs.on_ssl_read_ex_enter, skeleton_->progs.on_ssl_write_enter,
+        skeleton_->progs.on_ssl_write_ex_enter, skeleton_->progs.on_ssl_call_return,
+        skeleton_->progs.on_ssl_free}) {
     if (bpf_program__fd(program) < 0) continue;  // the pair not loaded
     c.recursion_misses += program_info(program).recursion_misses;
   }

@@ -22,6 +22,7 @@
 
 struct sockets_bpf;
 struct ring_buffer;
+struct bpf_program;
 
 namespace hodos::agent {
 
@@ -53,6 +54,9 @@ enum class SocketSyscall : uint8_t {
   kFork = HODOS_SYSCALL_FORK,
   kExec = HODOS_SYSCALL_EXEC,
   kExit = HODOS_SYSCALL_EXIT,
+  // Data events of a TLS session: the plaintext an OpenSSL read or write moved (uprobes).
+  kSslRead = HODOS_SYSCALL_SSL_READ,
+  kSslWrite = HODOS_SYSCALL_SSL_WRITE,
 };
 
 enum class Direction : uint8_t {
@@ -102,6 +106,9 @@ struct SocketEvent {
   bool capture_failed = false;  // the bytes could not be read: `data` is empty
   bool length_only = false;     // sendfile/splice: no user buffer held the bytes, `data` is empty
   bool no_thread_parent = false;  // a Go process: the writing thread says nothing of the request
+  // Plaintext of a TLS session on this socket (kSslRead/kSslWrite); the socket's own reads and
+  // writes then carry its ciphertext.
+  bool tls = false;
   uint32_t pid = 0;
   uint32_t tid = 0;
   int32_t fd = -1;        // the socket; for kAccept the accepted one
@@ -158,6 +165,10 @@ struct SocketProbeCounters {
   uint64_t contexts_full = 0;
   // Processes that left thread-context mode: a thread read a second request before answering.
   uint64_t contexts_not_per_thread = 0;
+  // TLS plaintext dropped because its session's socket was not known, and reads/writes inside TLS
+  // calls not sent (ciphertext).
+  uint64_t tls_no_socket = 0;
+  uint64_t tls_ciphertext_skipped = 0;
   uint64_t recursion_misses = 0;  // program runs the kernel skipped (nested on one CPU)
   uint64_t decode_errors = 0;     // malformed records (a kernel/userspace mismatch)
 };
@@ -216,6 +227,19 @@ class SocketProbe {
   int traced_processes_fd() const;
   int thread_contexts_fd() const;
   int thread_tracestates_fd() const;
+  // The uprobe programs for OpenSSL (TlsProbe attaches them to a process's library), and the bit
+  // of the pid filter saying a process's TLS library is probed (kept across trace_process calls;
+  // the kernel clears it at exec).
+  struct TlsPrograms {
+    bpf_program* read_enter = nullptr;      // SSL_read
+    bpf_program* read_ex_enter = nullptr;   // SSL_read_ex
+    bpf_program* write_enter = nullptr;     // SSL_write
+    bpf_program* write_ex_enter = nullptr;  // SSL_write_ex
+    bpf_program* call_return = nullptr;     // the return of any of the four (a uretprobe)
+    bpf_program* free_enter = nullptr;      // SSL_free
+  };
+  TlsPrograms tls_programs() const;
+  void set_tls_probed(uint32_t pid, bool on);
   // Whether the loaded programs read the kernel's structures with plain loads (typed_reads and a
   // kernel that allows it).
   bool typed_reads() const { return typed_reads_; }

@@ -192,7 +192,7 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   }
   if (!path.empty()) attrs.str("url.path", path);
   if (!query.empty()) attrs.str("url.query", query);
-  attrs.str("url.scheme", "http");
+  attrs.str("url.scheme", t.tls ? "https" : "http");
   attrs.integer("http.response.status_code", resp.status);
   attrs.str("network.protocol.version", req.minor_version == 0 ? "1.0" : "1.1");
 
@@ -213,9 +213,9 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   } else {
     // url.full is required on client spans; it holds the query string only when allowed.
     const bool v6_literal = server_address.find(':') != std::string_view::npos;
-    std::string full = "http://";
+    std::string full = t.tls ? "https://" : "http://";
     full += v6_literal ? "[" + std::string(server_address) + "]" : std::string(server_address);
-    if (server_port != 80) full += ":" + std::to_string(server_port);
+    if (server_port != (t.tls ? 443 : 80)) full += ":" + std::to_string(server_port);
     full += path.empty() ? "/" : path;
     if (!query.empty()) {
       full += '?';

@@ -38,6 +38,7 @@ agent::AgentOptions agent_options(const agent::AgentConfig& config,
   if (config.capture_bytes != 0) options.probe.capture_bytes = config.capture_bytes;
   options.spans = config.spans;
   options.tracker.db.keep_literals = config.db_literals;
+  options.tls = config.tls;
   options.inject = config.inject.enabled;
   options.injector.loopback = config.inject.loopback;
   options.injector.private_ranges = config.inject.private_ranges;

@@ -69,6 +69,16 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// The TLS column: whether the process's OpenSSL plaintext is seen (--json has the details).
+std::string tls_text(const json& s) {
+  if (!s.value("traced", false)) return "";
+  const std::string tls = str(s, "tls");
+  if (tls.starts_with("plaintext")) return "seen";
+  if (tls.starts_with("not seen")) return "not seen";
+  if (tls.starts_with("off")) return "off";
+  return "-";
+}
+
 void run_list(const SourcesOptions& o) {
   ApiAnswer a = api_request(o.api, "GET", "/api/v1/sources");
   expect_json_answer(o.api, a, "listing sources", "sources");
@@ -85,11 +95,11 @@ void run_list(const SourcesOptions& o) {
     if (agent.value("running", false)) std::printf("no sources: no process listens on TCP\n");
   } else {
     std::vector<std::vector<std::string>> rows = {
-        {"SERVICE", "PID", "RUNTIME", "PORTS", "TRACED", "WHY", "CONTEXT"}};
+        {"SERVICE", "PID", "RUNTIME", "PORTS", "TRACED", "WHY", "TLS", "CONTEXT"}};
     for (const json& s : sources) {
       rows.push_back({str(s, "service"), std::to_string(s.value("pid", 0)), runtime_text(s),
                       ports_text(s), s.value("traced", false) ? "yes" : "no", why_text(s),
-                      str(s, "trace_context")});
+                      tls_text(s), str(s, "trace_context")});
     }
     print_table(rows);
   }

@@ -197,11 +197,15 @@ describe('hodos sources: run-time choices', { skip }, () => {
     const r = await hodos(['sources', 'list', ...api()]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
-    assert.match(lines[0], /^SERVICE +PID +RUNTIME +PORTS +TRACED +WHY +CONTEXT$/);
+    assert.match(lines[0], /^SERVICE +PID +RUNTIME +PORTS +TRACED +WHY +TLS +CONTEXT$/);
+    // http.server imports ssl, so its libssl is probed (found by the scan at the agent's start,
+    // before the process was listed).
+    assert.match(source.tls, /^plaintext from libssl\.so/, source.tls);
+    const tlsCell = 'seen';
     const row = lines.find((l) => l.startsWith(`${service} `));
     assert.ok(row, r.stdout);
     assert.match(row, new RegExp(`^${service} +${web.child.pid} +cpython 3\\.\\d+ +${web.port} +yes +listens on TCP port ` +
-                                 `${web.port} +${source.trace_context.replace(/[()]/g, '\\$&')}$`));
+                                 `${web.port} +${tlsCell} +${source.trace_context.replace(/[()]/g, '\\$&')}$`));
 
     const json = await hodos(['sources', 'list', '--json', ...api()]);
     assert.equal(json.code, 0, json.stderr);

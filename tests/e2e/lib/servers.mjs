@@ -186,9 +186,9 @@ export async function buildGoServer(outDir) {
   return { bin };
 }
 
-// Fills in the nginx.conf template and returns the config's path.
-export function nginxConfig(prefix, vars) {
-  let conf = fs.readFileSync(path.join(APPS, 'nginx.conf'), 'utf8');
+// Fills in an nginx config template of tests/e2e/apps and returns the config's path.
+export function nginxConfig(prefix, vars, template = 'nginx.conf') {
+  let conf = fs.readFileSync(path.join(APPS, template), 'utf8');
   for (const [k, v] of Object.entries({ PREFIX: prefix, ...vars })) conf = conf.replaceAll(`@${k}@`, String(v));
   fs.mkdirSync(prefix, { recursive: true });
   const file = path.join(prefix, 'nginx.conf');

@@ -34,6 +34,7 @@ struct Seen {
   uint64_t end_ns;
   bool local_caller;
   std::string trace_state;
+  bool tls;
 };
 
 constexpr std::string_view kGetItems = "GET /items/42?token=abc HTTP/1.1\r\nHost: shop\r\n\r\n";
@@ -65,7 +66,7 @@ class ConnectionTrackerTest : public ::testing::Test {
           seen_.push_back({t.role, std::string(t.exchange->request.method),
                            std::string(t.exchange->request.target), t.exchange->response.status,
                            t.fd, t.context, t.parent_id, t.exchange->start_ns, t.exchange->end_ns,
-                           t.local_caller, std::string(t.trace_state)});
+                           t.local_caller, std::string(t.trace_state), t.tls});
         },
         limits);
   }
@@ -464,6 +465,83 @@ TEST_F(ConnectionTrackerTest, NonHttpConnectionIsCountedAndIgnored) {
   }
   EXPECT_TRUE(seen_.empty());
   EXPECT_EQ(tracker_->counters().not_http, 1u);
+}
+
+// ---- TLS: plaintext from the library's uprobes, ciphertext from the socket ----
+
+// What the uprobes on SSL_read/SSL_write send: the plaintext, on the session's socket.
+SocketEvent plaintext(SocketEvent e) {
+  e.tls = true;
+  e.syscall = e.direction == Direction::kIngress ? SocketSyscall::kSslRead : SocketSyscall::kSslWrite;
+  return e;
+}
+
+constexpr std::string_view kClientHello = "\x16\x03\x01\x02\x01hello";
+constexpr std::string_view kServerHello = "\x16\x03\x03\x00\x7aworld";
+
+TEST_F(ConnectionTrackerTest, TlsPlaintextIsParsedAndTheCiphertextIgnored) {
+  feed(app_.accept(1, 5, server_, browser_));
+  // The handshake (ciphertext: the socket's own reads and writes), enough for the matcher to give
+  // up on it as not HTTP.
+  for (int i = 0; i < 4; ++i) {
+    feed(app_.read(7, 5, server_, browser_, kClientHello));
+    feed(app_.write(7, 5, server_, browser_, kServerHello));
+  }
+  EXPECT_TRUE(seen_.empty());
+  const SocketEvent request = plaintext(app_.read(7, 5, server_, browser_, kGetItems));
+  feed(request);
+  // A library doing its own socket I/O (Node) writes the record after SSL_write returned.
+  const SocketEvent response = plaintext(app_.write(7, 5, server_, browser_, kOk));
+  feed(response);
+  feed(app_.write(7, 5, server_, browser_, kServerHello));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].role, Role::kServer);
+  EXPECT_EQ(seen_[0].target, "/items/42?token=abc");
+  EXPECT_EQ(seen_[0].status, 200);
+  EXPECT_TRUE(seen_[0].tls);
+  EXPECT_EQ(seen_[0].start_ns, request.exit_ns);
+  EXPECT_EQ(seen_[0].end_ns, response.enter_ns);
+  const ConnectionTrackerCounters c = tracker_->counters();
+  EXPECT_EQ(c.tls_connections, 1u);
+  EXPECT_EQ(c.tls_ciphertext_ignored, 1u);
+  // The handshake was not HTTP, but it was not a connection given up on either.
+  EXPECT_EQ(c.not_http, 0u);
+  // A second request on the session, plaintext only (a library that reads the socket inside the
+  // call sends no ciphertext at all).
+  feed(plaintext(app_.read(7, 5, server_, browser_, kGetStock)));
+  feed(plaintext(app_.write(7, 5, server_, browser_, kNotFound)));
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_[1].status, 404);
+  EXPECT_TRUE(seen_[1].tls);
+}
+
+TEST_F(ConnectionTrackerTest, ATlsCallIsAChildOfTheRequestItsThreadServes) {
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(plaintext(app_.read(7, 5, server_, browser_, kGetItems)));
+  feed(app_.connect(7, 9, local_, stock_));
+  feed(app_.write(7, 9, local_, stock_, kClientHello));
+  feed(app_.read(7, 9, local_, stock_, kServerHello));
+  feed(plaintext(app_.write(7, 9, local_, stock_, kGetStock)));
+  feed(plaintext(app_.read(7, 9, local_, stock_, kOk)));
+  feed(plaintext(app_.write(7, 5, server_, browser_, kOk)));
+  ASSERT_EQ(seen_.size(), 2u);
+  const Seen& client = seen_[0];
+  const Seen& server = seen_[1];
+  EXPECT_EQ(client.role, Role::kClient);
+  EXPECT_EQ(client.target, "/stock/42");
+  EXPECT_TRUE(client.tls);
+  EXPECT_TRUE(server.tls);
+  EXPECT_EQ(client.parent, server.context.span_id);
+  EXPECT_EQ(client.context.trace_id, server.context.trace_id);
+}
+
+TEST_F(ConnectionTrackerTest, PlaintextConnectionsAreNotTls) {
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(7, 5, server_, browser_, kGetItems));
+  feed(app_.write(7, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_FALSE(seen_[0].tls);
+  EXPECT_EQ(tracker_->counters().tls_connections, 0u);
 }
 
 // ---- Ids chosen by the kernel (thread-context mode) ----

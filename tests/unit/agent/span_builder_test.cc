@@ -165,6 +165,33 @@ TEST_F(SpanBuilderTest, ClientSpanFollowsTheHttpConventionsAnd4xxIsAnError) {
   EXPECT_EQ(str(s, "error.type"), "409");
 }
 
+// Plaintext from a TLS library: the same conventions, with the scheme of the wire.
+TEST_F(SpanBuilderTest, TlsExchangesHaveTheHttpsScheme) {
+  auto tls = [](SocketEvent e) {
+    e.tls = true;
+    return e;
+  };
+  tracker_.on_event(app_.accept(1, 5, server_, browser_));
+  tracker_.on_event(tls(app_.read(7, 5, server_, browser_, "GET /a HTTP/1.1\r\nHost: shop\r\n\r\n")));
+  tracker_.on_event(tls(app_.write(7, 5, server_, browser_, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")));
+  const SocketEndpoint https_upstream = ipv4("10.0.0.2", 443);
+  for (const char* host : {"pay:443", "pay:8443"}) {
+    const int fd = host[4] == '4' ? 9 : 10;
+    const SocketEndpoint upstream = host[4] == '4' ? https_upstream : upstream_;
+    tracker_.on_event(app_.connect(8, fd, local_, upstream));
+    tracker_.on_event(tls(app_.write(8, fd, local_, upstream,
+                                     std::string("GET /charge HTTP/1.1\r\nHost: ") + host + "\r\n\r\n")));
+    tracker_.on_event(tls(app_.read(8, fd, local_, upstream, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")));
+  }
+  ASSERT_EQ(batch_.size(), 3u);
+  EXPECT_EQ(str(batch_.spans()[0], "url.scheme"), "https");
+  EXPECT_EQ(str(batch_.spans()[0], "url.full"), "<absent>");
+  // The default port of https goes without saying; any other is in the URL.
+  EXPECT_EQ(str(batch_.spans()[1], "url.scheme"), "https");
+  EXPECT_EQ(str(batch_.spans()[1], "url.full"), "https://pay/charge");
+  EXPECT_EQ(str(batch_.spans()[2], "url.full"), "https://pay:8443/charge");
+}
+
 TEST_F(SpanBuilderTest, NoCredentialOrQueryStringReachesTheSpan) {
   server_exchange(
       "GET /login?token=abc&password=hunter2 HTTP/1.1\r\nHost: shop\r\n"

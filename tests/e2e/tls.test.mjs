@@ -1,0 +1,180 @@
+// TLS without keys, end to end: real HTTPS services traced by `hodos up`'s agent through uprobes on
+// the OpenSSL they link (Debian's libssl.so.3): a thread-per-request Python service (http.server +
+// ssl) that calls a Node `https` service with http.client and Redis over plain TCP; the Node
+// service calls nginx over HTTPS with a keep-alive agent (Node does its socket I/O itself, through
+// memory buffers); curl talks to nginx too. Checked: one trace across the three services (server
+// span → TLS client span → the callee's server span, joined by stitching since a traceparent
+// cannot be inserted into encrypted bytes), the Redis call under the request that made it, the
+// HTTP conventions with url.scheme https, bodies intact, and no header value leaving the agent.
+// Needs root (CI runs as root); skipped with the reason otherwise.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { freePort, makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
+import { startRedis } from './lib/databases.mjs';
+import { HodosUp } from './lib/hodos_up.mjs';
+import {
+  APPS, describeSpans, everyTraceText, execFileP, metric, needsRoot, nginxConfig, startServer, stopServer,
+  tag, waitForSpans, waitUntilTraced,
+} from './lib/servers.mjs';
+
+const skip = needsRoot;
+const GATEWAY = `tls-e2e-gateway-${process.pid}`;
+const PAYMENTS = `tls-e2e-payments-${process.pid}`;
+const EDGE = `tls-e2e-edge-${process.pid}`;
+const SECRET = 'Bearer client-secret-8841';  // sent by the test; gateway-secret-5521 by the gateway
+
+let tmp;
+let up;
+let redis;
+let cert;
+const s = {};
+
+// A certificate for localhost and 127.0.0.1, made by the openssl command line tool.
+async function makeCertificate(dir) {
+  const certFile = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  await execFileP('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+                              '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost',
+                              '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']);
+  return { certFile, keyFile, pem: fs.readFileSync(certFile) };
+}
+
+// GET over HTTPS from this (untraced) test process, trusting the test certificate.
+function httpsGet(port, urlPath, headers = {}) {
+  return new Promise((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, path: urlPath, ca: cert.pem, servername: 'localhost', headers, agent: false },
+      (res) => {
+        const chunks = [];
+        res.on('data', (d) => chunks.push(d));
+        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+      }).on('error', reject);
+  });
+}
+
+before(async () => {
+  if (skip) return;
+  tmp = makeTempDir('tls');
+  cert = await makeCertificate(tmp.dir);
+  redis = await startRedis('redis');
+  s.redis = redis.server;
+  up = new HodosUp({ dir: tmp.dir, agent: true });
+  await up.start();
+  assert.match(up.stdout, /agent: +tracing \d+ process/, `the agent did not start:\n${up.tail()}`);
+
+  const edgePort = await freePort();
+  const prefix = path.join(tmp.dir, 'nginx');
+  const conf = nginxConfig(prefix, { PORT: edgePort, CERT: cert.certFile, KEY: cert.keyFile }, 'nginx_tls.conf');
+  fs.writeFileSync(path.join(prefix, 'large.txt'), 'x'.repeat(200000) + '\nend\n');
+  s.edge = await startServer('nginx', 'nginx', ['-p', prefix, '-c', conf], {
+    port: edgePort, env: { OTEL_SERVICE_NAME: EDGE } });
+  s.payments = await startServer('tls_payments.mjs', 'node',
+    [path.join(APPS, 'tls_payments.mjs'), cert.certFile, cert.keyFile, String(edgePort)],
+    { env: { OTEL_SERVICE_NAME: PAYMENTS } });
+  s.gateway = await startServer('tls_gateway.py', 'python3',
+    ['-u', path.join(APPS, 'tls_gateway.py'), cert.certFile, cert.keyFile, String(s.payments.port), String(redis.port)],
+    { env: { OTEL_SERVICE_NAME: GATEWAY } });
+  await waitUntilTraced(up, s.edge.child.pid, s.payments.child.pid, s.gateway.child.pid);
+});
+
+after(async () => {
+  for (const server of Object.values(s)) stopServer(server);
+  if (up) {
+    const exit = await up.stop();
+    assert.equal(exit.code, 0, up.tail());
+  }
+  tmp?.remove();
+});
+
+const kind = (x) => tag(x, 'span.kind');
+
+test('the agent says which processes it sees TLS plaintext of', { skip }, async () => {
+  // The probes are attached just after a process is listed.
+  let sources;
+  await waitFor('the TLS state of the three services', async () => {
+    ({ sources } = await up.json('/api/v1/sources'));
+    return [s.edge, s.payments, s.gateway].every((x) => sources.find((y) => y.pid === x.child.pid)?.tls);
+  }, { describe: () => JSON.stringify(sources) });
+  for (const pid of [s.edge.child.pid, s.payments.child.pid, s.gateway.child.pid]) {
+    const source = sources.find((x) => x.pid === pid);
+    // Debian's libssl, or (a nodejs.org Node) the OpenSSL linked into the executable.
+    assert.match(source?.tls ?? '', /^plaintext from (libssl\.so\.3 \(OpenSSL 3|OpenSSL 3\.\d+\.\d+ linked into the executable)/,
+                 JSON.stringify(source));
+  }
+  const r = await runHodos(['sources', 'list', '--api', up.apiUrl]);
+  assert.equal(r.code, 0, r.stderr);
+  const row = r.stdout.split('\n').find((l) => l.startsWith(`${GATEWAY} `));
+  assert.match(row ?? '', / seen /, r.stdout);
+});
+
+test('HTTPS across Python, Node and nginx is one trace, with the Redis call under its request', { skip }, async () => {
+  const answer = await httpsGet(s.gateway.port, '/order/7', { authorization: SECRET });
+  assert.equal(answer.status, 200, answer.body.toString());
+  // The bytes went through untouched: every hop's answer is in the body.
+  const doc = JSON.parse(answer.body);
+  assert.equal(doc.order, '7');
+  assert.equal(doc.payments.paid, '7');
+  assert.equal(doc.payments.receipt, 'receipt for /receipt/7\n');
+  assert.equal(doc.redis, '$-1\r\n');
+
+  const server = (x) => kind(x) === 'server' && x.operationName === 'GET /order/{id}';
+  const { spans } = await waitForSpans(up, GATEWAY, 'the order trace across three services', (all) => {
+    const root = all.find(server);
+    return root && all.filter((x) => x.traceID === root.traceID).length >= 6;
+  }, { timeoutMs: 20000 });
+  const root = spans.find(server);
+  const trace = spans.filter((x) => x.traceID === root.traceID);
+  const by = (service, k, urlPath) => trace.find((x) => x.process.serviceName === service && kind(x) === k &&
+                                                   (urlPath === undefined || tag(x, 'url.path') === urlPath));
+  const gatewayCall = by(GATEWAY, 'client', '/pay/7');
+  const redisCall = trace.find((x) => tag(x, 'db.system.name') === 'redis');
+  const paymentsServer = by(PAYMENTS, 'server', '/pay/7');
+  const paymentsCall = by(PAYMENTS, 'client', '/receipt/7');
+  const edgeServer = by(EDGE, 'server', '/receipt/7');
+  const all = describeSpans(trace);
+  for (const [what, span] of Object.entries({ gatewayCall, redisCall, paymentsServer, paymentsCall, edgeServer })) {
+    assert.ok(span, `${what} is missing from the trace:${all}`);
+  }
+  const parent = (x) => x.references.map((r) => r.spanID);
+  assert.deepEqual(parent(root), [], all);
+  assert.deepEqual(parent(gatewayCall), [root.spanID], all);
+  assert.deepEqual(parent(redisCall), [root.spanID], all);
+  assert.deepEqual(parent(paymentsServer), [gatewayCall.spanID], all);
+  assert.deepEqual(parent(paymentsCall), [paymentsServer.spanID], all);
+  assert.deepEqual(parent(edgeServer), [paymentsCall.spanID], all);
+
+  // The HTTP conventions, as for plaintext, with the scheme of the wire.
+  for (const x of [root, paymentsServer, edgeServer]) {
+    assert.equal(tag(x, 'url.scheme'), 'https', x.operationName);
+    assert.equal(tag(x, 'http.response.status_code'), 200, x.operationName);
+    assert.equal(tag(x, 'http.request.method'), 'GET', x.operationName);
+  }
+  assert.equal(tag(root, 'server.port'), s.gateway.port);
+  assert.equal(tag(gatewayCall, 'url.full'), `https://127.0.0.1:${s.payments.port}/pay/7`);
+  assert.equal(tag(paymentsCall, 'url.full'), `https://127.0.0.1:${s.edge.port}/receipt/7`);
+  assert.equal(tag(redisCall, 'db.operation.name'), 'GET');
+  // Counters are published on a timer.
+  await waitFor('hodos_agent_tls_connections_total to count the sessions',
+                async () => await metric(up, 'hodos_agent_tls_connections_total') >= 4);
+});
+
+test('curl over TLS to nginx: a large body arrives intact and its span is right', { skip }, async () => {
+  const { stdout } = await execFileP('curl', ['-sS', '--cacert', cert.certFile, '-H', `Authorization: ${SECRET}`,
+                                              `https://localhost:${s.edge.port}/large`], { maxBuffer: 1 << 22 });
+  assert.equal(stdout, 'x'.repeat(200000) + '\nend\n');
+  const { spans } = await waitForSpans(up, EDGE, 'GET /large', (all) => all.some((x) => tag(x, 'url.path') === '/large'));
+  const span = spans.find((x) => tag(x, 'url.path') === '/large');
+  assert.equal(tag(span, 'url.scheme'), 'https');
+  assert.equal(tag(span, 'http.response.status_code'), 200);
+  assert.equal(tag(span, 'server.address'), 'localhost');
+});
+
+test('no header value sent over TLS leaves the agent', { skip }, async () => {
+  const { text } = await everyTraceText(up);
+  for (const secret of ['client-secret-8841', 'gateway-secret-5521']) {
+    assert.ok(!text.includes(secret), `${secret} reached the API`);
+  }
+});
