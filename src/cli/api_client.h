@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace hodos::cli {
@@ -46,5 +47,10 @@ std::string json_string(const nlohmann::json& object, const char* key);
 
 // Percent-encodes everything but unreserved characters (a path segment or a query value).
 std::string url_encode(std::string_view text);
+
+// What the commands print: a JSON body (--json), and rows as aligned columns (two spaces apart,
+// no padding after the last cell of a row).
+void print_json(const nlohmann::json& j);
+void print_table(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace hodos::cli

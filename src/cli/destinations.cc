@@ -35,25 +35,6 @@ struct DestinationsOptions {
   throw ExitCode{code};
 }
 
-void print_json(const json& j) {
-  std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
-}
-
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += i + 1 == row.size() ? row[i] : fmt::format("{:<{}}  ", row[i], width[i]);
-    }
-    std::printf("%s\n", line.c_str());
-  }
-}
-
 json fields_json(const std::vector<std::string>& fields) {
   json out = json::object();
   for (const std::string& f : fields) {

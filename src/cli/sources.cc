@@ -52,23 +52,6 @@ std::string why_text(const json& s) {
   return why;
 }
 
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += i + 1 == row.size() ? row[i] : fmt::format("{:<{}}  ", row[i], width[i]);
-    }
-    // Empty cells at the end leave no padding behind.
-    line.erase(line.find_last_not_of(' ') + 1);
-    std::printf("%s\n", line.c_str());
-  }
-}
-
 // The TLS column: whether the process's OpenSSL plaintext is seen (--json has the details).
 std::string tls_text(const json& s) {
   if (!s.value("traced", false)) return "";
