@@ -166,6 +166,33 @@ TEST_F(DbTrackingTest, PostgresStartupNamesTheDatabaseAndErrorsKeepOnlyTheirCode
   EXPECT_EQ(calls_[0].status_code, "42P01");
 }
 
+// sslmode=require: the SSLRequest and its 'S' in the clear, then the handshake; with the client's
+// OpenSSL probed, the session's plaintext starts with the start-up message and is followed.
+TEST_F(DbTrackingTest, PostgresOverTlsIsFollowedInItsPlaintext) {
+  auto tls = [](SocketEvent e) {
+    e.tls = true;
+    return e;
+  };
+  feed(app_.connect(3, 9, local_, postgres_, 0));
+  feed(app_.write(3, 9, local_, postgres_, std::string("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8)));
+  feed(app_.read(3, 9, local_, postgres_, "S"));
+  feed(app_.write(3, 9, local_, postgres_, "\x16\x03\x01\x02\x00" "client hello"));
+  feed(app_.read(3, 9, local_, postgres_, "\x16\x03\x03\x00\x7a" "server hello"));
+  feed(tls(app_.write(3, 9, local_, postgres_, pg_startup("shop"))));
+  feed(tls(app_.read(3, 9, local_, postgres_,
+                     pg_message('R', std::string("\0\0\0\0", 4)) + pg_message('Z', "I"))));
+  feed(tls(app_.write(3, 9, local_, postgres_, pg_message('Q', std::string("SELECT 1\0", 9)))));
+  feed(tls(app_.read(3, 9, local_, postgres_,
+                     pg_message('C', std::string("SELECT 1\0", 9)) + pg_message('Z', "I"))));
+  // Records written after the plaintext (a library doing its own I/O): not parsed.
+  feed(app_.write(3, 9, local_, postgres_, "\x17\x03\x03\x00\x20" "application data"));
+  ASSERT_EQ(calls_.size(), 1u);
+  EXPECT_EQ(calls_[0].system, "postgresql");
+  EXPECT_EQ(calls_[0].namespace_name, "shop");
+  EXPECT_EQ(calls_[0].operation, "SELECT");
+  EXPECT_EQ(tracker_.counters().tls_connections, 1u);
+}
+
 TEST_F(DbTrackingTest, HttpClientConnectionsAndServerConnectionsStayHttp) {
   serving([&] {
     feed(app_.connect(7, 9, local_, redis_, 0));
