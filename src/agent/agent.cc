@@ -17,6 +17,10 @@ namespace hodos::agent {
 
 namespace {
 
+// How often a process reported at listen() is looked at again while /proc does not show it
+// listening yet (25 ms, then doubling: under a second in all).
+constexpr int kListenRechecks = 5;
+
 constexpr auto kCounterPublishInterval = std::chrono::seconds(1);
 constexpr auto kIdleSweepInterval = std::chrono::seconds(10);
 
@@ -443,6 +447,19 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
     // not start again at its next listen(). Merely not listening (yet) is not definitive.
     const bool never = pid == self || result.stats.own_processes > 0 || !result.excluded.empty() ||
                        (source != nullptr && !source->traced);
+    if (!traced && !gone && !never && result.stats.not_selected > 0) {
+      // Reported at listen()'s entry, read before the socket listens: look again soon.
+      auto seen = std::find_if(rechecks_.begin(), rechecks_.end(),
+                               [pid](const Recheck& r) { return r.pid == pid; });
+      const int attempt = seen == rechecks_.end() ? 0 : seen->attempt + 1;
+      if (seen != rechecks_.end()) rechecks_.erase(seen);
+      if (attempt < kListenRechecks) {
+        rechecks_.push_back({std::chrono::steady_clock::now() +
+                                 std::chrono::milliseconds(25 << attempt),
+                             pid, attempt});
+        continue;
+      }
+    }
     if (!traced && tls_) tls_->detach(pid);
     // After every pid's verdict: attaching reads the library's symbols (Node's executable is
     // 100 MiB), and the process's spans and listing must not wait for it.
@@ -493,11 +510,17 @@ void Agent::discovery_loop() {
     bool scan = false;
     {
       std::unique_lock lock(wake_mu_);
-      wake_.wait_until(lock, next_scan, [this] {
+      auto wake_at = next_scan;
+      for (const Recheck& r : rechecks_) wake_at = std::min(wake_at, r.at);
+      wake_.wait_until(lock, wake_at, [this] {
         return stopping_.load() || rescan_requested_ || !to_discover_.empty();
       });
       if (stopping_) return;
       reported.swap(to_discover_);
+      const auto now = std::chrono::steady_clock::now();
+      for (const Recheck& r : rechecks_) {
+        if (r.at <= now) reported.push_back(r.pid);
+      }
       scan = rescan_requested_ || std::chrono::steady_clock::now() >= next_scan;
       rescan_requested_ = false;
     }

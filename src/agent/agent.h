@@ -150,6 +150,15 @@ class Agent {
   };
   std::vector<Verdict> verdicts_;
   std::vector<uint32_t> to_discover_;  // under wake_mu_: pids the kernel reported
+  // Discovery thread only: pids the kernel reported at their listen() that /proc did not show
+  // listening yet (the kernel reports at the syscall's entry), looked at again shortly, a few
+  // times, before they are given up until the next scan.
+  struct Recheck {
+    std::chrono::steady_clock::time_point at;
+    uint32_t pid;
+    int attempt;
+  };
+  std::vector<Recheck> rechecks_;
   // What probe_tls() found per pid, for tls_state().
   mutable std::mutex tls_state_mu_;
   std::unordered_map<uint32_t, std::string> tls_states_;
