@@ -18,6 +18,7 @@
 #include "exporters/debug.h"
 #include "exporters/file.h"
 #include "exporters/kafka_exporter.h"
+#include "exporters/loadbalancing.h"
 #include "exporters/otlp.h"
 #include "exporters/otlphttp.h"
 #include "exporters/s3_exporter.h"
@@ -45,6 +46,7 @@ void register_all(pipeline::Registry& registry) {
   registry.add(exporters::make_debug_exporter_factory());
   registry.add(exporters::make_file_exporter_factory());
   registry.add(exporters::make_kafka_exporter_factory());
+  registry.add(exporters::make_loadbalancing_exporter_factory(registry));
   registry.add(exporters::make_otlp_exporter_factory());
   registry.add(exporters::make_otlphttp_exporter_factory());
   registry.add(exporters::make_s3_exporter_factory());
