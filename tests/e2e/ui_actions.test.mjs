@@ -10,26 +10,18 @@
 // Screenshots go to $HODOS_SCREENSHOT_DIR, by default ui-screenshots/ beside the hodos binary.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { HODOS_BIN, makeTempDir, waitFor } from './lib/collector.mjs';
-import { E2E_DIR, api } from './lib/deps.mjs';
+import { api } from './lib/deps.mjs';
+import { CHROMIUM, loadPlaywright, lowContrastText, unnamedControls } from './lib/browser.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import { MS, makeSpan, withProviders } from './lib/shop_traces.mjs';
 
-const CHROMIUM = process.env.HODOS_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.HODOS_SCREENSHOT_DIR ?? path.join(path.dirname(HODOS_BIN), 'ui-screenshots');
 const EMAIL = 'jane.doe@example.com';
 
-function loadPlaywright() {
-  try {
-    return createRequire(path.join(E2E_DIR, 'node', 'package.json'))('playwright-core');
-  } catch (e) {
-    throw new Error(`cannot load playwright-core (${e.code ?? e.message}): run \`make setup\` (npm ci in tests/e2e/node)`);
-  }
-}
 
 // One signup trace (a SERVER span carrying an email and a password) and one health check, sent
 // with the SDK over OTLP/HTTP a minute ago; returns their ids.
@@ -323,58 +315,3 @@ describe('the actions page in chromium', () => {
   });
 });
 
-// Every control has a name a screen reader says, as Chromium's accessibility tree computes it.
-async function unnamedControls(page) {
-  const cdp = await page.context().newCDPSession(page);
-  try {
-    const { nodes } = await cdp.send('Accessibility.getFullAXTree');
-    const controls = new Set(['button', 'textbox', 'combobox', 'listbox', 'checkbox', 'radio', 'spinbutton', 'switch', 'link']);
-    return nodes.filter((n) => !n.ignored && controls.has(n.role?.value) && !(n.name?.value ?? '').trim())
-      .map((n) => `${n.role.value} (backend node ${n.backendDOMNodeId})`);
-  } finally {
-    await cdp.detach();
-  }
-}
-
-// WCAG AA: 4.5:1 (3:1 for large text) over the first opaque background behind the text.
-function lowContrastText(page) {
-  return page.evaluate(() => {
-    const rgba = (c) => {
-      const m = c.match(/rgba?\(([^)]+)\)/);
-      if (!m) return null;
-      const [r, g, b, a = 1] = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
-      return [r, g, b, a];
-    };
-    const lum = ([r, g, b]) => {
-      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
-      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-    };
-    const background = (el) => {
-      for (let e = el; e; e = e.parentElement) {
-        const c = rgba(getComputedStyle(e).backgroundColor);
-        if (c && c[3] >= 1) return c;
-      }
-      return [255, 255, 255, 1];
-    };
-    const out = [];
-    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-    const seen = new Set();
-    for (let t = walker.nextNode(); t; t = walker.nextNode()) {
-      const el = t.parentElement;
-      if (!t.textContent.trim() || seen.has(el)) continue;
-      seen.add(el);
-      if (el.closest(':disabled, [aria-hidden=true], .sr-only') || !el.checkVisibility?.({ opacityProperty: true, visibilityProperty: true })) continue;
-      const style = getComputedStyle(el);
-      const fg = rgba(style.color);
-      if (!fg) continue;
-      const bg = background(el);
-      const mix = fg.slice(0, 3).map((v, i) => v * fg[3] + bg[i] * (1 - fg[3]));
-      const [l1, l2] = [lum(mix), lum(bg)].sort((a, b) => b - a);
-      const ratio = (l1 + 0.05) / (l2 + 0.05);
-      const size = parseFloat(style.fontSize);
-      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
-      if (ratio < (large ? 3 : 4.5)) out.push(`${ratio.toFixed(2)}:1 "${t.textContent.trim().slice(0, 40)}" (.${el.className})`);
-    }
-    return out;
-  });
-}
