@@ -9,7 +9,9 @@
 namespace hodos::api {
 
 net::HttpResponse control_error(int status, std::string_view message) {
-  return net::HttpResponse::json(status, dump_json(error_response(status, message)));
+  nlohmann::json body = error_response(status, message);
+  body["error"] = message;
+  return net::HttpResponse::json(status, dump_json(body));
 }
 
 net::HttpResponse control_response(const ControlAnswer& a) {
@@ -24,6 +26,12 @@ net::HttpResponse method_not_allowed(const net::HttpRequest& request, std::strin
       control_error(405, fmt::format("{} {}: use {}", request.method, request.path, allowed));
   r.headers.emplace_back("Allow", std::string(allowed));
   return r;
+}
+
+std::optional<nlohmann::json> object_body(const net::HttpRequest& request) {
+  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) return std::nullopt;
+  return body;
 }
 
 }  // namespace hodos::api

@@ -13,13 +13,6 @@ using nlohmann::json;
 
 constexpr std::string_view kDestinations = "/api/v1/destinations";
 
-// The body of an add or a test: a JSON object, else a 400 that shows the shape.
-std::optional<json> object_body(const net::HttpRequest& request) {
-  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) return std::nullopt;
-  return body;
-}
-
 constexpr std::string_view kShape =
     "the body must be JSON: {\"name\": \"...\", \"kind\": \"honeycomb\", \"fields\": "
     "{\"api_key\": \"...\"}}";
