@@ -8,6 +8,8 @@ APT_PACKAGES=(
   build-essential cmake ninja-build ccache mold pkg-config git
   clang-14 lld-14 libclang-rt-14-dev llvm-14
   bpftool libbpf-dev libelf-dev
+  # Go binaries read by the agent (DWARF, return instructions) and HTTP/2 header decoding (HPACK).
+  libdw-dev libcapstone-dev libnghttp2-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libboost-dev librocksdb-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
   nlohmann-json3-dev libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
@@ -19,7 +21,7 @@ APT_PACKAGES=(
   # The web UI's browser tests (playwright-core drives it; no browser download).
   chromium
   # Real, unmodified servers the agent's end-to-end tests and benchmarks trace.
-  nginx-light python3-flask golang-go
+  nginx-light python3-flask golang-go golang-google-grpc-dev
   # Real database and cache servers the agent's database-call tests trace clients of.
   postgresql redis-server mariadb-server mariadb-client
 )
