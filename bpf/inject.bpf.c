@@ -148,11 +148,11 @@ int enrol_client_sockets(struct bpf_sock_ops *skops) {
     case BPF_SOCK_OPS_TCP_CONNECT_CB: {
       /* Inside connect() (or a fast-open sendmsg): the current task owns the socket. */
       __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-      /* Only processes in thread-context mode ever have a context to inject: others are not
+      /* Only processes in thread- or goroutine-context mode ever have a context to inject: others are not
        * enrolled at all, so that the verdict's receive path (which splice() from the socket does
        * not see: KERNEL-NOTES.md) never touches their connections. */
       __u8 *mode = bpf_map_lookup_elem(&traced_processes, &tgid);
-      if (!mode || !(*mode & HODOS_TRACED_THREAD_CONTEXT)) return 1;
+      if (!mode || !(*mode & (HODOS_TRACED_THREAD_CONTEXT | HODOS_TRACED_GOROUTINE_CONTEXT))) return 1;
       if (!destination_allowed(skops)) {
         count(HODOS_INJECT_NOT_ALLOWED);
         return 1;

@@ -74,6 +74,7 @@ struct pending_call {
   __u8 direction;
   __u8 mode; /* the process's traced_processes value (HODOS_TRACED_*) at entry */
   struct hodos_socket_tuple tuple; /* close only: the socket may be gone at exit */
+  __u64 goid; /* goroutine-context processes: the goroutine making the call; 0 if not known */
 };
 
 /* Syscalls in flight, by thread (pid_tgid): one entry per traced thread inside a followed call. */
@@ -194,6 +195,8 @@ struct {
 
 /* A flag of pending_call.mode beyond the HODOS_TRACED_* bits: the call runs inside a TLS call. */
 #define PENDING_INSIDE_TLS 0x80
+/* pending_call.mode: the goroutine's context is staged as the thread's for this call. */
+#define PENDING_GOROUTINE_STAGED 0x40
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -204,6 +207,8 @@ static __always_inline void count(enum hodos_counter counter) {
 }
 
 /* The enum hodos_syscall of a syscall number, or 0 when it is not followed. */
+#include "goroutines.bpf.h"
+
 static __always_inline __u32 followed_syscall(long nr) {
   switch (nr) {
     case HODOS_NR_read:
@@ -644,6 +649,18 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
       begin_request_context(event, pid_tgid, call->fd);
     else
       follow_request_context(event, call, (__u32)pid_tgid);
+  } else if ((call->mode & HODOS_TRACED_GOROUTINE_CONTEXT) && call->goid) {
+    __u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
+    if (call->direction == HODOS_DIRECTION_INGRESS) {
+      if (begin_request_context(event, pid_tgid, call->fd))
+        adopt_thread_context(tgid, call->goid, tid);
+    } else if (call->mode & PENDING_GOROUTINE_STAGED) {
+      struct hodos_thread_context *staged = bpf_map_lookup_elem(&thread_contexts, &tid);
+      if (staged && staged->server_fd == call->fd)
+        end_goroutine_context(tgid, call->goid, call->fd);
+      else
+        follow_request_context(event, call, tid);
+    }
   }
   const __u64 size = offsetof(struct hodos_data_event, data) + captured;
   /* Not yet in the ring: its count does not include this record. */
@@ -743,6 +760,14 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
   call.direction = direction;
   call.mode = mode;
   if (syscall == HODOS_SYSCALL_CLOSE) read_socket_tuple(sk, &call.tuple, typed);
+  if ((mode & HODOS_TRACED_GOROUTINE_CONTEXT) && syscall != HODOS_SYSCALL_ACCEPT &&
+      syscall != HODOS_SYSCALL_ACCEPT4 && syscall != HODOS_SYSCALL_CONNECT) {
+    const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
+    if (go) call.goid = current_goroutine(go, GO_G_CORE(regs), GO_SP_CORE(regs));
+    if (call.goid && direction == HODOS_DIRECTION_EGRESS &&
+        stage_goroutine_context(tgid, call.goid, (__u32)pid_tgid))
+      call.mode |= PENDING_GOROUTINE_STAGED;
+  }
   if ((mode & HODOS_TRACED_TLS) && direction != HODOS_DIRECTION_NONE &&
       syscall != HODOS_SYSCALL_SENDFILE && syscall != HODOS_SYSCALL_SPLICE) {
     struct tls_call *tls = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
@@ -754,6 +779,23 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
   if (bpf_map_update_elem(&pending_calls, &pid_tgid, &call, BPF_ANY))
     count(HODOS_COUNTER_PENDING_OVERFLOW);
   return 0;
+}
+
+/* The exit of a read or write: its bytes become a DATA event. */
+static __always_inline void data_exit(const struct pending_call *call, __u64 pid_tgid, long ret,
+                                      const bool typed) {
+  /* Errors (EAGAIN above all) and EOF carry no bytes. */
+  if (ret <= 0) return;
+  if (call->mode & PENDING_INSIDE_TLS) {
+    count(HODOS_COUNTER_TLS_CIPHERTEXT_SKIPPED);
+    return;
+  }
+  if ((call->mode & HODOS_TRACED_TLS) && call->direction == HODOS_DIRECTION_INGRESS) {
+    __u32 tid = (__u32)pid_tgid;
+    struct tls_last_read last = {.fd = call->fd, .used = 0};
+    bpf_map_update_elem(&tls_last_reads, &tid, &last, BPF_ANY);
+  }
+  emit_data_event(call, pid_tgid, ret, typed);
 }
 
 static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const bool typed) {
@@ -779,21 +821,16 @@ static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const b
       return 0;
     case HODOS_SYSCALL_CLOSE:
       if (call.mode & HODOS_TRACED_THREAD_CONTEXT) end_request_context((__u32)pid_tgid, call.fd);
+      if (call.goid) end_goroutine_context(pid_tgid >> 32, call.goid, call.fd);
       emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_CLOSE, call.fd, NULL, typed);
       return 0;
     default:
-      /* Errors (EAGAIN above all) and EOF carry no bytes. */
-      if (ret <= 0) return 0;
-      if (call.mode & PENDING_INSIDE_TLS) {
-        count(HODOS_COUNTER_TLS_CIPHERTEXT_SKIPPED);
-        return 0;
-      }
-      if ((call.mode & HODOS_TRACED_TLS) && call.direction == HODOS_DIRECTION_INGRESS) {
+      data_exit(&call, pid_tgid, ret, typed);
+      /* The staged context was for this call only. */
+      if (call.mode & PENDING_GOROUTINE_STAGED) {
         __u32 tid = (__u32)pid_tgid;
-        struct tls_last_read last = {.fd = call.fd, .used = 0};
-        bpf_map_update_elem(&tls_last_reads, &tid, &last, BPF_ANY);
+        bpf_map_delete_elem(&thread_contexts, &tid);
       }
-      emit_data_event(&call, pid_tgid, ret, typed);
       return 0;
   }
 }
@@ -842,6 +879,7 @@ int BPF_PROG(on_process_exec, struct task_struct *task) {
   if (!mode) return 0;
   /* Another program: thread-context mode waits until the agent knows what it is. */
   *mode = HODOS_TRACED;
+  bpf_map_delete_elem(&go_processes, &tgid);
   emit_process_event(tgid, task->pid, HODOS_SYSCALL_EXEC, 0, -1, NULL, false);
   return 0;
 }
@@ -861,6 +899,7 @@ int BPF_PROG(on_process_exit, struct task_struct *task) {
   if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
   __u32 tgid = pid_tgid >> 32;
   bpf_map_delete_elem(&never_traced, &tgid);
+  bpf_map_delete_elem(&go_processes, &tgid);
   if (bpf_map_delete_elem(&traced_processes, &tgid) == 0)
     emit_process_event(tgid, (__u32)pid_tgid, HODOS_SYSCALL_EXIT, 0, -1, NULL, false);
   return 0;

@@ -89,7 +89,16 @@ enum hodos_counter {
   HODOS_COUNTER_TLS_NO_SOCKET = 9,
   /* Reads and writes inside a TLS library call: ciphertext, not sent (the plaintext is). */
   HODOS_COUNTER_TLS_CIPHERTEXT_SKIPPED = 10,
-  HODOS_COUNTER_COUNT = 11,
+  /* Goroutine-context processes (Go): goroutines started by a goroutine serving a request, which
+   * got its context (runtime.newproc1). */
+  HODOS_COUNTER_GO_CONTEXT_INHERITED = 11,
+  /* ... outgoing net/http requests whose context went from the caller's goroutine
+   * (persistConn.roundTrip) to the connection's writer goroutine (Request.write). */
+  HODOS_COUNTER_GO_REQUESTS_LINKED = 12,
+  /* ... syscalls and probes where the g register could not be trusted (cgo code, the runtime's
+   * own stack, an unreadable g): no goroutine, so no context. */
+  HODOS_COUNTER_GO_NO_GOROUTINE = 13,
+  HODOS_COUNTER_COUNT = 14,
 };
 
 /* Address family values of the kernel (AF_INET, AF_INET6). */
@@ -138,6 +147,19 @@ struct hodos_event_header {
  * the socket read that brought the ciphertext), and reads and writes inside a TLS call are known
  * to be ciphertext. */
 #define HODOS_TRACED_TLS 8
+/* Bit 4 = goroutine-context mode (Go, with bit 2, never with bit 1): the agent found the goroutine id's offset in
+ * the binary and attached its uprobes (runtime.newproc1, net/http's persistConn.roundTrip and
+ * Request.write), so requests get kernel ids as in thread-context mode, but each context belongs
+ * to the goroutine that read the request (the g register, R14 on amd64), follows the goroutines
+ * it starts, and reaches the writer goroutine of each outgoing net/http request. */
+#define HODOS_TRACED_GOROUTINE_CONTEXT 16
+
+/* What the kernel needs to know of a goroutine-context process's Go runtime (key: tgid), read
+ * by the agent from the binary (DWARF, or its table by Go version). */
+struct hodos_go_process {
+  __u32 goid_offset;  /* runtime.g.goid */
+  __u32 stack_offset; /* runtime.g.stack: {lo, hi}, to check that R14 is a g (not cgo code) */
+};
 
 /* How long a thread's context lives without the answer being written (a handler that never
  * answers, a connection dropped mid-request): past this it is not used. */

@@ -119,7 +119,15 @@ struct Agent::Published {
                                 "TLS reads and writes dropped: the socket of their session was "
                                 "not known.")),
         tls_processes(m.gauge("hodos_agent_tls_processes",
-                              "Traced processes whose OpenSSL is probed for plaintext.")) {
+                              "Traced processes whose OpenSSL is probed for plaintext.")),
+        go_contexts_inherited(go_context_counter(m, "inherited")),
+        go_requests_linked(go_context_counter(m, "request_linked")),
+        go_no_goroutine(m.counter("hodos_agent_go_no_goroutine_total",
+                                  "Syscalls and probes of Go processes where the g register "
+                                  "could not be trusted (cgo code): no trace context.")),
+        go_processes(m.gauge("hodos_agent_go_processes",
+                             "Traced Go processes whose goroutines are followed (uprobes on the "
+                             "Go runtime and net/http).")) {
     for (int i = 0; i < HODOS_INJECT_COUNTER_COUNT; ++i) {
       const auto which = static_cast<hodos_inject_counter>(i);
       inject.push_back(&m.counter("hodos_agent_inject_total",
@@ -134,6 +142,14 @@ struct Agent::Published {
                      "Requests read by thread-per-request processes, by where the kernel took "
                      "their trace context from (new, traceparent) or why it made none.",
                      {{"origin", origin}});
+  }
+
+  static pipeline::Counter& go_context_counter(pipeline::Metrics& m, const char* how) {
+    return m.counter("hodos_agent_go_contexts_total",
+                     "Trace contexts of Go processes handed from goroutine to goroutine: to a "
+                     "goroutine started by one serving a request (inherited), to the writer "
+                     "goroutine of an outgoing net/http request (request_linked).",
+                     {{"how", how}});
   }
 
   static void advance(pipeline::Counter& counter, uint64_t now, uint64_t& last) {
@@ -174,6 +190,10 @@ struct Agent::Published {
   pipeline::Counter& tls_connections;
   pipeline::Counter& tls_no_socket;
   pipeline::Gauge& tls_processes;
+  pipeline::Counter& go_contexts_inherited;
+  pipeline::Counter& go_requests_linked;
+  pipeline::Counter& go_no_goroutine;
+  pipeline::Gauge& go_processes;
   std::vector<pipeline::Counter*> inject;  // by hodos_inject_counter
   SocketProbeCounters last_probe;
   ConnectionTrackerCounters last_tracker;
@@ -204,6 +224,7 @@ std::unique_ptr<Agent> Agent::start(AgentOptions options, pipeline::TracesConsum
   agent->probe_->set_trace_listeners(agent->options_.rules.listening_processes);
   agent->start_injector();
   if (agent->options_.tls) agent->tls_ = std::make_unique<TlsProbe>(*agent->probe_);
+  if (agent->options_.goroutines) agent->go_ = std::make_unique<GoProbe>(*agent->probe_);
   agent->scan_once();
   agent->batch_started_ = std::chrono::steady_clock::now();
   agent->event_thread_ = std::thread([self] { self->event_loop(); });
@@ -247,8 +268,12 @@ void Agent::start_injector() {
 std::string Agent::trace_context(const DiscoveredSource& source) const {
   if (!source.traced) return "";
   switch (source.trace_mode) {
-    case TraceMode::kGoroutines:
-      return "stitching (Go)";
+    case TraceMode::kGoroutines: {
+      const auto pid = static_cast<uint32_t>(source.process.pid());
+      if (probe_ == nullptr || !probe_->has_goroutine_context(pid)) return "stitching (Go)";
+      return injection_.on ? "traceparent injected (goroutines)"
+                           : "kernel ids (goroutines; injection off)";
+    }
     case TraceMode::kDefault:
       return "stitching";
     case TraceMode::kThreadContext:
@@ -275,6 +300,8 @@ void Agent::shutdown(pipeline::Deadline /*deadline*/) {
   // The event thread flushed its last batch; the probes detach when destroyed (the injector's
   // sockhash stays pinned while its connections hold data: Injector::start).
   injector_.reset();
+  go_.reset();  // clears its processes' state in the probe's maps
+  tls_.reset();
   probe_.reset();
   if (published_) published_->traced.set(0);
 }
@@ -353,15 +380,17 @@ void Agent::scan_once() {
   }
   // Every source, not only new ones: a process may load libssl after it was first seen (Python
   // imports ssl on its first HTTPS call). Attaching again to the same library is a no-op.
-  std::vector<std::pair<uint32_t, OpensslInfo>> tls_candidates;
+  std::vector<ProbeTarget> probe_targets;
   {
     std::lock_guard lock(sources_mu_);  // the event thread erases exited processes
-    for (const auto& [pid, source] : sources_) tls_candidates.emplace_back(pid, source.openssl);
+    for (const auto& [pid, source] : sources_) {
+      probe_targets.push_back({pid, source.openssl, source.trace_mode == TraceMode::kGoroutines});
+    }
   }
-  for (const auto& [pid, openssl] : tls_candidates) probe_tls(pid, openssl);
+  probe_runtimes(probe_targets);
   for (uint32_t pid : removed) {
     probe_->untrace_process(pid);
-    if (tls_) tls_->detach(pid);
+    detach_probes(pid);
   }
   published_->traced.set(static_cast<double>(traced_count_.load()));
   published_->scans.add();
@@ -373,6 +402,25 @@ void Agent::scan_once() {
   malloc_trim(0);
 }
 
+void Agent::probe_runtimes(const std::vector<ProbeTarget>& targets) {
+  for (const ProbeTarget& target : targets) {
+    probe_tls(target.pid, target.openssl);
+    if (target.go) {
+      probe_go(target.pid);
+    } else if (go_) {
+      go_->detach(target.pid);  // it ran exec into something else
+    }
+  }
+}
+
+void Agent::detach_probes(uint32_t pid) {
+  if (tls_) tls_->detach(pid);
+  if (go_) go_->detach(pid);
+  std::lock_guard lock(probe_state_mu_);
+  tls_states_.erase(pid);
+  go_states_.erase(pid);
+}
+
 void Agent::probe_tls(uint32_t pid, const OpensslInfo& openssl) {
   if (!tls_ || openssl.linkage == OpensslLinkage::kNone) return;
   const auto started = std::chrono::steady_clock::now();
@@ -381,7 +429,7 @@ void Agent::probe_tls(uint32_t pid, const OpensslInfo& openssl) {
       std::chrono::steady_clock::now() - started);
   std::string state =
       result.attached ? "plaintext from " + result.target : "not seen: " + result.reason;
-  std::lock_guard lock(tls_state_mu_);
+  std::lock_guard lock(probe_state_mu_);
   std::string& known = tls_states_[pid];
   if (known == state) return;  // every scan comes by: say it once
   if (result.attached) {
@@ -393,11 +441,40 @@ void Agent::probe_tls(uint32_t pid, const OpensslInfo& openssl) {
   known = std::move(state);
 }
 
+void Agent::probe_go(uint32_t pid) {
+  if (!go_) return;
+  const auto started = std::chrono::steady_clock::now();
+  const GoAttachResult result = go_->attach(pid);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  std::string state = result.attached ? "goroutines followed (" + result.target + ")"
+                                      : "not followed: " + result.reason;
+  if (result.attached && !result.reason.empty()) state += "; " + result.reason;
+  std::lock_guard lock(probe_state_mu_);
+  std::string& known = go_states_[pid];
+  if (known == state) return;
+  if (result.attached) {
+    logger_->info("agent: pid {}: Go goroutines followed ({}; probes attached in {} ms){}{}", pid,
+                  result.target, took.count(), result.reason.empty() ? "" : ": ", result.reason);
+  } else {
+    logger_->warn("agent: pid {}: Go requests are joined by stitching only: {}{}", pid,
+                  result.reason, result.target.empty() ? "" : " (" + result.target + ")");
+  }
+  known = std::move(state);
+}
+
 std::string Agent::tls_state(uint32_t pid) const {
   if (!tls_) return "off (agent.capture.tls is false)";
-  std::lock_guard lock(tls_state_mu_);
+  std::lock_guard lock(probe_state_mu_);
   auto it = tls_states_.find(pid);
   return it == tls_states_.end() ? "" : it->second;
+}
+
+std::string Agent::go_state(uint32_t pid) const {
+  if (!go_) return "off (agent.capture.goroutines is false)";
+  std::lock_guard lock(probe_state_mu_);
+  auto it = go_states_.find(pid);
+  return it == go_states_.end() ? "" : it->second;
 }
 
 void Agent::publish_listing(const DiscoveryResult& result) {
@@ -434,7 +511,7 @@ bool Agent::apply_overrides(SourceOverrides overrides, std::chrono::milliseconds
 }
 
 void Agent::discover_new(std::vector<uint32_t> pids) {
-  std::vector<std::pair<uint32_t, OpensslInfo>> tls_pending;
+  std::vector<ProbeTarget> probe_pending;
   std::sort(pids.begin(), pids.end());
   pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
   const auto self = static_cast<uint32_t>(::getpid());
@@ -460,10 +537,13 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
         continue;
       }
     }
-    if (!traced && tls_) tls_->detach(pid);
+    if (!traced) detach_probes(pid);
     // After every pid's verdict: attaching reads the library's symbols (Node's executable is
     // 100 MiB), and the process's spans and listing must not wait for it.
-    if (traced) tls_pending.emplace_back(pid, source->runtime.openssl);
+    if (traced) {
+      probe_pending.push_back(
+          {pid, source->runtime.openssl, source->trace_mode == TraceMode::kGoroutines});
+    }
     if (!traced && !gone) {
       probe_->untrace_process(pid);
       if (never) {
@@ -500,7 +580,7 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
     verdicts_.push_back({pid, traced, gone});
   }
   published_->traced.set(static_cast<double>(traced_count_.load()));
-  for (const auto& [pid, openssl] : tls_pending) probe_tls(pid, openssl);
+  probe_runtimes(probe_pending);
 }
 
 void Agent::discovery_loop() {
@@ -551,11 +631,7 @@ void Agent::on_socket_event(const SocketEvent& event) {
 void Agent::on_process_event(const SocketEvent& event) {
   const uint32_t pid = event.pid;
   if (event.syscall == SocketSyscall::kExit) {
-    if (tls_) tls_->detach(pid);
-    {
-      std::lock_guard tls_lock(tls_state_mu_);
-      tls_states_.erase(pid);
-    }
+    detach_probes(pid);
     std::lock_guard lock(sources_mu_);
     if (auto it = sources_.find(pid); it != sources_.end()) {
       retired_[pid] = std::move(it->second);
@@ -761,6 +837,12 @@ void Agent::publish_counters() {
   Published::advance(p.tls_connections, t.tls_connections, p.last_tracker.tls_connections);
   Published::advance(p.tls_no_socket, probe.tls_no_socket, p.last_probe.tls_no_socket);
   if (tls_) p.tls_processes.set(static_cast<double>(tls_->counters().processes));
+  Published::advance(p.go_contexts_inherited, probe.go_contexts_inherited,
+                     p.last_probe.go_contexts_inherited);
+  Published::advance(p.go_requests_linked, probe.go_requests_linked,
+                     p.last_probe.go_requests_linked);
+  Published::advance(p.go_no_goroutine, probe.go_no_goroutine, p.last_probe.go_no_goroutine);
+  if (go_) p.go_processes.set(static_cast<double>(go_->processes()));
   p.connections.set(static_cast<double>(tracker_.connection_count()));
 }
 

@@ -24,6 +24,7 @@
 #include "agent/injector.h"
 #include "agent/socket_probe.h"
 #include "agent/span_builder.h"
+#include "agent/go_probe.h"
 #include "agent/tls_probe.h"
 #include "pipeline/component.h"
 #include "pipeline/metrics.h"
@@ -54,6 +55,9 @@ struct AgentOptions {
   InjectorOptions injector;
   // Plaintext of TLS sessions: uprobes on the OpenSSL each traced process uses (TlsProbe).
   bool tls = true;
+  // Trace context for Go services: uprobes on the Go runtime and net/http of each traced Go
+  // process (GoProbe), so its requests get kernel ids and its outgoing calls a traceparent.
+  bool goroutines = true;
 };
 
 // Whether the agent injects traceparent, and the one-line reason (`hodos status`, the log).
@@ -89,8 +93,11 @@ class Agent {
   // Whether the process's TLS library is probed, or why not ("OpenSSL 3 (libssl.so.3)", ...),
   // for `hodos sources list`.
   std::string tls_state(uint32_t pid) const;
+  // For a Go process: whether its goroutines are followed, or why not.
+  std::string go_state(uint32_t pid) const;
   // How the traces of `source` cross to other services, in a few words for `hodos sources list`:
-  // "traceparent injected", "stitching (event loop seen)", "stitching (Go)", "stitching", ...
+  // "traceparent injected", "traceparent injected (goroutines)", "stitching (event loop seen)",
+  // "stitching (Go)", "stitching", ...
   std::string trace_context(const DiscoveredSource& source) const;
 
  private:
@@ -105,8 +112,18 @@ class Agent {
   Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Metrics& metrics,
         std::shared_ptr<spdlog::logger> logger);
   void start_injector();
-  // Probes the OpenSSL of a process that is traced now (discovery thread); says once why not.
+  // A traced process whose runtime gets uprobes: its OpenSSL, its goroutines when it is Go.
+  struct ProbeTarget {
+    uint32_t pid;
+    OpensslInfo openssl;
+    bool go;
+  };
+  // Attaches (or keeps) the uprobes of processes traced now (discovery thread, after the
+  // verdicts: reading a binary takes milliseconds); says once per change what each got.
+  void probe_runtimes(const std::vector<ProbeTarget>& targets);
   void probe_tls(uint32_t pid, const OpensslInfo& openssl);
+  void probe_go(uint32_t pid);
+  void detach_probes(uint32_t pid);
   void scan_once();
   void discover_new(std::vector<uint32_t> pids);
   void discovery_loop();
@@ -132,6 +149,7 @@ class Agent {
   std::unique_ptr<SocketProbe> probe_;
   std::unique_ptr<Injector> injector_;  // null when injection is off (injection_ says why)
   std::unique_ptr<TlsProbe> tls_;       // null when agent.capture.tls is off
+  std::unique_ptr<GoProbe> go_;         // null when agent.capture.goroutines is off
   InjectionState injection_;
   Discovery discovery_;
   SpanBuilder builder_;
@@ -159,9 +177,10 @@ class Agent {
     int attempt;
   };
   std::vector<Recheck> rechecks_;
-  // What probe_tls() found per pid, for tls_state().
-  mutable std::mutex tls_state_mu_;
+  // What probe_tls() and probe_go() found per pid, for tls_state() and go_state().
+  mutable std::mutex probe_state_mu_;
   std::unordered_map<uint32_t, std::string> tls_states_;
+  std::unordered_map<uint32_t, std::string> go_states_;
   // Discovery thread only: pids put in the never-traced set for a reason a later scan can lift.
   std::unordered_set<uint32_t> never_traced_;
 

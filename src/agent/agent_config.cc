@@ -71,6 +71,7 @@ AgentConfig parse_agent_config(const YAML::Node& node, const std::string& path) 
   config.spans.record_query_string = capture.get_bool("query_string", false);
   config.db_literals = capture.get_bool("db_literals", false);
   config.tls = capture.get_bool("tls", true);
+  config.goroutines = capture.get_bool("goroutines", true);
   capture.reject_unknown_keys();
 
   ConfigNode inject = agent.child("inject");

@@ -30,6 +30,7 @@ struct AgentConfig {
   SpanBuilderOptions spans;
   bool db_literals = false;  // `agent.capture.db_literals`: query text with its literal values
   bool tls = true;           // `agent.capture.tls`: TLS plaintext from uprobes on OpenSSL
+  bool goroutines = true;    // `agent.capture.goroutines`: Go trace context from uprobes on Go
   InjectConfig inject;
 };
 

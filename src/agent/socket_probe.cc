@@ -211,11 +211,13 @@ void SocketProbe::trace_process(uint32_t pid, TraceMode mode) {
   uint8_t traced = HODOS_TRACED;
   if (mode == TraceMode::kThreadContext) traced |= HODOS_TRACED_THREAD_CONTEXT;
   if (mode == TraceMode::kGoroutines) traced |= HODOS_TRACED_GOROUTINES;
-  // The TLS bit is TlsProbe's (set_tls_probed): a change of mode keeps it.
+  // The TLS bit is TlsProbe's (set_tls_probed), the goroutine-context bit GoProbe's: a change
+  // of mode keeps them (the latter only while the process is still seen as Go).
   uint8_t current = 0;
   if (bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &current,
                            sizeof(current), 0) == 0) {
     traced |= current & HODOS_TRACED_TLS;
+    if (mode == TraceMode::kGoroutines) traced |= current & HODOS_TRACED_GOROUTINE_CONTEXT;
   }
   if (int err = bpf_map__update_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &traced,
                                      sizeof(traced), BPF_ANY);
@@ -232,13 +234,44 @@ SocketProbe::TlsPrograms SocketProbe::tls_programs() const {
           p.on_ssl_write_ex_enter, p.on_ssl_call_return, p.on_ssl_free};
 }
 
-void SocketProbe::set_tls_probed(uint32_t pid, bool on) {
+void SocketProbe::set_tls_probed(uint32_t pid, bool on) { set_mode_bit(pid, HODOS_TRACED_TLS, on); }
+
+SocketProbe::GoPrograms SocketProbe::go_programs() const {
+  const auto& p = skeleton_->progs;
+  return {p.on_go_newproc1, p.on_go_newproc1_return, p.on_go_round_trip, p.on_go_request_write};
+}
+
+void SocketProbe::set_goroutine_context(uint32_t pid, uint32_t goid_offset,
+                                        uint32_t stack_offset) {
+  const hodos_go_process go{goid_offset, stack_offset};
+  if (int err = bpf_map__update_elem(skeleton_->maps.go_processes, &pid, sizeof(pid), &go,
+                                     sizeof(go), BPF_ANY);
+      err != 0) {
+    throw BpfError(fmt::format("cannot follow the goroutines of process {}: {}", pid,
+                               errno_text(err)));
+  }
+  set_mode_bit(pid, HODOS_TRACED_GOROUTINE_CONTEXT, true);
+}
+
+void SocketProbe::clear_goroutine_context(uint32_t pid) {
+  set_mode_bit(pid, HODOS_TRACED_GOROUTINE_CONTEXT, false);
+  bpf_map__delete_elem(skeleton_->maps.go_processes, &pid, sizeof(pid), 0);
+}
+
+bool SocketProbe::has_goroutine_context(uint32_t pid) const {
+  uint8_t value = 0;
+  return bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value,
+                              sizeof(value), 0) == 0 &&
+         (value & HODOS_TRACED_GOROUTINE_CONTEXT) != 0;
+}
+
+void SocketProbe::set_mode_bit(uint32_t pid, uint8_t bit, bool on) {
   uint8_t value = 0;
   if (bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value,
                            sizeof(value), 0) != 0) {
     return;  // not traced (any more): nothing to mark
   }
-  value = on ? (value | HODOS_TRACED_TLS) : (value & ~HODOS_TRACED_TLS);
+  value = on ? (value | bit) : (value & ~bit);
   // BPF_EXIST: a process that left the filter meanwhile is not put back.
   bpf_map__update_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value, sizeof(value),
                        BPF_EXIST);
@@ -359,6 +392,9 @@ SocketProbeCounters SocketProbe::counters() const {
   c.contexts_not_per_thread = sums[HODOS_COUNTER_CONTEXT_NOT_PER_THREAD];
   c.tls_no_socket = sums[HODOS_COUNTER_TLS_NO_SOCKET];
   c.tls_ciphertext_skipped = sums[HODOS_COUNTER_TLS_CIPHERTEXT_SKIPPED];
+  c.go_contexts_inherited = sums[HODOS_COUNTER_GO_CONTEXT_INHERITED];
+  c.go_requests_linked = sums[HODOS_COUNTER_GO_REQUESTS_LINKED];
+  c.go_no_goroutine = sums[HODOS_COUNTER_GO_NO_GOROUTINE];
   for (const bpf_program* program :
        {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit,
         skeleton_->progs.on_sys_enter_typed, skeleton_->progs.on_sys_exit_typed,
@@ -366,7 +402,9 @@ SocketProbeCounters SocketProbe::counters() const {
         skeleton_->progs.on_process_exit, skeleton_->progs.on_ssl_read_enter,
         skeleton_->progs.on_ssl_read_ex_enter, skeleton_->progs.on_ssl_write_enter,
         skeleton_->progs.on_ssl_write_ex_enter, skeleton_->progs.on_ssl_call_return,
-        skeleton_->progs.on_ssl_free}) {
+        skeleton_->progs.on_ssl_free, skeleton_->progs.on_go_newproc1,
+        skeleton_->progs.on_go_newproc1_return, skeleton_->progs.on_go_round_trip,
+        skeleton_->progs.on_go_request_write}) {
     if (bpf_program__fd(program) < 0) continue;  // the pair not loaded
     c.recursion_misses += program_info(program).recursion_misses;
   }

@@ -169,6 +169,12 @@ struct SocketProbeCounters {
   // calls not sent (ciphertext).
   uint64_t tls_no_socket = 0;
   uint64_t tls_ciphertext_skipped = 0;
+  // Goroutine-context processes (Go): goroutines that got the context of the goroutine that
+  // started them, outgoing net/http requests whose context reached the writer goroutine, and
+  // syscalls or probes where the g register could not be trusted (cgo code).
+  uint64_t go_contexts_inherited = 0;
+  uint64_t go_requests_linked = 0;
+  uint64_t go_no_goroutine = 0;
   uint64_t recursion_misses = 0;  // program runs the kernel skipped (nested on one CPU)
   uint64_t decode_errors = 0;     // malformed records (a kernel/userspace mismatch)
 };
@@ -240,6 +246,20 @@ class SocketProbe {
   };
   TlsPrograms tls_programs() const;
   void set_tls_probed(uint32_t pid, bool on);
+  // The uprobe programs on Go code (GoProbe attaches them: entries and return instructions, never
+  // uretprobes), and goroutine-context mode: where goid and the stack bounds sit in the
+  // process's runtime.g, then the mode bit (kept across trace_process calls while the process is
+  // in TraceMode::kGoroutines; the kernel drops both at exec and exit).
+  struct GoPrograms {
+    bpf_program* newproc1 = nullptr;              // runtime.newproc1, entry
+    bpf_program* newproc1_return = nullptr;       // ... its return instructions
+    bpf_program* round_trip = nullptr;            // net/http.(*persistConn).roundTrip, entry
+    bpf_program* request_write = nullptr;         // net/http.(*Request).write, entry
+  };
+  GoPrograms go_programs() const;
+  void set_goroutine_context(uint32_t pid, uint32_t goid_offset, uint32_t stack_offset);
+  void clear_goroutine_context(uint32_t pid);
+  bool has_goroutine_context(uint32_t pid) const;
   // Whether the loaded programs read the kernel's structures with plain loads (typed_reads and a
   // kernel that allows it).
   bool typed_reads() const { return typed_reads_; }
@@ -247,6 +267,8 @@ class SocketProbe {
  private:
   SocketProbe(EventCallback on_event) : on_event_(std::move(on_event)) {}
   static int on_record(void* self, void* record, size_t size);
+  // Sets or clears `bit` of a process already in the pid filter (never adds it back).
+  void set_mode_bit(uint32_t pid, uint8_t bit, bool on);
   int finish_delivery(int result);
 
   struct SkeletonDeleter {

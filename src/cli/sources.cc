@@ -85,6 +85,14 @@ void run_list(const SourcesOptions& o) {
                       tls_text(s), str(s, "trace_context")});
     }
     print_table(rows);
+    // A Go service whose goroutines cannot be followed: why, where the user can act on it.
+    for (const json& s : sources) {
+      const std::string go = str(s, "go");
+      if (s.value("traced", false) && go.starts_with("not followed")) {
+        std::printf("%s (pid %d): Go trace context %s\n", str(s, "service").c_str(),
+                    s.value("pid", 0), go.c_str());
+      }
+    }
   }
   // Saved choices for services that are not running now.
   std::vector<std::string> idle;

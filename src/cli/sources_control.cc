@@ -43,6 +43,7 @@ json source_json(const agent::DiscoveredSource& s, const agent::SourceOverrides&
       {"selected_by", s.selected_by},
       {"trace_context", agent.trace_context(s)},
       {"tls", agent.tls_state(static_cast<uint32_t>(s.process.pid()))},
+      {"go", agent.go_state(static_cast<uint32_t>(s.process.pid()))},
   };
   if (auto it = saved.find(s.discovered_name); it != saved.end()) {
     j["override"] = override_json(it->second);

@@ -358,7 +358,7 @@ test('Go net/http (built with the installed Go): SERVER spans, keep-alive, pipel
   expectServer(spans, 'GET /chunked', { port, urlPath: '/chunked', status: 200, peerPort: got[0].localPort });
   expectServer(spans, 'POST /upload', { port, method: 'POST', urlPath: '/upload', status: 200 });
   assertPipelined(spans, port, pipelined, 3, 4);
-  // Go's root spans (no goroutine-aware parenting yet): each request is its own trace.
+  // No traceparent came with them: each request is the root of its own trace.
   assert.notEqual(item(1).traceID, item(2).traceID);
 });
 

@@ -35,7 +35,7 @@ const HOP_NODE = path.join(APPS, 'context_hop.mjs');
 const SERVICE = {
   front: 'ctx-front', java: 'ctx-java', leafC: 'ctx-leaf-c', leafD: 'ctx-leaf-d',
   sdkCaller: 'ctx-sdk-caller', nodeSdk: 'ctx-node-sdk', nodeFront: 'ctx-node-front', nginx: 'ctx-nginx',
-  go: 'ctx-go', frontGo: 'ctx-front-go',
+  go: 'ctx-go', frontGo: 'ctx-front-go', goStripped: 'ctx-go-stripped', frontGoStripped: 'ctx-front-go-stripped',
 };
 // The services of the chain client → front (Python) → java → leafC, leafD (Python).
 const CHAIN = [SERVICE.front, SERVICE.java, SERVICE.leafC, SERVICE.leafD];
@@ -181,10 +181,10 @@ before(async () => {
   const www = path.join(tmp.dir, 'www');
   fs.mkdirSync(www);
   // Injection on (another Hodos agent injecting on the host would make this one stand down).
-  let go;
-  [{ up, lock }, , go] = await Promise.all([
+  let go, goStripped;
+  [{ up, lock }, , go, goStripped] = await Promise.all([
     startInjectingUp({ dir: tmp.dir }), execFileP('javac', ['-d', tmp.dir, path.join(APPS, 'ContextHop.java')]),
-    buildGoServer(tmp.dir)]);
+    buildGoServer(tmp.dir), buildGoServer(tmp.dir, { stripped: true })]);
   goMissing = go.reason;
 
   // Every server starts after the agent, callees before their callers (which take their ports).
@@ -202,8 +202,12 @@ before(async () => {
     py('front', s.java.port), py('sdkCaller', s.nodeSdk.port), node('nodeFront', s.nginx.port),
   ]);
   if (!goMissing) {
-    s.go = await startServer('go', go.bin, [www, String(s.leafC.port)], env('go'));
-    s.frontGo = await py('frontGo', s.go.port);
+    const leaves = [String(s.leafC.port), String(s.leafD.port)];
+    [s.go, s.goStripped] = await Promise.all([
+      startServer('go', go.bin, [www, ...leaves], env('go')),
+      startServer('goStripped', goStripped.bin, [www, ...leaves], env('goStripped'))]);
+    [s.frontGo, s.frontGoStripped] = await Promise.all([py('frontGo', s.go.port),
+                                                        py('frontGoStripped', s.goStripped.port)]);
   }
   await waitUntilTraced(up, ...Object.values(s).map((server) => server.child.pid));
 });
@@ -353,49 +357,77 @@ test('a Node (event loop) front and an nginx proxy hop: one trace per request by
 // Last: replaces the shared `hodos up` with one whose config turns injection off, and the chain's
 // servers with new ones started after it (a thread already blocked in a read when an agent starts
 // is not seen reading: the first request on a kept-alive connection would lose spans).
-// Go runs many goroutines on each thread: which request a call written on a thread serves is not
-// known there, so a Go service's calls are never parented by thread (they are roots) and get no
-// header. Its SERVER span still continues the traceparent the Python front's call carried, and the
-// callee is stitched to the Go call. Under 16 concurrent clients no span may land in another
-// request's trace.
-test('a Go hop: never linked wrongly under 16 concurrent clients', { skip }, async (t) => {
-  if (goMissing) {
-    t.skip(`the Go hop could not be built: ${goMissing}`);
-    return;
-  }
-  const rids = Array.from({ length: 80 }, (_, i) => `go-${i}`);
-  const answers = new Map();
-  const queue = [...rids];
-  await Promise.all(Array.from({ length: 16 }, async () => {
-    for (let rid = queue.shift(); rid; rid = queue.shift()) {
-      const r = await request(s.frontGo.port, `/chain/${rid}`);
-      assert.equal(r.status, 200, `${rid}: ${r.body}`);
-      answers.set(rid, JSON.parse(r.body));
+// Go runs many goroutines on each thread, and a goroutine moves between threads: the agent follows
+// goroutines instead (uprobes on runtime.newproc1 and net/http's client, found in the binary), so a
+// Go server's outgoing calls get a traceparent naming their CLIENT span, whether the handler's own
+// goroutine makes them or a goroutine it starts, over pooled keep-alive connections whose writer
+// goroutine serves every caller. A python front calls Go, which calls leaf C from its handler and
+// leaf D from a new goroutine at once; 16 concurrent clients, every request exactly one trace with
+// every parent right and the exact header each callee received. Twice: a Go binary with its
+// symbols and DWARF, and one built with -ldflags='-s -w' (functions from Go's own pclntab,
+// offsets from the agent's table).
+const GO_LINKED = 'hodos_agent_go_contexts_total{how="request_linked"}';
+const GO_INHERITED = 'hodos_agent_go_contexts_total{how="inherited"}';
+for (const [goName, frontName] of [['go', 'frontGo'], ['goStripped', 'frontGoStripped']]) {
+  test(`a Go hop (${SERVICE[goName]}): its calls from goroutines injected, 16 concurrent clients`, { skip }, async (t) => {
+    if (goMissing) {
+      t.skip(`the Go hop could not be built: ${goMissing}`);
+      return;
     }
-  }));
-  const services = [SERVICE.frontGo, SERVICE.go, SERVICE.leafC];
-  const found = await waitForRequests(up, services, rids, 5);
-  for (const rid of rids) {
-    const mine = found.byRid.get(rid);
-    assert.equal(mine.length, 5, `${rid}:${describeSpans(mine)}`);
-    const front = pick(mine, SERVICE.frontGo, 'server');
-    const frontCall = pick(mine, SERVICE.frontGo, 'client', s.go.port);
-    const goServer = pick(mine, SERVICE.go, 'server');
-    const goCall = pick(mine, SERVICE.go, 'client', s.leafC.port);
-    const leaf = pick(mine, SERVICE.leafC, 'server');
-    // The Python front's call was injected; the Go server continued it.
-    assert.equal(answers.get(rid).calls[0].answer.traceparent, traceparentOf(front.traceID, frontCall));
-    assertParent(frontCall, front, `${rid}: the front's call is its request's child`);
-    assertParent(goServer, frontCall, `${rid}: Go's SERVER span continues the front's traceparent`);
-    assert.deepEqual(parentIds(goCall), [], `${rid}: Go's call is a root, never a guess:${describeSpans([goCall])}`);
-    assert.equal(leaf.traceID, goCall.traceID, `${rid}: the leaf is stitched to Go's call`);
-    assertParent(leaf, goCall, `${rid}: the leaf's parent is Go's call`);
-    for (const traceID of new Set(mine.map((x) => x.traceID))) {
-      const strangers = found.byTrace.get(traceID).filter((x) => ridOf(x) !== rid);
-      assert.equal(strangers.length, 0, `${rid}: spans of other requests in its trace:${describeSpans(strangers)}`);
+    const listed = JSON.parse((await runHodos(['sources', 'list', '--json', '--api', up.apiUrl])).stdout);
+    const source = listed.sources.find((x) => x.pid === s[goName].child.pid);
+    assert.match(source?.go ?? '', /^goroutines followed \(go1\.\d+/, JSON.stringify(source));
+    assert.equal(source.trace_context, 'traceparent injected (goroutines)', JSON.stringify(source));
+    const linkedBefore = await metric(up, GO_LINKED);
+    const inheritedBefore = await metric(up, GO_INHERITED);
+
+    const rids = Array.from({ length: 80 }, (_, i) => `${goName}-${i}`);
+    const answers = new Map();
+    const queue = [...rids];
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      for (let rid = queue.shift(); rid; rid = queue.shift()) {
+        const r = await request(s[frontName].port, `/chain/${rid}`);
+        assert.equal(r.status, 200, `${rid}: ${r.body}`);
+        answers.set(rid, JSON.parse(r.body));
+      }
+    }));
+    const services = [SERVICE[frontName], SERVICE[goName], SERVICE.leafC, SERVICE.leafD];
+    const found = await waitForRequests(up, services, rids, 7);
+    for (const rid of rids) {
+      const traceID = assertOneTrace(rid, found, 7);
+      const mine = found.byRid.get(rid);
+      const front = pick(mine, SERVICE[frontName], 'server');
+      const frontCall = pick(mine, SERVICE[frontName], 'client', s[goName].port);
+      const goServer = pick(mine, SERVICE[goName], 'server');
+      const goCallC = pick(mine, SERVICE[goName], 'client', s.leafC.port);
+      const goCallD = pick(mine, SERVICE[goName], 'client', s.leafD.port);
+      const leafC = pick(mine, SERVICE.leafC, 'server');
+      const leafD = pick(mine, SERVICE.leafD, 'server');
+      assertParent(frontCall, front, `${rid}: the front's call is its request's child`);
+      assertParent(goServer, frontCall, `${rid}: Go's SERVER span continues the front's traceparent`);
+      assertParent(goCallC, goServer, `${rid}: Go's call from the handler is its request's child`);
+      assertParent(goCallD, goServer, `${rid}: Go's call from a new goroutine is its request's child`);
+      assertParent(leafC, goCallC, `${rid}: C's SERVER span is the child of Go's CLIENT span to C`);
+      assertParent(leafD, goCallD, `${rid}: D's SERVER span is the child of Go's CLIENT span to D`);
+      for (const span of mine) assertStatus(span, 200);
+      const goGot = answers.get(rid).calls[0].answer;
+      const [cGot, dGot] = goGot.calls.map((c) => c.answer);
+      assert.deepEqual([goGot.port, cGot.port, dGot.port], [s[goName].port, s.leafC.port, s.leafD.port]);
+      assert.deepEqual([goGot.traceparent, cGot.traceparent, dGot.traceparent],
+                       [traceparentOf(traceID, frontCall), traceparentOf(traceID, goCallC),
+                        traceparentOf(traceID, goCallD)],
+                       `${rid}: the traceparent each callee received [Go, C, D] names its caller's CLIENT span`);
     }
-  }
-});
+    // Every call's context went from its caller's goroutine to a connection's writer goroutine;
+    // leaf D's calls were made from goroutines that inherited it.
+    let linked, inherited;
+    await waitFor(`${GO_LINKED} to count 160 requests`, async () => {
+      linked = await metric(up, GO_LINKED) - linkedBefore;
+      inherited = await metric(up, GO_INHERITED) - inheritedBefore;
+      return linked >= 160 && inherited >= 80;
+    }, { timeoutMs: 5000, intervalMs: 100, describe: () => `linked +${linked}, inherited +${inherited}` });
+  });
+}
 
 test('agent.inject.enabled: false: no callee receives a traceparent, stitching still joins', { skip }, async () => {
   const exit = await up.stop();

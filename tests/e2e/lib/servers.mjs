@@ -169,16 +169,17 @@ export function rawExchange(port, raw) {
 }
 
 // Builds tests/e2e/apps/go_server with the installed `go` into `outDir`; resolves with the binary's
-// path, or with undefined and the reason when no Go toolchain is installed.
-export async function buildGoServer(outDir) {
-  const bin = path.join(outDir, 'go_server');
+// path, or with undefined and the reason when no Go toolchain is installed. `stripped`: without
+// symbol table and DWARF (-ldflags='-s -w'), as release builds often are.
+export async function buildGoServer(outDir, { stripped = false } = {}) {
+  const bin = path.join(outDir, stripped ? 'go_server_stripped' : 'go_server');
   try {
     await execFileP('go', ['version']);
   } catch {
     return { reason: 'no `go` on PATH (scripts/setup.sh installs golang-go)' };
   }
   // Standard library only: no module proxy, caches in the test's temp dir.
-  await execFileP('go', ['build', '-o', bin, 'main.go'], {
+  await execFileP('go', ['build', ...(stripped ? ['-ldflags=-s -w'] : []), '-o', bin, 'main.go'], {
     cwd: path.join(APPS, 'go_server'),
     env: { ...process.env, GO111MODULE: 'off', GOPROXY: 'off', GOPATH: path.join(outDir, 'gopath'),
            GOCACHE: path.join(outDir, 'gocache') },

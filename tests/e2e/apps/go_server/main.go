@@ -1,19 +1,24 @@
 // A net/http server for the agent's end-to-end tests, built with the distribution's Go (standard
-// library only). Usage: go_server WWW_DIR [NEXT_PORT]. Prints "port N" once it listens on
-// 127.0.0.1. With NEXT_PORT, GET /chain/... calls 127.0.0.1:NEXT_PORT with the same path (a hop
-// of tests/e2e/context.test.mjs) and answers JSON {"traceparent": as received, "status": the
-// call's}.
+// library only). Usage: go_server WWW_DIR [NEXT_PORT ...]. Prints "port N" once it listens on
+// 127.0.0.1. With NEXT_PORTs, GET /chain/... is a hop of tests/e2e/context.test.mjs: it calls
+// 127.0.0.1:NEXT_PORT with the same path for each NEXT_PORT, the first from the handler's own
+// goroutine, every other one from a goroutine of its own (all at once), and answers JSON as
+// tests/e2e/apps/context_hop.py does: {"port", "path", "traceparent" (as received), "calls":
+// [{"port", "status", "answer"}]}.
 package main
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 func main() {
@@ -43,18 +48,32 @@ func main() {
 	})
 	mux.Handle("/files/", http.StripPrefix("/files/", http.FileServer(http.Dir(www))))
 	if len(os.Args) > 2 {
-		next := os.Args[2]
-		// The call is written by the client's connection goroutine, on whatever thread runs it.
+		nexts := os.Args[2:]
+		// The calls are written by the client's connection goroutines, on whatever threads run them.
 		mux.HandleFunc("/chain/", func(w http.ResponseWriter, r *http.Request) {
-			resp, err := http.Get("http://127.0.0.1:" + next + r.URL.Path)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadGateway)
-				return
+			calls := make([]call, len(nexts))
+			calls[0] = get(nexts[0], r.URL.Path)
+			var wg sync.WaitGroup
+			for i := 1; i < len(nexts); i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					calls[i] = get(nexts[i], r.URL.Path)
+				}(i)
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			wg.Wait()
+			status := http.StatusOK
+			for _, c := range calls {
+				if c.Status > status {
+					status = c.Status
+				}
+			}
+			port := r.Context().Value(http.LocalAddrContextKey).(net.Addr).(*net.TCPAddr).Port
+			body, _ := json.Marshal(map[string]any{"port": port, "path": r.URL.Path,
+				"traceparent": header(r, "traceparent"), "calls": calls})
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, "{\"traceparent\":%q,\"status\":%d}\n", r.Header.Get("traceparent"), resp.StatusCode)
+			w.WriteHeader(status)
+			w.Write(body)
 		})
 	}
 
@@ -66,4 +85,34 @@ func main() {
 	fmt.Printf("port %d\n", ln.Addr().(*net.TCPAddr).Port)
 	fmt.Fprintln(os.Stderr, http.Serve(ln, mux))
 	os.Exit(1)
+}
+
+type call struct {
+	Port   int             `json:"port"`
+	Status int             `json:"status"`
+	Answer json.RawMessage `json:"answer"`
+}
+
+// GET 127.0.0.1:port/path; a failure is a 502 with the error as its answer.
+func get(port, path string) call {
+	n, _ := strconv.Atoi(port)
+	resp, err := http.Get("http://127.0.0.1:" + port + path)
+	if err != nil {
+		msg, _ := json.Marshal(err.Error())
+		return call{n, http.StatusBadGateway, msg}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !json.Valid(body) {
+		body, _ = json.Marshal(string(body))
+	}
+	return call{n, resp.StatusCode, body}
+}
+
+// The header's value, or nil (JSON null) when the request had none.
+func header(r *http.Request, name string) any {
+	if v := r.Header.Get(name); v != "" {
+		return v
+	}
+	return nil
 }
