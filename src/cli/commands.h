@@ -21,7 +21,6 @@ void add_actions_command(CLI::App& app);
 void add_sampling_command(CLI::App& app);
 void add_status_command(CLI::App& app);
 void add_install_command(CLI::App& app);
-// Commands whose issues have not landed yet: they say so and exit 1.
-void add_pending_commands(CLI::App& app);
+void add_describe_command(CLI::App& app);
 
 }  // namespace hodos::cli

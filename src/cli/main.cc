@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   hodos::cli::add_traces_command(app);
   hodos::cli::add_diagnose_command(app);
   hodos::cli::add_install_command(app);
-  hodos::cli::add_pending_commands(app);
+  hodos::cli::add_describe_command(app);
   app.add_subcommand("version", "Print the version")->callback([] {
     std::printf("hodos %s\n", HODOS_VERSION);
   });
