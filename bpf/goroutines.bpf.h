@@ -94,6 +94,36 @@ struct {
   __type(value, __u64);
 } go_newproc_calls SEC(".maps");
 
+/* Sockets whose last read returned one capital letter (by tgid and fd): net/http's server reads a
+ * kept-alive connection's next byte from a background goroutine while a handler runs, so when the
+ * next request comes in before that read is called off, its first byte arrives alone and the rest
+ * in the serving goroutine's read. */
+struct go_fd_key {
+  __u32 tgid;
+  __s32 fd;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, struct go_fd_key);
+  __type(value, __u8);
+} go_split_reads SEC(".maps");
+
+/* 1 when the socket's previous read was a lone capital letter (forgotten now), else 0. */
+static __always_inline __u32 take_split_read(__u32 tgid, int fd) {
+  struct go_fd_key key = {.tgid = tgid, .fd = fd};
+  return bpf_map_delete_elem(&go_split_reads, &key) == 0 ? 1 : 0;
+}
+
+static __always_inline void remember_split_read(const struct hodos_data_event *event, __u32 tgid,
+                                                int fd) {
+  __u8 c = event->data[0];
+  if (c < 'A' || c > 'Z') return;
+  struct go_fd_key key = {.tgid = tgid, .fd = fd};
+  bpf_map_update_elem(&go_split_reads, &key, &c, BPF_ANY);
+}
+
 /* The goroutine running on this thread, from its g register and stack pointer; 0 when g cannot
  * be trusted (counted). */
 static __always_inline __u64 current_goroutine(const struct hodos_go_process *go, __u64 g,

@@ -316,21 +316,62 @@ static __always_inline void emit_connection_event(const struct pending_call *cal
 
 #define CAPTURE_MASK (HODOS_MAX_CAPTURE_BYTES - 1)
 
+/* HTTP/2 connections, by socket: their reads and writes are captured up to
+ * HODOS_MAX_CAPTURE_BYTES whatever capture_bytes is, because a header block the capture misses
+ * breaks the connection's HPACK state for good (and reads of a busy connection hold many). Marked
+ * by the client preface going through; LRU, and forgotten at close. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, __u8);
+} http2_sockets SEC(".maps");
+
+/* "PRI * HT", the start of the HTTP/2 client preface. */
+static __always_inline bool is_http2_preface(const __u8 *p) {
+  return p[0] == 'P' && p[1] == 'R' && p[2] == 'I' && p[3] == ' ' && p[4] == '*' && p[5] == ' ' &&
+         p[6] == 'H' && p[7] == 'T';
+}
+
+/* How many bytes of this call to capture at most: capture_bytes, or all that fit for HTTP/2 (a
+ * connection already marked, or a plain read or write that starts with the preface and would be
+ * cut: its first read often holds the first requests too). */
+static __always_inline __u64 capture_limit(const struct pending_call *call, long ret) {
+  if (bpf_map_lookup_elem(&http2_sockets, &call->sk)) return HODOS_MAX_CAPTURE_BYTES;
+  if ((__u64)ret <= capture_bytes) return capture_bytes;
+  switch (call->syscall) {
+    case HODOS_SYSCALL_READ:
+    case HODOS_SYSCALL_WRITE:
+    case HODOS_SYSCALL_RECVFROM:
+    case HODOS_SYSCALL_SENDTO: {
+      __u8 head[8];
+      if (bpf_probe_read_user(head, sizeof(head), (const void *)call->buf) == 0 &&
+          is_http2_preface(head))
+        return HODOS_MAX_CAPTURE_BYTES;
+      break;
+    }
+  }
+  return capture_bytes;
+}
+
 /* A captured byte; the mask keeps the verifier's view of the index inside the scratch slot. */
 static __always_inline __u8 byte_at(const struct hodos_data_event *event, __u32 i) {
   return event->data[i & CAPTURE_MASK];
 }
 
 /* Where the request line's CR is when the first `n` captured bytes start with an HTTP/1.x request
- * line (a method of capital letters, a space, ... " HTTP/1.x" CRLF within 1024 bytes); else 0. */
-static __always_inline __u32 captured_request_line(const struct hodos_data_event *event, __u32 n) {
+ * line (a method of capital letters, a space, ... " HTTP/1.x" CRLF within 1024 bytes); else 0.
+ * `prefix` (0 or 1): the method's first letter came in the socket's previous read (Go's server
+ * reads a request's first byte alone when its background read gets it). */
+static __always_inline __u32 captured_request_line(const struct hodos_data_event *event, __u32 n,
+                                                   __u32 prefix) {
   __u32 method = 0;
 #pragma clang loop unroll(disable)
   for (__u32 i = 0; i < 17; i++) {
     if (i >= n) return 0;
     __u8 c = byte_at(event, i);
     if (c == ' ') {
-      method = i;
+      method = i + prefix;
       break;
     }
     if (c < 'A' || c > 'Z') return 0;
@@ -340,7 +381,7 @@ static __always_inline __u32 captured_request_line(const struct hodos_data_event
   __u32 cr = 0;
   struct bpf_iter_num it;
   int *index;
-  bpf_iter_num_new(&it, 14, 1024);
+  bpf_iter_num_new(&it, 13, 1024);
   while ((index = bpf_iter_num_next(&it))) {
     __u32 i = *index;
     if (i + 1 >= limit) break;
@@ -352,7 +393,8 @@ static __always_inline __u32 captured_request_line(const struct hodos_data_event
     }
   }
   bpf_iter_num_destroy(&it);
-  if (cr < 14 || cr + 2 > n) return 0;
+  /* "GET / HTTP/1.1" is the shortest request line. */
+  if (cr + prefix < 14 || cr + 2 > n) return 0;
   __u8 version[11];
 #pragma clang loop unroll(disable)
   for (__u32 i = 0; i < 11; i++) version[i] = byte_at(event, cr - 9 + i);
@@ -499,11 +541,12 @@ static __always_inline void copy_ids(struct hodos_span_ids *ids, const __u8 *tra
  *
  * A global function: the verifier checks it once, on its own, instead of once for every path
  * through the capture that leads here (inlined, that walk passed its million-instruction limit). */
-__noinline int begin_request_context(struct hodos_data_event *event, __u64 pid_tgid, int fd) {
+__noinline int begin_request_context(struct hodos_data_event *event, __u64 pid_tgid, int fd,
+                                     __u32 prefix) {
   if (!event) return 0;
   __u32 n = event->captured;
-  if (n > HODOS_MAX_CAPTURE_BYTES) return 0;
-  __u32 cr = captured_request_line(event, n);
+  if (n > HODOS_MAX_CAPTURE_BYTES || prefix > 1) return 0;
+  __u32 cr = captured_request_line(event, n, prefix);
   if (cr == 0) return 0;
   __u32 tid = (__u32)pid_tgid;
   __u64 now = bpf_ktime_get_ns();
@@ -568,26 +611,51 @@ static __always_inline void end_request_context(__u32 tid, int fd) {
   if (ctx && ctx->server_fd == fd) bpf_map_delete_elem(&thread_contexts, &tid);
 }
 
-/* Copies up to `wanted` bytes from the user's iovec array into event->data, iovec by iovec; returns
- * the bytes copied, or -1 when user memory could not be read. */
+/* One walk of an iovec array, for capture_one_iovec. */
+struct iovec_capture {
+  struct hodos_data_event *event;
+  const struct iovec *iov;
+  __u64 iov_count;
+  __u64 wanted;
+  __u64 captured;
+  int failed;
+};
+
+/* bpf_loop's body: copies iovec `i` (as much of it as is still wanted); 1 ends the walk. A
+ * callback is verified once, however many iovecs are walked: inlined, 32 of them passed the
+ * verifier's million-instruction limit (Node's HTTP/2 writes frame by frame with writev). */
+static long capture_one_iovec(__u64 i, void *data) {
+  struct iovec_capture *c = data;
+  if (i >= c->iov_count || c->captured >= c->wanted) return 1;
+  struct iovec vec;
+  if (bpf_probe_read_user(&vec, sizeof(vec), &c->iov[i])) {
+    c->failed = 1;
+    return 1;
+  }
+  __u64 n = vec.iov_len;
+  if (n > c->wanted - c->captured) n = c->wanted - c->captured;
+  /* Explicit bounds for the verifier: offset < MAX, size <= MAX (the spill area covers it). */
+  __u64 offset = c->captured & (HODOS_MAX_CAPTURE_BYTES - 1);
+  if (n > HODOS_MAX_CAPTURE_BYTES) n = HODOS_MAX_CAPTURE_BYTES;
+  if (n == 0) return 0;
+  if (bpf_probe_read_user(c->event->data + offset, n, vec.iov_base)) {
+    c->failed = 1;
+    return 1;
+  }
+  c->captured += n;
+  return 0;
+}
+
+/* Copies up to `wanted` bytes from the user's iovec array into event->data, iovec by iovec (at
+ * most HODOS_MAX_CAPTURED_IOVECS); returns the bytes copied, or -1 when user memory could not be
+ * read. */
 static __always_inline long capture_iovecs(struct hodos_data_event *event,
                                            const struct iovec *iov, __u64 iov_count,
                                            __u64 wanted) {
-  __u64 captured = 0;
-  for (__u32 i = 0; i < HODOS_MAX_CAPTURED_IOVECS; ++i) {
-    if (i >= iov_count || captured >= wanted) break;
-    struct iovec vec;
-    if (bpf_probe_read_user(&vec, sizeof(vec), &iov[i])) return -1;
-    __u64 n = vec.iov_len;
-    if (n > wanted - captured) n = wanted - captured;
-    /* Explicit bounds for the verifier: offset < MAX, size <= MAX (the spill area covers it). */
-    __u64 offset = captured & (HODOS_MAX_CAPTURE_BYTES - 1);
-    if (n > HODOS_MAX_CAPTURE_BYTES) n = HODOS_MAX_CAPTURE_BYTES;
-    if (n == 0) continue;
-    if (bpf_probe_read_user(event->data + offset, n, vec.iov_base)) return -1;
-    captured += n;
-  }
-  return captured;
+  struct iovec_capture c = {
+      .event = event, .iov = iov, .iov_count = iov_count, .wanted = wanted};
+  bpf_loop(HODOS_MAX_CAPTURED_IOVECS, capture_one_iovec, &c, 0);
+  return c.failed ? -1 : (long)c.captured;
 }
 
 static __always_inline void emit_data_event(const struct pending_call *call, __u64 pid_tgid,
@@ -604,7 +672,7 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
     event->header.flags |= HODOS_FLAG_TLS;
 
   __u64 wanted = ret;
-  if (wanted > capture_bytes) wanted = capture_bytes;
+  if (wanted > capture_limit(call, ret)) wanted = capture_limit(call, ret);
   /* An explicit bound for the verifier, whatever capture_bytes the loader chose. */
   if (wanted > HODOS_MAX_CAPTURE_BYTES) wanted = HODOS_MAX_CAPTURE_BYTES;
   long captured = 0;
@@ -644,16 +712,23 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
   }
   if (captured > HODOS_MAX_CAPTURE_BYTES) captured = HODOS_MAX_CAPTURE_BYTES;
   event->captured = captured;
+  if (captured >= 8 && is_http2_preface(event->data)) {
+    __u8 one = 1;
+    bpf_map_update_elem(&http2_sockets, &call->sk, &one, BPF_ANY);
+  }
   if (call->mode & HODOS_TRACED_THREAD_CONTEXT) {
     if (call->direction == HODOS_DIRECTION_INGRESS)
-      begin_request_context(event, pid_tgid, call->fd);
+      begin_request_context(event, pid_tgid, call->fd, 0);
     else
       follow_request_context(event, call, (__u32)pid_tgid);
   } else if ((call->mode & HODOS_TRACED_GOROUTINE_CONTEXT) && call->goid) {
     __u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
     if (call->direction == HODOS_DIRECTION_INGRESS) {
-      if (begin_request_context(event, pid_tgid, call->fd))
+      const __u32 prefix = take_split_read(tgid, call->fd);
+      if (begin_request_context(event, pid_tgid, call->fd, prefix))
         adopt_thread_context(tgid, call->goid, tid);
+      else if (captured == 1 && ret == 1)
+        remember_split_read(event, tgid, call->fd);
     } else if (call->mode & PENDING_GOROUTINE_STAGED) {
       struct hodos_thread_context *staged = bpf_map_lookup_elem(&thread_contexts, &tid);
       if (staged && staged->server_fd == call->fd)
@@ -821,7 +896,11 @@ static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const b
       return 0;
     case HODOS_SYSCALL_CLOSE:
       if (call.mode & HODOS_TRACED_THREAD_CONTEXT) end_request_context((__u32)pid_tgid, call.fd);
-      if (call.goid) end_goroutine_context(pid_tgid >> 32, call.goid, call.fd);
+      bpf_map_delete_elem(&http2_sockets, &call.sk);
+      if (call.goid) {
+        end_goroutine_context(pid_tgid >> 32, call.goid, call.fd);
+        take_split_read(pid_tgid >> 32, call.fd);
+      }
       emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_CLOSE, call.fd, NULL, typed);
       return 0;
     default:

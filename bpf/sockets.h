@@ -15,7 +15,7 @@
 #define HODOS_MAX_TRACED_PROCESSES 16384
 /* iovecs of one readv/writev/recvmsg/sendmsg walked for the captured bytes; the bytes of later
  * ones are counted but not captured (the event is then marked truncated). */
-#define HODOS_MAX_CAPTURED_IOVECS 8
+#define HODOS_MAX_CAPTURED_IOVECS 32
 
 enum hodos_event_kind {
   HODOS_EVENT_ACCEPT = 1,  /* a connection accepted by a traced process (fd = the new socket) */

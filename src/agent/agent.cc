@@ -112,6 +112,15 @@ struct Agent::Published {
         db_gave_up(m.counter("hodos_agent_db_connections_given_up_total",
                              "Database client connections no longer followed: TLS was "
                              "negotiated, or the framing was lost.")),
+        http2_connections(m.counter("hodos_agent_http2_connections_total",
+                                    "HTTP/2 connections (gRPC among them) read from their start.")),
+        http2_unmatched(m.counter("hodos_agent_http2_unmatched_total",
+                                  "HTTP/2 streams without their response, or responses without "
+                                  "their stream.")),
+        http2_gave_up(m.counter("hodos_agent_http2_connections_given_up_total",
+                                "HTTP/2 connections no longer read: the capture missed part of a "
+                                "header block or a frame header, or the bytes broke the "
+                                "protocol.")),
         tls_connections(m.counter("hodos_agent_tls_connections_total",
                                   "Connections whose plaintext came from a TLS library (uprobes "
                                   "on OpenSSL).")),
@@ -187,6 +196,9 @@ struct Agent::Published {
   pipeline::Counter& db_unmatched_requests;
   pipeline::Counter& db_unmatched_responses;
   pipeline::Counter& db_gave_up;
+  pipeline::Counter& http2_connections;
+  pipeline::Counter& http2_unmatched;
+  pipeline::Counter& http2_gave_up;
   pipeline::Counter& tls_connections;
   pipeline::Counter& tls_no_socket;
   pipeline::Gauge& tls_processes;
@@ -834,6 +846,9 @@ void Agent::publish_counters() {
   Published::advance(p.db_unmatched_responses, t.db_unmatched_responses,
                      p.last_tracker.db_unmatched_responses);
   Published::advance(p.db_gave_up, t.db_gave_up, p.last_tracker.db_gave_up);
+  Published::advance(p.http2_connections, t.h2_connections, p.last_tracker.h2_connections);
+  Published::advance(p.http2_unmatched, t.h2_unmatched, p.last_tracker.h2_unmatched);
+  Published::advance(p.http2_gave_up, t.h2_gave_up, p.last_tracker.h2_gave_up);
   Published::advance(p.tls_connections, t.tls_connections, p.last_tracker.tls_connections);
   Published::advance(p.tls_no_socket, probe.tls_no_socket, p.last_probe.tls_no_socket);
   if (tls_) p.tls_processes.set(static_cast<double>(tls_->counters().processes));

@@ -10,6 +10,7 @@
 namespace hodos::agent {
 
 namespace http1 = protocols::http1;
+namespace http2 = protocols::http2;
 
 namespace {
 
@@ -56,6 +57,23 @@ const T* take(std::deque<std::pair<uint64_t, T>>& q, uint64_t ts, T& out, bool k
   return found ? &out : nullptr;
 }
 
+// The value stored for `ts`, leaving every entry in place: HTTP/2 streams end in any order, and
+// several may start in one write. The deque's bound drops old ones.
+template <class T>
+const T* find_at(const std::deque<std::pair<uint64_t, T>>& q, uint64_t ts) {
+  for (auto it = q.rbegin(); it != q.rend(); ++it) {
+    if (it->first == ts) return &it->second;
+  }
+  return nullptr;
+}
+
+// Server chunks written before the client's first bytes are held until those say which protocol
+// the connection speaks (an HTTP/2 server sends its SETTINGS at once; the matcher needs them).
+constexpr size_t kMaxHeldChunks = 4;
+
+// "GET / HTTP/1.1\r\n": a read shorter than this cannot hold a whole request line.
+constexpr uint64_t kShortestRequestLine = 16;
+
 }  // namespace
 
 struct ConnectionTracker::Connection {
@@ -81,7 +99,19 @@ struct ConnectionTracker::Connection {
   uint32_t serving_tid = 0;   // the thread that read it
   bool on_thread = false;     // counted in serving_[serving_tid] (not when serving_ was full)
   SpanIds open_ids;           // the open request's ids: its thread's client calls name it
+  uint64_t open_ts = 0;       // the chunk that opened it, and how long that chunk was
+  uint64_t open_bytes = 0;
   std::string client_key;     // client side, once its local port is known: key in client_ends_
+  // HTTP/2 (the client's first bytes were its preface): fed instead of `matcher`.
+  std::unique_ptr<http2::ConnectionMatcher> h2;
+  bool client_bytes_seen = false;  // the client's side has sent bytes (HTTP/2 is decided then)
+  struct HeldChunk {
+    std::string bytes;
+    uint64_t length = 0;
+    uint64_t ts = 0;
+    bool length_only = false;
+  };
+  std::vector<HeldChunk> held;  // server writes before the client's first bytes
 };
 
 ConnectionTracker::ConnectionTracker(Sink sink, ConnectionTrackerLimits limits)
@@ -221,6 +251,10 @@ void ConnectionTracker::end(
     c.db->close();
     add_db_counters(counters_, c.db->counters());
   }
+  if (c.h2) {
+    c.h2->close();
+    add_h2_counters(counters_, c.h2->counters());
+  }
   close_request(c);
   unindex_client(c);
   lru_.erase(c.lru_pos);
@@ -235,6 +269,15 @@ void ConnectionTracker::add_db_counters(ConnectionTrackerCounters& total,
   total.db_unmatched_requests += m.unmatched_requests;
   total.db_unmatched_responses += m.unmatched_responses;
   if (m.gave_up) ++total.db_gave_up;
+}
+
+void ConnectionTracker::add_h2_counters(ConnectionTrackerCounters& total,
+                                        const http2::MatchCounters& m) {
+  ++total.h2_connections;
+  total.h2_unmatched += m.unmatched_requests + m.unmatched_responses;
+  if (m.undecodable + m.headers_lost + m.framing_lost + m.hpack_errors + m.invalid_frames > 0) {
+    ++total.h2_gave_up;
+  }
 }
 
 void ConnectionTracker::fold_counters(const http1::MatchCounters& m) {
@@ -342,6 +385,13 @@ void ConnectionTracker::start_tls(Connection& c) {
     add_db_counters(counters_, c.db->counters());
     c.db.reset();
   }
+  if (c.h2) {
+    c.h2->close();
+    add_h2_counters(counters_, c.h2->counters());
+    c.h2.reset();
+  }
+  c.held.clear();
+  c.client_bytes_seen = false;
   c.detect_chunks = 0;
   c.protocol_decided = false;
   c.tls = true;
@@ -359,11 +409,31 @@ void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
     start_tls(c);
   }
   const bool ingress = event.direction == Direction::kIngress;
+  // A read's bytes exist when it returns; a write's when it is called.
+  const uint64_t ts = ingress ? event.exit_ns : event.enter_ns;
+  if (!c.client_bytes_seen) {
+    if (c.opened_as == http1::Role::kServer && !ingress && c.held.size() < kMaxHeldChunks) {
+      c.held.push_back({std::string(event.data), static_cast<uint64_t>(event.result), ts,
+                        event.length_only});
+      return;
+    }
+    detect_http2(c, event, ingress);
+  }
+  if (c.h2) {
+    if (!c.h2->active()) return;
+    if (!ingress && c.h2->role() == http2::Role::kClient) {
+      if (auto ids = ids_for_call(c, event)) {
+        remember(c.call_ids, ts, *ids, limits_.max_contexts_per_connection);
+      }
+    }
+    c.h2->feed(ingress ? protocols::Direction::kIngress : protocols::Direction::kEgress,
+               {event.data, static_cast<uint64_t>(event.result), ts, event.length_only});
+    index_client(c);
+    return;
+  }
   if (!c.protocol_decided) detect_protocol(c, event, ingress);
   if (c.db ? !c.db->active() : !c.matcher->active()) return;
 
-  // A read's bytes exist when it returns; a write's when it is called.
-  const uint64_t ts = ingress ? event.exit_ns : event.enter_ns;
   if (!ingress && c.matcher->role() != http1::Role::kServer) {
     // This write may start a request of a client call: keep the ids it would get.
     if (auto ids = ids_for_call(c, event)) {
@@ -388,6 +458,17 @@ void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
     const SpanIds ids = ids_for_request(event);
     remember(c.request_ids, ts, ids, limits_.max_contexts_per_connection);
     open_request(c, event.tid, ids);
+    c.open_ts = ts;
+    c.open_bytes = static_cast<uint64_t>(event.result);
+  } else if (ingress && event.ids.kind == KernelIdsKind::kServer &&
+             c.open_ids.source != IdsSource::kKernel && c.open_bytes < kShortestRequestLine) {
+    // The request's first byte came alone (Go's server reads it from a background goroutine):
+    // the kernel made its ids at the read of the rest, and put them in the calls it serves.
+    const SpanIds ids = ids_for_request(event);
+    for (auto& [at, kept] : c.request_ids) {
+      if (at == c.open_ts) kept = ids;
+    }
+    c.open_ids = ids;
   } else if (ingress) {
     // Read while a request is open: its body, or a pipelined request, whose ids (the kernel's, or
     // an incoming traceparent's) are kept; the thread still serves the first one. Without either,
@@ -419,6 +500,77 @@ void ConnectionTracker::detect_protocol(Connection& c, const SocketEvent& event,
       protocol, [this, conn = &c](protocols::DbCall&& call) { on_db_call(*conn, std::move(call)); },
       limits_.db, c.from_start && c.detect_chunks == 1);
   c.protocol_decided = true;
+}
+
+void ConnectionTracker::detect_http2(Connection& c, const SocketEvent& event, bool ingress) {
+  // Only connections seen from their start: HPACK state cannot be picked up mid-stream. The
+  // client's side speaks first (bar the server's held writes): a server reads it, a client
+  // writes it.
+  const bool client = c.opened_as == http1::Role::kClient;
+  if (c.opened_as == http1::Role::kUnknown) {
+    c.client_bytes_seen = true;
+    return;
+  }
+  if (ingress == client) return;  // the server's side: not yet the client's first bytes
+  c.client_bytes_seen = true;
+  std::vector<Connection::HeldChunk> held = std::move(c.held);
+  c.held.clear();
+  if (http2::starts_with_client_preface(event.data)) {
+    c.h2 = std::make_unique<http2::ConnectionMatcher>(
+        client ? http2::Role::kClient : http2::Role::kServer,
+        [this, conn = &c](http2::Exchange&& e) { on_h2_exchange(*conn, std::move(e)); },
+        limits_.h2);
+    c.protocol_decided = true;
+  }
+  // What the server wrote first goes where the rest of its bytes go.
+  for (const Connection::HeldChunk& h : held) {
+    const protocols::Chunk chunk{h.bytes, h.length, h.ts, h.length_only};
+    if (c.h2) {
+      c.h2->feed(protocols::Direction::kEgress, chunk);
+    } else {
+      c.matcher->feed(protocols::Direction::kEgress, chunk);
+    }
+  }
+}
+
+void ConnectionTracker::on_h2_exchange(Connection& c, http2::Exchange&& exchange) {
+  TrackedExchange t;
+  t.pid = c.key.pid;
+  t.fd = c.key.fd;
+  const bool server = c.h2->role() == http2::Role::kServer;
+  t.role = server ? http1::Role::kServer : http1::Role::kClient;
+  t.local = c.local;
+  t.remote = c.remote;
+  t.h2 = &exchange;
+  t.tls = c.tls;
+  if (server) {
+    // The kernel makes no ids for HTTP/2 requests: continue the caller's traceparent, if any.
+    if (auto incoming = core::parse_traceparent(exchange.request.traceparent)) {
+      t.context = {incoming->trace_id, core::SpanId::random()};
+      t.parent_id = incoming->span_id;
+      t.trace_state = exchange.request.tracestate;
+      ++counters_.adopted_traceparent;
+    } else {
+      t.context = new_root_context();
+    }
+    t.local_caller = client_ends_.contains(tuple_key(c.remote, c.local));
+  } else {
+    // The request the writing thread served when the stream's headers were written, if only one.
+    const SpanIds* ids = find_at(c.call_ids, exchange.start_ns);
+    if (ids == nullptr || ids->source == IdsSource::kAmbiguous || !ids->parent_id.valid()) {
+      if (ids != nullptr && ids->source == IdsSource::kAmbiguous) ++counters_.ambiguous_parents;
+      t.context = new_root_context();
+    } else {
+      // A span id of its own: streams started in one write share the stored ids.
+      t.context = {ids->context.trace_id, core::SpanId::random()};
+      t.parent_id = ids->parent_id;
+      t.trace_state = ids->trace_state;
+      ++counters_.children;
+    }
+  }
+  ++counters_.exchanges;
+  ++counters_.h2_exchanges;
+  sink_(t);
 }
 
 void ConnectionTracker::on_db_call(Connection& c, protocols::DbCall&& call) {
@@ -509,6 +661,7 @@ ConnectionTrackerCounters ConnectionTracker::counters() const {
     total.unmatched_responses += m.unmatched_responses;
     if (m.not_http) ++total.not_http;
     if (c->db) add_db_counters(total, c->db->counters());
+    if (c->h2) add_h2_counters(total, c->h2->counters());
   }
   return total;
 }

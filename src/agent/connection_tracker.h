@@ -1,7 +1,8 @@
-// Turns the socket events of traced processes into HTTP/1.x exchanges and database calls, one
-// connection at a time: per (pid, fd) the 4-tuple, which side the process is, and the matcher of
-// the protocol it speaks (HTTP/1.x, or for a connection the process made, PostgreSQL, MySQL or
-// Redis when its first bytes say so: protocols/db_detect.h); and per
+// Turns the socket events of traced processes into HTTP/1.x and HTTP/2 exchanges (gRPC included)
+// and database calls, one connection at a time: per (pid, fd) the 4-tuple, which side the process
+// is, and the matcher of the protocol it speaks (HTTP/2 when the client's first bytes are its
+// preface; for a connection the process made, PostgreSQL, MySQL or Redis when its first bytes say
+// so: protocols/db_detect.h; else HTTP/1.x); and per
 // thread the server requests it is serving, so that a client call made meanwhile on that thread
 // becomes a child of the one it serves (never a guess when it serves several at once). Ids the
 // kernel chose for a span are used as they are; a request's incoming `traceparent` is continued.
@@ -23,6 +24,7 @@
 #include "protocols/db_call.h"
 #include "protocols/db_detect.h"
 #include "protocols/http1/match.h"
+#include "protocols/http2/match.h"
 
 namespace hodos::agent {
 
@@ -33,8 +35,8 @@ struct SpanContext {
 };
 
 // One matched request/response of a traced process, with the ids its span gets: an HTTP/1.x
-// exchange, or a database call (then `exchange` is null, `db_call` is set and role is kClient).
-// Valid only during the sink call that receives it.
+// exchange, an HTTP/2 stream (then `h2` is set instead), or a database call (then `db_call` is
+// set and role is kClient). Valid only during the sink call that receives it.
 struct TrackedExchange {
   uint32_t pid = 0;
   int32_t fd = -1;
@@ -43,6 +45,7 @@ struct TrackedExchange {
   SocketEndpoint remote;
   const protocols::http1::Exchange* exchange = nullptr;
   const protocols::DbCall* db_call = nullptr;
+  const protocols::http2::Exchange* h2 = nullptr;
   SpanContext context;     // this span's trace and span id
   core::SpanId parent_id;  // zero for a root span
   std::string_view trace_state;  // the W3C tracestate of a continued trace (a call: its request's)
@@ -60,6 +63,7 @@ struct ConnectionTrackerLimits {
   size_t max_contexts_per_connection = 64;          // ids kept for requests not yet answered
   protocols::http1::MatchLimits match;
   protocols::DbMatchOptions db;
+  protocols::http2::MatchLimits h2;
   // Chunks of a connection the process made that are looked at for a database protocol before
   // it is taken to be HTTP/1.x (or nothing known) for good.
   uint32_t max_detect_chunks = 8;
@@ -98,6 +102,13 @@ struct ConnectionTrackerCounters {
   uint64_t db_unmatched_requests = 0;
   uint64_t db_unmatched_responses = 0;
   uint64_t db_gave_up = 0;           // connections the matcher stopped on (TLS, lost framing)
+  // HTTP/2 connections (h2c, or h2 in TLS plaintext) seen from their start, summed over them.
+  uint64_t h2_connections = 0;
+  uint64_t h2_exchanges = 0;         // streams made into spans (gRPC calls among them)
+  uint64_t h2_unmatched = 0;         // streams without their response, or answers without a stream
+  // Connections whose HTTP/2 could no longer be read: the capture missed bytes of a header block
+  // or a frame header (HPACK state or framing gone), or bytes that broke the protocol.
+  uint64_t h2_gave_up = 0;
 };
 
 class ConnectionTracker {
@@ -163,6 +174,12 @@ class ConnectionTracker {
   // Until decided, whether `event` shows a database protocol; then its matcher takes over.
   void detect_protocol(Connection& c, const SocketEvent& event, bool ingress);
   void on_db_call(Connection& c, protocols::DbCall&& call);
+  // HTTP/2: whether the client's first bytes on `c` are the preface (then its matcher takes over),
+  // and its streams as they end.
+  void detect_http2(Connection& c, const SocketEvent& event, bool ingress);
+  void on_h2_exchange(Connection& c, protocols::http2::Exchange&& exchange);
+  static void add_h2_counters(ConnectionTrackerCounters& total,
+                              const protocols::http2::MatchCounters& m);
   // The one request thread `tid` is serving on a connection other than `c`, if exactly one.
   const SpanIds* served_by(uint32_t tid, const Connection& c) const;
   // The ids of a server request whose first bytes `event` read.

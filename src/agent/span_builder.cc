@@ -7,6 +7,7 @@
 #include <charconv>
 #include <fstream>
 
+#include "protocols/grpc/call.h"
 #include "protocols/http1/attributes.h"
 
 namespace hodos::agent {
@@ -167,6 +168,7 @@ core::Span SpanBuilder::start_span(core::Arena& arena, const TrackedExchange& t,
 core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
                              const core::Resource* resource, const core::Scope* scope) const {
   if (t.db_call != nullptr) return add_db_call(batch, t, resource, scope);
+  if (t.h2 != nullptr) return add_http2(batch, t, resource, scope);
   const http1::Exchange& ex = *t.exchange;
   const http1::Request& req = ex.request;
   const http1::Response& resp = ex.response;
@@ -271,6 +273,94 @@ core::Span& SpanBuilder::add_db_call(core::SpanBatch& batch, const TrackedExchan
   if (call.error) {
     span.status.code = core::StatusCode::kError;
     attrs.str("error.type", call.status_code.empty() ? "_OTHER" : call.status_code);
+  }
+  batch.spans().push_back(span);
+  return batch.spans().back();
+}
+
+core::Span& SpanBuilder::add_http2(core::SpanBatch& batch, const TrackedExchange& t,
+                                   const core::Resource* resource,
+                                   const core::Scope* scope) const {
+  const protocols::http2::Exchange& ex = *t.h2;
+  const bool server = t.role == http1::Role::kServer;
+  core::Arena& arena = batch.arena();
+  core::Span span = start_span(arena, t, ex.start_ns, ex.end_ns, resource, scope);
+  if (server) span.local_caller = t.local_caller ? 1 : 2;
+  span.stream_id = ex.stream_id;
+
+  AttributeWriter attrs(arena, span.attributes);
+  span.attributes.reserve(arena, 14);
+  const std::string local_address = t.local.address_string();
+  const std::string remote_address = t.remote.address_string();
+  // The authority the client asked for, else the socket's own address (as for HTTP/1.x's Host).
+  const HostPort authority = split_host_header(ex.request.authority);
+  const SocketEndpoint& server_end = server ? t.local : t.remote;
+  const std::string_view server_address =
+      authority.host.empty() ? std::string_view(server ? local_address : remote_address)
+                             : authority.host;
+  const uint16_t server_port =
+      authority.host.empty() || authority.port == 0 ? server_end.port : authority.port;
+
+  bool error = false;
+  std::string error_type;
+  if (std::optional<protocols::grpc::Call> call = protocols::grpc::to_call(ex)) {
+    span.name = arena.copy(call->span_name());
+    attrs.str("rpc.system", protocols::grpc::Call::kSystem);
+    attrs.str("rpc.service", call->service);
+    attrs.str("rpc.method", call->method);
+    if (call->status_code >= 0) attrs.integer("rpc.grpc.status_code", call->status_code);
+    error = protocols::grpc::is_error(
+        *call, server ? protocols::grpc::SpanKind::kServer : protocols::grpc::SpanKind::kClient);
+    if (error) {
+      const std::string_view name = protocols::grpc::status_name(call->status_code);
+      error_type = name.empty() ? std::to_string(call->status_code) : std::string(name);
+    }
+  } else {
+    const std::string_view full_path = ex.request.path;
+    const std::string_view path = full_path.substr(0, full_path.find_first_of("?#"));
+    span.name = arena.copy(http_span_name(ex.request.method, path));
+    if (is_known_method(ex.request.method)) {
+      attrs.str("http.request.method", ex.request.method);
+    } else {
+      attrs.str("http.request.method", "_OTHER");
+      attrs.str("http.request.method_original", ex.request.method);
+    }
+    if (!path.empty()) attrs.str("url.path", path);
+    const std::string_view scheme = ex.request.scheme.empty() ? (t.tls ? "https" : "http")
+                                                              : std::string_view(ex.request.scheme);
+    attrs.str("url.scheme", scheme);
+    if (ex.response.status != 0) attrs.integer("http.response.status_code", ex.response.status);
+    if (!server) {
+      const bool v6_literal = server_address.find(':') != std::string_view::npos;
+      std::string full = std::string(scheme) + "://";
+      full += v6_literal ? "[" + std::string(server_address) + "]" : std::string(server_address);
+      if (server_port != (scheme == "https" ? 443 : 80)) full += ":" + std::to_string(server_port);
+      full += path.empty() ? "/" : path;
+      attrs.str("url.full", full);
+    }
+    if (!ex.request.user_agent.empty()) attrs.str("user_agent.original", ex.request.user_agent);
+    const uint16_t status = ex.response.status;
+    error = status >= 500 || (!server && status >= 400);
+    if (error) error_type = std::to_string(status);
+  }
+  if (ex.end == protocols::http2::StreamEnd::kReset && !error) {
+    // A plain HTTP/2 stream reset before it completed failed, unless the server's side saw its
+    // client give up (as a gRPC server does for CANCELLED).
+    error = !server || !ex.reset_by_client;
+    if (error) error_type = std::string(protocols::http2::error_code_name(ex.reset_error_code));
+  }
+  attrs.str("network.protocol.name", "http");
+  attrs.str("network.protocol.version", "2");
+  attrs.str("server.address", server_address);
+  attrs.integer("server.port", server_port);
+  if (server) attrs.str("client.address", remote_address);
+  attrs.str("network.peer.address", remote_address);
+  attrs.integer("network.peer.port", t.remote.port);
+  attrs.str("network.local.address", local_address);
+  attrs.integer("network.local.port", t.local.port);
+  if (error) {
+    span.status.code = core::StatusCode::kError;
+    if (!error_type.empty()) attrs.str("error.type", error_type);
   }
   batch.spans().push_back(span);
   return batch.spans().back();

@@ -1,6 +1,8 @@
-// Turns a tracked HTTP/1.x exchange into an OpenTelemetry span (HTTP semantic conventions, stable
-// names): SERVER for connections the process accepted, CLIENT for those it connected; and a
-// database call into a CLIENT span (database conventions: db.system.name, db.query.text, ...). What leaves
+// Turns a tracked HTTP/1.x or HTTP/2 exchange into an OpenTelemetry span (HTTP semantic
+// conventions, stable names; a gRPC call gets the RPC conventions: rpc.system, rpc.service,
+// rpc.method, rpc.grpc.status_code): SERVER for connections the process accepted, CLIENT for
+// those it connected; and a database call into a CLIENT span (database conventions:
+// db.system.name, db.query.text, ...). What leaves
 // here is privacy-safe by construction: no header value other than Host and User-Agent is read,
 // and the query string is never recorded (not in the name, not in any attribute) unless the
 // configuration allows it (then in url.query and url.full only, never in the name).
@@ -76,6 +78,9 @@ class SpanBuilder {
                         const core::Scope* scope) const;
   core::Span& add_db_call(core::SpanBatch& batch, const TrackedExchange& call,
                           const core::Resource* resource, const core::Scope* scope) const;
+  // An HTTP/2 stream: a gRPC call (RPC conventions) or an HTTP request (HTTP conventions).
+  core::Span& add_http2(core::SpanBatch& batch, const TrackedExchange& t,
+                        const core::Resource* resource, const core::Scope* scope) const;
 
   MonotonicClock clock_;
   SpanBuilderOptions options_;

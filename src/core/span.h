@@ -87,6 +87,10 @@ struct Span {
   // traced process on this host holds the client end of its connection (0 unknown, e.g. SDK
   // spans; 1 yes; 2 no, so the stitch stage can release its trace without waiting for a caller).
   uint8_t local_caller = 0;
+  // In-process hint from the agent, never encoded or stored: the HTTP/2 stream of the exchange (0
+  // for other protocols). Both ends of a connection number a stream alike, so with the connection
+  // it names one exchange: the stitch stage pairs multiplexed calls exactly.
+  uint32_t stream_id = 0;
 
   bool is_root() const { return !parent_span_id.valid(); }
   uint64_t duration_ns() const {

@@ -30,8 +30,9 @@ bool append_endpoint(std::string& out, const core::Span& s, std::string_view add
   return append_value(out, core::find_attribute(s.attributes, port_key));
 }
 
-// The connection as "client end>server end": the same string from both of its ends. Built for
-// every span the agent sends, so in one buffer, without formatting.
+// The connection as "client end>server end": the same string from both of its ends; for an
+// HTTP/2 exchange, "#stream" after it (streams of one connection overlap in time). Built for every
+// span the agent sends, so in one buffer, without formatting.
 std::string connection_key(const core::Span& s) {
   const bool client = s.kind == core::SpanKind::kClient;
   std::string key;
@@ -44,6 +45,12 @@ std::string connection_key(const core::Span& s) {
   if (!append_endpoint(key, s, client ? "network.peer.address" : "network.local.address",
                        client ? "network.peer.port" : "network.local.port")) {
     return {};
+  }
+  if (s.stream_id != 0) {
+    char text[16];
+    auto [end, ec] = std::to_chars(text, text + sizeof(text), s.stream_id);
+    key += '#';
+    key.append(text, end);
   }
   return key;
 }

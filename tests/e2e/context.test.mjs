@@ -15,7 +15,9 @@
 // trace context. Java runs as it does by default, on dual-stack IPv6 sockets (its ends are
 // IPv4-mapped addresses while the Python ends are plain IPv4).
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -54,6 +56,7 @@ const node = (name, ...next) => startServer(name, process.execPath, [HOP_NODE, .
 const java = (...next) => startServer('java', 'java', ['-cp', tmp.dir, 'ContextHop', ...next.map(String)], env('java'));
 
 // The request id of a span: the last segment of its url.path (every hop keeps it).
+const randomHex = (bytes) => crypto.randomBytes(bytes).toString('hex');
 const ridOf = (span) => (tag(span, 'url.path') ?? '').split('/').pop();
 const kindOf = (span) => tag(span, 'span.kind');
 const parentIds = (span) => span.references.filter((r) => r.refType === 'CHILD_OF').map((r) => r.spanID);
@@ -360,31 +363,57 @@ test('a Node (event loop) front and an nginx proxy hop: one trace per request by
 // Go runs many goroutines on each thread, and a goroutine moves between threads: the agent follows
 // goroutines instead (uprobes on runtime.newproc1 and net/http's client, found in the binary), so a
 // Go server's outgoing calls get a traceparent naming their CLIENT span, whether the handler's own
-// goroutine makes them or a goroutine it starts, over pooled keep-alive connections whose writer
-// goroutine serves every caller. A python front calls Go, which calls leaf C from its handler and
-// leaf D from a new goroutine at once; 16 concurrent clients, every request exactly one trace with
-// every parent right and the exact header each callee received. Twice: a Go binary with its
-// symbols and DWARF, and one built with -ldflags='-s -w' (functions from Go's own pclntab,
-// offsets from the agent's table).
+// goroutine makes them or goroutines it starts, over pooled keep-alive connections whose writer
+// goroutines serve every caller. A Python front calls Go, which calls leaves C and D one after the
+// other from its handler, then both at once from two goroutines it starts; 32 concurrent clients,
+// every request exactly one trace with every parent right and the exact header each callee
+// received. Twice: a Go binary with its symbols and DWARF, and one built with -ldflags='-s -w'
+// (functions from Go's own pclntab, offsets from the agent's table).
+// Go's four calls of request `rid` (leaves C and D in sequence, then from two goroutines), told
+// apart by their path (/seq/ or /par/): children of Go's SERVER span, each leaf's SERVER span a
+// child of its call, and the traceparent each leaf received naming its call (from Go's answer).
+function assertGoCalls(rid, mine, goName, goServer, goGot) {
+  assert.equal(goGot.calls.length, 4, `${rid}: Go made four calls`);
+  const byPath = (prefix) => mine.filter((x) => (tag(x, 'url.path') ?? '').startsWith(`/${prefix}/`));
+  for (const [i, prefix, leaf] of [[0, 'seq', 'leafC'], [1, 'seq', 'leafD'], [2, 'par', 'leafC'], [3, 'par', 'leafD']]) {
+    const what = `${rid}: Go's ${prefix === 'seq' ? 'sequential call' : 'call from a goroutine'} to ${leaf}`;
+    const spans = byPath(prefix);
+    const goCall = pick(spans, SERVICE[goName], 'client', s[leaf].port);
+    const leafServer = pick(spans, SERVICE[leaf], 'server');
+    assertParent(goCall, goServer, `${what} is the request's child`);
+    assertParent(leafServer, goCall, `${what}: the leaf's SERVER span is its child`);
+    const got = goGot.calls[i];
+    assert.deepEqual([got.port, got.status], [s[leaf].port, 200], what);
+    assert.equal(got.answer.traceparent, traceparentOf(goServer.traceID, goCall), `${what}: the traceparent the leaf received`);
+  }
+  for (const span of mine) assertStatus(span, 200);
+}
+
 const GO_LINKED = 'hodos_agent_go_contexts_total{how="request_linked"}';
 const GO_INHERITED = 'hodos_agent_go_contexts_total{how="inherited"}';
 for (const [goName, frontName] of [['go', 'frontGo'], ['goStripped', 'frontGoStripped']]) {
-  test(`a Go hop (${SERVICE[goName]}): its calls from goroutines injected, 16 concurrent clients`, { skip }, async (t) => {
+  test(`a Go hop (${SERVICE[goName]}): calls in sequence and from goroutines injected, 32 concurrent clients`, { skip }, async (t) => {
     if (goMissing) {
       t.skip(`the Go hop could not be built: ${goMissing}`);
       return;
     }
+    const pid = s[goName].child.pid;
     const listed = JSON.parse((await runHodos(['sources', 'list', '--json', '--api', up.apiUrl])).stdout);
-    const source = listed.sources.find((x) => x.pid === s[goName].child.pid);
+    const source = listed.sources.find((x) => x.pid === pid);
     assert.match(source?.go ?? '', /^goroutines followed \(go1\.\d+/, JSON.stringify(source));
     assert.equal(source.trace_context, 'traceparent injected (goroutines)', JSON.stringify(source));
+    // `hodos describe` says what the agent got from the binary.
+    const described = (await runHodos(['describe', String(pid), '--api', up.apiUrl])).stdout;
+    assert.match(described, goName === 'go' ? /^ {2}go +goroutines followed \(go1\.\d+[.\d]*, DWARF\)/m
+                                             : /^ {2}go +goroutines followed \(go1\.\d+[.\d]*, stripped: functions from pclntab, offsets from the table go1\.\d+\)/m,
+                 described);
     const linkedBefore = await metric(up, GO_LINKED);
     const inheritedBefore = await metric(up, GO_INHERITED);
 
-    const rids = Array.from({ length: 80 }, (_, i) => `${goName}-${i}`);
+    const rids = Array.from({ length: 96 }, (_, i) => `${goName}-${i}`);
     const answers = new Map();
     const queue = [...rids];
-    await Promise.all(Array.from({ length: 16 }, async () => {
+    await Promise.all(Array.from({ length: 32 }, async () => {
       for (let rid = queue.shift(); rid; rid = queue.shift()) {
         const r = await request(s[frontName].port, `/chain/${rid}`);
         assert.equal(r.status, 200, `${rid}: ${r.body}`);
@@ -392,39 +421,57 @@ for (const [goName, frontName] of [['go', 'frontGo'], ['goStripped', 'frontGoStr
       }
     }));
     const services = [SERVICE[frontName], SERVICE[goName], SERVICE.leafC, SERVICE.leafD];
-    const found = await waitForRequests(up, services, rids, 7);
+    const found = await waitForRequests(up, services, rids, 11, { timeoutMs: 45000 });
     for (const rid of rids) {
-      const traceID = assertOneTrace(rid, found, 7);
+      const traceID = assertOneTrace(rid, found, 11);
       const mine = found.byRid.get(rid);
       const front = pick(mine, SERVICE[frontName], 'server');
       const frontCall = pick(mine, SERVICE[frontName], 'client', s[goName].port);
       const goServer = pick(mine, SERVICE[goName], 'server');
-      const goCallC = pick(mine, SERVICE[goName], 'client', s.leafC.port);
-      const goCallD = pick(mine, SERVICE[goName], 'client', s.leafD.port);
-      const leafC = pick(mine, SERVICE.leafC, 'server');
-      const leafD = pick(mine, SERVICE.leafD, 'server');
       assertParent(frontCall, front, `${rid}: the front's call is its request's child`);
       assertParent(goServer, frontCall, `${rid}: Go's SERVER span continues the front's traceparent`);
-      assertParent(goCallC, goServer, `${rid}: Go's call from the handler is its request's child`);
-      assertParent(goCallD, goServer, `${rid}: Go's call from a new goroutine is its request's child`);
-      assertParent(leafC, goCallC, `${rid}: C's SERVER span is the child of Go's CLIENT span to C`);
-      assertParent(leafD, goCallD, `${rid}: D's SERVER span is the child of Go's CLIENT span to D`);
-      for (const span of mine) assertStatus(span, 200);
       const goGot = answers.get(rid).calls[0].answer;
-      const [cGot, dGot] = goGot.calls.map((c) => c.answer);
-      assert.deepEqual([goGot.port, cGot.port, dGot.port], [s[goName].port, s.leafC.port, s.leafD.port]);
-      assert.deepEqual([goGot.traceparent, cGot.traceparent, dGot.traceparent],
-                       [traceparentOf(traceID, frontCall), traceparentOf(traceID, goCallC),
-                        traceparentOf(traceID, goCallD)],
-                       `${rid}: the traceparent each callee received [Go, C, D] names its caller's CLIENT span`);
+      assert.equal(goGot.traceparent, traceparentOf(traceID, frontCall), `${rid}: the traceparent Go received`);
+      assertGoCalls(rid, mine, goName, goServer, goGot);
+    }
+
+    // Straight to Go over 16 kept-alive connections, each request with a traceparent of its own:
+    // Go's server reads a kept-alive connection's next request from two goroutines at times (its
+    // background read gets the first byte), which must not lose the request's context.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    const direct = Array.from({ length: 96 }, (_, i) => ({
+      rid: `${goName}-direct-${i}`, trace: randomHex(16), span: randomHex(8),
+    }));
+    const directQueue = [...direct];
+    let reused = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      for (let d = directQueue.shift(); d; d = directQueue.shift()) {
+        const r = await request(s[goName].port, `/chain/${d.rid}`,
+                                { agent, headers: { traceparent: `00-${d.trace}-${d.span}-01` } });
+        assert.equal(r.status, 200, `${d.rid}: ${r.body}`);
+        if (r.reused) ++reused;
+        d.answer = JSON.parse(r.body);
+      }
+    }));
+    agent.destroy();
+    assert.ok(reused >= 64, `most requests went over kept-alive connections (${reused} of 96)`);
+    const directFound = await waitForRequests(up, [SERVICE[goName], SERVICE.leafC, SERVICE.leafD],
+                                              direct.map((d) => d.rid), 9, { timeoutMs: 45000 });
+    for (const d of direct) {
+      const traceID = assertOneTrace(d.rid, directFound, 9);
+      assert.equal(traceID, d.trace, `${d.rid}: the trace the client started`);
+      const mine = directFound.byRid.get(d.rid);
+      const goServer = pick(mine, SERVICE[goName], 'server');
+      assert.deepEqual(parentIds(goServer), [d.span], `${d.rid}: Go's SERVER span continues the client's traceparent`);
+      assertGoCalls(d.rid, mine, goName, goServer, d.answer);
     }
     // Every call's context went from its caller's goroutine to a connection's writer goroutine;
-    // leaf D's calls were made from goroutines that inherited it.
+    // the parallel calls were made from goroutines that inherited it.
     let linked, inherited;
-    await waitFor(`${GO_LINKED} to count 160 requests`, async () => {
+    await waitFor(`${GO_LINKED} to count ${4 * (rids.length + direct.length)} requests`, async () => {
       linked = await metric(up, GO_LINKED) - linkedBefore;
       inherited = await metric(up, GO_INHERITED) - inheritedBefore;
-      return linked >= 160 && inherited >= 80;
+      return linked >= 4 * (rids.length + direct.length) && inherited >= 2 * (rids.length + direct.length);
     }, { timeoutMs: 5000, intervalMs: 100, describe: () => `linked +${linked}, inherited +${inherited}` });
   });
 }

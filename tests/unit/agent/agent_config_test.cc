@@ -97,7 +97,8 @@ TEST(AgentConfigTest, ErrorsNameTheKeyAndTheFix) {
   EXPECT_EQ(error_of("agent:\n  capture:\n    bytes: 100000\n"),
             "agent.capture.bytes: 100000 is out of range; use a value from 64 to 16384");
   EXPECT_EQ(error_of("agent:\n  capture:\n    query: true\n"),
-            "agent.capture.query: unknown key; valid keys are: bytes, db_literals, query_string, tls");
+            "agent.capture.query: unknown key; valid keys are: bytes, db_literals, goroutines, "
+            "query_string, tls");
   EXPECT_EQ(error_of("agent: [1]\n"), "agent: expected a mapping of settings");
   EXPECT_EQ(error_of("agent:\n  inject:\n    allow: [example.com]\n"),
             "agent.inject.allow: injection allowlist: 'example.com' is not an IPv4 or IPv6 CIDR; "

@@ -570,6 +570,24 @@ TEST_F(ConnectionTrackerTest, KernelServerIdsAreTheServerSpansIds) {
   EXPECT_EQ(counters.adopted_traceparent, 1u);
 }
 
+TEST_F(ConnectionTrackerTest, KernelIdsMadeAtTheSecondReadOfARequestAreItsIds) {
+  // Go's server reads a kept-alive connection's next byte from a background goroutine: the
+  // request's first letter comes alone, the kernel makes its ids at the read of the rest (and
+  // names them in the traceparent of the calls it serves), so the span must carry those.
+  const core::TraceId trace = trace_id("4bf92f3577b34da6a3ce929d0e0e4736");
+  const core::SpanId span = span_id("00f067aa0ba902b7");
+  feed(app_.accept(1, 5, server_, browser_));
+  feed(app_.read(7, 5, server_, browser_, kGetItems.substr(0, 1)));
+  feed(with_kernel_ids(app_.read(8, 5, server_, browser_, kGetItems.substr(1)),
+                       KernelIdsKind::kServer, trace, span));
+  feed(app_.write(8, 5, server_, browser_, kOk));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].target, "/items/42?token=abc");
+  EXPECT_EQ(seen_[0].context.trace_id, trace);
+  EXPECT_EQ(seen_[0].context.span_id, span);
+  EXPECT_EQ(tracker_->counters().kernel_ids, 1u);
+}
+
 TEST_F(ConnectionTrackerTest, KernelIdsWinOverTheTraceparentInTheBytes) {
   // The kernel parsed the head too (or saw beyond what was captured); its ids are in the
   // traceparents it inserts into this thread's calls, so they are the ones to keep.

@@ -409,25 +409,29 @@ TEST_P(ConnectedPairTest, SendmsgAndRecvmsgCaptureAcrossIovecs) {
 }
 
 TEST_P(ConnectedPairTest, VectoredCaptureStopsAtTheCaptureSizeAndTheIovecLimit) {
-  ASSERT_NO_FATAL_FAILURE(open_probe({.capture_bytes = 16, .ring_buffer_bytes = 1u << 16}));
-  iovec two[] = {vec("0123456789"), vec("abcdefXYZ")};
-  ASSERT_EQ(writev(client_.get(), two, 2), 19);
+  ASSERT_NO_FATAL_FAILURE(open_probe({.capture_bytes = 64, .ring_buffer_bytes = 1u << 16}));
+  const std::string first(40, 'x'), second = std::string(30, 'y') + "0123456789";
+  iovec two[] = {vec(first.c_str()), vec(second.c_str())};
+  ASSERT_EQ(writev(client_.get(), two, 2), 80);
   // More iovecs than the program walks: the bytes of the later ones are counted, not captured.
   std::vector<std::string> letters;
   std::vector<iovec> many;
+  std::string walked;
   for (int i = 0; i < HODOS_MAX_CAPTURED_IOVECS + 2; ++i) {
-    letters.push_back(std::string(1, static_cast<char>('A' + i)));
+    letters.push_back(std::string(1, static_cast<char>('0' + i)));
+    if (i < HODOS_MAX_CAPTURED_IOVECS) walked += letters.back();
   }
+  static_assert(HODOS_MAX_CAPTURED_IOVECS + 2 < 64, "the capture size must not cut first");
   for (std::string& l : letters) many.push_back({l.data(), 1});
   ASSERT_EQ(writev(client_.get(), many.data(), static_cast<int>(many.size())),
             HODOS_MAX_CAPTURED_IOVECS + 2);
 
   std::vector<CapturedEvent> events = of_pid(drain(), getpid());
   ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0].data, "0123456789abcdef");
-  EXPECT_EQ(events[0].event.result, 19);
+  EXPECT_EQ(events[0].data, first + second.substr(0, 24));
+  EXPECT_EQ(events[0].event.result, 80);
   EXPECT_TRUE(events[0].event.truncated);
-  EXPECT_EQ(events[1].data, std::string("ABCDEFGHIJ").substr(0, HODOS_MAX_CAPTURED_IOVECS));
+  EXPECT_EQ(events[1].data, walked);
   EXPECT_EQ(events[1].event.result, HODOS_MAX_CAPTURED_IOVECS + 2);
   EXPECT_TRUE(events[1].event.truncated);
 }
@@ -442,6 +446,35 @@ const CapturedEvent* last_read_on(const std::vector<CapturedEvent>& events, int 
     }
   }
   return found;
+}
+
+// HTTP/2: a header block the capture misses breaks HPACK for good, so once the client preface
+// went through a socket, its reads and writes are captured whole (up to the maximum), whatever the
+// configured size; other sockets keep it.
+TEST_P(ConnectedPairTest, Http2ConnectionsAreCapturedWhole) {
+  ASSERT_NO_FATAL_FAILURE(open_probe({.capture_bytes = 64, .ring_buffer_bytes = 1u << 18}));
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + std::string(200, 'h');
+  const std::string later(300, 'f');
+  ASSERT_EQ(write(client_.get(), preface.data(), preface.size()),
+            static_cast<ssize_t>(preface.size()));
+  std::string got(preface.size(), '\0');
+  ASSERT_EQ(recv(server_.get(), got.data(), got.size(), MSG_WAITALL),
+            static_cast<ssize_t>(got.size()));
+  ASSERT_EQ(write(client_.get(), later.data(), later.size()), static_cast<ssize_t>(later.size()));
+  std::vector<CapturedEvent> events = of_pid(drain(), getpid());
+  std::vector<std::string> writes;
+  for (const CapturedEvent& e : events) {
+    if (e.event.kind == SocketEventKind::kData && e.event.direction == Direction::kEgress) {
+      writes.push_back(e.data);
+      EXPECT_FALSE(e.event.truncated);
+    }
+  }
+  ASSERT_EQ(writes.size(), 2u);
+  EXPECT_EQ(writes[0], preface) << "the preface's own write is peeked at before it is cut";
+  EXPECT_EQ(writes[1], later) << "the socket stays marked";
+  const CapturedEvent* read = last_read_on(events, server_.get());
+  ASSERT_NE(read, nullptr);
+  EXPECT_EQ(read->data, preface) << "the other end's read too";
 }
 
 // Thread-context mode: the kernel decides each request's trace context at the read that brings

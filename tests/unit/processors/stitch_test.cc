@@ -29,6 +29,7 @@ struct SpanSpec {
   uint64_t start_ms, end_ms;
   // "ip:port" of this side and of the other side; empty: no connection attributes.
   std::string local, peer;
+  uint32_t stream = 0;  // HTTP/2 stream (core::Span::stream_id)
 };
 
 void add_endpoint(core::Arena& a, core::AttrList& attrs, std::string_view prefix,
@@ -54,6 +55,7 @@ core::SpanBatch batch_of(const std::vector<SpanSpec>& specs) {
     s.end_time_unix_nano = 1'000'000'000'000 + spec.end_ms * kMs;
     s.name = "op";
     s.resource = r;
+    s.stream_id = spec.stream;
     if (!spec.local.empty()) {
       add_endpoint(a, s.attributes, "network.local", spec.local);
       add_endpoint(a, s.attributes, "network.peer", spec.peer);
@@ -108,6 +110,27 @@ TEST(Stitcher, JoinsTheServerSpanAndItsTraceToTheCallingClientSpan) {
   EXPECT_EQ(st.stats().spans_rewritten, 2u);
   // The caller's own server span came from 10.0.0.9, which was never seen calling.
   EXPECT_EQ(st.stats().unmatched, 1u);
+}
+
+TEST(Stitcher, MultiplexedHttp2StreamsArePairedByStreamNotByTime) {
+  Stitcher st({});
+  Clock::time_point t0{};
+  // Two calls at once on one connection: each server span lies inside both client spans, which
+  // time alone cannot tell apart; the stream does.
+  st.add(batch_of({{3, 30, 0, kServer, 2, 8, kCallee, kCaller, 3},
+                   {4, 40, 0, kServer, 3, 9, kCallee, kCaller, 1}}),
+         t0);
+  st.add(batch_of({{1, 10, 0, kClient, 0, 10, kCaller, kCallee, 1},
+                   {2, 20, 0, kClient, 1, 11, kCaller, kCallee, 3}}),
+         t0 + 100ms);
+  auto spans = released(st.release(t0 + 3s));
+  ASSERT_EQ(spans.size(), 4u);
+  EXPECT_EQ(spans[40].parent, 10);
+  EXPECT_EQ(spans[40].trace, 1);
+  EXPECT_EQ(spans[30].parent, 20);
+  EXPECT_EQ(spans[30].trace, 2);
+  EXPECT_EQ(st.stats().stitched, 2u);
+  EXPECT_EQ(st.stats().ambiguous, 0u);
 }
 
 TEST(Stitcher, ChainsOfThreeEndInTheFirstTrace) {

@@ -1,10 +1,10 @@
 // A net/http server for the agent's end-to-end tests, built with the distribution's Go (standard
 // library only). Usage: go_server WWW_DIR [NEXT_PORT ...]. Prints "port N" once it listens on
-// 127.0.0.1. With NEXT_PORTs, GET /chain/... is a hop of tests/e2e/context.test.mjs: it calls
-// 127.0.0.1:NEXT_PORT with the same path for each NEXT_PORT, the first from the handler's own
-// goroutine, every other one from a goroutine of its own (all at once), and answers JSON as
+// 127.0.0.1. With NEXT_PORTs, GET /chain/REST is a hop of tests/e2e/context.test.mjs: it calls
+// GET /seq/REST on every 127.0.0.1:NEXT_PORT one after the other from the handler's own goroutine,
+// then GET /par/REST on every one at once, each from a goroutine it starts, and answers JSON as
 // tests/e2e/apps/context_hop.py does: {"port", "path", "traceparent" (as received), "calls":
-// [{"port", "status", "answer"}]}.
+// [{"port", "status", "answer"}]} (the sequential calls first).
 package main
 
 import (
@@ -51,15 +51,18 @@ func main() {
 		nexts := os.Args[2:]
 		// The calls are written by the client's connection goroutines, on whatever threads run them.
 		mux.HandleFunc("/chain/", func(w http.ResponseWriter, r *http.Request) {
-			calls := make([]call, len(nexts))
-			calls[0] = get(nexts[0], r.URL.Path)
+			rest := strings.TrimPrefix(r.URL.Path, "/chain")
+			calls := make([]call, 2*len(nexts))
+			for i, next := range nexts {
+				calls[i] = get(next, "/seq"+rest)
+			}
 			var wg sync.WaitGroup
-			for i := 1; i < len(nexts); i++ {
+			for i, next := range nexts {
 				wg.Add(1)
-				go func(i int) {
+				go func(i int, next string) {
 					defer wg.Done()
-					calls[i] = get(nexts[i], r.URL.Path)
-				}(i)
+					calls[len(nexts)+i] = get(next, "/par"+rest)
+				}(i, next)
 			}
 			wg.Wait()
 			status := http.StatusOK

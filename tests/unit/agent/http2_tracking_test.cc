@@ -1,0 +1,175 @@
+// HTTP/2 and gRPC through the agent's tracker and span builder: real conversations (captured
+// from grpc-js and Node http2: tests/unit/protocols/http2/fixtures.h) replayed as the socket
+// events of a traced server or client. The preface decides the protocol; a server that writes
+// its SETTINGS before the client's first bytes loses nothing; spans follow the RPC conventions
+// (or HTTP's for plain HTTP/2), with the error rules of each kind; an incoming traceparent is
+// continued; a connection first seen mid-stream is never guessed at.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "../protocols/http2/fixtures.h"
+#include "agent/connection_tracker.h"
+#include "agent/span_builder.h"
+#include "core/clock.h"
+#include "socket_events.h"
+
+namespace hodos::agent {
+namespace {
+
+using protocols::http2::testing::fixture;
+using protocols::http2::testing::kClient;
+using protocols::http2::testing::Segment;
+using testing::EventSource;
+using testing::ipv4;
+
+class Http2TrackingTest : public ::testing::Test {
+ protected:
+  Http2TrackingTest()
+      : tracker_([this](const TrackedExchange& t) {
+          ASSERT_NE(t.h2, nullptr) << "an HTTP/2 connection gave a non-HTTP/2 exchange";
+          builder_.add(batch_, t, core::empty_resource(), core::empty_scope());
+          parents_.push_back(t.parent_id);
+        }) {}
+
+  // The conversation as the traced server sees it: the client's segments are its reads.
+  void replay_as_server(const std::vector<Segment>& segments) {
+    tracker_.on_event(app_.accept(1, 5, server_, caller_));
+    for (const Segment& s : segments) {
+      tracker_.on_event(s.sender == kClient ? app_.read(7, 5, server_, caller_, s.bytes)
+                                            : app_.write(7, 5, server_, caller_, s.bytes));
+    }
+    tracker_.on_event(app_.close(7, 5, server_, caller_));
+  }
+  // ... as the traced client sees it: its own segments are its writes.
+  void replay_as_client(const std::vector<Segment>& segments) {
+    tracker_.on_event(app_.connect(7, 9, local_, upstream_));
+    for (const Segment& s : segments) {
+      tracker_.on_event(s.sender == kClient ? app_.write(7, 9, local_, upstream_, s.bytes)
+                                            : app_.read(7, 9, local_, upstream_, s.bytes));
+    }
+    tracker_.on_event(app_.close(7, 9, local_, upstream_));
+  }
+  const core::Span& only_span() {
+    EXPECT_EQ(batch_.size(), 1u);
+    return batch_.spans().at(0);
+  }
+  static std::string str(const core::Span& s, std::string_view key) {
+    const core::AnyValue* v = core::find_attribute(s.attributes, key);
+    if (v == nullptr) return "<absent>";
+    return v->type == core::ValueType::kString ? std::string(v->str) : v->to_string();
+  }
+  static int64_t integer(const core::Span& s, std::string_view key) {
+    const core::AnyValue* v = core::find_attribute(s.attributes, key);
+    return v != nullptr && v->type == core::ValueType::kInt ? v->int_value : -1;
+  }
+
+  EventSource app_{100};
+  const SocketEndpoint server_ = ipv4("10.0.0.1", 50051);
+  const SocketEndpoint caller_ = ipv4("10.0.0.9", 40000);
+  const SocketEndpoint local_ = ipv4("10.0.0.1", 41000);
+  const SocketEndpoint upstream_ = ipv4("10.0.0.2", 50051);
+  core::SpanBatch batch_;
+  SpanBuilder builder_;
+  std::vector<core::SpanId> parents_;
+  ConnectionTracker tracker_;
+};
+
+TEST_F(Http2TrackingTest, AGrpcServerCallFollowsTheRpcConventionsAndContinuesTheTraceparent) {
+  replay_as_server(fixture("grpc_unary_ok").segments);
+  const core::Span& span = only_span();
+  EXPECT_EQ(span.kind, core::SpanKind::kServer);
+  EXPECT_EQ(span.name, "hodos.test.Inventory/GetItem");
+  EXPECT_EQ(str(span, "rpc.system"), "grpc");
+  EXPECT_EQ(str(span, "rpc.service"), "hodos.test.Inventory");
+  EXPECT_EQ(str(span, "rpc.method"), "GetItem");
+  EXPECT_EQ(integer(span, "rpc.grpc.status_code"), 0);
+  EXPECT_EQ(str(span, "network.protocol.name"), "http");
+  EXPECT_EQ(str(span, "network.protocol.version"), "2");
+  EXPECT_EQ(str(span, "client.address"), "10.0.0.9");
+  EXPECT_EQ(integer(span, "network.local.port"), 50051);
+  EXPECT_EQ(span.status.code, core::StatusCode::kUnset);
+  // The call carried a traceparent: the SERVER span continues it.
+  ASSERT_EQ(parents_.size(), 1u);
+  EXPECT_TRUE(parents_[0].valid());
+  EXPECT_EQ(tracker_.counters().adopted_traceparent, 1u);
+  EXPECT_EQ(tracker_.counters().h2_exchanges, 1u);
+}
+
+TEST_F(Http2TrackingTest, AGrpcClientCallNamesItsServerAndANonOkStatusIsAnError) {
+  replay_as_client(fixture("grpc_not_found").segments);
+  const core::Span& span = only_span();
+  EXPECT_EQ(span.kind, core::SpanKind::kClient);
+  EXPECT_EQ(span.name, "hodos.test.Inventory/GetItem");
+  EXPECT_EQ(integer(span, "rpc.grpc.status_code"), 5);
+  EXPECT_EQ(span.status.code, core::StatusCode::kError);
+  EXPECT_EQ(str(span, "error.type"), "NOT_FOUND");
+  EXPECT_EQ(integer(span, "network.peer.port"), 50051);
+  EXPECT_EQ(str(span, "network.peer.address"), "10.0.0.2");
+  // Nothing of the grpc-message (it quotes user data) reaches the span.
+  for (const core::KeyValue& kv : span.attributes) {
+    EXPECT_EQ(kv.value.to_string().find("missing"), std::string::npos) << kv.key;
+  }
+}
+
+TEST_F(Http2TrackingTest, NotFoundIsNotAnErrorOfTheServer) {
+  replay_as_server(fixture("grpc_not_found").segments);
+  const core::Span& span = only_span();
+  EXPECT_EQ(integer(span, "rpc.grpc.status_code"), 5);
+  EXPECT_EQ(span.status.code, core::StatusCode::kUnset);
+}
+
+TEST_F(Http2TrackingTest, AServerThatWritesItsSettingsFirstLosesNothing) {
+  // Go's gRPC server sends its SETTINGS as soon as it accepts, before it reads the preface.
+  std::vector<Segment> segments = fixture("grpc_unary_ok").segments;
+  ASSERT_EQ(segments[1].sender, protocols::http2::testing::kServer);
+  std::swap(segments[0], segments[1]);
+  replay_as_server(segments);
+  const core::Span& span = only_span();
+  EXPECT_EQ(span.name, "hodos.test.Inventory/GetItem");
+  EXPECT_EQ(integer(span, "rpc.grpc.status_code"), 0);
+  EXPECT_EQ(tracker_.counters().h2_gave_up, 0u);
+}
+
+TEST_F(Http2TrackingTest, PlainHttp2GetsTheHttpConventionsWithoutCredentials) {
+  replay_as_server(fixture("h2c_get").segments);
+  const core::Span& span = only_span();
+  EXPECT_EQ(span.name, "GET /hello");
+  EXPECT_EQ(str(span, "http.request.method"), "GET");
+  EXPECT_EQ(str(span, "url.path"), "/hello");
+  EXPECT_EQ(integer(span, "http.response.status_code"), 200);
+  EXPECT_EQ(str(span, "network.protocol.version"), "2");
+  EXPECT_EQ(str(span, "rpc.system"), "<absent>");
+  for (const core::KeyValue& kv : span.attributes) {
+    const std::string text = std::string(kv.key) + "=" + kv.value.to_string();
+    EXPECT_EQ(text.find("x=1"), std::string::npos) << "the query string leaked: " << text;
+    EXPECT_EQ(text.find("traceparent"), std::string::npos) << text;
+  }
+}
+
+TEST_F(Http2TrackingTest, EveryStreamOfAConcurrentConnectionIsASpan) {
+  replay_as_client(fixture("h2c_concurrent").segments);
+  EXPECT_GE(batch_.size(), 2u);
+  for (const core::Span& span : batch_.spans()) {
+    EXPECT_EQ(span.kind, core::SpanKind::kClient);
+    EXPECT_EQ(str(span, "network.protocol.version"), "2");
+  }
+  EXPECT_EQ(tracker_.counters().h2_exchanges, batch_.size());
+  EXPECT_EQ(tracker_.counters().h2_connections, 1u);
+}
+
+TEST_F(Http2TrackingTest, AConnectionFirstSeenMidStreamIsNeverGuessedAt) {
+  // No accept or connect: the agent started while it was open. Its HPACK state is unknown.
+  for (const Segment& s : fixture("grpc_unary_ok").segments) {
+    if (s.bytes.starts_with("PRI")) continue;
+    tracker_.on_event(s.sender == kClient ? app_.read(7, 5, server_, caller_, s.bytes)
+                                          : app_.write(7, 5, server_, caller_, s.bytes));
+  }
+  tracker_.on_event(app_.close(7, 5, server_, caller_));
+  EXPECT_EQ(batch_.size(), 0u);
+  EXPECT_EQ(tracker_.counters().h2_exchanges, 0u);
+}
+
+}  // namespace
+}  // namespace hodos::agent
