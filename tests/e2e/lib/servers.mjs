@@ -216,3 +216,26 @@ export async function tearDown({ servers, up, tmp, lock }) {
   tmp?.remove();
   lock?.kill();
 }
+
+// Builds tests/e2e/apps/grpc_go (hodos.test.Chain over grpc-go) into `outDir` with the installed
+// `go` and Debian's golang-google-grpc-dev, offline; resolves with { bin }, or { reason } when
+// either is missing. The build cache is shared between runs (grpc-go takes ~30 s to compile cold).
+export async function buildGrpcGo(outDir) {
+  const gopath = '/usr/share/gocode';
+  try {
+    await execFileP('go', ['version']);
+  } catch {
+    return { reason: 'no `go` on PATH (scripts/setup.sh installs golang-go)' };
+  }
+  if (!fs.existsSync(path.join(gopath, 'src', 'google.golang.org', 'grpc'))) {
+    return { reason: `no grpc-go in ${gopath} (scripts/setup.sh installs golang-google-grpc-dev)` };
+  }
+  const bin = path.join(outDir, 'grpc_go');
+  // GOPATH mode on the distribution's sources: no module, no proxy, nothing downloaded.
+  await execFileP('go', ['build', '-o', bin, '.'], {
+    cwd: path.join(APPS, 'grpc_go'),
+    env: { ...process.env, GO111MODULE: 'off', GOPROXY: 'off', GOFLAGS: '', GOPATH: gopath,
+           GOCACHE: process.env.GOCACHE ?? path.join(process.env.TMPDIR ?? '/tmp', 'hodos-go-cache') },
+  });
+  return { bin };
+}
