@@ -12,6 +12,12 @@
 // closed-loop throughput run and one open-loop fixed-rate run of bench_overhead_loadgen. Prints
 // medians with min/max per configuration, the issue's goal checks, and a Markdown summary.
 //
+// Suite "go" (not in the default list) does the same with a Go service: go/frontend and
+// go/backend, plain net/http, built at the start into the run's temporary directory with Debian's
+// Go in GOPATH mode (no module proxy); its sdk configuration is the same sources built with
+// `-tags otel`, the OpenTelemetry Go SDK of Debian's golang-opentelemetry-otel-dev (see
+// go/tracing). Under hodos the agent follows their goroutines (uprobes) and injects traceparent.
+//
 // Then (suite "chain") the injection chain: a Python thread-per-request frontend and backend, into
 // whose calls Hodos inserts a traceparent, with every request body checksummed and every answer
 // checked; the same interleaved rounds against Node hops with and without the JS SDK; and one
@@ -27,13 +33,15 @@
 // --config` exists; `all`: every listening process, the agent's default), BENCH_OVERHEAD_JSON
 // (write every raw measurement there), BENCH_OVERHEAD_PROFILE_DIR (hodos rounds: record the agent
 // with `perf record --call-graph dwarf` during the fixed-rate run, and save its smaps and per-thread
-// CPU times at the end, into that directory), BENCH_OVERHEAD_SUITES (node,chain: which parts run),
+// CPU times at the end, into that directory), BENCH_OVERHEAD_SUITES (node,chain: which parts run,
+// of node, go, chain; they run in that order), BENCH_OVERHEAD_GO_CACHE (the go suite's GOCACHE,
+// default $TMPDIR/hodos-bench-gocache),
 // BENCH_OVERHEAD_CHAIN_CONFIGS (py-none,py-hodos,node-none,node-sdk; node-hodos also exists),
 // BENCH_OVERHEAD_CHAIN_ROUNDS (the rounds above), BENCH_OVERHEAD_CHAIN_RATE (default the lower of
 // 1000 req/s and 50% of the Python chain's capacity), HODOS_BENCH_REQUESTS (requests of the counted
-// run through injection, 1000000; 0 skips it), BENCH_OVERHEAD_INJECT_WAIT (seconds a py-hodos
-// measurement waits for another injector on the host to go, 120).
-import { execFileSync, spawn } from 'node:child_process';
+// run through injection, 1000000; 0 skips it), BENCH_OVERHEAD_INJECT_WAIT (seconds a py-hodos or
+// go hodos measurement waits for another injector on the host to go, 120).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -63,6 +71,7 @@ const opts = {
   agentAllSources: env.BENCH_OVERHEAD_AGENT_SOURCES === 'all',
   profileDir: env.BENCH_OVERHEAD_PROFILE_DIR,
   suites: (env.BENCH_OVERHEAD_SUITES || 'node,chain').split(',').map((s) => s.trim()).filter(Boolean),
+  goCache: env.BENCH_OVERHEAD_GO_CACHE || path.join(os.tmpdir(), 'hodos-bench-gocache'),
   chainConfigs: (env.BENCH_OVERHEAD_CHAIN_CONFIGS || 'py-none,py-hodos,node-none,node-sdk').split(',').map((s) => s.trim()).filter(Boolean),
   chainRounds: num(env.BENCH_OVERHEAD_CHAIN_ROUNDS, num(env.BENCH_OVERHEAD_ROUNDS, 3)),
   chainRate: env.BENCH_OVERHEAD_CHAIN_RATE ? Number(env.BENCH_OVERHEAD_CHAIN_RATE) : undefined,
@@ -201,7 +210,7 @@ async function startSink(dir) {
   return sink;
 }
 
-// ---- one configuration ----------------------------------------------------------------------
+// ---- the services ---------------------------------------------------------------------------
 
 function serviceEnv(extra) {
   // Nothing OTEL_* leaks in from the caller: it would change what the SDK does, or make Hodos
@@ -210,37 +219,100 @@ function serviceEnv(extra) {
   return { ...clean, ...extra };
 }
 
-async function startService(name, nodeArgs, extraEnv) {
-  const proc = start(name, process.execPath, [...nodeArgs, `${name}.js`], { cwd: nodeDir, env: serviceEnv(extraEnv) });
-  let port = 0;
+// Starts one service process and waits for the "listening N" it prints.
+async function startListening(name, cmd, args, { cwd, env: extraEnv } = {}) {
+  const proc = start(name, cmd, args, { cwd, env: serviceEnv(extraEnv) });
   await waitFor(`${name} to listen`, () => {
     if (proc.exited) throw new Error(`${name} exited: ${proc.output}`);
     const m = /listening (\d+)/.exec(proc.output);
-    if (m) port = Number(m[1]);
-    return port !== 0;
+    if (m) proc.port = Number(m[1]);
+    return proc.port !== undefined;
   }, { describe: () => proc.output });
-  proc.port = port;
   return proc;
 }
 
-async function startServices(config, sink) {
-  let nodeArgs = [];
-  const otel = (service) => (config !== 'sdk' ? {} : {
-    OTEL_SERVICE_NAME: service,
+// The backend, then the frontend calling it (startOne(name, env)); with checkPath, one request
+// through both that must answer 200.
+async function startPair(startOne, checkPath) {
+  const backend = await startOne('backend', {});
+  const frontend = await startOne('frontend', { BACKEND_PORT: String(backend.port) }).catch(async (e) => {
+    await stop(backend);
+    throw e;
+  });
+  const svc = { frontend, backend, checked: Boolean(checkPath) };
+  if (checkPath) {
+    const r = await get(frontend.port, checkPath).catch((e) => ({ status: 0, body: e.message }));
+    if (r.status !== 200) {
+      await stop(frontend);
+      await stop(backend);
+      throw new Error(`frontend answered ${r.status}: ${r.body}`);
+    }
+  }
+  return svc;
+}
+
+// What an SDK needs to export OTLP/HTTP to the sink.
+const otlpEnv = (service, sink) => ({
+  OTEL_SERVICE_NAME: service,
+  OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.httpPort}`,
+});
+
+// The Node service (node/): config sdk loads the OpenTelemetry JS SDK with --require.
+function startNodeServices(config, sink) {
+  const sdk = config === 'sdk';
+  const nodeArgs = sdk ? ['--require', '@opentelemetry/auto-instrumentations-node/register'] : [];
+  const otel = (service) => (!sdk ? {} : {
+    ...otlpEnv(service, sink),
     OTEL_TRACES_EXPORTER: 'otlp',
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.httpPort}`,
     OTEL_METRICS_EXPORTER: 'none',
     OTEL_LOGS_EXPORTER: 'none',
     // The cloud detectors probe metadata endpoints that do not exist here.
     OTEL_NODE_RESOURCE_DETECTORS: 'env,host,os,process',
   });
-  if (config === 'sdk') nodeArgs = ['--require', '@opentelemetry/auto-instrumentations-node/register'];
-  const backend = await startService('backend', nodeArgs, otel('backend'));
-  const frontend = await startService('frontend', nodeArgs, { ...otel('frontend'), BACKEND_PORT: String(backend.port) });
-  const r = await get(frontend.port, '/api/items/1');
-  if (r.status !== 200) throw new Error(`frontend answered ${r.status}: ${r.body}`);
-  return { frontend, backend };
+  return startPair((name, extra) => startListening(name, process.execPath, [...nodeArgs, `${name}.js`],
+    { cwd: nodeDir, env: { ...otel(name), ...extra } }), '/api/items/1');
+}
+
+// The Go service (go/), built by buildGo: config sdk runs the binaries built with the SDK. No
+// check request before the agent starts (hodos): it would leave the frontend a keep-alive
+// connection whose opening the agent never saw, and the calls sent on it get no traceparent.
+function startGoServices(bins, config, sink) {
+  const sdk = config === 'sdk';
+  return startPair((name, extra) => startListening(name, path.join(sdk ? bins.sdk : bins.plain, name), [],
+    { env: { ...(sdk ? otlpEnv(name, sink) : {}), ...extra } }), config === 'hodos' ? undefined : '/api/items/1');
+}
+
+// Builds go/frontend and go/backend into dir twice: as they are (none, hodos) and with -tags otel
+// (sdk, the OpenTelemetry Go SDK). GOPATH mode with Debian's Go packages (/usr/share/gocode) on
+// the GOPATH: offline, no module proxy, no go.mod to resolve. Returns the two directories; sdk is
+// undefined when that build cannot be made, and sdkWhy says why.
+function buildGo(dir) {
+  const gopath = path.join(dir, 'gopath');
+  fs.mkdirSync(path.join(gopath, 'src'), { recursive: true });
+  fs.symlinkSync(path.join(here, 'go'), path.join(gopath, 'src', 'hodosbench'));
+  const goEnv = serviceEnv({
+    GO111MODULE: 'off', GOPROXY: 'off', GOFLAGS: '', GOPATH: `${gopath}:/usr/share/gocode`, GOCACHE: opts.goCache,
+  });
+  const build = (tags, out) => {
+    const r = spawnSync('go', ['build', ...(tags ? ['-tags', tags] : []), '-o', `${out}/`, 'hodosbench/frontend', 'hodosbench/backend'],
+      { cwd: gopath, env: goEnv, encoding: 'utf8' });
+    if (r.error) return r.error.code === 'ENOENT' ? 'go is not installed (make setup installs golang-go)' : r.error.message;
+    return r.status === 0 ? undefined : `go build${tags ? ` -tags ${tags}` : ''} failed:\n${(r.stderr || r.stdout).trim()}`;
+  };
+  const t0 = Date.now();
+  const bins = { plain: path.join(dir, 'go-plain'), sdk: path.join(dir, 'go-sdk') };
+  const plainWhy = build('', bins.plain);
+  if (plainWhy) throw new Error(`the Go services: ${plainWhy}`);
+  const otelSdk = '/usr/share/gocode/src/go.opentelemetry.io/otel/sdk/trace';
+  bins.sdkWhy = !fs.existsSync(otelSdk)
+    ? `${otelSdk} is missing: Debian's golang-opentelemetry-otel-dev is not installed (make setup installs it)`
+    : build('otel', bins.sdk);
+  if (bins.sdkWhy) bins.sdk = undefined;
+  let version = '';
+  try { version = execFileSync('go', ['version'], { encoding: 'utf8', env: goEnv }).trim(); } catch { /* built: it is there */ }
+  log(`go: built the services in ${((Date.now() - t0) / 1000).toFixed(1)} s (${version}; GOCACHE ${opts.goCache})`);
+  return bins;
 }
 
 // The agent's event thread (ring buffer -> connection tracking -> HTTP parsing -> spans -> batch
@@ -348,14 +420,16 @@ function setBpfStats(on) {
 
 // ---- one round of one configuration --------------------------------------------------------
 
-async function measure(config, sink, rate, dir) {
+async function measure(suite, config, sink, rate, dir) {
+  if (config === 'hodos' && suite.injects) await awaitOtherInjector();
   const spansBefore = await sink.accepted();
-  const svc = await startServices(config, sink);
+  const svc = await suite.start(config, sink);
   let agent;
   let statsWere;
   try {
     if (config === 'hodos') {
       agent = await startAgent(sink, svc, dir);
+      await suite.agentReady?.(agent);
       if (opts.bpfStats) {
         statsWere = setBpfStats(true);
         agent.idle = await bpfIdle(agent.progIds, 2000);
@@ -368,6 +442,7 @@ async function measure(config, sink, rate, dir) {
       ...watch.flatMap((p) => ['--watch-pid', p]),
       ...(agentPid ? ['--watch-threads', agentPid] : []),
       ...(agent?.progIds ?? []).flatMap((id) => ['--bpf-prog-id', id])];
+    const injBefore = agent && suite.injects ? await agentInjection(agent) : undefined;
     const thr = await runLoadgen(['--mode', 'throughput', '--connections', opts.connections, ...common]);
     const switches = () => (agent?.eventTid ? statusCount(agentPid, agent.eventTid, 'voluntary_ctxt_switches') : undefined);
     const switchesBefore = switches();
@@ -388,10 +463,12 @@ async function measure(config, sink, rate, dir) {
       result.agentRssBpfMapBytes = bpfMapRssBytes(agentPid);
       result.agentRssFileBytes = statusField(agentPid, 'RssFile') - (result.agentRssBpfMapBytes ?? 0);
       result.tracedProcesses = tracedProcesses(agent);
+      result.otherTraced = result.tracedProcesses.filter((p) => !appPids.includes(p.pid));
+      result.goFollowed = agent.goFollowed;
       result.bpfIdle = agent.idle;
       result.eventThreadFound = agent.eventTid !== undefined;
     }
-    result.requests = thr.total_requests + fixed.total_requests + 1;
+    result.requests = thr.total_requests + fixed.total_requests + (svc.checked ? 1 : 0);
     // How often the event thread went to sleep and was woken, per request (warm-up included).
     if (switchesBefore !== undefined && switchesAfter !== undefined) {
       result.fixed.eventWakeupsPerReq = (switchesAfter - switchesBefore) / Math.max(1, fixed.total_requests);
@@ -401,6 +478,15 @@ async function measure(config, sink, rate, dir) {
       const text = (await get(agent.metricsPort, '/metrics')).body;
       result.ringbufDrops = metricSum(text, 'hodos_agent_ringbuf_drops') ?? 0;
       result.agentEvents = metricSum(text, 'hodos_agent_events') ?? 0;
+    }
+    if (injBefore) {
+      // What injection did with the frontend's calls (the counters are published every second).
+      const after = await settledInjection(agent);
+      const loadRequests = Math.max(1, thr.total_requests + fixed.total_requests);
+      result.injection = injectionState(agent);
+      result.injectedPerRequest = ((after.counters.injected ?? 0) - (injBefore.counters.injected ?? 0)) / loadRequests;
+      result.goLinkedPerRequest = (after.goLinked - injBefore.goLinked) / loadRequests;
+      result.injectCounters = counterDelta(after.counters, injBefore.counters);
     }
     await stop(svc.frontend);
     await stop(svc.backend);
@@ -552,6 +638,10 @@ function report(results, rate, capacity) {
     ['  of which binary and shared libraries, MiB', (c) => S(c, (r) => r.agentRssFileBytes), 1, 1 / 2 ** 20],
     ['app peak RSS (frontend + backend VmHWM), MiB', (c) => S(c, (r) => r.appHwmBytes), 1, 1 / 2 ** 20],
     ['spans received by the sink per request', (c) => S(c, (r) => r.spansPerRequest), 2],
+    // The go suite: what the agent's goroutine tracking and injection did.
+    ['Go services whose goroutines the agent followed (uprobes)', (c) => S(c, (r) => r.goFollowed), 0],
+    ['  calls whose writer goroutine got the request\'s context, per request', (c) => S(c, (r) => r.goLinkedPerRequest), 3],
+    ['  injected by Hodos (inject_total{result="injected"}) per request', (c) => S(c, (r) => r.injectedPerRequest), 3],
     ['ring buffer drops (events lost, both runs)', (c) => S(c, (r) => r.ringbufDrops), 0],
     ['loadgen CPU, cores (throughput run)', (c) => S(c, (r) => r.throughput.loadgenCores), 2],
     [`loadgen send lag p99 at ${rate} req/s, µs`, (c) => S(c, (r) => r.fixed.sendLagP99), 0],
@@ -590,6 +680,8 @@ function report(results, rate, capacity) {
     else goals.push('agent capture cost: not measured (event thread or BPF stats not found)');
     const hwm = Math.max(...by('hodos').map((r) => r.agentHwmBytes ?? Infinity)) / 2 ** 20;
     goals.push(`agent peak RSS: ${hwm.toFixed(1)} MiB, highest of all rounds (goal < 64 MiB): ${hwm < 64 ? 'met' : 'NOT met'}`);
+    const off = by('hodos').filter((r) => r.injection && !r.injection.on);
+    if (off.length) goals.push(`injection: OFF in ${off.length} hodos round(s): ${off[0].injection.line}; those rounds measure capture without injection`);
   }
   if (configs.includes('none') && configs.includes('sdk')) {
     const t = (c) => median(by(c).map((r) => r.throughput.rps));
@@ -613,38 +705,31 @@ function report(results, rate, capacity) {
 
 const chainConfigs = ['py-none', 'py-hodos', 'node-none', 'node-sdk', 'node-hodos'];
 
-// Every hodos_agent_inject_total counter, by result.
-function injectCounters(text) {
+// A labelled metric's samples, summed by the value of one label.
+function byLabel(text, name, label) {
   const out = {};
-  for (const m of text.matchAll(/^hodos_agent_inject_total\{[^}]*result="([^"]+)"[^}]*\}\s+(\S+)/gm)) {
+  for (const m of text.matchAll(new RegExp(`^${name}\\{[^}]*${label}="([^"]+)"[^}]*\\}\\s+(\\S+)`, 'gm'))) {
     out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
   }
   return out;
 }
 
-async function startChainServices(config, sink) {
-  if (config.startsWith('node-')) {
-    return startServices(config === 'node-sdk' ? 'sdk' : 'none', sink);
-  }
+// What counters (by result) moved between two reads.
+const counterDelta = (after, before) => Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+
+function startChainServices(config, sink) {
+  if (config.startsWith('node-')) return startNodeServices(config === 'node-sdk' ? 'sdk' : 'none', sink);
   const pyDir = path.join(here, 'python');
-  const startPy = async (name, extraEnv) => {
-    const proc = start(name, 'python3', [`${name}.py`], { cwd: pyDir, env: serviceEnv(extraEnv) });
-    await waitFor(`${name}.py to listen`, () => {
-      if (proc.exited) throw new Error(`${name}.py exited: ${proc.output}`);
-      const m = /listening (\d+)/.exec(proc.output);
-      if (m) proc.port = Number(m[1]);
-      return proc.port !== undefined;
-    }, { describe: () => proc.output });
-    return proc;
-  };
-  const backend = await startPy('backend', {});
-  const frontend = await startPy('frontend', { BACKEND_PORT: String(backend.port) });
-  return { frontend, backend };
+  return startPair((name, extra) => startListening(`${name}.py`, 'python3', [`${name}.py`], { cwd: pyDir, env: extra }));
 }
 
 async function agentInjection(agent) {
   const text = (await get(agent.metricsPort, '/metrics')).body;
-  return { counters: injectCounters(text), drops: metricSum(text, 'hodos_agent_ringbuf_drops') ?? 0 };
+  return {
+    counters: byLabel(text, 'hodos_agent_inject_total', 'result'), drops: metricSum(text, 'hodos_agent_ringbuf_drops') ?? 0,
+    // Go: outgoing net/http requests whose writer goroutine got the handler's context.
+    goLinked: byLabel(text, 'hodos_agent_go_contexts_total', 'how').request_linked ?? 0,
+  };
 }
 
 // The agent publishes its kernel counters periodically: after the load, read until they stop moving.
@@ -693,12 +778,15 @@ function otherAgents(ours) {
   return found;
 }
 
+// Only one agent injects per host; on a shared machine another one usually goes soon.
+async function awaitOtherInjector() {
+  if (!otherSockops().length) return;
+  log(`overhead: waiting up to ${opts.injectWait} s for the host's other injector to go (sock_ops ${otherSockops().join(', ')})`);
+  await waitFor('no other injector', () => !otherSockops().length, { timeoutMs: opts.injectWait * 1000, intervalMs: 500 }).catch(() => {});
+}
+
 async function withChain(config, sink, dir, fn) {
-  if (config === 'py-hodos' && otherSockops().length) {
-    // Only one agent injects per host; on a shared machine another one usually goes soon.
-    log(`chain: waiting up to ${opts.injectWait} s for the host's other injector to go (sock_ops ${otherSockops().join(', ')})`);
-    await waitFor('no other injector', () => !otherSockops().length, { timeoutMs: opts.injectWait * 1000, intervalMs: 500 }).catch(() => {});
-  }
+  if (config === 'py-hodos') await awaitOtherInjector();
   const svc = await startChainServices(config, sink);
   let agent;
   try {
@@ -771,7 +859,7 @@ async function countedChainRun(sink, dir, requests) {
     const t0 = Date.now();
     const r = await runLoadgen([...chainLoadgenArgs(svc, sink, agent), '--requests', requests, '--connections', opts.connections]);
     const after = await settledInjection(agent);
-    const counters = Object.fromEntries(Object.keys(after.counters).map((k) => [k, after.counters[k] - (before.counters[k] ?? 0)]));
+    const counters = counterDelta(after.counters, before.counters);
     const pid = agent.proc.child.pid;
     return {
       injection, seconds: (Date.now() - t0) / 1000, requests,
@@ -890,14 +978,57 @@ async function runChain(sink, dir) {
   return report;
 }
 
+// ---- the service suites -----------------------------------------------------------------------
+// The same two-hop service (frontend SERVER + CLIENT, backend SERVER) in one runtime, none vs
+// hodos vs sdk, through runServiceSuite; prepare(dir) runs first and sets the configurations.
+
+const serviceSuites = {
+  node: {
+    name: 'node',
+    title: 'Node service: node/frontend.js -> node/backend.js; none vs hodos vs the OpenTelemetry JS SDK',
+    prepare() {
+      this.configs = opts.configs.filter((c) => c !== 'sdk' || nodeSdkInstalled());
+    },
+    start: (config, sink) => startNodeServices(config, sink),
+  },
+  go: {
+    name: 'go',
+    title: 'Go service: go/frontend -> go/backend (net/http); none vs hodos vs the OpenTelemetry Go SDK',
+    jsonSuffix: '-go',
+    // Hodos follows the goroutines (uprobes) and injects traceparent into the frontend's calls.
+    injects: true,
+    prepare(dir) {
+      this.bins = buildGo(dir);
+      this.configs = opts.configs.filter((c) => c !== 'sdk' || this.bins.sdk);
+      if (opts.configs.includes('sdk') && this.bins.sdkWhy) {
+        this.sdkWhy = `the services cannot be built with the OpenTelemetry Go SDK here, so this suite runs ${this.configs.join(' vs ')} only: ${this.bins.sdkWhy}`;
+        log(`go: skipping sdk: ${this.sdkWhy}`);
+      }
+    },
+    start(config, sink) { return startGoServices(this.bins, config, sink); },
+    // The agent attaches its Go uprobes just after it starts tracing a process.
+    async agentReady(agent) {
+      const followed = async () => metricSum((await get(agent.metricsPort, '/metrics')).body, 'hodos_agent_go_processes') ?? 0;
+      await waitFor('the agent to follow the Go services\' goroutines', async () => (await followed()) >= 2, { timeoutMs: 10000, intervalMs: 100 })
+        .catch(() => {});
+      agent.goFollowed = await followed();
+    },
+  },
+};
+
+function nodeSdkInstalled() {
+  return fs.existsSync(path.join(nodeDir, 'node_modules/@opentelemetry/auto-instrumentations-node'));
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 async function main() {
   for (const [what, file] of [['hodos', HODOS], ['bench_overhead_loadgen', LOADGEN]]) {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing: build ${what} first (scripts/build.sh release ${path.relative(repo, buildDir)} hodos bench_overhead_loadgen)`);
   }
-  const unknownSuites = opts.suites.filter((s) => !['node', 'chain'].includes(s));
-  if (unknownSuites.length) throw new Error(`BENCH_OVERHEAD_SUITES: unknown ${unknownSuites.join(', ')} (node, chain)`);
+  const suiteNames = ['node', 'go', 'chain'];
+  const unknownSuites = opts.suites.filter((s) => !suiteNames.includes(s));
+  if (unknownSuites.length) throw new Error(`BENCH_OVERHEAD_SUITES: unknown ${unknownSuites.join(', ')} (${suiteNames.join(', ')})`);
   const unknownChain = opts.chainConfigs.filter((c) => !chainConfigs.includes(c));
   if (unknownChain.length) throw new Error(`BENCH_OVERHEAD_CHAIN_CONFIGS: unknown ${unknownChain.join(', ')} (${chainConfigs.join(', ')})`);
   const unknown = opts.configs.filter((c) => !['none', 'hodos', 'sdk'].includes(c));
@@ -909,9 +1040,9 @@ async function main() {
     opts.chainConfigs = opts.chainConfigs.filter((c) => !c.endsWith('-hodos'));
     opts.chainRequests = 0;
   }
-  if ((opts.configs.includes('sdk') || opts.chainConfigs.includes('node-sdk')) && !fs.existsSync(path.join(nodeDir, 'node_modules/@opentelemetry/auto-instrumentations-node'))) {
-    log('overhead: skipping sdk: bench/overhead/node/node_modules is missing (make setup, or npm ci in bench/overhead/node)');
-    opts.configs = opts.configs.filter((c) => c !== 'sdk');
+  const nodeWantsSdk = (opts.suites.includes('node') && opts.configs.includes('sdk')) || (opts.suites.includes('chain') && opts.chainConfigs.includes('node-sdk'));
+  if (nodeWantsSdk && !nodeSdkInstalled()) {
+    log('overhead: skipping the Node sdk: bench/overhead/node/node_modules is missing (make setup, or npm ci in bench/overhead/node)');
     opts.chainConfigs = opts.chainConfigs.filter((c) => c !== 'node-sdk');
   }
 
@@ -921,16 +1052,19 @@ async function main() {
   let chainBad = 0;
   try {
     log(`machine: ${machine()}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-    if (opts.suites.includes('node')) await runNodeSuite(sink, dir);
+    for (const name of ['node', 'go'].filter((n) => opts.suites.includes(n))) {
+      const suite = serviceSuites[name];
+      log('');
+      log(`=== ${suite.title} ===`);
+      suite.prepare(dir);
+      await runServiceSuite(suite, sink, dir);
+    }
     if (opts.suites.includes('chain')) {
       log('');
       log('=== injection chain: loadgen -> frontend -> backend, every body checksummed ===');
       const chain = await runChain(sink, dir);
       chainBad = chain.bad;
-      if (opts.json) {
-        const file = opts.json.replace(/(\.json)?$/, '-chain.json');
-        fs.writeFileSync(file, JSON.stringify({ machine: machine(), opts, results: chain.results, counted: chain.counted }, null, 2));
-      }
+      if (opts.json) writeJson('-chain', { results: chain.results, counted: chain.counted });
     }
     log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   } finally {
@@ -939,10 +1073,16 @@ async function main() {
   if (chainBad > 0) throw new Error(`the injection chain had ${chainBad} corrupted, stalled or failed requests`);
 }
 
-// The Node service, none vs hodos vs sdk (the part described at the top).
-async function runNodeSuite(sink, dir) {
+// BENCH_OVERHEAD_JSON=FILE: FILE for the Node service, FILE-go.json, FILE-chain.json for the others.
+function writeJson(suffix, data) {
+  const file = suffix ? opts.json.replace(/(\.json)?$/, `${suffix}.json`) : opts.json;
+  fs.writeFileSync(file, JSON.stringify({ machine: machine(), opts, ...data }, null, 2));
+}
+
+// One service suite: capacity, then the interleaved rounds, then the report (the method at the top).
+async function runServiceSuite(suite, sink, dir) {
   // Capacity of the uninstrumented service, to place the fixed rate well below saturation.
-  const svc = await startServices('none', sink);
+  const svc = await suite.start('none', sink);
   let capacity;
   try {
     const cap = await runLoadgen(['--mode', 'throughput', '--connections', opts.connections, '--port', svc.frontend.port,
@@ -954,7 +1094,7 @@ async function runNodeSuite(sink, dir) {
   }
   const half = Math.floor(capacity / 2);
   const rate = opts.rate ?? Math.min(1000, half);
-  if (opts.configs.includes('hodos')) {
+  if (suite.configs.includes('hodos')) {
     log(`agent sources: ${!opts.agentAllSources && agentHasConfig() ? 'the two services only (agent --config include rule by port)' : 'every process listening on TCP on the host'}`);
   }
   log(`uninstrumented capacity: ${capacity.toFixed(0)} req/s; fixed rate: ${rate} req/s (${((100 * rate) / capacity).toFixed(0)}% of capacity)`);
@@ -962,26 +1102,31 @@ async function runNodeSuite(sink, dir) {
 
   const results = [];
   for (let round = 0; round < opts.rounds; ++round) {
-    const order = opts.configs.map((_, i) => opts.configs[(i + round) % opts.configs.length]);
+    const order = suite.configs.map((_, i) => suite.configs[(i + round) % suite.configs.length]);
     for (const config of order) {
-      const r = await measure(config, sink, rate, dir);
+      const r = await measure(suite, config, sink, rate, dir);
       r.round = round + 1;
       results.push(r);
       const extra = r.fixed.agentCaptureUs !== undefined
         ? `, agent ${r.fixed.agentCpuUs.toFixed(2)} µs/req (capture ${r.fixed.agentCaptureUs.toFixed(2)}), RSS ${(r.agentHwmBytes / 2 ** 20).toFixed(1)} MiB` : '';
-      const others = (r.tracedProcesses ?? []).filter((p) => !['frontend', 'backend'].includes(p.name));
+      const injectOther = Object.entries(r.injectCounters ?? {}).filter(([k, v]) => v && !['injected', 'marked', 'enrolled'].includes(k));
+      const injected = r.injectedPerRequest === undefined ? ''
+        : `, ${r.injectedPerRequest.toFixed(3)} injected/req (${r.injection.on ? 'injection on' : r.injection.line}${injectOther.map(([k, v]) => `; ${k} ${v}`).join('')})`;
+      const others = r.otherTraced ?? [];
       if (others.length) log(`overhead: note: the agent also traced ${others.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}; their traffic adds to its cost`);
-      log(`round ${round + 1} ${config.padEnd(5)}: ${r.throughput.rps.toFixed(0)} req/s; at ${rate} req/s p50 ${r.fixed.p50.toFixed(0)} p99 ${r.fixed.p99.toFixed(0)} p99.9 ${r.fixed.p999.toFixed(0)} µs, app ${r.fixed.appCpuUs.toFixed(1)} µs/req${extra}; ${r.spansPerRequest.toFixed(2)} spans/req; load ${os.loadavg()[0].toFixed(2)}`);
+      log(`round ${round + 1} ${config.padEnd(5)}: ${r.throughput.rps.toFixed(0)} req/s; at ${rate} req/s p50 ${r.fixed.p50.toFixed(0)} p99 ${r.fixed.p99.toFixed(0)} p99.9 ${r.fixed.p999.toFixed(0)} µs, app ${r.fixed.appCpuUs.toFixed(1)} µs/req${extra}; ${r.spansPerRequest.toFixed(2)} spans/req${injected}; load ${os.loadavg()[0].toFixed(2)}`);
       if (config !== 'none' && r.spansPerRequest < 2.5) log(`overhead: warning: ${config} delivered only ${r.spansPerRequest.toFixed(2)} spans per request (3 expected)`);
       if (config === 'hodos' && !r.eventThreadFound) log('overhead: warning: the agent event thread was not found; capture cost not split');
+      if (config === 'hodos' && r.goFollowed !== undefined && r.goFollowed < 2) log(`overhead: warning: the agent followed the goroutines of ${r.goFollowed} of the 2 Go services`);
     }
   }
   const rep = report(results, rate, capacity);
+  if (suite.sdkWhy) rep.goals.push(`sdk not measured: ${suite.sdkWhy}`);
   log('');
   log(rep.table);
   log('');
   for (const g of rep.goals) log(`goal: ${g}`);
-  if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ machine: machine(), opts, capacity, rate, results }, null, 2));
+  if (opts.json) writeJson(suite.jsonSuffix ?? '', { suite: suite.name, capacity, rate, results });
 }
 
 main().catch((e) => {
