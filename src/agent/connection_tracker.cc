@@ -555,22 +555,26 @@ void ConnectionTracker::on_h2_exchange(Connection& c, http2::Exchange&& exchange
     }
     t.local_caller = client_ends_.contains(tuple_key(c.remote, c.local));
   } else {
-    // The request the writing thread served when the stream's headers were written, if only one.
-    const SpanIds* ids = find_at(c.call_ids, exchange.start_ns);
-    if (ids == nullptr || ids->source == IdsSource::kAmbiguous || !ids->parent_id.valid()) {
-      if (ids != nullptr && ids->source == IdsSource::kAmbiguous) ++counters_.ambiguous_parents;
-      t.context = new_root_context();
-    } else {
-      // A span id of its own: streams started in one write share the stored ids.
-      t.context = {ids->context.trace_id, core::SpanId::random()};
-      t.parent_id = ids->parent_id;
-      t.trace_state = ids->trace_state;
-      ++counters_.children;
-    }
+    // The request the writing thread served when the stream's headers were written, if only one
+    // (streams started in one write share the stored ids).
+    child_of_call_ids(t, find_at(c.call_ids, exchange.start_ns));
   }
   ++counters_.exchanges;
   ++counters_.h2_exchanges;
   sink_(t);
+}
+
+void ConnectionTracker::child_of_call_ids(TrackedExchange& t, const SpanIds* ids) {
+  if (ids == nullptr || ids->source == IdsSource::kAmbiguous || !ids->parent_id.valid()) {
+    if (ids != nullptr && ids->source == IdsSource::kAmbiguous) ++counters_.ambiguous_parents;
+    t.context = new_root_context();
+    return;
+  }
+  // A span id of its own: the stored ids may be shared by several calls of one write.
+  t.context = {ids->context.trace_id, core::SpanId::random()};
+  t.parent_id = ids->parent_id;
+  t.trace_state = ids->trace_state;
+  ++counters_.children;
 }
 
 void ConnectionTracker::on_db_call(Connection& c, protocols::DbCall&& call) {
@@ -584,17 +588,7 @@ void ConnectionTracker::on_db_call(Connection& c, protocols::DbCall&& call) {
   t.tls = c.tls;
   SpanIds stored;
   // Pipelined commands written at once share their first chunk, and so its ids' parent.
-  const SpanIds* ids = take(c.call_ids, call.start_ns, stored, /*keep=*/true);
-  if (ids == nullptr || ids->source == IdsSource::kAmbiguous || !ids->parent_id.valid()) {
-    if (ids != nullptr && ids->source == IdsSource::kAmbiguous) ++counters_.ambiguous_parents;
-    t.context = new_root_context();
-  } else {
-    // A span id of its own: the stored one may be shared by commands of one write.
-    t.context = {ids->context.trace_id, core::SpanId::random()};
-    t.parent_id = ids->parent_id;
-    t.trace_state = ids->trace_state;
-    ++counters_.children;
-  }
+  child_of_call_ids(t, take(c.call_ids, call.start_ns, stored, /*keep=*/true));
   ++counters_.db_calls;
   sink_(t);
 }

@@ -174,6 +174,9 @@ class ConnectionTracker {
   // Until decided, whether `event` shows a database protocol; then its matcher takes over.
   void detect_protocol(Connection& c, const SocketEvent& event, bool ingress);
   void on_db_call(Connection& c, protocols::DbCall&& call);
+  // A call that is not HTTP/1.x (database, HTTP/2 stream): the child of the request its writing
+  // thread served (`ids`, stored when it was written), else a new root.
+  void child_of_call_ids(TrackedExchange& t, const SpanIds* ids);
   // HTTP/2: whether the client's first bytes on `c` are the preface (then its matcher takes over),
   // and its streams as they end.
   void detect_http2(Connection& c, const SocketEvent& event, bool ingress);

@@ -22,6 +22,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/otlp_codec.h"
 #include "pipeline/exporter_helper.h"
+#include "protocols/grpc/call.h"
 
 namespace hodos::exporters {
 
@@ -147,25 +148,8 @@ bool retryable(grpc::StatusCode code) {
 }
 
 std::string_view code_name(grpc::StatusCode code) {
-  static constexpr std::string_view kNames[] = {"OK",
-                                                "CANCELLED",
-                                                "UNKNOWN",
-                                                "INVALID_ARGUMENT",
-                                                "DEADLINE_EXCEEDED",
-                                                "NOT_FOUND",
-                                                "ALREADY_EXISTS",
-                                                "PERMISSION_DENIED",
-                                                "RESOURCE_EXHAUSTED",
-                                                "FAILED_PRECONDITION",
-                                                "ABORTED",
-                                                "OUT_OF_RANGE",
-                                                "UNIMPLEMENTED",
-                                                "INTERNAL",
-                                                "UNAVAILABLE",
-                                                "DATA_LOSS",
-                                                "UNAUTHENTICATED"};
-  auto i = static_cast<size_t>(code);
-  return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
+  const std::string_view name = protocols::grpc::status_name(static_cast<int32_t>(code));
+  return name.empty() ? "UNKNOWN" : name;
 }
 
 // A ByteBuffer that takes over `bytes` instead of copying them.

@@ -14,6 +14,7 @@
 #include "agent/span_builder.h"
 #include "core/clock.h"
 #include "socket_events.h"
+#include "span_attributes.h"
 
 namespace hodos::agent {
 namespace {
@@ -56,13 +57,10 @@ class Http2TrackingTest : public ::testing::Test {
     return batch_.spans().at(0);
   }
   static std::string str(const core::Span& s, std::string_view key) {
-    const core::AnyValue* v = core::find_attribute(s.attributes, key);
-    if (v == nullptr) return "<absent>";
-    return v->type == core::ValueType::kString ? std::string(v->str) : v->to_string();
+    return testing::attr_text(s, key);
   }
   static int64_t integer(const core::Span& s, std::string_view key) {
-    const core::AnyValue* v = core::find_attribute(s.attributes, key);
-    return v != nullptr && v->type == core::ValueType::kInt ? v->int_value : -1;
+    return testing::attr_int(s, key);
   }
 
   EventSource app_{100};

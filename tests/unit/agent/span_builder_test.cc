@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "socket_events.h"
+#include "span_attributes.h"
 
 namespace hodos::agent {
 namespace {
@@ -45,13 +46,10 @@ class SpanBuilderTest : public ::testing::Test {
     return batch_.spans().at(0);
   }
   static std::string str(const core::Span& s, std::string_view key) {
-    const core::AnyValue* v = core::find_attribute(s.attributes, key);
-    if (v == nullptr) return "<absent>";
-    return v->type == core::ValueType::kString ? std::string(v->str) : v->to_string();
+    return testing::attr_text(s, key);
   }
   static int64_t integer(const core::Span& s, std::string_view key) {
-    const core::AnyValue* v = core::find_attribute(s.attributes, key);
-    return v != nullptr && v->type == core::ValueType::kInt ? v->int_value : -1;
+    return testing::attr_int(s, key);
   }
   // Every string the span carries: name, attribute keys and values, status message.
   static std::string everything(const core::Span& s) {
