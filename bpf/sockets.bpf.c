@@ -672,7 +672,8 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
     event->header.flags |= HODOS_FLAG_TLS;
 
   __u64 wanted = ret;
-  if (wanted > capture_limit(call, ret)) wanted = capture_limit(call, ret);
+  const __u64 limit = capture_limit(call, ret);
+  if (wanted > limit) wanted = limit;
   /* An explicit bound for the verifier, whatever capture_bytes the loader chose. */
   if (wanted > HODOS_MAX_CAPTURE_BYTES) wanted = HODOS_MAX_CAPTURE_BYTES;
   long captured = 0;

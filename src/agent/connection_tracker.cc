@@ -1,5 +1,6 @@
 #include "agent/connection_tracker.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -112,6 +113,16 @@ struct ConnectionTracker::Connection {
     bool length_only = false;
   };
   std::vector<HeldChunk> held;  // server writes before the client's first bytes
+  // HTTP/2 server side: streams whose request was read, with the ids their span gets (chosen then,
+  // so calls made while serving it can name it) and the thread that read it; `serving` until the
+  // response starts (counted in serving_ meanwhile, as request_open is for HTTP/1.x).
+  struct OpenStream {
+    uint32_t id = 0;
+    SpanIds ids;
+    uint32_t tid = 0;
+    bool serving = false;
+  };
+  std::vector<OpenStream> h2_streams;  // oldest first, at most MatchLimits::max_streams
 };
 
 ConnectionTracker::ConnectionTracker(Sink sink, ConnectionTrackerLimits limits)
@@ -255,6 +266,9 @@ void ConnectionTracker::end(
     c.h2->close();
     add_h2_counters(counters_, c.h2->counters());
   }
+  for (const Connection::OpenStream& stream : c.h2_streams) {
+    if (stream.serving) remove_serving(stream.tid, c.key);
+  }
   close_request(c);
   unindex_client(c);
   lru_.erase(c.lru_pos);
@@ -341,22 +355,38 @@ const ConnectionTracker::SpanIds* ConnectionTracker::served_by(uint32_t tid,
   if (s == serving_.end() || s->second.open != 1) return nullptr;
   auto served = connections_.find(Key::unpack(s->second.key_sum));
   if (served == connections_.end() || served->second.get() == &c) return nullptr;
-  return &served->second->open_ids;
+  const Connection& server = *served->second;
+  if (!server.h2) return &server.open_ids;
+  // An HTTP/2 server connection: the one stream this thread read and has not answered yet.
+  for (const Connection::OpenStream& stream : server.h2_streams) {
+    if (stream.serving && stream.tid == tid) return &stream.ids;
+  }
+  return nullptr;
+}
+
+bool ConnectionTracker::add_serving(uint32_t tid, const Key& key) {
+  auto s = serving_.find(tid);
+  if (s == serving_.end()) {
+    if (serving_.size() >= limits_.max_threads) return false;
+    s = serving_.emplace(tid, Serving{}).first;
+  }
+  ++s->second.open;
+  s->second.key_sum += key.packed();
+  return true;
+}
+
+void ConnectionTracker::remove_serving(uint32_t tid, const Key& key) {
+  auto s = serving_.find(tid);
+  if (s == serving_.end()) return;
+  s->second.key_sum -= key.packed();
+  if (--s->second.open == 0) serving_.erase(s);
 }
 
 void ConnectionTracker::open_request(Connection& c, uint32_t tid, const SpanIds& ids) {
   c.request_open = true;
   c.serving_tid = tid;
   c.open_ids = ids;
-  c.on_thread = false;
-  auto s = serving_.find(tid);
-  if (s == serving_.end()) {
-    if (serving_.size() >= limits_.max_threads) return;
-    s = serving_.emplace(tid, Serving{}).first;
-  }
-  ++s->second.open;
-  s->second.key_sum += c.key.packed();
-  c.on_thread = true;
+  c.on_thread = add_serving(tid, c.key);
 }
 
 void ConnectionTracker::close_request(Connection& c) {
@@ -364,10 +394,7 @@ void ConnectionTracker::close_request(Connection& c) {
   c.request_open = false;
   if (!c.on_thread) return;
   c.on_thread = false;
-  auto s = serving_.find(c.serving_tid);
-  if (s == serving_.end()) return;
-  s->second.key_sum -= c.key.packed();
-  if (--s->second.open == 0) serving_.erase(s);
+  remove_serving(c.serving_tid, c.key);
 }
 
 void ConnectionTracker::start_tls(Connection& c) {
@@ -426,6 +453,7 @@ void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {
         remember(c.call_ids, ts, *ids, limits_.max_contexts_per_connection);
       }
     }
+    feeding_tid_ = event.tid;
     c.h2->feed(ingress ? protocols::Direction::kIngress : protocols::Direction::kEgress,
                {event.data, static_cast<uint64_t>(event.result), ts, event.length_only});
     index_client(c);
@@ -520,6 +548,11 @@ void ConnectionTracker::detect_http2(Connection& c, const SocketEvent& event, bo
         client ? http2::Role::kClient : http2::Role::kServer,
         [this, conn = &c](http2::Exchange&& e) { on_h2_exchange(*conn, std::move(e)); },
         limits_.h2);
+    if (!client) {
+      c.h2->set_observer(
+          {[this, conn = &c](const http2::Exchange& e) { on_h2_request(*conn, e); },
+           [this, conn = &c](uint32_t stream_id) { on_h2_response(*conn, stream_id); }});
+    }
     c.protocol_decided = true;
   }
   // What the server wrote first goes where the rest of its bytes go.
@@ -529,6 +562,39 @@ void ConnectionTracker::detect_http2(Connection& c, const SocketEvent& event, bo
       c.h2->feed(protocols::Direction::kEgress, chunk);
     } else {
       c.matcher->feed(protocols::Direction::kEgress, chunk);
+    }
+  }
+}
+
+ConnectionTracker::SpanIds ConnectionTracker::h2_request_ids(const http2::Request& request) {
+  // The kernel makes no ids for HTTP/2 requests: continue the caller's traceparent, if any.
+  if (auto incoming = core::parse_traceparent(request.traceparent)) {
+    return {{incoming->trace_id, core::SpanId::random()},
+            incoming->span_id,
+            IdsSource::kAdopted,
+            request.tracestate};
+  }
+  return {new_root_context(), {}, IdsSource::kLocal, ""};
+}
+
+void ConnectionTracker::on_h2_request(Connection& c, const http2::Exchange& exchange) {
+  if (c.h2_streams.size() >= std::max<size_t>(limits_.h2.max_streams, 1)) {
+    // The matcher dropped its oldest stream too.
+    if (c.h2_streams.front().serving) remove_serving(c.h2_streams.front().tid, c.key);
+    c.h2_streams.erase(c.h2_streams.begin());
+  }
+  Connection::OpenStream stream{exchange.stream_id, h2_request_ids(exchange.request), feeding_tid_,
+                                false};
+  stream.serving = add_serving(feeding_tid_, c.key);
+  c.h2_streams.push_back(std::move(stream));
+}
+
+void ConnectionTracker::on_h2_response(Connection& c, uint32_t stream_id) {
+  // The answer is being written: the thread is done with this request.
+  for (Connection::OpenStream& stream : c.h2_streams) {
+    if (stream.id == stream_id && stream.serving) {
+      remove_serving(stream.tid, c.key);
+      stream.serving = false;
     }
   }
 }
@@ -544,15 +610,18 @@ void ConnectionTracker::on_h2_exchange(Connection& c, http2::Exchange&& exchange
   t.h2 = &exchange;
   t.tls = c.tls;
   if (server) {
-    // The kernel makes no ids for HTTP/2 requests: continue the caller's traceparent, if any.
-    if (auto incoming = core::parse_traceparent(exchange.request.traceparent)) {
-      t.context = {incoming->trace_id, core::SpanId::random()};
-      t.parent_id = incoming->span_id;
-      t.trace_state = exchange.request.tracestate;
-      ++counters_.adopted_traceparent;
-    } else {
-      t.context = new_root_context();
+    // The ids chosen when its request was read (calls made meanwhile name them).
+    auto open = std::find_if(c.h2_streams.begin(), c.h2_streams.end(),
+                             [&](const Connection::OpenStream& s) { return s.id == exchange.stream_id; });
+    const SpanIds ids = open != c.h2_streams.end() ? open->ids : h2_request_ids(exchange.request);
+    if (open != c.h2_streams.end()) {
+      if (open->serving) remove_serving(open->tid, c.key);
+      c.h2_streams.erase(open);
     }
+    t.context = ids.context;
+    t.parent_id = ids.parent_id;
+    t.trace_state = ids.trace_state;
+    if (t.parent_id.valid()) ++counters_.adopted_traceparent;
     t.local_caller = client_ends_.contains(tuple_key(c.remote, c.local));
   } else {
     // The request the writing thread served when the stream's headers were written, if only one

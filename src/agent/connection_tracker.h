@@ -181,6 +181,14 @@ class ConnectionTracker {
   // and its streams as they end.
   void detect_http2(Connection& c, const SocketEvent& event, bool ingress);
   void on_h2_exchange(Connection& c, protocols::http2::Exchange&& exchange);
+  // HTTP/2 server side: a stream's request was read (on feeding_tid_), its response started.
+  void on_h2_request(Connection& c, const protocols::http2::Exchange& exchange);
+  void on_h2_response(Connection& c, uint32_t stream_id);
+  static SpanIds h2_request_ids(const protocols::http2::Request& request);
+  // One more (or one less) request `tid` serves, on the connection `key`; false when the table
+  // of threads is full (then nothing is counted).
+  bool add_serving(uint32_t tid, const Key& key);
+  void remove_serving(uint32_t tid, const Key& key);
   static void add_h2_counters(ConnectionTrackerCounters& total,
                               const protocols::http2::MatchCounters& m);
   // The one request thread `tid` is serving on a connection other than `c`, if exactly one.
@@ -211,6 +219,7 @@ class ConnectionTracker {
     uint64_t key_sum = 0;
   };
   std::unordered_map<uint32_t, Serving> serving_;
+  uint32_t feeding_tid_ = 0;  // the thread whose event an HTTP/2 matcher is being fed
   // Client connections of traced processes by tuple_key -> how many (a forked child shares one).
   std::unordered_map<std::string, uint32_t> client_ends_;
   ConnectionTrackerCounters counters_;  // http_* and unmatched_* of gone connections only

@@ -470,6 +470,7 @@ void ConnectionMatcher::end_block(Side& s, uint64_t ts) {
     stream.grpc = grpc::is_grpc_content_type(r.content_type);
     stream.exchange.start_ns = b.start_ns;
     ++counters_.requests;
+    if (observer_.request_opened) observer_.request_opened(stream.exchange);
     return;
   }
 
@@ -503,6 +504,7 @@ void ConnectionMatcher::end_block(Side& s, uint64_t ts) {
     }
     stream->response_started = true;
     ++counters_.responses;
+    if (observer_.response_started) observer_.response_started(id);
     r.status = b.status;
     r.content_type = b.request.content_type;
     r.grpc_status = b.grpc_status;

@@ -86,6 +86,15 @@ class ConnectionMatcher {
   void close();
   void abandon() { close(); }
 
+  // Optional: told when a stream's request header block is complete (the stream opened; its
+  // exchange holds the request and start_ns) and when its final response header block is, before
+  // the exchange ends: what a tracker needs to know which requests are being served meanwhile.
+  struct StreamObserver {
+    std::function<void(const Exchange&)> request_opened;
+    std::function<void(uint32_t stream_id)> response_started;
+  };
+  void set_observer(StreamObserver observer) { observer_ = std::move(observer); }
+
   // False once the connection stopped being parsed (closed, or gave up).
   bool active() const { return !stopped_; }
   Role role() const { return role_; }
@@ -181,6 +190,7 @@ class ConnectionMatcher {
 
   Role role_;
   Sink sink_;
+  StreamObserver observer_;
   MatchLimits limits_;
   MatchCounters counters_;
   Side sides_[2];

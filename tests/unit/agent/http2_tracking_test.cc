@@ -6,6 +6,7 @@
 // continued; a connection first seen mid-stream is never guessed at.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,19 +30,38 @@ class Http2TrackingTest : public ::testing::Test {
  protected:
   Http2TrackingTest()
       : tracker_([this](const TrackedExchange& t) {
-          ASSERT_NE(t.h2, nullptr) << "an HTTP/2 connection gave a non-HTTP/2 exchange";
           builder_.add(batch_, t, core::empty_resource(), core::empty_scope());
           parents_.push_back(t.parent_id);
         }) {}
 
-  // The conversation as the traced server sees it: the client's segments are its reads.
-  void replay_as_server(const std::vector<Segment>& segments) {
+  // The conversation as the traced server sees it: the client's segments are its reads. With
+  // `meanwhile`, that is run (on the same thread) right after the first request is read.
+  void replay_as_server(const std::vector<Segment>& segments,
+                        const std::function<void()>& meanwhile = {}) {
     tracker_.on_event(app_.accept(1, 5, server_, caller_));
+    bool done = !meanwhile;
     for (const Segment& s : segments) {
+      if (!done && s.sender != kClient && s.bytes.size() > 9) {
+        meanwhile();  // before the first server segment that is more than a SETTINGS frame
+        done = true;
+      }
       tracker_.on_event(s.sender == kClient ? app_.read(7, 5, server_, caller_, s.bytes)
                                             : app_.write(7, 5, server_, caller_, s.bytes));
     }
     tracker_.on_event(app_.close(7, 5, server_, caller_));
+  }
+  // An HTTP/1.x call thread 7 makes.
+  void http1_call() {
+    tracker_.on_event(app_.connect(7, 9, local_, upstream_));
+    tracker_.on_event(app_.write(7, 9, local_, upstream_, "GET /stock/1 HTTP/1.1\r\nHost: s\r\n\r\n"));
+    tracker_.on_event(app_.read(7, 9, local_, upstream_, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+  }
+  const core::Span& span_named(std::string_view name) {
+    for (const core::Span& s : batch_.spans()) {
+      if (s.name == name) return s;
+    }
+    ADD_FAILURE() << "no span " << name;
+    return batch_.spans().at(0);
   }
   // ... as the traced client sees it: its own segments are its writes.
   void replay_as_client(const std::vector<Segment>& segments) {
@@ -93,6 +113,24 @@ TEST_F(Http2TrackingTest, AGrpcServerCallFollowsTheRpcConventionsAndContinuesThe
   EXPECT_TRUE(parents_[0].valid());
   EXPECT_EQ(tracker_.counters().adopted_traceparent, 1u);
   EXPECT_EQ(tracker_.counters().h2_exchanges, 1u);
+}
+
+TEST_F(Http2TrackingTest, ACallMadeWhileServingOneGrpcRequestIsItsChild) {
+  replay_as_server(fixture("grpc_unary_ok").segments, [this] { http1_call(); });
+  ASSERT_EQ(batch_.size(), 2u);
+  const core::Span& server = span_named("hodos.test.Inventory/GetItem");
+  const core::Span& call = span_named("GET /stock/{id}");
+  EXPECT_EQ(call.kind, core::SpanKind::kClient);
+  EXPECT_EQ(call.parent_span_id, server.span_id);
+  EXPECT_EQ(call.trace_id, server.trace_id);
+  EXPECT_EQ(tracker_.active_thread_count(), 0u) << "the answer ended the serving";
+}
+
+TEST_F(Http2TrackingTest, ACallMadeAfterTheAnswerStartedIsNotItsChild) {
+  replay_as_server(fixture("grpc_unary_ok").segments);
+  http1_call();
+  const core::Span& call = span_named("GET /stock/{id}");
+  EXPECT_FALSE(call.parent_span_id.valid());
 }
 
 TEST_F(Http2TrackingTest, AGrpcClientCallNamesItsServerAndANonOkStatusIsAnError) {
