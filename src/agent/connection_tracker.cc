@@ -609,11 +609,12 @@ void ConnectionTracker::on_h2_exchange(Connection& c, http2::Exchange&& exchange
   t.remote = c.remote;
   t.h2 = &exchange;
   t.tls = c.tls;
+  SpanIds ids;  // outlives the sink call: t.trace_state views its string
   if (server) {
     // The ids chosen when its request was read (calls made meanwhile name them).
     auto open = std::find_if(c.h2_streams.begin(), c.h2_streams.end(),
                              [&](const Connection::OpenStream& s) { return s.id == exchange.stream_id; });
-    const SpanIds ids = open != c.h2_streams.end() ? open->ids : h2_request_ids(exchange.request);
+    ids = open != c.h2_streams.end() ? open->ids : h2_request_ids(exchange.request);
     if (open != c.h2_streams.end()) {
       if (open->serving) remove_serving(open->tid, c.key);
       c.h2_streams.erase(open);
