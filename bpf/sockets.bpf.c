@@ -1101,3 +1101,5 @@ int BPF_KPROBE(on_ssl_free) {
   bpf_map_delete_elem(&tls_sessions, &key);
   return 0;
 }
+
+#include "go_grpc.bpf.h"

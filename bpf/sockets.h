@@ -26,6 +26,11 @@ enum hodos_event_kind {
    * tracing it (syscall LISTEN, ACCEPT/ACCEPT4 on an inherited listener, or FORK of a traced
    * parent), a traced process ran exec (EXEC), or a traced process exited (EXIT). */
   HODOS_EVENT_PROCESS = 5,
+  /* The ids the kernel gave one HTTP/2 stream of a goroutine-context process (struct
+   * hodos_stream_event): grpc-go's server read a call's headers (direction INGRESS, SERVER ids,
+   * the context of the goroutines that serve it) or its client opened a stream for a call made
+   * by a goroutine with a context (EGRESS, CLIENT ids). fd is the connection's socket. */
+  HODOS_EVENT_STREAM = 6,
 };
 
 /* The syscall that produced an event. */
@@ -53,7 +58,9 @@ enum hodos_syscall {
    * SSL_read/SSL_read_ex and SSL_write/SSL_write_ex), on the socket the session runs over. */
   HODOS_SYSCALL_SSL_READ = 19,
   HODOS_SYSCALL_SSL_WRITE = 20,
-  HODOS_SYSCALL_LAST = HODOS_SYSCALL_SSL_WRITE,
+  /* Not a syscall: uprobes on grpc-go (STREAM events). */
+  HODOS_SYSCALL_GO_GRPC = 21,
+  HODOS_SYSCALL_LAST = HODOS_SYSCALL_GO_GRPC,
 };
 
 enum hodos_direction {
@@ -98,7 +105,15 @@ enum hodos_counter {
   /* ... syscalls and probes where the g register could not be trusted (cgo code, the runtime's
    * own stack, an unreadable g): no goroutine, so no context. */
   HODOS_COUNTER_GO_NO_GOROUTINE = 13,
-  HODOS_COUNTER_COUNT = 14,
+  /* ... gRPC calls grpc-go's server began to serve, given a context (new or from the call's
+   * traceparent) for the goroutines that serve them. */
+  HODOS_COUNTER_GO_GRPC_SERVED = 14,
+  /* ... gRPC calls grpc-go's client opened from a goroutine with a context: CLIENT ids. */
+  HODOS_COUNTER_GO_GRPC_CALLS = 15,
+  /* ... grpc-go probes that could not tell the call's socket (not a plain TCP connection, e.g.
+   * TLS, or a connection not seen from its start): no ids. */
+  HODOS_COUNTER_GO_GRPC_NO_SOCKET = 16,
+  HODOS_COUNTER_COUNT = 17,
 };
 
 /* Address family values of the kernel (AF_INET, AF_INET6). */
@@ -159,7 +174,26 @@ struct hodos_event_header {
 struct hodos_go_process {
   __u32 goid_offset;  /* runtime.g.goid */
   __u32 stack_offset; /* runtime.g.stack: {lo, hi}, to check that R14 is a g (not cgo code) */
+  /* grpc-go (google.golang.org/grpc/internal/transport), when its offsets were found (DWARF):
+   * HODOS_GO_GRPC_* bits of what is followed, and where the probes find what they read. */
+  __u32 grpc;
+  __u32 server_conn;      /* http2Server.conn: a net.Conn interface (data word at +8) */
+  __u32 client_conn;      /* http2Client.conn */
+  __u32 stream_id;        /* Stream.id */
+  __u32 stream_client;    /* Stream.ct: *http2Client */
+  __u32 frame_headers;    /* golang.org/x/net/http2.MetaHeadersFrame.HeadersFrame: a pointer */
+  __u32 frame_fields;     /* ... MetaHeadersFrame.Fields: []hpack.HeaderField */
+  __u32 frame_stream_id;  /* HeadersFrame.FrameHeader + FrameHeader.StreamID */
+  __u32 field_name;       /* hpack.HeaderField.Name (a string: pointer, length) */
+  __u32 field_value;      /* hpack.HeaderField.Value */
+  __u32 field_size;       /* sizeof(hpack.HeaderField) */
+  __u32 tcp_conn_fd;      /* net.TCPConn.conn + net.conn.fd: *net.netFD */
+  __u32 net_fd_sysfd;     /* net.netFD.pfd + internal/poll.FD.Sysfd */
+  __u32 pad;
 };
+
+#define HODOS_GO_GRPC_SERVER 1 /* (*http2Server).operateHeaders, entry and returns */
+#define HODOS_GO_GRPC_CLIENT 2 /* (*http2Client).NewStream, returns */
 
 /* How long a thread's context lives without the answer being written (a handler that never
  * answers, a connection dropped mid-request): past this it is not used. */
@@ -223,6 +257,15 @@ struct hodos_data_event {
   __u32 captured;
   __u32 pad;
   __u8 data[HODOS_MAX_CAPTURE_BYTES];
+};
+
+/* A STREAM event: `ids` are the stream's span (SERVER: its parent the incoming traceparent's span,
+ * or none; CLIENT: its parent the SERVER span of the goroutine that made the call). */
+struct hodos_stream_event {
+  struct hodos_event_header header;
+  struct hodos_span_ids ids;
+  __u32 stream_id;
+  __u32 pad;
 };
 
 /* A PROCESS event: the header (tgid, tid, syscall = what happened, ret = the parent's tgid for

@@ -134,6 +134,15 @@ struct Agent::Published {
         go_no_goroutine(m.counter("hodos_agent_go_no_goroutine_total",
                                   "Syscalls and probes of Go processes where the g register "
                                   "could not be trusted (cgo code): no trace context.")),
+        go_grpc_served(go_grpc_counter(m, "server")),
+        go_grpc_calls(go_grpc_counter(m, "client")),
+        go_grpc_no_socket(m.counter("hodos_agent_go_grpc_no_socket_total",
+                                    "gRPC calls of Go processes whose connection could not be "
+                                    "told (not a plain TCP connection, e.g. TLS): no kernel ids, "
+                                    "joined by stitching only.")),
+        go_grpc_unmatched(m.counter("hodos_agent_go_grpc_unmatched_total",
+                                    "Kernel ids for gRPC calls of Go processes that matched no "
+                                    "HTTP/2 stream the agent read.")),
         go_processes(m.gauge("hodos_agent_go_processes",
                              "Traced Go processes whose goroutines are followed (uprobes on the "
                              "Go runtime and net/http).")) {
@@ -159,6 +168,14 @@ struct Agent::Published {
                      "goroutine started by one serving a request (inherited), to the writer "
                      "goroutine of an outgoing net/http request (request_linked).",
                      {{"how", how}});
+  }
+
+  static pipeline::Counter& go_grpc_counter(pipeline::Metrics& m, const char* side) {
+    return m.counter("hodos_agent_go_grpc_calls_total",
+                     "gRPC calls of Go processes (grpc-go uprobes) given kernel ids: calls "
+                     "served, whose goroutines carry their context (server), and calls made by a "
+                     "goroutine with a context (client).",
+                     {{"side", side}});
   }
 
   static void advance(pipeline::Counter& counter, uint64_t now, uint64_t& last) {
@@ -205,6 +222,10 @@ struct Agent::Published {
   pipeline::Counter& go_contexts_inherited;
   pipeline::Counter& go_requests_linked;
   pipeline::Counter& go_no_goroutine;
+  pipeline::Counter& go_grpc_served;
+  pipeline::Counter& go_grpc_calls;
+  pipeline::Counter& go_grpc_no_socket;
+  pipeline::Counter& go_grpc_unmatched;
   pipeline::Gauge& go_processes;
   std::vector<pipeline::Counter*> inject;  // by hodos_inject_counter
   SocketProbeCounters last_probe;
@@ -857,6 +878,11 @@ void Agent::publish_counters() {
   Published::advance(p.go_requests_linked, probe.go_requests_linked,
                      p.last_probe.go_requests_linked);
   Published::advance(p.go_no_goroutine, probe.go_no_goroutine, p.last_probe.go_no_goroutine);
+  Published::advance(p.go_grpc_served, probe.go_grpc_served, p.last_probe.go_grpc_served);
+  Published::advance(p.go_grpc_calls, probe.go_grpc_calls, p.last_probe.go_grpc_calls);
+  Published::advance(p.go_grpc_no_socket, probe.go_grpc_no_socket, p.last_probe.go_grpc_no_socket);
+  Published::advance(p.go_grpc_unmatched, t.h2_kernel_stream_ids_unmatched,
+                     p.last_tracker.h2_kernel_stream_ids_unmatched);
   if (go_) p.go_processes.set(static_cast<double>(go_->processes()));
   p.connections.set(static_cast<double>(tracker_.connection_count()));
 }

@@ -123,6 +123,9 @@ struct ConnectionTracker::Connection {
     bool serving = false;
   };
   std::vector<OpenStream> h2_streams;  // oldest first, at most MatchLimits::max_streams
+  // HTTP/2 streams the kernel gave ids (Go: grpc-go uprobes) that no span took yet, oldest first,
+  // at most MatchLimits::max_streams: a client's calls until their stream ends.
+  std::deque<std::pair<uint32_t, SpanIds>> stream_ids;
 };
 
 ConnectionTracker::ConnectionTracker(Sink sink, ConnectionTrackerLimits limits)
@@ -161,6 +164,13 @@ void ConnectionTracker::on_event(const SocketEvent& event) {
     case SocketEventKind::kData:
       if (event.direction == Direction::kNone || event.result <= 0) return;
       if (Connection* c = find_or_open(event, http1::Role::kUnknown)) on_data(*c, event);
+      return;
+    case SocketEventKind::kStream:
+      if (auto it = connections_.find(key); it != connections_.end() && it->second->h2) {
+        on_stream_ids(*it->second, event);
+      } else {
+        ++counters_.h2_kernel_stream_ids_unmatched;
+      }
       return;
     case SocketEventKind::kProcess:
       // The agent's business (which processes are traced); an exit ends the process's connections.
@@ -266,6 +276,7 @@ void ConnectionTracker::end(
     c.h2->close();
     add_h2_counters(counters_, c.h2->counters());
   }
+  counters_.h2_kernel_stream_ids_unmatched += c.stream_ids.size();
   for (const Connection::OpenStream& stream : c.h2_streams) {
     if (stream.serving) remove_serving(stream.tid, c.key);
   }
@@ -583,8 +594,14 @@ void ConnectionTracker::on_h2_request(Connection& c, const http2::Exchange& exch
     if (c.h2_streams.front().serving) remove_serving(c.h2_streams.front().tid, c.key);
     c.h2_streams.erase(c.h2_streams.begin());
   }
-  Connection::OpenStream stream{exchange.stream_id, h2_request_ids(exchange.request), feeding_tid_,
-                                false};
+  SpanIds ids = h2_request_ids(exchange.request);
+  if (std::optional<SpanIds> kernel = take_stream_ids(c, exchange.stream_id)) {
+    if (kernel->parent_id.valid() && kernel->parent_id == ids.parent_id) {
+      kernel->trace_state = std::move(ids.trace_state);
+    }
+    ids = std::move(*kernel);
+  }
+  Connection::OpenStream stream{exchange.stream_id, std::move(ids), feeding_tid_, false};
   stream.serving = add_serving(feeding_tid_, c.key);
   c.h2_streams.push_back(std::move(stream));
 }
@@ -597,6 +614,47 @@ void ConnectionTracker::on_h2_response(Connection& c, uint32_t stream_id) {
       stream.serving = false;
     }
   }
+}
+
+void ConnectionTracker::on_stream_ids(Connection& c, const SocketEvent& event) {
+  const bool server = event.direction == Direction::kIngress;
+  if (server != (c.h2->role() == http2::Role::kServer)) {
+    ++counters_.h2_kernel_stream_ids_unmatched;
+    return;
+  }
+  const KernelSpanIds& k = event.ids;
+  SpanIds ids{{k.trace_id, k.span_id}, k.parent_span_id, IdsSource::kKernel, ""};
+  if (server) {
+    // Its request was read before grpc-go could see its headers: the open stream takes the ids
+    // (the goroutines serving it carry them into their calls).
+    auto open = std::find_if(c.h2_streams.begin(), c.h2_streams.end(),
+                             [&](const Connection::OpenStream& s) { return s.id == event.stream_id; });
+    if (open != c.h2_streams.end()) {
+      if (ids.parent_id.valid() && ids.parent_id == open->ids.parent_id) {
+        ids.trace_state = open->ids.trace_state;
+      }
+      open->ids = std::move(ids);
+      return;
+    }
+  }
+  // A client's stream (its headers not yet written), or a server's whose headers were not yet
+  // read here; a second event for one stream (an entry probe that fired twice) replaces the first.
+  std::erase_if(c.stream_ids, [&](const auto& s) { return s.first == event.stream_id; });
+  if (c.stream_ids.size() >= std::max<size_t>(limits_.h2.max_streams, 1)) {
+    c.stream_ids.pop_front();
+    ++counters_.h2_kernel_stream_ids_unmatched;
+  }
+  c.stream_ids.emplace_back(event.stream_id, std::move(ids));
+}
+
+std::optional<ConnectionTracker::SpanIds> ConnectionTracker::take_stream_ids(Connection& c,
+                                                                             uint32_t stream_id) {
+  auto it = std::find_if(c.stream_ids.begin(), c.stream_ids.end(),
+                         [&](const auto& s) { return s.first == stream_id; });
+  if (it == c.stream_ids.end()) return std::nullopt;
+  SpanIds ids = std::move(it->second);
+  c.stream_ids.erase(it);
+  return ids;
 }
 
 void ConnectionTracker::on_h2_exchange(Connection& c, http2::Exchange&& exchange) {
@@ -624,10 +682,19 @@ void ConnectionTracker::on_h2_exchange(Connection& c, http2::Exchange&& exchange
     t.trace_state = ids.trace_state;
     if (t.parent_id.valid()) ++counters_.adopted_traceparent;
     t.local_caller = client_ends_.contains(tuple_key(c.remote, c.local));
+  } else if (std::optional<SpanIds> kernel = take_stream_ids(c, exchange.stream_id)) {
+    // Go: the goroutine that made the call had a context (grpc-go's NewStream).
+    ids = std::move(*kernel);
+    t.context = ids.context;
+    t.parent_id = ids.parent_id;
   } else {
     // The request the writing thread served when the stream's headers were written, if only one
     // (streams started in one write share the stored ids).
     child_of_call_ids(t, find_at(c.call_ids, exchange.start_ns));
+  }
+  if (ids.source == IdsSource::kKernel) {
+    ++counters_.kernel_ids;
+    ++counters_.h2_kernel_stream_ids;
   }
   ++counters_.exchanges;
   ++counters_.h2_exchanges;

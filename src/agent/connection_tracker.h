@@ -109,6 +109,11 @@ struct ConnectionTrackerCounters {
   // Connections whose HTTP/2 could no longer be read: the capture missed bytes of a header block
   // or a frame header (HPACK state or framing gone), or bytes that broke the protocol.
   uint64_t h2_gave_up = 0;
+  // Go (grpc-go uprobes, SocketEventKind::kStream): HTTP/2 streams whose span took the ids the
+  // kernel gave them, and kernel ids for a stream never seen here (no such HTTP/2 connection or
+  // stream, or the connection ended first).
+  uint64_t h2_kernel_stream_ids = 0;
+  uint64_t h2_kernel_stream_ids_unmatched = 0;
 };
 
 class ConnectionTracker {
@@ -184,6 +189,10 @@ class ConnectionTracker {
   // HTTP/2 server side: a stream's request was read (on feeding_tid_), its response started.
   void on_h2_request(Connection& c, const protocols::http2::Exchange& exchange);
   void on_h2_response(Connection& c, uint32_t stream_id);
+  // The kernel's ids for one stream of `c` (a kStream event): its span's, when it is made.
+  void on_stream_ids(Connection& c, const SocketEvent& event);
+  // The kernel's ids for `stream_id` of `c`, taken (they serve one span); nullopt when none came.
+  std::optional<SpanIds> take_stream_ids(Connection& c, uint32_t stream_id);
   static SpanIds h2_request_ids(const protocols::http2::Request& request);
   // One more (or one less) request `tid` serves, on the connection `key`; false when the table
   // of threads is full (then nothing is counted).

@@ -4,8 +4,11 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <fmt/ranges.h>
+
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <utility>
 
 #include "agent/libbpf_log.h"
@@ -20,6 +23,69 @@ constexpr const char* kRoundTrip = "net/http.(*persistConn).roundTrip";
 constexpr const char* kRequestWrite = "net/http.(*Request).write";
 constexpr const char* kGoid = "runtime.g.goid";
 constexpr const char* kStack = "runtime.g.stack";
+
+// grpc-go's transport (google.golang.org/grpc/internal/transport), its HTTP/2 frames
+// (golang.org/x/net/http2) and the net.Conn under it: bpf/go_grpc.bpf.h. Offsets from DWARF only:
+// grpc-go's structs change between its releases, and a stripped binary does not say which one
+// it holds.
+constexpr const char* kOperateHeaders =
+    "google.golang.org/grpc/internal/transport.(*http2Server).operateHeaders";
+constexpr const char* kHandleStream = "google.golang.org/grpc.(*Server).handleStream";
+constexpr const char* kNewStream = "google.golang.org/grpc/internal/transport.(*http2Client).NewStream";
+constexpr const char* kServerConn = "google.golang.org/grpc/internal/transport.http2Server.conn";
+constexpr const char* kClientConn = "google.golang.org/grpc/internal/transport.http2Client.conn";
+constexpr const char* kStreamId = "google.golang.org/grpc/internal/transport.Stream.id";
+constexpr const char* kStreamClient = "google.golang.org/grpc/internal/transport.Stream.ct";
+constexpr const char* kFrameHeaders = "golang.org/x/net/http2.MetaHeadersFrame.HeadersFrame";
+constexpr const char* kFrameFields = "golang.org/x/net/http2.MetaHeadersFrame.Fields";
+constexpr const char* kFrameHeader = "golang.org/x/net/http2.HeadersFrame.FrameHeader";
+constexpr const char* kFrameStreamId = "golang.org/x/net/http2.FrameHeader.StreamID";
+constexpr const char* kFieldName = "golang.org/x/net/http2/hpack.HeaderField.Name";
+constexpr const char* kFieldValue = "golang.org/x/net/http2/hpack.HeaderField.Value";
+constexpr const char* kFieldSensitive = "golang.org/x/net/http2/hpack.HeaderField.Sensitive";
+constexpr const char* kTcpConnConn = "net.TCPConn.conn";
+constexpr const char* kConnFd = "net.conn.fd";
+constexpr const char* kNetFdPfd = "net.netFD.pfd";
+constexpr const char* kFdSysfd = "internal/poll.FD.Sysfd";
+constexpr const char* kGrpcFields[] = {
+    kServerConn,   kClientConn, kStreamId,   kStreamClient,   kFrameHeaders,
+    kFrameFields,  kFrameHeader, kFrameStreamId, kFieldName,  kFieldValue,
+    kFieldSensitive, kTcpConnConn, kConnFd,  kNetFdPfd,       kFdSysfd};
+
+// What the gRPC probes need of `b` (HODOS_GO_GRPC_* bits in `go.grpc`), or why they cannot be
+// attached ("" when grpc-go is not in the binary at all).
+std::string plan_grpc(const GoBinary& b, hodos_go_process& go) {
+  const bool server = b.functions.contains(kOperateHeaders);
+  const bool client = b.functions.contains(kNewStream);
+  if (!server && !client) return "";
+  std::map<std::string, uint32_t> at;
+  for (const char* field : kGrpcFields) {
+    auto it = b.offsets.find(field);
+    auto source = b.offset_sources.find(field);
+    if (it == b.offsets.end() || source == b.offset_sources.end() || source->second != "dwarf") {
+      return "grpc-go without DWARF: its calls are joined by stitching only (build without "
+             "-ldflags=-w to follow them)";
+    }
+    at[field] = static_cast<uint32_t>(it->second);
+  }
+  go.server_conn = at[kServerConn];
+  go.client_conn = at[kClientConn];
+  go.stream_id = at[kStreamId];
+  go.stream_client = at[kStreamClient];
+  go.frame_headers = at[kFrameHeaders];
+  go.frame_fields = at[kFrameFields];
+  go.frame_stream_id = at[kFrameHeader] + at[kFrameStreamId];
+  go.field_name = at[kFieldName];
+  go.field_value = at[kFieldValue];
+  go.field_size = (at[kFieldSensitive] + 1 + 7) / 8 * 8;  // a bool last, the struct 8-aligned
+  go.tcp_conn_fd = at[kTcpConnConn] + at[kConnFd];
+  go.net_fd_sysfd = at[kNetFdPfd] + at[kFdSysfd];
+  if (server && !b.functions.at(kOperateHeaders).return_offsets.empty()) {
+    go.grpc |= HODOS_GO_GRPC_SERVER;
+  }
+  if (client && !b.functions.at(kNewStream).return_offsets.empty()) go.grpc |= HODOS_GO_GRPC_CLIENT;
+  return "";
+}
 
 // The architecture the kernel programs were built for: they read that ABI's registers.
 #if defined(__x86_64__)
@@ -61,8 +127,11 @@ std::shared_ptr<const GoProbe::Plan> GoProbe::plan_for(const std::string& path,
   }
   auto plan = std::make_shared<Plan>();
   std::string error;
-  plan->binary = analyze_go_binary(path, {kNewproc1, kRoundTrip, kRequestWrite}, {kGoid, kStack},
-                                   &error);
+  std::vector<std::string> fields = {kGoid, kStack};
+  fields.insert(fields.end(), std::begin(kGrpcFields), std::end(kGrpcFields));
+  plan->binary = analyze_go_binary(
+      path, {kNewproc1, kRoundTrip, kRequestWrite, kOperateHeaders, kHandleStream, kNewStream},
+      fields, &error);
   if (!plan->binary) {
     plan->error = error;
   } else {
@@ -84,11 +153,16 @@ std::shared_ptr<const GoProbe::Plan> GoProbe::plan_for(const std::string& path,
     } else if (newproc1 == b.functions.end() || newproc1->second.return_offsets.empty()) {
       plan->error = "runtime.newproc1 (or its return) was not found in the executable";
     } else {
-      plan->goid_offset = static_cast<uint32_t>(goid->second);
-      plan->stack_offset = static_cast<uint32_t>(stack->second);
+      plan->go.goid_offset = static_cast<uint32_t>(goid->second);
+      plan->go.stack_offset = static_cast<uint32_t>(stack->second);
+      std::vector<std::string> caveats;
       if (!b.functions.contains(kRoundTrip) || !b.functions.contains(kRequestWrite)) {
-        plan->caveat = "no net/http client in the executable: its outgoing calls get no traceparent";
+        caveats.emplace_back(
+            "no net/http client in the executable: its outgoing calls get no traceparent");
       }
+      if (std::string grpc = plan_grpc(b, plan->go); !grpc.empty()) caveats.push_back(grpc);
+      if (plan->go.grpc != 0) plan->target += ", grpc-go followed";
+      plan->caveat = fmt::format("{}", fmt::join(caveats, "; "));
     }
   }
   std::lock_guard lock(mu_);
@@ -124,13 +198,21 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
       bpf_program* program;
       bool at_returns;
     };
-    const Point points[] = {{kNewproc1, p.newproc1, false},
-                            {kNewproc1, p.newproc1_return, true},
-                            {kRoundTrip, p.round_trip, false},
-                            {kRequestWrite, p.request_write, false}};
+    const bool grpc_server = (plan->go.grpc & HODOS_GO_GRPC_SERVER) != 0;
+    const bool grpc_client = (plan->go.grpc & HODOS_GO_GRPC_CLIENT) != 0;
+    const Point points[] = {
+        {kNewproc1, p.newproc1, false},
+        {kNewproc1, p.newproc1_return, true},
+        {kRoundTrip, p.round_trip, false},
+        {kRequestWrite, p.request_write, false},
+        {grpc_server ? kOperateHeaders : nullptr, p.grpc_server_headers, false},
+        {grpc_server ? kOperateHeaders : nullptr, p.grpc_context_done, true},
+        {grpc_server ? kHandleStream : nullptr, p.grpc_context_done, true},
+        {grpc_client ? kNewStream : nullptr, p.grpc_new_stream_return, true}};
     LibbpfLogCapture log;
     Attached attached{executable, {}};
     for (const Point& point : points) {
+      if (point.function == nullptr) continue;  // grpc-go not followed (caveat)
       auto function = b.functions.find(point.function);
       if (function == b.functions.end()) continue;  // the client side is optional (caveat)
       std::vector<uint64_t> offsets = point.at_returns ? function->second.return_offsets
@@ -153,7 +235,7 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
   }
   // Again each time: exec (into the same file) and a change of mode clear it in the kernel.
   try {
-    probe_.set_goroutine_context(pid, plan->goid_offset, plan->stack_offset);
+    probe_.set_goroutine_context(pid, plan->go);
   } catch (const std::exception& e) {
     detach(pid);
     return {false, plan->target, e.what()};

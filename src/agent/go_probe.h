@@ -2,7 +2,9 @@
 // the kernel where goid and the stack bounds sit in its runtime.g, and attaches the uprobe
 // programs of bpf/goroutines.bpf.h, for that process only: runtime.newproc1 (a new goroutine
 // inherits its creator's context), net/http's persistConn.roundTrip and Request.write (an
-// outgoing request's context reaches the connection's writer goroutine). With them the kernel
+// outgoing request's context reaches the connection's writer goroutine) and, when the binary
+// has grpc-go and DWARF, grpc-go's transport (bpf/go_grpc.bpf.h: the goroutine serving a gRPC
+// call gets its context, a call it makes its CLIENT ids). With them the kernel
 // gives a Go server's requests their SERVER span ids and its outgoing HTTP/1.x requests a
 // traceparent, as it does for thread-per-request servers (bpf/sockets.h,
 // HODOS_TRACED_GOROUTINE_CONTEXT).
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "agent/go_binary.h"
+#include "bpf/sockets.h"
 
 struct bpf_link;
 
@@ -79,8 +82,7 @@ class GoProbe {
     std::string target;
     std::string error;  // set when nothing can be attached
     std::string caveat;
-    uint32_t goid_offset = 0;
-    uint32_t stack_offset = 0;
+    hodos_go_process go{};  // what the kernel is told (bpf/sockets.h)
   };
   struct Attached {
     Executable executable;

@@ -81,11 +81,31 @@ std::string SocketEndpoint::address_string() const {
   return text;
 }
 
+namespace {
+
+// The ids at `at` (a hodos_span_ids); false when they cannot be trusted. `required`: kNone is
+// not allowed either.
+bool decode_ids(const char* at, KernelSpanIds& out, bool required) {
+  hodos_span_ids ids;
+  std::memcpy(&ids, at, sizeof(ids));
+  if (ids.kind == HODOS_IDS_NONE) return !required;
+  if (ids.kind != HODOS_IDS_SERVER && ids.kind != HODOS_IDS_CLIENT) return false;
+  out.kind = static_cast<KernelIdsKind>(ids.kind);
+  out.flags = ids.flags;
+  std::memcpy(out.trace_id.bytes.data(), ids.trace_id, sizeof(ids.trace_id));
+  std::memcpy(out.span_id.bytes.data(), ids.span_id, sizeof(ids.span_id));
+  std::memcpy(out.parent_span_id.bytes.data(), ids.parent_span_id, sizeof(ids.parent_span_id));
+  // The kernel never makes all-zero ids: such a record is a mismatch, not ids to trust.
+  return out.trace_id.valid() && out.span_id.valid();
+}
+
+}  // namespace
+
 std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) {
   hodos_event_header header;
   if (size < sizeof(header)) return std::nullopt;
   std::memcpy(&header, record, sizeof(header));
-  if (header.kind < HODOS_EVENT_ACCEPT || header.kind > HODOS_EVENT_PROCESS) return std::nullopt;
+  if (header.kind < HODOS_EVENT_ACCEPT || header.kind > HODOS_EVENT_STREAM) return std::nullopt;
   if (header.syscall < HODOS_SYSCALL_READ || header.syscall > HODOS_SYSCALL_LAST) {
     return std::nullopt;
   }
@@ -117,19 +137,20 @@ std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) 
                 sizeof(captured));
     if (captured > size - kDataOffset || captured > HODOS_MAX_CAPTURE_BYTES) return std::nullopt;
     event.data = std::string_view(static_cast<const char*>(record) + kDataOffset, captured);
-    hodos_span_ids ids;
-    std::memcpy(&ids, static_cast<const char*>(record) + offsetof(hodos_data_event, ids),
-                sizeof(ids));
-    if (ids.kind == HODOS_IDS_SERVER || ids.kind == HODOS_IDS_CLIENT) {
-      event.ids.kind = static_cast<KernelIdsKind>(ids.kind);
-      event.ids.flags = ids.flags;
-      std::memcpy(event.ids.trace_id.bytes.data(), ids.trace_id, sizeof(ids.trace_id));
-      std::memcpy(event.ids.span_id.bytes.data(), ids.span_id, sizeof(ids.span_id));
-      std::memcpy(event.ids.parent_span_id.bytes.data(), ids.parent_span_id,
-                  sizeof(ids.parent_span_id));
-      // The kernel never makes all-zero ids: such a record is a mismatch, not ids to trust.
-      if (!event.ids.trace_id.valid() || !event.ids.span_id.valid()) return std::nullopt;
-    } else if (ids.kind != HODOS_IDS_NONE) {
+    if (!decode_ids(static_cast<const char*>(record) + offsetof(hodos_data_event, ids), event.ids,
+                    false)) {
+      return std::nullopt;
+    }
+  } else if (event.kind == SocketEventKind::kStream) {
+    if (size < sizeof(hodos_stream_event)) return std::nullopt;
+    std::memcpy(&event.stream_id,
+                static_cast<const char*>(record) + offsetof(hodos_stream_event, stream_id),
+                sizeof(event.stream_id));
+    const auto expected = event.direction == Direction::kIngress ? KernelIdsKind::kServer
+                                                                  : KernelIdsKind::kClient;
+    if (!decode_ids(static_cast<const char*>(record) + offsetof(hodos_stream_event, ids),
+                    event.ids, true) ||
+        event.ids.kind != expected || event.stream_id == 0) {
       return std::nullopt;
     }
   } else if (event.kind == SocketEventKind::kProcess) {
@@ -238,12 +259,16 @@ void SocketProbe::set_tls_probed(uint32_t pid, bool on) { set_mode_bit(pid, HODO
 
 SocketProbe::GoPrograms SocketProbe::go_programs() const {
   const auto& p = skeleton_->progs;
-  return {p.on_go_newproc1, p.on_go_newproc1_return, p.on_go_round_trip, p.on_go_request_write};
+  return {p.on_go_newproc1,
+          p.on_go_newproc1_return,
+          p.on_go_round_trip,
+          p.on_go_request_write,
+          p.on_go_grpc_server_headers,
+          p.on_go_grpc_context_done,
+          p.on_go_grpc_new_stream_return};
 }
 
-void SocketProbe::set_goroutine_context(uint32_t pid, uint32_t goid_offset,
-                                        uint32_t stack_offset) {
-  const hodos_go_process go{goid_offset, stack_offset};
+void SocketProbe::set_goroutine_context(uint32_t pid, const hodos_go_process& go) {
   if (int err = bpf_map__update_elem(skeleton_->maps.go_processes, &pid, sizeof(pid), &go,
                                      sizeof(go), BPF_ANY);
       err != 0) {
@@ -395,6 +420,9 @@ SocketProbeCounters SocketProbe::counters() const {
   c.go_contexts_inherited = sums[HODOS_COUNTER_GO_CONTEXT_INHERITED];
   c.go_requests_linked = sums[HODOS_COUNTER_GO_REQUESTS_LINKED];
   c.go_no_goroutine = sums[HODOS_COUNTER_GO_NO_GOROUTINE];
+  c.go_grpc_served = sums[HODOS_COUNTER_GO_GRPC_SERVED];
+  c.go_grpc_calls = sums[HODOS_COUNTER_GO_GRPC_CALLS];
+  c.go_grpc_no_socket = sums[HODOS_COUNTER_GO_GRPC_NO_SOCKET];
   for (const bpf_program* program :
        {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit,
         skeleton_->progs.on_sys_enter_typed, skeleton_->progs.on_sys_exit_typed,
@@ -404,7 +432,9 @@ SocketProbeCounters SocketProbe::counters() const {
         skeleton_->progs.on_ssl_write_ex_enter, skeleton_->progs.on_ssl_call_return,
         skeleton_->progs.on_ssl_free, skeleton_->progs.on_go_newproc1,
         skeleton_->progs.on_go_newproc1_return, skeleton_->progs.on_go_round_trip,
-        skeleton_->progs.on_go_request_write}) {
+        skeleton_->progs.on_go_request_write, skeleton_->progs.on_go_grpc_server_headers,
+        skeleton_->progs.on_go_grpc_context_done,
+        skeleton_->progs.on_go_grpc_new_stream_return}) {
     if (bpf_program__fd(program) < 0) continue;  // the pair not loaded
     c.recursion_misses += program_info(program).recursion_misses;
   }

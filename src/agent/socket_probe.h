@@ -32,6 +32,10 @@ enum class SocketEventKind : uint8_t {
   kData = HODOS_EVENT_DATA,
   kClose = HODOS_EVENT_CLOSE,
   kProcess = HODOS_EVENT_PROCESS,  // see SocketSyscall: kListen/kAccept*/kFork, kExec, kExit
+  // The kernel's ids for one HTTP/2 stream (`stream_id` on socket `fd`) of a Go process, from
+  // uprobes on grpc-go: kIngress = a call it serves (kServer ids), kEgress = a call it makes
+  // (kClient ids). Neither data nor a tuple.
+  kStream = HODOS_EVENT_STREAM,
 };
 
 enum class SocketSyscall : uint8_t {
@@ -57,6 +61,7 @@ enum class SocketSyscall : uint8_t {
   // Data events of a TLS session: the plaintext an OpenSSL read or write moved (uprobes).
   kSslRead = HODOS_SYSCALL_SSL_READ,
   kSslWrite = HODOS_SYSCALL_SSL_WRITE,
+  kGoGrpc = HODOS_SYSCALL_GO_GRPC,  // kStream events
 };
 
 enum class Direction : uint8_t {
@@ -119,7 +124,8 @@ struct SocketEvent {
   SocketEndpoint remote;
   std::string_view data;
   std::string_view comm;  // kProcess: the task's name (the kernel's comm, at most 15 bytes)
-  KernelSpanIds ids;      // kData only
+  KernelSpanIds ids;      // kData, kStream
+  uint32_t stream_id = 0;  // kStream only
 };
 
 // Decodes one ring buffer record; nullopt when it is malformed (short, unknown kind, a length
@@ -175,6 +181,11 @@ struct SocketProbeCounters {
   uint64_t go_contexts_inherited = 0;
   uint64_t go_requests_linked = 0;
   uint64_t go_no_goroutine = 0;
+  // grpc-go (uprobes): calls served that got a context, calls made that got CLIENT ids, and
+  // probes that could not tell the call's socket (TLS, a wrapped net.Conn).
+  uint64_t go_grpc_served = 0;
+  uint64_t go_grpc_calls = 0;
+  uint64_t go_grpc_no_socket = 0;
   uint64_t recursion_misses = 0;  // program runs the kernel skipped (nested on one CPU)
   uint64_t decode_errors = 0;     // malformed records (a kernel/userspace mismatch)
 };
@@ -255,9 +266,17 @@ class SocketProbe {
     bpf_program* newproc1_return = nullptr;       // ... its return instructions
     bpf_program* round_trip = nullptr;            // net/http.(*persistConn).roundTrip, entry
     bpf_program* request_write = nullptr;         // net/http.(*Request).write, entry
+    // grpc-go: (*http2Server).operateHeaders, entry; the returns of it and of (*Server).
+    // handleStream (the goroutine is done with the call's context); (*http2Client).NewStream,
+    // returns.
+    bpf_program* grpc_server_headers = nullptr;
+    bpf_program* grpc_context_done = nullptr;
+    bpf_program* grpc_new_stream_return = nullptr;
   };
   GoPrograms go_programs() const;
-  void set_goroutine_context(uint32_t pid, uint32_t goid_offset, uint32_t stack_offset);
+  // `go`: where the process's runtime.g (and grpc-go, when go.grpc is set) keep what the
+  // programs read.
+  void set_goroutine_context(uint32_t pid, const hodos_go_process& go);
   void clear_goroutine_context(uint32_t pid);
   bool has_goroutine_context(uint32_t pid) const;
   // Whether the loaded programs read the kernel's structures with plain loads (typed_reads and a

@@ -4,7 +4,8 @@
 //   A: Node client → Go server → Node server
 //   B: Go client → Node server → Go server
 // The clients (each app's client mode) never listen, so the agent does not trace them: the first
-// server's SERVER span is the root of each call. Checked, per chain: sequential unary calls, 16
+// server's SERVER span is the root of each call (or, for a call carrying a traceparent as an
+// instrumented caller sends it, continues that trace). Checked, per chain: sequential unary calls, 16
 // unary calls 8 at a time over one connection (once all OK, once each asking for its own status,
 // so that a SERVER span joined to the wrong CLIENT span shows), a server-streaming and a
 // client-streaming call, and calls failing with NOT_FOUND, INTERNAL and DATA_LOSS (the last after
@@ -15,13 +16,14 @@
 // also the child of its SERVER span (one trace per call) is INNER_PARENT. Needs root (CI runs as
 // root) and Go with Debian's grpc-go; skipped with the reason otherwise.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { makeTempDir, waitFor } from './lib/collector.mjs';
+import { makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import {
-  APPS, buildGrpcGo, execFileP, needsRoot, processTag, spansOf, startServer, tag, tearDown, waitUntilTraced,
+  APPS, buildGrpcGo, execFileP, metric, needsRoot, processTag, spansOf, startServer, tag, tearDown, waitUntilTraced,
 } from './lib/servers.mjs';
 
 const skip = needsRoot;
@@ -51,10 +53,10 @@ const CHAINS = [
 // Whether a front's CLIENT span is expected to be the child of the SERVER span of the request that
 // made the call (a parent inside one process), per runtime. Without it, a call is not one trace:
 // the CLIENT span must then be a root or that child, and the calls are counted by CLIENT span.
-// Go: not yet (a goroutine serving an HTTP/2 request gets no context: docs/agent.md). Node: when
-// the front serves one call at a time ('sequential'): an event loop serving several at once
-// leaves its calls roots rather than guess.
-const INNER_PARENT = { go: false, node: 'sequential' };
+// Go: always (grpc-go's goroutine serving a call gets its context from the kernel, and its calls
+// their ids: bpf/go_grpc.bpf.h). Node: when the front serves one call at a time ('sequential'):
+// an event loop serving several at once leaves its calls roots rather than guess.
+const INNER_PARENT = { go: true, node: 'sequential' };
 
 // OpenTelemetry: a SERVER span is an error only for the statuses that mean the server failed; a
 // CLIENT span for every status but OK.
@@ -169,8 +171,9 @@ async function agentCounters() {
 }
 
 // Splits `spans`, those of `n` calls through `chain`, into calls and checks the structure of each
-// (see the top of the file); returns [{ front, call, leaf }].
-function assertCallTraces(chain, spans, n, { sequential = false } = {}) {
+// (see the top of the file); returns [{ front, call, leaf }]. `incoming`: the calls carried this
+// traceparent ({ traceId, spanId }), which the front's SERVER spans continue.
+function assertCallTraces(chain, spans, n, { sequential = false, incoming = null } = {}) {
   const frontService = s[chain.front].service;
   const of = (service, kind) => spans.filter((x) => x.process.serviceName === service && kindOf(x) === kind);
   const fronts = of(frontService, 'server');
@@ -205,8 +208,13 @@ function assertCallTraces(chain, spans, n, { sequential = false } = {}) {
     return { front, call, leaf: leaf[0] };
   });
   for (const front of fronts) {
-    assert.deepEqual(parentIds(front), [],
-                     `the front's SERVER span is a root (the client is not traced):${describeRpc([front])}`);
+    if (incoming) {
+      assert.deepEqual([front.traceID, ...parentIds(front)], [incoming.traceId, incoming.spanId],
+                       `the front's SERVER span continues the call's traceparent:${describeRpc([front])}`);
+    } else {
+      assert.deepEqual(parentIds(front), [],
+                       `the front's SERVER span is a root (the client is not traced):${describeRpc([front])}`);
+    }
   }
   if (inner) {
     assert.equal(new Set(found.map((x) => x.front.spanID)).size, n,
@@ -282,6 +290,33 @@ function chainTest(chain, title, body) {
   });
 }
 
+// What made the Go front's calls children: grpc-go's probes (bpf/go_grpc.bpf.h), which
+// `hodos describe` names and the agent counts.
+test('the Go servers: grpc-go followed (hodos describe), and every call counted by the kernel', { skip }, async (t) => {
+  if (goMissing) {
+    t.skip(`the Go gRPC app could not be built: ${goMissing}`);
+    return;
+  }
+  for (const name of ['goFront', 'goLeaf']) {
+    const described = (await runHodos(['describe', String(s[name].child.pid), '--api', up.apiUrl])).stdout;
+    assert.match(described, /^ {2}go +goroutines followed \(go1\.\d+[.\d]*, DWARF, grpc-go followed\)/m, described);
+  }
+  const SERVED = 'hodos_agent_go_grpc_calls_total{side="server"}';
+  const MADE = 'hodos_agent_go_grpc_calls_total{side="client"}';
+  // First of all tests: no call was made before, so nothing is still to be published (the agent
+  // publishes its counters every second).
+  const [served, made] = [await metric(up, SERVED), await metric(up, MADE)];
+  const chain = CHAINS.find((c) => c.front === 'goFront');
+  const seen = await spanIdsNow(chain);
+  assert.ok((await callChain(chain, ['-calls', '4'])).every((c) => c.code === OK));
+  await waitForNewSpans(chain, seen, 12);
+  await waitFor(`${MADE} counts 4 calls`, async () => await metric(up, MADE) - made >= 4);
+  // Each call the Go front served got a context (its entry probe may fire twice when the stack
+  // grows), and each call it made its ids, once.
+  assert.ok(await metric(up, SERVED) - served >= 4, `${SERVED}: ${await metric(up, SERVED)} after ${served}`);
+  assert.equal(await metric(up, MADE) - made, 4, MADE);
+});
+
 for (const chain of CHAINS) {
   chainTest(chain, 'sequential unary calls, each callee joined under its call (one trace per call through a Node front)', async () => {
     const seen = await spanIdsNow(chain);
@@ -297,6 +332,17 @@ for (const chain of CHAINS) {
     assert.ok(calls.every((c) => c.code === OK), JSON.stringify(calls));
     const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 48), 16);
     for (const x of found) assertCall(chain, x, { method: 'Get', code: OK });
+  });
+
+  // As from an instrumented caller: the front continues the trace, its call and the leaf join it.
+  chainTest(chain, 'a call carrying a traceparent continues its trace through both servers', async () => {
+    const hex = (bytes) => crypto.randomBytes(bytes).toString('hex').replace(/^./, 'a');
+    const incoming = { traceId: hex(16), spanId: hex(8) };
+    const seen = await spanIdsNow(chain);
+    const calls = await callChain(chain, ['-calls', '1', '-traceparent', `00-${incoming.traceId}-${incoming.spanId}-01`]);
+    assert.deepEqual(calls.map((c) => c.code), [OK]);
+    const [x] = assertCallTraces(chain, await waitForNewSpans(chain, seen, 3), 1, { sequential: true, incoming });
+    assertCall(chain, x, { method: 'Get', code: OK });
   });
 
   // Each call ends with its status, the same on its three spans: a leaf's SERVER span stitched to
@@ -344,3 +390,4 @@ for (const chain of CHAINS) {
     }
   });
 }
+

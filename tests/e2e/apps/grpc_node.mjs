@@ -6,7 +6,7 @@
 //     Serves on 127.0.0.1 and prints "port N" once listening. NEXT (a port, or host:port) is
 //     another Chain server: each call is passed on to every NEXT in turn (see chain.proto).
 //   node grpc_node.mjs client ADDR [-calls N] [-concurrency C] [-codes CODE,...] [-fail CODE]
-//                                  [-list N] [-list-fail CODE] [-sum N] [-id PREFIX]
+//                                  [-list N] [-list-fail CODE] [-sum N] [-id PREFIX] [-traceparent TP]
 //     Calls ADDR over one channel: N Get calls, C at a time, call i asking the leaf for the i-th
 //     of -codes (round robin; default 0, OK); then, with -fail, one more Get asking the
 //     leaf to fail with CODE; with -list, one List asking for N replies (and to end with
@@ -155,10 +155,10 @@ function ended(r, err) {
 
 const deadline = () => ({ deadline: Date.now() + CALL_TIMEOUT_MS });
 
-async function callGet(c, id, failCode) {
+async function callGet(c, id, failCode, metadata) {
   const r = result('Get', id);
   try {
-    got(r, await settle((cb) => c.Get({ id, fail_code: failCode }, deadline(), cb)).done);
+    got(r, await settle((cb) => c.Get({ id, fail_code: failCode }, metadata, deadline(), cb)).done);
     return ended(r);
   } catch (e) {
     return ended(r, e);
@@ -202,18 +202,21 @@ function flags(args, defaults) {
 async function client([addr, ...args]) {
   if (!addr) throw new Error('client: ADDR missing');
   const f = flags(args, { calls: 1, concurrency: 1, codes: '0', fail: 0, list: -1, 'list-fail': 0, sum: -1,
-                          id: 'node' });
+                          id: 'node', traceparent: '' });
   const codes = f.codes.split(',').map(Number);
+  // -traceparent: every Get carries it, as an instrumented caller's trace context.
+  const metadata = new grpc.Metadata();
+  if (f.traceparent) metadata.set('traceparent', f.traceparent);
   const c = connect(addr);
   const results = new Array(f.calls);
   let next = 0;
   await Promise.all(Array.from({ length: f.concurrency }, async () => {
     while (next < f.calls) {
       const i = next++;
-      results[i] = await callGet(c, `${f.id}-${i}`, codes[i % codes.length]);
+      results[i] = await callGet(c, `${f.id}-${i}`, codes[i % codes.length], metadata);
     }
   }));
-  if (f.fail) results.push(await callGet(c, `${f.id}-fail`, f.fail));
+  if (f.fail) results.push(await callGet(c, `${f.id}-fail`, f.fail, metadata));
   if (f.list >= 0) results.push(await callList(c, `${f.id}-list`, f.list, f['list-fail']));
   if (f.sum >= 0) results.push(await callSum(c, `${f.id}-sum`, f.sum));
   c.close();

@@ -63,12 +63,19 @@ class Http2TrackingTest : public ::testing::Test {
     ADD_FAILURE() << "no span " << name;
     return batch_.spans().at(0);
   }
-  // ... as the traced client sees it: its own segments are its writes.
-  void replay_as_client(const std::vector<Segment>& segments) {
+  // ... as the traced client sees it: its own segments are its writes. With `meanwhile`, that is
+  // run right after its first write (the preface).
+  void replay_as_client(const std::vector<Segment>& segments,
+                        const std::function<void()>& meanwhile = {}) {
     tracker_.on_event(app_.connect(7, 9, local_, upstream_));
+    bool done = !meanwhile;
     for (const Segment& s : segments) {
       tracker_.on_event(s.sender == kClient ? app_.write(7, 9, local_, upstream_, s.bytes)
                                             : app_.read(7, 9, local_, upstream_, s.bytes));
+      if (!done && s.sender == kClient) {
+        meanwhile();
+        done = true;
+      }
     }
     tracker_.on_event(app_.close(7, 9, local_, upstream_));
   }
@@ -93,6 +100,17 @@ class Http2TrackingTest : public ::testing::Test {
   std::vector<core::SpanId> parents_;
   ConnectionTracker tracker_;
 };
+
+// Ids as the kernel's grpc-go probes make them.
+KernelSpanIds kernel_ids(KernelIdsKind kind, uint8_t seed) {
+  KernelSpanIds ids;
+  ids.kind = kind;
+  ids.flags = 1;
+  ids.trace_id.bytes.fill(seed);
+  ids.span_id.bytes.fill(seed + 1);
+  ids.parent_span_id.bytes.fill(seed + 2);
+  return ids;
+}
 
 TEST_F(Http2TrackingTest, AGrpcServerCallFollowsTheRpcConventionsAndContinuesTheTraceparent) {
   replay_as_server(fixture("grpc_unary_ok").segments);
@@ -205,6 +223,49 @@ TEST_F(Http2TrackingTest, AConnectionFirstSeenMidStreamIsNeverGuessedAt) {
   tracker_.on_event(app_.close(7, 5, server_, caller_));
   EXPECT_EQ(batch_.size(), 0u);
   EXPECT_EQ(tracker_.counters().h2_exchanges, 0u);
+}
+
+TEST_F(Http2TrackingTest, AGoServerStreamTakesTheIdsTheKernelGaveItsGoroutines) {
+  // grpc-go's operateHeaders runs after the read that brought the call's headers: the open
+  // stream takes the kernel's ids, which the goroutines serving it carry into their calls.
+  const KernelSpanIds ids = kernel_ids(KernelIdsKind::kServer, 0x10);
+  replay_as_server(fixture("grpc_unary_ok").segments,
+                   [&] { tracker_.on_event(app_.stream(8, 5, 1, ids)); });
+  const core::Span& span = only_span();
+  EXPECT_EQ(span.trace_id, ids.trace_id);
+  EXPECT_EQ(span.span_id, ids.span_id);
+  EXPECT_EQ(span.parent_span_id, ids.parent_span_id);
+  EXPECT_EQ(tracker_.counters().h2_kernel_stream_ids, 1u);
+  EXPECT_EQ(tracker_.counters().kernel_ids, 1u);
+  EXPECT_EQ(tracker_.counters().h2_kernel_stream_ids_unmatched, 0u);
+}
+
+TEST_F(Http2TrackingTest, AGoClientStreamTakesTheIdsOfTheGoroutineThatMadeTheCall) {
+  const KernelSpanIds ids = kernel_ids(KernelIdsKind::kClient, 0x20);
+  replay_as_client(fixture("grpc_not_found").segments,
+                   [&] { tracker_.on_event(app_.stream(8, 9, 1, ids)); });
+  const core::Span& span = only_span();
+  EXPECT_EQ(span.kind, core::SpanKind::kClient);
+  EXPECT_EQ(span.trace_id, ids.trace_id);
+  EXPECT_EQ(span.span_id, ids.span_id);
+  EXPECT_EQ(span.parent_span_id, ids.parent_span_id);
+  EXPECT_EQ(tracker_.counters().h2_kernel_stream_ids, 1u);
+}
+
+TEST_F(Http2TrackingTest, KernelIdsForAStreamNeverSeenAreCountedNotUsed) {
+  // Another stream of the connection, the wrong side, and a socket that is not HTTP/2 here.
+  replay_as_client(fixture("grpc_not_found").segments, [&] {
+    tracker_.on_event(app_.stream(8, 9, 99, kernel_ids(KernelIdsKind::kClient, 0x30)));
+    tracker_.on_event(app_.stream(8, 9, 1, kernel_ids(KernelIdsKind::kServer, 0x40)));
+    tracker_.on_event(app_.stream(8, 12, 1, kernel_ids(KernelIdsKind::kClient, 0x50)));
+  });
+  const core::Span& span = only_span();
+  for (uint8_t seed : {0x30, 0x40, 0x50}) {
+    EXPECT_NE(span.trace_id, kernel_ids(KernelIdsKind::kClient, seed).trace_id);
+  }
+  EXPECT_EQ(tracker_.counters().h2_kernel_stream_ids, 0u);
+  // Stream 99's ids are left when the connection closes; the other two never found a stream.
+  EXPECT_EQ(tracker_.counters().h2_kernel_stream_ids_unmatched, 3u);
 }
 
 }  // namespace

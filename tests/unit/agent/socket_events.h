@@ -75,6 +75,15 @@ class EventSource {
     e.comm = comm;
     return e;
   }
+  // The kernel's ids for HTTP/2 stream `stream_id` on `fd` (Go: grpc-go uprobes): a call served
+  // (kServer ids) or made (kClient ids).
+  SocketEvent stream(uint32_t tid, int32_t fd, uint32_t stream_id, const KernelSpanIds& ids) {
+    SocketEvent e = base(SocketEventKind::kStream, SocketSyscall::kGoGrpc, tid, fd, {}, {});
+    e.direction = ids.kind == KernelIdsKind::kServer ? Direction::kIngress : Direction::kEgress;
+    e.stream_id = stream_id;
+    e.ids = ids;
+    return e;
+  }
   uint64_t now() const { return now_; }
 
  private:

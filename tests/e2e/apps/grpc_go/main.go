@@ -8,11 +8,12 @@
 //	    Serves on 127.0.0.1 and prints "port N" once listening. NEXT (a port, or host:port) is
 //	    another Chain server: each call is passed on to every NEXT in turn (see chain.proto).
 //	grpc_go client ADDR [-calls N] [-concurrency C] [-codes CODE,...] [-fail CODE] [-list N]
-//	                    [-list-fail CODE] [-sum N] [-id PREFIX]
+//	                    [-list-fail CODE] [-sum N] [-id PREFIX] [-traceparent TP]
 //	    Calls ADDR over one connection: N Get calls, C at a time, call i asking the leaf for the
 //	    i-th of -codes (round robin; default 0, OK); then, with -fail, one more Get asking the
 //	    leaf to fail with CODE; with -list, one List asking for N replies (and to end
-//	    with -list-fail); with -sum, one Sum streaming N requests. Prints the outcome of every
+//	    with -list-fail); with -sum, one Sum streaming N requests. With -traceparent, every Get
+//	    carries it as metadata (an instrumented caller's trace context). Prints the outcome of every
 //	    call as JSON, as grpc_node.mjs does: {"calls": [{"method", "id", "code", "message",
 //	    "hops", "replies", "seq"}]}.
 package main
@@ -33,6 +34,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -242,9 +244,15 @@ func (r *result) got(reply *Reply) {
 
 const callTimeout = 30 * time.Second // generous: the machine may be busy; tests never assert timings
 
+// The W3C traceparent the Get calls carry (-traceparent), as an instrumented caller sends it.
+var traceparent string
+
 func callGet(conn *grpc.ClientConn, id string, failCode int32) result {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
+	if traceparent != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "traceparent", traceparent)
+	}
 	r := result{Method: "Get", Id: id}
 	reply := &Reply{}
 	err := conn.Invoke(ctx, "/"+serviceName+"/Get", &Request{Id: id, FailCode: failCode}, reply)
@@ -313,6 +321,7 @@ func client(args []string) error {
 	listFail := fs.Int("list-fail", 0, "the status code the List call ends with")
 	sumCount := fs.Int("sum", -1, "one Sum call streaming this many requests")
 	prefix := fs.String("id", "go", "the prefix of the call ids")
+	fs.StringVar(&traceparent, "traceparent", "", "a W3C traceparent the Get calls carry")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
