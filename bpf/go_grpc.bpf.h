@@ -32,20 +32,13 @@ struct go_string {
 /* The fd of the *net.TCPConn in the net.Conn interface value at `conn`, when it is an HTTP/2
  * connection the kernel saw start; -1 otherwise (counted). */
 static __always_inline int go_grpc_conn_fd(const struct hodos_go_process *go, __u64 conn) {
-  __u64 tcp_conn = 0, net_fd = 0;
-  __s64 fd = -1;
-  if (bpf_probe_read_user(&tcp_conn, sizeof(tcp_conn), (const void *)(conn + 8)) || !tcp_conn ||
-      bpf_probe_read_user(&net_fd, sizeof(net_fd), (const void *)(tcp_conn + go->tcp_conn_fd)) ||
-      !net_fd ||
-      bpf_probe_read_user(&fd, sizeof(fd), (const void *)(net_fd + go->net_fd_sysfd)) ||
-      fd < 0 || fd > 0x7fffffff)
-    goto unknown;
-  __u64 sk = (__u64)tcp_sock_of_fd((int)fd, false);
-  if (!sk || !bpf_map_lookup_elem(&http2_sockets, &sk)) goto unknown;
-  return (int)fd;
-unknown:
-  count(HODOS_COUNTER_GO_GRPC_NO_SOCKET);
-  return -1;
+  const int fd = go_conn_fd(go, conn);
+  __u64 sk = fd >= 0 ? (__u64)tcp_sock_of_fd(fd, false) : 0;
+  if (!sk || !bpf_map_lookup_elem(&http2_sockets, &sk)) {
+    count(HODOS_COUNTER_GO_GRPC_NO_SOCKET);
+    return -1;
+  }
+  return fd;
 }
 
 static __always_inline bool is_traceparent_field(const __u8 *p) {
@@ -135,7 +128,7 @@ int BPF_KPROBE(on_go_grpc_server_headers) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32;
   const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
-  if (!go || !(go->grpc & HODOS_GO_GRPC_SERVER)) return 0;
+  if (!go || !(go->probes & HODOS_GO_GRPC_SERVER)) return 0;
   __u64 goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx));
   if (!goid) return 0;
   const __u64 frame = GO_PARAM2(ctx);
@@ -191,7 +184,7 @@ int BPF_KPROBE(on_go_grpc_new_stream_return) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32;
   const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
-  if (!go || !(go->grpc & HODOS_GO_GRPC_CLIENT)) return 0;
+  if (!go || !(go->probes & HODOS_GO_GRPC_CLIENT)) return 0;
   const __u64 stream = GO_RESULT1(ctx);
   if (!stream) return 0; /* the call failed before it had a stream */
   __u64 goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx));

@@ -110,6 +110,30 @@ struct {
   __type(value, __u8);
 } go_split_reads SEC(".maps");
 
+/* crypto/tls.(*Conn).Read or Write in flight (bpf/go_tls.bpf.h), by goroutine: a call that blocks
+ * resumes on whatever thread runs the goroutine next. LRU: the call of a goroutine that panicked
+ * inside it goes in time. */
+struct go_tls_call {
+  __u64 enter_ns;
+  __u64 conn;    /* *crypto/tls.Conn */
+  __u64 buf;     /* the plaintext buffer (b's data) */
+  __u16 syscall; /* HODOS_SYSCALL_SSL_READ or HODOS_SYSCALL_SSL_WRITE */
+  __u16 pad[3];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, struct goroutine_key);
+  __type(value, struct go_tls_call);
+} go_tls_calls SEC(".maps");
+
+/* Whether the goroutine is inside a crypto/tls Read or Write: its socket I/O is ciphertext. */
+static __always_inline bool inside_go_tls_call(__u32 tgid, __u64 goid) {
+  struct goroutine_key key = {.tgid = tgid, .goid = goid};
+  return bpf_map_lookup_elem(&go_tls_calls, &key) != NULL;
+}
+
 /* 1 when the socket's previous read was a lone capital letter (forgotten now), else 0. */
 static __always_inline __u32 take_split_read(__u32 tgid, int fd) {
   struct go_fd_key key = {.tgid = tgid, .fd = fd};
@@ -187,6 +211,22 @@ static __always_inline void adopt_thread_context(__u32 tgid, __u64 goid, __u32 t
 static __always_inline void end_goroutine_context(__u32 tgid, __u64 goid, int fd) {
   struct hodos_thread_context *ctx = goroutine_context(tgid, goid);
   if (ctx && ctx->server_fd == fd) set_goroutine_context(tgid, goid, NULL);
+}
+
+/* The fd of the *net.TCPConn held by the net.Conn interface value at `conn` (a field of grpc-go's
+ * transports, of crypto/tls.Conn), or -1 when a read fails. Another type in the interface (a
+ * wrapper, a *tls.Conn) reads as some other number: callers check the fd is the socket they
+ * expect before trusting it. */
+static __always_inline int go_conn_fd(const struct hodos_go_process *go, __u64 conn) {
+  __u64 tcp_conn = 0, net_fd = 0;
+  __s64 fd = -1;
+  if (bpf_probe_read_user(&tcp_conn, sizeof(tcp_conn), (const void *)(conn + 8)) || !tcp_conn ||
+      bpf_probe_read_user(&net_fd, sizeof(net_fd), (const void *)(tcp_conn + go->tcp_conn_fd)) ||
+      !net_fd ||
+      bpf_probe_read_user(&fd, sizeof(fd), (const void *)(net_fd + go->net_fd_sysfd)) ||
+      fd < 0 || fd > 0x7fffffff)
+    return -1;
+  return (int)fd;
 }
 
 /* ---- uprobes on the Go runtime and net/http ------------------------------------------------ */

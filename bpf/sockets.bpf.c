@@ -605,6 +605,20 @@ static __always_inline void follow_request_context(struct hodos_data_event *even
   }
 }
 
+/* A goroutine with a context wrote TLS plaintext (Go's crypto/tls): when it starts a request, the
+ * event gets the CLIENT span's ids, a child of the context's SERVER span. Nothing was inserted
+ * (the bytes on the wire are encrypted): the callee is joined by stitching. A global function,
+ * checked once on its own, as begin_request_context. */
+__noinline int name_tls_call(struct hodos_data_event *event, const struct hodos_thread_context *ctx,
+                             __u32 n) {
+  if (!event || !ctx || n > HODOS_MAX_CAPTURE_BYTES || !captured_request_line(event, n, 0))
+    return 0;
+  __u8 span_id[8];
+  random_bytes(span_id, 2);
+  copy_ids(&event->ids, ctx->trace_id, span_id, ctx->span_id, ctx->flags, HODOS_IDS_CLIENT);
+  return 1;
+}
+
 /* The request's socket is closed without an answer: the thread is done with it. */
 static __always_inline void end_request_context(__u32 tid, int fd) {
   struct hodos_thread_context *ctx = bpf_map_lookup_elem(&thread_contexts, &tid);
@@ -734,6 +748,8 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
       struct hodos_thread_context *staged = bpf_map_lookup_elem(&thread_contexts, &tid);
       if (staged && staged->server_fd == call->fd)
         end_goroutine_context(tgid, call->goid, call->fd);
+      else if (call->syscall == HODOS_SYSCALL_SSL_WRITE)
+        name_tls_call(event, staged, captured);
       else
         follow_request_context(event, call, tid);
     }
@@ -840,8 +856,10 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
       syscall != HODOS_SYSCALL_ACCEPT4 && syscall != HODOS_SYSCALL_CONNECT) {
     const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
     if (go) call.goid = current_goroutine(go, GO_G_CORE(regs), GO_SP_CORE(regs));
-    if (call.goid && direction == HODOS_DIRECTION_EGRESS &&
-        stage_goroutine_context(tgid, call.goid, (__u32)pid_tgid))
+    if (call.goid && go && (go->probes & HODOS_GO_TLS) && inside_go_tls_call(tgid, call.goid))
+      call.mode |= PENDING_INSIDE_TLS; /* crypto/tls's ciphertext: its plaintext is sent */
+    else if (call.goid && direction == HODOS_DIRECTION_EGRESS &&
+             stage_goroutine_context(tgid, call.goid, (__u32)pid_tgid))
       call.mode |= PENDING_GOROUTINE_STAGED;
   }
   if ((mode & HODOS_TRACED_TLS) && direction != HODOS_DIRECTION_NONE &&
@@ -1103,3 +1121,4 @@ int BPF_KPROBE(on_ssl_free) {
 }
 
 #include "go_grpc.bpf.h"
+#include "go_tls.bpf.h"

@@ -174,9 +174,9 @@ struct hodos_event_header {
 struct hodos_go_process {
   __u32 goid_offset;  /* runtime.g.goid */
   __u32 stack_offset; /* runtime.g.stack: {lo, hi}, to check that R14 is a g (not cgo code) */
-  /* grpc-go (google.golang.org/grpc/internal/transport), when its offsets were found (DWARF):
-   * HODOS_GO_GRPC_* bits of what is followed, and where the probes find what they read. */
-  __u32 grpc;
+  /* HODOS_GO_* bits: what else the agent probes in this process (grpc-go when its offsets were
+   * found in DWARF; crypto/tls), and where those probes find what they read. */
+  __u32 probes;
   __u32 server_conn;      /* http2Server.conn: a net.Conn interface (data word at +8) */
   __u32 client_conn;      /* http2Client.conn */
   __u32 stream_id;        /* Stream.id */
@@ -189,11 +189,12 @@ struct hodos_go_process {
   __u32 field_size;       /* sizeof(hpack.HeaderField) */
   __u32 tcp_conn_fd;      /* net.TCPConn.conn + net.conn.fd: *net.netFD */
   __u32 net_fd_sysfd;     /* net.netFD.pfd + internal/poll.FD.Sysfd */
-  __u32 pad;
+  __u32 tls_conn;         /* crypto/tls.Conn.conn: the net.Conn under the session */
 };
 
 #define HODOS_GO_GRPC_SERVER 1 /* (*http2Server).operateHeaders, entry and returns */
 #define HODOS_GO_GRPC_CLIENT 2 /* (*http2Client).NewStream, returns */
+#define HODOS_GO_TLS 4         /* crypto/tls.(*Conn).Read and Write, entries and returns */
 
 /* How long a thread's context lives without the answer being written (a handler that never
  * answers, a connection dropped mid-request): past this it is not used. */

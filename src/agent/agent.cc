@@ -257,7 +257,9 @@ std::unique_ptr<Agent> Agent::start(AgentOptions options, pipeline::TracesConsum
   agent->probe_->set_trace_listeners(agent->options_.rules.listening_processes);
   agent->start_injector();
   if (agent->options_.tls) agent->tls_ = std::make_unique<TlsProbe>(*agent->probe_);
-  if (agent->options_.goroutines) agent->go_ = std::make_unique<GoProbe>(*agent->probe_);
+  if (agent->options_.goroutines) {
+    agent->go_ = std::make_unique<GoProbe>(*agent->probe_, agent->options_.tls);
+  }
   agent->scan_once();
   agent->batch_started_ = std::chrono::steady_clock::now();
   agent->event_thread_ = std::thread([self] { self->event_loop(); });
@@ -484,6 +486,14 @@ void Agent::probe_go(uint32_t pid) {
                                       : "not followed: " + result.reason;
   if (result.attached && !result.reason.empty()) state += "; " + result.reason;
   std::lock_guard lock(probe_state_mu_);
+  if (!result.tls.empty()) {
+    // Go's own TLS: what probe_tls() says of OpenSSL for other processes.
+    std::string& tls = tls_states_[pid];
+    if (tls != result.tls) {
+      logger_->info("agent: pid {}: TLS {}", pid, result.tls);
+      tls = result.tls;
+    }
+  }
   std::string& known = go_states_[pid];
   if (known == state) return;
   if (result.attached) {

@@ -65,6 +65,11 @@ constexpr FieldOffsetRow kFieldOffsets[] = {
     {"runtime.stack.hi", 16, 25, 8}, {"runtime.g.goid", 16, 22, 152},  // verified for go1.19
     {"runtime.g.goid", 23, 24, 160},                                   // + g.syscallbp
     {"runtime.g.goid", 25, 25, 152},                                   // - gobuf.ret
+    // crypto/tls.Conn's net.Conn down to the socket's fd: first fields but Sysfd, which follows
+    // poll.FD's fdMutex {state uint64; rsema, wsema uint32}; unchanged since Go 1.9.
+    {"crypto/tls.Conn.conn", 16, 25, 0}, {"net.TCPConn.conn", 16, 25, 0},
+    {"net.conn.fd", 16, 25, 0}, {"net.netFD.pfd", 16, 25, 0},
+    {"internal/poll.FD.Sysfd", 16, 25, 16},
 };
 
 // pclntab magics (runtime/symtab.go's pcHeader, debug/gosym/pclntab.go).

@@ -52,7 +52,39 @@ constexpr const char* kGrpcFields[] = {
     kFrameFields,  kFrameHeader, kFrameStreamId, kFieldName,  kFieldValue,
     kFieldSensitive, kTcpConnConn, kConnFd,  kNetFdPfd,       kFdSysfd};
 
-// What the gRPC probes need of `b` (HODOS_GO_GRPC_* bits in `go.grpc`), or why they cannot be
+// crypto/tls: its plaintext, at Read and Write (bpf/go_tls.bpf.h). Offsets from DWARF or the
+// table: these fields have sat first (Sysfd after the 16-byte fdMutex) in every Go 1.x.
+constexpr const char* kTlsRead = "crypto/tls.(*Conn).Read";
+constexpr const char* kTlsWrite = "crypto/tls.(*Conn).Write";
+constexpr const char* kTlsConn = "crypto/tls.Conn.conn";
+
+// What the TLS probes need of `b` (HODOS_GO_TLS in `go.probes`); "" when they can go on, or the
+// binary has no crypto/tls at all (`present` says which), else why not.
+std::string plan_tls(const GoBinary& b, hodos_go_process& go, bool& present) {
+  present = b.functions.contains(kTlsRead) || b.functions.contains(kTlsWrite);
+  if (!present) return "";
+  for (const char* function : {kTlsRead, kTlsWrite}) {
+    auto it = b.functions.find(function);
+    if (it == b.functions.end() || it->second.return_offsets.empty()) {
+      return fmt::format("{} (or its return) was not found", function);
+    }
+  }
+  std::map<std::string, uint32_t> at;
+  for (const char* field : {kTlsConn, kTcpConnConn, kConnFd, kNetFdPfd, kFdSysfd}) {
+    auto it = b.offsets.find(field);
+    if (it == b.offsets.end()) {
+      return fmt::format("the place of {} in {} is not known without DWARF", field, b.go_version);
+    }
+    at[field] = static_cast<uint32_t>(it->second);
+  }
+  go.tls_conn = at[kTlsConn];
+  go.tcp_conn_fd = at[kTcpConnConn] + at[kConnFd];
+  go.net_fd_sysfd = at[kNetFdPfd] + at[kFdSysfd];
+  go.probes |= HODOS_GO_TLS;
+  return "";
+}
+
+// What the gRPC probes need of `b` (HODOS_GO_GRPC_* bits in `go.probes`), or why they cannot be
 // attached ("" when grpc-go is not in the binary at all).
 std::string plan_grpc(const GoBinary& b, hodos_go_process& go) {
   const bool server = b.functions.contains(kOperateHeaders);
@@ -81,9 +113,9 @@ std::string plan_grpc(const GoBinary& b, hodos_go_process& go) {
   go.tcp_conn_fd = at[kTcpConnConn] + at[kConnFd];
   go.net_fd_sysfd = at[kNetFdPfd] + at[kFdSysfd];
   if (server && !b.functions.at(kOperateHeaders).return_offsets.empty()) {
-    go.grpc |= HODOS_GO_GRPC_SERVER;
+    go.probes |= HODOS_GO_GRPC_SERVER;
   }
-  if (client && !b.functions.at(kNewStream).return_offsets.empty()) go.grpc |= HODOS_GO_GRPC_CLIENT;
+  if (client && !b.functions.at(kNewStream).return_offsets.empty()) go.probes |= HODOS_GO_GRPC_CLIENT;
   return "";
 }
 
@@ -110,8 +142,8 @@ std::string describe(const GoBinary& binary) {
 
 void GoProbe::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
 
-GoProbe::GoProbe(SocketProbe& probe, std::string proc_root)
-    : probe_(probe), proc_root_(std::move(proc_root)) {}
+GoProbe::GoProbe(SocketProbe& probe, bool tls, std::string proc_root)
+    : probe_(probe), tls_(tls), proc_root_(std::move(proc_root)) {}
 
 GoProbe::~GoProbe() {
   // The kernel's state goes with the links: a process left in goroutine-context mode without
@@ -127,10 +159,12 @@ std::shared_ptr<const GoProbe::Plan> GoProbe::plan_for(const std::string& path,
   }
   auto plan = std::make_shared<Plan>();
   std::string error;
-  std::vector<std::string> fields = {kGoid, kStack};
+  std::vector<std::string> fields = {kGoid, kStack, kTlsConn};
   fields.insert(fields.end(), std::begin(kGrpcFields), std::end(kGrpcFields));
   plan->binary = analyze_go_binary(
-      path, {kNewproc1, kRoundTrip, kRequestWrite, kOperateHeaders, kHandleStream, kNewStream},
+      path,
+      {kNewproc1, kRoundTrip, kRequestWrite, kOperateHeaders, kHandleStream, kNewStream, kTlsRead,
+       kTlsWrite},
       fields, &error);
   if (!plan->binary) {
     plan->error = error;
@@ -161,7 +195,15 @@ std::shared_ptr<const GoProbe::Plan> GoProbe::plan_for(const std::string& path,
             "no net/http client in the executable: its outgoing calls get no traceparent");
       }
       if (std::string grpc = plan_grpc(b, plan->go); !grpc.empty()) caveats.push_back(grpc);
-      if (plan->go.grpc != 0) plan->target += ", grpc-go followed";
+      if (plan->go.probes & (HODOS_GO_GRPC_SERVER | HODOS_GO_GRPC_CLIENT)) {
+        plan->target += ", grpc-go followed";
+      }
+      bool tls = false;
+      if (std::string why = plan_tls(b, plan->go, tls); !why.empty()) {
+        plan->tls_state = "not seen: " + why;
+      } else if (tls) {
+        plan->tls_state = fmt::format("plaintext from Go crypto/tls ({})", b.go_version);
+      }
       plan->caveat = fmt::format("{}", fmt::join(caveats, "; "));
     }
   }
@@ -174,13 +216,13 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) {
     detach(pid);
-    return {false, "", fmt::format("cannot read its executable: {}", std::strerror(errno))};
+    return {false, "", fmt::format("cannot read its executable: {}", std::strerror(errno)), ""};
   }
   const Executable executable{st.st_dev, st.st_ino};
   const std::shared_ptr<const Plan> plan = plan_for(path, executable);
   if (!plan->error.empty()) {
     detach(pid);
-    return {false, plan->target, plan->error};
+    return {false, plan->target, plan->error, ""};
   }
   bool kept = false;
   {
@@ -198,8 +240,9 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
       bpf_program* program;
       bool at_returns;
     };
-    const bool grpc_server = (plan->go.grpc & HODOS_GO_GRPC_SERVER) != 0;
-    const bool grpc_client = (plan->go.grpc & HODOS_GO_GRPC_CLIENT) != 0;
+    const bool grpc_server = (plan->go.probes & HODOS_GO_GRPC_SERVER) != 0;
+    const bool grpc_client = (plan->go.probes & HODOS_GO_GRPC_CLIENT) != 0;
+    const bool tls = tls_ && (plan->go.probes & HODOS_GO_TLS) != 0;
     const Point points[] = {
         {kNewproc1, p.newproc1, false},
         {kNewproc1, p.newproc1_return, true},
@@ -208,7 +251,11 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
         {grpc_server ? kOperateHeaders : nullptr, p.grpc_server_headers, false},
         {grpc_server ? kOperateHeaders : nullptr, p.grpc_context_done, true},
         {grpc_server ? kHandleStream : nullptr, p.grpc_context_done, true},
-        {grpc_client ? kNewStream : nullptr, p.grpc_new_stream_return, true}};
+        {grpc_client ? kNewStream : nullptr, p.grpc_new_stream_return, true},
+        {tls ? kTlsRead : nullptr, p.tls_read, false},
+        {tls ? kTlsRead : nullptr, p.tls_return, true},
+        {tls ? kTlsWrite : nullptr, p.tls_write, false},
+        {tls ? kTlsWrite : nullptr, p.tls_return, true}};
     LibbpfLogCapture log;
     Attached attached{executable, {}};
     for (const Point& point : points) {
@@ -225,7 +272,7 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
           const int err = errno;
           return {false, plan->target,
                   fmt::format("the kernel refused a uprobe on {}+{:#x}: {}", point.function,
-                              offset - function->second.entry_offset, std::strerror(err))};
+                              offset - function->second.entry_offset, std::strerror(err)), ""};
         }
         attached.links.emplace_back(link);
       }
@@ -235,12 +282,14 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
   }
   // Again each time: exec (into the same file) and a change of mode clear it in the kernel.
   try {
-    probe_.set_goroutine_context(pid, plan->go);
+    hodos_go_process go = plan->go;
+    if (!tls_) go.probes &= ~HODOS_GO_TLS;  // agent.capture.tls: false
+    probe_.set_goroutine_context(pid, go);
   } catch (const std::exception& e) {
     detach(pid);
-    return {false, plan->target, e.what()};
+    return {false, plan->target, e.what(), ""};
   }
-  return {true, plan->target, plan->caveat};
+  return {true, plan->target, plan->caveat, tls_ ? plan->tls_state : ""};
 }
 
 void GoProbe::detach(uint32_t pid) {

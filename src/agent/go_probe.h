@@ -11,7 +11,8 @@
 //
 // Entries and return instructions only, never uretprobes (they crash Go when a stack moves:
 // KERNEL-NOTES.md). Go 1.18 or newer (the register ABI, and newproc1's arguments), amd64 or arm64
-// as the agent itself. The analysis of an executable is cached by device and inode: every process
+// as the agent itself. crypto/tls.(*Conn).Read and Write too, for the plaintext of Go's TLS
+// (bpf/go_tls.bpf.h). The analysis of an executable is cached by device and inode: every process
 // of one binary shares it.
 #pragma once
 
@@ -44,13 +45,17 @@ struct GoAttachResult {
   // When not attached: why, in a few words a user can act on. When attached: what is missing
   // (e.g. "no net/http client: outgoing requests get no traceparent"), or empty.
   std::string reason;
+  // Its crypto/tls, when attached and the binary has it (and TLS probes are on): "plaintext from
+  // Go crypto/tls (go1.19.8)" or "not seen: <why>"; empty otherwise.
+  std::string tls;
 };
 
 class GoProbe {
  public:
-  // `probe` (its programs and maps) must outlive this object. `proc_root` is where the processes'
-  // files are reached (/proc/<pid>/exe).
-  explicit GoProbe(SocketProbe& probe, std::string proc_root = "/proc");
+  // `probe` (its programs and maps) must outlive this object. `tls`: also read crypto/tls's
+  // plaintext (agent.capture.tls). `proc_root` is where the processes' files are reached
+  // (/proc/<pid>/exe).
+  explicit GoProbe(SocketProbe& probe, bool tls = true, std::string proc_root = "/proc");
   ~GoProbe();
   GoProbe(const GoProbe&) = delete;
   GoProbe& operator=(const GoProbe&) = delete;
@@ -82,6 +87,7 @@ class GoProbe {
     std::string target;
     std::string error;  // set when nothing can be attached
     std::string caveat;
+    std::string tls_state;  // GoAttachResult::tls
     hodos_go_process go{};  // what the kernel is told (bpf/sockets.h)
   };
   struct Attached {
@@ -92,6 +98,7 @@ class GoProbe {
   std::shared_ptr<const Plan> plan_for(const std::string& path, const Executable& executable);
 
   SocketProbe& probe_;
+  bool tls_;
   std::string proc_root_;
   mutable std::mutex mu_;
   std::map<uint32_t, Attached> attached_;

@@ -265,7 +265,10 @@ SocketProbe::GoPrograms SocketProbe::go_programs() const {
           p.on_go_request_write,
           p.on_go_grpc_server_headers,
           p.on_go_grpc_context_done,
-          p.on_go_grpc_new_stream_return};
+          p.on_go_grpc_new_stream_return,
+          p.on_go_tls_read,
+          p.on_go_tls_write,
+          p.on_go_tls_return};
 }
 
 void SocketProbe::set_goroutine_context(uint32_t pid, const hodos_go_process& go) {
@@ -434,7 +437,8 @@ SocketProbeCounters SocketProbe::counters() const {
         skeleton_->progs.on_go_newproc1_return, skeleton_->progs.on_go_round_trip,
         skeleton_->progs.on_go_request_write, skeleton_->progs.on_go_grpc_server_headers,
         skeleton_->progs.on_go_grpc_context_done,
-        skeleton_->progs.on_go_grpc_new_stream_return}) {
+        skeleton_->progs.on_go_grpc_new_stream_return, skeleton_->progs.on_go_tls_read,
+        skeleton_->progs.on_go_tls_write, skeleton_->progs.on_go_tls_return}) {
     if (bpf_program__fd(program) < 0) continue;  // the pair not loaded
     c.recursion_misses += program_info(program).recursion_misses;
   }

@@ -272,6 +272,10 @@ class SocketProbe {
     bpf_program* grpc_server_headers = nullptr;
     bpf_program* grpc_context_done = nullptr;
     bpf_program* grpc_new_stream_return = nullptr;
+    // crypto/tls.(*Conn).Read and Write, entries; the returns of both.
+    bpf_program* tls_read = nullptr;
+    bpf_program* tls_write = nullptr;
+    bpf_program* tls_return = nullptr;
   };
   GoPrograms go_programs() const;
   // `go`: where the process's runtime.g (and grpc-go, when go.grpc is set) keep what the

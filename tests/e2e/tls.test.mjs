@@ -2,7 +2,9 @@
 // the OpenSSL they link (Debian's libssl.so.3): a thread-per-request Python service (http.server +
 // ssl) that calls a Node `https` service with http.client and Redis over plain TCP; the Node
 // service calls nginx over HTTPS with a keep-alive agent (Node does its socket I/O itself, through
-// memory buffers); curl talks to nginx too. Checked: one trace across the three services (server
+// memory buffers); curl talks to nginx too; a Go net/http service over HTTPS (crypto/tls: no TLS
+// library, uprobes on Go's own Read and Write) calls nginx over HTTPS, from its handler and from a
+// goroutine it starts. Checked: one trace across the three services (server
 // span → TLS client span → the callee's server span, joined by stitching since a traceparent
 // cannot be inserted into encrypted bytes), the Redis call under the request that made it, the
 // HTTP conventions with url.scheme https, bodies intact, and no header value leaving the agent.
@@ -17,20 +19,22 @@ import { freePort, makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
 import { startRedis } from './lib/databases.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import {
-  APPS, describeSpans, everyTraceText, execFileP, metric, needsRoot, nginxConfig, startServer, stopServer,
-  tag, waitForSpans, waitUntilTraced,
+  APPS, buildGoServer, describeSpans, everyTraceText, execFileP, metric, needsRoot, nginxConfig, startServer,
+  stopServer, tag, waitForSpans, waitUntilTraced,
 } from './lib/servers.mjs';
 
 const skip = needsRoot;
 const GATEWAY = `tls-e2e-gateway-${process.pid}`;
 const PAYMENTS = `tls-e2e-payments-${process.pid}`;
 const EDGE = `tls-e2e-edge-${process.pid}`;
+const GO = `tls-e2e-go-${process.pid}`;
 const SECRET = 'Bearer client-secret-8841';  // sent by the test; gateway-secret-5521 by the gateway
 
 let tmp;
 let up;
 let redis;
 let cert;
+let goMissing;
 const s = {};
 
 // A certificate for localhost and 127.0.0.1, made by the openssl command line tool.
@@ -62,7 +66,7 @@ before(async () => {
   redis = await startRedis('redis');
   s.redis = redis.server;
   up = new HodosUp({ dir: tmp.dir, agent: true });
-  await up.start();
+  const [go] = await Promise.all([buildGoServer(tmp.dir), up.start()]);
   assert.match(up.stdout, /agent: +tracing \d+ process/, `the agent did not start:\n${up.tail()}`);
 
   const edgePort = await freePort();
@@ -77,7 +81,12 @@ before(async () => {
   s.gateway = await startServer('tls_gateway.py', 'python3',
     ['-u', path.join(APPS, 'tls_gateway.py'), cert.certFile, cert.keyFile, String(s.payments.port), String(redis.port)],
     { env: { OTEL_SERVICE_NAME: GATEWAY } });
-  await waitUntilTraced(up, s.edge.child.pid, s.payments.child.pid, s.gateway.child.pid);
+  goMissing = go.reason;
+  if (!goMissing) {
+    s.go = await startServer('go_server (TLS)', go.bin, [tmp.dir, `https://127.0.0.1:${edgePort}`], {
+      env: { OTEL_SERVICE_NAME: GO, HODOS_TEST_TLS_CERT: cert.certFile, HODOS_TEST_TLS_KEY: cert.keyFile } });
+  }
+  await waitUntilTraced(up, ...Object.values(s).filter((x) => x !== s.redis).map((x) => x.child.pid));
 });
 
 after(async () => {
@@ -159,6 +168,48 @@ test('HTTPS across Python, Node and nginx is one trace, with the Redis call unde
   // Counters are published on a timer.
   await waitFor('hodos_agent_tls_connections_total to count the sessions',
                 async () => await metric(up, 'hodos_agent_tls_connections_total') >= 4);
+});
+
+// Go links no TLS library: the agent reads crypto/tls's plaintext at (*Conn).Read and Write, and
+// the goroutine serving the request names the calls it makes (one from a goroutine it starts).
+test('a Go HTTPS service: crypto/tls plaintext, its calls the children of its request', { skip }, async (t) => {
+  if (goMissing) {
+    t.skip(`the Go app could not be built: ${goMissing}`);
+    return;
+  }
+  let sources;
+  await waitFor('the TLS state of the Go service', async () => {
+    ({ sources } = await up.json('/api/v1/sources'));
+    return sources.find((y) => y.pid === s.go.child.pid)?.tls;
+  }, { describe: () => JSON.stringify(sources) });
+  assert.match(sources.find((y) => y.pid === s.go.child.pid).tls, /^plaintext from Go crypto\/tls \(go1\.\d+/);
+
+  const answer = await httpsGet(s.go.port, '/chain/9', { authorization: SECRET });
+  assert.equal(answer.status, 200, answer.body.toString());
+  const doc = JSON.parse(answer.body);
+  assert.deepEqual(doc.calls.map((c) => [c.status, c.answer]), [[200, 'hop /seq/9\n'], [200, 'hop /par/9\n']],
+                   'the bytes went through untouched');
+
+  const root = (x) => kind(x) === 'server' && tag(x, 'url.path') === '/chain/9';
+  const { spans } = await waitForSpans(up, GO, 'the Go service\'s trace', (all) => {
+    const r = all.find(root);
+    return r && all.filter((x) => x.traceID === r.traceID).length >= 5;
+  }, { timeoutMs: 20000 });
+  const server = spans.find(root);
+  const trace = spans.filter((x) => x.traceID === server.traceID);
+  const all = describeSpans(trace);
+  const parent = (x) => x.references.map((r) => r.spanID);
+  assert.deepEqual(parent(server), [], all);
+  assert.equal(tag(server, 'url.scheme'), 'https', all);
+  assert.equal(tag(server, 'http.response.status_code'), 200, all);
+  for (const hop of ['/seq/9', '/par/9']) {
+    const call = trace.find((x) => x.process.serviceName === GO && kind(x) === 'client' && tag(x, 'url.path') === hop);
+    const edge = trace.find((x) => x.process.serviceName === EDGE && kind(x) === 'server' && tag(x, 'url.path') === hop);
+    assert.ok(call && edge, `${hop}: the Go CLIENT span and nginx's SERVER span are in the trace:${all}`);
+    assert.deepEqual(parent(call), [server.spanID], `${hop}: a child of the request that made it:${all}`);
+    assert.equal(tag(call, 'url.full'), `https://127.0.0.1:${s.edge.port}${hop}`, all);
+    assert.deepEqual(parent(edge), [call.spanID], `${hop}: nginx joined under the call (stitched):${all}`);
+  }
 });
 
 test('curl over TLS to nginx: a large body arrives intact and its span is right', { skip }, async () => {

@@ -68,7 +68,9 @@ const std::vector<std::string> kFunctions = {
     "net/http.(*Request).write", "net/http.serverHandler.ServeHTTP",
     "crypto/tls.(*Conn).Read",   "crypto/tls.(*Conn).Write",
 };
-const std::vector<std::string> kFields = {"runtime.g.goid", "runtime.g.stack", "runtime.stack.hi"};
+const std::vector<std::string> kFields = {
+    "runtime.g.goid",   "runtime.g.stack", "runtime.stack.hi",   "crypto/tls.Conn.conn",
+    "net.TCPConn.conn", "net.conn.fd",     "net.netFD.pfd",      "internal/poll.FD.Sysfd"};
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

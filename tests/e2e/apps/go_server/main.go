@@ -5,10 +5,15 @@
 // then GET /par/REST on every one at once, each from a goroutine it starts, and answers JSON as
 // tests/e2e/apps/context_hop.py does: {"port", "path", "traceparent" (as received), "calls":
 // [{"port", "status", "answer"}]} (the sequential calls first).
+//
+// With HODOS_TEST_TLS_CERT and HODOS_TEST_TLS_KEY (PEM files) it serves HTTPS (HTTP/1.1), and a
+// NEXT of the form https://HOST:PORT is called over TLS, trusting that certificate.
 package main
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -16,10 +21,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 )
+
+// The client of the calls: HTTP/1.1 over TLS, trusting the test certificate, when one is given.
+var client = http.DefaultClient
 
 func main() {
 	www := os.Args[1]
@@ -85,8 +94,29 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	cert, key := os.Getenv("HODOS_TEST_TLS_CERT"), os.Getenv("HODOS_TEST_TLS_KEY")
+	if cert != "" {
+		pem, err := os.ReadFile(cert)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(pem)
+		// HTTP/1.1 both ways: no TLSNextProto, so neither end offers h2.
+		client = &http.Client{Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"},
+			TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+		}}
+	}
 	fmt.Printf("port %d\n", ln.Addr().(*net.TCPAddr).Port)
-	fmt.Fprintln(os.Stderr, http.Serve(ln, mux))
+	if cert != "" {
+		srv := &http.Server{Handler: mux,
+			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
+		fmt.Fprintln(os.Stderr, srv.ServeTLS(ln, cert, key))
+	} else {
+		fmt.Fprintln(os.Stderr, http.Serve(ln, mux))
+	}
 	os.Exit(1)
 }
 
@@ -96,10 +126,16 @@ type call struct {
 	Answer json.RawMessage `json:"answer"`
 }
 
-// GET 127.0.0.1:port/path; a failure is a 502 with the error as its answer.
-func get(port, path string) call {
-	n, _ := strconv.Atoi(port)
-	resp, err := http.Get("http://127.0.0.1:" + port + path)
+// GET 127.0.0.1:next/path, or next/path when next is an https:// base; a failure is a 502 with
+// the error as its answer.
+func get(next, path string) call {
+	base := "http://127.0.0.1:" + next
+	if strings.HasPrefix(next, "https://") {
+		base = next
+	}
+	u, _ := url.Parse(base)
+	n, _ := strconv.Atoi(u.Port())
+	resp, err := client.Get(base + path)
 	if err != nil {
 		msg, _ := json.Marshal(err.Error())
 		return call{n, http.StatusBadGateway, msg}
