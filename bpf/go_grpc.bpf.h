@@ -94,32 +94,6 @@ static __always_inline bool go_grpc_traceparent(const struct hodos_go_process *g
   return false;
 }
 
-static __always_inline void emit_stream_event(__u64 pid_tgid, int fd, __u32 stream_id,
-                                              const __u8 *trace_id, const __u8 *span_id,
-                                              const __u8 *parent_span_id, __u8 flags, __u8 kind) {
-  struct hodos_stream_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-  if (!event) {
-    count(HODOS_COUNTER_RINGBUF_DROPS);
-    return;
-  }
-  __builtin_memset(&event->header, 0, sizeof(event->header));
-  event->header.enter_ns = event->header.exit_ns = bpf_ktime_get_ns();
-  event->header.tgid = pid_tgid >> 32;
-  event->header.tid = (__u32)pid_tgid;
-  event->header.fd = fd;
-  event->header.kind = HODOS_EVENT_STREAM;
-  event->header.syscall = HODOS_SYSCALL_GO_GRPC;
-  event->header.direction =
-      kind == HODOS_IDS_SERVER ? HODOS_DIRECTION_INGRESS : HODOS_DIRECTION_EGRESS;
-  __builtin_memset(&event->ids, 0, sizeof(event->ids));
-  copy_ids(&event->ids, trace_id, span_id, parent_span_id, flags, kind);
-  event->stream_id = stream_id;
-  event->pad = 0;
-  const __u64 record = record_bytes(sizeof(*event));
-  bpf_ringbuf_submit(event, submit_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), record));
-  count(HODOS_COUNTER_EVENTS);
-}
-
 /* (*http2Server).operateHeaders(t, frame *http2.MetaHeadersFrame, handle, traceCtx), at entry,
  * on the connection's reader goroutine. Fires twice when the prologue grows the stack: the second
  * call's ids replace the first's (here and in the agent) before the serving goroutine starts. */

@@ -319,13 +319,29 @@ static __always_inline void emit_connection_event(const struct pending_call *cal
 /* HTTP/2 connections, by socket: their reads and writes are captured up to
  * HODOS_MAX_CAPTURE_BYTES whatever capture_bytes is, because a header block the capture misses
  * breaks the connection's HPACK state for good (and reads of a busy connection hold many). Marked
- * by the client preface going through; LRU, and forgotten at close. */
+ * by the client preface going through (the value: HTTP2_CLIENT when the process wrote it,
+ * HTTP2_SERVER when it read it); LRU, and forgotten at close. */
+#define HTTP2_CLIENT 1
+#define HTTP2_SERVER 2
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 16384);
   __type(key, __u64);
   __type(value, __u8);
 } http2_sockets SEC(".maps");
+
+/* HTTP2_CLIENT or HTTP2_SERVER for a marked socket, else 0. */
+static __always_inline __u8 h2_side(__u64 sk) {
+  __u8 *side = bpf_map_lookup_elem(&http2_sockets, &sk);
+  return side ? *side : 0;
+}
+
+/* Whether grpc-go's client is probed in the process: its calls get their ids from NewStream (its
+ * loopy writer goroutine writes every stream's HEADERS, with no context of its own). */
+static __always_inline bool grpc_client_probed(__u32 tgid) {
+  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
+  return go && (go->probes & HODOS_GO_GRPC_CLIENT);
+}
 
 /* "PRI * HT", the start of the HTTP/2 client preface. */
 static __always_inline bool is_http2_preface(const __u8 *p) {
@@ -536,6 +552,32 @@ static __always_inline void copy_ids(struct hodos_span_ids *ids, const __u8 *tra
   ids->kind = kind;
 }
 
+static __always_inline void emit_stream_event(__u64 pid_tgid, int fd, __u32 stream_id,
+                                              const __u8 *trace_id, const __u8 *span_id,
+                                              const __u8 *parent_span_id, __u8 flags, __u8 kind) {
+  struct hodos_stream_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+  if (!event) {
+    count(HODOS_COUNTER_RINGBUF_DROPS);
+    return;
+  }
+  __builtin_memset(&event->header, 0, sizeof(event->header));
+  event->header.enter_ns = event->header.exit_ns = bpf_ktime_get_ns();
+  event->header.tgid = pid_tgid >> 32;
+  event->header.tid = (__u32)pid_tgid;
+  event->header.fd = fd;
+  event->header.kind = HODOS_EVENT_STREAM;
+  event->header.syscall = HODOS_SYSCALL_GO_GRPC;
+  event->header.direction =
+      kind == HODOS_IDS_SERVER ? HODOS_DIRECTION_INGRESS : HODOS_DIRECTION_EGRESS;
+  __builtin_memset(&event->ids, 0, sizeof(event->ids));
+  copy_ids(&event->ids, trace_id, span_id, parent_span_id, flags, kind);
+  event->stream_id = stream_id;
+  event->pad = 0;
+  const __u64 record = record_bytes(sizeof(*event));
+  bpf_ringbuf_submit(event, submit_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), record));
+  count(HODOS_COUNTER_EVENTS);
+}
+
 /* A thread-context process read bytes: when they start a request, it becomes the thread's: its
  * trace continues the incoming traceparent, or is new; its SERVER span id is made here.
  *
@@ -617,6 +659,48 @@ __noinline int name_tls_call(struct hodos_data_event *event, const struct hodos_
   random_bytes(span_id, 2);
   copy_ids(&event->ids, ctx->trace_id, span_id, ctx->span_id, ctx->flags, HODOS_IDS_CLIENT);
   return 1;
+}
+
+/* Frames of one write looked at for the HEADERS of the stream it opens. */
+#define H2_FRAMES_LOOKED_AT 8
+#define H2_FRAME_HEADER 9
+#define H2_PREFACE_LENGTH 24
+#define H2_HEADERS 1
+
+/* A goroutine with a context wrote on an HTTP/2 connection it opened (Go's net/http client writes
+ * each request's HEADERS from the goroutine `go cs.doRequest` starts, which inherits the caller's
+ * context): the first HEADERS frame of the write opens the call's stream, whose CLIENT ids (a
+ * child of the context's SERVER span) a STREAM event tells the agent. Frames are walked from the
+ * write's start (after the preface); a frame header that does not hold together (a write that
+ * starts inside a frame) ends the walk: no ids rather than a wrong stream. A global function,
+ * checked once on its own. */
+__noinline int name_h2_call(struct hodos_data_event *event, const struct hodos_thread_context *ctx,
+                            __u32 n, __u64 pid_tgid, int fd) {
+  if (!event || !ctx || n > HODOS_MAX_CAPTURE_BYTES) return 0;
+  __u32 at = 0;
+  if (n >= H2_PREFACE_LENGTH && is_http2_preface(event->data)) at = H2_PREFACE_LENGTH;
+  for (__u32 i = 0; i < H2_FRAMES_LOOKED_AT; i++) {
+    if (at + H2_FRAME_HEADER > n) return 0;
+    const __u32 length = ((__u32)byte_at(event, at) << 16) | ((__u32)byte_at(event, at + 1) << 8) |
+                         byte_at(event, at + 2);
+    const __u8 type = byte_at(event, at + 3);
+    const __u32 stream = ((__u32)byte_at(event, at + 5) << 24) |
+                         ((__u32)byte_at(event, at + 6) << 16) |
+                         ((__u32)byte_at(event, at + 7) << 8) | byte_at(event, at + 8);
+    /* Ten frame types (RFC 9113); the reserved bit clear; a length within the largest frame. */
+    if (type > 9 || (stream >> 31) || length > HODOS_MAX_CAPTURE_BYTES) return 0;
+    if (type == H2_HEADERS) {
+      if (!(stream & 1)) return 0; /* a client opens odd streams */
+      __u8 span_id[8];
+      random_bytes(span_id, 2);
+      emit_stream_event(pid_tgid, fd, stream, ctx->trace_id, span_id, ctx->span_id, ctx->flags,
+                        HODOS_IDS_CLIENT);
+      count(HODOS_COUNTER_GO_H2_CALLS);
+      return 1;
+    }
+    at += H2_FRAME_HEADER + length;
+  }
+  return 0;
 }
 
 /* The request's socket is closed without an answer: the thread is done with it. */
@@ -728,8 +812,8 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
   if (captured > HODOS_MAX_CAPTURE_BYTES) captured = HODOS_MAX_CAPTURE_BYTES;
   event->captured = captured;
   if (captured >= 8 && is_http2_preface(event->data)) {
-    __u8 one = 1;
-    bpf_map_update_elem(&http2_sockets, &call->sk, &one, BPF_ANY);
+    __u8 side = call->direction == HODOS_DIRECTION_EGRESS ? HTTP2_CLIENT : HTTP2_SERVER;
+    bpf_map_update_elem(&http2_sockets, &call->sk, &side, BPF_ANY);
   }
   if (call->mode & HODOS_TRACED_THREAD_CONTEXT) {
     if (call->direction == HODOS_DIRECTION_INGRESS)
@@ -748,6 +832,8 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
       struct hodos_thread_context *staged = bpf_map_lookup_elem(&thread_contexts, &tid);
       if (staged && staged->server_fd == call->fd)
         end_goroutine_context(tgid, call->goid, call->fd);
+      else if (h2_side(call->sk) == HTTP2_CLIENT && !grpc_client_probed(tgid))
+        name_h2_call(event, staged, captured, pid_tgid, call->fd);
       else if (call->syscall == HODOS_SYSCALL_SSL_WRITE)
         name_tls_call(event, staged, captured);
       else

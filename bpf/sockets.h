@@ -113,7 +113,10 @@ enum hodos_counter {
   /* ... grpc-go probes that could not tell the call's socket (not a plain TCP connection, e.g.
    * TLS, or a connection not seen from its start): no ids. */
   HODOS_COUNTER_GO_GRPC_NO_SOCKET = 16,
-  HODOS_COUNTER_COUNT = 17,
+  /* ... HTTP/2 calls (Go's net/http client) whose HEADERS a goroutine with a context wrote: CLIENT
+   * ids for the stream they open (STREAM event). */
+  HODOS_COUNTER_GO_H2_CALLS = 17,
+  HODOS_COUNTER_COUNT = 18,
 };
 
 /* Address family values of the kernel (AF_INET, AF_INET6). */

@@ -131,6 +131,7 @@ struct Agent::Published {
                               "Traced processes whose OpenSSL is probed for plaintext.")),
         go_contexts_inherited(go_context_counter(m, "inherited")),
         go_requests_linked(go_context_counter(m, "request_linked")),
+        go_h2_calls(go_context_counter(m, "http2_call")),
         go_no_goroutine(m.counter("hodos_agent_go_no_goroutine_total",
                                   "Syscalls and probes of Go processes where the g register "
                                   "could not be trusted (cgo code): no trace context.")),
@@ -166,7 +167,8 @@ struct Agent::Published {
     return m.counter("hodos_agent_go_contexts_total",
                      "Trace contexts of Go processes handed from goroutine to goroutine: to a "
                      "goroutine started by one serving a request (inherited), to the writer "
-                     "goroutine of an outgoing net/http request (request_linked).",
+                     "goroutine of an outgoing net/http request (request_linked), to an HTTP/2 "
+                     "call whose HEADERS a goroutine with a context wrote (http2_call).",
                      {{"how", how}});
   }
 
@@ -221,6 +223,7 @@ struct Agent::Published {
   pipeline::Gauge& tls_processes;
   pipeline::Counter& go_contexts_inherited;
   pipeline::Counter& go_requests_linked;
+  pipeline::Counter& go_h2_calls;
   pipeline::Counter& go_no_goroutine;
   pipeline::Counter& go_grpc_served;
   pipeline::Counter& go_grpc_calls;
@@ -888,6 +891,7 @@ void Agent::publish_counters() {
   Published::advance(p.go_requests_linked, probe.go_requests_linked,
                      p.last_probe.go_requests_linked);
   Published::advance(p.go_no_goroutine, probe.go_no_goroutine, p.last_probe.go_no_goroutine);
+  Published::advance(p.go_h2_calls, probe.go_h2_calls, p.last_probe.go_h2_calls);
   Published::advance(p.go_grpc_served, probe.go_grpc_served, p.last_probe.go_grpc_served);
   Published::advance(p.go_grpc_calls, probe.go_grpc_calls, p.last_probe.go_grpc_calls);
   Published::advance(p.go_grpc_no_socket, probe.go_grpc_no_socket, p.last_probe.go_grpc_no_socket);

@@ -426,6 +426,7 @@ SocketProbeCounters SocketProbe::counters() const {
   c.go_grpc_served = sums[HODOS_COUNTER_GO_GRPC_SERVED];
   c.go_grpc_calls = sums[HODOS_COUNTER_GO_GRPC_CALLS];
   c.go_grpc_no_socket = sums[HODOS_COUNTER_GO_GRPC_NO_SOCKET];
+  c.go_h2_calls = sums[HODOS_COUNTER_GO_H2_CALLS];
   for (const bpf_program* program :
        {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit,
         skeleton_->progs.on_sys_enter_typed, skeleton_->progs.on_sys_exit_typed,

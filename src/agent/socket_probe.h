@@ -186,6 +186,8 @@ struct SocketProbeCounters {
   uint64_t go_grpc_served = 0;
   uint64_t go_grpc_calls = 0;
   uint64_t go_grpc_no_socket = 0;
+  // HTTP/2 calls (Go's net/http client) whose HEADERS a goroutine with a context wrote.
+  uint64_t go_h2_calls = 0;
   uint64_t recursion_misses = 0;  // program runs the kernel skipped (nested on one CPU)
   uint64_t decode_errors = 0;     // malformed records (a kernel/userspace mismatch)
 };

@@ -2,9 +2,9 @@
 // the OpenSSL they link (Debian's libssl.so.3): a thread-per-request Python service (http.server +
 // ssl) that calls a Node `https` service with http.client and Redis over plain TCP; the Node
 // service calls nginx over HTTPS with a keep-alive agent (Node does its socket I/O itself, through
-// memory buffers); curl talks to nginx too; a Go net/http service over HTTPS (crypto/tls: no TLS
-// library, uprobes on Go's own Read and Write) calls nginx over HTTPS, from its handler and from a
-// goroutine it starts. Checked: one trace across the three services (server
+// memory buffers); curl talks to nginx too; two Go net/http services over HTTPS (crypto/tls: no
+// TLS library, uprobes on Go's own Read and Write) call nginx over HTTPS, from the handler and from
+// a goroutine it starts, one with HTTP/1.1, one with HTTP/2. Checked: one trace across the three services (server
 // span → TLS client span → the callee's server span, joined by stitching since a traceparent
 // cannot be inserted into encrypted bytes), the Redis call under the request that made it, the
 // HTTP conventions with url.scheme https, bodies intact, and no header value leaving the agent.
@@ -15,7 +15,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { freePort, makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
+import { freePorts, makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
 import { startRedis } from './lib/databases.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import {
@@ -28,6 +28,7 @@ const GATEWAY = `tls-e2e-gateway-${process.pid}`;
 const PAYMENTS = `tls-e2e-payments-${process.pid}`;
 const EDGE = `tls-e2e-edge-${process.pid}`;
 const GO = `tls-e2e-go-${process.pid}`;
+const GO_H2 = `tls-e2e-go-h2-${process.pid}`;
 const SECRET = 'Bearer client-secret-8841';  // sent by the test; gateway-secret-5521 by the gateway
 
 let tmp;
@@ -69,9 +70,10 @@ before(async () => {
   const [go] = await Promise.all([buildGoServer(tmp.dir), up.start()]);
   assert.match(up.stdout, /agent: +tracing \d+ process/, `the agent did not start:\n${up.tail()}`);
 
-  const edgePort = await freePort();
+  const [edgePort, edgeH2Port] = await freePorts(2);
   const prefix = path.join(tmp.dir, 'nginx');
-  const conf = nginxConfig(prefix, { PORT: edgePort, CERT: cert.certFile, KEY: cert.keyFile }, 'nginx_tls.conf');
+  const conf = nginxConfig(prefix, { PORT: edgePort, H2PORT: edgeH2Port, CERT: cert.certFile, KEY: cert.keyFile },
+                           'nginx_tls.conf');
   fs.writeFileSync(path.join(prefix, 'large.txt'), 'x'.repeat(200000) + '\nend\n');
   s.edge = await startServer('nginx', 'nginx', ['-p', prefix, '-c', conf], {
     port: edgePort, env: { OTEL_SERVICE_NAME: EDGE } });
@@ -83,8 +85,12 @@ before(async () => {
     { env: { OTEL_SERVICE_NAME: GATEWAY } });
   goMissing = go.reason;
   if (!goMissing) {
+    const tlsEnv = { HODOS_TEST_TLS_CERT: cert.certFile, HODOS_TEST_TLS_KEY: cert.keyFile };
     s.go = await startServer('go_server (TLS)', go.bin, [tmp.dir, `https://127.0.0.1:${edgePort}`], {
-      env: { OTEL_SERVICE_NAME: GO, HODOS_TEST_TLS_CERT: cert.certFile, HODOS_TEST_TLS_KEY: cert.keyFile } });
+      env: { OTEL_SERVICE_NAME: GO, ...tlsEnv } });
+    s.goH2 = await startServer('go_server (TLS, HTTP/2 client)', go.bin, [tmp.dir, `https://127.0.0.1:${edgeH2Port}`], {
+      env: { OTEL_SERVICE_NAME: GO_H2, HODOS_TEST_H2: '1', ...tlsEnv } });
+    s.edge.h2Port = edgeH2Port;
   }
   await waitUntilTraced(up, ...Object.values(s).filter((x) => x !== s.redis).map((x) => x.child.pid));
 });
@@ -171,45 +177,55 @@ test('HTTPS across Python, Node and nginx is one trace, with the Redis call unde
 });
 
 // Go links no TLS library: the agent reads crypto/tls's plaintext at (*Conn).Read and Write, and
-// the goroutine serving the request names the calls it makes (one from a goroutine it starts).
-test('a Go HTTPS service: crypto/tls plaintext, its calls the children of its request', { skip }, async (t) => {
+// the goroutine serving the request names the calls it makes (one from a goroutine it starts):
+// over HTTP/1.1 by the requests it writes, over HTTP/2 by the HEADERS frames that open them.
+async function assertGoHttpsTrace(t, { server, service, edgePort, protocol }) {
   if (goMissing) {
     t.skip(`the Go app could not be built: ${goMissing}`);
     return;
   }
   let sources;
-  await waitFor('the TLS state of the Go service', async () => {
+  await waitFor(`the TLS state of ${service}`, async () => {
     ({ sources } = await up.json('/api/v1/sources'));
-    return sources.find((y) => y.pid === s.go.child.pid)?.tls;
+    return sources.find((y) => y.pid === server.child.pid)?.tls;
   }, { describe: () => JSON.stringify(sources) });
-  assert.match(sources.find((y) => y.pid === s.go.child.pid).tls, /^plaintext from Go crypto\/tls \(go1\.\d+/);
+  assert.match(sources.find((y) => y.pid === server.child.pid).tls, /^plaintext from Go crypto\/tls \(go1\.\d+/);
 
-  const answer = await httpsGet(s.go.port, '/chain/9', { authorization: SECRET });
+  const answer = await httpsGet(server.port, '/chain/9', { authorization: SECRET });
   assert.equal(answer.status, 200, answer.body.toString());
   const doc = JSON.parse(answer.body);
   assert.deepEqual(doc.calls.map((c) => [c.status, c.answer]), [[200, 'hop /seq/9\n'], [200, 'hop /par/9\n']],
                    'the bytes went through untouched');
 
   const root = (x) => kind(x) === 'server' && tag(x, 'url.path') === '/chain/9';
-  const { spans } = await waitForSpans(up, GO, 'the Go service\'s trace', (all) => {
+  const { spans } = await waitForSpans(up, service, `${service}'s trace`, (all) => {
     const r = all.find(root);
     return r && all.filter((x) => x.traceID === r.traceID).length >= 5;
   }, { timeoutMs: 20000 });
-  const server = spans.find(root);
-  const trace = spans.filter((x) => x.traceID === server.traceID);
+  const request = spans.find(root);
+  const trace = spans.filter((x) => x.traceID === request.traceID);
   const all = describeSpans(trace);
   const parent = (x) => x.references.map((r) => r.spanID);
-  assert.deepEqual(parent(server), [], all);
-  assert.equal(tag(server, 'url.scheme'), 'https', all);
-  assert.equal(tag(server, 'http.response.status_code'), 200, all);
+  assert.deepEqual(parent(request), [], all);
+  assert.equal(tag(request, 'url.scheme'), 'https', all);
+  assert.equal(tag(request, 'http.response.status_code'), 200, all);
   for (const hop of ['/seq/9', '/par/9']) {
-    const call = trace.find((x) => x.process.serviceName === GO && kind(x) === 'client' && tag(x, 'url.path') === hop);
+    const call = trace.find((x) => x.process.serviceName === service && kind(x) === 'client' && tag(x, 'url.path') === hop);
     const edge = trace.find((x) => x.process.serviceName === EDGE && kind(x) === 'server' && tag(x, 'url.path') === hop);
     assert.ok(call && edge, `${hop}: the Go CLIENT span and nginx's SERVER span are in the trace:${all}`);
-    assert.deepEqual(parent(call), [server.spanID], `${hop}: a child of the request that made it:${all}`);
-    assert.equal(tag(call, 'url.full'), `https://127.0.0.1:${s.edge.port}${hop}`, all);
+    assert.deepEqual(parent(call), [request.spanID], `${hop}: a child of the request that made it:${all}`);
+    assert.equal(tag(call, 'url.full'), `https://127.0.0.1:${edgePort}${hop}`, all);
+    assert.equal(tag(call, 'network.protocol.version'), protocol, all);
     assert.deepEqual(parent(edge), [call.spanID], `${hop}: nginx joined under the call (stitched):${all}`);
   }
+}
+
+test('a Go HTTPS service: crypto/tls plaintext, its calls the children of its request', { skip }, async (t) => {
+  await assertGoHttpsTrace(t, { server: s.go, service: GO, edgePort: s.edge.port, protocol: '1.1' });
+});
+
+test('a Go HTTPS service calling over HTTP/2: each call the child of its request', { skip }, async (t) => {
+  await assertGoHttpsTrace(t, { server: s.goH2, service: GO_H2, edgePort: s.edge.h2Port, protocol: '2' });
 });
 
 test('curl over TLS to nginx: a large body arrives intact and its span is right', { skip }, async () => {

@@ -7,7 +7,8 @@
 // [{"port", "status", "answer"}]} (the sequential calls first).
 //
 // With HODOS_TEST_TLS_CERT and HODOS_TEST_TLS_KEY (PEM files) it serves HTTPS (HTTP/1.1), and a
-// NEXT of the form https://HOST:PORT is called over TLS, trusting that certificate.
+// NEXT of the form https://HOST:PORT is called over TLS, trusting that certificate: with HTTP/1.1,
+// or HTTP/2 when HODOS_TEST_H2 is set (and the server offers it).
 package main
 
 import (
@@ -103,11 +104,14 @@ func main() {
 		}
 		roots := x509.NewCertPool()
 		roots.AppendCertsFromPEM(pem)
-		// HTTP/1.1 both ways: no TLSNextProto, so neither end offers h2.
-		client = &http.Client{Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"},
-			TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
-		}}
+		transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}}
+		if os.Getenv("HODOS_TEST_H2") != "" {
+			transport.ForceAttemptHTTP2 = true // a custom TLS config turns it off otherwise
+		} else {
+			// HTTP/1.1: no TLSNextProto, so h2 is not offered.
+			transport.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		client = &http.Client{Transport: transport}
 	}
 	fmt.Printf("port %d\n", ln.Addr().(*net.TCPAddr).Port)
 	if cert != "" {
