@@ -1206,5 +1206,5 @@ int BPF_KPROBE(on_ssl_free) {
   return 0;
 }
 
-#include "go_grpc.bpf.h"
+#include "go_http2.bpf.h"
 #include "go_tls.bpf.h"

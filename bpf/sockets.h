@@ -105,18 +105,16 @@ enum hodos_counter {
   /* ... syscalls and probes where the g register could not be trusted (cgo code, the runtime's
    * own stack, an unreadable g): no goroutine, so no context. */
   HODOS_COUNTER_GO_NO_GOROUTINE = 13,
-  /* ... gRPC calls grpc-go's server began to serve, given a context (new or from the call's
-   * traceparent) for the goroutines that serve them. */
-  HODOS_COUNTER_GO_GRPC_SERVED = 14,
-  /* ... gRPC calls grpc-go's client opened from a goroutine with a context: CLIENT ids. */
-  HODOS_COUNTER_GO_GRPC_CALLS = 15,
-  /* ... grpc-go probes that could not tell the call's socket (not a plain TCP connection, e.g.
-   * TLS, or a connection not seen from its start): no ids. */
-  HODOS_COUNTER_GO_GRPC_NO_SOCKET = 16,
-  /* ... HTTP/2 calls (Go's net/http client) whose HEADERS a goroutine with a context wrote: CLIENT
-   * ids for the stream they open (STREAM event). */
-  HODOS_COUNTER_GO_H2_CALLS = 17,
-  HODOS_COUNTER_COUNT = 18,
+  /* ... HTTP/2 calls a Go server began to serve (grpc-go, net/http), given a context (new or from
+   * the call's traceparent) for the goroutines that serve them. */
+  HODOS_COUNTER_GO_H2_SERVED = 14,
+  /* ... HTTP/2 calls made by a goroutine with a context (grpc-go's NewStream, or the HEADERS frame
+   * of net/http's client): CLIENT ids for their stream. */
+  HODOS_COUNTER_GO_H2_CALLS = 15,
+  /* ... HTTP/2 server probes that could not tell the call's socket (a connection not seen from
+   * its start, a wrapped net.Conn): no ids. */
+  HODOS_COUNTER_GO_H2_NO_SOCKET = 16,
+  HODOS_COUNTER_COUNT = 17,
 };
 
 /* Address family values of the kernel (AF_INET, AF_INET6). */
@@ -172,32 +170,44 @@ struct hodos_event_header {
  * it starts, and reaches the writer goroutine of each outgoing net/http request. */
 #define HODOS_TRACED_GOROUTINE_CONTEXT 16
 
+/* Where a Go HTTP/2 server's headers probe finds what it reads: the receiver's net.Conn and the
+ * *MetaHeadersFrame argument of grpc-go's (*http2Server).operateHeaders or of net/http's
+ * (*http2serverConn).processHeaders (each with its own copy of golang.org/x/net/http2). */
+struct hodos_go_h2_server {
+  __u32 conn;            /* the receiver's net.Conn: an interface (data word at +8) */
+  __u32 frame_headers;   /* MetaHeadersFrame's embedded *HeadersFrame */
+  __u32 frame_fields;    /* MetaHeadersFrame.Fields: []hpack.HeaderField */
+  __u32 frame_stream_id; /* HeadersFrame's FrameHeader + FrameHeader.StreamID */
+  __u32 field_name;      /* hpack.HeaderField.Name (a string: pointer, length) */
+  __u32 field_value;     /* hpack.HeaderField.Value */
+  __u32 field_size;      /* sizeof(hpack.HeaderField) */
+  __u32 pad;
+};
+
 /* What the kernel needs to know of a goroutine-context process's Go runtime (key: tgid), read
  * by the agent from the binary (DWARF, or its table by Go version). */
 struct hodos_go_process {
   __u32 goid_offset;  /* runtime.g.goid */
   __u32 stack_offset; /* runtime.g.stack: {lo, hi}, to check that R14 is a g (not cgo code) */
-  /* HODOS_GO_* bits: what else the agent probes in this process (grpc-go when its offsets were
-   * found in DWARF; crypto/tls), and where those probes find what they read. */
+  /* HODOS_GO_* bits: what else the agent probes in this process (grpc-go and net/http's HTTP/2
+   * server when their offsets were found in DWARF; crypto/tls), and where those probes find what
+   * they read. */
   __u32 probes;
-  __u32 server_conn;      /* http2Server.conn: a net.Conn interface (data word at +8) */
-  __u32 client_conn;      /* http2Client.conn */
-  __u32 stream_id;        /* Stream.id */
-  __u32 stream_client;    /* Stream.ct: *http2Client */
-  __u32 frame_headers;    /* golang.org/x/net/http2.MetaHeadersFrame.HeadersFrame: a pointer */
-  __u32 frame_fields;     /* ... MetaHeadersFrame.Fields: []hpack.HeaderField */
-  __u32 frame_stream_id;  /* HeadersFrame.FrameHeader + FrameHeader.StreamID */
-  __u32 field_name;       /* hpack.HeaderField.Name (a string: pointer, length) */
-  __u32 field_value;      /* hpack.HeaderField.Value */
-  __u32 field_size;       /* sizeof(hpack.HeaderField) */
-  __u32 tcp_conn_fd;      /* net.TCPConn.conn + net.conn.fd: *net.netFD */
-  __u32 net_fd_sysfd;     /* net.netFD.pfd + internal/poll.FD.Sysfd */
-  __u32 tls_conn;         /* crypto/tls.Conn.conn: the net.Conn under the session */
+  __u32 tcp_conn_fd;   /* net.TCPConn.conn + net.conn.fd: *net.netFD */
+  __u32 net_fd_sysfd;  /* net.netFD.pfd + internal/poll.FD.Sysfd */
+  __u32 tls_conn;      /* crypto/tls.Conn.conn: the net.Conn under the session */
+  __u32 client_conn;   /* grpc-go: http2Client.conn */
+  __u32 stream_id;     /* grpc-go: Stream.id */
+  __u32 stream_client; /* grpc-go: Stream.ct, its *http2Client */
+  __u32 pad;
+  struct hodos_go_h2_server grpc_server;
+  struct hodos_go_h2_server http_server;
 };
 
-#define HODOS_GO_GRPC_SERVER 1 /* (*http2Server).operateHeaders, entry and returns */
-#define HODOS_GO_GRPC_CLIENT 2 /* (*http2Client).NewStream, returns */
-#define HODOS_GO_TLS 4         /* crypto/tls.(*Conn).Read and Write, entries and returns */
+#define HODOS_GO_GRPC_SERVER 1  /* grpc-go's (*http2Server).operateHeaders, entry and returns */
+#define HODOS_GO_GRPC_CLIENT 2  /* grpc-go's (*http2Client).NewStream, returns */
+#define HODOS_GO_TLS 4          /* crypto/tls.(*Conn).Read and Write, entries and returns */
+#define HODOS_GO_HTTP2_SERVER 8 /* net/http's (*http2serverConn).processHeaders, runHandler */
 
 /* How long a thread's context lives without the answer being written (a handler that never
  * answers, a connection dropped mid-request): past this it is not used. */

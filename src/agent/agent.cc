@@ -131,19 +131,18 @@ struct Agent::Published {
                               "Traced processes whose OpenSSL is probed for plaintext.")),
         go_contexts_inherited(go_context_counter(m, "inherited")),
         go_requests_linked(go_context_counter(m, "request_linked")),
-        go_h2_calls(go_context_counter(m, "http2_call")),
         go_no_goroutine(m.counter("hodos_agent_go_no_goroutine_total",
                                   "Syscalls and probes of Go processes where the g register "
                                   "could not be trusted (cgo code): no trace context.")),
-        go_grpc_served(go_grpc_counter(m, "server")),
-        go_grpc_calls(go_grpc_counter(m, "client")),
-        go_grpc_no_socket(m.counter("hodos_agent_go_grpc_no_socket_total",
-                                    "gRPC calls of Go processes whose connection could not be "
-                                    "told (not a plain TCP connection, e.g. TLS): no kernel ids, "
-                                    "joined by stitching only.")),
-        go_grpc_unmatched(m.counter("hodos_agent_go_grpc_unmatched_total",
-                                    "Kernel ids for gRPC calls of Go processes that matched no "
-                                    "HTTP/2 stream the agent read.")),
+        go_h2_served(go_h2_counter(m, "server")),
+        go_h2_calls(go_h2_counter(m, "client")),
+        go_h2_no_socket(m.counter("hodos_agent_go_http2_no_socket_total",
+                                  "HTTP/2 calls served by Go processes whose connection could not "
+                                  "be told (not seen from its start, a wrapped net.Conn): no "
+                                  "kernel ids, joined by stitching only.")),
+        go_h2_unmatched(m.counter("hodos_agent_go_http2_unmatched_total",
+                                  "Kernel ids for HTTP/2 calls of Go processes that matched no "
+                                  "HTTP/2 stream the agent read.")),
         go_processes(m.gauge("hodos_agent_go_processes",
                              "Traced Go processes whose goroutines are followed (uprobes on the "
                              "Go runtime and net/http).")) {
@@ -167,14 +166,13 @@ struct Agent::Published {
     return m.counter("hodos_agent_go_contexts_total",
                      "Trace contexts of Go processes handed from goroutine to goroutine: to a "
                      "goroutine started by one serving a request (inherited), to the writer "
-                     "goroutine of an outgoing net/http request (request_linked), to an HTTP/2 "
-                     "call whose HEADERS a goroutine with a context wrote (http2_call).",
+                     "goroutine of an outgoing net/http request (request_linked).",
                      {{"how", how}});
   }
 
-  static pipeline::Counter& go_grpc_counter(pipeline::Metrics& m, const char* side) {
-    return m.counter("hodos_agent_go_grpc_calls_total",
-                     "gRPC calls of Go processes (grpc-go uprobes) given kernel ids: calls "
+  static pipeline::Counter& go_h2_counter(pipeline::Metrics& m, const char* side) {
+    return m.counter("hodos_agent_go_http2_calls_total",
+                     "HTTP/2 calls of Go processes (gRPC included) given kernel ids: calls "
                      "served, whose goroutines carry their context (server), and calls made by a "
                      "goroutine with a context (client).",
                      {{"side", side}});
@@ -223,12 +221,11 @@ struct Agent::Published {
   pipeline::Gauge& tls_processes;
   pipeline::Counter& go_contexts_inherited;
   pipeline::Counter& go_requests_linked;
-  pipeline::Counter& go_h2_calls;
   pipeline::Counter& go_no_goroutine;
-  pipeline::Counter& go_grpc_served;
-  pipeline::Counter& go_grpc_calls;
-  pipeline::Counter& go_grpc_no_socket;
-  pipeline::Counter& go_grpc_unmatched;
+  pipeline::Counter& go_h2_served;
+  pipeline::Counter& go_h2_calls;
+  pipeline::Counter& go_h2_no_socket;
+  pipeline::Counter& go_h2_unmatched;
   pipeline::Gauge& go_processes;
   std::vector<pipeline::Counter*> inject;  // by hodos_inject_counter
   SocketProbeCounters last_probe;
@@ -891,11 +888,10 @@ void Agent::publish_counters() {
   Published::advance(p.go_requests_linked, probe.go_requests_linked,
                      p.last_probe.go_requests_linked);
   Published::advance(p.go_no_goroutine, probe.go_no_goroutine, p.last_probe.go_no_goroutine);
+  Published::advance(p.go_h2_served, probe.go_h2_served, p.last_probe.go_h2_served);
   Published::advance(p.go_h2_calls, probe.go_h2_calls, p.last_probe.go_h2_calls);
-  Published::advance(p.go_grpc_served, probe.go_grpc_served, p.last_probe.go_grpc_served);
-  Published::advance(p.go_grpc_calls, probe.go_grpc_calls, p.last_probe.go_grpc_calls);
-  Published::advance(p.go_grpc_no_socket, probe.go_grpc_no_socket, p.last_probe.go_grpc_no_socket);
-  Published::advance(p.go_grpc_unmatched, t.h2_kernel_stream_ids_unmatched,
+  Published::advance(p.go_h2_no_socket, probe.go_h2_no_socket, p.last_probe.go_h2_no_socket);
+  Published::advance(p.go_h2_unmatched, t.h2_kernel_stream_ids_unmatched,
                      p.last_tracker.h2_kernel_stream_ids_unmatched);
   if (go_) p.go_processes.set(static_cast<double>(go_->processes()));
   p.connections.set(static_cast<double>(tracker_.connection_count()));

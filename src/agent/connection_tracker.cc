@@ -630,6 +630,9 @@ void ConnectionTracker::on_stream_ids(Connection& c, const SocketEvent& event) {
     auto open = std::find_if(c.h2_streams.begin(), c.h2_streams.end(),
                              [&](const Connection::OpenStream& s) { return s.id == event.stream_id; });
     if (open != c.h2_streams.end()) {
+      // The first ids a stream got are the ones its goroutines carry (a later HEADERS frame of
+      // the same stream, trailers, starts no goroutine).
+      if (open->ids.source == IdsSource::kKernel) return;
       if (ids.parent_id.valid() && ids.parent_id == open->ids.parent_id) {
         ids.trace_state = open->ids.trace_state;
       }
@@ -638,8 +641,11 @@ void ConnectionTracker::on_stream_ids(Connection& c, const SocketEvent& event) {
     }
   }
   // A client's stream (its headers not yet written), or a server's whose headers were not yet
-  // read here; a second event for one stream (an entry probe that fired twice) replaces the first.
-  std::erase_if(c.stream_ids, [&](const auto& s) { return s.first == event.stream_id; });
+  // read here; the first ids for a stream stay.
+  if (std::any_of(c.stream_ids.begin(), c.stream_ids.end(),
+                  [&](const auto& s) { return s.first == event.stream_id; })) {
+    return;
+  }
   if (c.stream_ids.size() >= std::max<size_t>(limits_.h2.max_streams, 1)) {
     c.stream_ids.pop_front();
     ++counters_.h2_kernel_stream_ids_unmatched;

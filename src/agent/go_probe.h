@@ -28,8 +28,7 @@
 #include <utility>
 #include <vector>
 
-#include "agent/go_binary.h"
-#include "bpf/sockets.h"
+#include "agent/go_plan.h"
 
 struct bpf_link;
 
@@ -81,28 +80,19 @@ class GoProbe {
       return std::pair(device, inode) < std::pair(o.device, o.inode);
     }
   };
-  // One executable's analysis: what to attach, or why it cannot be.
-  struct Plan {
-    std::optional<GoBinary> binary;
-    std::string target;
-    std::string error;  // set when nothing can be attached
-    std::string caveat;
-    std::string tls_state;  // GoAttachResult::tls
-    hodos_go_process go{};  // what the kernel is told (bpf/sockets.h)
-  };
   struct Attached {
     Executable executable;
     std::vector<Link> links;
   };
 
-  std::shared_ptr<const Plan> plan_for(const std::string& path, const Executable& executable);
+  std::shared_ptr<const GoProbePlan> plan_for(const std::string& path, const Executable& executable);
 
   SocketProbe& probe_;
   bool tls_;
   std::string proc_root_;
   mutable std::mutex mu_;
   std::map<uint32_t, Attached> attached_;
-  std::map<Executable, std::shared_ptr<const Plan>> plans_;
+  std::map<Executable, std::shared_ptr<const GoProbePlan>> plans_;
 };
 
 }  // namespace hodos::agent

@@ -264,7 +264,8 @@ SocketProbe::GoPrograms SocketProbe::go_programs() const {
           p.on_go_round_trip,
           p.on_go_request_write,
           p.on_go_grpc_server_headers,
-          p.on_go_grpc_context_done,
+          p.on_go_http2_server_headers,
+          p.on_go_h2_context_done,
           p.on_go_grpc_new_stream_return,
           p.on_go_tls_read,
           p.on_go_tls_write,
@@ -423,10 +424,9 @@ SocketProbeCounters SocketProbe::counters() const {
   c.go_contexts_inherited = sums[HODOS_COUNTER_GO_CONTEXT_INHERITED];
   c.go_requests_linked = sums[HODOS_COUNTER_GO_REQUESTS_LINKED];
   c.go_no_goroutine = sums[HODOS_COUNTER_GO_NO_GOROUTINE];
-  c.go_grpc_served = sums[HODOS_COUNTER_GO_GRPC_SERVED];
-  c.go_grpc_calls = sums[HODOS_COUNTER_GO_GRPC_CALLS];
-  c.go_grpc_no_socket = sums[HODOS_COUNTER_GO_GRPC_NO_SOCKET];
+  c.go_h2_served = sums[HODOS_COUNTER_GO_H2_SERVED];
   c.go_h2_calls = sums[HODOS_COUNTER_GO_H2_CALLS];
+  c.go_h2_no_socket = sums[HODOS_COUNTER_GO_H2_NO_SOCKET];
   for (const bpf_program* program :
        {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit,
         skeleton_->progs.on_sys_enter_typed, skeleton_->progs.on_sys_exit_typed,
@@ -437,7 +437,7 @@ SocketProbeCounters SocketProbe::counters() const {
         skeleton_->progs.on_ssl_free, skeleton_->progs.on_go_newproc1,
         skeleton_->progs.on_go_newproc1_return, skeleton_->progs.on_go_round_trip,
         skeleton_->progs.on_go_request_write, skeleton_->progs.on_go_grpc_server_headers,
-        skeleton_->progs.on_go_grpc_context_done,
+        skeleton_->progs.on_go_http2_server_headers, skeleton_->progs.on_go_h2_context_done,
         skeleton_->progs.on_go_grpc_new_stream_return, skeleton_->progs.on_go_tls_read,
         skeleton_->progs.on_go_tls_write, skeleton_->progs.on_go_tls_return}) {
     if (bpf_program__fd(program) < 0) continue;  // the pair not loaded

@@ -181,13 +181,11 @@ struct SocketProbeCounters {
   uint64_t go_contexts_inherited = 0;
   uint64_t go_requests_linked = 0;
   uint64_t go_no_goroutine = 0;
-  // grpc-go (uprobes): calls served that got a context, calls made that got CLIENT ids, and
-  // probes that could not tell the call's socket (TLS, a wrapped net.Conn).
-  uint64_t go_grpc_served = 0;
-  uint64_t go_grpc_calls = 0;
-  uint64_t go_grpc_no_socket = 0;
-  // HTTP/2 calls (Go's net/http client) whose HEADERS a goroutine with a context wrote.
+  // HTTP/2 in Go (grpc-go, net/http): calls served that got a context, calls made that got
+  // CLIENT ids, and server probes that could not tell the call's socket (a wrapped net.Conn).
+  uint64_t go_h2_served = 0;
   uint64_t go_h2_calls = 0;
+  uint64_t go_h2_no_socket = 0;
   uint64_t recursion_misses = 0;  // program runs the kernel skipped (nested on one CPU)
   uint64_t decode_errors = 0;     // malformed records (a kernel/userspace mismatch)
 };
@@ -268,11 +266,12 @@ class SocketProbe {
     bpf_program* newproc1_return = nullptr;       // ... its return instructions
     bpf_program* round_trip = nullptr;            // net/http.(*persistConn).roundTrip, entry
     bpf_program* request_write = nullptr;         // net/http.(*Request).write, entry
-    // grpc-go: (*http2Server).operateHeaders, entry; the returns of it and of (*Server).
-    // handleStream (the goroutine is done with the call's context); (*http2Client).NewStream,
-    // returns.
+    // grpc-go's (*http2Server).operateHeaders and net/http's (*http2serverConn).processHeaders,
+    // entries; the returns of those and of the functions that run a call's handler (the
+    // goroutine is done with the call's context); grpc-go's (*http2Client).NewStream, returns.
     bpf_program* grpc_server_headers = nullptr;
-    bpf_program* grpc_context_done = nullptr;
+    bpf_program* http2_server_headers = nullptr;
+    bpf_program* h2_context_done = nullptr;
     bpf_program* grpc_new_stream_return = nullptr;
     // crypto/tls.(*Conn).Read and Write, entries; the returns of both.
     bpf_program* tls_read = nullptr;

@@ -11,6 +11,7 @@
 // Needs root (CI runs as root); skipped with the reason otherwise.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -57,6 +58,22 @@ function httpsGet(port, urlPath, headers = {}) {
         res.on('data', (d) => chunks.push(d));
         res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
       }).on('error', reject);
+  });
+}
+
+// The same over HTTP/2 (ALPN h2), on a connection of its own.
+function h2Get(port, urlPath, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: cert.pem, servername: 'localhost' });
+    session.on('error', reject);
+    const req = session.request({ ':path': urlPath, ...headers });
+    const chunks = [];
+    let status = 0;
+    req.on('response', (h) => { status = h[':status']; });
+    req.on('data', (d) => chunks.push(d));
+    req.on('end', () => { session.close(); resolve({ status, body: Buffer.concat(chunks) }); });
+    req.on('error', reject);
+    req.end();
   });
 }
 
@@ -179,7 +196,7 @@ test('HTTPS across Python, Node and nginx is one trace, with the Redis call unde
 // Go links no TLS library: the agent reads crypto/tls's plaintext at (*Conn).Read and Write, and
 // the goroutine serving the request names the calls it makes (one from a goroutine it starts):
 // over HTTP/1.1 by the requests it writes, over HTTP/2 by the HEADERS frames that open them.
-async function assertGoHttpsTrace(t, { server, service, edgePort, protocol }) {
+async function assertGoHttpsTrace(t, { server, service, edgePort, protocol, served = '1.1', id }) {
   if (goMissing) {
     t.skip(`the Go app could not be built: ${goMissing}`);
     return;
@@ -191,13 +208,13 @@ async function assertGoHttpsTrace(t, { server, service, edgePort, protocol }) {
   }, { describe: () => JSON.stringify(sources) });
   assert.match(sources.find((y) => y.pid === server.child.pid).tls, /^plaintext from Go crypto\/tls \(go1\.\d+/);
 
-  const answer = await httpsGet(server.port, '/chain/9', { authorization: SECRET });
+  const answer = await (served === '2' ? h2Get : httpsGet)(server.port, `/chain/${id}`, { authorization: SECRET });
   assert.equal(answer.status, 200, answer.body.toString());
   const doc = JSON.parse(answer.body);
-  assert.deepEqual(doc.calls.map((c) => [c.status, c.answer]), [[200, 'hop /seq/9\n'], [200, 'hop /par/9\n']],
+  assert.deepEqual(doc.calls.map((c) => [c.status, c.answer]), [[200, `hop /seq/${id}\n`], [200, `hop /par/${id}\n`]],
                    'the bytes went through untouched');
 
-  const root = (x) => kind(x) === 'server' && tag(x, 'url.path') === '/chain/9';
+  const root = (x) => kind(x) === 'server' && tag(x, 'url.path') === `/chain/${id}`;
   const { spans } = await waitForSpans(up, service, `${service}'s trace`, (all) => {
     const r = all.find(root);
     return r && all.filter((x) => x.traceID === r.traceID).length >= 5;
@@ -209,7 +226,8 @@ async function assertGoHttpsTrace(t, { server, service, edgePort, protocol }) {
   assert.deepEqual(parent(request), [], all);
   assert.equal(tag(request, 'url.scheme'), 'https', all);
   assert.equal(tag(request, 'http.response.status_code'), 200, all);
-  for (const hop of ['/seq/9', '/par/9']) {
+  assert.equal(tag(request, 'network.protocol.version'), served, all);
+  for (const hop of [`/seq/${id}`, `/par/${id}`]) {
     const call = trace.find((x) => x.process.serviceName === service && kind(x) === 'client' && tag(x, 'url.path') === hop);
     const edge = trace.find((x) => x.process.serviceName === EDGE && kind(x) === 'server' && tag(x, 'url.path') === hop);
     assert.ok(call && edge, `${hop}: the Go CLIENT span and nginx's SERVER span are in the trace:${all}`);
@@ -221,11 +239,18 @@ async function assertGoHttpsTrace(t, { server, service, edgePort, protocol }) {
 }
 
 test('a Go HTTPS service: crypto/tls plaintext, its calls the children of its request', { skip }, async (t) => {
-  await assertGoHttpsTrace(t, { server: s.go, service: GO, edgePort: s.edge.port, protocol: '1.1' });
+  await assertGoHttpsTrace(t, { server: s.go, service: GO, edgePort: s.edge.port, protocol: '1.1', id: 9 });
 });
 
 test('a Go HTTPS service calling over HTTP/2: each call the child of its request', { skip }, async (t) => {
-  await assertGoHttpsTrace(t, { server: s.goH2, service: GO_H2, edgePort: s.edge.h2Port, protocol: '2' });
+  await assertGoHttpsTrace(t, { server: s.goH2, service: GO_H2, edgePort: s.edge.h2Port, protocol: '2', id: 10 });
+});
+
+// net/http's HTTP/2 server starts each handler from its serve goroutine: the handler gets the
+// context its request's HEADERS made there (uprobes on processHeaders).
+test('a Go HTTPS service serving HTTP/2: the calls of its handler are children of the request', { skip }, async (t) => {
+  await assertGoHttpsTrace(t, { server: s.goH2, service: GO_H2, edgePort: s.edge.h2Port, protocol: '2', served: '2',
+                                id: 11 });
 });
 
 test('curl over TLS to nginx: a large body arrives intact and its span is right', { skip }, async () => {

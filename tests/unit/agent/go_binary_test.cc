@@ -1,7 +1,8 @@
 // Go binary analysis on real programs built here with the installed Go toolchain (skipped with the
 // reason when Go is absent): a net/http server and client, built normally, with -ldflags='-s -w',
 // and cross-built for arm64. Go's own `go tool nm` and `go tool objdump` are the oracles for
-// addresses, sizes and return instructions; corrupt and truncated copies must give errors.
+// addresses, sizes and return instructions; corrupt and truncated copies must give errors. The
+// probe plan (go_plan.h) is checked on the same binaries.
 #include "agent/go_binary.h"
 
 #include <fmt/format.h>
@@ -16,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "agent/go_plan.h"
 #include "discovery_test_support.h"
 
 namespace hodos::agent {
@@ -241,6 +243,14 @@ class GoBinaryTest : public ::testing::Test {
         function.returns.insert(std::stoull(fields[1], nullptr, 16));
     }
     return out;
+  }
+
+  static GoProbePlan plan(const std::string& build, const std::string& arch = "amd64") {
+    std::string error;
+    std::optional<GoBinary> binary =
+        analyze_go_binary(path(build), go_probe_functions(), go_probe_fields(), &error);
+    EXPECT_TRUE(binary) << error;
+    return plan_go_probes(binary.value_or(GoBinary{}), arch);
   }
 
   static GoBinary analyze(const std::string& file) {
@@ -581,6 +591,64 @@ TEST_F(GoBinaryTest, ReportsAnalysisTime) {
               << " KiB): " << std::chrono::duration_cast<std::chrono::microseconds>(per_run).count()
               << " us\n";
   }
+}
+
+
+// The probe plan (go_plan.h) on the same binaries: what the kernel is told, and where.
+bool has_site(const GoProbePlan& p, GoProgram program, const std::string& function,
+              bool at_returns) {
+  return std::any_of(p.sites.begin(), p.sites.end(), [&](const GoProbeSite& s) {
+    return s.program == program && s.function == function && s.at_returns == at_returns;
+  });
+}
+
+TEST_F(GoBinaryTest, PlanWithDwarfTlsAndNetHttpsHttp2ServerAreFollowed) {
+  const GoProbePlan p = plan("normal");
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.go.goid_offset, 152u);
+  EXPECT_EQ(p.go.probes, static_cast<uint32_t>(HODOS_GO_TLS | HODOS_GO_HTTP2_SERVER));
+  EXPECT_TRUE(p.tls_state.starts_with("plaintext from Go crypto/tls (go1.")) << p.tls_state;
+  EXPECT_EQ(p.caveat, "");
+  // A *tls.Conn's net.Conn first; a *net.TCPConn's fd via conn.fd, then the fdMutex's 16 bytes.
+  EXPECT_EQ(p.go.tls_conn, 0u);
+  EXPECT_EQ(p.go.tcp_conn_fd, 0u);
+  EXPECT_EQ(p.go.net_fd_sysfd, 16u);
+  // hpack.HeaderField{Name, Value string; Sensitive bool}; the HeadersFrame pointer embedded first.
+  EXPECT_EQ(p.go.http_server.field_name, 0u);
+  EXPECT_EQ(p.go.http_server.field_value, 16u);
+  EXPECT_EQ(p.go.http_server.field_size, 40u);
+  EXPECT_EQ(p.go.http_server.frame_headers, 0u);
+  EXPECT_EQ(p.go.http_server.frame_fields, 8u);
+  EXPECT_NE(p.go.http_server.conn, 0u);  // after srv and hs in http2serverConn
+  EXPECT_TRUE(has_site(p, GoProgram::kNewproc1Return, "runtime.newproc1", true));
+  EXPECT_TRUE(has_site(p, GoProgram::kTlsWrite, "crypto/tls.(*Conn).Write", false));
+  EXPECT_TRUE(has_site(p, GoProgram::kTlsReturn, "crypto/tls.(*Conn).Read", true));
+  EXPECT_TRUE(has_site(p, GoProgram::kHttp2ServerHeaders,
+                       "net/http.(*http2serverConn).processHeaders", false));
+  EXPECT_TRUE(has_site(p, GoProgram::kH2ContextDone, "net/http.(*http2serverConn).runHandler", true));
+  EXPECT_FALSE(has_site(p, GoProgram::kGrpcServerHeaders,
+                        "google.golang.org/grpc/internal/transport.(*http2Server).operateHeaders",
+                        false));
+}
+
+TEST_F(GoBinaryTest, PlanStrippedTlsFromTheTableButNoHttp2ServerWithoutDwarf) {
+  const GoProbePlan normal = plan("normal");
+  const GoProbePlan p = plan("stripped");
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.go.probes, static_cast<uint32_t>(HODOS_GO_TLS));
+  EXPECT_EQ(p.go.tls_conn, normal.go.tls_conn);
+  EXPECT_EQ(p.go.net_fd_sysfd, normal.go.net_fd_sysfd);
+  EXPECT_TRUE(p.target.find("stripped: functions from pclntab") != std::string::npos) << p.target;
+  EXPECT_TRUE(p.caveat.find("net/http's HTTP/2 server get no context") != std::string::npos)
+      << p.caveat;
+  EXPECT_FALSE(has_site(p, GoProgram::kHttp2ServerHeaders,
+                        "net/http.(*http2serverConn).processHeaders", false));
+}
+
+TEST_F(GoBinaryTest, PlanABinaryForAnotherArchitectureGetsNothing) {
+  const GoProbePlan p = plan("normal", "arm64");
+  EXPECT_EQ(p.error, "a amd64 binary on a arm64 agent");
+  EXPECT_TRUE(p.sites.empty());
 }
 
 }  // namespace

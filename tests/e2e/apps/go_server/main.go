@@ -6,9 +6,9 @@
 // tests/e2e/apps/context_hop.py does: {"port", "path", "traceparent" (as received), "calls":
 // [{"port", "status", "answer"}]} (the sequential calls first).
 //
-// With HODOS_TEST_TLS_CERT and HODOS_TEST_TLS_KEY (PEM files) it serves HTTPS (HTTP/1.1), and a
-// NEXT of the form https://HOST:PORT is called over TLS, trusting that certificate: with HTTP/1.1,
-// or HTTP/2 when HODOS_TEST_H2 is set (and the server offers it).
+// With HODOS_TEST_TLS_CERT and HODOS_TEST_TLS_KEY (PEM files) it serves HTTPS, and a NEXT of the
+// form https://HOST:PORT is called over TLS, trusting that certificate: HTTP/1.1 both ways, or with
+// HODOS_TEST_H2 set, HTTP/2 where the other end offers it (serving too).
 package main
 
 import (
@@ -115,8 +115,10 @@ func main() {
 	}
 	fmt.Printf("port %d\n", ln.Addr().(*net.TCPAddr).Port)
 	if cert != "" {
-		srv := &http.Server{Handler: mux,
-			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
+		srv := &http.Server{Handler: mux}
+		if os.Getenv("HODOS_TEST_H2") == "" {
+			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		}
 		fmt.Fprintln(os.Stderr, srv.ServeTLS(ln, cert, key))
 	} else {
 		fmt.Fprintln(os.Stderr, http.Serve(ln, mux))

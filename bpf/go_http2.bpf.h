@@ -1,0 +1,225 @@
+/* HTTP/2 calls of Go services (grpc-go, and net/http's HTTP/2 server): the kernel's ids for each
+ * call, served or made, of a goroutine-context process (bpf/goroutines.bpf.h) whose binary let
+ * the agent find the structures read here (DWARF; src/agent/go_probe.cc). Included at the end of
+ * bpf/sockets.bpf.c.
+ *
+ * Why uprobes: an HTTP/2 connection is read by one goroutine for all its streams and written by
+ * another, so no syscall tells which call a goroutine serves or makes. The servers say it:
+ *  - grpc-go's (*http2Server).operateHeaders(frame) and net/http's (*http2serverConn).
+ *    processHeaders(frame) run on the connection's reader (serve) goroutine for each call's
+ *    headers, and start the goroutine that serves the call (`go` in grpc's serveStreams, in
+ *    net/http's processHeaders: the handler's runtime.newproc1). At their entry the reader gets
+ *    the call's context (the traceparent among the decoded headers, else a new trace), which the
+ *    new goroutine inherits (on_go_newproc1); at their returns the reader drops it, and the
+ *    serving goroutine drops its own when grpc's (*Server).handleStream or net/http's
+ *    (*http2serverConn).runHandler returns;
+ *  - grpc-go's client: (*http2Client).NewStream returns, on the caller's goroutine, the stream
+ *    with its id already chosen (the loopy writer goroutine sends the headers later): a caller
+ *    with a context gets the call's CLIENT ids there. (net/http's client writes a call's HEADERS
+ *    from a goroutine with the caller's context: name_h2_call in sockets.bpf.c.)
+ * Either way a STREAM event tells the agent the ids of (connection fd, stream id), which it gives
+ * that stream's span when the HTTP/2 matcher completes it. The socket is read from the net.Conn
+ * (a *net.TCPConn, or for net/http a *tls.Conn over one) and checked against the kernel's own
+ * HTTP/2 sockets: any other connection gives no event, counted, never guessed. */
+#ifndef HODOS_GO_HTTP2_BPF_H
+#define HODOS_GO_HTTP2_BPF_H
+
+/* Headers of one call looked at for `traceparent` (pseudo-headers and gRPC's own come first). */
+#define GO_H2_MAX_FIELDS 24
+#define TRACEPARENT_LENGTH 55
+
+struct go_string {
+  __u64 data;
+  __u64 len;
+};
+
+/* The stream a reader goroutine is giving a context (key: tgid, goid), from the entry of the
+ * headers probe to its returns: an entry that fires twice (stack growth re-runs the prologue)
+ * finds its own stream here and does nothing more. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct goroutine_key);
+  __type(value, __u32);
+} go_h2_reading SEC(".maps");
+
+static __always_inline bool http2_socket(int fd) {
+  __u64 sk = fd >= 0 ? (__u64)tcp_sock_of_fd(fd, false) : 0;
+  return sk && bpf_map_lookup_elem(&http2_sockets, &sk);
+}
+
+/* The fd of the HTTP/2 connection (one the kernel saw start) under the net.Conn interface value
+ * at `conn`: a *net.TCPConn, or with `tls` a *tls.Conn over one; -1 otherwise (counted). */
+static __always_inline int go_h2_conn_fd(const struct hodos_go_process *go, __u64 conn, bool tls) {
+  int fd = go_conn_fd(go, conn);
+  if (http2_socket(fd)) return fd;
+  __u64 session = 0;
+  if (tls && !bpf_probe_read_user(&session, sizeof(session), (const void *)(conn + 8)) &&
+      session) {
+    fd = go_conn_fd(go, session + go->tls_conn);
+    if (http2_socket(fd)) return fd;
+  }
+  count(HODOS_COUNTER_GO_H2_NO_SOCKET);
+  return -1;
+}
+
+static __always_inline bool is_traceparent_field(const __u8 *p) {
+  return p[0] == 't' && p[1] == 'r' && p[2] == 'a' && p[3] == 'c' && p[4] == 'e' &&
+         p[5] == 'p' && p[6] == 'a' && p[7] == 'r' && p[8] == 'e' && p[9] == 'n' && p[10] == 't';
+}
+
+/* `len` bytes from 2*len lowercase hex digits at p; false on anything else or all zeros. */
+static __always_inline bool hex_to_bytes(const __u8 *p, __u8 *out, __u32 len) {
+  __u8 any = 0;
+  for (__u32 k = 0; k < len; k++) {
+    int hi = hex_value(p[2 * k]), lo = hex_value(p[2 * k + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[k] = (hi << 4) | lo;
+    any |= out[k];
+  }
+  return any != 0;
+}
+
+/* The call's traceparent among the frame's decoded header fields, into ctx (trace id, parent
+ * span id, flags); false when there is none or it is not a valid version-00 one. */
+static __always_inline bool go_h2_traceparent(const struct hodos_go_h2_server *at, __u64 frame,
+                                              struct hodos_thread_context *ctx) {
+  struct go_string fields = {};
+  if (bpf_probe_read_user(&fields, sizeof(fields), (const void *)(frame + at->frame_fields)))
+    return false;
+  for (__u32 i = 0; i < GO_H2_MAX_FIELDS; i++) {
+    if (i >= fields.len) break;
+    const __u64 field = fields.data + (__u64)i * at->field_size;
+    struct go_string name = {}, value = {};
+    __u8 text[TRACEPARENT_LENGTH];
+    if (bpf_probe_read_user(&name, sizeof(name), (const void *)(field + at->field_name)))
+      return false;
+    if (name.len != 11 || bpf_probe_read_user(text, 11, (const void *)name.data) ||
+        !is_traceparent_field(text))
+      continue;
+    if (bpf_probe_read_user(&value, sizeof(value), (const void *)(field + at->field_value)) ||
+        value.len != TRACEPARENT_LENGTH ||
+        bpf_probe_read_user(text, TRACEPARENT_LENGTH, (const void *)value.data))
+      return false;
+    if (text[0] != '0' || text[1] != '0' || text[2] != '-' || text[35] != '-' || text[52] != '-')
+      return false;
+    __u8 flags[1];
+    if (!hex_to_bytes(text + 3, ctx->trace_id, 16) ||
+        !hex_to_bytes(text + 36, ctx->parent_span_id, 8))
+      return false;
+    int hi = hex_value(text[53]), lo = hex_value(text[54]);
+    if (hi < 0 || lo < 0) return false;
+    flags[0] = (hi << 4) | lo;
+    ctx->flags = flags[0];
+    return true;
+  }
+  return false;
+}
+
+/* A server's headers probe, at entry, on the reader goroutine: (receiver, frame) are its first two
+ * arguments. `tls`: the receiver's net.Conn may be a *tls.Conn (net/http). */
+static __always_inline int serve_h2_headers(struct pt_regs *ctx, __u32 probe, bool tls) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32;
+  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
+  if (!go || !(go->probes & probe)) return 0;
+  const struct hodos_go_h2_server *at =
+      probe == HODOS_GO_GRPC_SERVER ? &go->grpc_server : &go->http_server;
+  struct goroutine_key reader = {.tgid = tgid, .goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx))};
+  if (!reader.goid) return 0;
+  const __u64 frame = GO_PARAM2(ctx);
+  __u64 headers = 0;
+  __u32 stream_id = 0;
+  if (bpf_probe_read_user(&headers, sizeof(headers), (const void *)(frame + at->frame_headers)) ||
+      !headers ||
+      bpf_probe_read_user(&stream_id, sizeof(stream_id),
+                          (const void *)(headers + at->frame_stream_id)) ||
+      !stream_id)
+    return 0;
+  __u32 *reading = bpf_map_lookup_elem(&go_h2_reading, &reader);
+  if (reading && *reading == stream_id) return 0; /* the same call's entry, again */
+  const int fd = go_h2_conn_fd(go, GO_PARAM1(ctx) + at->conn, tls);
+  if (fd < 0) return 0;
+  struct hodos_thread_context call = {};
+  if (go_h2_traceparent(at, frame, &call)) {
+    count(HODOS_COUNTER_CONTEXT_ADOPTED);
+  } else {
+    __builtin_memset(call.parent_span_id, 0, sizeof(call.parent_span_id));
+    random_bytes(call.trace_id, 4);
+    call.flags = 1; /* sampled: Hodos records every request */
+    count(HODOS_COUNTER_CONTEXT_NEW);
+  }
+  random_bytes(call.span_id, 2);
+  call.server_fd = -1; /* the serving goroutines never write the socket: a writer goroutine does */
+  call.expires_ns = bpf_ktime_get_ns() + HODOS_CONTEXT_TTL_NS;
+  set_goroutine_context(tgid, reader.goid, &call);
+  bpf_map_update_elem(&go_h2_reading, &reader, &stream_id, BPF_ANY);
+  count(HODOS_COUNTER_GO_H2_SERVED);
+  emit_stream_event(pid_tgid, fd, stream_id, call.trace_id, call.span_id, call.parent_span_id,
+                    call.flags, HODOS_IDS_SERVER);
+  return 0;
+}
+
+/* grpc-go: (*http2Server).operateHeaders(t, frame *http2.MetaHeadersFrame, handle, traceCtx). */
+SEC("uprobe")
+int BPF_KPROBE(on_go_grpc_server_headers) {
+  return serve_h2_headers(ctx, HODOS_GO_GRPC_SERVER, false);
+}
+
+/* net/http: (*http2serverConn).processHeaders(sc, f *http2MetaHeadersFrame). */
+SEC("uprobe")
+int BPF_KPROBE(on_go_http2_server_headers) {
+  return serve_h2_headers(ctx, HODOS_GO_HTTP2_SERVER, true);
+}
+
+/* The goroutine is done with its HTTP/2 call's context: at each return instruction of the
+ * headers probes' functions (the reader: the serving goroutine has its copy, and nothing the
+ * reader starts later must inherit it) and of grpc's (*Server).handleStream and net/http's
+ * (*http2serverConn).runHandler (the serving goroutine: the call is answered; without this its
+ * context would linger until it expires, as a goroutine's end is not seen). */
+SEC("uprobe")
+int BPF_KPROBE(on_go_h2_context_done) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32;
+  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
+  if (!go) return 0;
+  struct goroutine_key key = {.tgid = tgid, .goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx))};
+  if (!key.goid) return 0;
+  set_goroutine_context(tgid, key.goid, NULL);
+  bpf_map_delete_elem(&go_h2_reading, &key);
+  return 0;
+}
+
+/* grpc-go: (*http2Client).NewStream(ctx, callHdr) (*Stream, error), at each return instruction,
+ * on the caller's goroutine: a caller with a context gets the call's CLIENT span ids. */
+SEC("uprobe")
+int BPF_KPROBE(on_go_grpc_new_stream_return) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32;
+  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
+  if (!go || !(go->probes & HODOS_GO_GRPC_CLIENT)) return 0;
+  const __u64 stream = GO_RESULT1(ctx);
+  if (!stream) return 0; /* the call failed before it had a stream */
+  __u64 goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx));
+  struct hodos_thread_context *caller = goid ? goroutine_context(tgid, goid) : NULL;
+  if (!caller) return 0;
+  struct hodos_thread_context call = *caller;
+  __u32 stream_id = 0;
+  __u64 transport = 0;
+  if (bpf_probe_read_user(&stream_id, sizeof(stream_id), (const void *)(stream + go->stream_id)) ||
+      !stream_id ||
+      bpf_probe_read_user(&transport, sizeof(transport),
+                          (const void *)(stream + go->stream_client)) ||
+      !transport)
+    return 0;
+  const int fd = go_h2_conn_fd(go, transport + go->client_conn, false);
+  if (fd < 0) return 0;
+  __u8 span_id[8];
+  random_bytes(span_id, 2);
+  count(HODOS_COUNTER_GO_H2_CALLS);
+  emit_stream_event(pid_tgid, fd, stream_id, call.trace_id, span_id, call.span_id, call.flags,
+                    HODOS_IDS_CLIENT);
+  return 0;
+}
+
+#endif /* HODOS_GO_HTTP2_BPF_H */
