@@ -1,18 +1,16 @@
-// Goroutine context for Go services: reads a traced Go process's executable (go_binary.h), tells
-// the kernel where goid and the stack bounds sit in its runtime.g, and attaches the uprobe
-// programs of bpf/goroutines.bpf.h, for that process only: runtime.newproc1 (a new goroutine
-// inherits its creator's context), net/http's persistConn.roundTrip and Request.write (an
-// outgoing request's context reaches the connection's writer goroutine) and, when the binary
-// has grpc-go and DWARF, grpc-go's transport (bpf/go_grpc.bpf.h: the goroutine serving a gRPC
-// call gets its context, a call it makes its CLIENT ids). With them the kernel
-// gives a Go server's requests their SERVER span ids and its outgoing HTTP/1.x requests a
-// traceparent, as it does for thread-per-request servers (bpf/sockets.h,
+// Goroutine context for Go services: reads a traced Go process's executable (go_binary.h), plans
+// what to probe (go_plan.h) and attaches the uprobes of that plan, for that process only:
+// runtime.newproc1 (a new goroutine inherits its creator's context), net/http's client (an
+// outgoing request's context reaches the connection's writer goroutine), grpc-go and net/http's
+// HTTP/2 server (bpf/go_http2.bpf.h: the goroutine serving a call gets its context), grpc-go's
+// client (a call gets CLIENT ids), crypto/tls (bpf/go_tls.bpf.h: the plaintext of Go's own TLS).
+// With them the kernel gives a Go server's requests their SERVER span ids and its outgoing
+// HTTP/1.x requests a traceparent, as it does for thread-per-request servers (bpf/sockets.h,
 // HODOS_TRACED_GOROUTINE_CONTEXT).
 //
 // Entries and return instructions only, never uretprobes (they crash Go when a stack moves:
 // KERNEL-NOTES.md). Go 1.18 or newer (the register ABI, and newproc1's arguments), amd64 or arm64
-// as the agent itself. crypto/tls.(*Conn).Read and Write too, for the plaintext of Go's TLS
-// (bpf/go_tls.bpf.h). The analysis of an executable is cached by device and inode: every process
+// as the agent itself. The analysis of an executable is cached by device and inode: every process
 // of one binary shares it.
 #pragma once
 

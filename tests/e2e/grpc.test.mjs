@@ -54,7 +54,7 @@ const CHAINS = [
 // made the call (a parent inside one process), per runtime. Without it, a call is not one trace:
 // the CLIENT span must then be a root or that child, and the calls are counted by CLIENT span.
 // Go: always (grpc-go's goroutine serving a call gets its context from the kernel, and its calls
-// their ids: bpf/go_grpc.bpf.h). Node: when the front serves one call at a time ('sequential'):
+// their ids: bpf/go_http2.bpf.h). Node: when the front serves one call at a time ('sequential'):
 // an event loop serving several at once leaves its calls roots rather than guess.
 const INNER_PARENT = { go: true, node: 'sequential' };
 
@@ -290,7 +290,7 @@ function chainTest(chain, title, body) {
   });
 }
 
-// What made the Go front's calls children: grpc-go's probes (bpf/go_grpc.bpf.h), which
+// What made the Go front's calls children: grpc-go's probes (bpf/go_http2.bpf.h), which
 // `hodos describe` names and the agent counts.
 test('the Go servers: grpc-go followed (hodos describe), and every call counted by the kernel', { skip }, async (t) => {
   if (goMissing) {
