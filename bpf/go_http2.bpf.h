@@ -24,8 +24,8 @@
 #ifndef HODOS_GO_HTTP2_BPF_H
 #define HODOS_GO_HTTP2_BPF_H
 
-/* Headers of one call looked at for `traceparent` (pseudo-headers and gRPC's own come first). */
-#define GO_H2_MAX_FIELDS 24
+/* Headers of one call looked at for `traceparent` (a proxy may append it after many others). */
+#define GO_H2_MAX_FIELDS 64
 #define TRACEPARENT_LENGTH 55
 
 struct go_string {
@@ -119,14 +119,13 @@ static __always_inline bool go_h2_traceparent(const struct hodos_go_h2_server *a
 /* A server's headers probe, at entry, on the reader goroutine: (receiver, frame) are its first two
  * arguments. `tls`: the receiver's net.Conn may be a *tls.Conn (net/http). */
 static __always_inline int serve_h2_headers(struct pt_regs *ctx, __u32 probe, bool tls) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  __u32 tgid = pid_tgid >> 32;
-  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
-  if (!go || !(go->probes & probe)) return 0;
+  struct goroutine_key reader;
+  const struct hodos_go_process *go = probed_goroutine(ctx, probe, &reader);
+  if (!go) return 0;
+  const __u64 pid_tgid = bpf_get_current_pid_tgid();
+  const __u32 tgid = reader.tgid;
   const struct hodos_go_h2_server *at =
       probe == HODOS_GO_GRPC_SERVER ? &go->grpc_server : &go->http_server;
-  struct goroutine_key reader = {.tgid = tgid, .goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx))};
-  if (!reader.goid) return 0;
   const __u64 frame = GO_PARAM2(ctx);
   __u64 headers = 0;
   __u32 stream_id = 0;
@@ -154,9 +153,8 @@ static __always_inline int serve_h2_headers(struct pt_regs *ctx, __u32 probe, bo
   call.expires_ns = bpf_ktime_get_ns() + HODOS_CONTEXT_TTL_NS;
   set_goroutine_context(tgid, reader.goid, &call);
   bpf_map_update_elem(&go_h2_reading, &reader, &stream_id, BPF_ANY);
-  count(HODOS_COUNTER_GO_H2_SERVED);
   emit_stream_event(pid_tgid, fd, stream_id, call.trace_id, call.span_id, call.parent_span_id,
-                    call.flags, HODOS_IDS_SERVER);
+                    call.flags, HODOS_IDS_SERVER, HODOS_COUNTER_GO_H2_SERVED);
   return 0;
 }
 
@@ -179,13 +177,9 @@ int BPF_KPROBE(on_go_http2_server_headers) {
  * context would linger until it expires, as a goroutine's end is not seen). */
 SEC("uprobe")
 int BPF_KPROBE(on_go_h2_context_done) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  __u32 tgid = pid_tgid >> 32;
-  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
-  if (!go) return 0;
-  struct goroutine_key key = {.tgid = tgid, .goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx))};
-  if (!key.goid) return 0;
-  set_goroutine_context(tgid, key.goid, NULL);
+  struct goroutine_key key;
+  if (!probed_goroutine(ctx, 0, &key)) return 0;
+  set_goroutine_context(key.tgid, key.goid, NULL);
   bpf_map_delete_elem(&go_h2_reading, &key);
   return 0;
 }
@@ -194,15 +188,13 @@ int BPF_KPROBE(on_go_h2_context_done) {
  * on the caller's goroutine: a caller with a context gets the call's CLIENT span ids. */
 SEC("uprobe")
 int BPF_KPROBE(on_go_grpc_new_stream_return) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  __u32 tgid = pid_tgid >> 32;
-  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
-  if (!go || !(go->probes & HODOS_GO_GRPC_CLIENT)) return 0;
   const __u64 stream = GO_RESULT1(ctx);
   if (!stream) return 0; /* the call failed before it had a stream */
-  __u64 goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx));
-  struct hodos_thread_context *caller = goid ? goroutine_context(tgid, goid) : NULL;
+  struct goroutine_key key;
+  const struct hodos_go_process *go = probed_goroutine(ctx, HODOS_GO_GRPC_CLIENT, &key);
+  struct hodos_thread_context *caller = go ? goroutine_context(key.tgid, key.goid) : NULL;
   if (!caller) return 0;
+  const __u64 pid_tgid = bpf_get_current_pid_tgid();
   struct hodos_thread_context call = *caller;
   __u32 stream_id = 0;
   __u64 transport = 0;
@@ -216,9 +208,8 @@ int BPF_KPROBE(on_go_grpc_new_stream_return) {
   if (fd < 0) return 0;
   __u8 span_id[8];
   random_bytes(span_id, 2);
-  count(HODOS_COUNTER_GO_H2_CALLS);
   emit_stream_event(pid_tgid, fd, stream_id, call.trace_id, span_id, call.span_id, call.flags,
-                    HODOS_IDS_CLIENT);
+                    HODOS_IDS_CLIENT, HODOS_COUNTER_GO_H2_CALLS);
   return 0;
 }
 

@@ -57,12 +57,9 @@ static __always_inline void emit_go_tls_data(const struct hodos_go_process *go, 
  * return the peer may already have answered, and the answer, read by another goroutine, would
  * reach the agent before the request. A Read's is sent at its return, when it has arrived. */
 static __always_inline int go_tls_enter(struct pt_regs *ctx, __u16 syscall) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  __u32 tgid = pid_tgid >> 32;
-  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
-  if (!go || !(go->probes & HODOS_GO_TLS)) return 0;
-  struct goroutine_key key = {.tgid = tgid, .goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx))};
-  if (!key.goid) return 0;
+  struct goroutine_key key;
+  const struct hodos_go_process *go = probed_goroutine(ctx, HODOS_GO_TLS, &key);
+  if (!go) return 0;
   struct go_tls_call call = {.enter_ns = bpf_ktime_get_ns(),
                              .conn = GO_PARAM1(ctx),
                              .buf = GO_PARAM2(ctx),
@@ -74,7 +71,7 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u16 syscall) {
     count(HODOS_COUNTER_PENDING_OVERFLOW);
   const long n = (long)GO_PARAM3(ctx);
   if (syscall == HODOS_SYSCALL_SSL_WRITE && !again && n > 0)
-    emit_go_tls_data(go, pid_tgid, key.goid, &call, n);
+    emit_go_tls_data(go, bpf_get_current_pid_tgid(), key.goid, &call, n);
   return 0;
 }
 
@@ -88,19 +85,16 @@ int BPF_KPROBE(on_go_tls_write) { return go_tls_enter(ctx, HODOS_SYSCALL_SSL_WRI
  * plaintext arrived. */
 SEC("uprobe")
 int BPF_KPROBE(on_go_tls_return) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  __u32 tgid = pid_tgid >> 32;
-  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
+  struct goroutine_key key;
+  const struct hodos_go_process *go = probed_goroutine(ctx, 0, &key);
   if (!go) return 0;
-  struct goroutine_key key = {.tgid = tgid, .goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx))};
-  if (!key.goid) return 0;
   struct go_tls_call *pending = bpf_map_lookup_elem(&go_tls_calls, &key);
   if (!pending) return 0;
   struct go_tls_call call = *pending;
   bpf_map_delete_elem(&go_tls_calls, &key);
   const long n = (long)GO_RESULT1(ctx);
   if (call.syscall == HODOS_SYSCALL_SSL_READ && n > 0)
-    emit_go_tls_data(go, pid_tgid, key.goid, &call, n);
+    emit_go_tls_data(go, bpf_get_current_pid_tgid(), key.goid, &call, n);
   return 0;
 }
 

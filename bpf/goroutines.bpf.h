@@ -165,6 +165,20 @@ static __always_inline __u64 current_goroutine(const struct hodos_go_process *go
   return goid;
 }
 
+/* The followed Go process a uprobe fired in, when its HODOS_GO_* bits include `probes` (0: any),
+ * and in `key` the goroutine running; NULL when either is not known. */
+static __always_inline const struct hodos_go_process *probed_goroutine(struct pt_regs *ctx,
+                                                                      __u32 probes,
+                                                                      struct goroutine_key *key) {
+  key->tgid = bpf_get_current_pid_tgid() >> 32;
+  key->pad = 0;
+  key->goid = 0;
+  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &key->tgid);
+  if (!go || (probes && !(go->probes & probes))) return NULL;
+  key->goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx));
+  return key->goid ? go : NULL;
+}
+
 /* A goroutine's context, unless it expired (then it goes). */
 static __always_inline struct hodos_thread_context *goroutine_context(__u32 tgid, __u64 goid) {
   struct goroutine_key key = {.tgid = tgid, .goid = goid};
@@ -310,12 +324,10 @@ int BPF_KPROBE(on_go_round_trip) {
  * (the write syscall, where the traceparent is inserted) after Request.write returned. */
 SEC("uprobe")
 int BPF_KPROBE(on_go_request_write) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  __u32 tgid = pid_tgid >> 32;
-  const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
-  if (!go) return 0;
-  __u64 goid = current_goroutine(go, GO_G(ctx), GO_SP(ctx));
-  if (!goid) return 0;
+  struct goroutine_key writer;
+  if (!probed_goroutine(ctx, 0, &writer)) return 0;
+  const __u32 tgid = writer.tgid;
+  const __u64 goid = writer.goid;
   struct go_request_key key = {.tgid = tgid, .request = GO_PARAM1(ctx)};
   struct hodos_thread_context *request = bpf_map_lookup_elem(&go_requests, &key);
   if (request && bpf_ktime_get_ns() <= request->expires_ns) {

@@ -336,11 +336,10 @@ static __always_inline __u8 h2_side(__u64 sk) {
   return side ? *side : 0;
 }
 
-/* Whether grpc-go's client is probed in the process: its calls get their ids from NewStream (its
- * loopy writer goroutine writes every stream's HEADERS, with no context of its own). */
-static __always_inline bool grpc_client_probed(__u32 tgid) {
+/* Whether the HEADERS a goroutine with a context writes name its call (HODOS_GO_HTTP2_CLIENT). */
+static __always_inline bool h2_writers_name_calls(__u32 tgid) {
   const struct hodos_go_process *go = bpf_map_lookup_elem(&go_processes, &tgid);
-  return go && (go->probes & HODOS_GO_GRPC_CLIENT);
+  return go && (go->probes & HODOS_GO_HTTP2_CLIENT);
 }
 
 /* "PRI * HT", the start of the HTTP/2 client preface. */
@@ -552,9 +551,12 @@ static __always_inline void copy_ids(struct hodos_span_ids *ids, const __u8 *tra
   ids->kind = kind;
 }
 
+/* A STREAM event (SERVER or CLIENT ids for one HTTP/2 stream); counts it under `counter` too
+ * (HODOS_COUNTER_GO_H2_SERVED or _CALLS) once it is in the ring. */
 static __always_inline void emit_stream_event(__u64 pid_tgid, int fd, __u32 stream_id,
                                               const __u8 *trace_id, const __u8 *span_id,
-                                              const __u8 *parent_span_id, __u8 flags, __u8 kind) {
+                                              const __u8 *parent_span_id, __u8 flags, __u8 kind,
+                                              enum hodos_counter counter) {
   struct hodos_stream_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
   if (!event) {
     count(HODOS_COUNTER_RINGBUF_DROPS);
@@ -576,6 +578,7 @@ static __always_inline void emit_stream_event(__u64 pid_tgid, int fd, __u32 stre
   const __u64 record = record_bytes(sizeof(*event));
   bpf_ringbuf_submit(event, submit_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), record));
   count(HODOS_COUNTER_EVENTS);
+  count(counter);
 }
 
 /* A thread-context process read bytes: when they start a request, it becomes the thread's: its
@@ -694,8 +697,7 @@ __noinline int name_h2_call(struct hodos_data_event *event, const struct hodos_t
       __u8 span_id[8];
       random_bytes(span_id, 2);
       emit_stream_event(pid_tgid, fd, stream, ctx->trace_id, span_id, ctx->span_id, ctx->flags,
-                        HODOS_IDS_CLIENT);
-      count(HODOS_COUNTER_GO_H2_CALLS);
+                        HODOS_IDS_CLIENT, HODOS_COUNTER_GO_H2_CALLS);
       return 1;
     }
     at += H2_FRAME_HEADER + length;
@@ -832,7 +834,7 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
       struct hodos_thread_context *staged = bpf_map_lookup_elem(&thread_contexts, &tid);
       if (staged && staged->server_fd == call->fd)
         end_goroutine_context(tgid, call->goid, call->fd);
-      else if (h2_side(call->sk) == HTTP2_CLIENT && !grpc_client_probed(tgid))
+      else if (h2_side(call->sk) == HTTP2_CLIENT && h2_writers_name_calls(tgid))
         name_h2_call(event, staged, captured, pid_tgid, call->fd);
       else if (call->syscall == HODOS_SYSCALL_SSL_WRITE)
         name_tls_call(event, staged, captured);

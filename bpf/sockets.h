@@ -208,6 +208,10 @@ struct hodos_go_process {
 #define HODOS_GO_GRPC_CLIENT 2  /* grpc-go's (*http2Client).NewStream, returns */
 #define HODOS_GO_TLS 4          /* crypto/tls.(*Conn).Read and Write, entries and returns */
 #define HODOS_GO_HTTP2_SERVER 8 /* net/http's (*http2serverConn).processHeaders, runHandler */
+/* net/http's HTTP/2 client, in a binary without grpc-go (whose loopy writer goroutine writes every
+ * stream's HEADERS, with whatever context it inherited): the HEADERS a goroutine with a context
+ * writes name its call (no uprobe: name_h2_call in bpf/sockets.bpf.c). */
+#define HODOS_GO_HTTP2_CLIENT 16
 
 /* How long a thread's context lives without the answer being written (a handler that never
  * answers, a connection dropped mid-request): past this it is not used. */

@@ -166,7 +166,9 @@ void ConnectionTracker::on_event(const SocketEvent& event) {
       if (Connection* c = find_or_open(event, http1::Role::kUnknown)) on_data(*c, event);
       return;
     case SocketEventKind::kStream:
-      if (auto it = connections_.find(key); it != connections_.end() && it->second->h2) {
+      // The connection may not be known as HTTP/2 yet: the ids of a stream opened in the write
+      // that carries the preface come before that write's bytes.
+      if (auto it = connections_.find(key); it != connections_.end()) {
         on_stream_ids(*it->second, event);
       } else {
         ++counters_.h2_kernel_stream_ids_unmatched;
@@ -618,7 +620,9 @@ void ConnectionTracker::on_h2_response(Connection& c, uint32_t stream_id) {
 
 void ConnectionTracker::on_stream_ids(Connection& c, const SocketEvent& event) {
   const bool server = event.direction == Direction::kIngress;
-  if (server != (c.h2->role() == http2::Role::kServer)) {
+  const bool server_side =
+      c.h2 ? c.h2->role() == http2::Role::kServer : c.opened_as == http1::Role::kServer;
+  if (server != server_side || (!c.h2 && c.protocol_decided)) {
     ++counters_.h2_kernel_stream_ids_unmatched;
     return;
   }

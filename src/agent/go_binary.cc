@@ -563,6 +563,53 @@ bool read_dwarf_offsets(Elf* elf,
   return true;
 }
 
+// The names of a subprogram's parameters, receiver first; Go marks its results with
+// DW_AT_variable_parameter.
+std::vector<std::string> parameter_names(Dwarf_Die& subprogram) {
+  std::vector<std::string> names;
+  Dwarf_Die child;
+  if (dwarf_child(&subprogram, &child) != 0) return names;
+  do {
+    if (dwarf_tag(&child) != DW_TAG_formal_parameter) continue;
+    Dwarf_Attribute attr;
+    bool result = false;
+    if (dwarf_attr(&child, DW_AT_variable_parameter, &attr) != nullptr) {
+      dwarf_formflag(&attr, &result);
+    }
+    if (result) continue;
+    const char* name = dwarf_diename(&child);
+    names.emplace_back(name != nullptr ? name : "");
+  } while (dwarf_siblingof(&child, &child) == 0);
+  return names;
+}
+
+// The parameters of the functions found (GoFunction::parameters), from the top-level subprograms
+// of every compile unit. Nothing when the DWARF cannot be read (the offsets say why).
+void find_parameters(const ElfView& view, GoBinary& out) {
+  if (!view.dwarf || out.functions.empty()) return;
+  DwarfPtr dwarf(dwarf_begin_elf(view.elf.get(), DWARF_C_READ, nullptr));
+  if (!dwarf) return;
+  size_t left = out.functions.size();
+  Dwarf_Off offset = 0, next = 0;
+  size_t header_size = 0;
+  while (left > 0 &&
+         dwarf_nextcu(dwarf.get(), offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
+    Dwarf_Die cu, die;
+    if (dwarf_offdie(dwarf.get(), offset + header_size, &cu) != nullptr &&
+        dwarf_child(&cu, &die) == 0) {
+      do {
+        if (dwarf_tag(&die) != DW_TAG_subprogram) continue;
+        const char* name = dwarf_diename(&die);
+        auto function = name == nullptr ? out.functions.end() : out.functions.find(name);
+        if (function == out.functions.end() || !function->second.parameters.empty()) continue;
+        function->second.parameters = parameter_names(die);
+        --left;
+      } while (left > 0 && dwarf_siblingof(&die, &die) == 0);
+    }
+    offset = next;
+  }
+}
+
 void find_field_offsets(const ElfView& view, const std::vector<std::string>& wanted_fields,
                         GoBinary& out) {
   std::map<std::string, std::pair<std::string, std::string>> wanted;
@@ -699,6 +746,7 @@ std::optional<GoBinary> analyze_go_binary(const std::string& path,
   }
 
   find_field_offsets(view, wanted_fields, out);
+  find_parameters(view, out);
   return out;
 }
 

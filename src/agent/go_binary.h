@@ -21,6 +21,9 @@ struct GoFunction {
   uint64_t size = 0;                     // bytes of code, without the padding to the next function
   uint64_t entry_offset = 0;             // file offset of the entry (what a uprobe attaches at)
   std::vector<uint64_t> return_offsets;  // file offsets of every return instruction, ascending
+  // From DWARF: the names of its parameters in order, the receiver first, results left out (they
+  // say where each argument is: Go passes them in registers in this order). Empty without DWARF.
+  std::vector<std::string> parameters;
 };
 
 struct GoBinary {

@@ -38,6 +38,8 @@ constexpr const char* kNewStream =
 // net/http's HTTP/2 server (its bundled copy of golang.org/x/net/http2).
 constexpr const char* kProcessHeaders = "net/http.(*http2serverConn).processHeaders";
 constexpr const char* kRunHandler = "net/http.(*http2serverConn).runHandler";
+// ... and client (no uprobe: its presence says the HEADERS its goroutines write name their calls).
+constexpr const char* kClientWriteHeaders = "net/http.(*http2ClientConn).writeHeaders";
 
 // The types an HTTP/2 server's headers probe reads, in one copy of golang.org/x/net/http2.
 struct Http2Types {
@@ -115,6 +117,14 @@ std::optional<std::vector<uint32_t>> offsets_of(const GoBinary& b,
 bool has_returns(const GoBinary& b, const char* function) {
   auto it = b.functions.find(function);
   return it != b.functions.end() && !it->second.return_offsets.empty();
+}
+
+// Whether `function`'s second parameter (after the receiver) is `name`: where the headers probes
+// read their frame (the second argument register). grpc-go 1.60 put a context first, for one.
+bool frame_is_first_argument(const GoBinary& b, const char* function, const char* name) {
+  auto it = b.functions.find(function);
+  return it != b.functions.end() && it->second.parameters.size() >= 2 &&
+         it->second.parameters[1] == name;
 }
 
 // Fills `go.tcp_conn_fd` and `go.net_fd_sysfd`; false when the fields are not known.
@@ -212,6 +222,7 @@ std::vector<std::string> plan_http2(const GoBinary& b, GoProbePlan& plan) {
                          "without -ldflags=-w to follow them)");
   } else if (grpc) {
     if (has_returns(b, kOperateHeaders) && has_returns(b, kHandleStream) &&
+        frame_is_first_argument(b, kOperateHeaders, "frame") &&
         plan_h2_server(b, grpc_types(), plan.go.grpc_server)) {
       plan.go.probes |= HODOS_GO_GRPC_SERVER;
       plan.sites.push_back({GoProgram::kGrpcServerHeaders, kOperateHeaders, false});
@@ -226,16 +237,18 @@ std::vector<std::string> plan_http2(const GoBinary& b, GoProbePlan& plan) {
       plan.sites.push_back({GoProgram::kGrpcNewStreamReturn, kNewStream, true});
     }
     if (!(plan.go.probes & (HODOS_GO_GRPC_SERVER | HODOS_GO_GRPC_CLIENT))) {
-      caveats.emplace_back("grpc-go's structures were not found in DWARF: its calls are joined "
-                           "by stitching only");
+      caveats.emplace_back("this grpc-go's functions and structures are not the ones Hodos knows "
+                           "(verified: grpc-go 1.33): its calls are joined by stitching only");
     } else {
       plan.target += ", grpc-go followed";
     }
   }
+  if (b.functions.contains(kClientWriteHeaders) && !grpc) plan.go.probes |= HODOS_GO_HTTP2_CLIENT;
   if (b.functions.contains(kProcessHeaders)) {
     // The TLS fields too: an HTTPS server's connection is a *tls.Conn.
     if (plan_net_conn(b, plan.go, true) && offsets_of(b, {kTlsConn}, false) &&
         has_returns(b, kProcessHeaders) && has_returns(b, kRunHandler) &&
+        frame_is_first_argument(b, kProcessHeaders, "f") &&
         plan_h2_server(b, net_http_types(), plan.go.http_server)) {
       plan.go.tls_conn = (*offsets_of(b, {kTlsConn}, false))[0];
       plan.go.probes |= HODOS_GO_HTTP2_SERVER;
@@ -254,7 +267,7 @@ std::vector<std::string> plan_http2(const GoBinary& b, GoProbePlan& plan) {
 const std::vector<std::string>& go_probe_functions() {
   static const std::vector<std::string> functions = {
       kNewproc1,  kRoundTrip,      kRequestWrite, kTlsRead,        kTlsWrite, kOperateHeaders,
-      kHandleStream, kNewStream, kProcessHeaders, kRunHandler};
+      kHandleStream, kNewStream, kProcessHeaders, kRunHandler, kClientWriteHeaders};
   return functions;
 }
 

@@ -127,6 +127,9 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
   try {
     hodos_go_process go = plan->go;
     if (!tls_) go.probes &= ~HODOS_GO_TLS;  // agent.capture.tls: false
+    // A new process, or one that ran exec: what the kernel kept under its goroutine ids belongs
+    // to a program that no longer runs.
+    if (!probe_.has_goroutine_context(pid)) probe_.forget_goroutines(pid);
     probe_.set_goroutine_context(pid, go);
   } catch (const std::exception& e) {
     detach(pid);

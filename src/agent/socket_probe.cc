@@ -287,6 +287,25 @@ void SocketProbe::clear_goroutine_context(uint32_t pid) {
   bpf_map__delete_elem(skeleton_->maps.go_processes, &pid, sizeof(pid), 0);
 }
 
+void SocketProbe::forget_goroutines(uint32_t pid) {
+  // Every one of these maps is keyed by a struct that starts with the tgid.
+  for (bpf_map* map : {skeleton_->maps.goroutine_contexts, skeleton_->maps.go_tls_calls,
+                       skeleton_->maps.go_h2_reading, skeleton_->maps.go_requests,
+                       skeleton_->maps.go_split_reads}) {
+    const size_t key_size = bpf_map__key_size(map);
+    std::vector<uint8_t> key(key_size), next(key_size);
+    std::vector<std::vector<uint8_t>> gone;
+    const int fd = bpf_map__fd(map);
+    for (const void* at = nullptr; bpf_map_get_next_key(fd, at, next.data()) == 0; at = key.data()) {
+      key = next;
+      uint32_t tgid = 0;
+      std::memcpy(&tgid, key.data(), sizeof(tgid));
+      if (tgid == pid) gone.push_back(key);
+    }
+    for (const std::vector<uint8_t>& k : gone) bpf_map_delete_elem(fd, k.data());
+  }
+}
+
 bool SocketProbe::has_goroutine_context(uint32_t pid) const {
   uint8_t value = 0;
   return bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value,

@@ -284,6 +284,11 @@ class SocketProbe {
   void set_goroutine_context(uint32_t pid, const hodos_go_process& go);
   void clear_goroutine_context(uint32_t pid);
   bool has_goroutine_context(uint32_t pid) const;
+  // Removes what the kernel keeps per goroutine of `pid` (contexts, TLS calls in flight, requests
+  // being written): kept by goroutine id, and after an exec (or in a new process with a reused
+  // pid) goroutine ids start again from 1. Call before set_goroutine_context() for a process
+  // that is not in goroutine-context mode.
+  void forget_goroutines(uint32_t pid);
   // Whether the loaded programs read the kernel's structures with plain loads (typed_reads and a
   // kernel that allows it).
   bool typed_reads() const { return typed_reads_; }

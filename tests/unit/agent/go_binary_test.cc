@@ -606,7 +606,8 @@ TEST_F(GoBinaryTest, PlanWithDwarfTlsAndNetHttpsHttp2ServerAreFollowed) {
   const GoProbePlan p = plan("normal");
   ASSERT_EQ(p.error, "");
   EXPECT_EQ(p.go.goid_offset, 152u);
-  EXPECT_EQ(p.go.probes, static_cast<uint32_t>(HODOS_GO_TLS | HODOS_GO_HTTP2_SERVER));
+  EXPECT_EQ(p.go.probes,
+            static_cast<uint32_t>(HODOS_GO_TLS | HODOS_GO_HTTP2_SERVER | HODOS_GO_HTTP2_CLIENT));
   EXPECT_TRUE(p.tls_state.starts_with("plaintext from Go crypto/tls (go1.")) << p.tls_state;
   EXPECT_EQ(p.caveat, "");
   // A *tls.Conn's net.Conn first; a *net.TCPConn's fd via conn.fd, then the fdMutex's 16 bytes.
@@ -619,7 +620,13 @@ TEST_F(GoBinaryTest, PlanWithDwarfTlsAndNetHttpsHttp2ServerAreFollowed) {
   EXPECT_EQ(p.go.http_server.field_size, 40u);
   EXPECT_EQ(p.go.http_server.frame_headers, 0u);
   EXPECT_EQ(p.go.http_server.frame_fields, 8u);
+  EXPECT_EQ(p.go.http_server.frame_stream_id, 8u);  // FrameHeader{valid, Type, Flags; Length; StreamID}
   EXPECT_NE(p.go.http_server.conn, 0u);  // after srv and hs in http2serverConn
+  // Where the probes read their arguments: the parameters, from DWARF.
+  EXPECT_EQ(p.binary->functions.at("net/http.(*http2serverConn).processHeaders").parameters,
+            (std::vector<std::string>{"sc", "f"}));
+  EXPECT_EQ(p.binary->functions.at("crypto/tls.(*Conn).Write").parameters,
+            (std::vector<std::string>{"c", "b"}));
   EXPECT_TRUE(has_site(p, GoProgram::kNewproc1Return, "runtime.newproc1", true));
   EXPECT_TRUE(has_site(p, GoProgram::kTlsWrite, "crypto/tls.(*Conn).Write", false));
   EXPECT_TRUE(has_site(p, GoProgram::kTlsReturn, "crypto/tls.(*Conn).Read", true));
@@ -635,7 +642,7 @@ TEST_F(GoBinaryTest, PlanStrippedTlsFromTheTableButNoHttp2ServerWithoutDwarf) {
   const GoProbePlan normal = plan("normal");
   const GoProbePlan p = plan("stripped");
   ASSERT_EQ(p.error, "");
-  EXPECT_EQ(p.go.probes, static_cast<uint32_t>(HODOS_GO_TLS));
+  EXPECT_EQ(p.go.probes, static_cast<uint32_t>(HODOS_GO_TLS | HODOS_GO_HTTP2_CLIENT));
   EXPECT_EQ(p.go.tls_conn, normal.go.tls_conn);
   EXPECT_EQ(p.go.net_fd_sysfd, normal.go.net_fd_sysfd);
   EXPECT_TRUE(p.target.find("stripped: functions from pclntab") != std::string::npos) << p.target;
@@ -643,6 +650,7 @@ TEST_F(GoBinaryTest, PlanStrippedTlsFromTheTableButNoHttp2ServerWithoutDwarf) {
       << p.caveat;
   EXPECT_FALSE(has_site(p, GoProgram::kHttp2ServerHeaders,
                         "net/http.(*http2serverConn).processHeaders", false));
+  EXPECT_TRUE(p.binary->functions.at("crypto/tls.(*Conn).Write").parameters.empty());
 }
 
 TEST_F(GoBinaryTest, PlanABinaryForAnotherArchitectureGetsNothing) {

@@ -252,6 +252,33 @@ TEST_F(Http2TrackingTest, AGoClientStreamTakesTheIdsOfTheGoroutineThatMadeTheCal
   EXPECT_EQ(tracker_.counters().h2_kernel_stream_ids, 1u);
 }
 
+TEST_F(Http2TrackingTest, IdsForAStreamOpenedWithThePrefaceWaitForItsBytes) {
+  // The kernel names a stream opened in the write that carries the preface before that write's
+  // bytes arrive: the connection is not HTTP/2 yet, and the ids wait.
+  const KernelSpanIds ids = kernel_ids(KernelIdsKind::kClient, 0x60);
+  tracker_.on_event(app_.connect(7, 9, local_, upstream_));
+  tracker_.on_event(app_.stream(7, 9, 1, ids));
+  for (const Segment& s : fixture("grpc_not_found").segments) {
+    tracker_.on_event(s.sender == kClient ? app_.write(7, 9, local_, upstream_, s.bytes)
+                                          : app_.read(7, 9, local_, upstream_, s.bytes));
+  }
+  const core::Span& span = only_span();
+  EXPECT_EQ(span.span_id, ids.span_id);
+  EXPECT_EQ(span.parent_span_id, ids.parent_span_id);
+  EXPECT_EQ(tracker_.counters().h2_kernel_stream_ids_unmatched, 0u);
+}
+
+TEST_F(Http2TrackingTest, TheFirstIdsAStreamGotStay) {
+  // A later HEADERS frame of the same stream (trailers) makes the probe name it again: the
+  // goroutines serving it carry the first ids.
+  const KernelSpanIds first = kernel_ids(KernelIdsKind::kServer, 0x70);
+  replay_as_server(fixture("grpc_unary_ok").segments, [&] {
+    tracker_.on_event(app_.stream(8, 5, 1, first));
+    tracker_.on_event(app_.stream(8, 5, 1, kernel_ids(KernelIdsKind::kServer, 0x80)));
+  });
+  EXPECT_EQ(only_span().span_id, first.span_id);
+}
+
 TEST_F(Http2TrackingTest, KernelIdsForAStreamNeverSeenAreCountedNotUsed) {
   // Another stream of the connection, the wrong side, and a socket that is not HTTP/2 here.
   replay_as_client(fixture("grpc_not_found").segments, [&] {
