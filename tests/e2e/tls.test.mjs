@@ -3,8 +3,9 @@
 // ssl) that calls a Node `https` service with http.client and Redis over plain TCP; the Node
 // service calls nginx over HTTPS with a keep-alive agent (Node does its socket I/O itself, through
 // memory buffers); curl talks to nginx too; two Go net/http services over HTTPS (crypto/tls: no
-// TLS library, uprobes on Go's own Read and Write) call nginx over HTTPS, from the handler and from
-// a goroutine it starts, one with HTTP/1.1, one with HTTP/2. Checked: one trace across the three services (server
+// TLS library, uprobes on Go's own Read and Write) call nginx over HTTPS, twice from the handler
+// and twice at once from goroutines it starts, one with HTTP/1.1, one with HTTP/2 (and serving
+// HTTP/2 too). Checked: one trace across the three services (server
 // span → TLS client span → the callee's server span, joined by stitching since a traceparent
 // cannot be inserted into encrypted bytes), the Redis call under the request that made it, the
 // HTTP conventions with url.scheme https, bodies intact, and no header value leaving the agent.
@@ -103,9 +104,12 @@ before(async () => {
   goMissing = go.reason;
   if (!goMissing) {
     const tlsEnv = { HODOS_TEST_TLS_CERT: cert.certFile, HODOS_TEST_TLS_KEY: cert.keyFile };
-    s.go = await startServer('go_server (TLS)', go.bin, [tmp.dir, `https://127.0.0.1:${edgePort}`], {
+    // Two NEXTs, both nginx: two calls one after the other, then two at once (HTTP/2: two streams
+    // of one connection, each named by the goroutine that writes its HEADERS).
+    const twice = (port) => [`https://127.0.0.1:${port}`, `https://127.0.0.1:${port}`];
+    s.go = await startServer('go_server (TLS)', go.bin, [tmp.dir, ...twice(edgePort)], {
       env: { OTEL_SERVICE_NAME: GO, ...tlsEnv } });
-    s.goH2 = await startServer('go_server (TLS, HTTP/2 client)', go.bin, [tmp.dir, `https://127.0.0.1:${edgeH2Port}`], {
+    s.goH2 = await startServer('go_server (TLS, HTTP/2 client)', go.bin, [tmp.dir, ...twice(edgeH2Port)], {
       env: { OTEL_SERVICE_NAME: GO_H2, HODOS_TEST_H2: '1', ...tlsEnv } });
     s.edge.h2Port = edgeH2Port;
   }
@@ -211,13 +215,14 @@ async function assertGoHttpsTrace(t, { server, service, edgePort, protocol, serv
   const answer = await (served === '2' ? h2Get : httpsGet)(server.port, `/chain/${id}`, { authorization: SECRET });
   assert.equal(answer.status, 200, answer.body.toString());
   const doc = JSON.parse(answer.body);
-  assert.deepEqual(doc.calls.map((c) => [c.status, c.answer]), [[200, `hop /seq/${id}\n`], [200, `hop /par/${id}\n`]],
+  const hops = [`/seq/${id}`, `/seq/${id}`, `/par/${id}`, `/par/${id}`];
+  assert.deepEqual(doc.calls.map((c) => [c.status, c.answer]), hops.map((hop) => [200, `hop ${hop}\n`]),
                    'the bytes went through untouched');
 
   const root = (x) => kind(x) === 'server' && tag(x, 'url.path') === `/chain/${id}`;
   const { spans } = await waitForSpans(up, service, `${service}'s trace`, (all) => {
     const r = all.find(root);
-    return r && all.filter((x) => x.traceID === r.traceID).length >= 5;
+    return r && all.filter((x) => x.traceID === r.traceID).length >= 9;
   }, { timeoutMs: 20000 });
   const request = spans.find(root);
   const trace = spans.filter((x) => x.traceID === request.traceID);
@@ -228,13 +233,16 @@ async function assertGoHttpsTrace(t, { server, service, edgePort, protocol, serv
   assert.equal(tag(request, 'http.response.status_code'), 200, all);
   assert.equal(tag(request, 'network.protocol.version'), served, all);
   for (const hop of [`/seq/${id}`, `/par/${id}`]) {
-    const call = trace.find((x) => x.process.serviceName === service && kind(x) === 'client' && tag(x, 'url.path') === hop);
-    const edge = trace.find((x) => x.process.serviceName === EDGE && kind(x) === 'server' && tag(x, 'url.path') === hop);
-    assert.ok(call && edge, `${hop}: the Go CLIENT span and nginx's SERVER span are in the trace:${all}`);
-    assert.deepEqual(parent(call), [request.spanID], `${hop}: a child of the request that made it:${all}`);
-    assert.equal(tag(call, 'url.full'), `https://127.0.0.1:${edgePort}${hop}`, all);
-    assert.equal(tag(call, 'network.protocol.version'), protocol, all);
-    assert.deepEqual(parent(edge), [call.spanID], `${hop}: nginx joined under the call (stitched):${all}`);
+    const calls = trace.filter((x) => x.process.serviceName === service && kind(x) === 'client' && tag(x, 'url.path') === hop);
+    const edges = trace.filter((x) => x.process.serviceName === EDGE && kind(x) === 'server' && tag(x, 'url.path') === hop);
+    assert.equal(calls.length, 2, `${hop}: the two Go CLIENT spans are in the trace:${all}`);
+    for (const call of calls) {
+      assert.deepEqual(parent(call), [request.spanID], `${hop}: a child of the request that made it:${all}`);
+      assert.equal(tag(call, 'url.full'), `https://127.0.0.1:${edgePort}${hop}`, all);
+      assert.equal(tag(call, 'network.protocol.version'), protocol, all);
+      assert.equal(edges.filter((x) => parent(x)[0] === call.spanID).length, 1,
+                   `${hop}: one nginx SERVER span joined under each call (stitched):${all}`);
+    }
   }
 }
 
