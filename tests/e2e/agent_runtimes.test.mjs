@@ -13,11 +13,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { freePort, makeTempDir } from './lib/collector.mjs';
+import { makeTempDir } from './lib/collector.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import {
   APPS, buildGoServer, describeSpans, everyTraceText, execFileP, needsRoot, nginxConfig, processTag,
-  rawExchange, request, sha256, startServer, stopServer, tag, waitForSpans, waitUntilTraced,
+  rawExchange, request, sha256, startServer, stopServer, tag, unusedPort, waitForSpans, waitUntilTraced,
 } from './lib/servers.mjs';
 
 const skip = needsRoot;
@@ -184,7 +184,7 @@ before(async () => {
       .then((b) => { s.backend = b; }),
   ]);
   goMissing = go.reason;
-  const nginxPort = await freePort();
+  const nginxPort = await unusedPort(); // no listen(): the agent would trace this process
   const nginxPrefix = path.join(tmp.dir, 'nginx');
   const nginxConf = nginxConfig(nginxPrefix, { PORT: nginxPort, ROOT: www, BACKEND_PORT: s.backend.port });
   const starts = {

@@ -17,12 +17,12 @@ import https from 'node:https';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { freePorts, makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
+import { makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
 import { startRedis } from './lib/databases.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import {
   APPS, buildGoServer, describeSpans, everyTraceText, execFileP, metric, needsRoot, nginxConfig, startServer,
-  stopServer, tag, waitForSpans, waitUntilTraced,
+  stopServer, tag, unusedPort, waitForSpans, waitUntilTraced,
 } from './lib/servers.mjs';
 
 const skip = needsRoot;
@@ -88,7 +88,10 @@ before(async () => {
   const [go] = await Promise.all([buildGoServer(tmp.dir), up.start()]);
   assert.match(up.stdout, /agent: +tracing \d+ process/, `the agent did not start:\n${up.tail()}`);
 
-  const [edgePort, edgeH2Port] = await freePorts(2);
+  // Found without a listen(): the agent would trace this process from it.
+  const edgePort = await unusedPort();
+  let edgeH2Port = await unusedPort();
+  while (edgeH2Port === edgePort) edgeH2Port = await unusedPort();
   const prefix = path.join(tmp.dir, 'nginx');
   const conf = nginxConfig(prefix, { PORT: edgePort, H2PORT: edgeH2Port, CERT: cert.certFile, KEY: cert.keyFile },
                            'nginx_tls.conf');
