@@ -137,6 +137,8 @@ static __always_inline int serve_h2_headers(struct pt_regs *ctx, __u32 probe, bo
     return 0;
   __u32 *reading = bpf_map_lookup_elem(&go_h2_reading, &reader);
   if (reading && *reading == stream_id) return 0; /* the same call's entry, again */
+  /* Noted first: an entry that fires again is skipped even when this one gives up. */
+  bpf_map_update_elem(&go_h2_reading, &reader, &stream_id, BPF_ANY);
   const int fd = go_h2_conn_fd(go, GO_PARAM1(ctx) + at->conn, tls);
   if (fd < 0) return 0;
   struct hodos_thread_context call = {};
@@ -152,7 +154,6 @@ static __always_inline int serve_h2_headers(struct pt_regs *ctx, __u32 probe, bo
   call.server_fd = -1; /* the serving goroutines never write the socket: a writer goroutine does */
   call.expires_ns = bpf_ktime_get_ns() + HODOS_CONTEXT_TTL_NS;
   set_goroutine_context(tgid, reader.goid, &call);
-  bpf_map_update_elem(&go_h2_reading, &reader, &stream_id, BPF_ANY);
   emit_stream_event(pid_tgid, fd, stream_id, call.trace_id, call.span_id, call.parent_span_id,
                     call.flags, HODOS_IDS_SERVER, HODOS_COUNTER_GO_H2_SERVED);
   return 0;
