@@ -142,17 +142,8 @@ static __always_inline int serve_h2_headers(struct pt_regs *ctx, __u32 probe, bo
   const int fd = go_h2_conn_fd(go, GO_PARAM1(ctx) + at->conn, tls);
   if (fd < 0) return 0;
   struct hodos_thread_context call = {};
-  if (go_h2_traceparent(at, frame, &call)) {
-    count(HODOS_COUNTER_CONTEXT_ADOPTED);
-  } else {
-    __builtin_memset(call.parent_span_id, 0, sizeof(call.parent_span_id));
-    random_bytes(call.trace_id, 4);
-    call.flags = 1; /* sampled: Hodos records every request */
-    count(HODOS_COUNTER_CONTEXT_NEW);
-  }
-  random_bytes(call.span_id, 2);
-  call.server_fd = -1; /* the serving goroutines never write the socket: a writer goroutine does */
-  call.expires_ns = bpf_ktime_get_ns() + HODOS_CONTEXT_TTL_NS;
+  /* server_fd -1: the serving goroutines never write the socket, a writer goroutine does. */
+  start_request_context(&call, go_h2_traceparent(at, frame, &call), -1, bpf_ktime_get_ns());
   set_goroutine_context(tgid, reader.goid, &call);
   emit_stream_event(pid_tgid, fd, stream_id, call.trace_id, call.span_id, call.parent_span_id,
                     call.flags, HODOS_IDS_SERVER, HODOS_COUNTER_GO_H2_SERVED);

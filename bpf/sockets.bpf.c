@@ -581,6 +581,23 @@ static __always_inline void emit_stream_event(__u64 pid_tgid, int fd, __u32 stre
   count(counter);
 }
 
+/* The context of a request read: `adopted` when ctx holds the incoming traceparent's trace id,
+ * parent span id and flags, else a new trace; its SERVER span id is made here. */
+static __always_inline void start_request_context(struct hodos_thread_context *ctx, bool adopted,
+                                                  int server_fd, __u64 now) {
+  if (adopted) {
+    count(HODOS_COUNTER_CONTEXT_ADOPTED);
+  } else {
+    __builtin_memset(ctx->parent_span_id, 0, sizeof(ctx->parent_span_id));
+    random_bytes(ctx->trace_id, 4);
+    ctx->flags = 1; /* sampled: Hodos records every request */
+    count(HODOS_COUNTER_CONTEXT_NEW);
+  }
+  random_bytes(ctx->span_id, 2);
+  ctx->server_fd = server_fd;
+  ctx->expires_ns = now + HODOS_CONTEXT_TTL_NS;
+}
+
 /* A thread-context process read bytes: when they start a request, it becomes the thread's: its
  * trace continues the incoming traceparent, or is new; its SERVER span id is made here.
  *
@@ -610,19 +627,10 @@ __noinline int begin_request_context(struct hodos_data_event *event, __u64 pid_t
   struct hodos_thread_context ctx = {};
   struct trace_headers headers = {};
   captured_trace_headers(event, cr, n, &headers);
-  if (captured_traceparent_value(event, headers.traceparent, n, &ctx)) {
-    count(HODOS_COUNTER_CONTEXT_ADOPTED);
-    /* W3C: a tracestate goes on only with the valid traceparent it came with. */
-    ctx.has_tracestate = keep_tracestate(event, headers.tracestate, n, tid);
-  } else {
-    __builtin_memset(ctx.parent_span_id, 0, sizeof(ctx.parent_span_id));
-    random_bytes(ctx.trace_id, 4);
-    ctx.flags = 1; /* sampled: Hodos records every request */
-    count(HODOS_COUNTER_CONTEXT_NEW);
-  }
-  random_bytes(ctx.span_id, 2);
-  ctx.server_fd = fd;
-  ctx.expires_ns = now + HODOS_CONTEXT_TTL_NS;
+  const bool adopted = captured_traceparent_value(event, headers.traceparent, n, &ctx);
+  /* W3C: a tracestate goes on only with the valid traceparent it came with. */
+  if (adopted) ctx.has_tracestate = keep_tracestate(event, headers.tracestate, n, tid);
+  start_request_context(&ctx, adopted, fd, now);
   if (!ctx.has_tracestate) bpf_map_delete_elem(&thread_tracestates, &tid);
   if (bpf_map_update_elem(&thread_contexts, &tid, &ctx, BPF_ANY)) {
     count(HODOS_COUNTER_CONTEXT_FULL);

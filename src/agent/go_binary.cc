@@ -517,6 +517,23 @@ std::optional<uint64_t> member_location(Dwarf_Die& member) {
   return std::nullopt;
 }
 
+// Calls `visit` with each top-level entry (type, subprogram, ...) of every compile unit, until it
+// returns false.
+template <typename Visit>
+void for_each_top_level_die(Dwarf* dwarf, Visit visit) {
+  Dwarf_Off offset = 0, next = 0;
+  size_t header_size = 0;
+  while (dwarf_nextcu(dwarf, offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
+    Dwarf_Die cu, die;
+    if (dwarf_offdie(dwarf, offset + header_size, &cu) != nullptr && dwarf_child(&cu, &die) == 0) {
+      do {
+        if (!visit(die)) return;
+      } while (dwarf_siblingof(&die, &die) == 0);
+    }
+    offset = next;
+  }
+}
+
 // Offsets of `wanted` ("pkg.Type.field" → (type, member)) from the top-level struct types of
 // every compile unit (Go's DWARF may be compressed: libdw inflates it). False when libdw cannot
 // read the DWARF.
@@ -531,35 +548,27 @@ bool read_dwarf_offsets(Elf* elf,
   std::map<std::string, std::vector<const std::string*>, std::less<>> fields_by_type;
   for (const auto& [field, parts] : wanted) fields_by_type[parts.first].push_back(&field);
 
-  Dwarf_Off offset = 0, next = 0;
-  size_t header_size = 0;
-  while (!fields_by_type.empty() &&
-         dwarf_nextcu(dwarf.get(), offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
-    Dwarf_Die cu, die;
-    if (dwarf_offdie(dwarf.get(), offset + header_size, &cu) != nullptr &&
-        dwarf_child(&cu, &die) == 0) {
+  if (fields_by_type.empty()) return true;
+  for_each_top_level_die(dwarf.get(), [&](Dwarf_Die& die) {
+    if (dwarf_tag(&die) != DW_TAG_structure_type) return true;
+    const char* name = dwarf_diename(&die);
+    auto type = name == nullptr ? fields_by_type.end() : fields_by_type.find(name);
+    if (type == fields_by_type.end()) return true;
+    Dwarf_Die member;
+    if (dwarf_child(&die, &member) == 0) {
       do {
-        if (dwarf_tag(&die) != DW_TAG_structure_type) continue;
-        const char* name = dwarf_diename(&die);
-        auto type = name == nullptr ? fields_by_type.end() : fields_by_type.find(name);
-        if (type == fields_by_type.end()) continue;
-        Dwarf_Die member;
-        if (dwarf_child(&die, &member) == 0) {
-          do {
-            if (dwarf_tag(&member) != DW_TAG_member) continue;
-            const char* member_name = dwarf_diename(&member);
-            if (member_name == nullptr) continue;
-            for (const std::string* field : type->second) {
-              if (wanted.at(*field).second != member_name) continue;
-              if (std::optional<uint64_t> at = member_location(member)) found[*field] = *at;
-            }
-          } while (dwarf_siblingof(&member, &member) == 0);
+        if (dwarf_tag(&member) != DW_TAG_member) continue;
+        const char* member_name = dwarf_diename(&member);
+        if (member_name == nullptr) continue;
+        for (const std::string* field : type->second) {
+          if (wanted.at(*field).second != member_name) continue;
+          if (std::optional<uint64_t> at = member_location(member)) found[*field] = *at;
         }
-        fields_by_type.erase(type);  // the first definition of a type is the one
-      } while (!fields_by_type.empty() && dwarf_siblingof(&die, &die) == 0);
+      } while (dwarf_siblingof(&member, &member) == 0);
     }
-    offset = next;
-  }
+    fields_by_type.erase(type);  // the first definition of a type is the one
+    return !fields_by_type.empty();
+  });
   return true;
 }
 
@@ -590,24 +599,14 @@ void find_parameters(const ElfView& view, GoBinary& out) {
   DwarfPtr dwarf(dwarf_begin_elf(view.elf.get(), DWARF_C_READ, nullptr));
   if (!dwarf) return;
   size_t left = out.functions.size();
-  Dwarf_Off offset = 0, next = 0;
-  size_t header_size = 0;
-  while (left > 0 &&
-         dwarf_nextcu(dwarf.get(), offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
-    Dwarf_Die cu, die;
-    if (dwarf_offdie(dwarf.get(), offset + header_size, &cu) != nullptr &&
-        dwarf_child(&cu, &die) == 0) {
-      do {
-        if (dwarf_tag(&die) != DW_TAG_subprogram) continue;
-        const char* name = dwarf_diename(&die);
-        auto function = name == nullptr ? out.functions.end() : out.functions.find(name);
-        if (function == out.functions.end() || !function->second.parameters.empty()) continue;
-        function->second.parameters = parameter_names(die);
-        --left;
-      } while (left > 0 && dwarf_siblingof(&die, &die) == 0);
-    }
-    offset = next;
-  }
+  for_each_top_level_die(dwarf.get(), [&](Dwarf_Die& die) {
+    if (dwarf_tag(&die) != DW_TAG_subprogram) return true;
+    const char* name = dwarf_diename(&die);
+    auto function = name == nullptr ? out.functions.end() : out.functions.find(name);
+    if (function == out.functions.end() || !function->second.parameters.empty()) return true;
+    function->second.parameters = parameter_names(die);
+    return --left > 0;
+  });
 }
 
 void find_field_offsets(const ElfView& view, const std::vector<std::string>& wanted_fields,
