@@ -1,11 +1,13 @@
-# Compiles the OTLP .proto files under src/otlp/proto with protoc and the gRPC plugin into their
-# own static library, rebuilt only when a .proto changes.
+# Compiles the wire-format .proto files under src/otlp/proto (OTLP, and Prometheus remote write for
+# the prometheusremotewrite exporter) with protoc and the gRPC plugin into their own static
+# library, rebuilt only when a .proto changes.
 set(OTLP_PROTO_ROOT ${CMAKE_SOURCE_DIR}/src/otlp/proto)
 set(OTLP_PROTOS
   opentelemetry/proto/common/v1/common.proto
   opentelemetry/proto/resource/v1/resource.proto
   opentelemetry/proto/trace/v1/trace.proto
-  opentelemetry/proto/collector/trace/v1/trace_service.proto)
+  opentelemetry/proto/collector/trace/v1/trace_service.proto
+  prometheus/remote.proto)
 set(OTLP_GEN_DIR ${CMAKE_BINARY_DIR}/gen)
 set(OTLP_GEN_SRC)
 foreach(p ${OTLP_PROTOS})

@@ -287,6 +287,12 @@ void merge_user_config(YAML::Node& root, const YAML::Node& user, const std::stri
     }
     if (service["pipelines"]) return;
   }
+  if (!added["connectors"].empty()) {
+    throw pipeline::ConfigError(
+        "connectors." + added["connectors"].front(),
+        "needs service.pipelines in the file: list it under traces: {exporters: [...]} and as "
+        "the receiver of a metrics pipeline (see docs/configuration.md, spanmetrics)");
+  }
   YAML::Node builtin = root["service"]["pipelines"]["traces"];
   append_ids(builtin["receivers"], added["receivers"]);
   if (!added["processors"].empty()) append_ids(builtin["processors"], added["processors"]);

@@ -14,6 +14,8 @@
 #include "processors/span_template.h"
 #include "processors/stitch.h"
 #include "processors/tail_sampling.h"
+// connectors
+#include "connectors/spanmetrics.h"
 // exporters
 #include "exporters/debug.h"
 #include "exporters/file.h"
@@ -21,6 +23,8 @@
 #include "exporters/loadbalancing.h"
 #include "exporters/otlp.h"
 #include "exporters/otlphttp.h"
+#include "exporters/prometheus.h"
+#include "exporters/prometheus_remote_write.h"
 #include "exporters/s3_exporter.h"
 #include "exporters/store.h"
 #include "exporters/zipkin.h"
@@ -53,6 +57,11 @@ void register_all(pipeline::Registry& registry) {
   // `hodos up` replaces this one with a factory holding its store (exporters/store.h).
   registry.add(exporters::make_store_exporter_factory());
   registry.add(exporters::make_zipkin_exporter_factory());
+  // metrics exporters, fed by connectors
+  registry.add(exporters::make_prometheus_exporter_factory());
+  registry.add(exporters::make_prometheus_remote_write_exporter_factory());
+  // connectors
+  registry.add(connectors::make_spanmetrics_connector_factory());
   (void)registry;
 }
 

@@ -24,6 +24,7 @@ std::string_view component_kind_plural(ComponentKind kind) {
     case ComponentKind::kReceiver: return "receivers";
     case ComponentKind::kProcessor: return "processors";
     case ComponentKind::kExporter: return "exporters";
+    case ComponentKind::kConnector: return "connectors";
   }
   return "components";
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/metric_batch.h"
 #include "core/span_batch.h"
 #include "pipeline/status.h"
 
@@ -34,7 +35,15 @@ struct ComponentId {
   friend bool operator==(const ComponentId&, const ComponentId&) = default;
 };
 
-enum class ComponentKind { kReceiver, kProcessor, kExporter };
+// The metrics side exists for connectors (spanmetrics): metrics made from spans, never received.
+class MetricsConsumer {
+ public:
+  virtual ~MetricsConsumer() = default;
+  // `batch` is the producer's whole current state (cumulative); called from its flush thread.
+  virtual Status consume_metrics(const core::MetricBatch& batch) = 0;
+};
+
+enum class ComponentKind { kReceiver, kProcessor, kExporter, kConnector };
 std::string_view component_kind_plural(ComponentKind kind);  // "receivers", ...
 
 class Component {
@@ -49,5 +58,9 @@ class Component {
 class Receiver : public Component {};
 class Processor : public Component, public TracesConsumer {};
 class Exporter : public Component, public TracesConsumer {};
+class MetricsExporter : public Component, public MetricsConsumer {};
+// Ends traces pipelines (as an exporter there) and starts metrics pipelines (as their receiver),
+// as the Collector's connectors do.
+class Connector : public Exporter {};
 
 }  // namespace hodos::pipeline

@@ -43,4 +43,21 @@ class ExporterFactory {
   virtual std::unique_ptr<Exporter> create(const CreateContext& ctx, ConfigNode& config) const = 0;
 };
 
+class MetricsExporterFactory {
+ public:
+  virtual ~MetricsExporterFactory() = default;
+  virtual std::string_view type() const = 0;
+  virtual std::unique_ptr<MetricsExporter> create(const CreateContext& ctx,
+                                                  ConfigNode& config) const = 0;
+};
+
+class ConnectorFactory {
+ public:
+  virtual ~ConnectorFactory() = default;
+  virtual std::string_view type() const = 0;
+  // `next` (the metrics pipelines that list the connector as a receiver) outlives it.
+  virtual std::unique_ptr<Connector> create(const CreateContext& ctx, ConfigNode& config,
+                                            MetricsConsumer& next) const = 0;
+};
+
 }  // namespace hodos::pipeline

@@ -35,4 +35,13 @@ bool FanoutConsumer::mutates_data() const {
   return false;
 }
 
+Status MetricsFanout::consume_metrics(const core::MetricBatch& batch) {
+  Status first_error;
+  for (MetricsConsumer* c : consumers_) {
+    Status st = c->consume_metrics(batch);
+    if (!st.is_ok() && first_error.is_ok()) first_error = st;
+  }
+  return first_error;
+}
+
 }  // namespace hodos::pipeline

@@ -20,4 +20,16 @@ class FanoutConsumer : public TracesConsumer {
   std::vector<TracesConsumer*> consumers_;
 };
 
+// Hands one metrics snapshot to every metrics pipeline or exporter that reads it.
+class MetricsFanout : public MetricsConsumer {
+ public:
+  explicit MetricsFanout(std::vector<MetricsConsumer*> consumers)
+      : consumers_(std::move(consumers)) {}
+
+  Status consume_metrics(const core::MetricBatch& batch) override;
+
+ private:
+  std::vector<MetricsConsumer*> consumers_;
+};
+
 }  // namespace hodos::pipeline

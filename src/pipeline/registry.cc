@@ -1,5 +1,7 @@
 #include "pipeline/registry.h"
 
+#include <algorithm>
+
 namespace hodos::pipeline {
 
 namespace {
@@ -26,15 +28,34 @@ void Registry::add(std::unique_ptr<ExporterFactory> f) {
   exporters_[std::string(f->type())] = std::move(f);
 }
 
+void Registry::add(std::unique_ptr<MetricsExporterFactory> f) {
+  metrics_exporters_[std::string(f->type())] = std::move(f);
+}
+void Registry::add(std::unique_ptr<ConnectorFactory> f) {
+  connectors_[std::string(f->type())] = std::move(f);
+}
+
 const ReceiverFactory* Registry::receiver(const std::string& type) const { return find(receivers_, type); }
 const ProcessorFactory* Registry::processor(const std::string& type) const { return find(processors_, type); }
 const ExporterFactory* Registry::exporter(const std::string& type) const { return find(exporters_, type); }
+const MetricsExporterFactory* Registry::metrics_exporter(const std::string& type) const {
+  return find(metrics_exporters_, type);
+}
+const ConnectorFactory* Registry::connector(const std::string& type) const {
+  return find(connectors_, type);
+}
 
 std::vector<std::string> Registry::types(ComponentKind kind) const {
   switch (kind) {
     case ComponentKind::kReceiver: return keys(receivers_);
     case ComponentKind::kProcessor: return keys(processors_);
-    case ComponentKind::kExporter: return keys(exporters_);
+    case ComponentKind::kExporter: {
+      std::vector<std::string> all = keys(exporters_);
+      for (auto& k : keys(metrics_exporters_)) all.push_back(k);
+      std::sort(all.begin(), all.end());
+      return all;
+    }
+    case ComponentKind::kConnector: return keys(connectors_);
   }
   return {};
 }

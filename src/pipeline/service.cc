@@ -15,18 +15,34 @@ namespace hodos::pipeline {
 namespace {
 
 // Accepts data nobody will read: the consumer of components that are only validated.
-class DiscardConsumer : public TracesConsumer {
+class DiscardConsumer : public TracesConsumer, public MetricsConsumer {
  public:
   Status consume(core::SpanBatch) override { return Status::ok(); }
+  Status consume_metrics(const core::MetricBatch&) override { return Status::ok(); }
 };
 
+// A traces pipeline; its exporters may be connectors.
 struct PipelineDef {
   std::string name;
   std::vector<ComponentId> receivers, processors, exporters;
 };
 
+// A metrics pipeline: connectors in, metrics exporters out (Hodos receives no metrics itself).
+struct MetricsPipelineDef {
+  std::string name;
+  std::vector<ComponentId> connectors, exporters;
+};
+
 std::string join_types(const std::vector<std::string>& v) {
   return v.empty() ? "(none)" : fmt::format("{}", fmt::join(v, ", "));
+}
+
+std::vector<std::string> metrics_exporter_types(const Registry& registry) {
+  std::vector<std::string> out;
+  for (const auto& t : registry.types(ComponentKind::kExporter)) {
+    if (registry.metrics_exporter(t)) out.push_back(t);
+  }
+  return out;
 }
 
 std::string join_ids(const std::vector<ComponentId>& v) {
@@ -43,9 +59,16 @@ struct Service::Impl {
   Metrics* metrics = nullptr;
 
   // Section contents by id string, in config order.
-  std::map<std::string, YAML::Node> receiver_cfg, processor_cfg, exporter_cfg;
+  std::map<std::string, YAML::Node> receiver_cfg, processor_cfg, exporter_cfg, connector_cfg;
   std::vector<PipelineDef> defs;
+  std::vector<MetricsPipelineDef> metrics_defs;
 
+  // Metrics side, built first: exporters, then each metrics pipeline's fan-out to them, then
+  // each connector's fan-out to the pipelines that list it.
+  std::map<std::string, std::unique_ptr<MetricsExporter>> metrics_exporters;
+  std::vector<std::unique_ptr<MetricsFanout>> metrics_pipelines;  // parallel to metrics_defs
+  std::map<std::string, std::unique_ptr<MetricsFanout>> connector_fanouts;
+  // Traces exporters and connectors (a connector is the exporter of its traces pipelines).
   std::map<std::string, std::unique_ptr<Exporter>> exporters;
   struct BuiltPipeline {
     std::string name;
@@ -65,7 +88,11 @@ struct Service::Impl {
   void parse(const Registry& registry, YAML::Node root);
   void parse_section(const Registry& registry, const YAML::Node& root, ComponentKind kind,
                      std::map<std::string, YAML::Node>& out);
-  void parse_pipelines(const YAML::Node& service);
+  void parse_pipelines(const Registry& registry, const YAML::Node& service);
+  bool is_metrics_exporter(const Registry& registry, const std::string& id) const {
+    auto it = exporter_cfg.find(id);
+    return it != exporter_cfg.end() && registry.metrics_exporter(ComponentId::parse(id)->type);
+  }
   void parse_telemetry(const YAML::Node& service);
   void create(const Registry& registry);
   CreateContext context(const ComponentId& id) const {
@@ -86,7 +113,9 @@ void Service::Impl::parse_section(const Registry& registry, const YAML::Node& ro
     if (!id) throw ConfigError(path, "invalid component id; write it as type or type/name");
     bool known = (kind == ComponentKind::kReceiver && registry.receiver(id->type)) ||
                  (kind == ComponentKind::kProcessor && registry.processor(id->type)) ||
-                 (kind == ComponentKind::kExporter && registry.exporter(id->type));
+                 (kind == ComponentKind::kExporter &&
+                  (registry.exporter(id->type) || registry.metrics_exporter(id->type))) ||
+                 (kind == ComponentKind::kConnector && registry.connector(id->type));
     if (!known) {
       std::string singular = section.substr(0, section.size() - 1);
       throw ConfigError(path, fmt::format("unknown {} type '{}'; known types: {}", singular,
@@ -96,63 +125,121 @@ void Service::Impl::parse_section(const Registry& registry, const YAML::Node& ro
   }
 }
 
-void Service::Impl::parse_pipelines(const YAML::Node& service) {
+void Service::Impl::parse_pipelines(const Registry& registry, const YAML::Node& service) {
   YAML::Node pipes = service["pipelines"];
   if (!pipes || !pipes.IsMap() || pipes.size() == 0) {
     throw ConfigError("service.pipelines", "required; define at least one traces pipeline");
   }
+  using Sections = std::vector<std::pair<const char*, const std::map<std::string, YAML::Node>*>>;
+  // Reads one list of component ids, each defined in one of `sections`.
+  auto read_list = [](const YAML::Node& pipeline, const std::string& path, const char* key,
+                      const Sections& sections, std::vector<ComponentId>& out, bool required) {
+    const std::string lpath = path + "." + key;
+    YAML::Node list = pipeline[key];
+    if (!list || list.IsNull() || (list.IsSequence() && list.size() == 0)) {
+      if (required) throw ConfigError(lpath, "required; list at least one component");
+      return;
+    }
+    if (!list.IsSequence()) throw ConfigError(lpath, "expected a list of component ids");
+    std::set<std::string> seen;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string ipath = fmt::format("{}[{}]", lpath, i);
+      if (!list[i].IsScalar()) throw ConfigError(ipath, "expected a component id");
+      const std::string ref = list[i].Scalar();
+      bool defined = false;
+      std::vector<std::string> names;
+      std::vector<std::string> where;
+      for (const auto& [section, map] : sections) {
+        defined = defined || map->count(ref);
+        for (const auto& [n, _] : *map) names.push_back(n);
+        // A second section is named only when it has something in it.
+        if (where.empty() || !map->empty()) where.push_back(section);
+      }
+      if (!defined) {
+        throw ConfigError(ipath, fmt::format("'{}' is not defined under {}; defined: {}", ref,
+                                             fmt::join(where, " or "), join_types(names)));
+      }
+      if (!seen.insert(ref).second) {
+        throw ConfigError(ipath, fmt::format("'{}' is listed twice", ref));
+      }
+      out.push_back(*ComponentId::parse(ref));
+    }
+  };
   for (const auto& item : pipes) {
     const std::string name = item.first.Scalar();
     const std::string path = "service.pipelines." + name;
     auto id = ComponentId::parse(name);
     if (!id) throw ConfigError(path, "invalid pipeline id; write it as traces or traces/name");
-    if (id->type == "metrics" || id->type == "logs") {
+    if (id->type == "logs") {
       logger->warn("{}: Hodos handles traces only; this pipeline is ignored", path);
       continue;
     }
-    if (id->type != "traces") {
-      throw ConfigError(path, fmt::format("unknown pipeline type '{}'; use traces", id->type));
+    if (id->type != "traces" && id->type != "metrics") {
+      throw ConfigError(path, fmt::format("unknown pipeline type '{}'; use traces (or metrics "
+                                          "fed by a connector)", id->type));
     }
     if (!item.second.IsMap()) {
       throw ConfigError(path, "expected receivers, processors and exporters lists");
     }
-    PipelineDef def;
-    def.name = name;
     for (const auto& key : item.second) {
       const std::string k = key.first.Scalar();
       if (k != "receivers" && k != "processors" && k != "exporters") {
         throw ConfigError(path + "." + k, "unknown key; valid keys are: exporters, processors, receivers");
       }
     }
-    auto read_list = [&](const char* key, const std::map<std::string, YAML::Node>& defined,
-                         std::vector<ComponentId>& out, bool required) {
-      const std::string lpath = path + "." + key;
-      YAML::Node list = item.second[key];
-      if (!list || list.IsNull() || (list.IsSequence() && list.size() == 0)) {
-        if (required) throw ConfigError(lpath, "required; list at least one component");
-        return;
-      }
-      if (!list.IsSequence()) throw ConfigError(lpath, "expected a list of component ids");
-      std::set<std::string> seen;
-      for (size_t i = 0; i < list.size(); ++i) {
-        const std::string ipath = fmt::format("{}[{}]", lpath, i);
-        if (!list[i].IsScalar()) throw ConfigError(ipath, "expected a component id");
-        const std::string ref = list[i].Scalar();
-        if (!defined.count(ref)) {
-          std::vector<std::string> names;
-          for (const auto& [n, _] : defined) names.push_back(n);
-          throw ConfigError(ipath, fmt::format("'{}' is not defined under {}; defined: {}", ref,
-                                               key, join_types(names)));
+    if (id->type == "metrics") {
+      // Metrics pipelines copied from a Collector config (otlp in, otlp out) carry data Hodos
+      // never receives: ignored, as before connectors existed. One fed by a connector is ours.
+      std::vector<ComponentId> inputs;
+      read_list(item.second, path, "receivers", {{"receivers", &receiver_cfg}, {"connectors", &connector_cfg}},
+                inputs, true);
+      MetricsPipelineDef def;
+      def.name = name;
+      for (const auto& in : inputs) {
+        if (connector_cfg.count(in.str())) {
+          def.connectors.push_back(in);
+        } else {
+          logger->warn("{}.receivers: '{}' receives no metrics in Hodos; ignored here", path,
+                       in.str());
         }
-        if (!seen.insert(ref).second) {
-          throw ConfigError(ipath, fmt::format("'{}' is listed twice", ref));
-        }
-        out.push_back(*ComponentId::parse(ref));
       }
-    };
-    read_list("receivers", receiver_cfg, def.receivers, !options.allow_pipelines_without_receivers);
-    read_list("processors", processor_cfg, def.processors, false);
-    read_list("exporters", exporter_cfg, def.exporters, true);
+      if (def.connectors.empty()) {
+        logger->warn("{}: Hodos receives traces only; a metrics pipeline needs a connector such "
+                     "as spanmetrics as its receiver; this pipeline is ignored", path);
+        continue;
+      }
+      YAML::Node procs = item.second["processors"];
+      if (procs && procs.IsSequence() && procs.size() > 0) {
+        throw ConfigError(path + ".processors",
+                          "metrics pipelines take no processors in Hodos; remove the list");
+      }
+      read_list(item.second, path, "exporters", {{"exporters", &exporter_cfg}}, def.exporters, true);
+      for (size_t i = 0; i < def.exporters.size(); ++i) {
+        if (!is_metrics_exporter(registry, def.exporters[i].str())) {
+          throw ConfigError(fmt::format("{}.exporters[{}]", path, i),
+                            fmt::format("'{}' exports traces, not metrics; metrics exporters: {}",
+                                        def.exporters[i].str(),
+                                        join_types(metrics_exporter_types(registry))));
+        }
+      }
+      metrics_defs.push_back(std::move(def));
+      continue;
+    }
+    PipelineDef def;
+    def.name = name;
+    read_list(item.second, path, "receivers", {{"receivers", &receiver_cfg}}, def.receivers,
+              !options.allow_pipelines_without_receivers);
+    read_list(item.second, path, "processors", {{"processors", &processor_cfg}}, def.processors, false);
+    read_list(item.second, path, "exporters", {{"exporters", &exporter_cfg}, {"connectors", &connector_cfg}},
+              def.exporters, true);
+    for (size_t i = 0; i < def.exporters.size(); ++i) {
+      if (is_metrics_exporter(registry, def.exporters[i].str())) {
+        throw ConfigError(fmt::format("{}.exporters[{}]", path, i),
+                          fmt::format("'{}' exports metrics; list it in a metrics pipeline whose "
+                                      "receiver is a connector such as spanmetrics",
+                                      def.exporters[i].str()));
+      }
+    }
     defs.push_back(std::move(def));
   }
   if (defs.empty()) {
@@ -236,12 +323,16 @@ void Service::Impl::parse(const Registry& registry, YAML::Node root) {
   if (root["extensions"] && root["extensions"].size() > 0) {
     logger->warn("extensions: not supported by Hodos; ignored");
   }
-  if (root["connectors"] && root["connectors"].size() > 0) {
-    throw ConfigError("connectors", "not supported by Hodos yet; remove the section");
-  }
   parse_section(registry, root, ComponentKind::kReceiver, receiver_cfg);
   parse_section(registry, root, ComponentKind::kProcessor, processor_cfg);
   parse_section(registry, root, ComponentKind::kExporter, exporter_cfg);
+  parse_section(registry, root, ComponentKind::kConnector, connector_cfg);
+  for (const auto& [key, _] : connector_cfg) {
+    if (exporter_cfg.count(key)) {
+      throw ConfigError("connectors." + key, "an exporter has the same id; rename one of them "
+                                             "(e.g. spanmetrics/red)");
+    }
+  }
   YAML::Node service = root["service"];
   if (!service || !service.IsMap()) throw ConfigError("service", "required; it lists the pipelines");
   for (const auto& item : service) {
@@ -250,7 +341,7 @@ void Service::Impl::parse(const Registry& registry, YAML::Node root) {
       throw ConfigError("service." + key, "unknown key; valid keys are: extensions, pipelines, telemetry");
     }
   }
-  parse_pipelines(service);
+  parse_pipelines(registry, service);
   parse_telemetry(service);
 }
 
@@ -261,9 +352,66 @@ void Service::Impl::create(const Registry& registry) {
     for (const auto& id : def.receivers) used_receivers.insert(id.str());
     for (const auto& id : def.processors) used_processors.insert(id.str());
   }
-  // Exporters: one instance per id, shared by the pipelines that list it.
+  for (const auto& def : metrics_defs) {
+    for (const auto& id : def.exporters) used_exporters.insert(id.str());
+  }
+  // Metrics exporters, then the metrics pipelines' fan-outs to them.
   for (auto& [key, node] : exporter_cfg) {
     ComponentId id = *ComponentId::parse(key);
+    const MetricsExporterFactory* factory = registry.metrics_exporter(id.type);
+    if (!factory) continue;
+    ConfigNode cfg(node, "exporters." + key);
+    auto exporter = factory->create(context(id), cfg);
+    cfg.reject_unknown_keys();
+    if (used_exporters.count(key)) {
+      metrics_exporters[key] = std::move(exporter);
+    } else {
+      logger->warn("exporters.{}: defined but not used in any pipeline", key);
+    }
+  }
+  for (const auto& def : metrics_defs) {
+    std::vector<MetricsConsumer*> outs;
+    for (const auto& id : def.exporters) outs.push_back(metrics_exporters.at(id.str()).get());
+    metrics_pipelines.push_back(std::make_unique<MetricsFanout>(outs));
+  }
+  // Connectors: one instance each, feeding every metrics pipeline that lists it; it must also
+  // be the exporter of a traces pipeline, or it would never see a span.
+  for (auto& [key, node] : connector_cfg) {
+    ComponentId id = *ComponentId::parse(key);
+    ConfigNode cfg(node, "connectors." + key);
+    std::vector<MetricsConsumer*> outs;
+    for (size_t i = 0; i < metrics_defs.size(); ++i) {
+      for (const auto& cid : metrics_defs[i].connectors) {
+        if (cid.str() == key) outs.push_back(metrics_pipelines[i].get());
+      }
+    }
+    const bool feeds = !outs.empty(), fed = used_exporters.count(key) > 0;
+    if (!feeds && !fed) {
+      registry.connector(id.type)->create(context(id), cfg, discard);
+      cfg.reject_unknown_keys();
+      logger->warn("connectors.{}: defined but not used in any pipeline", key);
+      continue;
+    }
+    if (!feeds) {
+      throw ConfigError("connectors." + key,
+                        fmt::format("no metrics pipeline lists it under receivers; add "
+                                    "service.pipelines.metrics with receivers: [{}]", key));
+    }
+    if (!fed) {
+      throw ConfigError("connectors." + key,
+                        fmt::format("no traces pipeline lists it under exporters, so it would "
+                                    "never see a span; add it to a traces pipeline's exporters"));
+    }
+    auto fanout = std::make_unique<MetricsFanout>(outs);
+    auto connector = registry.connector(id.type)->create(context(id), cfg, *fanout);
+    cfg.reject_unknown_keys();
+    connector_fanouts[key] = std::move(fanout);
+    exporters[key] = std::move(connector);
+  }
+  // Traces exporters: one instance per id, shared by the pipelines that list it.
+  for (auto& [key, node] : exporter_cfg) {
+    ComponentId id = *ComponentId::parse(key);
+    if (!registry.exporter(id.type)) continue;  // a metrics exporter, made above
     ConfigNode cfg(node, "exporters." + key);
     auto exporter = registry.exporter(id.type)->create(context(id), cfg);
     cfg.reject_unknown_keys();
@@ -335,6 +483,9 @@ Service::~Service() {
     impl_->receivers.clear();
     impl_->pipelines.clear();
     impl_->exporters.clear();
+    impl_->connector_fanouts.clear();
+    impl_->metrics_pipelines.clear();
+    impl_->metrics_exporters.clear();
   }
 }
 
@@ -368,10 +519,14 @@ Status Service::start() {
     m.started.push_back(c);
     return st;
   };
-  // Exporters first, then each pipeline's processors from last to first, then receivers, so
-  // nothing is sent into a component that is not running yet.
-  for (auto& [key, e] : m.exporters) {
+  // Metrics exporters first, then exporters and connectors, then each pipeline's processors from
+  // last to first, then receivers, so nothing is sent into a component that is not running yet.
+  for (auto& [key, e] : m.metrics_exporters) {
     if (Status st = start_one("exporters." + key, e.get()); !st.is_ok()) return st;
+  }
+  for (auto& [key, e] : m.exporters) {
+    const char* section = m.connector_cfg.count(key) ? "connectors." : "exporters.";
+    if (Status st = start_one(section + key, e.get()); !st.is_ok()) return st;
   }
   for (auto& p : m.pipelines) {
     for (size_t i = p.processors.size(); i-- > 0;) {
@@ -438,6 +593,10 @@ std::vector<std::string> Service::describe() const {
     out.push_back(fmt::format("pipeline {}: receivers {} -> processors {} -> exporters {}", def.name,
                               join_ids(def.receivers), join_ids(def.processors),
                               join_ids(def.exporters)));
+  }
+  for (const auto& def : impl_->metrics_defs) {
+    out.push_back(fmt::format("pipeline {}: connectors {} -> exporters {}", def.name,
+                              join_ids(def.connectors), join_ids(def.exporters)));
   }
   return out;
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <mutex>
 
 #include "pipeline/registry.h"
@@ -104,6 +106,65 @@ struct ReceiverF : ReceiverFactory {
   }
 };
 
+// Counts the spans it is given and hands the count on as one metric point when stopped.
+class CountingConnector : public Connector {
+ public:
+  CountingConnector(std::string id, MetricsConsumer& next) : id_(std::move(id)), next_(next) {}
+  Status start() override {
+    journal->add("start " + id_);
+    return Status::ok();
+  }
+  void shutdown(Deadline) override {
+    journal->add("stop " + id_);
+    core::MetricBatch batch;
+    batch.metrics.push_back({"spans", "", "", core::MetricType::kSum, {}, {}});
+    batch.metrics[0].points.push_back({});
+    batch.metrics[0].points[0].value = static_cast<double>(spans_);
+    next_.consume_metrics(batch);
+  }
+  Status consume(core::SpanBatch batch) override {
+    spans_ += batch.size();
+    return Status::ok();
+  }
+
+ private:
+  std::string id_;
+  MetricsConsumer& next_;
+  size_t spans_ = 0;
+};
+
+class TestMetricsExporter : public MetricsExporter {
+ public:
+  explicit TestMetricsExporter(std::string id) : id_(std::move(id)) {}
+  Status start() override {
+    journal->add("start " + id_);
+    return Status::ok();
+  }
+  void shutdown(Deadline) override { journal->add("stop " + id_); }
+  Status consume_metrics(const core::MetricBatch& batch) override {
+    journal->add(fmt::format("{} got {}={}", id_, batch.metrics[0].name,
+                             batch.metrics[0].points[0].value));
+    return Status::ok();
+  }
+
+ private:
+  std::string id_;
+};
+
+struct ConnectorF : ConnectorFactory {
+  std::string_view type() const override { return "counting"; }
+  std::unique_ptr<Connector> create(const CreateContext& ctx, ConfigNode&,
+                                    MetricsConsumer& next) const override {
+    return std::make_unique<CountingConnector>(ctx.id.str(), next);
+  }
+};
+struct MetricsExporterF : MetricsExporterFactory {
+  std::string_view type() const override { return "mcapture"; }
+  std::unique_ptr<MetricsExporter> create(const CreateContext& ctx, ConfigNode&) const override {
+    return std::make_unique<TestMetricsExporter>(ctx.id.str());
+  }
+};
+
 class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -111,6 +172,8 @@ class ServiceTest : public ::testing::Test {
     registry_.add(std::make_unique<ExporterF>());
     registry_.add(std::make_unique<ProcessorF>());
     registry_.add(std::make_unique<ReceiverF>());
+    registry_.add(std::make_unique<ConnectorF>());
+    registry_.add(std::make_unique<MetricsExporterF>());
   }
   std::unique_ptr<Service> build(const std::string& yaml) {
     return Service::build(registry_, YAML::Load(yaml), nullptr, ServiceOptions{false, false});
@@ -198,6 +261,69 @@ TEST_F(ServiceTest, TelemetryAddressInBothCollectorForms) {
                                          "{otlp: {}}}}]}}\n"),
             "service.telemetry.metrics.readers[0].pull.exporter.prometheus: required; Hodos serves "
             "self-metrics as a Prometheus pull endpoint");
+}
+
+constexpr const char* kConnected = R"(
+receivers: {manual: {}}
+exporters: {capture: {}, mcapture/a: {}, mcapture/b: {}}
+connectors: {counting: {}}
+service:
+  pipelines:
+    traces: {receivers: [manual], exporters: [capture, counting]}
+    metrics/a: {receivers: [counting], exporters: [mcapture/a]}
+    metrics/b: {receivers: [manual, counting], exporters: [mcapture/b]}
+)";
+
+TEST_F(ServiceTest, ConnectorEndsTracesPipelinesAndFeedsMetricsPipelines) {
+  auto s = build(kConnected);
+  ASSERT_TRUE(s->start().is_ok());
+  ASSERT_TRUE(TestReceiver::last->send("a").is_ok());
+  ASSERT_TRUE(TestReceiver::last->send("b").is_ok());
+  s->shutdown(std::chrono::steady_clock::now());
+  // Metrics exporters start before the connector and stop after it, so its last flush lands.
+  std::vector<std::string> want = {
+      "start mcapture/a", "start mcapture/b", "start capture", "start counting", "start manual",
+      "capture got a",    "capture got b",    "stop manual",   "stop counting",
+      "mcapture/a got spans=2", "mcapture/b got spans=2", "stop capture", "stop mcapture/b",
+      "stop mcapture/a"};
+  EXPECT_EQ(j_.events, want);
+  auto lines = s->describe();
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      "pipeline metrics/a: connectors [counting] -> exporters [mcapture/a]"),
+            lines.end());
+}
+
+TEST_F(ServiceTest, ConnectorConfigErrorsSayHowToWireIt) {
+  EXPECT_EQ(error_of("receivers: {manual: {}}\nexporters: {mcapture: {}}\nservice: {pipelines: "
+                     "{traces: {receivers: [manual], exporters: [mcapture]}}}"),
+            "service.pipelines.traces.exporters[0]: 'mcapture' exports metrics; list it in a "
+            "metrics pipeline whose receiver is a connector such as spanmetrics");
+  EXPECT_EQ(error_of("receivers: {manual: {}}\nexporters: {capture: {}}\nconnectors: {counting: {}}\n"
+                     "service: {pipelines: {traces: {receivers: [manual], exporters: [counting]},"
+                     " metrics: {receivers: [counting], exporters: [capture]}}}"),
+            "service.pipelines.metrics.exporters[0]: 'capture' exports traces, not metrics; "
+            "metrics exporters: mcapture");
+  EXPECT_EQ(error_of("receivers: {manual: {}}\nexporters: {capture: {}}\nconnectors: {counting: {}}\n"
+                     "service: {pipelines: {traces: {receivers: [manual], exporters: [capture, counting]}}}"),
+            "connectors.counting: no metrics pipeline lists it under receivers; add "
+            "service.pipelines.metrics with receivers: [counting]");
+  EXPECT_EQ(error_of("receivers: {manual: {}}\nexporters: {capture: {}, mcapture: {}}\n"
+                     "connectors: {counting: {}}\nservice: {pipelines: {traces: {receivers: [manual], "
+                     "exporters: [capture]}, metrics: {receivers: [counting], exporters: [mcapture]}}}"),
+            "connectors.counting: no traces pipeline lists it under exporters, so it would never "
+            "see a span; add it to a traces pipeline's exporters");
+  EXPECT_EQ(error_of("receivers: {manual: {}}\nexporters: {mcapture: {}}\nprocessors: {rename: {}}\n"
+                     "connectors: {counting: {}}\nservice: {pipelines: {traces: {receivers: [manual], "
+                     "exporters: [counting]}, metrics: {receivers: [counting], processors: [rename], "
+                     "exporters: [mcapture]}}}"),
+            "service.pipelines.metrics.processors: metrics pipelines take no processors in Hodos; "
+            "remove the list");
+  EXPECT_EQ(error_of("connectors: {forward: {}}\n"),
+            "connectors.forward: unknown connector type 'forward'; known types: counting");
+  EXPECT_EQ(error_of("receivers: {manual: {}}\nexporters: {capture: {}}\nconnectors: {counting: {}}\n"
+                     "service: {pipelines: {traces: {receivers: [manual], exporters: [capture/x]}}}"),
+            "service.pipelines.traces.exporters[0]: 'capture/x' is not defined under exporters or "
+            "connectors; defined: capture, counting");
 }
 
 }  // namespace

@@ -1,0 +1,389 @@
+#include "connectors/spanmetrics.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "core/clock.h"
+
+namespace hodos::connectors {
+
+namespace {
+
+using pipeline::ConfigError;
+using pipeline::ConfigNode;
+using pipeline::Status;
+
+// The Collector's default buckets, so dashboards built for it line up.
+const std::vector<std::chrono::milliseconds> kDefaultBuckets = {
+    std::chrono::milliseconds(2),    std::chrono::milliseconds(4),
+    std::chrono::milliseconds(6),    std::chrono::milliseconds(8),
+    std::chrono::milliseconds(10),   std::chrono::milliseconds(50),
+    std::chrono::milliseconds(100),  std::chrono::milliseconds(200),
+    std::chrono::milliseconds(400),  std::chrono::milliseconds(800),
+    std::chrono::milliseconds(1000), std::chrono::milliseconds(1400),
+    std::chrono::milliseconds(2000), std::chrono::milliseconds(5000),
+    std::chrono::milliseconds(10000), std::chrono::milliseconds(15000)};
+
+// Dimensions every series has, named as the Collector names them.
+const char* const kServiceName = "service.name";
+const char* const kSpanName = "span.name";
+const char* const kSpanKind = "span.kind";
+const char* const kStatusCode = "status.code";
+
+struct Dimension {
+  std::string name;
+  std::optional<std::string> fallback;  // `default:`; without one a missing value omits the label
+};
+
+struct Settings {
+  std::vector<double> bounds;  // in `unit`
+  std::string unit = "ms";
+  bool histogram_enabled = true;
+  std::vector<std::string> builtin;  // the four above minus exclude_dimensions
+  std::vector<Dimension> dimensions;
+  std::string metric_namespace = "traces.span.metrics";
+  std::chrono::milliseconds flush_interval{15'000};
+  std::chrono::milliseconds expiration{0};  // zero: series never expire
+  size_t cardinality_limit = 10'000;
+};
+
+Settings read_settings(ConfigNode& config) {
+  Settings s;
+  ConfigNode histogram = config.child("histogram");
+  s.histogram_enabled = !histogram.get_bool("disable", false);
+  s.unit = histogram.get_string("unit", "ms");
+  if (s.unit != "ms" && s.unit != "s") histogram.fail("unit", "use ms or s");
+  bool has_exponential = false;
+  histogram.child("exponential", &has_exponential);
+  if (has_exponential) {
+    histogram.fail("exponential", "not supported; use explicit buckets (Prometheus reads those)");
+  }
+  ConfigNode explicit_cfg = histogram.child("explicit");
+  std::vector<std::chrono::milliseconds> buckets = kDefaultBuckets;
+  if (explicit_cfg.has("buckets")) {
+    buckets.clear();
+    for (const auto& text : explicit_cfg.get_string_list("buckets")) {
+      auto d = pipeline::parse_duration(text);
+      if (!d) explicit_cfg.fail("buckets", fmt::format("'{}' is not a duration like 5ms or 1s", text));
+      buckets.push_back(*d);
+    }
+    if (buckets.empty()) explicit_cfg.fail("buckets", "list at least one bucket, e.g. [10ms, 100ms, 1s]");
+    if (!std::is_sorted(buckets.begin(), buckets.end()) ||
+        std::adjacent_find(buckets.begin(), buckets.end()) != buckets.end()) {
+      explicit_cfg.fail("buckets", "list the bounds in increasing order, each once");
+    }
+  }
+  explicit_cfg.reject_unknown_keys();
+  histogram.reject_unknown_keys();
+  for (auto b : buckets) {
+    s.bounds.push_back(s.unit == "ms" ? static_cast<double>(b.count()) : b.count() / 1000.0);
+  }
+
+  std::set<std::string> exclude;
+  for (auto& name : config.get_string_list("exclude_dimensions")) exclude.insert(name);
+  for (const char* name : {kServiceName, kSpanName, kSpanKind, kStatusCode}) {
+    if (!exclude.count(name)) s.builtin.push_back(name);
+  }
+  std::set<std::string> seen(s.builtin.begin(), s.builtin.end());
+  auto dims = config.child_list("dimensions");
+  for (auto& d : dims) {
+    Dimension dim;
+    dim.name = d.require_string("name");
+    if (d.has("default")) dim.fallback = d.get_string("default", "");
+    d.reject_unknown_keys();
+    if (!seen.insert(dim.name).second) {
+      d.fail("name", fmt::format("'{}' is already a dimension", dim.name));
+    }
+    s.dimensions.push_back(std::move(dim));
+  }
+  s.metric_namespace = config.get_string("namespace", s.metric_namespace);
+  s.flush_interval = config.get_duration("metrics_flush_interval", s.flush_interval);
+  if (s.flush_interval.count() <= 0) config.fail("metrics_flush_interval", "must be positive, e.g. 15s");
+  s.expiration = config.get_duration("metrics_expiration", s.expiration);
+  s.cardinality_limit = static_cast<size_t>(
+      config.get_int("aggregation_cardinality_limit", static_cast<int64_t>(s.cardinality_limit), 0));
+  if (s.cardinality_limit == 0) s.cardinality_limit = SIZE_MAX;
+  std::string temporality =
+      config.get_string("aggregation_temporality", "AGGREGATION_TEMPORALITY_CUMULATIVE");
+  if (temporality != "AGGREGATION_TEMPORALITY_CUMULATIVE") {
+    config.fail("aggregation_temporality",
+                "only AGGREGATION_TEMPORALITY_CUMULATIVE is supported (what Prometheus reads)");
+  }
+  ConfigNode exemplars = config.child("exemplars");
+  if (exemplars.get_bool("enabled", false)) {
+    exemplars.fail("enabled", "exemplars are not supported yet; set it to false");
+  }
+  exemplars.reject_unknown_keys();
+  // The Collector's cache of dimension sets; Hodos keeps every set up to the cardinality limit.
+  config.get_int("dimensions_cache_size", 1000, 1);
+  return s;
+}
+
+std::string_view kind_label(core::SpanKind kind) {
+  switch (kind) {
+    case core::SpanKind::kInternal: return "SPAN_KIND_INTERNAL";
+    case core::SpanKind::kServer: return "SPAN_KIND_SERVER";
+    case core::SpanKind::kClient: return "SPAN_KIND_CLIENT";
+    case core::SpanKind::kProducer: return "SPAN_KIND_PRODUCER";
+    case core::SpanKind::kConsumer: return "SPAN_KIND_CONSUMER";
+    case core::SpanKind::kUnspecified: break;
+  }
+  return "SPAN_KIND_UNSPECIFIED";
+}
+
+std::string_view status_label(core::StatusCode code) {
+  switch (code) {
+    case core::StatusCode::kOk: return "STATUS_CODE_OK";
+    case core::StatusCode::kError: return "STATUS_CODE_ERROR";
+    case core::StatusCode::kUnset: break;
+  }
+  return "STATUS_CODE_UNSET";
+}
+
+class SpanMetricsConnector : public pipeline::Connector {
+ public:
+  SpanMetricsConnector(const pipeline::CreateContext& ctx, Settings settings,
+                       pipeline::MetricsConsumer& next)
+      : s_(std::move(settings)),
+        next_(next),
+        logger_(ctx.logger),
+        id_(ctx.id.str()),
+        spans_(ctx.metrics.counter("hodos_connector_spans_total",
+                                   "Spans a connector turned into metrics.", {{"connector", id_}})),
+        overflow_(ctx.metrics.counter(
+            "hodos_spanmetrics_overflow_spans_total",
+            "Spans counted in the otel.metric.overflow series because the cardinality limit was "
+            "reached.",
+            {{"connector", id_}})) {
+    ctx.metrics.gauge_fn("hodos_spanmetrics_series", "Series a spanmetrics connector keeps.",
+                         {{"connector", id_}}, [this] {
+                           std::lock_guard lock(mu_);
+                           return static_cast<double>(series_.size());
+                         });
+    metrics_ = &ctx.metrics;
+  }
+
+  ~SpanMetricsConnector() override {
+    stop_thread();
+    metrics_->remove_gauge_fns({{"connector", id_}});
+  }
+
+  Status start() override {
+    flusher_ = std::thread([this] { flush_loop(); });
+    return Status::ok();
+  }
+
+  // The last flush, so nothing counted since the previous one is lost at a clean stop.
+  void shutdown(pipeline::Deadline) override {
+    if (stop_thread()) flush();
+  }
+
+  Status consume(core::SpanBatch batch) override {
+    const uint64_t now = core::now_unix_nano();
+    std::string key;
+    std::vector<std::pair<std::string_view, std::string>> labels;
+    std::lock_guard lock(mu_);
+    for (const core::Span& span : batch.spans()) {
+      labels.clear();
+      key.clear();
+      label_span(span, labels);
+      for (const auto& [name, value] : labels) {
+        key.append(name).push_back('\0');
+        key.append(value).push_back('\0');
+      }
+      auto it = series_.find(key);
+      if (it == series_.end()) {
+        if (series_.size() >= s_.cardinality_limit) {
+          overflow_.add();
+          if (!overflow_logged_) {
+            overflow_logged_ = true;
+            logger_->warn("connectors.{}: {} series reached aggregation_cardinality_limit; new "
+                          "label sets count in the otel.metric.overflow=\"true\" series",
+                          id_, series_.size());
+          }
+          labels.clear();
+          labels.emplace_back("otel.metric.overflow", "true");
+          key = std::string("otel.metric.overflow\0true\0", 26);
+          it = series_.find(key);
+        }
+        if (it == series_.end()) {
+          Series fresh;
+          for (const auto& [name, value] : labels) fresh.attributes.emplace_back(name, value);
+          fresh.start_ns = now;
+          fresh.bucket_counts.assign(s_.bounds.size() + 1, 0);
+          it = series_.emplace(key, std::move(fresh)).first;
+        }
+      }
+      Series& series = it->second;
+      series.calls++;
+      series.last_seen_ns = now;
+      const double d = static_cast<double>(span.duration_ns()) / (s_.unit == "ms" ? 1e6 : 1e9);
+      series.sum += d;
+      const size_t bucket = std::lower_bound(s_.bounds.begin(), s_.bounds.end(), d) - s_.bounds.begin();
+      series.bucket_counts[bucket]++;
+    }
+    spans_.add(batch.size());
+    return Status::ok();
+  }
+
+ private:
+  struct Series {
+    core::MetricAttributes attributes;
+    uint64_t start_ns = 0;
+    uint64_t last_seen_ns = 0;
+    uint64_t calls = 0;
+    double sum = 0;
+    std::vector<uint64_t> bucket_counts;
+  };
+
+  // The span's value of a dimension: its own attribute, else its resource's.
+  static std::optional<std::string> lookup(const core::Span& span, std::string_view name) {
+    if (const core::AnyValue* v = core::find_attribute(span.attributes, name)) return v->to_string();
+    if (const core::AnyValue* v = core::find_attribute(span.resource->attributes, name)) {
+      return v->to_string();
+    }
+    return std::nullopt;
+  }
+
+  void label_span(const core::Span& span,
+                  std::vector<std::pair<std::string_view, std::string>>& labels) const {
+    for (const std::string& name : s_.builtin) {
+      if (name == kServiceName) {
+        labels.emplace_back(name, lookup(span, kServiceName).value_or("unknown_service"));
+      } else if (name == kSpanName) {
+        labels.emplace_back(name, std::string(span.name));
+      } else if (name == kSpanKind) {
+        labels.emplace_back(name, std::string(kind_label(span.kind)));
+      } else {
+        labels.emplace_back(name, std::string(status_label(span.status.code)));
+      }
+    }
+    for (const Dimension& dim : s_.dimensions) {
+      if (auto value = lookup(span, dim.name)) {
+        labels.emplace_back(dim.name, std::move(*value));
+      } else if (dim.fallback) {
+        labels.emplace_back(dim.name, *dim.fallback);
+      }
+    }
+  }
+
+  std::string metric_name(std::string_view base) const {
+    return s_.metric_namespace.empty() ? std::string(base)
+                                       : fmt::format("{}.{}", s_.metric_namespace, base);
+  }
+
+  core::MetricBatch snapshot() {
+    const uint64_t now = core::now_unix_nano();
+    core::MetricBatch batch;
+    core::Metric calls;
+    calls.name = metric_name("calls");
+    calls.description = "Spans counted, by service, span name, kind and status.";
+    calls.type = core::MetricType::kSum;
+    core::Metric duration;
+    duration.name = metric_name("duration");
+    duration.unit = s_.unit;
+    duration.description = "Span durations, by service, span name, kind and status.";
+    duration.type = core::MetricType::kHistogram;
+    duration.bounds = s_.bounds;
+    std::lock_guard lock(mu_);
+    const uint64_t expire_ns = static_cast<uint64_t>(s_.expiration.count()) * 1'000'000;
+    for (auto it = series_.begin(); it != series_.end();) {
+      const Series& series = it->second;
+      if (expire_ns && now - series.last_seen_ns > expire_ns) {
+        it = series_.erase(it);
+        continue;
+      }
+      core::MetricPoint point;
+      point.attributes = series.attributes;
+      point.start_time_unix_nano = series.start_ns;
+      point.time_unix_nano = now;
+      point.value = static_cast<double>(series.calls);
+      calls.points.push_back(point);
+      if (s_.histogram_enabled) {
+        point.value = 0;
+        point.bucket_counts = series.bucket_counts;
+        point.count = series.calls;
+        point.sum = series.sum;
+        duration.points.push_back(std::move(point));
+      }
+      ++it;
+    }
+    batch.metrics.push_back(std::move(calls));
+    if (s_.histogram_enabled) batch.metrics.push_back(std::move(duration));
+    return batch;
+  }
+
+  void flush() {
+    core::MetricBatch batch = snapshot();
+    if (batch.point_count() == 0) return;
+    Status st = next_.consume_metrics(batch);
+    if (!st.is_ok()) logger_->warn("connectors.{}: {}", id_, st.message());
+  }
+
+  void flush_loop() {
+    std::unique_lock lock(stop_mu_);
+    while (!stopping_) {
+      if (stop_cv_.wait_for(lock, s_.flush_interval, [this] { return stopping_; })) break;
+      lock.unlock();
+      flush();
+      lock.lock();
+    }
+  }
+
+  // True when the thread was running (and is now stopped).
+  bool stop_thread() {
+    {
+      std::lock_guard lock(stop_mu_);
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    if (!flusher_.joinable()) return false;
+    flusher_.join();
+    return true;
+  }
+
+  Settings s_;
+  pipeline::MetricsConsumer& next_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::string id_;
+  pipeline::Metrics* metrics_ = nullptr;
+  pipeline::Counter& spans_;
+  pipeline::Counter& overflow_;
+
+  std::mutex mu_;
+  std::unordered_map<std::string, Series> series_;
+  bool overflow_logged_ = false;
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread flusher_;
+};
+
+class SpanMetricsFactory : public pipeline::ConnectorFactory {
+ public:
+  std::string_view type() const override { return "spanmetrics"; }
+  std::unique_ptr<pipeline::Connector> create(const pipeline::CreateContext& ctx, ConfigNode& config,
+                                              pipeline::MetricsConsumer& next) const override {
+    Settings settings = read_settings(config);
+    config.reject_unknown_keys();
+    return std::make_unique<SpanMetricsConnector>(ctx, std::move(settings), next);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<pipeline::ConnectorFactory> make_spanmetrics_connector_factory() {
+  return std::make_unique<SpanMetricsFactory>();
+}
+
+}  // namespace hodos::connectors
