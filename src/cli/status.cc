@@ -88,6 +88,14 @@ void run_status(const StatusOptions& o) {
     std::printf("  spans     %llu received, %llu refused\n",
                 static_cast<unsigned long long>(num(k, "spans_received")),
                 static_cast<unsigned long long>(num(k, "spans_refused")));
+    if (num(k, "metric_points_exported") + num(k, "metric_points_export_failed") > 0) {
+      std::printf("  metrics   %llu points sent, %llu failed or dropped%s\n",
+                  static_cast<unsigned long long>(num(k, "metric_points_exported")),
+                  static_cast<unsigned long long>(num(k, "metric_points_export_failed")),
+                  num(k, "metric_points_export_failed") > 0 ? " (the log names the exporter and "
+                                                              "the reason)"
+                                                            : "");
+    }
   }
   if (overall != "ok") throw ExitCode{1};
 }

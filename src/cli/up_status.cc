@@ -86,6 +86,13 @@ json up_status(const UpStatusSources& in) {
        static_cast<uint64_t>(sum_metric(metrics_text, "otelcol_exporter_send_failed_spans_total"))},
       {"spans_export_dropped", static_cast<uint64_t>(sum_metric(
                                    metrics_text, "otelcol_exporter_enqueue_failed_spans_total"))},
+      // Metrics pipelines (spanmetrics → prometheusremotewrite), from a --config file.
+      {"metric_points_exported", static_cast<uint64_t>(sum_metric(
+                                     metrics_text, "otelcol_exporter_sent_metric_points_total"))},
+      {"metric_points_export_failed",
+       static_cast<uint64_t>(
+           sum_metric(metrics_text, "otelcol_exporter_send_failed_metric_points_total") +
+           sum_metric(metrics_text, "otelcol_exporter_enqueue_failed_metric_points_total"))},
   };
 
   const bool agent_ok = !agent.is_object() || agent.value("running", true) ||
