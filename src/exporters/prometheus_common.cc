@@ -148,7 +148,7 @@ std::vector<PrometheusFamily> to_prometheus(const core::MetricBatch& batch,
       const int64_t ts = static_cast<int64_t>(point.time_unix_nano / 1'000'000);
       PrometheusLabels labels = series_labels(point.attributes, naming);
       if (metric.type == core::MetricType::kSum) {
-        family.samples.push_back({family.name, std::move(labels), point.value, ts});
+        family.samples.push_back({family.name, std::move(labels), point.value, ts, true});
         continue;
       }
       // OTLP counts per bucket; Prometheus counts everything up to each bound.
@@ -159,12 +159,12 @@ std::vector<PrometheusFamily> to_prometheus(const core::MetricBatch& batch,
         PrometheusLabels with_le = labels;
         with_le.emplace_back("le", prometheus_le(bound));
         std::sort(with_le.begin(), with_le.end());
-        family.samples.push_back(
-            {family.name + "_bucket", std::move(with_le), static_cast<double>(cumulative), ts});
+        family.samples.push_back({family.name + "_bucket", std::move(with_le),
+                                  static_cast<double>(cumulative), ts, i == 0});
       }
-      family.samples.push_back({family.name + "_sum", labels, point.sum, ts});
-      family.samples.push_back(
-          {family.name + "_count", std::move(labels), static_cast<double>(point.count), ts});
+      family.samples.push_back({family.name + "_sum", labels, point.sum, ts, false});
+      family.samples.push_back({family.name + "_count", std::move(labels),
+                                static_cast<double>(point.count), ts, false});
     }
     out.push_back(std::move(family));
   }

@@ -33,6 +33,9 @@ struct PrometheusSample {
   PrometheusLabels labels;  // sanitized, sorted by name, without __name__
   double value = 0;
   int64_t timestamp_ms = 0;
+  // The first sample of an OpenTelemetry data point (a histogram point is many samples), so
+  // exporters count points as the Collector does.
+  bool starts_point = true;
 };
 
 struct PrometheusFamily {

@@ -4,6 +4,7 @@
 #include <snappy.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -68,8 +69,8 @@ prometheus::MetricMetadata::MetricType metadata_type(const std::string& type) {
 }
 
 struct Request {
-  std::string body;  // snappy-compressed WriteRequest
-  size_t points = 0;
+  std::string body;   // snappy-compressed WriteRequest
+  size_t points = 0;  // OpenTelemetry data points begun in it (a histogram is many samples)
 };
 
 // Samples in WriteRequests of at most `max_bytes` (before compression), metadata in the first.
@@ -112,7 +113,7 @@ std::vector<Request> encode(const std::vector<PrometheusFamily>& families, size_
       if (bytes + size > max_bytes && req.timeseries_size() > 0) finish();
       *req.add_timeseries() = std::move(ts);
       bytes += size;
-      ++points;
+      if (sample.starts_point) ++points;
     }
   }
   finish();
@@ -242,7 +243,7 @@ class RemoteWriteExporter : public pipeline::MetricsExporter {
         return st;
       }
       if (!st.is_retryable() || !s_.retry.enabled) {
-        logger_->warn("exporters.{}: dropped a remote-write request: {}", id_, st.message());
+        log_refusal(st);
         return st;
       }
       const auto elapsed = Clock::now() - started;
@@ -261,11 +262,36 @@ class RemoteWriteExporter : public pipeline::MetricsExporter {
       interval = std::min(s_.retry.max_interval,
                           std::chrono::milliseconds(static_cast<int64_t>(interval.count() * 1.5)));
       std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, wait, [this] { return stopping_ && Clock::now() >= deadline_; })) {
+      if (cv_.wait_for(lock, wait, [this] { return stopping_ && Clock::now() >= deadline_; }) ||
+          (stopping_ && Clock::now() + wait >= deadline_)) {
+        logger_->warn("exporters.{}: stopping: gave up on a request to {}: {}", id_, s_.url,
+                      st.message());
         return st;
       }
-      if (stopping_ && Clock::now() + wait >= deadline_) return st;
     }
+  }
+
+  // A receiver that refuses every write would log each flush: say it once a minute at most.
+  void log_refusal(const Status& st) {
+    const auto now = Clock::now();
+    std::lock_guard lock(log_mu_);
+    if (refusal_logged_ && now - last_refusal_log_ < std::chrono::minutes(1)) {
+      ++refusals_unlogged_;
+      return;
+    }
+    std::string message(st.message());
+    while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) {
+      message.pop_back();
+    }
+    if (refusals_unlogged_ > 0) {
+      logger_->warn("exporters.{}: dropped a remote-write request ({} more since the last such "
+                    "line): {}", id_, refusals_unlogged_, message);
+    } else {
+      logger_->warn("exporters.{}: dropped a remote-write request: {}", id_, message);
+    }
+    refusal_logged_ = true;
+    last_refusal_log_ = now;
+    refusals_unlogged_ = 0;
   }
 
   pipeline::Deadline current_deadline() {
@@ -281,6 +307,11 @@ class RemoteWriteExporter : public pipeline::MetricsExporter {
   pipeline::Counter& failed_;
   pipeline::Counter& enqueue_failed_;
   HttpClientPool pool_;
+
+  std::mutex log_mu_;
+  bool refusal_logged_ = false;
+  Clock::time_point last_refusal_log_;
+  uint64_t refusals_unlogged_ = 0;
 
   std::mutex mu_;
   std::condition_variable cv_;
