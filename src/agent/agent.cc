@@ -248,7 +248,26 @@ Agent::Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Met
 std::unique_ptr<Agent> Agent::start(AgentOptions options, pipeline::TracesConsumer& next,
                                     pipeline::Metrics& metrics,
                                     std::shared_ptr<spdlog::logger> logger) {
+  // In a Kubernetes pod (the DaemonSet), this node's pods name the pods the cgroups point at.
+  std::shared_ptr<PodWatcher> pod_watcher;
+  if (!options.discovery.pods) {
+    std::string why_not;
+    if (auto pod_options = in_cluster_pod_watcher_options(&why_not)) {
+      auto directory = std::make_shared<PodDirectory>();
+      pod_watcher = std::make_shared<PodWatcher>(*pod_options, directory, logger);
+      options.discovery.pods = directory;
+      options.discovery.on_unknown_pod = [w = std::weak_ptr<PodWatcher>(pod_watcher)] {
+        if (auto watcher = w.lock()) watcher->refresh();
+      };
+    } else if (std::getenv("KUBERNETES_SERVICE_HOST") != nullptr) {
+      logger->warn("agent: spans will lack k8s.pod.name and k8s.namespace.name: {}", why_not);
+    }
+  }
   std::unique_ptr<Agent> agent(new Agent(std::move(options), next, metrics, std::move(logger)));
+  if (pod_watcher) {
+    agent->pod_watcher_ = pod_watcher;
+    pod_watcher->start();
+  }
   Agent* self = agent.get();
   agent->probe_ = SocketProbe::open(agent->options_.probe,
                                     [self](const SocketEvent& e) { self->on_socket_event(e); });
@@ -332,6 +351,7 @@ void Agent::shutdown(pipeline::Deadline /*deadline*/) {
   wake_.notify_all();
   if (discovery_thread_.joinable()) discovery_thread_.join();
   if (event_thread_.joinable()) event_thread_.join();
+  if (pod_watcher_) pod_watcher_->stop();
   // The event thread flushed its last batch; the probes detach when destroyed (the injector's
   // sockhash stays pinned while its connections hold data: Injector::start).
   injector_.reset();

@@ -108,6 +108,7 @@ class Agent {
     OpensslInfo openssl;
   };
   struct Published;
+  std::shared_ptr<PodWatcher> pod_watcher_;  // in a Kubernetes pod only
 
   Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Metrics& metrics,
         std::shared_ptr<spdlog::logger> logger);

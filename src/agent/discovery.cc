@@ -172,8 +172,12 @@ void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>&
     source.service.name = chosen->name;
     source.service.source = "renamed";
   }
-  source.resource =
-      resource_attributes(*process, source.runtime, source.service, options_.host_name);
+  source.resource = resource_attributes(*process, source.runtime, source.service,
+                                        options_.host_name, options_.pods.get());
+  if (options_.pods && options_.on_unknown_pod && find_attribute(source.resource, "k8s.pod.uid") &&
+      !find_attribute(source.resource, "k8s.pod.name")) {
+    options_.on_unknown_pod();
+  }
   if (chosen != nullptr && chosen->enabled == false) {
     source.why_not = NotTracedReason::kDisabled;
     source.why_not_detail = "by `hodos sources disable`";

@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -17,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/k8s_pods.h"
 #include "agent/process_info.h"
 #include "agent/runtime_detect.h"
 #include "agent/socket_probe.h"
@@ -93,6 +96,10 @@ struct DiscoveryOptions {
   std::string host_name;  // empty: gethostname()
   size_t max_executable_scan_bytes = 128 << 20;
   SourceOverrides overrides;  // run-time choices, from the first scan on
+  // Pod names for processes in Kubernetes pods (k8s_pods.h); null outside a cluster.
+  std::shared_ptr<const PodDirectory> pods;
+  // Called when a process is in a pod `pods` does not know yet (the watcher lists again).
+  std::function<void()> on_unknown_pod;
 };
 
 // The environment variable Hodos sets (to "1") in the processes it starts, so they are never

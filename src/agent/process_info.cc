@@ -312,6 +312,7 @@ std::optional<ProcessInfo> read_process(pid_t pid, const ProcessReadOptions& opt
   }
   if (std::optional<std::string> cgroup = read_text(dir + "/cgroup")) {
     info.cgroup = cgroup_path(*cgroup);
+    info.container = container_identity_from_proc_cgroup(*cgroup);
   }
   if (options.read_maps) {
     if (std::optional<std::string> maps = read_text(dir + "/maps", 64 << 20)) {

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/k8s_cgroup.h"
+
 namespace hodos::agent {
 
 // The environment variables read from /proc/<pid>/environ; every other variable is ignored (the
@@ -45,6 +47,9 @@ struct ProcessInfo {
   std::vector<std::string> cmdline;
   std::map<std::string, std::string> environ;  // only kDiscoveryEnvironmentKeys
   std::string cgroup;                          // the cgroup v2 path ("/system.slice/x.service")
+  // The container and pod any line of /proc/PID/cgroup names (on a hybrid host the unified line
+  // can be "/" while the v1 controllers hold the kubepods path); nullopt for host processes.
+  std::optional<ContainerIdentity> container;
   std::vector<std::string> mapped_files;       // file-backed mappings, each path once
   std::vector<ListeningSocket> listening;      // TCP sockets in LISTEN that this process holds
   std::string net_namespace;                   // "net:[4026531840]"

@@ -303,7 +303,8 @@ SdkDetection detect_otel_sdk(const ProcessInfo& process) {
 std::vector<ResourceAttribute> resource_attributes(const ProcessInfo& process,
                                                    const RuntimeInfo& runtime,
                                                    const ServiceName& service,
-                                                   std::string_view host_name) {
+                                                   std::string_view host_name,
+                                                   const PodDirectory* pods) {
   std::vector<ResourceAttribute> out;
   auto add = [&](std::string key, AttributeValue value) {
     if (const std::string* s = std::get_if<std::string>(&value); s != nullptr && s->empty()) return;
@@ -319,12 +320,28 @@ std::vector<ResourceAttribute> resource_attributes(const ProcessInfo& process,
   add("host.name", std::string(host_name));
   add("telemetry.sdk.name", std::string("hodos"));
   add("telemetry.sdk.language", std::string(sdk_language(runtime.runtime)));
-  if (auto container = container_identity_from_path(process.cgroup)) {
+  // From the whole cgroup file when it was read; tests give a path only.
+  std::optional<ContainerIdentity> container =
+      process.container ? process.container : container_identity_from_path(process.cgroup);
+  if (container) {
     add("container.id", container->container_id);
     add("k8s.pod.uid", container->pod_uid);
     // The node the agent's DaemonSet pod runs on, from the downward API (deploy/kubernetes).
     const char* node = std::getenv("K8S_NODE_NAME");
     if (node != nullptr && !container->pod_uid.empty()) add("k8s.node.name", std::string(node));
+    if (pods != nullptr && !container->pod_uid.empty()) {
+      if (auto pod = pods->find(container->pod_uid)) {
+        add("k8s.pod.name", pod->name);
+        add("k8s.namespace.name", pod->namespace_name);
+        if (node == nullptr) add("k8s.node.name", pod->node_name);
+        for (auto& [key, value] : pod->owners) add(key, value);
+        if (auto c = pod->containers.find(container->container_id); c != pod->containers.end()) {
+          add("k8s.container.name", c->second.name);
+          add("container.image.name", c->second.image_name);
+          add("container.image.tag", c->second.image_tag);
+        }
+      }
+    }
   }
   if (const std::string* attrs = process.env("OTEL_RESOURCE_ATTRIBUTES")) {
     for (auto& [key, value] : parse_resource_attributes(*attrs)) {

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "agent/k8s_pods.h"
 #include "agent/process_info.h"
 #include "agent/runtime_detect.h"
 
@@ -54,12 +55,14 @@ struct ResourceAttribute {
 // process.executable.path, process.command_line (redacted), process.runtime.name/version (when
 // known), host.name, telemetry.sdk.name=hodos, telemetry.sdk.language (when known), container.id
 // and k8s.pod.uid (from the cgroup path, k8s_cgroup.h) with k8s.node.name (the agent's
-// K8S_NODE_NAME) for pods, then the process's own OTEL_RESOURCE_ATTRIBUTES for keys not already
-// set.
+// K8S_NODE_NAME) for pods, and when `pods` knows the pod: k8s.pod.name, k8s.namespace.name, the
+// owning workload (k8s.deployment.name, ...), k8s.container.name, container.image.name and
+// .tag; then the process's own OTEL_RESOURCE_ATTRIBUTES for keys not already set.
 std::vector<ResourceAttribute> resource_attributes(const ProcessInfo& process,
                                                    const RuntimeInfo& runtime,
                                                    const ServiceName& service,
-                                                   std::string_view host_name);
+                                                   std::string_view host_name,
+                                                   const PodDirectory* pods = nullptr);
 
 // gethostname(), or "" when it fails.
 std::string local_host_name();
