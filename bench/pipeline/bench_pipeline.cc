@@ -15,9 +15,13 @@
 // each trace's spans arriving over time, reporting its held traces and bytes, the collector's
 // RSS and its decisions per second.
 //
+// Issue 9, last: agents and gateways (one of each, then two of each) as separate collectors,
+// paced and saturated, with each gateway's share, CPU and spans per CPU-second (run_gateways).
+//
 //   bench_pipeline [--seconds S] [--warmup S] [--clients N] [--requests N] [--protocols grpc,http]
 //                  [--limit-mib N] [--batch-size N] [--exporter-compression none|gzip]
 //                  [--no-full-actions] [--tail-seconds S (15; 0 skips)] [--tail-rate SPANS_PER_S]
+//                  [--gateway-seconds S (5; 0 skips)] [--gateway-rate SPANS_PER_S (50000)]
 //                  [--hodos PATH] [--keep]
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -54,6 +58,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -810,6 +815,8 @@ struct Options {
   bool full_actions = true;   // the gRPC full-actions path (issue 11)
   double tail_seconds = 15;   // the paced tail_sampling run; 0 skips it
   double tail_rate = 100000;  // its input, spans/s
+  double gateway_seconds = 5;      // each agents -> gateways run; 0 skips them
+  double gateway_rate = 50000;     // the paced runs' input into each agent, spans/s
 };
 
 // The "full set of actions" added in front of the plain pipeline's attributes processor: two
@@ -1457,6 +1464,247 @@ void print_tail(const TailOptions& t, const TailResult& r) {
 
 // The codec alone, on one thread in this process: what decoding requests into the span model
 // and encoding batches of 8192 spans back to protobuf cost, without any network or pipeline.
+// --- Gateway scaling (issue 9) -------------------------------------------------------------------
+
+// Agents and gateways as deploy/ runs them, all real `hodos collector` processes: each agent
+// (otlp receiver -> batch -> loadbalancing by trace id over every gateway) takes one generator's
+// spans; each gateway (otlp receiver -> memory_limiter -> attributes -> batch -> otlp exporter)
+// does the processing and sends to the sink. Run with one agent and one gateway, then two and two:
+// (1) paced, each agent fed a fixed rate, so that the figures compare like for like on a small
+// machine; (2) saturated, every generator as fast as it can. Reported per gateway: spans it took,
+// its CPU, its spans per CPU-second.
+struct GatewayRun {
+  size_t pairs = 0;
+  bool paced = false;
+  bool ok = true;
+  std::string problem;
+  double wall_s = 0;
+  uint64_t sent = 0, delivered = 0;
+  std::vector<double> gateway_spans, gateway_cpu_s;
+  double agent_cpu_s = 0;
+};
+
+std::string gateway_config(const Options& o, uint16_t receiver_port, uint16_t sink_port,
+                           uint16_t metrics_port) {
+  return fmt::format(
+      R"(receivers:
+  otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{receiver_port}"}}}}}}
+processors:
+  memory_limiter: {{check_interval: 1s, limit_mib: {limit}, spike_limit_mib: {spike}}}
+  attributes:
+    actions:
+      - {{key: {upsert_key}, value: {upsert_value}, action: upsert}}
+      - {{key: {delete_key}, action: delete}}
+      - {{key: {hash_key}, action: hash}}
+  batch: {{send_batch_size: {batch}, send_batch_max_size: {batch}, timeout: 200ms}}
+exporters:
+  otlp: {{endpoint: "127.0.0.1:{sink_port}", tls: {{insecure: true}}, compression: {compression}}}
+service:
+  telemetry: {{metrics: {{address: "127.0.0.1:{metrics_port}"}}}}
+  pipelines:
+    traces: {{receivers: [otlp], processors: [memory_limiter, attributes, batch], exporters: [otlp]}}
+)",
+      fmt::arg("receiver_port", receiver_port), fmt::arg("limit", o.limit_mib),
+      fmt::arg("spike", o.limit_mib / 4), fmt::arg("upsert_key", kUpsertKey),
+      fmt::arg("upsert_value", kUpsertValue), fmt::arg("delete_key", kDeleteKey),
+      fmt::arg("hash_key", kHashKey), fmt::arg("batch", o.batch_size),
+      fmt::arg("sink_port", sink_port), fmt::arg("metrics_port", metrics_port),
+      fmt::arg("compression", o.exporter_compression));
+}
+
+std::string agent_config(const Options& o, uint16_t receiver_port,
+                         const std::vector<uint16_t>& gateways, uint16_t metrics_port) {
+  std::string hostnames;
+  for (uint16_t port : gateways) {
+    hostnames += fmt::format("{}127.0.0.1:{}", hostnames.empty() ? "" : ", ", port);
+  }
+  return fmt::format(
+      R"(receivers:
+  otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{receiver_port}"}}}}}}
+processors:
+  batch: {{send_batch_size: 2048, timeout: 100ms}}
+exporters:
+  loadbalancing:
+    routing_key: traceID
+    protocol: {{otlp: {{tls: {{insecure: true}}, compression: {compression}}}}}
+    resolver: {{static: {{hostnames: [{hostnames}]}}}}
+service:
+  telemetry: {{metrics: {{address: "127.0.0.1:{metrics_port}"}}}}
+  pipelines:
+    traces: {{receivers: [otlp], processors: [batch], exporters: [loadbalancing]}}
+)",
+      fmt::arg("receiver_port", receiver_port), fmt::arg("hostnames", hostnames),
+      fmt::arg("metrics_port", metrics_port), fmt::arg("compression", o.exporter_compression));
+}
+
+// One generator thread per agent: paced at `rate` spans/s (0: as fast as it can) for `seconds`.
+uint64_t drive_agents(const std::vector<uint16_t>& agents, const std::vector<Payload>& payloads,
+                      double rate, double seconds, std::string* first_error) {
+  std::atomic<uint64_t> spans{0};
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  for (size_t a = 0; a < agents.size(); ++a) {
+    threads.emplace_back([&, a] {
+      GrpcClient client(agents[a]);
+      std::vector<grpc::ByteBuffer> buffers;
+      for (const Payload& p : payloads) {
+        grpc::Slice slice(p.bytes.data(), p.bytes.size());
+        buffers.emplace_back(&slice, 1);
+      }
+      const auto t0 = Clock::now();
+      uint64_t mine = 0;
+      std::string error;
+      for (size_t i = a; seconds_since(t0) < seconds; i += agents.size()) {
+        if (rate > 0) {
+          while (static_cast<double>(mine) > rate * seconds_since(t0) && seconds_since(t0) < seconds) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
+        }
+        const size_t at = i % payloads.size();
+        if (client.send(buffers[at], &error) == Sent::kOk) {
+          mine += payloads[at].spans;
+        } else {
+          std::lock_guard lock(mu);
+          if (first_error->empty()) *first_error = error.empty() ? "refused" : error;
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+      spans.fetch_add(mine);
+    });
+  }
+  for (auto& t : threads) t.join();
+  return spans.load();
+}
+
+GatewayRun run_gateways(const Options& o, size_t pairs, double rate, Sink& sink,
+                        const std::vector<Payload>& payloads, const fs::path& dir) {
+  GatewayRun r;
+  r.pairs = pairs;
+  r.paced = rate > 0;
+  std::vector<std::unique_ptr<CollectorProcess>> gateways, agents;
+  std::vector<uint16_t> gateway_ports, gateway_metrics, agent_ports;
+  auto start = [&](const std::string& name, const std::string& config_text) -> CollectorProcess* {
+    const fs::path config = dir / (name + ".yaml"), log = dir / (name + ".log");
+    std::ofstream(config) << config_text;
+    auto p = std::make_unique<CollectorProcess>(o.hodos, config, log);
+    if (!p->wait_ready(std::chrono::seconds(30))) {
+      r.ok = false;
+      r.problem = name + " did not start; its log:\n" + read_file(log);
+      return nullptr;
+    }
+    return p.release();
+  };
+  const std::string tag = fmt::format("{}x-{}", pairs, r.paced ? "paced" : "saturated");
+  // Ports of processes not started yet are not bound: the kernel may offer one twice.
+  std::set<uint16_t> taken;
+  auto unique_port = [&] {
+    uint16_t port = free_port();
+    while (!taken.insert(port).second) port = free_port();
+    return port;
+  };
+  for (size_t g = 0; g < pairs; ++g) {
+    gateway_ports.push_back(unique_port());
+    gateway_metrics.push_back(unique_port());
+    CollectorProcess* p = start(fmt::format("gateway-{}-{}", tag, g),
+                                gateway_config(o, gateway_ports[g], sink.grpc_port(), gateway_metrics[g]));
+    if (!p) return r;
+    gateways.emplace_back(p);
+  }
+  for (size_t a = 0; a < pairs; ++a) {
+    agent_ports.push_back(unique_port());
+    CollectorProcess* p = start(fmt::format("agent-{}-{}", tag, a),
+                                agent_config(o, agent_ports[a], gateway_ports, unique_port()));
+    if (!p) return r;
+    agents.emplace_back(p);
+  }
+  sink.expect_edits(true);
+  std::string error;
+  // Warm-up: connections, the gateways' first batches; then drain.
+  const uint64_t warm0 = sink.spans();
+  const uint64_t warm = drive_agents(agent_ports, payloads, rate, o.warmup, &error);
+  if (warm == 0 || !sink.wait_for(warm0 + warm, std::chrono::seconds(60))) {
+    r.ok = false;
+    r.problem = fmt::format("warm-up: sink got {} of {} spans; {}", sink.spans() - warm0, warm, error);
+    sink.expect_edits(false);
+    return r;
+  }
+  auto accepted = [&](size_t g) {
+    return metric_sum(fetch_metrics(gateway_metrics[g]), "otelcol_receiver_accepted_spans_total");
+  };
+  std::vector<double> spans0, cpu0;
+  for (size_t g = 0; g < pairs; ++g) {
+    spans0.push_back(accepted(g));
+    cpu0.push_back(gateways[g]->cpu_seconds());
+  }
+  double agent_cpu0 = 0;
+  for (auto& a : agents) agent_cpu0 += a->cpu_seconds();
+  const uint64_t sink0 = sink.spans();
+  const auto t0 = Clock::now();
+  r.sent = drive_agents(agent_ports, payloads, rate, o.seconds, &error);
+  const bool all_in = sink.wait_for(sink0 + r.sent, std::chrono::seconds(60));
+  r.wall_s = seconds_since(t0);
+  r.delivered = sink.spans() - sink0;
+  for (size_t g = 0; g < pairs; ++g) {
+    r.gateway_spans.push_back(accepted(g) - spans0[g]);
+    r.gateway_cpu_s.push_back(gateways[g]->cpu_seconds() - cpu0[g]);
+  }
+  for (auto& a : agents) r.agent_cpu_s += a->cpu_seconds();
+  r.agent_cpu_s -= agent_cpu0;
+  sink.expect_edits(false);
+  if (!all_in) {
+    r.ok = false;
+    r.problem = fmt::format("sink got {} of {} spans; {}", r.delivered, r.sent, error);
+  }
+  for (auto& a : agents) a->stop();
+  for (auto& g : gateways) g->stop();
+  return r;
+}
+
+void print_gateways(const std::vector<GatewayRun>& runs, double rate) {
+  std::printf(
+      "\ngateway scaling: agents (otlp -> batch -> loadbalancing by trace id) -> gateways (otlp -> "
+      "memory_limiter -> attributes -> batch -> otlp) -> sink; paced: %s spans/s into each agent\n",
+      with_commas(rate).c_str());
+  std::printf(
+      "\n| agents x gateways | input | delivered spans/s | per gateway: spans/s | per gateway: CPU "
+      "(cores) | per gateway: spans per CPU-second | agents' CPU (cores) |\n");
+  std::printf("| --- | --- | ---: | --- | --- | --- | ---: |\n");
+  for (const GatewayRun& r : runs) {
+    const std::string input = r.paced ? fmt::format("paced, {} spans/s per agent", with_commas(rate))
+                                      : "saturated";
+    if (!r.ok) {
+      std::printf("| %zu x %zu | %s | FAILED: %s | | | | |\n", r.pairs, r.pairs, input.c_str(),
+                  r.problem.c_str());
+      continue;
+    }
+    std::string per_rate, per_cpu, per_eff;
+    for (size_t g = 0; g < r.gateway_spans.size(); ++g) {
+      const char* sep = g ? " / " : "";
+      per_rate += sep + with_commas(r.gateway_spans[g] / r.wall_s);
+      per_cpu += sep + fmt::format("{:.2f}", r.gateway_cpu_s[g] / r.wall_s);
+      per_eff += sep + with_commas(r.gateway_spans[g] / std::max(r.gateway_cpu_s[g], 1e-9));
+    }
+    std::printf("| %zu x %zu | %s | **%s** | %s | %s | %s | %.2f |\n", r.pairs, r.pairs,
+                input.c_str(), with_commas(r.delivered / r.wall_s).c_str(), per_rate.c_str(),
+                per_cpu.c_str(), per_eff.c_str(), r.agent_cpu_s / r.wall_s);
+  }
+  // Adding up: the paced runs' delivered rate against one pair's, times the pairs.
+  const GatewayRun* one = nullptr;
+  for (const GatewayRun& r : runs) {
+    if (r.ok && r.paced && r.pairs == 1) one = &r;
+  }
+  for (const GatewayRun& r : runs) {
+    if (!one || !r.ok || !r.paced || r.pairs == 1) continue;
+    const double ratio = (r.delivered / r.wall_s) / (one->delivered / one->wall_s);
+    double min_share = 1;
+    for (double s : r.gateway_spans) min_share = std::min(min_share, s / std::max(1.0, static_cast<double>(r.delivered)));
+    std::printf(
+        "%zu gateways delivered %.2fx one gateway's spans/s at %zux the input, every span "
+        "arriving; the smallest gateway's share of the spans was %.1f%%\n",
+        r.pairs, ratio, r.pairs, 100 * min_share);
+  }
+}
+
 struct CodecCost {
   double decode_spans_per_cpu_s = 0;
   double encode_spans_per_cpu_s = 0;
@@ -1513,6 +1761,7 @@ int usage() {
                "                      [--protocols grpc,http] [--limit-mib N] [--batch-size N]\n"
                "                      [--exporter-compression none|gzip] [--no-full-actions]\n"
                "                      [--tail-seconds S (0 skips)] [--tail-rate SPANS_PER_S]\n"
+               "                      [--gateway-seconds S (0 skips)] [--gateway-rate SPANS_PER_S]\n"
                "                      [--hodos PATH] [--keep]\n");
   return 2;
 }
@@ -1550,6 +1799,10 @@ int main(int argc, char** argv) {
         o.tail_seconds = std::stod(value());
       } else if (a == "--tail-rate") {
         o.tail_rate = std::stod(value());
+      } else if (a == "--gateway-seconds") {
+        o.gateway_seconds = std::stod(value());
+      } else if (a == "--gateway-rate") {
+        o.gateway_rate = std::stod(value());
       } else if (a == "--keep") {
         o.keep = true;
       } else if (a == "--protocols") {
@@ -1667,6 +1920,15 @@ int main(int argc, char** argv) {
   tail_options.rate = o.tail_rate;
   if (o.tail_seconds > 0) tail = run_tail_sampling(o, tail_options, sink, dir);
 
+  std::vector<GatewayRun> gateway_runs;
+  if (o.gateway_seconds > 0) {
+    Options g = o;
+    g.seconds = o.gateway_seconds;
+    for (double rate : {o.gateway_rate, 0.0}) {
+      for (size_t pairs : {1, 2}) gateway_runs.push_back(run_gateways(g, pairs, rate, sink, payloads, dir));
+    }
+  }
+
   // A Markdown table, so that docs/BENCHMARKS.md can take it as printed.
   std::printf(
       "\n| path | spans/s (wall) | collector CPU (cores) | spans/s per collector core | "
@@ -1753,6 +2015,10 @@ int main(int argc, char** argv) {
   if (tail) {
     print_tail(tail_options, *tail);
     failed = failed || !tail->ok;
+  }
+  if (!gateway_runs.empty()) {
+    print_gateways(gateway_runs, o.gateway_rate);
+    for (const GatewayRun& r : gateway_runs) failed = failed || !r.ok;
   }
   std::printf("load average after: %s\n", load_average().c_str());
   sink.stop();
