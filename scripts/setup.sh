@@ -26,6 +26,8 @@ APT_PACKAGES=(
   golang-opentelemetry-otel-dev
   # Real database and cache servers the agent's database-call tests trace clients of.
   postgresql redis-server mariadb-server mariadb-client
+  # JDBC drivers of the Java database-call test.
+  libpostgresql-jdbc-java libmariadb-java
   # The spanmetrics tests write to and scrape a real Prometheus; snappy compresses remote writes.
   prometheus libsnappy-dev
 )

@@ -1,22 +1,25 @@
 // Database and cache calls end to end: real PostgreSQL, MariaDB and Redis servers from Debian, a
 // thread-per-request Python service speaking the PostgreSQL and Redis wire protocols, and a Node
-// service with the `pg`, `mysql2` and `ioredis` clients from npm, all traced by `hodos up`'s agent. Each request's calls come
+// service with the `pg`, `mysql2` and `ioredis` clients from npm, a Java service with the JDBC
+// drivers from Debian, all traced by `hodos up`'s agent. Each request's calls come
 // out as CLIENT spans with the database conventions, children of the request that made them, with
 // sanitized query text: no literal and no bound value ever leaves the agent.
 // Needs root (CI runs as root); skipped with the reason otherwise.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
 import { startMariadb, startPostgres, startRedis } from './lib/databases.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
-import { APPS, describeSpans, metric, needsRoot, request, startServer, stopServer, tag,
+import { APPS, describeSpans, execFileP, metric, needsRoot, request, startServer, stopServer, tag,
          waitForSpans, waitUntilTraced } from './lib/servers.mjs';
 
 const skip = needsRoot;
 const PY_SECRET = 'alice-secret-7731';    // in db_app.py's SQL literal and Redis value
 const NODE_SECRET = 'bob-secret-4471';    // db_node.mjs's bound parameter and Redis value
+const JAVA_SECRET = 'cat-secret-9182';    // JdbcApp.java's literal and bound values
 
 let tmp;
 let up;
@@ -60,8 +63,8 @@ async function startNodeApp() {
   return nodeApp;
 }
 
-async function startApp(name, command, args, service) {
-  const app = await startServer(name, command, args, { cwd: tmp.dir, env: { OTEL_SERVICE_NAME: service } });
+async function startApp(name, command, args, service, env = {}) {
+  const app = await startServer(name, command, args, { cwd: tmp.dir, env: { OTEL_SERVICE_NAME: service, ...env } });
   servers.push(app);
   await waitUntilTraced(up, app.child.pid);
   return app;
@@ -216,4 +219,47 @@ test('a Node service with mysql2: prepared statements, text queries and errors a
   assert.equal(tag(insert, 'error'), true);
   assert.equal(tag(insert, 'db.response.status_code'), '1062');
   assert.equal(tag(insert, 'db.query.text'), 'INSERT INTO customers VALUES (?, ?)');
+});
+
+test('a Java service with the PostgreSQL and MariaDB JDBC drivers: server-prepared statements and client-side interpolation stay sanitized', { skip }, async () => {
+  const jars = ['/usr/share/java/postgresql.jar', '/usr/share/java/mariadb-java-client.jar'];
+  for (const jar of jars) assert.ok(fs.existsSync(jar), `${jar} is missing: run make setup`);
+  const classes = path.join(tmp.dir, 'jdbc');
+  await execFileP('javac', ['-d', classes, path.join(APPS, 'JdbcApp.java')]);
+  const service = `db-e2e-jdbc-${process.pid}`;
+  const app = await startApp('JdbcApp', 'java', ['-cp', [classes, ...jars].join(':'), 'JdbcApp', String(pg.port),
+                                                 pg.database, String(my.port), my.database], service,
+                             { JDBC_SECRET: JAVA_SECRET });  // not in argv: the resource has the command line
+  // pgjdbc switches to a named server-side statement from the 5th execution (prepareThreshold):
+  // later requests send only Bind/Execute for "S_1", whose text the agent must remember.
+  const REQUESTS = 7;
+  for (let n = 1; n <= REQUESTS; ++n) {
+    const r = await request(app.port, `/jdbc/${n}`);
+    assert.equal(r.status, 200, r.body.toString());
+  }
+  const { spans, text } = await waitForSpans(up, service, `${REQUESTS} requests with 3 database calls each`, (all) => {
+    const servers = all.filter((s) => kind(s) === 'server' && s.operationName === 'GET /jdbc/{id}');
+    return servers.length === REQUESTS &&
+      servers.every((sv) => all.filter((s) => s.traceID === sv.traceID && tag(s, 'db.system.name')).length === 3);
+  }, { timeoutMs: 30000 });
+  assert.ok(!text.includes(JAVA_SECRET), 'a literal or bound value left the agent');
+  const servers = spans.filter((s) => kind(s) === 'server').sort((a, b) => a.startTime - b.startTime);
+  for (const [i, server] of servers.entries()) {
+    const inTrace = spans.filter((s) => s.traceID === server.traceID && tag(s, 'db.system.name'))
+      .sort((a, b) => a.startTime - b.startTime);
+    assertChildren(server, inTrace);
+    const [select, literal, prepared] = inTrace;
+    const where = `request ${i + 1}:${describeSpans(inTrace)}`;
+    assert.equal(tag(select, 'db.system.name'), 'postgresql', where);
+    assert.equal(select.operationName, 'SELECT customers', where);
+    assert.equal(tag(select, 'db.query.text'), 'SELECT name FROM customers WHERE id = $1 AND name <> $2', where);
+    // The connections were opened at start, before the process listened and the agent followed
+    // it: their start (where the database is named) went unseen, so no namespace is guessed.
+    assert.equal(tag(select, 'db.namespace'), undefined, where);
+    assert.equal(tag(literal, 'db.system.name'), 'mysql', where);
+    assert.equal(tag(literal, 'db.query.text'), 'SELECT name FROM customers WHERE name <> ? AND id = ?', where);
+    assert.equal(tag(literal, 'db.namespace'), undefined, where);
+    // MariaDB Connector/J sends a PreparedStatement as text with the value written in.
+    assert.equal(tag(prepared, 'db.query.text'), 'SELECT id FROM customers WHERE name = ?', where);
+  }
 });
