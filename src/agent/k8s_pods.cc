@@ -117,6 +117,11 @@ std::vector<PodMetadata> parse_pod_list(std::string_view text) {
     PodMetadata pod;
     pod.uid = str(metadata, "uid");
     pod.name = str(metadata, "name");
+    // A static pod's cgroup is named after the kubelet's UID for it (the manifest's hash), which
+    // its mirror pod in the API carries in this annotation, not as metadata.uid.
+    if (auto ann = metadata.find("annotations"); ann != metadata.end() && ann->is_object()) {
+      pod.mirror_of = str(*ann, "kubernetes.io/config.mirror");
+    }
     pod.namespace_name = str(metadata, "namespace");
     if (pod.uid.empty() || pod.name.empty()) continue;
     pod.owners = owners_of(metadata);
@@ -146,6 +151,7 @@ std::vector<PodMetadata> parse_pod_list(std::string_view text) {
 void PodDirectory::replace(std::vector<PodMetadata> pods) {
   std::map<std::string, PodMetadata> next;
   for (auto& p : pods) {
+    if (!p.mirror_of.empty()) next.emplace(p.mirror_of, p);
     std::string uid = p.uid;
     next.emplace(std::move(uid), std::move(p));
   }
@@ -223,8 +229,9 @@ std::string PodWatcher::list_once() {
   if (token.empty()) return options_.token_file + ": no service account token";
   net::HttpClientRequest req;
   req.method = "GET";
-  req.url = fmt::format("{}/api/v1/pods?fieldSelector=spec.nodeName%3D{}", options_.api_url,
-                        options_.node_name);
+  // resourceVersion=0: served from the API server's cache, not a quorum read of every pod.
+  req.url = fmt::format("{}/api/v1/pods?fieldSelector=spec.nodeName%3D{}&resourceVersion=0",
+                        options_.api_url, options_.node_name);
   req.headers.emplace_back("Authorization", "Bearer " + token);
   req.headers.emplace_back("Accept", "application/json");
   req.tls.ca_file = options_.ca_file;
@@ -249,6 +256,8 @@ void PodWatcher::run() {
   auto last = std::chrono::steady_clock::time_point::min();
   std::unique_lock lock(mu_);
   while (!stopping_) {
+    // Cleared before listing: a refresh() asked for during the list is another list.
+    refresh_wanted_ = false;
     lock.unlock();
     last = std::chrono::steady_clock::now();
     std::string error = list_once();
@@ -264,7 +273,6 @@ void PodWatcher::run() {
       }
       last_error_ = error;
     }
-    refresh_wanted_ = false;
     cv_.wait_until(lock, last + options_.interval, [this] { return stopping_ || refresh_wanted_; });
     if (stopping_) break;
     if (refresh_wanted_) {

@@ -32,6 +32,7 @@ struct PodContainer {
 
 struct PodMetadata {
   std::string uid;
+  std::string mirror_of;  // a static pod's kubelet UID (annotation kubernetes.io/config.mirror)
   std::string name;
   std::string namespace_name;
   std::string node_name;
@@ -48,7 +49,7 @@ std::vector<PodMetadata> parse_pod_list(std::string_view json);
 // ("registry:5000/shop") is not a tag.
 std::pair<std::string, std::string> split_image(std::string_view image);
 
-// The pods known on this node, by UID. Thread-safe: the watcher replaces, discovery reads.
+// The pods known on this node, by UID (a static pod also by its kubelet UID). Thread-safe: the watcher replaces, discovery reads.
 class PodDirectory {
  public:
   void replace(std::vector<PodMetadata> pods);

@@ -22,16 +22,32 @@ using pipeline::ConfigError;
 using pipeline::ConfigNode;
 using pipeline::Status;
 
-// The Collector's default buckets, so dashboards built for it line up.
-const std::vector<std::chrono::milliseconds> kDefaultBuckets = {
-    std::chrono::milliseconds(2),    std::chrono::milliseconds(4),
-    std::chrono::milliseconds(6),    std::chrono::milliseconds(8),
-    std::chrono::milliseconds(10),   std::chrono::milliseconds(50),
-    std::chrono::milliseconds(100),  std::chrono::milliseconds(200),
-    std::chrono::milliseconds(400),  std::chrono::milliseconds(800),
-    std::chrono::milliseconds(1000), std::chrono::milliseconds(1400),
-    std::chrono::milliseconds(2000), std::chrono::milliseconds(5000),
-    std::chrono::milliseconds(10000), std::chrono::milliseconds(15000)};
+// The Collector's default buckets (in ms), so dashboards built for it line up.
+const std::vector<double> kDefaultBucketsMs = {2,   4,   6,    8,    10,   50,   100,  200,
+                                               400, 800, 1000, 1400, 2000, 5000, 10000, 15000};
+
+// A bucket bound written as a Go duration ("100us", "1.5ms", "2s", "1m"), in milliseconds;
+// finer than the config's other durations, which are whole milliseconds.
+std::optional<double> parse_bound_ms(std::string_view text) {
+  static const std::pair<std::string_view, double> kUnits[] = {
+      {"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 60e3}, {"h", 3600e3}};
+  for (const auto& [unit, ms] : kUnits) {
+    if (!text.ends_with(unit)) continue;
+    const std::string number(text.substr(0, text.size() - unit.size()));
+    if (number.empty() || number.find_first_not_of("0123456789.") != std::string::npos) {
+      return std::nullopt;
+    }
+    try {
+      size_t used = 0;
+      const double v = std::stod(number, &used);
+      if (used != number.size() || v <= 0) return std::nullopt;
+      return v * ms;
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
 
 // Dimensions every series has, named as the Collector names them.
 const char* const kServiceName = "service.name";
@@ -68,12 +84,14 @@ Settings read_settings(ConfigNode& config) {
     histogram.fail("exponential", "not supported; use explicit buckets (Prometheus reads those)");
   }
   ConfigNode explicit_cfg = histogram.child("explicit");
-  std::vector<std::chrono::milliseconds> buckets = kDefaultBuckets;
+  std::vector<double> buckets = kDefaultBucketsMs;
   if (explicit_cfg.has("buckets")) {
     buckets.clear();
     for (const auto& text : explicit_cfg.get_string_list("buckets")) {
-      auto d = pipeline::parse_duration(text);
-      if (!d) explicit_cfg.fail("buckets", fmt::format("'{}' is not a duration like 5ms or 1s", text));
+      auto d = parse_bound_ms(text);
+      if (!d) {
+        explicit_cfg.fail("buckets", fmt::format("'{}' is not a duration like 100us, 5ms or 1s", text));
+      }
       buckets.push_back(*d);
     }
     if (buckets.empty()) explicit_cfg.fail("buckets", "list at least one bucket, e.g. [10ms, 100ms, 1s]");
@@ -84,9 +102,7 @@ Settings read_settings(ConfigNode& config) {
   }
   explicit_cfg.reject_unknown_keys();
   histogram.reject_unknown_keys();
-  for (auto b : buckets) {
-    s.bounds.push_back(s.unit == "ms" ? static_cast<double>(b.count()) : b.count() / 1000.0);
-  }
+  for (double b : buckets) s.bounds.push_back(s.unit == "ms" ? b : b / 1000.0);
 
   std::set<std::string> exclude;
   for (auto& name : config.get_string_list("exclude_dimensions")) exclude.insert(name);
@@ -188,10 +204,11 @@ class SpanMetricsConnector : public pipeline::Connector {
   }
 
   Status consume(core::SpanBatch batch) override {
-    const uint64_t now = core::now_unix_nano();
     std::string key;
     std::vector<std::pair<std::string_view, std::string>> labels;
     std::lock_guard lock(mu_);
+    // Read under the lock, so that no series is ever stamped later than a snapshot's clock.
+    const uint64_t now = core::now_unix_nano();
     for (const core::Span& span : batch.spans()) {
       labels.clear();
       key.clear();
@@ -282,7 +299,6 @@ class SpanMetricsConnector : public pipeline::Connector {
   }
 
   core::MetricBatch snapshot() {
-    const uint64_t now = core::now_unix_nano();
     core::MetricBatch batch;
     core::Metric calls;
     calls.name = metric_name("calls");
@@ -295,10 +311,12 @@ class SpanMetricsConnector : public pipeline::Connector {
     duration.type = core::MetricType::kHistogram;
     duration.bounds = s_.bounds;
     std::lock_guard lock(mu_);
+    const uint64_t now = core::now_unix_nano();
     const uint64_t expire_ns = static_cast<uint64_t>(s_.expiration.count()) * 1'000'000;
     for (auto it = series_.begin(); it != series_.end();) {
       const Series& series = it->second;
-      if (expire_ns && now - series.last_seen_ns > expire_ns) {
+      // Never `now - last_seen`: a wall clock stepped back would wrap it and expire everything.
+      if (expire_ns && series.last_seen_ns + expire_ns < now) {
         it = series_.erase(it);
         continue;
       }

@@ -4,6 +4,7 @@
 #include <snappy.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <condition_variable>
 #include <deque>
@@ -60,6 +61,9 @@ RemoteWriteSettings read_settings(pipeline::ConfigNode& config) {
   retry.get_double("multiplier", 1.5);
   retry.get_double("randomization_factor", 0.5);
   retry.reject_unknown_keys();
+  // The Collector's target_info metric: its labels would be the resource's, which the
+  // spanmetrics points here do not carry.
+  config.child("target_info").get_bool("enabled", true);
   return s;
 }
 
@@ -97,14 +101,17 @@ std::vector<Request> encode(const std::vector<PrometheusFamily>& families, size_
   for (const auto& family : families) {
     for (const auto& sample : family.samples) {
       prometheus::TimeSeries ts;
-      // Labels sorted by name: __name__ sorts before any label name a sanitizer produces.
-      auto* name = ts.add_labels();
-      name->set_name("__name__");
-      name->set_value(sample.name);
-      for (const auto& [k, v] : sample.labels) {
+      // Receivers such as Mimir refuse a series whose labels are not sorted by name, and an
+      // upper-case label sorts before __name__.
+      std::vector<std::pair<std::string_view, std::string_view>> labels;
+      labels.reserve(sample.labels.size() + 1);
+      labels.emplace_back("__name__", sample.name);
+      for (const auto& [k, v] : sample.labels) labels.emplace_back(k, v);
+      std::sort(labels.begin(), labels.end());
+      for (const auto& [k, v] : labels) {
         auto* l = ts.add_labels();
-        l->set_name(k);
-        l->set_value(v);
+        l->set_name(std::string(k));
+        l->set_value(std::string(v));
       }
       auto* s = ts.add_samples();
       s->set_value(sample.value);
@@ -238,6 +245,12 @@ class RemoteWriteExporter : public pipeline::MetricsExporter {
           s_.timeout, pipeline::time_left(current_deadline()));
       net::HttpClientResponse resp = post_to(pool_, s_, body, "application/x-protobuf", timeout);
       Status st = status_from_http(resp, s_.url);
+      // The remote-write spec: senders retry every 5xx (Prometheus answers 500 when an append
+      // fails), not only the 502/503/504 other exporters retry.
+      if (resp.status >= 500 && !st.is_retryable()) {
+        st = Status::retryable(std::string(st.message()),
+                               resp.retry_after.value_or(std::chrono::milliseconds{0}));
+      }
       if (st.is_ok()) {
         if (logged) logger_->info("exporters.{}: {} accepts metrics again", id_, s_.url);
         return st;
@@ -261,9 +274,15 @@ class RemoteWriteExporter : public pipeline::MetricsExporter {
       if (st.retry_after().count() > 0) wait = std::max(wait, st.retry_after());
       interval = std::min(s_.retry.max_interval,
                           std::chrono::milliseconds(static_cast<int64_t>(interval.count() * 1.5)));
+      // Sleep out the backoff, but never past the shutdown deadline once stopping.
       std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, wait, [this] { return stopping_ && Clock::now() >= deadline_; }) ||
-          (stopping_ && Clock::now() + wait >= deadline_)) {
+      const auto wake = Clock::now() + wait;
+      while (true) {
+        const auto until = stopping_ ? std::min<Clock::time_point>(wake, deadline_) : wake;
+        if (Clock::now() >= until) break;
+        cv_.wait_until(lock, until);
+      }
+      if (stopping_ && Clock::now() >= deadline_) {
         logger_->warn("exporters.{}: stopping: gave up on a request to {}: {}", id_, s_.url,
                       st.message());
         return st;

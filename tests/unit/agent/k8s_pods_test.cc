@@ -53,6 +53,13 @@ constexpr const char* kPodList = R"({
      "spec": {"nodeName": "node-a"},
      "status": {"containerStatuses": [{"name": "report", "image": "busybox@sha256:abcd",
                   "containerID": "docker://3333333333333333333333333333333333333333333333333333333333333333"}]}},
+    {"metadata": {"name": "etcd-node-a", "namespace": "kube-system", "uid": "9d8c7b6a-0000-4000-8000-000000000005",
+                  "annotations": {"kubernetes.io/config.mirror": "3f1d2c4b5a6978877665544332211000",
+                                  "kubernetes.io/config.source": "file"},
+                  "ownerReferences": [{"kind": "Node", "name": "node-a", "controller": true}]},
+     "spec": {"nodeName": "node-a"},
+     "status": {"containerStatuses": [{"name": "etcd", "image": "registry.k8s.io/etcd:3.5.9-0",
+                  "containerID": "containerd://4444444444444444444444444444444444444444444444444444444444444444"}]}},
     {"metadata": {"name": "pending", "namespace": "default", "uid": "5b6c7d8e-0000-4000-8000-000000000004",
                   "ownerReferences": [{"kind": "Node", "name": "node-a", "controller": false}]},
      "spec": {"nodeName": "node-a"},
@@ -63,7 +70,7 @@ using Attrs = std::vector<std::pair<std::string, std::string>>;
 
 TEST(K8sPodsTest, ParsesNamesOwnersAndContainers) {
   auto pods = parse_pod_list(kPodList);
-  ASSERT_EQ(pods.size(), 4u);
+  ASSERT_EQ(pods.size(), 5u);
   const PodMetadata& shop = pods[0];
   EXPECT_EQ(shop.uid, kShopUid);
   EXPECT_EQ(shop.name, "shop-7c9d8f6b5d-x2k4p");
@@ -84,8 +91,21 @@ TEST(K8sPodsTest, ParsesNamesOwnersAndContainers) {
   EXPECT_EQ(pg.image_tag, "");
   EXPECT_EQ(pods[2].owners, (Attrs{{"k8s.job.name", "report-28391040"}, {"k8s.cronjob.name", "report"}}));
   EXPECT_EQ(pods[2].containers.begin()->second.image_name, "busybox");
-  EXPECT_TRUE(pods[3].owners.empty()) << "only the controller owner counts";
-  EXPECT_TRUE(pods[3].containers.empty()) << "a container not started has no id";
+  EXPECT_EQ(pods[3].mirror_of, "3f1d2c4b5a6978877665544332211000");
+  EXPECT_TRUE(pods[3].owners.empty()) << "a static pod's controller is its Node: no workload";
+  EXPECT_TRUE(pods[4].owners.empty()) << "only the controller owner counts";
+  EXPECT_TRUE(pods[4].containers.empty()) << "a container not started has no id";
+}
+
+TEST(K8sPodsTest, StaticPodsAreFoundByTheirKubeletUid) {
+  PodDirectory pods;
+  pods.replace(parse_pod_list(kPodList));
+  // The cgroup of a static pod names the kubelet's UID, which is not the mirror pod's uid.
+  auto etcd = pods.find("3f1d2c4b5a6978877665544332211000");
+  ASSERT_TRUE(etcd.has_value());
+  EXPECT_EQ(etcd->name, "etcd-node-a");
+  EXPECT_EQ(etcd->namespace_name, "kube-system");
+  EXPECT_TRUE(pods.find("9d8c7b6a-0000-4000-8000-000000000005").has_value());
 }
 
 TEST(K8sPodsTest, SplitsImages) {
@@ -162,7 +182,8 @@ class FakeApiServer {
       if (auth == nullptr || *auth != "Bearer " + token_) {
         return net::HttpResponse::json(401, R"({"kind":"Status","reason":"Unauthorized"})");
       }
-      if (req.query_param("fieldSelector") != std::optional<std::string>("spec.nodeName=node-a")) {
+      if (req.query_param("fieldSelector") != std::optional<std::string>("spec.nodeName=node-a") ||
+          req.query_param("resourceVersion") != std::optional<std::string>("0")) {
         return net::HttpResponse::json(400, R"({"kind":"Status","reason":"BadRequest"})");
       }
       return net::HttpResponse::json(200, kPodList);
@@ -214,7 +235,7 @@ TEST(K8sPodsTest, WatcherListsThisNodesPodsWithTheServiceAccountToken) {
   write_file(token, "token-1\n");
   watcher.refresh();
   ASSERT_TRUE(testing::wait_for([&] { return watcher.lists_ok() == 1; }));
-  EXPECT_EQ(pods->size(), 4u);
+  EXPECT_EQ(pods->size(), 6u) << "5 pods, the static one under both of its UIDs";
   ASSERT_TRUE(pods->find(kShopUid).has_value());
   EXPECT_EQ(pods->find(kShopUid)->name, "shop-7c9d8f6b5d-x2k4p");
   watcher.stop();

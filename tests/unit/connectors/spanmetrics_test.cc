@@ -216,13 +216,42 @@ TEST_F(SpanMetricsTest, CardinalityLimitSendsNewLabelSetsToTheOverflowSeries) {
   EXPECT_EQ(metrics_.value("hodos_spanmetrics_overflow_spans_total", {{"connector", "spanmetrics"}}), 2);
 }
 
+TEST_F(SpanMetricsTest, BucketsFinerThanAMillisecond) {
+  // The Collector README's own example.
+  auto c = make("metrics_flush_interval: 1h\n"
+                "histogram: {explicit: {buckets: [100us, 1ms, 1.5ms, 2ms, 6ms, 10ms, 100ms, 250ms]}}");
+  ASSERT_TRUE(c->start().is_ok());
+  ASSERT_TRUE(c->consume(batch_of({{"s", "op", core::SpanKind::kServer, core::StatusCode::kUnset, 2}})).is_ok());
+  c->shutdown(std::chrono::steady_clock::now());
+  const auto batch = capture_.last();
+  EXPECT_EQ(batch.metrics[1].bounds, (std::vector<double>{0.1, 1, 1.5, 2, 6, 10, 100, 250}));
+  EXPECT_EQ(point(batch, "traces.span.metrics.duration", {})->bucket_counts,
+            (std::vector<uint64_t>{0, 0, 0, 1, 0, 0, 0, 0, 0})) << "2 ms is in le=2";
+}
+
+TEST_F(SpanMetricsTest, SeriesNoSpanUpdatedExpire) {
+  auto c = make("metrics_flush_interval: 10ms\nmetrics_expiration: 60ms");
+  ASSERT_TRUE(c->start().is_ok());
+  ASSERT_TRUE(c->consume(batch_of({{"s", "old"}})).is_ok());
+  ASSERT_TRUE(testing::wait_for([&] { return point(capture_.last(), "traces.span.metrics.calls", {{"span.name", "old"}}); }));
+  // Keep "new" alive until "old" has gone from the flushes.
+  ASSERT_TRUE(testing::wait_for([&] {
+    EXPECT_TRUE(c->consume(batch_of({{"s", "new"}})).is_ok());
+    const auto batch = capture_.last();
+    return point(batch, "traces.span.metrics.calls", {{"span.name", "new"}}) != nullptr &&
+           point(batch, "traces.span.metrics.calls", {{"span.name", "old"}}) == nullptr;
+  }));
+  c->shutdown(std::chrono::steady_clock::now());
+  EXPECT_GT(point(capture_.last(), "traces.span.metrics.calls", {{"span.name", "new"}})->value, 1);
+}
+
 TEST_F(SpanMetricsTest, ConfigErrorsNameTheKey) {
   EXPECT_EQ(error_of("histogram: {explicit: {buckets: [10ms, 5ms]}}"),
             "connectors.spanmetrics.histogram.explicit.buckets: list the bounds in increasing "
             "order, each once");
   EXPECT_EQ(error_of("histogram: {explicit: {buckets: [fast]}}"),
-            "connectors.spanmetrics.histogram.explicit.buckets: 'fast' is not a duration like 5ms "
-            "or 1s");
+            "connectors.spanmetrics.histogram.explicit.buckets: 'fast' is not a duration like "
+            "100us, 5ms or 1s");
   EXPECT_EQ(error_of("histogram: {exponential: {max_size: 160}}"),
             "connectors.spanmetrics.histogram.exponential: not supported; use explicit buckets "
             "(Prometheus reads those)");

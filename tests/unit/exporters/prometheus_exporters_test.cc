@@ -1,5 +1,9 @@
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <snappy.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <mutex>
 
@@ -7,6 +11,7 @@
 #include "exporters/prometheus.h"
 #include "exporters/prometheus_common.h"
 #include "exporters/prometheus_remote_write.h"
+#include "net/http_client.h"
 #include "net/http_server.h"
 #include "pipeline/metrics.h"
 #include "prometheus/remote.pb.h"
@@ -219,6 +224,49 @@ TEST(PrometheusRemoteWrite, RetriesWhileTheReceiverIsUnavailableAndKeepsOrder) {
                           {{"exporter", "prometheusremotewrite"}}), 0);
 }
 
+TEST(PrometheusRemoteWrite, RetriesEvery5xxAsTheSpecSays) {
+  RemoteWriteReceiver receiver({500});
+  pipeline::Metrics metrics;
+  auto e = make_remote_write(metrics, "endpoint: " + receiver.url() +
+                                          "\nretry_on_failure: {initial_interval: 10ms}\n");
+  ASSERT_TRUE(e->start().is_ok());
+  ASSERT_TRUE(e->consume_metrics(red_batch(1)).is_ok());
+  ASSERT_TRUE(wait_for([&] { return receiver.requests().size() == 1; }));
+  e->shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  EXPECT_EQ(receiver.attempts(), 2);
+}
+
+TEST(PrometheusRemoteWrite, LabelsAreSortedEvenWhenUpperCaseSortsBeforeName) {
+  RemoteWriteReceiver receiver;
+  pipeline::Metrics metrics;
+  auto e = make_remote_write(metrics, "endpoint: " + receiver.url() + "\nexternal_labels: {Cluster: eu1}\n");
+  ASSERT_TRUE(e->start().is_ok());
+  ASSERT_TRUE(e->consume_metrics(red_batch(1)).is_ok());
+  ASSERT_TRUE(wait_for([&] { return receiver.requests().size() == 1; }));
+  e->shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  const auto requests = receiver.requests();
+  const auto& ts = requests[0].timeseries(0);
+  ASSERT_GE(ts.labels_size(), 2);
+  EXPECT_EQ(ts.labels(0).name(), "Cluster");
+  EXPECT_EQ(ts.labels(1).name(), "__name__");
+  for (int i = 1; i < ts.labels_size(); ++i) EXPECT_LT(ts.labels(i - 1).name(), ts.labels(i).name());
+}
+
+TEST(PrometheusRemoteWrite, ShutdownDoesNotWaitOutALongBackoff) {
+  pipeline::Metrics metrics;
+  auto e = make_remote_write(metrics,
+                             "endpoint: http://127.0.0.1:1/api/v1/write\n"
+                             "retry_on_failure: {initial_interval: 1h, max_interval: 1h}\n");
+  ASSERT_TRUE(e->start().is_ok());
+  ASSERT_TRUE(e->consume_metrics(red_batch(1)).is_ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  e->shutdown(t0 + std::chrono::milliseconds(300));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30))
+      << "the worker slept out its backoff past the shutdown deadline";
+  EXPECT_EQ(metrics.value("otelcol_exporter_send_failed_metric_points_total",
+                          {{"exporter", "prometheusremotewrite"}}), 2);
+}
+
 TEST(PrometheusRemoteWrite, DropsWhatTheReceiverRefusesAndCountsIt) {
   RemoteWriteReceiver receiver({401});
   pipeline::Metrics metrics;
@@ -297,6 +345,53 @@ TEST(PrometheusRemoteWrite, ConfigErrors) {
   EXPECT_EQ(error_of("endpoint: http://p:9090/api/v1/write\nremote_write_queue: {enabled: false}"),
             "exporters.prometheusremotewrite.remote_write_queue.enabled: the queue cannot be "
             "turned off; set queue_size to bound it");
+}
+
+uint16_t unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(PrometheusExporter, ServesTheSeriesOfEveryProducerUntilTheyExpire) {
+  pipeline::Metrics metrics;
+  const std::string endpoint = "127.0.0.1:" + std::to_string(unused_port());
+  pipeline::ConfigNode config(YAML::Load("endpoint: " + endpoint + "\nmetric_expiration: 1h"),
+                              "exporters.prometheus");
+  auto e = make_prometheus_exporter_factory()->create({{"prometheus", ""}, metrics, quiet_logger()},
+                                                       config);
+  ASSERT_TRUE(e->start().is_ok());
+  // Two connectors feeding one exporter: neither's flush hides the other's series.
+  core::MetricBatch a = red_batch(3);
+  core::MetricBatch b = red_batch(5);
+  for (auto& m : b.metrics) m.points[0].attributes[0].second = "payments";
+  ASSERT_TRUE(e->consume_metrics(a).is_ok());
+  ASSERT_TRUE(e->consume_metrics(b).is_ok());
+  ASSERT_TRUE(e->consume_metrics(red_batch(4)).is_ok());  // checkout again: replaces its value
+  net::HttpClient client;
+  net::HttpClientRequest req;
+  req.method = "GET";
+  req.url = "http://" + endpoint + "/metrics";
+  const std::string text = client.send(req).body;
+  e->shutdown(std::chrono::steady_clock::now());
+  EXPECT_NE(text.find("traces_span_metrics_calls_total{job=\"checkout\",service_name=\"checkout\","), std::string::npos) << text;
+  EXPECT_NE(text.find("service_name=\"checkout\",span_kind=\"SPAN_KIND_SERVER\",span_name=\"GET /cart\",status_code=\"STATUS_CODE_ERROR\"} 4\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("service_name=\"payments\",span_kind=\"SPAN_KIND_SERVER\",span_name=\"GET /cart\",status_code=\"STATUS_CODE_ERROR\"} 5\n"), std::string::npos) << text;
+  size_t calls = 0;
+  for (size_t at = text.find("\ntraces_span_metrics_calls_total{"); at != std::string::npos;
+       at = text.find("\ntraces_span_metrics_calls_total{", at + 1)) {
+    ++calls;
+  }
+  EXPECT_EQ(calls, 2u) << "one series per service: the older checkout value is gone";
+  size_t types = 0;
+  for (size_t at = text.find("# TYPE"); at != std::string::npos; at = text.find("# TYPE", at + 1)) ++types;
+  EXPECT_EQ(types, 2u) << "one TYPE line per family";
 }
 
 TEST(PrometheusExporter, ConfigErrors) {
