@@ -98,7 +98,7 @@ struct Agent::Published {
                                    "Server spans that continue the trace of an incoming "
                                    "traceparent (an SDK or a Hodos-traced caller).")),
         db_calls(m.counter("hodos_agent_db_calls_total",
-                           "Database and cache calls (PostgreSQL, MySQL, Redis) made into spans.")),
+                           "Database, cache and Kafka calls (PostgreSQL, MySQL, Redis, Kafka) made into spans.")),
         db_parse_errors(m.counter("hodos_agent_db_parse_errors_total",
                                   "Malformed bytes on database and cache client connections.")),
         db_truncated(m.counter("hodos_agent_db_truncated_messages_total",

@@ -142,6 +142,10 @@ std::string http_span_name(std::string_view method, std::string_view path) {
 }
 
 std::string db_span_name(const protocols::DbCall& call) {
+  // Messaging: {operation} {destination} ("send orders", "poll orders").
+  if (call.system == "kafka") {
+    return call.destination.empty() ? call.operation : call.operation + " " + call.destination;
+  }
   // {operation} {collection}, else the operation, else the system (database conventions).
   if (call.operation.empty()) return std::string(call.system);
   if (call.collection.empty()) return call.operation;
@@ -255,13 +259,27 @@ core::Span& SpanBuilder::add_db_call(core::SpanBatch& batch, const TrackedExchan
 
   AttributeWriter attrs(arena, span.attributes);
   span.attributes.reserve(arena, 14);
-  attrs.str("db.system.name", call.system);
-  if (!call.namespace_name.empty()) attrs.str("db.namespace", call.namespace_name);
-  if (!call.operation.empty()) attrs.str("db.operation.name", call.operation);
-  if (!call.collection.empty()) attrs.str("db.collection.name", call.collection);
-  if (!call.query_text.empty()) attrs.str("db.query.text", call.query_text);
-  if (call.batch_size > 1) attrs.integer("db.operation.batch.size", call.batch_size);
-  if (!call.status_code.empty()) attrs.str("db.response.status_code", call.status_code);
+  if (call.system == "kafka") {
+    // The messaging conventions: a send is a PRODUCER span, a poll a CLIENT one.
+    const bool send = call.operation == "send";
+    if (send) span.kind = core::SpanKind::kProducer;
+    attrs.str("messaging.system", call.system);
+    attrs.str("messaging.operation.type", send ? "send" : "receive");
+    attrs.str("messaging.operation.name", call.operation);
+    if (!call.destination.empty()) attrs.str("messaging.destination.name", call.destination);
+    if (!call.partition.empty()) attrs.str("messaging.destination.partition.id", call.partition);
+    if (call.message_count >= 0) attrs.integer("messaging.batch.message_count", call.message_count);
+    if (call.offset >= 0) attrs.integer("messaging.kafka.offset", call.offset);
+    if (!call.client_id.empty()) attrs.str("messaging.client.id", call.client_id);
+  } else {
+    attrs.str("db.system.name", call.system);
+    if (!call.namespace_name.empty()) attrs.str("db.namespace", call.namespace_name);
+    if (!call.operation.empty()) attrs.str("db.operation.name", call.operation);
+    if (!call.collection.empty()) attrs.str("db.collection.name", call.collection);
+    if (!call.query_text.empty()) attrs.str("db.query.text", call.query_text);
+    if (call.batch_size > 1) attrs.integer("db.operation.batch.size", call.batch_size);
+    if (!call.status_code.empty()) attrs.str("db.response.status_code", call.status_code);
+  }
   const std::string local_address = t.local.address_string();
   const std::string remote_address = t.remote.address_string();
   attrs.str("server.address", remote_address);

@@ -64,7 +64,7 @@ void run_status(const StatusOptions& o) {
       std::printf("  context   traceparent injection %s; %llu requests injected\n",
                   str(injection, "detail").c_str(),
                   static_cast<unsigned long long>(num(agent, "injected")));
-      std::printf("  databases %llu calls (PostgreSQL, MySQL, Redis)\n",
+      std::printf("  databases %llu calls (PostgreSQL, MySQL, Redis, Kafka)\n",
                   static_cast<unsigned long long>(num(agent, "db_calls")));
     } else {
       std::printf("  agent     not running: %s\n", str(agent, "reason").c_str());

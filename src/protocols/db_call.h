@@ -1,4 +1,4 @@
-// What the database and cache protocols (postgres/, mysql/, redis/) share: the call a client made
+// What the database, cache and queue protocols (postgres/, mysql/, redis/, kafka/) share: the call a client made
 // and its answer, as a CLIENT span with the OpenTelemetry database conventions needs it, and the
 // matcher interface the agent feeds a client connection's chunks to. The traced process is always
 // the client: its writes (egress) are requests, its reads (ingress) are responses.
@@ -18,7 +18,8 @@
 namespace hodos::protocols {
 
 struct DbCall {
-  std::string_view system;     // db.system.name: "postgresql", "mysql", "redis" (static strings)
+  std::string_view system;     // db.system.name: "postgresql", "mysql", "redis"; or
+                               // messaging.system: "kafka" (static strings)
   std::string namespace_name;  // db.namespace: the database, or Redis's index; empty when unknown
   std::string operation;       // db.operation.name: "SELECT", "GET"; empty when not known
   std::string collection;      // db.collection.name: the one table a statement names, else empty
@@ -31,6 +32,14 @@ struct DbCall {
                                // (a Redis MULTI/EXEC, a multi-statement query); 0 when single
   uint64_t start_ns = 0;       // timestamp of the chunk holding the request's first byte
   uint64_t end_ns = 0;         // timestamp of the chunk holding the answer's last byte
+
+  // Messaging systems (system "kafka"): operation is "send" or "poll"; the rest of the query
+  // fields stay empty.
+  std::string destination;     // messaging.destination.name: the one topic; empty when several
+  std::string partition;       // messaging.destination.partition.id, when exactly one
+  int64_t message_count = -1;  // messaging.batch.message_count; -1 when not known
+  int64_t offset = -1;         // messaging.kafka.offset: a send's base offset to one partition
+  std::string client_id;       // messaging.client.id
 };
 
 struct DbMatchOptions {

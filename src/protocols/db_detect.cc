@@ -1,5 +1,6 @@
 #include "protocols/db_detect.h"
 
+#include "protocols/kafka/match.h"
 #include "protocols/mysql/match.h"
 #include "protocols/postgres/match.h"
 #include "protocols/postgres/parse.h"
@@ -16,6 +17,7 @@ DbProtocol detect_db_client(Direction direction, std::string_view first_bytes) {
   if (postgres::looks_like_postgres_client(first_bytes)) return DbProtocol::kPostgres;
   if (redis::looks_like_redis_client(first_bytes)) return DbProtocol::kRedis;
   if (mysql::looks_like_mysql_client(first_bytes)) return DbProtocol::kMySql;
+  if (kafka::looks_like_kafka_client(first_bytes)) return DbProtocol::kKafka;
   return DbProtocol::kNone;
 }
 
@@ -30,6 +32,8 @@ std::unique_ptr<DbMatcher> make_db_matcher(DbProtocol protocol, DbMatcher::Sink 
       return redis::make_redis_matcher(
           std::move(sink), options,
           from_start ? redis::ConnectionStart::kFromStart : redis::ConnectionStart::kMidStream);
+    case DbProtocol::kKafka:
+      return kafka::make_kafka_matcher(std::move(sink), options, from_start);
     case DbProtocol::kNone:
       break;
   }
@@ -41,6 +45,7 @@ std::string_view db_system_name(DbProtocol protocol) {
     case DbProtocol::kPostgres: return "postgresql";
     case DbProtocol::kMySql: return "mysql";
     case DbProtocol::kRedis: return "redis";
+    case DbProtocol::kKafka: return "kafka";
     case DbProtocol::kNone: break;
   }
   return "";

@@ -194,7 +194,7 @@ test('a Node service with pg and ioredis: the extended protocol and bound values
   const status = JSON.parse((await runHodos(['status', '--json', '--api', up.apiUrl])).stdout);
   assert.ok(status.components.agent.db_calls >= 3, JSON.stringify(status.components.agent));
   const statusText = (await runHodos(['status', '--api', up.apiUrl])).stdout;
-  assert.match(statusText, /^ {2}databases \d+ calls \(PostgreSQL, MySQL, Redis\)$/m);
+  assert.match(statusText, /^ {2}databases \d+ calls \(PostgreSQL, MySQL, Redis, Kafka\)$/m);
 });
 
 test('a Node service with mysql2: prepared statements, text queries and errors against MariaDB', { skip }, async () => {

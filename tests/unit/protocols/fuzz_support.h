@@ -1,9 +1,14 @@
 // What the protocol fuzz checks (tests/unit/protocols/*/fuzz_check.h) share.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "protocols/stream.h"
 
 namespace hodos::protocols::fuzz_support {
 
@@ -28,5 +33,72 @@ class Rng {
  private:
   uint64_t state_ = 0xcbf29ce484222325ULL;
 };
+
+// A two-direction conversation as fuzz input: records of
+//   [flags] [length: 2 bytes, little-endian] [bytes]
+// where flags bit 0 is the direction (1 = ingress) and bit 1 asks for the capture to cut the
+// record short (the matchers of client protocols: mysql/, kafka/).
+struct Record {
+  Direction direction;
+  bool cut;
+  std::string_view bytes;
+};
+
+inline std::vector<Record> parse_records(std::string_view input) {
+  std::vector<Record> out;
+  while (input.size() >= 3) {
+    auto flags = static_cast<uint8_t>(input[0]);
+    size_t size = static_cast<uint8_t>(input[1]) | (static_cast<uint8_t>(input[2]) << 8);
+    input.remove_prefix(3);
+    size = std::min(size, input.size());
+    out.push_back({(flags & 1) ? Direction::kIngress : Direction::kEgress, (flags & 2) != 0,
+                   input.substr(0, size)});
+    input.remove_prefix(size);
+  }
+  return out;
+}
+
+inline std::string encode_records(const std::vector<Record>& records) {
+  std::string out;
+  for (const Record& r : records) {
+    for (size_t at = 0; at < r.bytes.size() || at == 0; at += 0xffff) {
+      std::string_view part = r.bytes.substr(at, 0xffff);
+      out.push_back(
+          static_cast<char>((r.direction == Direction::kIngress ? 1 : 0) | (r.cut ? 2 : 0)));
+      out.push_back(static_cast<char>(part.size() & 0xff));
+      out.push_back(static_cast<char>(part.size() >> 8));
+      out.append(part);
+      if (r.bytes.empty()) break;
+    }
+  }
+  return out;
+}
+
+struct Piece {
+  Direction direction;
+  std::string_view captured;
+  uint64_t length;
+};
+
+// Cuts each record into chunks; with `gaps`, records marked cut (and some others) lose their
+// tail as a short capture does.
+inline std::vector<Piece> cut(const std::vector<Record>& records, Rng& rng, bool gaps) {
+  std::vector<Piece> out;
+  for (const Record& r : records) {
+    std::string_view bytes = r.bytes;
+    if (bytes.empty()) continue;
+    bool whole = rng.below(3) == 0;
+    while (!bytes.empty()) {
+      size_t size = whole ? bytes.size() : 1 + rng.below(rng.below(4) == 0 ? bytes.size() : 24);
+      std::string_view piece = bytes.substr(0, size);
+      std::string_view captured = piece;
+      if (gaps && (r.cut || rng.below(16) == 0))
+        captured = piece.substr(0, rng.below(piece.size() + 1));
+      out.push_back({r.direction, captured, piece.size()});
+      bytes.remove_prefix(piece.size());
+    }
+  }
+  return out;
+}
 
 }  // namespace hodos::protocols::fuzz_support

@@ -19,47 +19,11 @@ namespace hodos::protocols::mysql::fuzz {
 
 using Rng = fuzz_support::Rng;
 
-struct Record {
-  Direction direction;
-  bool cut;
-  std::string_view bytes;
-};
-
-inline std::vector<Record> parse_records(std::string_view input) {
-  std::vector<Record> out;
-  while (input.size() >= 3) {
-    auto flags = static_cast<uint8_t>(input[0]);
-    size_t size = static_cast<uint8_t>(input[1]) | (static_cast<uint8_t>(input[2]) << 8);
-    input.remove_prefix(3);
-    size = std::min(size, input.size());
-    out.push_back({(flags & 1) ? Direction::kIngress : Direction::kEgress, (flags & 2) != 0,
-                   input.substr(0, size)});
-    input.remove_prefix(size);
-  }
-  return out;
-}
-
-inline std::string encode_records(const std::vector<Record>& records) {
-  std::string out;
-  for (const Record& r : records) {
-    for (size_t at = 0; at < r.bytes.size() || at == 0; at += 0xffff) {
-      std::string_view part = r.bytes.substr(at, 0xffff);
-      out.push_back(
-          static_cast<char>((r.direction == Direction::kIngress ? 1 : 0) | (r.cut ? 2 : 0)));
-      out.push_back(static_cast<char>(part.size() & 0xff));
-      out.push_back(static_cast<char>(part.size() >> 8));
-      out.append(part);
-      if (r.bytes.empty()) break;
-    }
-  }
-  return out;
-}
-
-struct Piece {
-  Direction direction;
-  std::string_view captured;
-  uint64_t length;
-};
+using fuzz_support::cut;
+using fuzz_support::encode_records;
+using fuzz_support::parse_records;
+using fuzz_support::Piece;
+using fuzz_support::Record;
 
 struct Run {
   std::vector<std::string> calls;  // each call's content, for comparing runs
@@ -134,27 +98,6 @@ inline Run run_matcher(const std::vector<Piece>& pieces, const DbMatchOptions& o
   }
   if (run.failure.empty() && close && matcher->active()) run.failure = "active after close";
   return run;
-}
-
-// Cuts each record into chunks; with `gaps`, records marked cut (and some others) lose their
-// tail as a short capture does.
-inline std::vector<Piece> cut(const std::vector<Record>& records, Rng& rng, bool gaps) {
-  std::vector<Piece> out;
-  for (const Record& r : records) {
-    std::string_view bytes = r.bytes;
-    if (bytes.empty()) continue;
-    bool whole = rng.below(3) == 0;
-    while (!bytes.empty()) {
-      size_t size = whole ? bytes.size() : 1 + rng.below(rng.below(4) == 0 ? bytes.size() : 24);
-      std::string_view piece = bytes.substr(0, size);
-      std::string_view captured = piece;
-      if (gaps && (r.cut || rng.below(16) == 0))
-        captured = piece.substr(0, rng.below(piece.size() + 1));
-      out.push_back({r.direction, captured, piece.size()});
-      bytes.remove_prefix(piece.size());
-    }
-  }
-  return out;
 }
 
 inline std::string check_input(std::string_view input) {

@@ -1,0 +1,619 @@
+#include "protocols/kafka/match.h"
+
+#include <algorithm>
+#include <cctype>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hodos::protocols::kafka {
+
+namespace {
+
+constexpr int16_t kProduce = 0;
+constexpr int16_t kFetch = 1;
+constexpr int16_t kMaxApiKey = 80;      // the highest key in use is in the 70s
+constexpr int16_t kMaxApiVersion = 20;  // Fetch, the most revised API, is at 17
+constexpr uint32_t kMaxMessage = 100u << 20;  // brokers' default socket.request.max.bytes
+constexpr size_t kKeep = 64 << 10;  // message bytes kept for parsing: headers, never payloads
+
+// The version from which a request (and its response) uses the flexible encoding: compact
+// strings and arrays, tagged fields.
+bool flexible(int16_t api_key, int16_t version) {
+  switch (api_key) {
+    case kProduce: return version >= 9;
+    case kFetch: return version >= 12;
+    default: return false;  // other bodies are not read
+  }
+}
+
+// Bounds-checked reading of the Kafka primitive types; once a read runs past the bytes, every
+// later read fails too.
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : b_(bytes) {}
+  bool ok() const { return ok_; }
+  size_t remaining() const { return ok_ ? b_.size() - pos_ : 0; }
+
+  template <class T>
+  T big_endian(size_t n) {
+    if (!need(n)) return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(b_[pos_ + i]);
+    pos_ += n;
+    return static_cast<T>(v);
+  }
+  int8_t i8() { return big_endian<int8_t>(1); }
+  int16_t i16() { return big_endian<int16_t>(2); }
+  int32_t i32() { return big_endian<int32_t>(4); }
+  int64_t i64() { return big_endian<int64_t>(8); }
+  uint64_t uvarint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (!need(1)) return 0;
+      const auto byte = static_cast<uint8_t>(b_[pos_++]);
+      v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return v;
+    }
+    ok_ = false;
+    return 0;
+  }
+  void skip(uint64_t n) {
+    if (need(n)) pos_ += n;
+  }
+  // STRING / NULLABLE_STRING (int16 length), or COMPACT_ (uvarint length + 1).
+  std::optional<std::string_view> string(bool compact) {
+    int64_t len = compact ? static_cast<int64_t>(uvarint()) - 1 : i16();
+    if (!ok_ || len < 0) return std::nullopt;
+    if (!need(static_cast<uint64_t>(len))) return std::nullopt;
+    std::string_view s = b_.substr(pos_, static_cast<size_t>(len));
+    pos_ += static_cast<size_t>(len);
+    return s;
+  }
+  // ARRAY / COMPACT_ARRAY length; -1 for null.
+  int64_t array_length(bool compact) {
+    return compact ? static_cast<int64_t>(uvarint()) - 1 : static_cast<int64_t>(i32());
+  }
+  // BYTES / RECORDS: the declared length and the part of them present (may be shorter), skipped.
+  int64_t bytes(bool compact, std::string_view* present) {
+    int64_t len = compact ? static_cast<int64_t>(uvarint()) - 1 : static_cast<int64_t>(i32());
+    if (!ok_) return -1;
+    if (len <= 0) {
+      *present = {};
+      return len;
+    }
+    const size_t have = std::min<uint64_t>(static_cast<uint64_t>(len), b_.size() - pos_);
+    *present = b_.substr(pos_, have);
+    skip(static_cast<uint64_t>(len));
+    return len;
+  }
+  void tagged_fields() {
+    uint64_t n = uvarint();
+    for (uint64_t i = 0; ok_ && i < n; ++i) {
+      uvarint();  // tag
+      skip(uvarint());
+    }
+  }
+
+ private:
+  bool need(uint64_t n) {
+    if (ok_ && n <= b_.size() - pos_) return true;
+    ok_ = false;
+    return false;
+  }
+  std::string_view b_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+// Records in a RECORDS field: the recordsCount of each v2 record batch, walked by batchLength.
+// nullopt when a batch header lies beyond the captured bytes or the batches are an older format.
+std::optional<int64_t> count_records(std::string_view present, int64_t declared) {
+  if (declared <= 0) return 0;
+  int64_t total = 0;
+  uint64_t at = 0;
+  while (at < static_cast<uint64_t>(declared)) {
+    // baseOffset(8) batchLength(4) partitionLeaderEpoch(4) magic(1) crc(4) attributes(2)
+    // lastOffsetDelta(4) baseTimestamp(8) maxTimestamp(8) producerId(8) producerEpoch(2)
+    // baseSequence(4) recordsCount(4)
+    if (at + 61 > present.size()) return std::nullopt;
+    Reader r(present.substr(at, 61));
+    r.i64();
+    const int32_t batch_length = r.i32();
+    r.i32();
+    const int8_t magic = r.i8();
+    if (magic != 2 || batch_length < 49) return std::nullopt;
+    r.skip(4 + 2 + 4 + 8 + 8 + 8 + 2 + 4);
+    const int32_t count = r.i32();
+    if (!r.ok() || count < 0) return std::nullopt;
+    total += count;
+    at += 12 + static_cast<uint64_t>(batch_length);
+  }
+  return total;
+}
+
+bool printable(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isprint(static_cast<unsigned char>(c)) != 0;
+  });
+}
+
+struct RequestHeader {
+  uint32_t size = 0;
+  int16_t api_key = 0;
+  int16_t api_version = 0;
+  int32_t correlation_id = 0;
+  std::string_view client_id;
+  size_t body_at = 0;  // offset of the body in the message (after the size)
+};
+
+// A request header at the start of `message` (size included). nullopt when implausible.
+std::optional<RequestHeader> parse_request_header(std::string_view message) {
+  Reader r(message);
+  RequestHeader h;
+  h.size = static_cast<uint32_t>(r.i32());
+  h.api_key = r.i16();
+  h.api_version = r.i16();
+  h.correlation_id = r.i32();
+  auto client = r.string(false);  // the client id is never compact, even in header v2
+  if (!r.ok() || h.size < 8 || h.size > kMaxMessage || h.api_key < 0 || h.api_key > kMaxApiKey ||
+      h.api_version < 0 || h.api_version > kMaxApiVersion) {
+    return std::nullopt;
+  }
+  if (client) {
+    if (!printable(*client) || client->size() + 10 > h.size) return std::nullopt;
+    h.client_id = *client;
+  }
+  if (flexible(h.api_key, h.api_version)) r.tagged_fields();
+  if (!r.ok()) return std::nullopt;
+  h.body_at = message.size() - r.remaining();
+  return h;
+}
+
+// One topic of a Produce request or of a response: its partitions and what they held.
+struct TopicCalls {
+  std::string name;
+  std::vector<int32_t> partitions;
+  std::optional<int64_t> records = 0;  // nullopt once a count is unknown
+  int16_t error = 0;                   // the first non-zero error code
+  int64_t base_offset = -1;
+};
+
+void add_records(TopicCalls& t, std::optional<int64_t> n) {
+  if (t.records && n) {
+    *t.records += *n;
+  } else {
+    t.records.reset();
+  }
+}
+
+struct Pending {
+  int32_t correlation_id = 0;
+  int16_t api_key = 0;
+  int16_t api_version = 0;
+  std::string client_id;
+  uint64_t start_ns = 0;
+  bool truncated = false;
+  std::vector<TopicCalls> topics;  // Produce
+};
+
+// Reassembles length-prefixed messages from one direction's chunks, keeping at most kKeep bytes
+// of each and noting when a byte of it was not captured.
+class Framer {
+ public:
+  struct Message {
+    std::string_view bytes;  // size prefix included; a prefix of the message when `cut`
+    bool cut = false;
+    uint64_t first_ns = 0, last_ns = 0;
+  };
+  template <class OnMessage, class Resync>
+  void feed(const Chunk& chunk, uint64_t* skipped, OnMessage&& on_message, Resync&& resync) {
+    const std::string_view captured = chunk.captured;
+    const uint64_t total = std::max<uint64_t>(chunk.length, captured.size());
+    uint64_t pos = 0;
+    if (lost_) {
+      // A message start is recognised from its first 8 bytes, which may come in pieces.
+      if (!chunk.length_only && captured.size() == total && probe_.size() + total < 8) {
+        probe_.append(captured);
+        probe_ts_ = probe_.size() == total ? chunk.timestamp_ns : probe_ts_;
+        return;
+      }
+      const std::string candidate = probe_ + std::string(captured);
+      const bool whole_probe = !probe_.empty();
+      const uint64_t probe_ts = probe_ts_;
+      probe_.clear();
+      if (chunk.length_only || !resync(candidate)) {
+        *skipped += total + (whole_probe ? candidate.size() - captured.size() : 0);
+        return;
+      }
+      lost_ = false;
+      reset();
+      if (whole_probe) {
+        // The pieces held back start the message: feed them first, as their own chunk.
+        const std::string held = candidate.substr(0, candidate.size() - captured.size());
+        feed(Chunk{held, held.size(), probe_ts, false}, skipped, on_message, resync);
+      }
+    }
+    while (pos < total) {
+      if (!in_body_) {
+        if (pos >= captured.size()) {  // a message boundary the capture missed
+          lose(total - pos, skipped);
+          return;
+        }
+        if (buf_.empty()) first_ns_ = chunk.timestamp_ns;
+        while (buf_.size() < 4 && pos < captured.size()) buf_.push_back(captured[pos++]);
+        if (buf_.size() < 4) {
+          if (pos < total) lose(total - pos, skipped);
+          return;
+        }
+        const uint32_t size = (static_cast<uint32_t>(static_cast<uint8_t>(buf_[0])) << 24) |
+                              (static_cast<uint32_t>(static_cast<uint8_t>(buf_[1])) << 16) |
+                              (static_cast<uint32_t>(static_cast<uint8_t>(buf_[2])) << 8) |
+                              static_cast<uint8_t>(buf_[3]);
+        if (size < 4 || size > kMaxMessage) {
+          *skipped += buf_.size();  // the bytes read as a size were not one either
+          lose(total - pos, skipped);
+          return;
+        }
+        remaining_ = size;
+        in_body_ = true;
+        continue;
+      }
+      const uint64_t n = std::min(remaining_, total - pos);
+      const uint64_t have = pos < captured.size() ? std::min<uint64_t>(n, captured.size() - pos) : 0;
+      if (!cut_) {
+        const uint64_t keep = std::min<uint64_t>(have, kKeep - std::min(kKeep, buf_.size()));
+        buf_.append(captured.substr(pos, keep));
+        if (keep < n) cut_ = true;
+      }
+      if (have < n && !chunk.length_only) *skipped += n - have;
+      pos += n;
+      remaining_ -= n;
+      if (remaining_ == 0) {
+        on_message(Message{buf_, cut_, first_ns_, chunk.timestamp_ns});
+        reset();
+      }
+    }
+  }
+  // Framing is unknown until a chunk starts a message again (a response before any request).
+  void start_lost() { lost_ = true; }
+  bool lost() const { return lost_; }
+
+ private:
+  void reset() {
+    buf_.clear();
+    in_body_ = false;
+    cut_ = false;
+    remaining_ = 0;
+  }
+  void lose(uint64_t rest, uint64_t* skipped) {
+    *skipped += rest;
+    lost_ = true;
+    reset();
+  }
+  std::string buf_;
+  std::string probe_;  // while lost: the first bytes of a possible message start, held back
+  uint64_t probe_ts_ = 0;
+  bool in_body_ = false;
+  bool cut_ = false;
+  bool lost_ = false;
+  uint64_t remaining_ = 0;
+  uint64_t first_ns_ = 0;
+};
+
+class KafkaMatcher : public DbMatcher {
+ public:
+  KafkaMatcher(Sink sink, DbMatchOptions options, bool from_start)
+      : sink_(std::move(sink)), options_(options) {
+    if (!from_start) {
+      ingress_.start_lost();
+      egress_.start_lost();
+    }
+  }
+
+  void feed(Direction direction, const Chunk& chunk) override {
+    if (closed_) return;
+    if (direction == Direction::kEgress) {
+      egress_.feed(
+          chunk, &counters_.skipped_bytes, [this](const Framer::Message& m) { on_request(m); },
+          [](std::string_view bytes) { return looks_like_kafka_client(bytes); });
+    } else {
+      ingress_.feed(
+          chunk, &counters_.skipped_bytes, [this](const Framer::Message& m) { on_response(m); },
+          [this](std::string_view bytes) { return starts_known_response(bytes); });
+    }
+  }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    counters_.unmatched_requests += pending_.size();
+    pending_.clear();
+  }
+  bool active() const override { return !closed_; }
+  const DbMatchCounters& counters() const override { return counters_; }
+
+ private:
+  bool starts_known_response(std::string_view bytes) const {
+    if (bytes.size() < 8) return false;
+    Reader r(bytes);
+    const int32_t size = r.i32();
+    const int32_t id = r.i32();
+    if (size < 4 || static_cast<uint32_t>(size) > kMaxMessage) return false;
+    return std::any_of(pending_.begin(), pending_.end(),
+                       [id](const Pending& p) { return p.correlation_id == id; });
+  }
+
+  void on_request(const Framer::Message& m) {
+    auto header = parse_request_header(m.bytes);
+    if (!header) {
+      ++counters_.invalid;
+      return;
+    }
+    ++counters_.requests;
+    if (m.cut) ++counters_.truncated;
+    Pending p;
+    p.correlation_id = header->correlation_id;
+    p.api_key = header->api_key;
+    p.api_version = header->api_version;
+    p.client_id = std::string(header->client_id);
+    p.start_ns = m.first_ns;
+    p.truncated = m.cut;
+    if (p.api_key == kProduce) {
+      int16_t acks = 1;
+      parse_produce_request(m.bytes.substr(header->body_at), p, &acks);
+      if (acks == 0) {  // no response will come
+        emit(std::move(p), m.last_ns);
+        return;
+      }
+    }
+    if (pending_.size() >= std::max<size_t>(options_.max_pending_requests, 1)) {
+      pending_.pop_front();
+      ++counters_.unmatched_requests;
+    }
+    pending_.push_back(std::move(p));
+  }
+
+  void on_response(const Framer::Message& m) {
+    Reader r(m.bytes);
+    r.i32();
+    const int32_t id = r.i32();
+    if (!r.ok()) {
+      ++counters_.invalid;
+      return;
+    }
+    // Brokers answer a connection's requests in order: the ones before this answer's are lost.
+    auto it = std::find_if(pending_.begin(), pending_.end(),
+                           [id](const Pending& p) { return p.correlation_id == id; });
+    if (it == pending_.end()) {
+      ++counters_.unmatched_responses;
+      return;
+    }
+    counters_.unmatched_requests += static_cast<uint64_t>(it - pending_.begin());
+    Pending p = std::move(*it);
+    pending_.erase(pending_.begin(), it + 1);
+    if (m.cut) p.truncated = true;
+    const bool flex = flexible(p.api_key, p.api_version);
+    if (flex) r.tagged_fields();  // response header v1
+    const std::string_view body = m.bytes.substr(m.bytes.size() - r.remaining());
+    if (p.api_key == kProduce) {
+      parse_produce_response(body, p);
+      emit(std::move(p), m.last_ns);
+    } else if (p.api_key == kFetch) {
+      if (parse_fetch_response(body, p)) emit(std::move(p), m.last_ns);
+    }
+  }
+
+  void parse_produce_request(std::string_view body, Pending& p, int16_t* acks) {
+    const bool flex = flexible(kProduce, p.api_version);
+    Reader r(body);
+    if (p.api_version >= 3) r.string(flex);  // transactional_id
+    *acks = r.i16();
+    r.i32();  // timeout
+    const int64_t topics = r.array_length(flex);
+    for (int64_t t = 0; r.ok() && t < topics; ++t) {
+      auto name = r.string(flex);
+      if (!name) break;
+      TopicCalls topic;
+      topic.name = std::string(*name);
+      const int64_t partitions = r.array_length(flex);
+      for (int64_t i = 0; r.ok() && i < partitions; ++i) {
+        const int32_t index = r.i32();
+        std::string_view present;
+        const int64_t declared = r.bytes(flex, &present);
+        if (declared < 0 && !r.ok()) break;
+        topic.partitions.push_back(index);
+        add_records(topic, count_records(present, declared));
+        if (flex) r.tagged_fields();
+      }
+      if (!r.ok()) add_records(topic, std::nullopt);
+      if (flex) r.tagged_fields();
+      p.topics.push_back(std::move(topic));
+    }
+    if (!r.ok()) p.truncated = true;
+  }
+
+  // Adds each partition's error and base offset to the request's topics.
+  void parse_produce_response(std::string_view body, Pending& p) {
+    const bool flex = flexible(kProduce, p.api_version);
+    Reader r(body);
+    const int64_t topics = r.array_length(flex);
+    for (int64_t t = 0; r.ok() && t < topics; ++t) {
+      auto name = r.string(flex);
+      const int64_t partitions = r.array_length(flex);
+      TopicCalls* topic = nullptr;
+      for (TopicCalls& tc : p.topics) {
+        if (name && tc.name == *name) topic = &tc;
+      }
+      for (int64_t i = 0; r.ok() && i < partitions; ++i) {
+        r.i32();  // index
+        const int16_t error = r.i16();
+        const int64_t base_offset = r.i64();
+        if (p.api_version >= 2) r.i64();  // log_append_time
+        if (p.api_version >= 5) r.i64();  // log_start_offset
+        if (p.api_version >= 8) {
+          const int64_t errors = r.array_length(flex);
+          for (int64_t e = 0; r.ok() && e < errors; ++e) {
+            r.i32();
+            r.string(flex);
+            if (flex) r.tagged_fields();
+          }
+          r.string(flex);  // error_message: never kept
+        }
+        if (flex) r.tagged_fields();
+        if (!r.ok() || topic == nullptr) continue;
+        if (error != 0 && topic->error == 0) topic->error = error;
+        topic->base_offset = base_offset;
+      }
+      if (flex) r.tagged_fields();
+    }
+    if (!r.ok()) p.truncated = true;
+  }
+
+  // Reads what a Fetch returned into p.topics; false for an idle poll (no records, no error).
+  bool parse_fetch_response(std::string_view body, Pending& p) {
+    const int16_t v = p.api_version;
+    const bool flex = flexible(kFetch, v);
+    Reader r(body);
+    int16_t top_error = 0;
+    if (v >= 1) r.i32();  // throttle_time_ms
+    if (v >= 7) {
+      top_error = r.i16();
+      r.i32();  // session_id
+    }
+    const int64_t topics = r.array_length(flex);
+    bool any_bytes = false;
+    for (int64_t t = 0; r.ok() && t < topics; ++t) {
+      TopicCalls topic;
+      if (v >= 13) {
+        r.skip(16);  // topic_id: the name would need the Metadata that mapped it
+      } else if (auto name = r.string(flex)) {
+        topic.name = std::string(*name);
+      }
+      const int64_t partitions = r.array_length(flex);
+      for (int64_t i = 0; r.ok() && i < partitions; ++i) {
+        const int32_t index = r.i32();
+        const int16_t error = r.i16();
+        r.i64();                      // high_watermark
+        if (v >= 4) r.i64();          // last_stable_offset
+        if (v >= 5) r.i64();          // log_start_offset
+        if (v >= 4) {
+          const int64_t aborted = r.array_length(flex);
+          for (int64_t a = 0; r.ok() && a < aborted; ++a) {
+            r.i64();
+            r.i64();
+            if (flex) r.tagged_fields();
+          }
+        }
+        if (v >= 11) r.i32();  // preferred_read_replica
+        std::string_view present;
+        const int64_t declared = r.bytes(flex, &present);
+        if (flex) r.tagged_fields();
+        if (declared < 0 && !r.ok()) break;
+        if (error != 0 && topic.error == 0) topic.error = error;
+        if (declared > 0) {
+          any_bytes = true;
+          topic.partitions.push_back(index);
+          add_records(topic, count_records(present, declared));
+        } else if (error != 0) {
+          topic.partitions.push_back(index);
+        }
+      }
+      if (flex) r.tagged_fields();
+      if (!topic.partitions.empty()) p.topics.push_back(std::move(topic));
+    }
+    if (!r.ok()) p.truncated = true;
+    const bool any_error = top_error != 0 || std::any_of(p.topics.begin(), p.topics.end(),
+                                                         [](const TopicCalls& tc) { return tc.error != 0; });
+    if (top_error != 0 && p.topics.empty()) p.topics.push_back(TopicCalls{"", {}, 0, top_error, -1});
+    // An idle long poll (no partition returned records or an error) is no call.
+    return any_bytes || any_error;
+  }
+
+  void emit(Pending p, uint64_t end_ns) {
+    DbCall call;
+    call.system = "kafka";
+    call.operation = p.api_key == kProduce ? "send" : "poll";
+    call.client_id = std::move(p.client_id);
+    call.start_ns = p.start_ns;
+    call.end_ns = end_ns;
+    call.truncated = p.truncated;
+    std::optional<int64_t> records = 0;
+    std::vector<int32_t> partitions;
+    int16_t error = 0;
+    for (const TopicCalls& t : p.topics) {
+      if (records && t.records) {
+        *records += *t.records;
+      } else {
+        records.reset();
+      }
+      for (int32_t part : t.partitions) partitions.push_back(part);
+      if (error == 0) error = t.error;
+    }
+    if (p.topics.size() == 1) {
+      call.destination = p.topics[0].name;
+      if (partitions.size() == 1) {
+        call.partition = std::to_string(partitions[0]);
+        if (p.api_key == kProduce && p.topics[0].error == 0) call.offset = p.topics[0].base_offset;
+      }
+    }
+    if (records && !p.truncated) call.message_count = *records;
+    if (error != 0) {
+      call.error = true;
+      call.status_code = error_name(error);
+    }
+    ++counters_.calls;
+    sink_(std::move(call));
+  }
+
+  Sink sink_;
+  DbMatchOptions options_;
+  DbMatchCounters counters_;
+  Framer egress_, ingress_;
+  std::deque<Pending> pending_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+bool looks_like_kafka_client(std::string_view first_egress_bytes) {
+  // Other protocols' first messages fail the size bound (HTTP, TLS, RESP, MySQL's little-endian
+  // lengths read as big-endian), the API key (PostgreSQL's SSLRequest) or the printable client id
+  // (PostgreSQL's startup packet reads as Metadata v0 whose client id holds NULs).
+  return parse_request_header(first_egress_bytes).has_value();
+}
+
+std::unique_ptr<DbMatcher> make_kafka_matcher(DbMatcher::Sink sink, DbMatchOptions options,
+                                              bool from_start) {
+  return std::make_unique<KafkaMatcher>(std::move(sink), options, from_start);
+}
+
+std::string error_name(int16_t code) {
+  static const std::map<int16_t, const char*> kNames = {
+      {-1, "UNKNOWN_SERVER_ERROR"},
+      {1, "OFFSET_OUT_OF_RANGE"},
+      {2, "CORRUPT_MESSAGE"},
+      {3, "UNKNOWN_TOPIC_OR_PARTITION"},
+      {4, "INVALID_FETCH_SIZE"},
+      {5, "LEADER_NOT_AVAILABLE"},
+      {6, "NOT_LEADER_OR_FOLLOWER"},
+      {7, "REQUEST_TIMED_OUT"},
+      {8, "BROKER_NOT_AVAILABLE"},
+      {9, "REPLICA_NOT_AVAILABLE"},
+      {10, "MESSAGE_TOO_LARGE"},
+      {13, "NETWORK_EXCEPTION"},
+      {17, "INVALID_TOPIC_EXCEPTION"},
+      {18, "RECORD_LIST_TOO_LARGE"},
+      {19, "NOT_ENOUGH_REPLICAS"},
+      {20, "NOT_ENOUGH_REPLICAS_AFTER_APPEND"},
+      {21, "INVALID_REQUIRED_ACKS"},
+      {29, "TOPIC_AUTHORIZATION_FAILED"},
+      {35, "UNSUPPORTED_VERSION"},
+  };
+  auto it = kNames.find(code);
+  return it == kNames.end() ? std::to_string(code) : it->second;
+}
+
+}  // namespace hodos::protocols::kafka

@@ -1,0 +1,118 @@
+// What the kafka fuzz target checks on every input, shared with the unit tests that replay the
+// corpus (tests/fuzz/corpus/kafka). An input is a conversation of records (fuzz_support.h). The
+// matcher is fed the records as chunks, cut at random places; it must never crash, must hand out
+// well-formed calls only (no message content, a known operation, an error name), and, when the
+// bytes parse cleanly, find the same calls however the records are chunked.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../fuzz_support.h"
+#include "protocols/kafka/match.h"
+
+namespace hodos::protocols::kafka::fuzz {
+
+using fuzz_support::cut;
+using fuzz_support::encode_records;
+using fuzz_support::parse_records;
+using fuzz_support::Piece;
+using fuzz_support::Record;
+using fuzz_support::Rng;
+
+// Marks the fixtures put in message keys and values: none may come out.
+inline bool leaks(const DbCall& c) {
+  for (std::string_view field : {std::string_view(c.destination), std::string_view(c.client_id),
+                                 std::string_view(c.operation), std::string_view(c.status_code),
+                                 std::string_view(c.query_text), std::string_view(c.partition)}) {
+    for (std::string_view mark : {"secret", "order-", "audit", "the broker's words"}) {
+      if (field.find(mark) != std::string_view::npos) return true;
+    }
+  }
+  return false;
+}
+
+inline std::string check_call(const DbCall& c) {
+  if (c.system != "kafka") return "wrong system";
+  if (c.operation != "send" && c.operation != "poll") return "unknown operation";
+  if (c.start_ns > c.end_ns) return "call ends before it starts";
+  if (c.error != !c.status_code.empty()) return "error and status code disagree";
+  if (!c.status_code.empty() && c.status_code.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_-0123456789") !=
+                                    std::string::npos) {
+    return "status code is not an error name or number";
+  }
+  if (c.message_count < -1) return "negative message count";
+  if (!c.partition.empty() && c.partition.find_first_not_of("-0123456789") != std::string::npos) {
+    return "partition is not a number";
+  }
+  if (c.offset >= 0 && (c.operation != "send" || c.partition.empty())) return "offset without one partition";
+  if (!c.query_text.empty() || !c.collection.empty()) return "database fields on a messaging call";
+  if (leaks(c)) return "message content leaked";
+  return "";
+}
+
+struct Run {
+  std::vector<std::string> calls;
+  DbMatchCounters counters;
+  std::string failure;
+};
+
+inline std::string describe(const DbCall& c) {
+  return c.operation + "|" + c.destination + "|" + c.partition + "|" +
+         std::to_string(c.message_count) + "|" + std::to_string(c.offset) + "|" + c.client_id + "|" +
+         c.status_code + "|" + (c.truncated ? "T" : "");
+}
+
+inline Run run_matcher(const std::vector<Piece>& pieces, const DbMatchOptions& options, bool close) {
+  Run run;
+  auto matcher = make_kafka_matcher(
+      [&](DbCall&& c) {
+        if (std::string f = check_call(c); !f.empty() && run.failure.empty()) run.failure = f;
+        run.calls.push_back(describe(c));
+      },
+      options);
+  uint64_t ts = 1;
+  for (const Piece& p : pieces) {
+    matcher->feed(p.direction, {p.captured, p.length, ts++});
+    if (!matcher->active()) break;
+  }
+  if (close) matcher->close();
+  run.counters = matcher->counters();
+  const DbMatchCounters& c = run.counters;
+  if (run.failure.empty() && (c.calls != run.calls.size() || c.calls > c.requests)) {
+    run.failure = "counters disagree with the calls";
+  }
+  if (run.failure.empty() && close && matcher->active()) run.failure = "active after close";
+  return run;
+}
+
+inline std::string check_input(std::string_view input) {
+  Rng rng(input);
+  std::vector<Record> records = parse_records(input);
+  DbMatchOptions options;
+  options.max_pending_requests = 1 + rng.below(8);
+
+  Run chaos = run_matcher(cut(records, rng, true), options, rng.below(2) == 0);
+  if (!chaos.failure.empty()) return "gaps: " + chaos.failure;
+
+  // Without gaps, chunking must not change what is found: one chunk per record versus many.
+  std::vector<Piece> whole;
+  for (const Record& r : records) {
+    if (!r.bytes.empty()) whole.push_back({r.direction, r.bytes, r.bytes.size()});
+  }
+  Run a = run_matcher(whole, options, true);
+  Run b = run_matcher(cut(records, rng, false), options, true);
+  if (!a.failure.empty() || !b.failure.empty()) return "chunks: " + a.failure + b.failure;
+  const DbMatchCounters& x = a.counters;
+  const bool clean = x.invalid == 0 && x.truncated == 0 && x.skipped_bytes == 0 &&
+                     x.unmatched_responses == 0 && !x.gave_up;
+  if (clean && (a.calls != b.calls || b.counters.invalid != 0 || b.counters.skipped_bytes != 0 ||
+                b.counters.requests != x.requests ||
+                b.counters.unmatched_requests != x.unmatched_requests)) {
+    return "chunking changed what was found";
+  }
+  return "";
+}
+
+}  // namespace hodos::protocols::kafka::fuzz
