@@ -853,6 +853,24 @@ std::string full_actions_processors() {
       fmt::arg("templates", templates));
 }
 
+// The processing the plain path and the gateways do: memory_limiter, attributes (the edits the
+// sink checks), batch; YAML lines under `processors:`.
+std::string processing_processors(const Options& o) {
+  return fmt::format(
+      R"(  memory_limiter: {{check_interval: 1s, limit_mib: {limit}, spike_limit_mib: {spike}}}
+  attributes:
+    actions:
+      - {{key: {upsert_key}, value: {upsert_value}, action: upsert}}
+      - {{key: {delete_key}, action: delete}}
+      - {{key: {hash_key}, action: hash}}
+  batch: {{send_batch_size: {batch}, send_batch_max_size: {batch}, timeout: 200ms}}
+)",
+      fmt::arg("limit", o.limit_mib), fmt::arg("spike", o.limit_mib / 4),
+      fmt::arg("upsert_key", kUpsertKey), fmt::arg("upsert_value", kUpsertValue),
+      fmt::arg("delete_key", kDeleteKey), fmt::arg("hash_key", kHashKey),
+      fmt::arg("batch", o.batch_size));
+}
+
 std::string collector_config(const Options& o, Protocol protocol, uint16_t receiver_port,
                              const Sink& sink, uint16_t metrics_port, bool full_actions) {
   const bool grpc = protocol == Protocol::kGrpc;
@@ -862,14 +880,7 @@ std::string collector_config(const Options& o, Protocol protocol, uint16_t recei
     protocols:
       {receiver}: {{endpoint: "127.0.0.1:{receiver_port}"}}
 processors:
-  memory_limiter: {{check_interval: 1s, limit_mib: {limit}, spike_limit_mib: {spike}}}
-  attributes:
-    actions:
-      - {{key: {upsert_key}, value: {upsert_value}, action: upsert}}
-      - {{key: {delete_key}, action: delete}}
-      - {{key: {hash_key}, action: hash}}
-  batch: {{send_batch_size: {batch}, send_batch_max_size: {batch}, timeout: 200ms}}
-{full}exporters:
+{processing}{full}exporters:
   {exporter}:
     endpoint: http://127.0.0.1:{sink_port}
     compression: {compression}
@@ -886,10 +897,8 @@ service:
       fmt::arg("full_list", full_actions ? "filter, redaction, span_template, " : ""),
       fmt::arg("sampler", full_actions ? "probabilistic_sampler, " : ""),
       fmt::arg("receiver", grpc ? "grpc" : "http"), fmt::arg("receiver_port", receiver_port),
-      fmt::arg("limit", o.limit_mib), fmt::arg("batch", o.batch_size),
-      fmt::arg("spike", o.limit_mib / 4), fmt::arg("upsert_key", kUpsertKey),
-      fmt::arg("upsert_value", kUpsertValue), fmt::arg("delete_key", kDeleteKey),
-      fmt::arg("hash_key", kHashKey), fmt::arg("exporter", grpc ? "otlp" : "otlphttp"),
+      fmt::arg("processing", processing_processors(o)),
+      fmt::arg("exporter", grpc ? "otlp" : "otlphttp"),
       fmt::arg("sink_port", grpc ? sink.grpc_port() : sink.http_port()),
       fmt::arg("compression", o.exporter_compression), fmt::arg("metrics_port", metrics_port));
 }
@@ -1490,24 +1499,14 @@ std::string gateway_config(const Options& o, uint16_t receiver_port, uint16_t si
       R"(receivers:
   otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{receiver_port}"}}}}}}
 processors:
-  memory_limiter: {{check_interval: 1s, limit_mib: {limit}, spike_limit_mib: {spike}}}
-  attributes:
-    actions:
-      - {{key: {upsert_key}, value: {upsert_value}, action: upsert}}
-      - {{key: {delete_key}, action: delete}}
-      - {{key: {hash_key}, action: hash}}
-  batch: {{send_batch_size: {batch}, send_batch_max_size: {batch}, timeout: 200ms}}
-exporters:
+{processing}exporters:
   otlp: {{endpoint: "127.0.0.1:{sink_port}", tls: {{insecure: true}}, compression: {compression}}}
 service:
   telemetry: {{metrics: {{address: "127.0.0.1:{metrics_port}"}}}}
   pipelines:
     traces: {{receivers: [otlp], processors: [memory_limiter, attributes, batch], exporters: [otlp]}}
 )",
-      fmt::arg("receiver_port", receiver_port), fmt::arg("limit", o.limit_mib),
-      fmt::arg("spike", o.limit_mib / 4), fmt::arg("upsert_key", kUpsertKey),
-      fmt::arg("upsert_value", kUpsertValue), fmt::arg("delete_key", kDeleteKey),
-      fmt::arg("hash_key", kHashKey), fmt::arg("batch", o.batch_size),
+      fmt::arg("receiver_port", receiver_port), fmt::arg("processing", processing_processors(o)),
       fmt::arg("sink_port", sink_port), fmt::arg("metrics_port", metrics_port),
       fmt::arg("compression", o.exporter_compression));
 }

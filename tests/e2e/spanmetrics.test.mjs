@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { Collector, freePorts, makeTempDir, runHodos, toYaml, waitFor } from './lib/collector.mjs';
+import { Collector, freePorts, makeTempDir, runHodos, superviseChild, toYaml, waitFor } from './lib/collector.mjs';
 import { fastRetry, otlpReceiver, telemetry } from './lib/configs.mjs';
 import { api, exporterProto, resources, sdkTraceBase, sdkTraceNode } from './lib/deps.mjs';
 import { makeJsonRequest, post } from './lib/otlp.mjs';
@@ -68,24 +68,8 @@ class Prometheus {
       `--web.listen-address=127.0.0.1:${this.port}`,
       '--web.enable-remote-write-receiver',
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
     proms.add(this);
-    const onData = (d) => {
-      this.output += d.toString();
-      fs.appendFileSync(this.logPath, d);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        this.exit = { code, signal };
-        resolve(this.exit);
-      });
-      child.on('error', (e) => {
-        this.exit = { code: null, signal: null, error: e.message };
-        resolve(this.exit);
-      });
-    });
+    superviseChild(this, child, PROMETHEUS_BIN);
     await waitFor(`${this.name} to be ready (GET ${this.url}/-/ready)`, async () => {
       if (this.exit) {
         throw Object.assign(new Error(`${this.name} exited during start-up: ${JSON.stringify(this.exit)}\n` +

@@ -142,6 +142,29 @@ export function runHodos(args, { timeoutMs = 20000, env } = {}) {
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
+// Follows a child process for its owner: `owner.child`, its output in `owner.output` and appended
+// to `owner.logPath`, and `owner.exited`, resolving with `owner.exit` ({code, signal[, error]}).
+export function superviseChild(owner, child, command) {
+  owner.child = child;
+  const onData = (d) => {
+    owner.output += d.toString();
+    fs.appendFileSync(owner.logPath, d);
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  owner.exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      owner.exit = { code, signal };
+      resolve(owner.exit);
+    });
+    child.on('error', (e) => {
+      owner.output += `cannot run ${command}: ${e.message}\n`;
+      owner.exit = { code: null, signal: null, error: e.message };
+      resolve(owner.exit);
+    });
+  });
+}
+
 export class Collector {
   // `config` is an object (written as YAML) or a YAML string; `metricsPort` is where its
   // service.telemetry.metrics address listens (used for readiness and /metrics).
@@ -184,25 +207,8 @@ export class Collector {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.env },
     });
-    this.child = child;
     live.add(this);
-    const onData = (d) => {
-      this.output += d.toString();
-      fs.appendFileSync(this.logPath, d);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        this.exit = { code, signal };
-        resolve(this.exit);
-      });
-      child.on('error', (e) => {
-        this.output += `cannot run ${HODOS_BIN}: ${e.message}\n`;
-        this.exit = { code: null, signal: null, error: e.message };
-        resolve(this.exit);
-      });
-    });
+    superviseChild(this, child, HODOS_BIN);
     await waitFor(`${this.name} to be ready (GET /metrics on 127.0.0.1:${this.metricsPort})`, async () => {
       if (this.exit) {
         throw Object.assign(new Error(`${this.name} exited during start-up: ` +

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocols/db_call.h"
 #include "protocols/stream.h"
 
 namespace hodos::protocols::fuzz_support {
@@ -99,6 +100,42 @@ inline std::vector<Piece> cut(const std::vector<Record>& records, Rng& rng, bool
     }
   }
   return out;
+}
+
+// One run of a database or queue matcher over chunks: each call described, its counters, and
+// the first check that failed.
+struct DbRun {
+  std::vector<std::string> calls;
+  DbMatchCounters counters;
+  std::string failure;
+};
+
+// What every client-protocol fuzz check asks of its matcher (`run_matcher(pieces, options,
+// close)` -> DbRun): fed with gaps, no call fails its check; without gaps, cutting the records
+// into chunks changes nothing it finds.
+template <class RunMatcher>
+std::string check_db_chunking(const std::vector<Record>& records, Rng& rng,
+                              const DbMatchOptions& options, RunMatcher&& run_matcher) {
+  DbRun chaos = run_matcher(cut(records, rng, true), options, rng.below(2) == 0);
+  if (!chaos.failure.empty()) return "gaps: " + chaos.failure;
+
+  // Without gaps, chunking must not change what is found: one chunk per record versus many.
+  std::vector<Piece> whole;
+  for (const Record& r : records) {
+    if (!r.bytes.empty()) whole.push_back({r.direction, r.bytes, r.bytes.size()});
+  }
+  DbRun a = run_matcher(whole, options, true);
+  DbRun b = run_matcher(cut(records, rng, false), options, true);
+  if (!a.failure.empty() || !b.failure.empty()) return "chunks: " + a.failure + b.failure;
+  const DbMatchCounters& x = a.counters;
+  const bool clean = x.invalid == 0 && x.truncated == 0 && x.skipped_bytes == 0 &&
+                     x.unmatched_responses == 0 && !x.gave_up;
+  if (clean && (a.calls != b.calls || b.counters.invalid != 0 || b.counters.skipped_bytes != 0 ||
+                b.counters.requests != x.requests ||
+                b.counters.unmatched_requests != x.unmatched_requests)) {
+    return "chunking changed what was found";
+  }
+  return "";
 }
 
 }  // namespace hodos::protocols::fuzz_support

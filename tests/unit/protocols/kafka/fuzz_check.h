@@ -52,11 +52,7 @@ inline std::string check_call(const DbCall& c) {
   return "";
 }
 
-struct Run {
-  std::vector<std::string> calls;
-  DbMatchCounters counters;
-  std::string failure;
-};
+using Run = fuzz_support::DbRun;
 
 inline std::string describe(const DbCall& c) {
   return c.operation + "|" + c.destination + "|" + c.partition + "|" +
@@ -93,26 +89,7 @@ inline std::string check_input(std::string_view input) {
   DbMatchOptions options;
   options.max_pending_requests = 1 + rng.below(8);
 
-  Run chaos = run_matcher(cut(records, rng, true), options, rng.below(2) == 0);
-  if (!chaos.failure.empty()) return "gaps: " + chaos.failure;
-
-  // Without gaps, chunking must not change what is found: one chunk per record versus many.
-  std::vector<Piece> whole;
-  for (const Record& r : records) {
-    if (!r.bytes.empty()) whole.push_back({r.direction, r.bytes, r.bytes.size()});
-  }
-  Run a = run_matcher(whole, options, true);
-  Run b = run_matcher(cut(records, rng, false), options, true);
-  if (!a.failure.empty() || !b.failure.empty()) return "chunks: " + a.failure + b.failure;
-  const DbMatchCounters& x = a.counters;
-  const bool clean = x.invalid == 0 && x.truncated == 0 && x.skipped_bytes == 0 &&
-                     x.unmatched_responses == 0 && !x.gave_up;
-  if (clean && (a.calls != b.calls || b.counters.invalid != 0 || b.counters.skipped_bytes != 0 ||
-                b.counters.requests != x.requests ||
-                b.counters.unmatched_requests != x.unmatched_requests)) {
-    return "chunking changed what was found";
-  }
-  return "";
+  return fuzz_support::check_db_chunking(records, rng, options, run_matcher);
 }
 
 }  // namespace hodos::protocols::kafka::fuzz

@@ -25,11 +25,7 @@ using fuzz_support::parse_records;
 using fuzz_support::Piece;
 using fuzz_support::Record;
 
-struct Run {
-  std::vector<std::string> calls;  // each call's content, for comparing runs
-  DbMatchCounters counters;
-  std::string failure;
-};
+using Run = fuzz_support::DbRun;
 
 // Marks of literals, rows, messages and credentials the captures carry: none may come out.
 inline bool leaks(const DbCall& c) {
@@ -107,26 +103,7 @@ inline std::string check_input(std::string_view input) {
   options.max_query_text = rng.below(2) ? 2048 : 16 + rng.below(64);
   options.max_pending_requests = 1 + rng.below(8);
 
-  Run chaos = run_matcher(cut(records, rng, true), options, rng.below(2) == 0);
-  if (!chaos.failure.empty()) return "gaps: " + chaos.failure;
-
-  // Without gaps, chunking must not change what is found: one chunk per record versus many.
-  std::vector<Piece> whole;
-  for (const Record& r : records) {
-    if (!r.bytes.empty()) whole.push_back({r.direction, r.bytes, r.bytes.size()});
-  }
-  Run a = run_matcher(whole, options, true);
-  Run b = run_matcher(cut(records, rng, false), options, true);
-  if (!a.failure.empty() || !b.failure.empty()) return "chunks: " + a.failure + b.failure;
-  const DbMatchCounters& x = a.counters;
-  bool clean = x.invalid == 0 && x.truncated == 0 && x.skipped_bytes == 0 &&
-               x.unmatched_responses == 0 && !x.gave_up;
-  if (clean && (a.calls != b.calls || b.counters.invalid != 0 || b.counters.skipped_bytes != 0 ||
-                b.counters.requests != x.requests ||
-                b.counters.unmatched_requests != x.unmatched_requests)) {
-    return "chunking changed what was found";
-  }
-  return "";
+  return fuzz_support::check_db_chunking(records, rng, options, run_matcher);
 }
 
 }  // namespace hodos::protocols::mysql::fuzz
