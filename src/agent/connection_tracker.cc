@@ -419,8 +419,11 @@ void ConnectionTracker::start_tls(Connection& c) {
   c.matcher = std::make_unique<http1::ConnectionMatcher>(
       c.opened_as, [this, conn = &c](http1::Exchange&& e) { on_exchange(*conn, std::move(e)); },
       limits_.match);
+  std::unique_ptr<protocols::DbMatcher> in_tls;
   if (c.db) {
-    // A database that switched to TLS (PostgreSQL's SSLRequest): its calls are in the plaintext.
+    // A database that switched to TLS (an SSLRequest): its calls are in the plaintext.
+    in_tls = c.db->continue_in_tls(
+        [this, conn = &c](protocols::DbCall&& call) { on_db_call(*conn, std::move(call)); });
     c.db->close();
     add_db_counters(counters_, c.db->counters());
     c.db.reset();
@@ -436,6 +439,11 @@ void ConnectionTracker::start_tls(Connection& c) {
   c.protocol_decided = false;
   c.tls = true;
   ++counters_.tls_connections;
+  // PostgreSQL starts over with a start-up message detection knows; MySQL goes on mid-handshake.
+  if (in_tls) {
+    c.db = std::move(in_tls);
+    c.protocol_decided = true;
+  }
 }
 
 void ConnectionTracker::on_data(Connection& c, const SocketEvent& event) {

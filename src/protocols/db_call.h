@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -73,6 +74,11 @@ class DbMatcher {
   // False once the matcher stopped (closed, or gave up).
   virtual bool active() const = 0;
   virtual const DbMatchCounters& counters() const = 0;
+  // The matcher for this connection's plaintext once it switched to TLS (read from the TLS
+  // library), when the session goes on where it stopped (MySQL: the handshake response again,
+  // then the commands); nullptr when it starts over with a message detection knows (PostgreSQL's
+  // start-up message).
+  virtual std::unique_ptr<DbMatcher> continue_in_tls(Sink /*sink*/) const { return nullptr; }
 };
 
 }  // namespace hodos::protocols

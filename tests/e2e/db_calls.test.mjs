@@ -34,8 +34,8 @@ before(async () => {
   if (skip) return;
   tmp = makeTempDir('db');
   [pg, my, redis] = await Promise.all([
-    startPostgres('postgres', { setupSql: CUSTOMERS }),
-    startMariadb('mariadb', { setupSql: CUSTOMERS }),
+    startPostgres('postgres', { setupSql: CUSTOMERS, tls: true }),
+    startMariadb('mariadb', { setupSql: CUSTOMERS, tls: true }),
     startRedis('redis'),
   ]);
   servers.push(pg.server, my.server, redis.server);
@@ -262,4 +262,39 @@ test('a Java service with the PostgreSQL and MariaDB JDBC drivers: server-prepar
     // MariaDB Connector/J sends a PreparedStatement as text with the value written in.
     assert.equal(tag(prepared, 'db.query.text'), 'SELECT id FROM customers WHERE name = ?', where);
   }
+});
+
+test('PostgreSQL and MySQL over TLS: the same spans from the plaintext Node\'s OpenSSL sees', { skip }, async () => {
+  const service = `db-e2e-node-tls-${process.pid}`;
+  const app = await startApp('db_node.mjs (TLS)', 'node', [path.join(APPS, 'db_node.mjs'), String(pg.port), pg.database,
+                                                          String(redis.port), String(my.port), my.database],
+                             service, { DB_TLS: '1' });
+  // Its OpenSSL is probed shortly after it is traced: TLS written before then is not read.
+  let source;
+  await waitFor('the agent to probe the TLS app\'s OpenSSL', async () => {
+    source = (await up.json('/api/v1/sources')).sources.find((s) => s.pid === app.child.pid);
+    return /OpenSSL/.test(String(source?.tls));
+  }, { describe: () => JSON.stringify(source) });
+  for (const route of ['/user/1', '/mysql/1']) {
+    const r = await request(app.port, route);
+    assert.equal(r.status, 200, r.body.toString());
+  }
+  // Redis (plaintext) answers /user too: wait for the PostgreSQL span itself.
+  await waitForSpans(up, service, 'the PostgreSQL call over TLS', (all) => all.some(isDb('postgresql')),
+                     { timeoutMs: 20000 });
+  const user = await traceOf(service, 'GET /user/{id}', 3);
+  const mysqlTrace = await traceOf(service, 'GET /mysql/{id}', 3);
+  for (const { text } of [user, mysqlTrace]) assert.ok(!text.includes(NODE_SECRET), 'a bound value or literal left the agent');
+  const select = user.inTrace.find(isDb('postgresql'));
+  assert.ok(select, describeSpans(user.inTrace));
+  assert.equal(tag(select, 'db.query.text'), 'SELECT name FROM customers WHERE id = $1 AND name <> $2');
+  assert.equal(tag(select, 'db.namespace'), pg.database, 'the start-up message, sent inside TLS, was read');
+  assertChildren(user.server, [select]);
+  const calls = mysqlTrace.inTrace.filter(isDb('mysql')).sort((a, b) => a.startTime - b.startTime);
+  assert.deepEqual(calls.map((s) => tag(s, 'db.query.text')),
+                   ['SELECT name FROM customers WHERE id = ? AND name <> ?',
+                    'SELECT name FROM customers WHERE name <> ? AND id = ?', 'INSERT INTO customers VALUES (?, ?)'],
+                   describeSpans(mysqlTrace.inTrace));
+  assert.equal(tag(calls[2], 'db.response.status_code'), '1062');
+  assertChildren(mysqlTrace.server, calls);
 });

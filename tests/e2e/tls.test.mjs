@@ -21,7 +21,7 @@ import { makeTempDir, runHodos, waitFor } from './lib/collector.mjs';
 import { startRedis } from './lib/databases.mjs';
 import { HodosUp } from './lib/hodos_up.mjs';
 import {
-  APPS, buildGoServer, describeSpans, everyTraceText, execFileP, metric, needsRoot, nginxConfig, startServer,
+  APPS, buildGoServer, describeSpans, everyTraceText, execFileP, makeCertificate, metric, needsRoot, nginxConfig, startServer,
   stopServer, tag, unusedPort, waitForSpans, waitUntilTraced,
 } from './lib/servers.mjs';
 
@@ -40,15 +40,6 @@ let cert;
 let goMissing;
 const s = {};
 
-// A certificate for localhost and 127.0.0.1, made by the openssl command line tool.
-async function makeCertificate(dir) {
-  const certFile = path.join(dir, 'cert.pem');
-  const keyFile = path.join(dir, 'key.pem');
-  await execFileP('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-                              '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost',
-                              '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']);
-  return { certFile, keyFile, pem: fs.readFileSync(certFile) };
-}
 
 // GET over HTTPS from this (untraced) test process, trusting the test certificate.
 function httpsGet(port, urlPath, headers = {}) {

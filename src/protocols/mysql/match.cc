@@ -147,6 +147,16 @@ class MySqlMatcher final : public DbMatcher {
         egress_(std::max<size_t>(64 * 1024, options.max_query_text + 64)),
         ingress_(kIngressKeep) {}
 
+  // The greeting was read in plaintext: the TLS session's matcher keeps what it said.
+  std::unique_ptr<DbMatcher> continue_in_tls(Sink sink) const override {
+    auto next = std::make_unique<MySqlMatcher>(std::move(sink), options_);
+    next->after_tls_ = true;
+    next->greeting_seen_ = greeting_seen_;
+    next->server_caps_ = server_caps_;
+    next->server_mariadb_caps_ = server_mariadb_caps_;
+    return next;
+  }
+
   void feed(Direction direction, const Chunk& chunk) override {
     if (!active()) return;
     bool egress = direction == Direction::kEgress;
@@ -235,7 +245,9 @@ class MySqlMatcher final : public DbMatcher {
   void on_egress(const Packet& p) {
     switch (phase_) {
       case Phase::kStart:
-        if (p.seq == 1) {  // the greeting went by unseen: this is the handshake response
+        // The greeting went by unseen (or in plaintext before TLS): this is the handshake
+        // response, 1 after the greeting, 2 after the SSL request too.
+        if (p.seq == 1 || (after_tls_ && p.seq == 2)) {
           phase_ = Phase::kAuth;
           on_handshake_response(p);
           return;
@@ -260,7 +272,7 @@ class MySqlMatcher final : public DbMatcher {
     auto r = parse_handshake_response(p.payload);
     if (!r) return;
     uint32_t caps = r->capabilities & (greeting_seen_ ? server_caps_ : ~0u);
-    if (caps & kClientSsl) {  // TLS follows: nothing more can be read
+    if ((caps & kClientSsl) && !after_tls_) {  // TLS follows: nothing more can be read
       counters_.gave_up = true;
       return;
     }
@@ -649,6 +661,7 @@ class MySqlMatcher final : public DbMatcher {
   PacketReader ingress_;
   Phase phase_ = Phase::kStart;
   bool closed_ = false;
+  bool after_tls_ = false;  // fed the plaintext of a TLS session (continue_in_tls)
   bool greeting_seen_ = false;
   bool response_seen_ = false;
   bool caps_known_ = false;

@@ -7,7 +7,9 @@
 // statement after 5 uses, prepareThreshold), then a Statement with a literal and a
 // PreparedStatement on MariaDB (whose driver by default sends both as text, the bound value
 // written into the query). JDBC_SECRET is in a literal and a bound value: it must never leave the
-// agent. Prints "port N" once listening.
+// agent. pgjdbc would use TLS with a server that offers it (sslmode=prefer), and the plaintext of
+// Java's own TLS is not read (docs/agent.md): the test asks for plaintext. Prints "port N" once
+// listening.
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
@@ -28,7 +30,7 @@ public class JdbcApp {
   static String secret;
 
   public static void main(String[] args) throws Exception {
-    pg = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + args[0] + "/" + args[1] + "?user=postgres");
+    pg = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + args[0] + "/" + args[1] + "?user=postgres&sslmode=disable");
     my = DriverManager.getConnection("jdbc:mariadb://127.0.0.1:" + args[2] + "/" + args[3] + "?user=root");
     secret = System.getenv("JDBC_SECRET");
     HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 64);

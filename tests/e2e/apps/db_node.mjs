@@ -20,7 +20,9 @@ const mysql = require('mysql2/promise');
 
 const [pgPort, database, redisPort, mysqlPort, mysqlDatabase] = process.argv.slice(2);
 const SECRET = 'bob-secret-4471';
-const pool = new pg.Pool({ host: '127.0.0.1', port: Number(pgPort), user: 'postgres', database, max: 1 });
+// DB_TLS=1: PostgreSQL and MySQL over TLS (Node's own OpenSSL), the test certificate not checked.
+const ssl = process.env.DB_TLS === '1' ? { rejectUnauthorized: false } : undefined;
+const pool = new pg.Pool({ host: '127.0.0.1', port: Number(pgPort), user: 'postgres', database, max: 1, ssl });
 const redis = new Redis({ host: '127.0.0.1', port: Number(redisPort), lazyConnect: true,
                           enableReadyCheck: false });
 
@@ -28,7 +30,7 @@ let my;  // one connection, made by the first request that needs it
 
 async function mysqlRoute(n) {
   my ??= await mysql.createConnection({ host: '127.0.0.1', port: Number(mysqlPort), user: 'root',
-                                        database: mysqlDatabase });
+                                        database: mysqlDatabase, ssl });
   const [prepared] = await my.execute('SELECT name FROM customers WHERE id = ? AND name <> ?', [n, SECRET]);
   const [text] = await my.query(`SELECT name FROM customers WHERE name <> '${SECRET}' AND id = ${n}`);
   let duplicate = '';

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { execFileP, startServer, unusedPort } from './servers.mjs';
+import { execFileP, makeCertificate, startServer, unusedPort } from './servers.mjs';
 
 // The newest installed server's bin directory, e.g. /usr/lib/postgresql/15/bin.
 function postgresBin() {
@@ -19,7 +19,8 @@ function postgresBin() {
 }
 
 // Resolves with { server, port, database, psql(sql) } once `database` exists and `setupSql` ran.
-export async function startPostgres(name, { database = 'hodosdb', setupSql = '' } = {}) {
+// With `tls`, the server also accepts TLS (ssl=on, a test certificate); plaintext still works.
+export async function startPostgres(name, { database = 'hodosdb', setupSql = '', tls = false } = {}) {
   const bin = postgresBin();
   // Its own directory under /tmp: the postgres user must reach it, and test temp dirs are 0700.
   const dir = fs.mkdtempSync('/tmp/hodos-pg-');
@@ -31,9 +32,16 @@ export async function startPostgres(name, { database = 'hodosdb', setupSql = '' 
   await execFileP('setpriv', asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres',
                                                   '--no-sync', '--no-instructions']));
   const port = await unusedPort();
+  const tlsArgs = [];
+  if (tls) {
+    const { certFile, keyFile } = await makeCertificate(dir);
+    await execFileP('chown', ['postgres:postgres', certFile, keyFile]);
+    fs.chmodSync(keyFile, 0o600);  // postgres refuses a key others can read
+    tlsArgs.push('-c', 'ssl=on', '-c', `ssl_cert_file=${certFile}`, '-c', `ssl_key_file=${keyFile}`);
+  }
   const server = await startServer(name, 'setpriv', asPostgres('postgres', [
     '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'fsync=off', '-c', 'shared_buffers=16MB']), { port });
+    '-c', 'fsync=off', '-c', 'shared_buffers=16MB', ...tlsArgs]), { port });
   server.cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
   const psql = async (sql, db = database) => {
     const { stdout } = await execFileP(path.join(bin, 'psql'), [
@@ -55,17 +63,24 @@ export async function startRedis(name) {
 }
 
 // Resolves with { server, port, database, sql(text) } once `database` exists and `setupSql` ran.
-export async function startMariadb(name, { database = 'hodosdb', setupSql = '' } = {}) {
+// With `tls`, the server also accepts TLS (a test certificate); plaintext still works.
+export async function startMariadb(name, { database = 'hodosdb', setupSql = '', tls = false } = {}) {
   const dir = fs.mkdtempSync('/tmp/hodos-my-');
   const data = path.join(dir, 'data');
   const socket = path.join(dir, 'mysqld.sock');
   await execFileP('mariadb-install-db', ['--user=root', `--datadir=${data}`, '--auth-root-authentication-method=normal',
                                         '--skip-test-db', '--skip-name-resolve']);
   const port = await unusedPort();
+  const tlsArgs = [];
+  if (tls) {
+    const { certFile, keyFile } = await makeCertificate(dir);
+    tlsArgs.push(`--ssl-cert=${certFile}`, `--ssl-key=${keyFile}`);
+  }
   const server = await startServer(name, '/usr/sbin/mariadbd', [
     '--no-defaults', '--user=root', `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`,
     '--bind-address=127.0.0.1', '--skip-name-resolve', '--innodb-buffer-pool-size=16M',
-    '--innodb-log-file-size=8M', `--pid-file=${path.join(dir, 'mysqld.pid')}`, '--skip-log-bin'], { port });
+    '--innodb-log-file-size=8M', `--pid-file=${path.join(dir, 'mysqld.pid')}`, '--skip-log-bin', ...tlsArgs],
+  { port });
   server.cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
   const sql = async (text, db = database) => {
     const { stdout } = await execFileP('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(port), '-u', 'root',

@@ -239,3 +239,14 @@ export async function buildGrpcGo(outDir) {
   });
   return { bin };
 }
+
+// A certificate for localhost and 127.0.0.1 in `dir` (cert.pem, key.pem), made by the openssl
+// command line tool.
+export async function makeCertificate(dir) {
+  const certFile = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  await execFileP('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+                              '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost',
+                              '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']);
+  return { certFile, keyFile, pem: fs.readFileSync(certFile) };
+}

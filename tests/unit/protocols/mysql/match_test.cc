@@ -465,6 +465,35 @@ TEST(MySqlMatch, TlsGivesUp) {
   EXPECT_TRUE(r.calls.empty());
 }
 
+// The plaintext of the TLS session, from the TLS library: the handshake response again (sequence
+// id 2, the SSL flag set), the server's OK, then the commands. The greeting's capabilities (no
+// query attributes from MariaDB here) carry over from the plaintext before TLS.
+TEST(MySqlMatch, TheTlsSessionGoesOnWhereThePlaintextStopped) {
+  const uint32_t server_caps = kBaseCaps | kClientSsl;
+  const uint32_t client_caps = server_caps | kClientQueryAttributes;  // the client offers more
+  std::vector<DbCall> calls;
+  auto before = make_mysql_matcher([&](DbCall&& c) { calls.push_back(std::move(c)); });
+  const std::string greet = greeting(server_caps, "10.11.6-MariaDB");
+  const std::string ssl_request =
+      packet(1, le(client_caps, 4) + le(1 << 24, 4) + "\x21" + std::string(23, '\0'));
+  before->feed(Direction::kIngress, {greet, greet.size(), 1});
+  before->feed(Direction::kEgress, {ssl_request, ssl_request.size(), 2});
+  ASSERT_FALSE(before->active()) << "TLS follows: the plaintext matcher gives up";
+  auto after = before->continue_in_tls([&](DbCall&& c) { calls.push_back(std::move(c)); });
+  ASSERT_NE(after, nullptr);
+  std::string response = handshake_response(client_caps, "shop");
+  response[3] = 2;  // sequence id 2: after the SSL request
+  uint8_t ts = 10;
+  for (const Step& s : std::vector<Step>{out(response), in(ok(3)), out(query("SELECT a FROM t WHERE b = 'x'")),
+                                         in(packet(1, lenenc(1)) + column(2, "a") + eof(3) + row(4, {"1"}) + eof(5))}) {
+    after->feed(s.direction, {s.bytes, s.bytes.size(), ts++});
+  }
+  after->close();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].query_text, "SELECT a FROM t WHERE b = ?");
+  EXPECT_EQ(calls[0].namespace_name, "shop");
+}
+
 TEST(MySqlMatch, CompressionGivesUp) {
   uint32_t caps = kBaseCaps | kClientCompress;
   Result r = feed({in(greeting(caps)), out(handshake_response(caps, "shop")), in(ok(2)),
