@@ -37,7 +37,7 @@ const kafkajsVersion = require('kafkajs/package.json').version;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const started = Date.now();
 
-// --- the mock broker ------------------------------------------------------------------------------
+// --- the mock broker -----------------------------------------------------------------------------
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hodos-kafka-'));
 const brokerBinary = path.join(tmp, 'kafka_mock_broker');
@@ -56,7 +56,9 @@ function librdkafkaVersion() {
 const children = new Set();
 function killChildren() { for (const c of children) c.kill('SIGTERM'); }
 process.on('exit', killChildren);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killChildren(); process.exit(1); });
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => { killChildren(); process.exit(1); });
+}
 
 // Starts a mock broker with `topics` ("orders:1"); resolves with its port, a way to send it
 // commands (resolving with its answer) and a stop function. Stdin is a pipe: if this script dies,
@@ -84,35 +86,40 @@ async function startBroker(topics) {
       if (answer !== 'ok') throw new Error(`kafka_mock_broker: ${text}: ${answer}`);
     },
     async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.stdin.end();
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.stdin.end();  // end of file: the broker exits
+        await exited;
+      }
       children.delete(child);
     },
   };
 }
 
-// --- the relay ------------------------------------------------------------------------------------
+// --- the relay -----------------------------------------------------------------------------------
 
 // A TCP relay in front of `targetPort`: one record per accepted connection, with each 'data' event
-// of both directions in arrival order. socketFactory(label) gives kafkajs sockets that always
-// connect here; the connection is tagged with `label` by the client's local port.
+// of both directions in arrival order. socketFactory(label) is a kafkajs socketFactory whose
+// sockets always connect here, whatever broker they were meant for; their connections are
+// labelled by the client's local port.
 async function startRelay(targetPort) {
   const connections = [];
-  const byClientPort = new Map();
+  const labels = new Map();  // client port -> label
   const sockets = new Set();
   const server = net.createServer((client) => {
-    const conn = { index: connections.length, label: '?', chunks: [] };
+    const clientPort = client.remotePort;
+    const conn = { chunks: [], get label() { return labels.get(clientPort) ?? '?'; } };
     connections.push(conn);
-    byClientPort.set(client.remotePort, conn);
     const upstream = net.connect(targetPort, '127.0.0.1');
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.setNoDelay(true);
       s.on('error', () => {});
     }
-    client.on('data', (d) => { conn.chunks.push({ fromClient: true, bytes: Buffer.from(d), at: performance.now() }); upstream.write(d); });
-    upstream.on('data', (d) => { conn.chunks.push({ fromClient: false, bytes: Buffer.from(d), at: performance.now() }); client.write(d); });
+    const record = (fromClient, d) =>
+      conn.chunks.push({ fromClient, bytes: Buffer.from(d), at: performance.now() });
+    client.on('data', (d) => { record(true, d); upstream.write(d); });
+    upstream.on('data', (d) => { record(false, d); client.write(d); });
     client.on('end', () => upstream.end());
     upstream.on('end', () => client.end());
     client.on('close', () => upstream.destroy());
@@ -124,14 +131,10 @@ async function startRelay(targetPort) {
     port,
     connections,
     socketFactory(label) {
-      return () => ({ onConnect }) => {
+      return ({ onConnect }) => {
         const socket = net.connect({ host: '127.0.0.1', port }, onConnect);
-        socket.setKeepAlive(true, 60000);
-        socket.once('connect', () => {
-          const conn = byClientPort.get(socket.localPort);
-          if (conn) conn.label = label;
-          else setImmediate(() => { const c = byClientPort.get(socket.localPort); if (c) c.label = label; });
-        });
+        socket.setKeepAlive(true, 60000);  // as kafkajs's own factory does
+        socket.once('connect', () => labels.set(socket.localPort, label));
         return socket;
       };
     },
@@ -151,7 +154,7 @@ async function startRelay(targetPort) {
   };
 }
 
-// --- decoding, to describe what was captured ------------------------------------------------------
+// --- decoding, to describe what was captured -----------------------------------------------------
 
 const kApiNames = {
   0: 'Produce', 1: 'Fetch', 2: 'ListOffsets', 3: 'Metadata', 8: 'OffsetCommit', 9: 'OffsetFetch',
@@ -174,6 +177,7 @@ const kErrorNames = {
 };
 const apiName = (key) => kApiNames[key] ?? `api${key}`;
 const errorName = (code) => `${code} ${kErrorNames[code] ?? ''}`.trim();
+const nRecords = (n) => `${n} record${n === 1 ? '' : 's'}`;
 
 // A big-endian reader (Buffer's methods throw past the end).
 class Reader {
@@ -229,7 +233,7 @@ function describeRequest(key, version, r) {
     r.i32();
     const parts = r.array((t) => {
       const topic = t.str();
-      return t.array((p) => `${topic}/${p.i32()}: ${recordCount(p.bytes())} records`);
+      return t.array((p) => `${topic}/${p.i32()}: ${nRecords(recordCount(p.bytes()))}`);
     }).flat();
     return `acks=${acks} ${parts.join(', ')}`;
   }
@@ -271,7 +275,7 @@ function describeResponse(key, version, r) {
     r.i32();
     const error = r.i16();
     r.i32();
-    let records = 0;
+    let total = 0;
     const parts = r.array((t) => {
       const topic = t.str();
       return t.array((p) => {
@@ -283,12 +287,13 @@ function describeResponse(key, version, r) {
         p.array((a) => { a.i64(); a.i64(); });  // aborted transactions
         p.i32();  // preferred_read_replica
         const n = recordCount(p.bytes());
-        records += n;
-        const what = perror ? `error ${errorName(perror)}` : n ? `${n} records` : 'no records';
+        total += n;
+        const what = perror ? `error ${errorName(perror)}` : n ? nRecords(n) : 'no records';
         return `${topic}/${part}: ${what}, high watermark ${highWatermark}`;
       });
     }).flat();
-    return { text: (error ? `error ${errorName(error)}, ` : '') + parts.join(', '), records };
+    const text = (error ? `error ${errorName(error)}, ` : '') + parts.join(', ');
+    return { text, records: total };
   }
   // FindCoordinator, JoinGroup, Heartbeat, LeaveGroup, SyncGroup: throttle_time_ms, error_code.
   const throttleSince = { 10: 1, 11: 2, 12: 1, 13: 1, 14: 1 }[key];
@@ -366,8 +371,8 @@ function decodeConnection(conn) {
   });
   for (const x of exchanges) if (!x.answered) notes.push(`${name(x)} got no response`);
   if (requests.leftover || responses.leftover) {
-    notes.push(`${requests.leftover}/${responses.leftover} bytes of an unfinished request/response ` +
-        'at the end');
+    notes.push(`${requests.leftover}/${responses.leftover} bytes of an unfinished ` +
+        'request/response at the end');
   }
   return { exchanges, notes };
 }
@@ -385,7 +390,7 @@ function summarize(decoded) {
   });
 }
 
-// --- the scenarios --------------------------------------------------------------------------------
+// --- the scenarios -------------------------------------------------------------------------------
 
 const kTimestamp = 1700000000000;  // 2023-11-14T22:13:20Z, fixed so record batches repeat
 const ts = (i) => String(kTimestamp + i);
@@ -397,7 +402,7 @@ function client(broker, relay, clientId, extra = {}) {
     brokers: [`127.0.0.1:${broker.port}`],
     logLevel: logLevel.NOTHING,
     retry: { initialRetryTime: 50, retries: 3 },
-    ...(relay ? { socketFactory: relay.socketFactory(clientId)() } : {}),
+    ...(relay ? { socketFactory: relay.socketFactory(clientId) } : {}),
     ...extra,
   });
 }
@@ -420,14 +425,17 @@ const apiVersionRanges = new Map();
 
 function keep(name, description, conn) {
   const decoded = decodeConnection(conn);
-  for (const x of decoded.exchanges) if (x.response?.ranges) for (const a of x.response.ranges) apiVersionRanges.set(a.key, a);
+  for (const x of decoded.exchanges) {
+    for (const range of x.response?.ranges ?? []) apiVersionRanges.set(range.key, range);
+  }
   results.push({ name, description, conn, decoded });
 }
 
 function only(connections, label) {
   const list = connections.filter((c) => c.label === label);
   if (list.length !== 1) {
-    throw new Error(`expected one connection of ${label}, got ${connections.map((c) => c.label).join(',')}`);
+    throw new Error(`expected one connection of ${label}, got: ` +
+        connections.map((c) => c.label).join(', '));
   }
   return list[0];
 }
@@ -468,16 +476,18 @@ function only(connections, label) {
         { key: 'order-2002', value: 'order-2002 created', timestamp: ts(11) },
       ] },
       { topic: 'payments', messages: [
-        { key: 'pay-1', value: 'payment 1 for order-2001: 42.00 EUR', partition: 0, timestamp: ts(12) },
-        { key: 'pay-2', value: 'payment 2 for order-2002: 13.37 EUR', partition: 1, timestamp: ts(13) },
+        { key: 'pay-1', value: 'payment 1 for order-2001: 42.00 EUR', partition: 0,
+          timestamp: ts(12) },
+        { key: 'pay-2', value: 'payment 2 for order-2002: 13.37 EUR', partition: 1,
+          timestamp: ts(13) },
       ] },
     ] });
     await producer.disconnect();
   });
   keep('kProduceTwoTopics', 'kafkajs producer (clientId "shop"): connect, then one sendBatch() ' +
       'to two topics: "orders" (partition 0, 2 messages, keys order-2001/2002) and "payments" ' +
-      '(2 partitions, one message each, keys pay-1 to partition 0 and pay-2 to partition 1), sent ' +
-      'as ONE Produce request with two topics; then disconnect.', only(connections, 'shop'));
+      '(2 partitions, one message each, keys pay-1 to partition 0 and pay-2 to partition 1), ' +
+      'sent as ONE Produce request with two topics; then disconnect.', only(connections, 'shop'));
 }
 
 // 3. A consumer group reading 5 messages from the beginning, then long-polling.
@@ -486,7 +496,9 @@ function only(connections, label) {
     const producer = client(broker, null, 'seeder').producer();  // direct, not recorded
     await producer.connect();
     await producer.send({ topic: 'orders', messages: [1, 2, 3, 4, 5].map((n) => ({
-      key: `order-300${n}`, value: `order-300${n} created`, timestamp: ts(20 + n) })) });
+      key: `order-300${n}`,
+      value: n === 3 ? '{"order":3003,"card":"secret-value-1234"}' : `order-300${n} created`,
+      timestamp: ts(20 + n) })) });
     await producer.disconnect();
 
     const consumer = client(broker, relay, 'billing-svc').consumer({
@@ -498,7 +510,8 @@ function only(connections, label) {
     // All 5 messages, then at least two empty long-poll fetches and a heartbeat.
     await relay.until((conns) => {
       if (got < 5) return false;
-      const xs = conns.filter((c) => c.label === 'billing-svc').flatMap((c) => decodeConnection(c).exchanges);
+      const xs = conns.filter((c) => c.label === 'billing-svc')
+          .flatMap((c) => decodeConnection(c).exchanges);
       const firstFull = xs.findIndex(isFetchWithRecords);
       return firstFull >= 0 && xs.slice(firstFull).filter(isEmptyFetch).length >= 2 &&
           xs.some((x) => x.key === 12 && x.response);
@@ -506,31 +519,27 @@ function only(connections, label) {
     await consumer.disconnect();
   });
   const mine = connections.filter((c) => c.label === 'billing-svc');
-  const decoded = mine.map((c) => ({ c, d: decodeConnection(c) }));
-  const fetchConn = decoded.find(({ d }) => d.exchanges.some(isFetchWithRecords));
-  const groupConn = decoded.find(({ d }) => d.exchanges.some((x) => x.key === 11));
-  if (!fetchConn || !groupConn) throw new Error('consumer connections not found');
-  if (fetchConn === groupConn) {
-    keep('kConsumerSession', 'kafkajs consumer (groupId "billing", clientId "billing-svc", ' +
-        'maxWaitTimeInMs 100, heartbeatInterval 200) subscribed fromBeginning to "orders" after 5 ' +
-        'messages (keys order-3001..3005) were produced: group coordination, the Fetch returning ' +
-        'the 5 records, empty long-poll Fetches, heartbeats, then disconnect (LeaveGroup).',
-    fetchConn.c);
-  } else {
-    keep('kConsumerGroup', 'kafkajs consumer (groupId "billing", clientId "billing-svc", ' +
-        'maxWaitTimeInMs 100, heartbeatInterval 200) subscribed fromBeginning to "orders" after 5 ' +
-        'messages (keys order-3001..3005) were produced. This is its first connection (kafkajs ' +
-        'pool slot 0, everything but Fetch): bootstrap metadata and all the group-coordinator ' +
-        'traffic; the broker is its own coordinator, so no second coordinator connection. Ends ' +
-        'with consumer.disconnect() (LeaveGroup).', groupConn.c);
-    keep('kConsumerFetch', 'The same consumer\'s second connection to the same broker: kafkajs ' +
-        'keeps one connection per broker for Fetch alone (pool slot 1), and sends no ApiVersions ' +
-        'on it (it reuses the versions of the first connection), so the first bytes are a Fetch ' +
-        'request. The first Fetch returns the 5 records (orders/0 offsets 0-4); later ones ' +
-        'long-poll 100 ms and come back empty.', fetchConn.c);
+  const fetchConn = mine.find((c) => decodeConnection(c).exchanges.some(isFetchWithRecords));
+  const groupConn = mine.find((c) => decodeConnection(c).exchanges.some((x) => x.key === 11));
+  if (!fetchConn || !groupConn || fetchConn === groupConn || mine.length !== 2) {
+    throw new Error(`expected a group connection and a Fetch connection, got ${mine.length}`);
   }
-  const others = mine.filter((c) => c !== fetchConn.c && c !== groupConn.c);
-  if (others.length) console.error(`consumer: ${others.length} more connection(s) not kept`);
+  const consumer = 'kafkajs consumer (groupId "billing", clientId "billing-svc", ' +
+      'maxWaitTimeInMs 100, heartbeatInterval 200) subscribed fromBeginning to "orders" after 5 ' +
+      'messages were produced (keys order-3001..3005, values "order-300N created" except ' +
+      'order-3003: {"order":3003,"card":"secret-value-1234"})';
+  keep('kConsumerGroup', `${consumer}. This is its first connection (kafkajs connection-pool ` +
+      'slot 0: everything but Fetch): bootstrap, then the group coordinator traffic; the only ' +
+      'broker is its own coordinator, so there is no separate coordinator connection. The ' +
+      'JoinGroup (empty member id) is answered about 3 s later: the mock, like a real broker, ' +
+      'waits group.initial.rebalance.delay.ms before electing a leader of a new group, and ' +
+      'makes up the member id from a pointer ("0x7f..."). Ends with consumer.disconnect() ' +
+      '(LeaveGroup).', groupConn);
+  keep('kConsumerFetch', `${consumer}. This is its second connection to the same broker: kafkajs ` +
+      'sends Fetch on a connection of its own (pool slot 1) and sends no ApiVersions there (the ' +
+      'versions come from the first connection), so the first bytes are a Fetch request. The ' +
+      'first Fetch returns the 5 records (orders/0 offsets 0-4); the later ones wait the 100 ms ' +
+      'max_wait_ms at the broker and come back empty.', fetchConn);
 }
 
 // 4. A Produce failing with NOT_LEADER_OR_FOLLOWER, retried by kafkajs.
@@ -570,12 +579,12 @@ function only(connections, label) {
   keep('kProducePipelined', 'kafkajs producer (clientId "shop"): connect, one send() of 1 ' +
       'message (key order-5000; this also fetches the topic metadata), then three send() calls ' +
       'at once (Promise.all), one message each (keys order-5001..5003). kafkajs has no ' +
-      'maxInFlightRequests limit by default, so the three Produce requests are written without ' +
-      'waiting for answers (Node may coalesce them into one socket write); the broker answers ' +
-      'in order, and responses pair with requests by correlation id.', conn);
+      'maxInFlightRequests limit by default, so Produce requests can be in flight together and ' +
+      'share a socket write (see the chunking below); the broker answers in order, and ' +
+      'responses pair with requests by correlation id.', conn);
 }
 
-// --- the header -----------------------------------------------------------------------------------
+// --- the header ----------------------------------------------------------------------------------
 
 function hexLines(buf) {
   const hex = buf.toString('hex');
@@ -595,40 +604,49 @@ function wrapComment(text, width = 100) {
   return lines.join('\n');
 }
 
+const allExchanges = results.flatMap((r) => r.decoded.exchanges);
+const usedKeys = [...new Set(allExchanges.map((x) => x.key))].sort((a, b) => a - b);
 const negotiated = (key) => {
-  const used = new Set(results.flatMap((r) => r.decoded.exchanges.filter((x) => x.key === key).map((x) => x.version)));
-  const a = apiVersionRanges.get(key);
-  return `${apiName(key)} v${[...used].join('/')}${a ? ` (broker ${a.min}-${a.max})` : ''}`;
+  const used = new Set(allExchanges.filter((x) => x.key === key).map((x) => x.version));
+  const range = apiVersionRanges.get(key);
+  return `${apiName(key)} v${[...used].join('/')}` +
+      (range ? ` (broker ${range.min}-${range.max})` : '');
 };
-const anyFlexible = results.some((r) => r.decoded.exchanges.some((x) => x.flexible));
-const usedKeys = [...new Set(results.flatMap((r) => r.decoded.exchanges.map((x) => x.key)))].sort((a, b) => a - b);
+const anyFlexible = allExchanges.some((x) => x.flexible);
 
 const arrays = results.map(({ name, description, conn, decoded }) => {
   const egress = conn.chunks.filter((c) => c.fromClient);
   const bytes = (list) => list.reduce((n, c) => n + c.bytes.length, 0);
+  const ingress = conn.chunks.filter((c) => !c.fromClient);
   const stats = `${conn.chunks.length} chunks: ${egress.length} egress (${bytes(egress)} bytes), ` +
-      `${conn.chunks.length - egress.length} ingress (${bytes(conn.chunks) - bytes(egress)} bytes).`;
-  const list = summarize(decoded);
+      `${ingress.length} ingress (${bytes(ingress)} bytes).`;
+  const chunking = decoded.notes.length
+    ? `Chunking (indexes from 0, #n = correlation id): ${decoded.notes.join('; ')}.`
+    : 'Each chunk is exactly one whole request or response, and no request is written before ' +
+      'the previous one is answered.';
   const comment = [
     wrapComment(description),
-    wrapComment(`Exchanges in request order: ${list.join(', ')}.`),
-    wrapComment(`${stats}${decoded.notes.length ? ' Chunking (indexes from 0, #n = correlation id): ' + decoded.notes.join('; ') + '.' : ' Each chunk is exactly one whole request or response; no request is written before the previous one is answered.'}`),
+    wrapComment(`Exchanges in request order: ${summarize(decoded).join(', ')}.`),
+    wrapComment(`${stats} ${chunking}`),
   ].join('\n');
   const body = conn.chunks.map((c) =>
     `    {Direction::${c.fromClient ? 'kEgress' : 'kIngress'},\n${hexLines(c.bytes)}},`).join('\n');
   return `${comment}\ninline const CapturedChunk ${name}[] = {\n${body}\n};`;
 });
 
-const header = `// Generated by capture_fixtures.mjs (node ${process.version}, kafkajs ${kafkajsVersion},
+const node = process.version;
+const header = `// Generated by capture_fixtures.mjs (node ${node}, kafkajs ${kafkajsVersion},
 // librdkafka ${librdkafkaVersion()} mock cluster); do not edit, re-run the script.
 // Real Kafka conversations between kafkajs clients and librdkafka's mock broker
 // (tests/e2e/apps/kafka_mock_broker.c), recorded by a TCP relay: one array per TCP connection, one
 // chunk per read of one direction in arrival order, as hex. kEgress = client to broker (requests),
 // kIngress = broker to client (responses).
-${wrapComment(`Versions kafkajs negotiated from the ApiVersions exchange (highest common version): ${
-  usedKeys.map(negotiated).join(', ')}. ${anyFlexible ? 'Some requests use' : 'No request uses'
-  } the flexible (compact, tagged-field) encoding: kafkajs ${kafkajsVersion} implements none of the ` +
-  'flexible versions of these APIs, so every header is request header v1 / response header v0.')}
+${wrapComment('Versions kafkajs negotiated from the ApiVersions exchange (highest common ' +
+  `version): ${usedKeys.map(negotiated).join(', ')}. ` + (anyFlexible
+    ? 'Some requests use the flexible (compact, tagged-field) encoding.'
+    : 'No request uses the flexible (compact, tagged-field) encoding: kafkajs ' +
+      `${kafkajsVersion} implements no flexible version of these APIs, so every header is ` +
+      'request header v1 / response header v0.'))}
 #pragma once
 
 #include <string_view>
@@ -651,10 +669,12 @@ for (const r of results) {
   console.error(`${r.name}: ${r.conn.chunks.length} chunks`);
   if (process.argv.includes('--requests')) {
     const lines = summarize(r.decoded);
+    const at = (i) => r.conn.chunks[i].at;
     r.decoded.exchanges.forEach((x, i) => {
-      const t0 = r.conn.chunks[x.sent.firstChunk].at - r.conn.chunks[0].at;
-      const rtt = x.answered ? r.conn.chunks[x.answered.lastChunk].at - r.conn.chunks[x.sent.lastChunk].at : NaN;
-      console.error(`  +${t0.toFixed(0).padStart(5)} ms  ${rtt.toFixed(1).padStart(6)} ms  #${x.correlation} ${lines[i]}`);
+      const sent = (at(x.sent.firstChunk) - at(0)).toFixed(0).padStart(5);
+      const took = x.answered ? (at(x.answered.lastChunk) - at(x.sent.lastChunk)).toFixed(1) : '-';
+      console.error(`  +${sent} ms, answered in ${took.padStart(6)} ms: ` +
+          `#${x.correlation} ${lines[i]}`);
     });
   }
   for (const n of r.decoded.notes) console.error(`  note: ${n}`);

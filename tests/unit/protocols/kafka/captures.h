@@ -9,8 +9,8 @@
 // OffsetCommit v5 (broker 0-7), OffsetFetch v4 (broker 0-5), FindCoordinator v2 (broker 0-2),
 // JoinGroup v5 (broker 0-5), Heartbeat v3 (broker 0-3), LeaveGroup v1 (broker 0-1), SyncGroup v3
 // (broker 0-3), ApiVersions v2 (broker 0-2). No request uses the flexible (compact, tagged-field)
-// encoding: kafkajs 2.2.4 implements none of the flexible versions of these APIs, so every header
-// is request header v1 / response header v0.
+// encoding: kafkajs 2.2.4 implements no flexible version of these APIs, so every header is request
+// header v1 / response header v0.
 #pragma once
 
 #include <string_view>
@@ -34,7 +34,7 @@ struct CapturedChunk {
 // orders/0: 2 records; orders/0: base offset 0], Produce v7 [acks=-1 orders/0: 3 records; orders/0:
 // base offset 2].
 // 8 chunks: 4 egress (527 bytes), 4 ingress (343 bytes). Each chunk is exactly one whole request or
-// response; no request is written before the previous one is answered.
+// response, and no request is written before the previous one is answered.
 inline const CapturedChunk kProducerSession[] = {
     {Direction::kEgress,
      "0000000e0012000200000000000473686f70"},
@@ -45,8 +45,8 @@ inline const CapturedChunk kProducerSession[] = {
     {Direction::kEgress,
      "0000001a0003000200000001000473686f700000000100066f7264657273"},
     {Direction::kIngress,
-     "0000006700000001000000010000000100093132372e302e302e310000b349ffff00176d6f636b43"
-     "6c75737465723135366438373466333861380000000000000001000000066f726465727300000000"
+     "0000006700000001000000010000000100093132372e302e302e310000a359ffff00176d6f636b43"
+     "6c75737465723135376431383765303861380000000000000001000000066f726465727300000000"
      "010000000000000000000100000001000000010000000100000001"},
     {Direction::kEgress,
      "000000be0000000700000002000473686f70ffffffff000075300000000100066f72646572730000"
@@ -76,10 +76,10 @@ inline const CapturedChunk kProducerSession[] = {
 // keys pay-1 to partition 0 and pay-2 to partition 1), sent as ONE Produce request with two topics;
 // then disconnect.
 // Exchanges in request order: ApiVersions v2, Metadata v2 [topics orders,payments], Produce v7
-// [acks=-1 orders/0: 2 records, payments/0: 1 records, payments/1: 1 records; orders/0: base offset
+// [acks=-1 orders/0: 2 records, payments/0: 1 record, payments/1: 1 record; orders/0: base offset
 // 0, payments/0: base offset 0, payments/1: base offset 0].
 // 6 chunks: 3 egress (485 bytes), 3 ingress (428 bytes). Each chunk is exactly one whole request or
-// response; no request is written before the previous one is answered.
+// response, and no request is written before the previous one is answered.
 inline const CapturedChunk kProduceTwoTopics[] = {
     {Direction::kEgress,
      "0000000e0012000200000000000473686f70"},
@@ -90,8 +90,8 @@ inline const CapturedChunk kProduceTwoTopics[] = {
     {Direction::kEgress,
      "000000240003000200000001000473686f700000000200066f726465727300087061796d656e7473"},
     {Direction::kIngress,
-     "000000ac00000001000000010000000100093132372e302e302e310000a16fffff00176d6f636b43"
-     "6c75737465723135393435626261653861380000000000000002000000066f726465727300000000"
+     "000000ac00000001000000010000000100093132372e302e302e310000ae21ffff00176d6f636b43"
+     "6c75737465723135356230306139333061380000000000000002000000066f726465727300000000"
      "010000000000000000000100000001000000010000000100000001000000087061796d656e747300"
      "00000002000000000000000000010000000100000001000000010000000100000000000100000001"
      "00000001000000010000000100000001"},
@@ -115,15 +115,19 @@ inline const CapturedChunk kProduceTwoTopics[] = {
 };
 
 // kafkajs consumer (groupId "billing", clientId "billing-svc", maxWaitTimeInMs 100,
-// heartbeatInterval 200) subscribed fromBeginning to "orders" after 5 messages (keys
-// order-3001..3005) were produced. This is its first connection (kafkajs pool slot 0, everything
-// but Fetch): bootstrap metadata and all the group-coordinator traffic; the broker is its own
-// coordinator, so no second coordinator connection. Ends with consumer.disconnect() (LeaveGroup).
+// heartbeatInterval 200) subscribed fromBeginning to "orders" after 5 messages were produced (keys
+// order-3001..3005, values "order-300N created" except order-3003:
+// {"order":3003,"card":"secret-value-1234"}). This is its first connection (kafkajs connection-pool
+// slot 0: everything but Fetch): bootstrap, then the group coordinator traffic; the only broker is
+// its own coordinator, so there is no separate coordinator connection. The JoinGroup (empty member
+// id) is answered about 3 s later: the mock, like a real broker, waits
+// group.initial.rebalance.delay.ms before electing a leader of a new group, and makes up the member
+// id from a pointer ("0x7f..."). Ends with consumer.disconnect() (LeaveGroup).
 // Exchanges in request order: ApiVersions v2, Metadata v2 [topics orders], FindCoordinator v2,
-// JoinGroup v5 [group billing member ""], Metadata v2 [topics orders], SyncGroup v3, OffsetFetch
-// v4, ListOffsets v3, Heartbeat v3, OffsetCommit v5, Heartbeat v3, LeaveGroup v1.
-// 24 chunks: 12 egress (700 bytes), 12 ingress (699 bytes). Each chunk is exactly one whole request
-// or response; no request is written before the previous one is answered.
+// JoinGroup v5 [group billing, member id ""], Metadata v2 [topics orders], SyncGroup v3,
+// OffsetFetch v4, ListOffsets v3, Heartbeat v3, OffsetCommit v5, LeaveGroup v1.
+// 22 chunks: 11 egress (644 bytes), 11 ingress (685 bytes). Each chunk is exactly one whole request
+// or response, and no request is written before the previous one is answered.
 inline const CapturedChunk kConsumerGroup[] = {
     {Direction::kEgress,
      "000000150012000200000000000b62696c6c696e672d737663"},
@@ -134,30 +138,30 @@ inline const CapturedChunk kConsumerGroup[] = {
     {Direction::kEgress,
      "000000210003000200000001000b62696c6c696e672d7376630000000100066f7264657273"},
     {Direction::kIngress,
-     "0000006700000001000000010000000100093132372e302e302e3100009bf3ffff00176d6f636b43"
-     "6c75737465723135363365313235303061380000000000000001000000066f726465727300000000"
+     "0000006700000001000000010000000100093132372e302e302e310000a94fffff00176d6f636b43"
+     "6c75737465723135386366323337343061380000000000000001000000066f726465727300000000"
      "010000000000000000000100000001000000010000000100000001"},
     {Direction::kEgress,
      "0000001f000a000200000002000b62696c6c696e672d737663000762696c6c696e6700"},
     {Direction::kIngress,
-     "0000001f00000002000000000000ffff0000000100093132372e302e302e3100009bf3"},
+     "0000001f00000002000000000000ffff0000000100093132372e302e302e310000a94f"},
     {Direction::kEgress,
      "00000062000b000500000003000b62696c6c696e672d737663000762696c6c696e67000075300000"
      "ea600000ffff0008636f6e73756d6572000000010012526f756e64526f62696e41737369676e6572"
      "0000001200000000000100066f726465727300000000"},
     {Direction::kIngress,
      "0000006e00000003000000000000000000020012526f756e64526f62696e41737369676e6572000e"
-     "3078376665646230303032616330000e307837666564623030303261633000000001000e30783766"
-     "65646230303032616330ffff0000001200000000000100066f726465727300000000"},
+     "3078376633643863303032623030000e307837663364386330303262303000000001000e30783766"
+     "33643863303032623030ffff0000001200000000000100066f726465727300000000"},
     {Direction::kEgress,
      "000000210003000200000004000b62696c6c696e672d7376630000000100066f7264657273"},
     {Direction::kIngress,
-     "0000006700000004000000010000000100093132372e302e302e3100009bf3ffff00176d6f636b43"
-     "6c75737465723135363365313235303061380000000000000001000000066f726465727300000000"
+     "0000006700000004000000010000000100093132372e302e302e310000a94fffff00176d6f636b43"
+     "6c75737465723135386366323337343061380000000000000001000000066f726465727300000000"
      "010000000000000000000100000001000000010000000100000001"},
     {Direction::kEgress,
      "00000066000e000300000005000b62696c6c696e672d737663000762696c6c696e6700000002000e"
-     "3078376665646230303032616330ffff00000001000e30783766656462303030326163300000001a"
+     "3078376633643863303032623030ffff00000001000e30783766336438633030326230300000001a"
      "00000000000100066f7264657273000000010000000000000000"},
     {Direction::kIngress,
      "00000028000000050000000000000000001a00000000000100066f72646572730000000100000000"
@@ -176,50 +180,49 @@ inline const CapturedChunk kConsumerGroup[] = {
      "ffff0000000000000000"},
     {Direction::kEgress,
      "00000034000c000300000008000b62696c6c696e672d737663000762696c6c696e6700000002000e"
-     "3078376665646230303032616330ffff"},
+     "3078376633643863303032623030ffff"},
     {Direction::kIngress,
      "0000000a00000008000000000000"},
     {Direction::kEgress,
      "000000500008000500000009000b62696c6c696e672d737663000762696c6c696e6700000002000e"
-     "30783766656462303030326163300000000100066f72646572730000000100000000000000000000"
+     "30783766336438633030326230300000000100066f72646572730000000100000000000000000000"
      "0005ffff"},
     {Direction::kIngress,
      "0000001e00000009000000000000000100066f726465727300000001000000000000"},
     {Direction::kEgress,
-     "00000034000c00030000000a000b62696c6c696e672d737663000762696c6c696e6700000002000e"
-     "3078376665646230303032616330ffff"},
+     "0000002e000d00010000000a000b62696c6c696e672d737663000762696c6c696e67000e30783766"
+     "33643863303032623030"},
     {Direction::kIngress,
      "0000000a0000000a000000000000"},
-    {Direction::kEgress,
-     "0000002e000d00010000000b000b62696c6c696e672d737663000762696c6c696e67000e30783766"
-     "65646230303032616330"},
-    {Direction::kIngress,
-     "0000000a0000000b000000000000"},
 };
 
-// The same consumer's second connection to the same broker: kafkajs keeps one connection per broker
-// for Fetch alone (pool slot 1), and sends no ApiVersions on it (it reuses the versions of the
-// first connection), so the first bytes are a Fetch request. The first Fetch returns the 5 records
-// (orders/0 offsets 0-4); later ones long-poll 100 ms and come back empty.
-// Exchanges in request order: Fetch v11 [orders/0: 5 records (hw 5)], Fetch v11 [orders/0: no
-// records (hw 5)], Fetch v11 [orders/0: no records (hw 5)], Fetch v11 [orders/0: no records (hw
-// 5)].
-// 8 chunks: 4 egress (400 bytes), 4 ingress (540 bytes). Each chunk is exactly one whole request or
-// response; no request is written before the previous one is answered.
+// kafkajs consumer (groupId "billing", clientId "billing-svc", maxWaitTimeInMs 100,
+// heartbeatInterval 200) subscribed fromBeginning to "orders" after 5 messages were produced (keys
+// order-3001..3005, values "order-300N created" except order-3003:
+// {"order":3003,"card":"secret-value-1234"}). This is its second connection to the same broker:
+// kafkajs sends Fetch on a connection of its own (pool slot 1) and sends no ApiVersions there (the
+// versions come from the first connection), so the first bytes are a Fetch request. The first Fetch
+// returns the 5 records (orders/0 offsets 0-4); the later ones wait the 100 ms max_wait_ms at the
+// broker and come back empty.
+// Exchanges in request order: Fetch v11 [orders/0: 5 records, high watermark 5], Fetch v11
+// [orders/0: no records, high watermark 5], Fetch v11 [orders/0: no records, high watermark 5].
+// 6 chunks: 3 egress (300 bytes), 3 ingress (487 bytes). Each chunk is exactly one whole request or
+// response, and no request is written before the previous one is answered.
 inline const CapturedChunk kConsumerFetch[] = {
     {Direction::kEgress,
      "000000600001000b00000000000b62696c6c696e672d737663ffffffff000000640000000100a000"
      "000100000000ffffffff0000000100066f72646572730000000100000000ffffffff000000000000"
      "0000ffffffffffffffff00100000000000000000"},
     {Direction::kIngress,
-     "0000013400000000000000000000000000000000000100066f726465727300000001000000000000"
-     "00000000000000050000000000000005000000000000000000000000ffffffff000000ec00000000"
-     "00000000000000e000000000028cdaf53f0000000000040000018bcfe568150000018bcfe56819ff"
+     "0000014b00000000000000000000000000000000000100066f726465727300000001000000000000"
+     "00000000000000050000000000000005000000000000000000000000ffffffff0000010300000000"
+     "00000000000000f70000000002603d39190000000000040000018bcfe568150000018bcfe56819ff"
      "ffffffffffffff0000000000000000000544000000146f726465722d33303031246f726465722d33"
      "30303120637265617465640044000202146f726465722d33303032246f726465722d333030322063"
-     "7265617465640044000404146f726465722d33303033246f726465722d3330303320637265617465"
-     "640044000606146f726465722d33303034246f726465722d33303034206372656174656400440008"
-     "08146f726465722d33303035246f726465722d33303035206372656174656400"},
+     "7265617465640072000404146f726465722d33303033527b226f72646572223a333030332c226361"
+     "7264223a227365637265742d76616c75652d31323334227d0044000606146f726465722d33303034"
+     "246f726465722d3330303420637265617465640044000808146f726465722d33303035246f726465"
+     "722d33303035206372656174656400"},
     {Direction::kEgress,
      "000000600001000b00000001000b62696c6c696e672d737663ffffffff000000640000000100a000"
      "000100000000ffffffff0000000100066f72646572730000000100000000ffffffff000000000000"
@@ -234,13 +237,6 @@ inline const CapturedChunk kConsumerFetch[] = {
     {Direction::kIngress,
      "0000004800000002000000000000000000000000000100066f726465727300000001000000000000"
      "00000000000000050000000000000005000000000000000000000000ffffffff00000000"},
-    {Direction::kEgress,
-     "000000600001000b00000003000b62696c6c696e672d737663ffffffff000000640000000100a000"
-     "000100000000ffffffff0000000100066f72646572730000000100000000ffffffff000000000000"
-     "0005ffffffffffffffff00100000000000000000"},
-    {Direction::kIngress,
-     "0000004800000003000000000000000000000000000100066f726465727300000001000000000000"
-     "00000000000000050000000000000005000000000000000000000000ffffffff00000000"},
 };
 
 // kafkajs producer (clientId "shop", retry initialRetryTime 50 ms): connect, then send() of 1
@@ -249,10 +245,10 @@ inline const CapturedChunk kConsumerFetch[] = {
 // retriable: it refreshes Metadata and sends the same Produce again (a new correlation id,
 // identical records), which succeeds.
 // Exchanges in request order: ApiVersions v2, Metadata v2 [topics orders], Produce v7 [acks=-1
-// orders/0: 1 records; orders/0: error 6 NOT_LEADER_OR_FOLLOWER], Metadata v2 [topics orders],
-// Produce v7 [acks=-1 orders/0: 1 records; orders/0: base offset 0].
+// orders/0: 1 record; orders/0: error 6 NOT_LEADER_OR_FOLLOWER], Metadata v2 [topics orders],
+// Produce v7 [acks=-1 orders/0: 1 record; orders/0: base offset 0].
 // 10 chunks: 5 egress (370 bytes), 5 ingress (450 bytes). Each chunk is exactly one whole request
-// or response; no request is written before the previous one is answered.
+// or response, and no request is written before the previous one is answered.
 inline const CapturedChunk kProduceError[] = {
     {Direction::kEgress,
      "0000000e0012000200000000000473686f70"},
@@ -263,8 +259,8 @@ inline const CapturedChunk kProduceError[] = {
     {Direction::kEgress,
      "0000001a0003000200000001000473686f700000000100066f7264657273"},
     {Direction::kIngress,
-     "0000006700000001000000010000000100093132372e302e302e3100008779ffff00176d6f636b43"
-     "6c75737465723135393136376630653861380000000000000001000000066f726465727300000000"
+     "0000006700000001000000010000000100093132372e302e302e3100008c63ffff00176d6f636b43"
+     "6c75737465723135383661373037353461380000000000000001000000066f726465727300000000"
      "010000000000000000000100000001000000010000000100000001"},
     {Direction::kEgress,
      "0000008e0000000700000002000473686f70ffffffff000075300000000100066f72646572730000"
@@ -277,8 +273,8 @@ inline const CapturedChunk kProduceError[] = {
     {Direction::kEgress,
      "0000001a0003000200000003000473686f700000000100066f7264657273"},
     {Direction::kIngress,
-     "0000006700000003000000010000000100093132372e302e302e3100008779ffff00176d6f636b43"
-     "6c75737465723135393136376630653861380000000000000001000000066f726465727300000000"
+     "0000006700000003000000010000000100093132372e302e302e3100008c63ffff00176d6f636b43"
+     "6c75737465723135383661373037353461380000000000000001000000066f726465727300000000"
      "010000000000000000000100000001000000010000000100000001"},
     {Direction::kEgress,
      "0000008e0000000700000004000473686f70ffffffff000075300000000100066f72646572730000"
@@ -292,13 +288,13 @@ inline const CapturedChunk kProduceError[] = {
 
 // kafkajs producer (clientId "shop"): connect, one send() of 1 message (key order-5000; this also
 // fetches the topic metadata), then three send() calls at once (Promise.all), one message each
-// (keys order-5001..5003). kafkajs has no maxInFlightRequests limit by default, so the three
-// Produce requests are written without waiting for answers (Node may coalesce them into one socket
-// write); the broker answers in order, and responses pair with requests by correlation id.
+// (keys order-5001..5003). kafkajs has no maxInFlightRequests limit by default, so Produce requests
+// can be in flight together and share a socket write (see the chunking below); the broker answers
+// in order, and responses pair with requests by correlation id.
 // Exchanges in request order: ApiVersions v2, Metadata v2 [topics orders], Produce v7 [acks=-1
-// orders/0: 1 records; orders/0: base offset 0], Produce v7 [acks=-1 orders/0: 1 records; orders/0:
-// base offset 1], Produce v7 [acks=-1 orders/0: 1 records; orders/0: base offset 2], Produce v7
-// [acks=-1 orders/0: 1 records; orders/0: base offset 3].
+// orders/0: 1 record; orders/0: base offset 0], Produce v7 [acks=-1 orders/0: 1 record; orders/0:
+// base offset 1], Produce v7 [acks=-1 orders/0: 1 record; orders/0: base offset 2], Produce v7
+// [acks=-1 orders/0: 1 record; orders/0: base offset 3].
 // 11 chunks: 5 egress (632 bytes), 6 ingress (459 bytes). Chunking (indexes from 0, #n =
 // correlation id): chunk 8 holds the requests Produce #4 and Produce #5; Produce #5 was written
 // before Produce #4 was answered.
@@ -312,8 +308,8 @@ inline const CapturedChunk kProducePipelined[] = {
     {Direction::kEgress,
      "0000001a0003000200000001000473686f700000000100066f7264657273"},
     {Direction::kIngress,
-     "0000006700000001000000010000000100093132372e302e302e310000b71fffff00176d6f636b43"
-     "6c75737465723135363966633630326361380000000000000001000000066f726465727300000000"
+     "0000006700000001000000010000000100093132372e302e302e310000abcdffff00176d6f636b43"
+     "6c75737465723135383634383564323861380000000000000001000000066f726465727300000000"
      "010000000000000000000100000001000000010000000100000001"},
     {Direction::kEgress,
      "0000008e0000000700000002000473686f70ffffffff000075300000000100066f72646572730000"

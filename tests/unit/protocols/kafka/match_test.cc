@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "../corpus.h"
+#include "captures.h"
 #include "fuzz_check.h"
 #include "wire.h"
 
@@ -60,6 +62,41 @@ std::string as_records(const std::vector<Step>& steps) {
 
 const std::string kSecret = "secret-value-1234";
 
+std::string unhex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+    out.push_back(static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
+  }
+  return out;
+}
+template <size_t N>
+std::vector<Step> captured(const CapturedChunk (&chunks)[N]) {
+  std::vector<Step> out;
+  for (const CapturedChunk& c : chunks) out.push_back({c.direction, unhex(c.hex)});
+  return out;
+}
+
+// What kafkajs 2.2.4 did against the mock broker (captures.h), as calls.
+struct Capture {
+  const char* name;
+  std::vector<Step> steps;
+  std::vector<std::string> calls;
+};
+std::vector<Capture> captures() {
+  return {
+      {"producer", captured(kProducerSession), {"send|orders|0|2|0|shop||", "send|orders|0|3|2|shop||"}},
+      {"two topics", captured(kProduceTwoTopics), {"send|||4|-1|shop||"}},
+      {"consumer group", captured(kConsumerGroup), {}},
+      {"consumer fetch", captured(kConsumerFetch), {"poll|orders|0|5|-1|billing-svc||"}},
+      {"produce error", captured(kProduceError),
+       {"send|orders|0|1|-1|shop|NOT_LEADER_OR_FOLLOWER|", "send|orders|0|1|0|shop||"}},
+      {"pipelined", captured(kProducePipelined),
+       {"send|orders|0|1|0|shop||", "send|orders|0|1|1|shop||", "send|orders|0|1|2|shop||",
+        "send|orders|0|1|3|shop||"}},
+  };
+}
+
 // A producer's session as kafkajs runs it: a Metadata exchange (not a call), then two sends to
 // "orders" (the second to partition 1), a send to two topics at once, and an acks=0 send.
 std::vector<Step> producer_session(int16_t version) {
@@ -106,6 +143,37 @@ const std::vector<std::string> kConsumerCalls = {
     "poll|||3|-1|billing-svc||",
     "poll|orders|0|0|-1|billing-svc|OFFSET_OUT_OF_RANGE|",
 };
+
+TEST(KafkaMatch, CapturedConversationsOfKafkajs) {
+  for (const Capture& c : captures()) {
+    SCOPED_TRACE(c.name);
+    ASSERT_TRUE(looks_like_kafka_client(c.steps[0].bytes)) << "the first request is recognised";
+    Result r = feed(c.steps);
+    EXPECT_EQ(describe(r.calls), c.calls);
+    size_t requests = 0;
+    for (const Step& s : c.steps) requests += s.direction == Direction::kEgress;
+    EXPECT_GE(r.counters.requests, requests);
+    EXPECT_EQ(r.counters.unmatched_requests + r.counters.unmatched_responses + r.counters.invalid +
+                  r.counters.skipped_bytes + r.counters.truncated,
+              0u);
+    for (const DbCall& call : r.calls) EXPECT_EQ(fuzz::check_call(call), "") << fuzz::describe(call);
+  }
+}
+
+// Cut at every offset of every chunk, the captures give the same calls.
+TEST(KafkaMatch, CapturesSplitAtEveryOffset) {
+  for (const Capture& c : captures()) {
+    for (size_t i = 0; i < c.steps.size(); ++i) {
+      for (size_t k = 1; k < c.steps[i].bytes.size(); ++k) {
+        std::vector<fuzz::Piece> pieces = whole_pieces(c.steps);
+        std::string_view b = c.steps[i].bytes;
+        pieces[i] = {c.steps[i].direction, b.substr(0, k), k};
+        pieces.insert(pieces.begin() + i + 1, {c.steps[i].direction, b.substr(k), b.size() - k});
+        ASSERT_EQ(describe(feed(pieces).calls), c.calls) << c.name << ": chunk " << i << " at " << k;
+      }
+    }
+  }
+}
 
 TEST(KafkaMatch, ProducerSessionClassicAndFlexible) {
   for (int16_t version : {3, 7, 9, 11}) {
@@ -341,6 +409,11 @@ TEST(KafkaFuzzCorpus, DISABLED_WriteSeeds) {
   std::ofstream(dir / "producer_v9_flexible", std::ios::binary) << as_records(producer_session(9));
   std::ofstream(dir / "consumer_v11", std::ios::binary) << as_records(consumer_session(11));
   std::ofstream(dir / "consumer_v12_flexible", std::ios::binary) << as_records(consumer_session(12));
+  for (const Capture& c : captures()) {
+    std::string name = std::string("kafkajs_") + c.name;
+    std::replace(name.begin(), name.end(), ' ', '_');
+    std::ofstream(dir / name, std::ios::binary) << as_records(c.steps);
+  }
 }
 
 }  // namespace
