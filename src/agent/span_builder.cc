@@ -268,7 +268,10 @@ core::Span& SpanBuilder::add_db_call(core::SpanBatch& batch, const TrackedExchan
     attrs.str("messaging.operation.name", call.operation);
     if (!call.destination.empty()) attrs.str("messaging.destination.name", call.destination);
     if (!call.partition.empty()) attrs.str("messaging.destination.partition.id", call.partition);
-    if (call.message_count >= 0) attrs.integer("messaging.batch.message_count", call.message_count);
+    // The conventions: not on a span of a single message.
+    if (call.message_count >= 0 && call.message_count != 1) {
+      attrs.integer("messaging.batch.message_count", call.message_count);
+    }
     if (call.offset >= 0) attrs.integer("messaging.kafka.offset", call.offset);
     if (!call.client_id.empty()) attrs.str("messaging.client.id", call.client_id);
   } else {

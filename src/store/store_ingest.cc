@@ -124,10 +124,12 @@ bool is_failure_status(std::string_view text, bool grpc) {
 // the call's own id so that it is stable (and nonzero for any nonzero id).
 constexpr uint64_t kDatabaseNodeSalt = 0x9e3779b97f4a7c15ull;
 
-// db.system.name (or the older db.system) of a CLIENT span: a call to a database.
+// db.system.name (or the older db.system) of a CLIENT span: a call to a database; or the
+// messaging.system of a CLIENT or PRODUCER span (Kafka sends and polls): a call to a broker.
 std::string_view database_of(const core::Span& span) {
-  if (span.kind != core::SpanKind::kClient) return {};
-  for (std::string_view key : {"db.system.name", "db.system"}) {
+  if (span.kind != core::SpanKind::kClient && span.kind != core::SpanKind::kProducer) return {};
+  for (std::string_view key : {"db.system.name", "db.system", "messaging.system"}) {
+    if (span.kind == core::SpanKind::kProducer && key != "messaging.system") continue;
     const core::AnyValue* v = core::find_attribute(span.attributes, key);
     if (v != nullptr && v->type == core::ValueType::kString && !v->str.empty()) return v->str;
   }

@@ -14,10 +14,12 @@ namespace {
 
 constexpr int16_t kProduce = 0;
 constexpr int16_t kFetch = 1;
-constexpr int16_t kMaxApiKey = 80;      // the highest key in use is in the 70s
+constexpr int16_t kMaxApiKey = 100;     // Kafka 4.x is in the 90s
 constexpr int16_t kMaxApiVersion = 20;  // Fetch, the most revised API, is at 17
 constexpr uint32_t kMaxMessage = 100u << 20;  // brokers' default socket.request.max.bytes
 constexpr size_t kKeep = 64 << 10;  // message bytes kept for parsing: headers, never payloads
+constexpr size_t kMaxTopics = 32;    // topics of one request kept (a call names one, or none)
+constexpr size_t kMaxTopicName = 249;  // Kafka's own limit
 
 // The version from which a request (and its response) uses the flexible encoding: compact
 // strings and arrays, tagged fields.
@@ -118,6 +120,8 @@ std::optional<int64_t> count_records(std::string_view present, int64_t declared)
     // baseOffset(8) batchLength(4) partitionLeaderEpoch(4) magic(1) crc(4) attributes(2)
     // lastOffsetDelta(4) baseTimestamp(8) maxTimestamp(8) producerId(8) producerEpoch(2)
     // baseSequence(4) recordsCount(4)
+    // A Fetch may end with a partial batch, which clients drop: so is it here.
+    if (at + 61 > static_cast<uint64_t>(declared)) break;
     if (at + 61 > present.size()) return std::nullopt;
     Reader r(present.substr(at, 61));
     r.i64();
@@ -125,19 +129,33 @@ std::optional<int64_t> count_records(std::string_view present, int64_t declared)
     r.i32();
     const int8_t magic = r.i8();
     if (magic != 2 || batch_length < 49) return std::nullopt;
-    r.skip(4 + 2 + 4 + 8 + 8 + 8 + 2 + 4);
+    r.skip(4);  // crc
+    const int16_t attributes = r.i16();
+    r.skip(4 + 8 + 8 + 8 + 2 + 4);
     const int32_t count = r.i32();
     if (!r.ok() || count < 0) return std::nullopt;
-    total += count;
+    if (at + 12 + static_cast<uint64_t>(batch_length) > static_cast<uint64_t>(declared)) break;
+    if ((attributes & 0x20) == 0) total += count;  // control batches (commit markers) hold no messages
     at += 12 + static_cast<uint64_t>(batch_length);
   }
   return total;
 }
 
+// Client ids are free text: no control characters (UTF-8 is fine).
 bool printable(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isprint(static_cast<unsigned char>(c)) != 0;
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u != 0x7f;
   });
+}
+
+// A legal topic name ([A-Za-z0-9._-], 1 to 249 characters): anything else is not a topic, and
+// never becomes a span name (it could be another protocol's bytes, or a message's).
+bool topic_name(std::string_view s) {
+  return !s.empty() && s.size() <= kMaxTopicName &&
+         std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+         });
 }
 
 struct RequestHeader {
@@ -196,7 +214,12 @@ struct Pending {
   std::string client_id;
   uint64_t start_ns = 0;
   bool truncated = false;
-  std::vector<TopicCalls> topics;  // Produce
+  bool parsed = false;             // the body was read to its end
+  std::vector<TopicCalls> topics;  // at most kMaxTopics
+  // What the message declared, read before any cut: a call names its topic (partition) only when
+  // exactly one was declared, not when one was all the capture held.
+  int64_t declared_topics = -1;
+  int64_t declared_partitions = -1;  // summed over the topics
 };
 
 // Reassembles length-prefixed messages from one direction's chunks, keeping at most kKeep bytes
@@ -220,20 +243,21 @@ class Framer {
         probe_ts_ = probe_.size() == total ? chunk.timestamp_ns : probe_ts_;
         return;
       }
-      const std::string candidate = probe_ + std::string(captured);
-      const bool whole_probe = !probe_.empty();
-      const uint64_t probe_ts = probe_ts_;
+      const std::string held = std::move(probe_);
       probe_.clear();
-      if (chunk.length_only || !resync(candidate)) {
-        *skipped += total + (whole_probe ? candidate.size() - captured.size() : 0);
-        return;
+      const bool with_held = !held.empty() && !chunk.length_only && resync(held + std::string(captured));
+      if (!with_held) {
+        *skipped += held.size();  // the held pieces started nothing
+        if (chunk.length_only || !resync(captured)) {
+          *skipped += total;
+          return;
+        }
       }
       lost_ = false;
       reset();
-      if (whole_probe) {
+      if (with_held) {
         // The pieces held back start the message: feed them first, as their own chunk.
-        const std::string held = candidate.substr(0, candidate.size() - captured.size());
-        feed(Chunk{held, held.size(), probe_ts, false}, skipped, on_message, resync);
+        feed(Chunk{held, held.size(), probe_ts_, false}, skipped, on_message, resync);
       }
     }
     while (pos < total) {
@@ -364,7 +388,7 @@ class KafkaMatcher : public DbMatcher {
     if (p.api_key == kProduce) {
       int16_t acks = 1;
       parse_produce_request(m.bytes.substr(header->body_at), p, &acks);
-      if (acks == 0) {  // no response will come
+      if (acks == 0 && p.parsed) {  // no response will come
         emit(std::move(p), m.last_ns);
         return;
       }
@@ -400,7 +424,11 @@ class KafkaMatcher : public DbMatcher {
     const std::string_view body = m.bytes.substr(m.bytes.size() - r.remaining());
     if (p.api_key == kProduce) {
       parse_produce_response(body, p);
-      emit(std::move(p), m.last_ns);
+      // A Produce the capture cut before its topics still was one; bytes that only parsed as a
+      // Produce header (no topic, a bad acks or name) were not.
+      if ((p.declared_topics >= 1 && !p.topics.empty()) || (p.truncated && p.declared_topics < 0)) {
+        emit(std::move(p), m.last_ns);
+      }
     } else if (p.api_key == kFetch) {
       if (parse_fetch_response(body, p)) emit(std::move(p), m.last_ns);
     }
@@ -410,15 +438,25 @@ class KafkaMatcher : public DbMatcher {
     const bool flex = flexible(kProduce, p.api_version);
     Reader r(body);
     if (p.api_version >= 3) r.string(flex);  // transactional_id
-    *acks = r.i16();
+    const int16_t a = r.i16();
+    if (r.ok()) *acks = a;  // unknown stays 1: wait for an answer
     r.i32();  // timeout
     const int64_t topics = r.array_length(flex);
+    if (!r.ok() || topics < 1 || (a != 0 && a != 1 && a != -1)) return;  // not a Produce
+    p.declared_topics = topics;
+    p.declared_partitions = 0;
     for (int64_t t = 0; r.ok() && t < topics; ++t) {
-      auto name = r.string(flex);
-      if (!name) break;
       TopicCalls topic;
-      topic.name = std::string(*name);
+      if (p.api_version >= 13) {
+        r.skip(16);  // topic_id (KIP-516): the name would need the Metadata that mapped it
+      } else {
+        auto name = r.string(flex);
+        if (!name) break;
+        if (!topic_name(*name)) return;  // not a topic: the rest is not read
+        topic.name = std::string(*name);
+      }
       const int64_t partitions = r.array_length(flex);
+      if (r.ok() && partitions > 0) p.declared_partitions += partitions;
       for (int64_t i = 0; r.ok() && i < partitions; ++i) {
         const int32_t index = r.i32();
         std::string_view present;
@@ -430,9 +468,10 @@ class KafkaMatcher : public DbMatcher {
       }
       if (!r.ok()) add_records(topic, std::nullopt);
       if (flex) r.tagged_fields();
-      p.topics.push_back(std::move(topic));
+      if (p.topics.size() < kMaxTopics) p.topics.push_back(std::move(topic));
     }
     if (!r.ok()) p.truncated = true;
+    p.parsed = r.ok();
   }
 
   // Adds each partition's error and base offset to the request's topics.
@@ -441,11 +480,23 @@ class KafkaMatcher : public DbMatcher {
     Reader r(body);
     const int64_t topics = r.array_length(flex);
     for (int64_t t = 0; r.ok() && t < topics; ++t) {
-      auto name = r.string(flex);
+      std::optional<std::string_view> name;
+      if (p.api_version >= 13) {
+        r.skip(16);  // topic_id: answers come in the request's order
+      } else {
+        name = r.string(flex);
+      }
       const int64_t partitions = r.array_length(flex);
       TopicCalls* topic = nullptr;
-      for (TopicCalls& tc : p.topics) {
-        if (name && tc.name == *name) topic = &tc;
+      if (p.api_version >= 13) {
+        if (t < static_cast<int64_t>(p.topics.size())) topic = &p.topics[static_cast<size_t>(t)];
+      } else {
+        for (TopicCalls& tc : p.topics) {
+          if (name && tc.name == *name) {
+            topic = &tc;
+            break;
+          }
+        }
       }
       for (int64_t i = 0; r.ok() && i < partitions; ++i) {
         r.i32();  // index
@@ -485,11 +536,16 @@ class KafkaMatcher : public DbMatcher {
     }
     const int64_t topics = r.array_length(flex);
     bool any_bytes = false;
+    // The topics and partitions that returned records or an error, counted even past the capture
+    // when their headers were read; `unknown` once a partition went unread.
+    int64_t active_topics = 0, active_partitions = 0;
+    bool unknown = false;
     for (int64_t t = 0; r.ok() && t < topics; ++t) {
       TopicCalls topic;
       if (v >= 13) {
         r.skip(16);  // topic_id: the name would need the Metadata that mapped it
       } else if (auto name = r.string(flex)) {
+        if (!topic_name(*name)) return false;  // not a Fetch answer
         topic.name = std::string(*name);
       }
       const int64_t partitions = r.array_length(flex);
@@ -511,7 +567,12 @@ class KafkaMatcher : public DbMatcher {
         std::string_view present;
         const int64_t declared = r.bytes(flex, &present);
         if (flex) r.tagged_fields();
-        if (declared < 0 && !r.ok()) break;
+        if (declared < 0 && !r.ok()) {
+          unknown = true;  // this partition's header went unread
+          break;
+        }
+        // The capture ended inside this partition's records: what follows, if anything, is unread.
+        if (!r.ok() && (i + 1 < partitions || t + 1 < topics)) unknown = true;
         if (error != 0 && topic.error == 0) topic.error = error;
         if (declared > 0) {
           any_bytes = true;
@@ -522,9 +583,17 @@ class KafkaMatcher : public DbMatcher {
         }
       }
       if (flex) r.tagged_fields();
-      if (!topic.partitions.empty()) p.topics.push_back(std::move(topic));
+      if (!r.ok() && topic.partitions.empty()) unknown = true;  // cut before any partition of it
+      if (!topic.partitions.empty()) {
+        ++active_topics;
+        active_partitions += static_cast<int64_t>(topic.partitions.size());
+        if (p.topics.size() < kMaxTopics) p.topics.push_back(std::move(topic));
+      }
     }
     if (!r.ok()) p.truncated = true;
+    // Only when every partition was read is "one topic" known to be one.
+    p.declared_topics = unknown ? -1 : active_topics;
+    p.declared_partitions = unknown ? -1 : active_partitions;
     const bool any_error = top_error != 0 || std::any_of(p.topics.begin(), p.topics.end(),
                                                          [](const TopicCalls& tc) { return tc.error != 0; });
     if (top_error != 0 && p.topics.empty()) p.topics.push_back(TopicCalls{"", {}, 0, top_error, -1});
@@ -552,9 +621,9 @@ class KafkaMatcher : public DbMatcher {
       for (int32_t part : t.partitions) partitions.push_back(part);
       if (error == 0) error = t.error;
     }
-    if (p.topics.size() == 1) {
+    if (p.declared_topics == 1 && p.topics.size() == 1) {
       call.destination = p.topics[0].name;
-      if (partitions.size() == 1) {
+      if (p.declared_partitions == 1 && partitions.size() == 1) {
         call.partition = std::to_string(partitions[0]);
         if (p.api_key == kProduce && p.topics[0].error == 0) call.offset = p.topics[0].base_offset;
       }
@@ -580,9 +649,12 @@ class KafkaMatcher : public DbMatcher {
 
 bool looks_like_kafka_client(std::string_view first_egress_bytes) {
   // Other protocols' first messages fail the size bound (HTTP, TLS, RESP, MySQL's little-endian
-  // lengths read as big-endian), the API key (PostgreSQL's SSLRequest) or the printable client id
-  // (PostgreSQL's startup packet reads as Metadata v0 whose client id holds NULs).
-  return parse_request_header(first_egress_bytes).has_value();
+  // lengths read as big-endian), the API key (PostgreSQL's SSLRequest), the printable client id
+  // (PostgreSQL's startup packet reads as Metadata v0 whose client id holds NULs), or the client
+  // id being there at all: every Kafka client names itself, while a ZooKeeper ConnectRequest
+  // reads as Produce v0 with an empty one.
+  auto header = parse_request_header(first_egress_bytes);
+  return header.has_value() && !header->client_id.empty();
 }
 
 std::unique_ptr<DbMatcher> make_kafka_matcher(DbMatcher::Sink sink, DbMatchOptions options,

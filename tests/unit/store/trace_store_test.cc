@@ -431,9 +431,15 @@ TEST(TraceStore, DatabaseCallsMakeTheDatabaseADependency) {
   core::Span& odd = a.span(shop, t, "GET /db", SpanKind::kServer, kT0, kMs);
   core::upsert_attribute(a.arena(), odd.attributes, "db.system.name",
                          core::AnyValue::string("sqlite"));
+  // A Kafka send (PRODUCER) and poll (CLIENT): the broker is a dependency too.
+  for (SpanKind kind : {SpanKind::kProducer, SpanKind::kClient}) {
+    core::Span& k = a.span(shop, t, "send orders", kind, kT0 + 3 * kMs, kMs, &root);
+    core::upsert_attribute(a.arena(), k.attributes, "messaging.system", core::AnyValue::string("kafka"));
+  }
   store->ingest(a.take());
   EXPECT_EQ(store->dependencies(kT0 + kMinute, 2 * kMinute),
-            (std::vector<DependencyLink>{{"shop", "postgresql", 2, 1}, {"shop", "redis", 1, 0}}));
+            (std::vector<DependencyLink>{{"shop", "kafka", 2, 0}, {"shop", "postgresql", 2, 1},
+                                         {"shop", "redis", 1, 0}}));
   EXPECT_EQ(store->services(), (std::vector<std::string>{"shop"})) << "no database is a service";
 }
 
