@@ -289,12 +289,15 @@ void ConnectionTracker::end(
 }
 
 void ConnectionTracker::add_db_counters(ConnectionTrackerCounters& total,
-                                        const protocols::DbMatchCounters& m) {
-  ++total.db_connections;
+                                        const protocols::DbMatchCounters& m, bool continued) {
   total.db_invalid += m.invalid;
   total.db_truncated += m.truncated;
   total.db_unmatched_requests += m.unmatched_requests;
   total.db_unmatched_responses += m.unmatched_responses;
+  // A matcher that hands over to its TLS session's (MySQL) neither ends the connection nor gave
+  // up on it: the one that follows counts it.
+  if (continued) return;
+  ++total.db_connections;
   if (m.gave_up) ++total.db_gave_up;
 }
 
@@ -425,7 +428,7 @@ void ConnectionTracker::start_tls(Connection& c) {
     in_tls = c.db->continue_in_tls(
         [this, conn = &c](protocols::DbCall&& call) { on_db_call(*conn, std::move(call)); });
     c.db->close();
-    add_db_counters(counters_, c.db->counters());
+    add_db_counters(counters_, c.db->counters(), in_tls != nullptr);
     c.db.reset();
   }
   if (c.h2) {

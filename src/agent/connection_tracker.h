@@ -209,7 +209,8 @@ class ConnectionTracker {
   void open_request(Connection& c, uint32_t tid, const SpanIds& ids);
   void close_request(Connection& c);
   void fold_counters(const protocols::http1::MatchCounters& m);
-  static void add_db_counters(ConnectionTrackerCounters& total, const protocols::DbMatchCounters& m);
+  static void add_db_counters(ConnectionTrackerCounters& total,
+                              const protocols::DbMatchCounters& m, bool continued = false);
   // The index of client connections by their ends (local, remote).
   static std::string tuple_key(const SocketEndpoint& local, const SocketEndpoint& remote);
   void index_client(Connection& c);

@@ -55,7 +55,9 @@ after(async () => {
 // CONNECTIONS loops, each sending GET /items/N one after the other over a shared keep-alive pool,
 // a request every ~50 ms each: steady traffic, not a benchmark.
 function startLoad() {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  // fifo: free sockets are reused in turn, so every connection keeps carrying requests (lifo, the
+  // default, can leave one idle for seconds, and the test waits for spans on each).
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS, scheduling: 'fifo' });
   const load = { ok: 0, errors: [], localPorts: new Set(), stopped: false };
   const loop = async (i) => {
     while (!load.stopped) {
