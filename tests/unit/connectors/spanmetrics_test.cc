@@ -156,14 +156,17 @@ TEST_F(SpanMetricsTest, CountsAreCumulativeAcrossFlushes) {
   ASSERT_TRUE(testing::wait_for([&] { return capture_.last().point_count() > 0; }));
   ASSERT_TRUE(c->consume(batch_of({{"a", "op"}, {"a", "op"}})).is_ok());
   ASSERT_TRUE(testing::wait_for([&] {
-    const auto* p = point(capture_.last(), "traces.span.metrics.calls", {{"span.name", "op"}});
+    const core::MetricBatch last = capture_.last();  // point() answers into it
+    const auto* p = point(last, "traces.span.metrics.calls", {{"span.name", "op"}});
     return p && p->value == 3;
   }));
-  const auto* p = point(capture_.last(), "traces.span.metrics.calls", {{"span.name", "op"}});
+  const core::MetricBatch before = capture_.last();
+  const auto* p = point(before, "traces.span.metrics.calls", {{"span.name", "op"}});
   ASSERT_NE(p, nullptr);
   const auto first_start = p->start_time_unix_nano;
   c->shutdown(std::chrono::steady_clock::now());
-  EXPECT_EQ(point(capture_.last(), "traces.span.metrics.calls", {})->start_time_unix_nano,
+  const core::MetricBatch after = capture_.last();
+  EXPECT_EQ(point(after, "traces.span.metrics.calls", {})->start_time_unix_nano,
             first_start) << "a cumulative series keeps its start time";
 }
 
@@ -233,7 +236,9 @@ TEST_F(SpanMetricsTest, SeriesNoSpanUpdatedExpire) {
   auto c = make("metrics_flush_interval: 10ms\nmetrics_expiration: 60ms");
   ASSERT_TRUE(c->start().is_ok());
   ASSERT_TRUE(c->consume(batch_of({{"s", "old"}})).is_ok());
-  ASSERT_TRUE(testing::wait_for([&] { return point(capture_.last(), "traces.span.metrics.calls", {{"span.name", "old"}}); }));
+  ASSERT_TRUE(testing::wait_for([&] {
+    return point(capture_.last(), "traces.span.metrics.calls", {{"span.name", "old"}}) != nullptr;
+  }));
   // Keep "new" alive until "old" has gone from the flushes.
   ASSERT_TRUE(testing::wait_for([&] {
     EXPECT_TRUE(c->consume(batch_of({{"s", "new"}})).is_ok());
@@ -242,7 +247,8 @@ TEST_F(SpanMetricsTest, SeriesNoSpanUpdatedExpire) {
            point(batch, "traces.span.metrics.calls", {{"span.name", "old"}}) == nullptr;
   }));
   c->shutdown(std::chrono::steady_clock::now());
-  EXPECT_GT(point(capture_.last(), "traces.span.metrics.calls", {{"span.name", "new"}})->value, 1);
+  const core::MetricBatch last = capture_.last();
+  EXPECT_GT(point(last, "traces.span.metrics.calls", {{"span.name", "new"}})->value, 1);
 }
 
 TEST_F(SpanMetricsTest, ConfigErrorsNameTheKey) {

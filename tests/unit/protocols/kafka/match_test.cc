@@ -415,22 +415,29 @@ TEST(KafkaMatch, CaptureCutChunks) {
   }
 }
 
+// The bytes of a literal, NULs included (its length from its type, never counted by hand).
+template <size_t N>
+std::string bin(const char (&s)[N]) {
+  return std::string(s, N - 1);
+}
+
 TEST(KafkaDetect, RecognisesRequestsAndNothingElse) {
   EXPECT_TRUE(looks_like_kafka_client(request(18, 3, 0, "shop", true, "")));  // ApiVersions
   EXPECT_TRUE(looks_like_kafka_client(fetch_request(11, 5, "billing")));
   EXPECT_TRUE(looks_like_kafka_client(request(3, 1, 1, "rdkafka", false, "")));
   const std::string rejected[] = {
       "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),  // TLS ClientHello
+      bin("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),  // TLS ClientHello
       "*1\r\n$4\r\nPING\r\n",
-      std::string("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8),  // PostgreSQL SSLRequest
-      std::string("\x00\x00\x00\x29\x00\x03\x00\x00user\x00postgres\x00database\x00shop\x00\x00", 41),
-      std::string("\x21\x00\x00\x00\x03SELECT 1", 13),  // MySQL COM_QUERY
-      std::string("\x00\x00\x00\x0a\x00\x01\x00\x02\x00\x00\x00\x01\x00\x05", 14),  // id cut short
+      bin("\x00\x00\x00\x08\x04\xd2\x16\x2f"),  // PostgreSQL SSLRequest
+      // PostgreSQL's start-up message (literals split so that no \x escape swallows a letter).
+      bin("\x00\x00\x00\x29\x00\x03\x00\x00user\x00" "postgres\x00" "database\x00" "shop\x00\x00"),
+      bin("\x21\x00\x00\x00\x03SELECT 1"),  // MySQL COM_QUERY
+      bin("\x00\x00\x00\x0a\x00\x01\x00\x02\x00\x00\x00\x01\x00\x05"),  // id cut short
       // ZooKeeper's ConnectRequest: reads as Produce v0 with an empty client id.
-      std::string("\x00\x00\x00\x2d\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                  "\x00\x00\x75\x30\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10"
-                  "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 49),
+      bin("\x00\x00\x00\x2d\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+          "\x00\x00\x75\x30\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10"
+          "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
       request(3, 1, 1, "", false, ""),  // no client id: no Kafka client sends that
       "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
   };
@@ -454,7 +461,7 @@ TEST(KafkaFuzzCorpus, TheChecksCatchBadCalls) {
   c.system = "kafka";
   c.operation = "send";
   EXPECT_EQ(fuzz::check_call(c), "");
-  c.destination = "orders secret-value";
+  c.destination = "orders {\"card\":\"secret\"}";
   EXPECT_NE(fuzz::check_call(c), "");
   c.destination = "orders";
   c.status_code = "NOT_LEADER_OR_FOLLOWER";
