@@ -396,7 +396,6 @@ class ZipkinDecoder {
       simdjson::dom::object object = as_object(tags);
       s.attributes.reserve(arena_, object.size() + 4);
       for (auto [key, value] : object) {
-        std::string text;  // only for tags sent as numbers or booleans (lenient)
         std::string_view v;
         if (value.type() == element_type::STRING) {
           v = value.get_string().value_unsafe();
@@ -405,8 +404,9 @@ class ZipkinDecoder {
         } else if (value.is_null()) {
           continue;
         } else {
-          text = simdjson::minify(value);
-          v = text;
+          // A tag sent as a number or boolean (lenient): in the arena, since decode_tag may keep
+          // it past this iteration (otel.scope.name, otel.status_description...).
+          v = arena_.copy(simdjson::minify(value));
         }
         decode_tag(s, key, v, scope_name, scope_version, status_description, internal_kind);
       }

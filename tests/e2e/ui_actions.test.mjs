@@ -295,8 +295,10 @@ describe('the actions page in chromium', () => {
     await page.goto(url('/actions'));
     await row('mask-pii').waitFor();
     await page.getByRole('button', { name: 'Add an action' }).click();
-    // The form opens with the focus on its first field; Tab walks it in order.
-    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'type');
+    // The form opens with the focus on its first field (moved there once it has rendered); Tab
+    // walks it in order.
+    await waitFor('the focus on the form\'s first field', async () =>
+      (await page.evaluate(() => document.activeElement?.getAttribute('name'))) === 'type');
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'name');
     await page.keyboard.type('kbd-check');

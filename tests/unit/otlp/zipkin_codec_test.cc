@@ -152,6 +152,21 @@ TEST(ZipkinJson, EncodesEndpointsKindAndErrorTheZipkinWay) {
   EXPECT_EQ(json.find("zipkin.debug"), std::string::npos) << json;
 }
 
+// Tags sent as numbers or booleans are taken as text, also the ones that name the scope and the
+// status (which outlive the tag being read: a fuzzer found them pointing at freed stack).
+TEST(ZipkinJson, ScopeAndStatusTagsSentAsNumbers) {
+  core::SpanBatch b;
+  ASSERT_EQ(decode_zipkin_json(
+                R"([{"traceId":"1","id":"2","tags":{"otel.scope.name":123,"otel.scope.version":4.5,)"
+                R"("otel.status_description":true,"otel.status_code":"ERROR"}}])",
+                b),
+            std::nullopt);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b.spans()[0].scope->name, "123");
+  EXPECT_EQ(b.spans()[0].scope->version, "4.5");
+  EXPECT_EQ(b.spans()[0].status.message, "true");
+}
+
 TEST(ZipkinJson, ErrorsNameTheSpanAndField) {
   auto error = [](std::string_view json) {
     core::SpanBatch b;
