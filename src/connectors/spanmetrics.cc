@@ -204,19 +204,13 @@ class SpanMetricsConnector : public pipeline::Connector {
   }
 
   Status consume(core::SpanBatch batch) override {
-    std::string key;
-    std::vector<std::pair<std::string_view, std::string>> labels;
     std::lock_guard lock(mu_);
     // Read under the lock, so that no series is ever stamped later than a snapshot's clock.
     const uint64_t now = core::now_unix_nano();
+    std::string& key = key_;  // reused: no allocation per span once it has grown
     for (const core::Span& span : batch.spans()) {
-      labels.clear();
       key.clear();
-      label_span(span, labels);
-      for (const auto& [name, value] : labels) {
-        key.append(name).push_back('\0');
-        key.append(value).push_back('\0');
-      }
+      key_of(span, key);
       auto it = series_.find(key);
       if (it == series_.end()) {
         if (series_.size() >= s_.cardinality_limit) {
@@ -227,14 +221,12 @@ class SpanMetricsConnector : public pipeline::Connector {
                           "label sets count in the otel.metric.overflow=\"true\" series",
                           id_, series_.size());
           }
-          labels.clear();
-          labels.emplace_back("otel.metric.overflow", "true");
-          key = std::string("otel.metric.overflow\0true\0", 26);
+          key.assign("otel.metric.overflow\0true\0", 26);
           it = series_.find(key);
         }
         if (it == series_.end()) {
           Series fresh;
-          for (const auto& [name, value] : labels) fresh.attributes.emplace_back(name, value);
+          fresh.attributes = attributes_of(key);
           fresh.start_ns = now;
           fresh.bucket_counts.assign(s_.bounds.size() + 1, 0);
           it = series_.emplace(key, std::move(fresh)).first;
@@ -262,35 +254,74 @@ class SpanMetricsConnector : public pipeline::Connector {
     std::vector<uint64_t> bucket_counts;
   };
 
-  // The span's value of a dimension: its own attribute, else its resource's.
-  static std::optional<std::string> lookup(const core::Span& span, std::string_view name) {
-    if (const core::AnyValue* v = core::find_attribute(span.attributes, name)) return v->to_string();
-    if (const core::AnyValue* v = core::find_attribute(span.resource->attributes, name)) {
-      return v->to_string();
+  // NUL separates the key's fields: a value's own NULs become spaces (nothing real has them).
+  static void append_text(std::string& out, std::string_view text) {
+    if (text.find('\0') == std::string_view::npos) {
+      out.append(text);
+      return;
     }
-    return std::nullopt;
+    for (char c : text) out.push_back(c == '\0' ? ' ' : c);
   }
 
-  void label_span(const core::Span& span,
-                  std::vector<std::pair<std::string_view, std::string>>& labels) const {
+  // Appends the span's value of a dimension to `out` (its own attribute, else its resource's);
+  // false when it has none. Strings are appended as they are, without a copy of their own.
+  static bool append_value(const core::Span& span, std::string_view name, std::string& out) {
+    const core::AnyValue* v = core::find_attribute(span.attributes, name);
+    if (v == nullptr) v = core::find_attribute(span.resource->attributes, name);
+    if (v == nullptr) return false;
+    if (v->type == core::ValueType::kString) {
+      append_text(out, v->str);
+    } else {
+      append_text(out, v->to_string());
+    }
+    return true;
+  }
+
+  // The span's label set as `name\0value\0` pairs, in a fixed order: the series' key.
+  void key_of(const core::Span& span, std::string& key) const {
+    auto pair = [&key](std::string_view name, std::string_view value) {
+      key.append(name).push_back('\0');
+      append_text(key, value);
+      key.push_back('\0');
+    };
     for (const std::string& name : s_.builtin) {
       if (name == kServiceName) {
-        labels.emplace_back(name, lookup(span, kServiceName).value_or("unknown_service"));
+        key.append(name).push_back('\0');
+        if (!append_value(span, kServiceName, key)) key.append("unknown_service");
+        key.push_back('\0');
       } else if (name == kSpanName) {
-        labels.emplace_back(name, std::string(span.name));
+        pair(name, span.name);
       } else if (name == kSpanKind) {
-        labels.emplace_back(name, std::string(kind_label(span.kind)));
+        pair(name, kind_label(span.kind));
       } else {
-        labels.emplace_back(name, std::string(status_label(span.status.code)));
+        pair(name, status_label(span.status.code));
       }
     }
     for (const Dimension& dim : s_.dimensions) {
-      if (auto value = lookup(span, dim.name)) {
-        labels.emplace_back(dim.name, std::move(*value));
+      const size_t at = key.size();
+      key.append(dim.name).push_back('\0');
+      if (append_value(span, dim.name, key)) {
+        key.push_back('\0');
       } else if (dim.fallback) {
-        labels.emplace_back(dim.name, *dim.fallback);
+        append_text(key, *dim.fallback);
+        key.push_back('\0');
+      } else {
+        key.resize(at);  // no value, no default: no such label
       }
     }
+  }
+
+  // The attributes a key holds (only for a new series).
+  static core::MetricAttributes attributes_of(std::string_view key) {
+    core::MetricAttributes out;
+    while (!key.empty()) {
+      const size_t a = key.find('\0');
+      const size_t b = a == std::string_view::npos ? a : key.find('\0', a + 1);
+      if (b == std::string_view::npos) break;  // not a key key_of() made
+      out.emplace_back(std::string(key.substr(0, a)), std::string(key.substr(a + 1, b - a - 1)));
+      key.remove_prefix(b + 1);
+    }
+    return out;
   }
 
   std::string metric_name(std::string_view base) const {
@@ -379,6 +410,7 @@ class SpanMetricsConnector : public pipeline::Connector {
 
   std::mutex mu_;
   std::unordered_map<std::string, Series> series_;
+  std::string key_;  // consume()'s scratch, under mu_
   bool overflow_logged_ = false;
 
   std::mutex stop_mu_;

@@ -251,6 +251,19 @@ TEST_F(SpanMetricsTest, SeriesNoSpanUpdatedExpire) {
   EXPECT_GT(point(last, "traces.span.metrics.calls", {{"span.name", "new"}})->value, 1);
 }
 
+// The series key separates fields with NULs: a value's own NULs must not split it.
+TEST_F(SpanMetricsTest, ValuesWithNulsKeepTheirSeries) {
+  auto c = make("metrics_flush_interval: 1h\nhistogram: {disable: true}");
+  ASSERT_TRUE(c->start().is_ok());
+  ASSERT_TRUE(c->consume(batch_of({{"s", std::string("a\0b", 3)}, {"s", "a b"}})).is_ok());
+  c->shutdown(std::chrono::steady_clock::now());
+  const core::MetricBatch last = capture_.last();
+  const auto* p = point(last, "traces.span.metrics.calls", {{"span.name", "a b"}});
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->value, 2);
+  EXPECT_EQ(p->attributes.size(), 4u);
+}
+
 TEST_F(SpanMetricsTest, ConfigErrorsNameTheKey) {
   EXPECT_EQ(error_of("histogram: {explicit: {buckets: [10ms, 5ms]}}"),
             "connectors.spanmetrics.histogram.explicit.buckets: list the bounds in increasing "

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -109,6 +110,31 @@ struct DbRun {
   DbMatchCounters counters;
   std::string failure;
 };
+
+// Feeds `pieces` to the matcher `make(sink)` returns (stopping when it stops), closes it when
+// asked, and checks each call with `check` (a failure, or "") and the counters against the calls.
+template <class Make, class Check, class Describe>
+DbRun run_db_matcher(Make&& make, const std::vector<Piece>& pieces, bool close, Check&& check,
+                     Describe&& describe) {
+  DbRun run;
+  std::unique_ptr<DbMatcher> matcher = make([&](DbCall&& c) {
+    if (std::string f = check(c); !f.empty() && run.failure.empty()) run.failure = f;
+    run.calls.push_back(describe(c));
+  });
+  uint64_t ts = 1;
+  for (const Piece& p : pieces) {
+    matcher->feed(p.direction, {p.captured, p.length, ts++});
+    if (!matcher->active()) break;
+  }
+  if (close) matcher->close();
+  run.counters = matcher->counters();
+  const DbMatchCounters& c = run.counters;
+  if (run.failure.empty() && (c.calls != run.calls.size() || c.calls > c.requests)) {
+    run.failure = "counters disagree with the calls";
+  }
+  if (run.failure.empty() && close && matcher->active()) run.failure = "active after close";
+  return run;
+}
 
 // What every client-protocol fuzz check asks of its matcher (`run_matcher(pieces, options,
 // close)` -> DbRun): fed with gaps, no call fails its check; without gaps, cutting the records

@@ -63,26 +63,10 @@ inline std::string describe(const DbCall& c) {
 }
 
 inline Run run_matcher(const std::vector<Piece>& pieces, const DbMatchOptions& options, bool close) {
-  Run run;
-  auto matcher = make_kafka_matcher(
-      [&](DbCall&& c) {
-        if (std::string f = check_call(c); !f.empty() && run.failure.empty()) run.failure = f;
-        run.calls.push_back(describe(c));
-      },
-      options);
-  uint64_t ts = 1;
-  for (const Piece& p : pieces) {
-    matcher->feed(p.direction, {p.captured, p.length, ts++});
-    if (!matcher->active()) break;
-  }
-  if (close) matcher->close();
-  run.counters = matcher->counters();
-  const DbMatchCounters& c = run.counters;
-  if (run.failure.empty() && (c.calls != run.calls.size() || c.calls > c.requests)) {
-    run.failure = "counters disagree with the calls";
-  }
-  if (run.failure.empty() && close && matcher->active()) run.failure = "active after close";
-  return run;
+  return fuzz_support::run_db_matcher(
+      [&](DbMatcher::Sink sink) { return make_kafka_matcher(std::move(sink), options); }, pieces,
+      close, [](const DbCall& c) { return check_call(c); },
+      [](const DbCall& c) { return describe(c); });
 }
 
 inline std::string check_input(std::string_view input) {

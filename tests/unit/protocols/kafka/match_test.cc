@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../bytes.h"
 #include "../corpus.h"
 #include "captures.h"
 #include "fuzz_check.h"
@@ -17,6 +18,8 @@ namespace hodos::protocols::kafka {
 namespace {
 
 using namespace testing;  // NOLINT: the message builders
+using test_bytes::bin;
+using test_bytes::unhex;
 
 struct Step {
   Direction direction;
@@ -62,14 +65,6 @@ std::string as_records(const std::vector<Step>& steps) {
 
 const std::string kSecret = "secret-value-1234";
 
-std::string unhex(std::string_view hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
-    out.push_back(static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
-  }
-  return out;
-}
 template <size_t N>
 std::vector<Step> captured(const CapturedChunk (&chunks)[N]) {
   std::vector<Step> out;
@@ -413,12 +408,6 @@ TEST(KafkaMatch, CaptureCutChunks) {
       }
     }
   }
-}
-
-// The bytes of a literal, NULs included (its length from its type, never counted by hand).
-template <size_t N>
-std::string bin(const char (&s)[N]) {
-  return std::string(s, N - 1);
 }
 
 TEST(KafkaDetect, RecognisesRequestsAndNothingElse) {

@@ -71,29 +71,14 @@ inline std::string check_call(const DbCall& c, const DbMatchOptions& options) {
 
 inline Run run_matcher(const std::vector<Piece>& pieces, const DbMatchOptions& options,
                        bool close) {
-  Run run;
-  auto matcher = make_mysql_matcher(
-      [&](DbCall&& c) {
-        if (std::string f = check_call(c, options); !f.empty() && run.failure.empty())
-          run.failure = f;
-        run.calls.push_back(c.operation + "|" + c.collection + "|" + c.query_text + "|" +
-                            c.namespace_name + "|" + c.status_code + "|" + (c.error ? "E" : "") +
-                            (c.truncated ? "T" : "") + "|" + std::to_string(c.batch_size));
-      },
-      options);
-  uint64_t ts = 1;
-  for (const Piece& p : pieces) {
-    matcher->feed(p.direction, {p.captured, p.length, ts++});
-    if (!matcher->active()) break;
-  }
-  if (close) matcher->close();
-  run.counters = matcher->counters();
-  const DbMatchCounters& c = run.counters;
-  if (run.failure.empty() && (c.calls != run.calls.size() || c.calls > c.requests)) {
-    run.failure = "counters disagree with the calls";
-  }
-  if (run.failure.empty() && close && matcher->active()) run.failure = "active after close";
-  return run;
+  return fuzz_support::run_db_matcher(
+      [&](DbMatcher::Sink sink) { return make_mysql_matcher(std::move(sink), options); }, pieces,
+      close, [&](const DbCall& c) { return check_call(c, options); },
+      [](const DbCall& c) {
+        return c.operation + "|" + c.collection + "|" + c.query_text + "|" + c.namespace_name +
+               "|" + c.status_code + "|" + (c.error ? "E" : "") + (c.truncated ? "T" : "") + "|" +
+               std::to_string(c.batch_size);
+      });
 }
 
 inline std::string check_input(std::string_view input) {

@@ -8,26 +8,15 @@
 #include <string_view>
 #include <vector>
 
+#include "../bytes.h"
 #include "captures.h"
 #include "fuzz_check.h"
 #include "protocols/mysql/packet.h"
 
 namespace hodos::protocols::mysql::testing {
 
-// Bytes of a literal, NULs included.
-template <size_t N>
-std::string bin(const char (&s)[N]) {
-  return std::string(s, N - 1);
-}
-
-inline std::string unhex(std::string_view hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
-    out.push_back(static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
-  }
-  return out;
-}
+using test_bytes::bin;
+using test_bytes::unhex;
 
 inline std::string le(uint64_t v, size_t bytes) {
   std::string out;
