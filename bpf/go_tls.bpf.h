@@ -48,9 +48,9 @@ static __always_inline void emit_go_tls_data(const struct hodos_go_process *go, 
   data.goid = goid;
   /* As a plain write does at its sys_enter: the goroutine's context is the thread's meanwhile. */
   if (data.direction == HODOS_DIRECTION_EGRESS && stage_goroutine_context(tgid, goid, tid))
-    data.mode |= PENDING_GOROUTINE_STAGED;
+    data.mode |= PENDING_CONTEXT_STAGED;
   emit_data_event(&data, pid_tgid, n, false);
-  if (data.mode & PENDING_GOROUTINE_STAGED) bpf_map_delete_elem(&thread_contexts, &tid);
+  if (data.mode & PENDING_CONTEXT_STAGED) bpf_map_delete_elem(&thread_contexts, &tid);
 }
 
 /* (*Conn).Read(c, b) and Write(c, b), at entry. A Write's plaintext is sent now, whole (b): at its

@@ -148,11 +148,14 @@ int enrol_client_sockets(struct bpf_sock_ops *skops) {
     case BPF_SOCK_OPS_TCP_CONNECT_CB: {
       /* Inside connect() (or a fast-open sendmsg): the current task owns the socket. */
       __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-      /* Only processes in thread- or goroutine-context mode ever have a context to inject: others are not
-       * enrolled at all, so that the verdict's receive path (which splice() from the socket does
-       * not see: KERNEL-NOTES.md) never touches their connections. */
+      /* Only processes in thread-, goroutine- or connection-context mode ever have a context to
+       * inject: others are not enrolled at all, so that the verdict's receive path (which
+       * splice() from the socket does not see: KERNEL-NOTES.md) never touches their
+       * connections. */
       __u8 *mode = bpf_map_lookup_elem(&traced_processes, &tgid);
-      if (!mode || !(*mode & (HODOS_TRACED_THREAD_CONTEXT | HODOS_TRACED_GOROUTINE_CONTEXT))) return 1;
+      if (!mode || !(*mode & (HODOS_TRACED_THREAD_CONTEXT | HODOS_TRACED_GOROUTINE_CONTEXT |
+                              HODOS_TRACED_CONNECTION_CONTEXT)))
+        return 1;
       if (!destination_allowed(skops)) {
         count(HODOS_INJECT_NOT_ALLOWED);
         return 1;
@@ -240,6 +243,9 @@ struct head_info {
   __u32 end;            /* bytes up to and including the blank line; 0: not in view */
   __u32 content_length; /* offset of the Content-Length value, 0: none */
   bool chunked;         /* a Transfer-Encoding header (the body's length is not known) */
+  /* Offset of the traceparent header's value (after the colon) when the head has exactly one,
+   * else 0. */
+  __u32 traceparent_at;
   bool has_traceparent;
   bool has_tracestate;
 };
@@ -283,6 +289,7 @@ static __always_inline void scan_head(const __u8 *data, const __u8 *end, __u32 f
     }
     if (p + 2 + 18 > end) continue;
     if (is_traceparent_name(p + 2)) {
+      info->traceparent_at = info->has_traceparent ? 0 : i + 2 + 12;
       info->has_traceparent = true;
       continue;
     }
@@ -343,6 +350,16 @@ static __always_inline int pass_body(struct sk_msg_md *msg, struct socket_mark *
   return SK_PASS;
 }
 
+/* Writes the 16 hex digits of span id `span` at p (unrolled: constant offsets from p). */
+static __always_inline void write_span_id(__u8 *p, const __u8 *span) {
+#pragma clang loop unroll(full)
+  for (__u32 i = 0; i < 8; i++) {
+    __u8 b = span[i];
+    p[2 * i] = hex_digit(b >> 4);
+    p[2 * i + 1] = hex_digit(b & 15);
+  }
+}
+
 /* Writes the header line for `ctx` with span id `span` at p (HODOS_TRACEPARENT_LINE_LEN bytes). */
 static __always_inline void write_traceparent(__u8 *p, const struct hodos_thread_context *ctx,
                                               const __u8 *span) {
@@ -357,17 +374,53 @@ static __always_inline void write_traceparent(__u8 *p, const struct hodos_thread
     p[17 + 2 * i] = hex_digit(b & 15);
   }
   p[48] = '-';
-#pragma clang loop unroll(disable)
-  for (__u32 i = 0; i < 8; i++) {
-    __u8 b = span[i];
-    p[49 + 2 * i] = hex_digit(b >> 4);
-    p[50 + 2 * i] = hex_digit(b & 15);
-  }
+  write_span_id(p + 49, span);
   p[65] = '-';
   p[66] = hex_digit(ctx->flags >> 4);
   p[67] = hex_digit(ctx->flags & 15);
   p[68] = '\r';
   p[69] = '\n';
+}
+
+/* Whether the 2 * n hex digits at p spell the n bytes at `bytes` (lowercase, as W3C requires).
+ * Unrolled: constant offsets from a packet pointer keep the range the caller checked. */
+static __always_inline bool spells(const __u8 *p, const __u8 *bytes, const __u32 n) {
+#pragma clang loop unroll(full)
+  for (__u32 i = 0; i < n; i++) {
+    if (p[2 * i] != hex_digit(bytes[i] >> 4) || p[2 * i + 1] != hex_digit(bytes[i] & 15))
+      return false;
+  }
+  return true;
+}
+
+/* A request that already has a traceparent is left alone, except one: the very header the request
+ * being served came with, passed on as it arrived (a proxy such as nginx forwards its client's
+ * headers). A traced hop in between then updates its parent-id to its own CLIENT span, as W3C
+ * asks of a participating intermediary, so that the callee is the child of the call, not of the
+ * hop's caller. Returns the offset of that parent-id (16 hex digits, the same length as the new
+ * one: nothing moves), or 0 when the value at `at` is anything else. */
+static __always_inline __u32 forwarded_parent_at(const __u8 *data, const __u8 *end, __u32 at,
+                                                 const struct hodos_thread_context *ctx) {
+  /* Offsets are masked (they are below 4 KiB anyway) so that the verifier sees them bounded. */
+  if (at > HODOS_INJECT_MAX_HEAD) return 0;
+#pragma clang loop unroll(disable)
+  for (__u32 k = 0; k < 4; k++) { /* optional whitespace before the value */
+    at &= 0xfff;
+    const __u8 *p = data + at;
+    if (p + 1 > end) return 0;
+    if (*p != ' ' && *p != '\t') break;
+    at++;
+  }
+  at &= 0xfff;
+  const __u8 *v = data + at;
+  /* 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags> CR */
+  if (v + 56 > end) return 0;
+  if (v[0] != '0' || v[1] != '0' || v[2] != '-' || v[35] != '-' || v[52] != '-' || v[55] != '\r')
+    return 0;
+  if (!spells(v + 3, ctx->trace_id, 16) || !spells(v + 36, ctx->parent_span_id, 8) ||
+      !spells(v + 53, &ctx->flags, 1))
+    return 0;
+  return at + 36;
 }
 
 /* Makes the first `window` bytes of the message linear (one page), copying them when the message
@@ -409,6 +462,29 @@ static __always_inline bool write_tracestate(__u8 *data, const __u8 *end,
   crlf[0] = '\r';
   crlf[1] = '\n';
   return true;
+}
+
+/* Fills in and sends the record of a header written with span id `span`, and tells the sending
+ * thread's context (when it has one to keep) which span id went out. */
+static __always_inline void finish_record(struct hodos_inject_record *record,
+                                          const struct socket_mark *mark, __u64 pid_tgid,
+                                          const struct hodos_thread_context *ctx, const __u8 *span,
+                                          struct hodos_thread_context *current) {
+  record->ktime_ns = bpf_ktime_get_ns();
+  if (current) {
+    /* The capture's sys_exit of this write puts the client span's ids on its event. */
+    __builtin_memcpy(current->injected_span_id, span, 8);
+    current->injected_ns = record->ktime_ns;
+  }
+  record->socket_cookie = mark->cookie;
+  record->tgid = pid_tgid >> 32;
+  record->tid = (__u32)pid_tgid;
+  __builtin_memcpy(record->trace_id, ctx->trace_id, 16);
+  __builtin_memcpy(record->span_id, span, 8);
+  __builtin_memcpy(record->parent_span_id, ctx->span_id, 8); /* the SERVER span being served */
+  record->flags = ctx->flags;
+  __builtin_memset(record->pad, 0, sizeof(record->pad));
+  bpf_ringbuf_submit(record, 0);
 }
 
 SEC("sk_msg")
@@ -496,9 +572,13 @@ int inject_traceparent(struct sk_msg_md *msg) {
     count(HODOS_INJECT_STALE_CONTEXT);
     return SK_PASS;
   }
+  __u32 parent_at = 0;
   if (head.has_traceparent) {
-    count(HODOS_INJECT_HAS_TRACEPARENT);
-    return SK_PASS;
+    if (head.traceparent_at) parent_at = forwarded_parent_at(data, end, head.traceparent_at, &ctx);
+    if (parent_at == 0 || parent_at > HODOS_INJECT_MAX_HEAD + 64) {
+      count(HODOS_INJECT_HAS_TRACEPARENT);
+      return SK_PASS;
+    }
   }
 
   /* Reserve the record first: an injection userspace would not hear of must not happen. */
@@ -512,6 +592,22 @@ int inject_traceparent(struct sk_msg_md *msg) {
   __u8 span[8];
   __builtin_memcpy(&span[0], &r0, 4);
   __builtin_memcpy(&span[4], &r1, 4);
+
+  if (parent_at) {
+    /* The forwarded header: its parent-id becomes this call's span id, in place. */
+    __u8 *p = data + parent_at;
+    /* One pointer for the check and the writes: recomputed, it would lose the checked range. */
+    asm volatile("" : "+r"(p));
+    if (p + 16 > end) {
+      bpf_ringbuf_discard(record, 0);
+      count(HODOS_INJECT_HAS_TRACEPARENT);
+      return SK_PASS;
+    }
+    write_span_id(p, span);
+    finish_record(record, mark, pid_tgid, &ctx, span, current);
+    count(HODOS_INJECT_FORWARDED_UPDATED);
+    return SK_PASS;
+  }
 
   /* The request's incoming tracestate goes on with it, unless this head has one of its own. */
   const struct hodos_tracestate *state = NULL;
@@ -554,21 +650,7 @@ int inject_traceparent(struct sk_msg_md *msg) {
   if (bpf_msg_pull_data(msg, 0, first_element + inserted, 0) != 0)
     count(HODOS_INJECT_MERGE_FAILED);
 
-  record->ktime_ns = bpf_ktime_get_ns();
-  if (current) {
-    /* The capture's sys_exit of this write puts the client span's ids on its event. */
-    __builtin_memcpy(current->injected_span_id, span, 8);
-    current->injected_ns = record->ktime_ns;
-  }
-  record->socket_cookie = mark->cookie;
-  record->tgid = pid_tgid >> 32;
-  record->tid = tid;
-  __builtin_memcpy(record->trace_id, ctx.trace_id, 16);
-  __builtin_memcpy(record->span_id, span, 8);
-  __builtin_memcpy(record->parent_span_id, ctx.span_id, 8); /* the SERVER span being served */
-  record->flags = ctx.flags;
-  __builtin_memset(record->pad, 0, sizeof(record->pad));
-  bpf_ringbuf_submit(record, 0);
+  finish_record(record, mark, pid_tgid, &ctx, span, current);
   count(HODOS_INJECT_INJECTED);
   return SK_PASS;
 }

@@ -62,7 +62,10 @@ enum hodos_inject_counter {
    * pipelined request, an unparsable Content-Length): nothing more is injected on it. */
   HODOS_INJECT_GAVE_UP = 17,
   HODOS_INJECT_STREAM_UNKNOWN = 18, /* a write on such a connection: untouched */
-  HODOS_INJECT_COUNTER_COUNT = 19,
+  /* The request carried the very traceparent the request being served came with (a proxy passing
+   * its client's headers on): its parent-id was set to this call's span id, in place. */
+  HODOS_INJECT_FORWARDED_UPDATED = 19,
+  HODOS_INJECT_COUNTER_COUNT = 20,
 };
 
 #endif /* HODOS_BPF_INJECT_H */

@@ -195,8 +195,9 @@ struct {
 
 /* A flag of pending_call.mode beyond the HODOS_TRACED_* bits: the call runs inside a TLS call. */
 #define PENDING_INSIDE_TLS 0x80
-/* pending_call.mode: the goroutine's context is staged as the thread's for this call. */
-#define PENDING_GOROUTINE_STAGED 0x40
+/* pending_call.mode: a context (the goroutine's, or the one bound to the connection written) is
+ * staged as the thread's for this call only. */
+#define PENDING_CONTEXT_STAGED 0x40
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -658,12 +659,13 @@ static __always_inline void follow_request_context(struct hodos_data_event *even
   }
 }
 
-/* A goroutine with a context wrote TLS plaintext (Go's crypto/tls): when it starts a request, the
- * event gets the CLIENT span's ids, a child of the context's SERVER span. Nothing was inserted
- * (the bytes on the wire are encrypted): the callee is joined by stitching. A global function,
- * checked once on its own, as begin_request_context. */
-__noinline int name_tls_call(struct hodos_data_event *event, const struct hodos_thread_context *ctx,
-                             __u32 n) {
+/* A write with a context that got no header (TLS plaintext from Go's crypto/tls, encrypted on
+ * the wire; a connection-context process's call to a destination injection does not touch): when
+ * it starts a request, the event gets the CLIENT span's ids, a child of the context's SERVER span,
+ * and the callee is joined by stitching. A global function, checked once on its own, as
+ * begin_request_context. */
+__noinline int name_uninjected_call(struct hodos_data_event *event,
+                                    const struct hodos_thread_context *ctx, __u32 n) {
   if (!event || !ctx || n > HODOS_MAX_CAPTURE_BYTES || !captured_request_line(event, n, 0))
     return 0;
   __u8 span_id[8];
@@ -718,6 +720,8 @@ static __always_inline void end_request_context(__u32 tid, int fd) {
   struct hodos_thread_context *ctx = bpf_map_lookup_elem(&thread_contexts, &tid);
   if (ctx && ctx->server_fd == fd) bpf_map_delete_elem(&thread_contexts, &tid);
 }
+
+#include "event_loops.bpf.h"
 
 /* One walk of an iovec array, for capture_one_iovec. */
 struct iovec_capture {
@@ -838,17 +842,22 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
         adopt_thread_context(tgid, call->goid, tid);
       else if (captured == 1 && ret == 1)
         remember_split_read(event, tgid, call->fd);
-    } else if (call->mode & PENDING_GOROUTINE_STAGED) {
+    } else if (call->mode & PENDING_CONTEXT_STAGED) {
       struct hodos_thread_context *staged = bpf_map_lookup_elem(&thread_contexts, &tid);
       if (staged && staged->server_fd == call->fd)
         end_goroutine_context(tgid, call->goid, call->fd);
       else if (h2_side(call->sk) == HTTP2_CLIENT && h2_writers_name_calls(tgid))
         name_h2_call(event, staged, captured, pid_tgid, call->fd);
       else if (call->syscall == HODOS_SYSCALL_SSL_WRITE)
-        name_tls_call(event, staged, captured);
+        name_uninjected_call(event, staged, captured);
       else
         follow_request_context(event, call, tid);
     }
+  } else if (call->mode & HODOS_TRACED_CONNECTION_CONTEXT) {
+    if (call->direction != HODOS_DIRECTION_INGRESS)
+      follow_connection_write(event, call, pid_tgid);
+    else if (begin_request_context(event, pid_tgid, call->fd, 0))
+      adopt_connection_context(pid_tgid >> 32, (__u32)pid_tgid, call->fd);
   }
   const __u64 size = offsetof(struct hodos_data_event, data) + captured;
   /* Not yet in the ring: its count does not include this record. */
@@ -956,8 +965,12 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
       call.mode |= PENDING_INSIDE_TLS; /* crypto/tls's ciphertext: its plaintext is sent */
     else if (call.goid && direction == HODOS_DIRECTION_EGRESS &&
              stage_goroutine_context(tgid, call.goid, (__u32)pid_tgid))
-      call.mode |= PENDING_GOROUTINE_STAGED;
+      call.mode |= PENDING_CONTEXT_STAGED;
   }
+  if ((mode & HODOS_TRACED_CONNECTION_CONTEXT) &&
+      (direction == HODOS_DIRECTION_EGRESS || syscall == HODOS_SYSCALL_CONNECT) &&
+      enter_connection_call(tgid, (__u32)pid_tgid, fd, direction == HODOS_DIRECTION_EGRESS))
+    call.mode |= PENDING_CONTEXT_STAGED;
   if ((mode & HODOS_TRACED_TLS) && direction != HODOS_DIRECTION_NONE &&
       syscall != HODOS_SYSCALL_SENDFILE && syscall != HODOS_SYSCALL_SPLICE) {
     struct tls_call *tls = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
@@ -1011,6 +1024,8 @@ static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const b
       return 0;
     case HODOS_SYSCALL_CLOSE:
       if (call.mode & HODOS_TRACED_THREAD_CONTEXT) end_request_context((__u32)pid_tgid, call.fd);
+      if (call.mode & HODOS_TRACED_CONNECTION_CONTEXT)
+        set_connection_context(pid_tgid >> 32, call.fd, NULL);
       bpf_map_delete_elem(&http2_sockets, &call.sk);
       if (call.goid) {
         end_goroutine_context(pid_tgid >> 32, call.goid, call.fd);
@@ -1021,7 +1036,7 @@ static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const b
     default:
       data_exit(&call, pid_tgid, ret, typed);
       /* The staged context was for this call only. */
-      if (call.mode & PENDING_GOROUTINE_STAGED) {
+      if (call.mode & PENDING_CONTEXT_STAGED) {
         __u32 tid = (__u32)pid_tgid;
         bpf_map_delete_elem(&thread_contexts, &tid);
       }

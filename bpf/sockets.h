@@ -114,7 +114,16 @@ enum hodos_counter {
   /* ... HTTP/2 server probes that could not tell the call's socket (a connection not seen from
    * its start, a wrapped net.Conn): no ids. */
   HODOS_COUNTER_GO_H2_NO_SOCKET = 16,
-  HODOS_COUNTER_COUNT = 17,
+  /* Connection-context processes (nginx): proxied requests whose upstream calls got the context
+   * of the request read on the client connection (ngx_http_upstream_init). */
+  HODOS_COUNTER_LOOP_CALLS_FOLLOWED = 17,
+  /* ... proxied requests with no context to give (the request was read before the process was
+   * traced, or more than 30 s ago, or over HTTP/2): their calls are joined by stitching. */
+  HODOS_COUNTER_LOOP_NO_CONTEXT = 18,
+  /* ... probes whose argument did not look like the runtime's request (another nginx build's
+   * layout): nothing is guessed. */
+  HODOS_COUNTER_LOOP_UNREADABLE = 19,
+  HODOS_COUNTER_COUNT = 20,
 };
 
 /* Address family values of the kernel (AF_INET, AF_INET6). */
@@ -169,6 +178,11 @@ struct hodos_event_header {
  * to the goroutine that read the request (the g register, R14 on amd64), follows the goroutines
  * it starts, and reaches the writer goroutine of each outgoing net/http request. */
 #define HODOS_TRACED_GOROUTINE_CONTEXT 16
+/* Bit 5 = connection-context mode (an event loop whose runtime the agent probes: nginx): a thread
+ * serves many requests at once, so each request's context belongs to the connection it was read
+ * from (key: tgid and fd), and an outgoing connection is bound to the request the runtime opened
+ * it for (told by a uprobe on the runtime's own function: bpf/event_loops.bpf.h). Never with bit 1. */
+#define HODOS_TRACED_CONNECTION_CONTEXT 32
 
 /* Where a Go HTTP/2 server's headers probe finds what it reads: the receiver's net.Conn and the
  * *MetaHeadersFrame argument of grpc-go's (*http2Server).operateHeaders or of net/http's

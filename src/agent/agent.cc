@@ -145,7 +145,13 @@ struct Agent::Published {
                                   "HTTP/2 stream the agent read.")),
         go_processes(m.gauge("hodos_agent_go_processes",
                              "Traced Go processes whose goroutines are followed (uprobes on the "
-                             "Go runtime and net/http).")) {
+                             "Go runtime and net/http).")),
+        loop_calls_followed(loop_call_counter(m, "followed")),
+        loop_no_context(loop_call_counter(m, "no_context")),
+        loop_unreadable(loop_call_counter(m, "unreadable")),
+        event_loop_processes(m.gauge("hodos_agent_event_loop_processes",
+                                     "Traced event-loop servers (nginx) whose requests are "
+                                     "followed per connection (uprobes on the runtime).")) {
     for (int i = 0; i < HODOS_INJECT_COUNTER_COUNT; ++i) {
       const auto which = static_cast<hodos_inject_counter>(i);
       inject.push_back(&m.counter("hodos_agent_inject_total",
@@ -168,6 +174,15 @@ struct Agent::Published {
                      "goroutine started by one serving a request (inherited), to the writer "
                      "goroutine of an outgoing net/http request (request_linked).",
                      {{"how", how}});
+  }
+
+  static pipeline::Counter& loop_call_counter(pipeline::Metrics& m, const char* result) {
+    return m.counter("hodos_agent_event_loop_calls_total",
+                     "Requests an event-loop server (nginx) began to proxy, by whether their "
+                     "upstream call got the request's trace context (followed), had none to "
+                     "get (no_context: read before tracing began, or over HTTP/2), or the "
+                     "runtime's request could not be read (unreadable).",
+                     {{"result", result}});
   }
 
   static pipeline::Counter& go_h2_counter(pipeline::Metrics& m, const char* side) {
@@ -227,6 +242,10 @@ struct Agent::Published {
   pipeline::Counter& go_h2_no_socket;
   pipeline::Counter& go_h2_unmatched;
   pipeline::Gauge& go_processes;
+  pipeline::Counter& loop_calls_followed;
+  pipeline::Counter& loop_no_context;
+  pipeline::Counter& loop_unreadable;
+  pipeline::Gauge& event_loop_processes;
   std::vector<pipeline::Counter*> inject;  // by hodos_inject_counter
   SocketProbeCounters last_probe;
   ConnectionTrackerCounters last_tracker;
@@ -279,6 +298,9 @@ std::unique_ptr<Agent> Agent::start(AgentOptions options, pipeline::TracesConsum
   if (agent->options_.goroutines) {
     agent->go_ = std::make_unique<GoProbe>(*agent->probe_, agent->options_.tls);
   }
+  if (agent->options_.event_loops) {
+    agent->event_loops_ = std::make_unique<EventLoopProbe>(*agent->probe_);
+  }
   agent->scan_once();
   agent->batch_started_ = std::chrono::steady_clock::now();
   agent->event_thread_ = std::thread([self] { self->event_loop(); });
@@ -328,8 +350,12 @@ std::string Agent::trace_context(const DiscoveredSource& source) const {
       return injection_.on ? "traceparent injected (goroutines)"
                            : "kernel ids (goroutines; injection off)";
     }
-    case TraceMode::kDefault:
-      return "stitching";
+    case TraceMode::kDefault: {
+      const auto pid = static_cast<uint32_t>(source.process.pid());
+      if (probe_ == nullptr || !probe_->has_connection_context(pid)) return "stitching";
+      return injection_.on ? "traceparent injected (event loop, per connection)"
+                           : "kernel ids (event loop, per connection; injection off)";
+    }
     case TraceMode::kThreadContext:
       break;
   }
@@ -382,7 +408,7 @@ void Agent::scan_once() {
       continue;
     }
     found[pid] = Source{to_process_resource(s.resource), s.service.name, s.trace_mode,
-                        s.runtime.openssl};
+                        s.runtime.openssl, s.runtime};
   }
   for (const DiscoveredSource& s : result.excluded) {
     never.insert(static_cast<uint32_t>(s.process.pid()));
@@ -439,7 +465,8 @@ void Agent::scan_once() {
   {
     std::lock_guard lock(sources_mu_);  // the event thread erases exited processes
     for (const auto& [pid, source] : sources_) {
-      probe_targets.push_back({pid, source.openssl, source.trace_mode == TraceMode::kGoroutines});
+      probe_targets.push_back(
+          {pid, source.openssl, source.trace_mode == TraceMode::kGoroutines, source.runtime});
     }
   }
   probe_runtimes(probe_targets);
@@ -465,15 +492,18 @@ void Agent::probe_runtimes(const std::vector<ProbeTarget>& targets) {
     } else if (go_) {
       go_->detach(target.pid);  // it ran exec into something else
     }
+    probe_event_loop(target.pid, target.runtime);
   }
 }
 
 void Agent::detach_probes(uint32_t pid) {
   if (tls_) tls_->detach(pid);
   if (go_) go_->detach(pid);
+  if (event_loops_) event_loops_->detach(pid);
   std::lock_guard lock(probe_state_mu_);
   tls_states_.erase(pid);
   go_states_.erase(pid);
+  event_loop_states_.erase(pid);
 }
 
 void Agent::probe_tls(uint32_t pid, const OpensslInfo& openssl) {
@@ -522,6 +552,25 @@ void Agent::probe_go(uint32_t pid) {
   } else {
     logger_->warn("agent: pid {}: Go requests are joined by stitching only: {}{}", pid,
                   result.reason, result.target.empty() ? "" : " (" + result.target + ")");
+  }
+  known = std::move(state);
+}
+
+void Agent::probe_event_loop(uint32_t pid, const RuntimeInfo& runtime) {
+  if (!event_loops_) return;
+  const EventLoopAttachResult result = event_loops_->attach(pid, runtime);
+  if (result.target.empty()) return;  // not an event loop Hodos follows: nothing to say
+  std::string state = result.attached ? "followed: " + result.target : result.reason;
+  std::lock_guard lock(probe_state_mu_);
+  std::string& known = event_loop_states_[pid];
+  if (known == state) return;  // every scan comes by: say it once
+  if (result.attached) {
+    logger_->info("agent: pid {}: requests followed through {}, so its upstream calls carry "
+                  "their context",
+                  pid, result.target);
+  } else {
+    logger_->warn("agent: pid {}: its upstream calls are joined by stitching only: {}", pid,
+                  result.reason);
   }
   known = std::move(state);
 }
@@ -604,8 +653,8 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
     // After every pid's verdict: attaching reads the library's symbols (Node's executable is
     // 100 MiB), and the process's spans and listing must not wait for it.
     if (traced) {
-      probe_pending.push_back(
-          {pid, source->runtime.openssl, source->trace_mode == TraceMode::kGoroutines});
+      probe_pending.push_back({pid, source->runtime.openssl,
+                               source->trace_mode == TraceMode::kGoroutines, source->runtime});
     }
     if (!traced && !gone) {
       probe_->untrace_process(pid);
@@ -631,7 +680,7 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
         }
       }
       Source found{to_process_resource(source->resource), source->service.name,
-                   source->trace_mode, source->runtime.openssl};
+                   source->trace_mode, source->runtime.openssl, source->runtime};
       const bool added = sources_.insert_or_assign(pid, std::move(found)).second;
       if (added) logger_->info("agent: tracing pid {} ({})", pid, sources_.at(pid).service_name);
     } else if (auto it = sources_.find(pid); it != sources_.end()) {
@@ -914,6 +963,11 @@ void Agent::publish_counters() {
   Published::advance(p.go_h2_unmatched, t.h2_kernel_stream_ids_unmatched,
                      p.last_tracker.h2_kernel_stream_ids_unmatched);
   if (go_) p.go_processes.set(static_cast<double>(go_->processes()));
+  Published::advance(p.loop_calls_followed, probe.loop_calls_followed,
+                     p.last_probe.loop_calls_followed);
+  Published::advance(p.loop_no_context, probe.loop_no_context, p.last_probe.loop_no_context);
+  Published::advance(p.loop_unreadable, probe.loop_unreadable, p.last_probe.loop_unreadable);
+  if (event_loops_) p.event_loop_processes.set(static_cast<double>(event_loops_->processes()));
   p.connections.set(static_cast<double>(tracker_.connection_count()));
 }
 

@@ -24,6 +24,7 @@
 #include "agent/injector.h"
 #include "agent/socket_probe.h"
 #include "agent/span_builder.h"
+#include "agent/event_loop_probe.h"
 #include "agent/go_probe.h"
 #include "agent/tls_probe.h"
 #include "pipeline/component.h"
@@ -58,6 +59,9 @@ struct AgentOptions {
   // Trace context for Go services: uprobes on the Go runtime and net/http of each traced Go
   // process (GoProbe), so its requests get kernel ids and its outgoing calls a traceparent.
   bool goroutines = true;
+  // Trace context for event-loop servers (nginx): uprobes on the runtime's own functions
+  // (EventLoopProbe), so a proxied request's upstream call gets its context and a traceparent.
+  bool event_loops = true;
 };
 
 // Whether the agent injects traceparent, and the one-line reason (`hodos status`, the log).
@@ -106,6 +110,7 @@ class Agent {
     std::string service_name;
     TraceMode trace_mode = TraceMode::kDefault;
     OpensslInfo openssl;
+    RuntimeInfo runtime;
   };
   struct Published;
   std::shared_ptr<PodWatcher> pod_watcher_;  // in a Kubernetes pod only
@@ -118,12 +123,14 @@ class Agent {
     uint32_t pid;
     OpensslInfo openssl;
     bool go;
+    RuntimeInfo runtime;
   };
   // Attaches (or keeps) the uprobes of processes traced now (discovery thread, after the
   // verdicts: reading a binary takes milliseconds); says once per change what each got.
   void probe_runtimes(const std::vector<ProbeTarget>& targets);
   void probe_tls(uint32_t pid, const OpensslInfo& openssl);
   void probe_go(uint32_t pid);
+  void probe_event_loop(uint32_t pid, const RuntimeInfo& runtime);
   void detach_probes(uint32_t pid);
   void scan_once();
   void discover_new(std::vector<uint32_t> pids);
@@ -151,6 +158,7 @@ class Agent {
   std::unique_ptr<Injector> injector_;  // null when injection is off (injection_ says why)
   std::unique_ptr<TlsProbe> tls_;       // null when agent.capture.tls is off
   std::unique_ptr<GoProbe> go_;         // null when agent.capture.goroutines is off
+  std::unique_ptr<EventLoopProbe> event_loops_;  // null when agent.capture.event_loops is off
   InjectionState injection_;
   Discovery discovery_;
   SpanBuilder builder_;
@@ -182,6 +190,7 @@ class Agent {
   mutable std::mutex probe_state_mu_;
   std::unordered_map<uint32_t, std::string> tls_states_;
   std::unordered_map<uint32_t, std::string> go_states_;
+  std::unordered_map<uint32_t, std::string> event_loop_states_;  // said once per change in the log
   // Discovery thread only: pids put in the never-traced set for a reason a later scan can lift.
   std::unordered_set<uint32_t> never_traced_;
 

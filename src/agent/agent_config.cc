@@ -72,6 +72,7 @@ AgentConfig parse_agent_config(const YAML::Node& node, const std::string& path) 
   config.db_literals = capture.get_bool("db_literals", false);
   config.tls = capture.get_bool("tls", true);
   config.goroutines = capture.get_bool("goroutines", true);
+  config.event_loops = capture.get_bool("event_loops", true);
   capture.reject_unknown_keys();
 
   ConfigNode inject = agent.child("inject");

@@ -31,6 +31,7 @@ struct AgentConfig {
   bool db_literals = false;  // `agent.capture.db_literals`: query text with its literal values
   bool tls = true;           // `agent.capture.tls`: TLS plaintext from uprobes on OpenSSL
   bool goroutines = true;    // `agent.capture.goroutines`: Go trace context from uprobes on Go
+  bool event_loops = true;   // `agent.capture.event_loops`: nginx trace context from its uprobes
   InjectConfig inject;
 };
 

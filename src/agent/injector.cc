@@ -254,6 +254,8 @@ std::string_view InjectorCounters::name(hodos_inject_counter which) {
       return "gave_up";
     case HODOS_INJECT_STREAM_UNKNOWN:
       return "stream_unknown";
+    case HODOS_INJECT_FORWARDED_UPDATED:
+      return "forwarded_updated";
     case HODOS_INJECT_COUNTER_COUNT:
       break;
   }
@@ -539,6 +541,7 @@ void Injector::stage_context(uint32_t tid, const InjectionContext& context,
   std::memcpy(value.trace_id, context.trace_id.data(), sizeof(value.trace_id));
   // The thread context's span is the one being served: the parent of the client span.
   std::memcpy(value.span_id, context.parent_span_id.data(), sizeof(value.span_id));
+  std::memcpy(value.parent_span_id, context.incoming_span_id.data(), sizeof(value.parent_span_id));
   value.flags = context.flags;
   value.one_shot = 1;
   value.server_fd = -1;

@@ -60,6 +60,9 @@ struct InjectionContext {
   std::array<uint8_t, 8> parent_span_id{};
   uint8_t flags = 1;  // sampled
   std::string tracestate;  // carried after the traceparent when not empty (at most 256 bytes)
+  // The span id of the traceparent the request being served came with (zero: a new trace); a
+  // request that passes that very header on gets its parent-id updated instead of a new header.
+  std::array<uint8_t, 8> incoming_span_id{};
 };
 
 // One injection: the client span must carry exactly these ids.

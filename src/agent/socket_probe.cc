@@ -232,13 +232,15 @@ void SocketProbe::trace_process(uint32_t pid, TraceMode mode) {
   uint8_t traced = HODOS_TRACED;
   if (mode == TraceMode::kThreadContext) traced |= HODOS_TRACED_THREAD_CONTEXT;
   if (mode == TraceMode::kGoroutines) traced |= HODOS_TRACED_GOROUTINES;
-  // The TLS bit is TlsProbe's (set_tls_probed), the goroutine-context bit GoProbe's: a change
-  // of mode keeps them (the latter only while the process is still seen as Go).
+  // The TLS bit is TlsProbe's (set_tls_probed), the goroutine-context bit GoProbe's, the
+  // connection-context bit EventLoopProbe's: a change of mode keeps them (the goroutine one only
+  // while the process is still seen as Go, the connection one never with thread contexts).
   uint8_t current = 0;
   if (bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &current,
                            sizeof(current), 0) == 0) {
     traced |= current & HODOS_TRACED_TLS;
     if (mode == TraceMode::kGoroutines) traced |= current & HODOS_TRACED_GOROUTINE_CONTEXT;
+    if (mode != TraceMode::kThreadContext) traced |= current & HODOS_TRACED_CONNECTION_CONTEXT;
   }
   if (int err = bpf_map__update_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &traced,
                                      sizeof(traced), BPF_ANY);
@@ -288,10 +290,28 @@ void SocketProbe::clear_goroutine_context(uint32_t pid) {
 }
 
 void SocketProbe::forget_goroutines(uint32_t pid) {
-  // Every one of these maps is keyed by a struct that starts with the tgid.
-  for (bpf_map* map : {skeleton_->maps.goroutine_contexts, skeleton_->maps.go_tls_calls,
-                       skeleton_->maps.go_h2_reading, skeleton_->maps.go_requests,
-                       skeleton_->maps.go_split_reads}) {
+  forget_process_keys(pid, {skeleton_->maps.goroutine_contexts, skeleton_->maps.go_tls_calls,
+                            skeleton_->maps.go_h2_reading, skeleton_->maps.go_requests,
+                            skeleton_->maps.go_split_reads});
+}
+
+SocketProbe::EventLoopPrograms SocketProbe::event_loop_programs() const {
+  const auto& p = skeleton_->progs;
+  return {p.on_nginx_upstream_init, p.on_nginx_upstream_init_return};
+}
+
+void SocketProbe::set_connection_context(uint32_t pid, bool on) {
+  // fds are reused by a new program under the pid: no context of the old one may survive.
+  if (on && !has_connection_context(pid)) forget_process_keys(pid, {skeleton_->maps.connection_contexts});
+  set_mode_bit(pid, HODOS_TRACED_CONNECTION_CONTEXT, on);
+}
+
+bool SocketProbe::has_connection_context(uint32_t pid) const {
+  return has_mode_bit(pid, HODOS_TRACED_CONNECTION_CONTEXT);
+}
+
+void SocketProbe::forget_process_keys(uint32_t pid, std::initializer_list<bpf_map*> maps) {
+  for (bpf_map* map : maps) {
     const size_t key_size = bpf_map__key_size(map);
     std::vector<uint8_t> key(key_size), next(key_size);
     std::vector<std::vector<uint8_t>> gone;
@@ -307,10 +327,14 @@ void SocketProbe::forget_goroutines(uint32_t pid) {
 }
 
 bool SocketProbe::has_goroutine_context(uint32_t pid) const {
+  return has_mode_bit(pid, HODOS_TRACED_GOROUTINE_CONTEXT);
+}
+
+bool SocketProbe::has_mode_bit(uint32_t pid, uint8_t bit) const {
   uint8_t value = 0;
   return bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value,
                               sizeof(value), 0) == 0 &&
-         (value & HODOS_TRACED_GOROUTINE_CONTEXT) != 0;
+         (value & bit) != 0;
 }
 
 void SocketProbe::set_mode_bit(uint32_t pid, uint8_t bit, bool on) {
@@ -356,10 +380,7 @@ bool SocketProbe::is_traced(uint32_t pid) const {
 }
 
 bool SocketProbe::has_thread_context(uint32_t pid) const {
-  uint8_t value = 0;
-  return bpf_map__lookup_elem(skeleton_->maps.traced_processes, &pid, sizeof(pid), &value,
-                              sizeof(value), 0) == 0 &&
-         (value & HODOS_TRACED_THREAD_CONTEXT) != 0;
+  return has_mode_bit(pid, HODOS_TRACED_THREAD_CONTEXT);
 }
 
 int SocketProbe::traced_processes_fd() const {
@@ -446,6 +467,9 @@ SocketProbeCounters SocketProbe::counters() const {
   c.go_h2_served = sums[HODOS_COUNTER_GO_H2_SERVED];
   c.go_h2_calls = sums[HODOS_COUNTER_GO_H2_CALLS];
   c.go_h2_no_socket = sums[HODOS_COUNTER_GO_H2_NO_SOCKET];
+  c.loop_calls_followed = sums[HODOS_COUNTER_LOOP_CALLS_FOLLOWED];
+  c.loop_no_context = sums[HODOS_COUNTER_LOOP_NO_CONTEXT];
+  c.loop_unreadable = sums[HODOS_COUNTER_LOOP_UNREADABLE];
   for (const bpf_program* program :
        {skeleton_->progs.on_sys_enter, skeleton_->progs.on_sys_exit,
         skeleton_->progs.on_sys_enter_typed, skeleton_->progs.on_sys_exit_typed,
@@ -458,7 +482,9 @@ SocketProbeCounters SocketProbe::counters() const {
         skeleton_->progs.on_go_request_write, skeleton_->progs.on_go_grpc_server_headers,
         skeleton_->progs.on_go_http2_server_headers, skeleton_->progs.on_go_h2_context_done,
         skeleton_->progs.on_go_grpc_new_stream_return, skeleton_->progs.on_go_tls_read,
-        skeleton_->progs.on_go_tls_write, skeleton_->progs.on_go_tls_return}) {
+        skeleton_->progs.on_go_tls_write, skeleton_->progs.on_go_tls_return,
+        skeleton_->progs.on_nginx_upstream_init,
+        skeleton_->progs.on_nginx_upstream_init_return}) {
     if (bpf_program__fd(program) < 0) continue;  // the pair not loaded
     c.recursion_misses += program_info(program).recursion_misses;
   }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 
 struct sockets_bpf;
 struct ring_buffer;
+struct bpf_map;
 struct bpf_program;
 
 namespace hodos::agent {
@@ -186,6 +188,12 @@ struct SocketProbeCounters {
   uint64_t go_h2_served = 0;
   uint64_t go_h2_calls = 0;
   uint64_t go_h2_no_socket = 0;
+  // Connection-context processes (nginx): proxied requests whose upstream calls got the request's
+  // context, those with none to give (read before tracing began, or over HTTP/2), and probes
+  // whose argument did not look like nginx's request (nothing guessed).
+  uint64_t loop_calls_followed = 0;
+  uint64_t loop_no_context = 0;
+  uint64_t loop_unreadable = 0;
   uint64_t recursion_misses = 0;  // program runs the kernel skipped (nested on one CPU)
   uint64_t decode_errors = 0;     // malformed records (a kernel/userspace mismatch)
 };
@@ -289,6 +297,18 @@ class SocketProbe {
   // pid) goroutine ids start again from 1. Call before set_goroutine_context() for a process
   // that is not in goroutine-context mode.
   void forget_goroutines(uint32_t pid);
+  // The uprobe programs on event-loop runtimes (EventLoopProbe attaches them), and
+  // connection-context mode: the process's requests keep their context per connection, and the
+  // runtime's own function tells which request an outgoing connection serves (bit kept across
+  // trace_process calls except into thread-context mode; the kernel drops it at exec). Turning it
+  // on forgets what an earlier program under the same pid left per connection.
+  struct EventLoopPrograms {
+    bpf_program* nginx_upstream_init = nullptr;         // ngx_http_upstream_init, entry
+    bpf_program* nginx_upstream_init_return = nullptr;  // ... its return (a uretprobe)
+  };
+  EventLoopPrograms event_loop_programs() const;
+  void set_connection_context(uint32_t pid, bool on);
+  bool has_connection_context(uint32_t pid) const;
   // Whether the loaded programs read the kernel's structures with plain loads (typed_reads and a
   // kernel that allows it).
   bool typed_reads() const { return typed_reads_; }
@@ -298,6 +318,9 @@ class SocketProbe {
   static int on_record(void* self, void* record, size_t size);
   // Sets or clears `bit` of a process already in the pid filter (never adds it back).
   void set_mode_bit(uint32_t pid, uint8_t bit, bool on);
+  bool has_mode_bit(uint32_t pid, uint8_t bit) const;
+  // Deletes the entries of `pid` from maps keyed by a struct that starts with the tgid.
+  void forget_process_keys(uint32_t pid, std::initializer_list<bpf_map*> maps);
   int finish_delivery(int result);
 
   struct SkeletonDeleter {

@@ -40,6 +40,7 @@ agent::AgentOptions agent_options(const agent::AgentConfig& config,
   options.tracker.db.keep_literals = config.db_literals;
   options.tls = config.tls;
   options.goroutines = config.goroutines;
+  options.event_loops = config.event_loops;
   options.inject = config.inject.enabled;
   options.injector.loopback = config.inject.loopback;
   options.injector.private_ranges = config.inject.private_ranges;

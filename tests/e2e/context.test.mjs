@@ -329,7 +329,7 @@ test('a traced Python server calls a Node server: the SDK propagator there extra
   }
 });
 
-test('a Node (event loop) front and an nginx proxy hop: one trace per request by stitching', { skip }, async () => {
+test('a Node (event loop) front and an nginx proxy hop: one trace per request, joined by stitching', { skip }, async () => {
   const sent = [];
   for (let i = 0; i < 5; ++i) {
     const rid = `nx-${i}`;
@@ -347,14 +347,68 @@ test('a Node (event loop) front and an nginx proxy hop: one trace per request by
     // The joins across processes are exact (by connection), unlike an event loop's inner parent.
     assertParent(pick(mine, SERVICE.nginx, 'server'), nodeCall, `${rid}: nginx's SERVER span under Node's call`);
     assertParent(pick(mine, SERVICE.leafC, 'server'), nginxCall, `${rid}: the leaf's SERVER span under nginx's call`);
-    // An event loop has no kernel context to inject; a header, if one ever arrives, must name
-    // this trace and a CLIENT span of it.
+    // nginx is followed per connection: its call carried a traceparent naming its CLIENT span.
+    // The trace id in it is the one nginx's request started (Node's event loop sent no header),
+    // which stitching then joined to Node's trace.
     const got = answer.calls[0].answer.traceparent;
-    if (got !== null) {
-      assert.ok([nodeCall, nginxCall].some((c) => got === traceparentOf(traceID, c)),
-                `${rid}: the leaf received ${got}, which names no call of trace ${traceID}`);
-    }
+    assert.match(got ?? '', new RegExp(`^00-[0-9a-f]{32}-${nginxCall.spanID}-01$`),
+                 `${rid}: the leaf received ${got}, which does not name nginx's call`);
   }
+});
+
+// nginx serves every request on one thread: the agent follows its requests per connection
+// instead, with a uprobe on ngx_http_upstream_init (the request nginx starts to proxy), so each
+// upstream call is the child of the request it proxies and carries a traceparent naming it. 16
+// concurrent clients, over kept-alive client connections, through a new upstream connection per
+// request (/api/) and kept-alive upstream ones (/keep/); half the requests bring a traceparent.
+const LOOP_FOLLOWED = 'hodos_agent_event_loop_calls_total{result="followed"}';
+test('an nginx proxy under 16 concurrent clients: each upstream call the child of its request, injected', { skip }, async () => {
+  const pid = s.nginx.child.pid;
+  const injectedText = 'traceparent injected (event loop, per connection)';
+  let source;
+  await waitFor('nginx to be followed per connection', async () => {
+    const listed = JSON.parse((await runHodos(['sources', 'list', '--json', '--api', up.apiUrl])).stdout);
+    source = listed.sources.find((x) => x.pid === pid);
+    return source?.trace_context === injectedText;
+  }, { timeoutMs: 10000, intervalMs: 200, describe: () => JSON.stringify(source) });
+  const described = (await runHodos(['describe', String(pid), '--api', up.apiUrl])).stdout;
+  assert.match(described, /^ {2}context +traceparent injected \(event loop, per connection\)$/m, described);
+  const followedBefore = await metric(up, LOOP_FOLLOWED);
+
+  const sent = new Map();  // rid → { incoming traceparent (trace id, span id) or null, answer }
+  await Promise.all(Array.from({ length: 16 }, async (_, client) => {
+    for (let i = 0; i < 6; ++i) {
+      const rid = `ngx-c${client}-${i}`;
+      const incoming = (client + i) % 2 === 0 ? { traceID: randomHex(16), spanID: randomHex(8) } : null;
+      const headers = incoming ? { traceparent: `00-${incoming.traceID}-${incoming.spanID}-01` } : {};
+      const r = await request(s.nginx.port, `/${i % 2 ? 'keep' : 'api'}/${rid}`, { headers });
+      assert.equal(r.status, 200, `${rid}: ${r.body}`);
+      sent.set(rid, { incoming, answer: JSON.parse(r.body) });
+    }
+  }));
+  const found = await waitForRequests(up, [SERVICE.nginx, SERVICE.leafC], [...sent.keys()], 3, { timeoutMs: 45000 });
+  for (const [rid, { incoming, answer }] of sent) {
+    const traceID = assertOneTrace(rid, found, 3);
+    const mine = found.byRid.get(rid);
+    const nginxServer = pick(mine, SERVICE.nginx, 'server');
+    const nginxCall = pick(mine, SERVICE.nginx, 'client', s.leafC.port);
+    const leaf = pick(mine, SERVICE.leafC, 'server');
+    if (incoming) {
+      assert.equal(traceID, incoming.traceID, `${rid}: nginx continued the client's trace`);
+      assert.deepEqual(parentIds(nginxServer), [incoming.spanID], `${rid}: nginx's SERVER span under the client's span`);
+    } else {
+      assert.deepEqual(parentIds(nginxServer), [], `${rid}: nginx's SERVER span is the root`);
+    }
+    assertParent(nginxCall, nginxServer, `${rid}: nginx's upstream call is the child of its request`);
+    assertParent(leaf, nginxCall, `${rid}: the leaf's SERVER span is the child of nginx's call`);
+    assert.equal(answer.traceparent, traceparentOf(traceID, nginxCall),
+                 `${rid}: the traceparent the leaf received names nginx's CLIENT span`);
+  }
+  let followed;
+  await waitFor(`${LOOP_FOLLOWED} to count 96 requests`, async () => {
+    followed = await metric(up, LOOP_FOLLOWED) - followedBefore;
+    return followed >= 96;
+  }, { timeoutMs: 5000, intervalMs: 100, describe: () => `it went up by ${followed}` });
 });
 
 // Last: replaces the shared `hodos up` with one whose config turns injection off, and the chain's

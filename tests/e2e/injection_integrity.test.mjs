@@ -4,9 +4,10 @@
 // 0 B to 256 KiB, chunked uploads, GETs, new and kept-alive connections, two calls per request,
 // two requests in one write (pipelined) or written back to back, a head split over two writes,
 // heads under and over 2 KiB, and a caller's own traceparent. Then 2,000 answers of 8 to 520 KiB
-// through a traced nginx reverse proxy (the front's calls to nginx are injected, nginx passes the
-// header on; were nginx's upstream connections enrolled, its FIONREAD reads would stall without the
-// sk_skb verdict: KERNEL-NOTES.md).
+// through a traced nginx reverse proxy (the front's calls to nginx are injected; nginx passes the
+// header on, and its own upstream connections are enrolled too: the agent follows nginx per
+// connection and updates the forwarded header's parent-id; without the sk_skb verdict nginx's
+// FIONREAD reads would stall there: KERNEL-NOTES.md).
 //
 // Asserted: 0 corrupted bodies, 0 stalls (no answer within the timeout), 0 connection errors;
 // every traceparent a backend received is well-formed, alone in its request, in one trace per
@@ -273,11 +274,11 @@ test('2,000 large answers through a traced nginx proxy: none corrupted, no stall
   const t = tally(await drive(paths));
   report('through nginx', t, Date.now() - started);
   await assertIntact(t, injectedBefore);
-  // Whether nginx's own upstream connections (one per request: no upstream keepalive in its
-  // config) are enrolled is the agent's choice (today not: nginx is no thread-context process, and
-  // enrolled sockets break splice reads, KERNEL-NOTES.md); if they ever are, this part is where
-  // nginx's FIONREAD reads would stall. Logged, not asserted.
-  console.log(`# enrolled during the nginx part: ${await metric(up, ENROLLED) - enrolledBefore} connections`);
+  // nginx's own upstream connections (one per request under /api/: no upstream keepalive there)
+  // are enrolled (connection-context mode), so this part is where its FIONREAD reads would stall.
+  const enrolled = await metric(up, ENROLLED) - enrolledBefore;
+  console.log(`# enrolled during the nginx part: ${enrolled} connections`);
+  assert.ok(enrolled >= 1900, `nginx's 2,000 upstream connections were enrolled: ${enrolled} connections were`);
   assert.equal(s.nginx.child.exitCode, null, `nginx exited: ${s.nginx.output}`);
 });
 

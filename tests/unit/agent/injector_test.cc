@@ -403,6 +403,42 @@ TEST_F(InjectorTest, ARequestWithTraceparentIsLeftAlone) {
   EXPECT_EQ(injector_->counters()[HODOS_INJECT_HAS_TRACEPARENT], 1u);
 }
 
+// A proxy passes its client's headers on: the very traceparent the request being served came with
+// gets its parent-id set to the call's span id, in place (same length); any other is left alone.
+TEST_F(InjectorTest, AForwardedTraceparentGetsTheCallAsItsParent) {
+  start();
+  InjectionContext context = test_context();
+  for (size_t i = 0; i < 8; ++i) context.incoming_span_id[i] = static_cast<uint8_t>(0xc0 + i);
+  const std::string trace = hex(context.trace_id.data(), 16);
+  const std::string incoming = "00-" + trace + "-" + hex(context.incoming_span_id.data(), 8) + "-01";
+  const std::string forwarded = "POST /x HTTP/1.1\r\nHost: a\r\ntraceparent:  " + incoming +
+                                "\r\nContent-Length: 5\r\n\r\nhello";
+  const std::string received = exchange(forwarded, &context);
+  ASSERT_EQ(records_.size(), 1u);
+  const std::string updated = "00-" + trace + "-" + hex(records_[0].span_id.data(), 8) + "-01";
+  std::string expected = forwarded;
+  expected.replace(expected.find(incoming), incoming.size(), updated);
+  EXPECT_EQ(received, expected);
+  EXPECT_EQ(records_[0].parent_span_id, context.parent_span_id) << "the span being served";
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_FORWARDED_UPDATED], 1u);
+
+  // Another trace, another parent, other flags, or two headers: the request's own, left alone.
+  const std::string others[] = {
+      "00-" + std::string(32, 'b') + "-" + hex(context.incoming_span_id.data(), 8) + "-01",
+      "00-" + trace + "-" + std::string(16, 'c') + "-01",
+      "00-" + trace + "-" + hex(context.incoming_span_id.data(), 8) + "-00",
+  };
+  for (const std::string& value : others) {
+    const std::string own = "GET /own HTTP/1.1\r\ntraceparent: " + value + "\r\nHost: a\r\n\r\n";
+    EXPECT_EQ(exchange(own, &context), own);
+  }
+  const std::string twice = "GET /2 HTTP/1.1\r\ntraceparent: " + incoming + "\r\ntraceparent: " +
+                            incoming + "\r\n\r\n";
+  EXPECT_EQ(exchange(twice, &context), twice);
+  EXPECT_EQ(records_.size(), 1u);
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_HAS_TRACEPARENT], 4u);
+}
+
 TEST_F(InjectorTest, NonHttpPayloadIsUntouched) {
   start();
   InjectionContext context = test_context();

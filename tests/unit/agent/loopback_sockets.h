@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "agent/unique_fd.h"
 
@@ -44,6 +46,28 @@ inline UniqueFd connect_to(uint16_t port) {
   EXPECT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
       << strerror(errno);
   return fd;
+}
+
+// Reads until `n` bytes came, or EOF or an error: fewer then.
+inline std::string read_exactly(int fd, size_t n) {
+  std::string out(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, out.data() + got, n - got);
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  out.resize(got);
+  return out;
+}
+
+inline void write_all(int fd, const std::string& bytes) {
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    ssize_t w = write(fd, bytes.data() + sent, bytes.size() - sent);
+    ASSERT_GT(w, 0) << strerror(errno);
+    sent += static_cast<size_t>(w);
+  }
 }
 
 }  // namespace hodos::agent

@@ -22,16 +22,12 @@
 
 #include "agent/features.h"
 #include "agent/unique_fd.h"
+#include "captured_events.h"
 #include "loopback_sockets.h"
 
 namespace hodos::agent {
 namespace {
 
-// A SocketEvent that outlives the callback.
-struct CapturedEvent {
-  SocketEvent event;
-  std::string data;
-};
 
 // Every test runs with both pairs of syscall programs: typed reads (where the kernel allows them)
 // and bpf_probe_read_kernel (any kernel).
@@ -93,27 +89,6 @@ TEST_P(SocketProbeTest, LoadsTheTypedProgramsWhenTheKernelAllows) {
   ASSERT_EQ(std::sscanf(u.release, "%d.%d", &major, &minor), 2);
   if (major > 6 || (major == 6 && minor >= 2)) {
     EXPECT_TRUE(probe_->typed_reads()) << u.release;
-  }
-}
-
-std::string read_exactly(int fd, size_t n) {
-  std::string out(n, '\0');
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = read(fd, out.data() + got, n - got);
-    if (r <= 0) break;
-    got += static_cast<size_t>(r);
-  }
-  out.resize(got);
-  return out;
-}
-
-void write_all(int fd, const std::string& bytes) {
-  size_t sent = 0;
-  while (sent < bytes.size()) {
-    ssize_t w = write(fd, bytes.data() + sent, bytes.size() - sent);
-    ASSERT_GT(w, 0) << strerror(errno);
-    sent += static_cast<size_t>(w);
   }
 }
 
@@ -434,18 +409,6 @@ TEST_P(ConnectedPairTest, VectoredCaptureStopsAtTheCaptureSizeAndTheIovecLimit) 
   EXPECT_EQ(events[1].data, walked);
   EXPECT_EQ(events[1].event.result, HODOS_MAX_CAPTURED_IOVECS + 2);
   EXPECT_TRUE(events[1].event.truncated);
-}
-
-// The data event of this process's last read on `fd`.
-const CapturedEvent* last_read_on(const std::vector<CapturedEvent>& events, int fd) {
-  const CapturedEvent* found = nullptr;
-  for (const CapturedEvent& e : events) {
-    if (e.event.fd == fd && e.event.kind == SocketEventKind::kData &&
-        e.event.direction == Direction::kIngress) {
-      found = &e;
-    }
-  }
-  return found;
 }
 
 // HTTP/2: a header block the capture misses breaks HPACK for good, so once the client preface

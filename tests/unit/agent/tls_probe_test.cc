@@ -21,15 +21,12 @@
 #include "agent/runtime_detect.h"
 #include "agent/socket_probe.h"
 #include "agent/unique_fd.h"
+#include "captured_events.h"
 #include "loopback_sockets.h"
 
 namespace hodos::agent {
 namespace {
 
-struct CapturedEvent {
-  SocketEvent event;
-  std::string data;
-};
 
 using SslPtr = std::unique_ptr<SSL, decltype(&SSL_free)>;
 using CtxPtr = std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)>;

@@ -1,0 +1,172 @@
+/* Connection-context mode (HODOS_TRACED_CONNECTION_CONTEXT): the trace context of requests served
+ * by an event loop, kept per connection instead of per thread. Included by bpf/sockets.bpf.c,
+ * after its maps and before its programs: the syscall hooks there call the functions below, the
+ * uprobes at the end are attached by the agent (src/agent/event_loop_probe.cc) to each nginx
+ * process it traces.
+ *
+ * Why: one nginx worker thread interleaves every request it serves, so "the request the thread is
+ * serving" names none of them. Instead:
+ *  - a request read makes the context of the connection it came on (key: tgid, fd), with the same
+ *    ids as thread-context mode (begin_request_context); the answer written on that connection,
+ *    or its close, ends it;
+ *  - nginx opens and first writes an upstream request inside ngx_http_upstream_init(r), called
+ *    with the client's request: for that call's duration (a uprobe and a uretprobe: nginx is C,
+ *    its stacks never move) the context of r's client connection is the thread's, so a write in
+ *    it is injected as a thread-context process's is, and a socket connected or written in it is
+ *    bound to that context;
+ *  - a later write on a bound socket (a non-blocking connect completed, a body sent in parts)
+ *    stages the bound context as the thread's for that syscall only, so bpf/inject.bpf.c, which
+ *    runs in the sending thread, needs no change.
+ * A socket the loop writes outside any window and that was never bound (a retry to the next
+ * upstream server starts from a timer) gets no context: stitching joins it, nothing is guessed.
+ * The incoming tracestate is not carried (it is kept per thread). */
+#ifndef HODOS_EVENT_LOOPS_BPF_H
+#define HODOS_EVENT_LOOPS_BPF_H
+
+/* Connections with a context at once: requests being served, and upstream sockets bound to one. */
+#define HODOS_MAX_CONNECTION_CONTEXTS 65536
+
+struct fd_key {
+  __u32 tgid;
+  __s32 fd;
+};
+
+/* The context of each connection: for a client connection, its request's (server_fd == fd); for
+ * an upstream socket, the request it was opened for (server_fd names the client connection). LRU:
+ * a process that dies with open sockets leaves no entry behind for good. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, HODOS_MAX_CONNECTION_CONTEXTS);
+  __type(key, struct fd_key);
+  __type(value, struct hodos_thread_context);
+} connection_contexts SEC(".maps");
+
+/* nginx's ngx_http_request_t starts with `uint32_t signature` ("HTTP", NGX_HTTP_MODULE) and then
+ * `ngx_connection_t *connection`; ngx_connection_t starts with three pointers (data, read, write)
+ * and then `ngx_socket_t fd`. Unchanged since nginx 0.x; the signature check keeps any other
+ * layout from being read as this one. */
+#define NGX_HTTP_MODULE_SIGNATURE 0x50545448
+#define NGX_REQUEST_CONNECTION 8
+#define NGX_CONNECTION_FD 24
+
+static __always_inline struct hodos_thread_context *connection_context(__u32 tgid, int fd) {
+  struct fd_key key = {.tgid = tgid, .fd = fd};
+  return bpf_map_lookup_elem(&connection_contexts, &key);
+}
+
+static __always_inline void set_connection_context(__u32 tgid, int fd,
+                                                   const struct hodos_thread_context *ctx) {
+  struct fd_key key = {.tgid = tgid, .fd = fd};
+  if (ctx)
+    bpf_map_update_elem(&connection_contexts, &key, ctx, BPF_ANY);
+  else
+    bpf_map_delete_elem(&connection_contexts, &key);
+}
+
+/* A copy of `ctx` for another connection or a thread: no injection recorded yet. */
+static __always_inline struct hodos_thread_context fresh_copy(const struct hodos_thread_context *ctx) {
+  struct hodos_thread_context copy = *ctx;
+  __builtin_memset(copy.injected_span_id, 0, sizeof(copy.injected_span_id));
+  copy.injected_ns = 0;
+  copy.has_tracestate = 0;
+  return copy;
+}
+
+/* A read that began a request (begin_request_context made the thread's context): the context is
+ * the connection's, not the thread's. A global function, checked once on its own, as the next. */
+__noinline int adopt_connection_context(__u32 tgid, __u32 tid, int fd) {
+  struct hodos_thread_context *made = bpf_map_lookup_elem(&thread_contexts, &tid);
+  if (made) {
+    struct hodos_thread_context ctx = fresh_copy(made);
+    set_connection_context(tgid, fd, &ctx);
+  }
+  bpf_map_delete_elem(&thread_contexts, &tid);
+  bpf_map_delete_elem(&thread_tracestates, &tid);
+  return 0;
+}
+
+/* sys_enter of a connect or a write by a connection-context process. Inside a window (the thread
+ * has the context of the request the runtime is working on), the socket is bound to it; outside,
+ * a write on a bound socket stages the bound context as the thread's for this syscall (returns
+ * true: sys_exit removes it). */
+static __always_inline bool enter_connection_call(__u32 tgid, __u32 tid, int fd, bool write) {
+  struct hodos_thread_context *window = bpf_map_lookup_elem(&thread_contexts, &tid);
+  if (window) {
+    if (window->server_fd != fd) {
+      struct hodos_thread_context bound = fresh_copy(window);
+      set_connection_context(tgid, fd, &bound);
+    }
+    return false;
+  }
+  if (!write) return false;
+  struct hodos_thread_context *ctx = connection_context(tgid, fd);
+  /* A client connection's own context is not for its writes (those are the answer). */
+  if (!ctx || ctx->server_fd == fd || bpf_ktime_get_ns() > ctx->expires_ns) return false;
+  struct hodos_thread_context staged = fresh_copy(ctx);
+  return bpf_map_update_elem(&thread_contexts, &tid, &staged, BPF_ANY) == 0;
+}
+
+/* The data event of a write by a connection-context process, at sys_exit: the answer on a client
+ * connection ends its request's context; elsewhere, a request written with a context gets CLIENT
+ * ids: those of the traceparent injected into it, or (a destination injection leaves alone) new
+ * ones. A global function, checked once on its own (inlined, the TLS programs' paths passed the
+ * verifier's limit). */
+__noinline int follow_connection_write(struct hodos_data_event *event,
+                                       const struct pending_call *call, __u64 pid_tgid) {
+  if (!event || !call) return 0;
+  const __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+  struct hodos_thread_context *own = connection_context(tgid, call->fd);
+  if (own && own->server_fd == call->fd) {
+    set_connection_context(tgid, call->fd, NULL);
+    return 0;
+  }
+  struct hodos_thread_context *ctx = bpf_map_lookup_elem(&thread_contexts, &tid);
+  if (!ctx || ctx->server_fd == call->fd) return 0;
+  follow_request_context(event, call, tid);
+  if (event->ids.kind == HODOS_IDS_NONE) name_uninjected_call(event, ctx, event->captured);
+  return 1;
+}
+
+/* ---- uprobes on nginx ---------------------------------------------------------------------- */
+
+/* ngx_http_upstream_init(ngx_http_request_t *r), at entry: the request's client connection's
+ * context becomes the thread's until the function returns. */
+SEC("uprobe")
+int BPF_KPROBE(on_nginx_upstream_init, const __u8 *request) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+  __u8 *mode = bpf_map_lookup_elem(&traced_processes, &tgid);
+  if (!mode || !(*mode & HODOS_TRACED_CONNECTION_CONTEXT)) return 0;
+  __u32 signature = 0;
+  __u64 connection = 0;
+  __s32 fd = -1;
+  if (bpf_probe_read_user(&signature, sizeof(signature), request) ||
+      signature != NGX_HTTP_MODULE_SIGNATURE ||
+      bpf_probe_read_user(&connection, sizeof(connection), request + NGX_REQUEST_CONNECTION) ||
+      !connection ||
+      bpf_probe_read_user(&fd, sizeof(fd), (const void *)(connection + NGX_CONNECTION_FD))) {
+    count(HODOS_COUNTER_LOOP_UNREADABLE);
+    return 0;
+  }
+  struct hodos_thread_context *request_ctx = fd >= 0 ? connection_context(tgid, fd) : NULL;
+  if (!request_ctx || request_ctx->server_fd != fd || bpf_ktime_get_ns() > request_ctx->expires_ns) {
+    count(HODOS_COUNTER_LOOP_NO_CONTEXT);
+    return 0;
+  }
+  struct hodos_thread_context window = fresh_copy(request_ctx);
+  if (bpf_map_update_elem(&thread_contexts, &tid, &window, BPF_ANY) == 0)
+    count(HODOS_COUNTER_LOOP_CALLS_FOLLOWED);
+  return 0;
+}
+
+/* ... at return: the window closes. */
+SEC("uretprobe")
+int BPF_KRETPROBE(on_nginx_upstream_init_return) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+  __u8 *mode = bpf_map_lookup_elem(&traced_processes, &tgid);
+  if (mode && (*mode & HODOS_TRACED_CONNECTION_CONTEXT)) bpf_map_delete_elem(&thread_contexts, &tid);
+  return 0;
+}
+
+#endif /* HODOS_EVENT_LOOPS_BPF_H */
