@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "agent/libbpf_log.h"
 #include "agent/socket_probe.h"
@@ -21,8 +22,6 @@ namespace {
 constexpr const char* kNginxUpstreamInit = "ngx_http_upstream_init";
 
 }  // namespace
-
-void EventLoopProbe::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
 
 EventLoopProbe::EventLoopProbe(SocketProbe& probe, std::string proc_root)
     : probe_(probe), proc_root_(std::move(proc_root)) {}
@@ -42,13 +41,7 @@ EventLoopAttachResult EventLoopProbe::attach(uint32_t pid, const RuntimeInfo& ru
   const std::string target =
       fmt::format("nginx{}{} ({})", runtime.version.empty() ? "" : " ", runtime.version,
                   kNginxUpstreamInit);
-  bool kept = false;
-  {
-    std::lock_guard lock(mu_);
-    auto it = attached_.find(pid);
-    kept = it != attached_.end() && it->second.executable == executable;
-  }
-  if (kept) {
+  if (links_.holds(pid, executable)) {
     // Again each time: exec (an nginx binary upgrade runs the same file) clears the mode bit.
     probe_.set_connection_context(pid, true);
     return {true, target, ""};
@@ -57,7 +50,7 @@ EventLoopAttachResult EventLoopProbe::attach(uint32_t pid, const RuntimeInfo& ru
 
   const SocketProbe::EventLoopPrograms programs = probe_.event_loop_programs();
   LibbpfLogCapture log;
-  Attached attached{executable, {}};
+  std::vector<ProcessLinks::Link> links;
   for (const auto& [program, at_return] :
        {std::pair{programs.nginx_upstream_init, false},
         std::pair{programs.nginx_upstream_init_return, true}}) {
@@ -70,37 +63,19 @@ EventLoopAttachResult EventLoopProbe::attach(uint32_t pid, const RuntimeInfo& ru
               fmt::format("cannot probe {} in {}: {}", kNginxUpstreamInit, executable,
                           std::strerror(errno))};
     }
-    attached.links.emplace_back(link);
+    links.emplace_back(link);
   }
-  {
-    std::lock_guard lock(mu_);
-    attached_.insert_or_assign(pid, std::move(attached));
-  }
+  links_.put(pid, executable, std::move(links));
   probe_.set_connection_context(pid, true);
   return {true, target, ""};
 }
 
 void EventLoopProbe::detach(uint32_t pid) {
-  Attached gone;
-  {
-    std::lock_guard lock(mu_);
-    auto it = attached_.find(pid);
-    if (it == attached_.end()) return;
-    gone = std::move(it->second);
-    attached_.erase(it);
-  }
-  probe_.set_connection_context(pid, false);
-  // The links go with `gone`, outside the lock: detaching a uprobe waits for the kernel.
+  if (links_.drop(pid)) probe_.set_connection_context(pid, false);
 }
 
-bool EventLoopProbe::is_attached(uint32_t pid) const {
-  std::lock_guard lock(mu_);
-  return attached_.contains(pid);
-}
+bool EventLoopProbe::is_attached(uint32_t pid) const { return links_.contains(pid); }
 
-uint64_t EventLoopProbe::processes() const {
-  std::lock_guard lock(mu_);
-  return attached_.size();
-}
+uint64_t EventLoopProbe::processes() const { return links_.size(); }
 
 }  // namespace hodos::agent

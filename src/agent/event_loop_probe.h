@@ -9,15 +9,10 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
+#include "agent/process_links.h"
 #include "agent/runtime_detect.h"
-
-struct bpf_link;
 
 namespace hodos::agent {
 
@@ -47,19 +42,9 @@ class EventLoopProbe {
   uint64_t processes() const;
 
  private:
-  struct LinkDeleter {
-    void operator()(bpf_link* link) const;
-  };
-  using Link = std::unique_ptr<bpf_link, LinkDeleter>;
-  struct Attached {
-    std::string executable;  // what /proc/<pid>/exe named when the probes went on
-    std::vector<Link> links;
-  };
-
   SocketProbe& probe_;
   std::string proc_root_;
-  mutable std::mutex mu_;
-  std::map<uint32_t, Attached> attached_;
+  ProcessLinks links_;  // target: the executable's path
 };
 
 }  // namespace hodos::agent

@@ -26,21 +26,19 @@ constexpr const char* kHostArch = "";
 
 }  // namespace
 
-void GoProbe::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
-
 GoProbe::GoProbe(SocketProbe& probe, bool tls, std::string proc_root)
     : probe_(probe), tls_(tls), proc_root_(std::move(proc_root)) {}
 
 GoProbe::~GoProbe() {
   // The kernel's state goes with the links: a process left in goroutine-context mode without
   // its uprobes would keep contexts nobody hands on.
-  for (const auto& [pid, attached] : attached_) probe_.clear_goroutine_context(pid);
+  for (uint32_t pid : links_.pids()) probe_.clear_goroutine_context(pid);
 }
 
 std::shared_ptr<const GoProbePlan> GoProbe::plan_for(const std::string& path,
                                                         const Executable& executable) {
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(plans_mu_);
     if (auto it = plans_.find(executable); it != plans_.end()) return it->second;
   }
   std::string error;
@@ -52,7 +50,7 @@ std::shared_ptr<const GoProbePlan> GoProbe::plan_for(const std::string& path,
   } else {
     plan->error = error;
   }
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(plans_mu_);
   return plans_.try_emplace(executable, std::move(plan)).first->second;
 }
 
@@ -69,14 +67,8 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
     detach(pid);
     return {false, plan->target, plan->error, ""};
   }
-  bool kept = false;
-  {
-    std::lock_guard lock(mu_);
-    auto it = attached_.find(pid);
-    kept = it != attached_.end() && !(it->second.executable < executable) &&
-           !(executable < it->second.executable);
-  }
-  if (!kept) {
+  const std::string target = fmt::format("{}:{}", executable.device, executable.inode);
+  if (!links_.holds(pid, target)) {
     detach(pid);
     const SocketProbe::GoPrograms p = probe_.go_programs();
     const auto program_of = [&p](GoProgram program) -> bpf_program* {
@@ -97,7 +89,7 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
     };
     const GoBinary& b = *plan->binary;
     LibbpfLogCapture log;
-    Attached attached{executable, {}};
+    std::vector<ProcessLinks::Link> links;
     for (const GoProbeSite& site : plan->sites) {
       const bool tls_site = site.program == GoProgram::kTlsRead ||
                             site.program == GoProgram::kTlsWrite ||
@@ -117,11 +109,10 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
                               offset - function.entry_offset, std::strerror(err)),
                   ""};
         }
-        attached.links.emplace_back(link);
+        links.emplace_back(link);
       }
     }
-    std::lock_guard lock(mu_);
-    attached_.insert_or_assign(pid, std::move(attached));
+    links_.put(pid, target, std::move(links));
   }
   // Again each time: exec (into the same file) and a change of mode clear it in the kernel.
   try {
@@ -139,26 +130,11 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
 }
 
 void GoProbe::detach(uint32_t pid) {
-  Attached gone;
-  {
-    std::lock_guard lock(mu_);
-    auto it = attached_.find(pid);
-    if (it == attached_.end()) return;
-    gone = std::move(it->second);
-    attached_.erase(it);
-  }
-  probe_.clear_goroutine_context(pid);
-  // The links go with `gone`, outside the lock: detaching a uprobe waits for the kernel.
+  if (links_.drop(pid)) probe_.clear_goroutine_context(pid);
 }
 
-bool GoProbe::is_attached(uint32_t pid) const {
-  std::lock_guard lock(mu_);
-  return attached_.contains(pid);
-}
+bool GoProbe::is_attached(uint32_t pid) const { return links_.contains(pid); }
 
-size_t GoProbe::processes() const {
-  std::lock_guard lock(mu_);
-  return attached_.size();
-}
+size_t GoProbe::processes() const { return links_.size(); }
 
 }  // namespace hodos::agent

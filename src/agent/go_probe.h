@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "agent/go_plan.h"
+#include "agent/process_links.h"
 
-struct bpf_link;
 
 namespace hodos::agent {
 
@@ -67,10 +67,6 @@ class GoProbe {
   size_t processes() const;  // Go processes whose goroutines are followed now
 
  private:
-  struct LinkDeleter {
-    void operator()(bpf_link* link) const;
-  };
-  using Link = std::unique_ptr<bpf_link, LinkDeleter>;
   struct Executable {
     dev_t device = 0;
     ino_t inode = 0;
@@ -78,18 +74,14 @@ class GoProbe {
       return std::pair(device, inode) < std::pair(o.device, o.inode);
     }
   };
-  struct Attached {
-    Executable executable;
-    std::vector<Link> links;
-  };
 
   std::shared_ptr<const GoProbePlan> plan_for(const std::string& path, const Executable& executable);
 
   SocketProbe& probe_;
   bool tls_;
   std::string proc_root_;
-  mutable std::mutex mu_;
-  std::map<uint32_t, Attached> attached_;
+  ProcessLinks links_;  // target: the executable's device and inode
+  std::mutex plans_mu_;
   std::map<Executable, std::shared_ptr<const GoProbePlan>> plans_;
 };
 

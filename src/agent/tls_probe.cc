@@ -23,8 +23,6 @@ struct ProbePoint {
 
 }  // namespace
 
-void TlsProbe::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
-
 TlsProbe::TlsProbe(SocketProbe& probe, std::string proc_root)
     : probe_(probe), proc_root_(std::move(proc_root)) {}
 
@@ -46,12 +44,7 @@ TlsAttachResult TlsProbe::attach(uint32_t pid, const OpensslInfo& openssl) {
                         std::filesystem::path(openssl.library_path).filename().string(),
                         openssl.version)
           : fmt::format("OpenSSL {} linked into the executable", openssl.version);
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = attached_.find(pid); it != attached_.end() && it->second.path == path) {
-      return {true, target, ""};
-    }
-  }
+  if (links_.holds(pid, path)) return {true, target, ""};
   detach(pid);
 
   const SocketProbe::TlsPrograms p = probe_.tls_programs();
@@ -65,7 +58,7 @@ TlsAttachResult TlsProbe::attach(uint32_t pid, const OpensslInfo& openssl) {
       {"SSL_free", p.free_enter, false},
   };
   LibbpfLogCapture log;
-  Attached attached{path, {}};
+  std::vector<ProcessLinks::Link> links;
   std::string missing;
   for (const ProbePoint& point : points) {
     LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = point.at_return, .func_name = point.function);
@@ -79,40 +72,24 @@ TlsAttachResult TlsProbe::attach(uint32_t pid, const OpensslInfo& openssl) {
       missing = fmt::format("{}: {}", point.function, std::strerror(err));
       break;
     }
-    attached.links.emplace_back(link);
+    links.emplace_back(link);
   }
-  std::lock_guard lock(mu_);
   if (!missing.empty()) {
     ++attach_failures_;
     // A binary with OpenSSL inside but no symbol table (stripped) lands here.
     return {false, target, fmt::format("cannot probe {}: {}", target, missing)};
   }
-  attached_.insert_or_assign(pid, std::move(attached));
+  links_.put(pid, path, std::move(links));
   probe_.set_tls_probed(pid, true);
   return {true, target, ""};
 }
 
 void TlsProbe::detach(uint32_t pid) {
-  Attached gone;
-  {
-    std::lock_guard lock(mu_);
-    auto it = attached_.find(pid);
-    if (it == attached_.end()) return;
-    gone = std::move(it->second);
-    attached_.erase(it);
-  }
-  probe_.set_tls_probed(pid, false);
-  // The links go with `gone`, outside the lock: detaching a uprobe waits for the kernel.
+  if (links_.drop(pid)) probe_.set_tls_probed(pid, false);
 }
 
-bool TlsProbe::is_attached(uint32_t pid) const {
-  std::lock_guard lock(mu_);
-  return attached_.contains(pid);
-}
+bool TlsProbe::is_attached(uint32_t pid) const { return links_.contains(pid); }
 
-TlsProbeCounters TlsProbe::counters() const {
-  std::lock_guard lock(mu_);
-  return {attached_.size(), attach_failures_};
-}
+TlsProbeCounters TlsProbe::counters() const { return {links_.size(), attach_failures_.load()}; }
 
 }  // namespace hodos::agent

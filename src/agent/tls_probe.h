@@ -9,17 +9,12 @@
 // and Java (JSSE encrypts inside the JVM: its traffic is seen as ciphertext only).
 #pragma once
 
-#include <cstddef>
+#include <atomic>
 #include <cstdint>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
+#include "agent/process_links.h"
 #include "agent/runtime_detect.h"
-
-struct bpf_link;
 
 namespace hodos::agent {
 
@@ -55,20 +50,10 @@ class TlsProbe {
   TlsProbeCounters counters() const;
 
  private:
-  struct LinkDeleter {
-    void operator()(bpf_link* link) const;
-  };
-  using Link = std::unique_ptr<bpf_link, LinkDeleter>;
-  struct Attached {
-    std::string path;
-    std::vector<Link> links;
-  };
-
   SocketProbe& probe_;
   std::string proc_root_;
-  mutable std::mutex mu_;
-  std::map<uint32_t, Attached> attached_;
-  uint64_t attach_failures_ = 0;
+  ProcessLinks links_;  // target: the path of the library (or executable) probed
+  std::atomic<uint64_t> attach_failures_ = 0;
 };
 
 }  // namespace hodos::agent
