@@ -22,6 +22,8 @@ APT_PACKAGES=(
   chromium
   # Real, unmodified servers the agent's end-to-end tests and benchmarks trace.
   nginx-light python3-flask golang-go golang-google-grpc-dev
+  # A GnuTLS server (gnutls-serv) for the TLS tests: plaintext from GnuTLS as well as OpenSSL.
+  gnutls-bin
   # The OpenTelemetry Go SDK of the overhead benchmark's go suite (bench/overhead/go, built offline).
   golang-opentelemetry-otel-dev
   # Real database and cache servers the agent's database-call tests trace clients of.

@@ -408,7 +408,7 @@ void Agent::scan_once() {
       continue;
     }
     found[pid] = Source{to_process_resource(s.resource), s.service.name, s.trace_mode,
-                        s.runtime.openssl, s.runtime};
+                        s.runtime};
   }
   for (const DiscoveredSource& s : result.excluded) {
     never.insert(static_cast<uint32_t>(s.process.pid()));
@@ -466,7 +466,7 @@ void Agent::scan_once() {
     std::lock_guard lock(sources_mu_);  // the event thread erases exited processes
     for (const auto& [pid, source] : sources_) {
       probe_targets.push_back(
-          {pid, source.openssl, source.trace_mode == TraceMode::kGoroutines, source.runtime});
+          {pid, source.trace_mode == TraceMode::kGoroutines, source.runtime});
     }
   }
   probe_runtimes(probe_targets);
@@ -486,7 +486,7 @@ void Agent::scan_once() {
 
 void Agent::probe_runtimes(const std::vector<ProbeTarget>& targets) {
   for (const ProbeTarget& target : targets) {
-    probe_tls(target.pid, target.openssl);
+    probe_tls(target.pid, target.runtime);
     if (target.go) {
       probe_go(target.pid);
     } else if (go_) {
@@ -506,22 +506,32 @@ void Agent::detach_probes(uint32_t pid) {
   event_loop_states_.erase(pid);
 }
 
-void Agent::probe_tls(uint32_t pid, const OpensslInfo& openssl) {
-  if (!tls_ || openssl.linkage == OpensslLinkage::kNone) return;
+void Agent::probe_tls(uint32_t pid, const RuntimeInfo& runtime) {
+  if (!tls_) return;
+  const bool openssl = runtime.openssl.linkage != OpensslLinkage::kNone;
+  const bool gnutls = !runtime.gnutls.library_path.empty();
+  if (!openssl && !gnutls) return;
   const auto started = std::chrono::steady_clock::now();
-  const TlsAttachResult result = tls_->attach(pid, openssl);
+  std::vector<TlsAttachResult> results;
+  if (openssl) results.push_back(tls_->attach(pid, runtime.openssl));
+  if (gnutls) results.push_back(tls_->attach(pid, runtime.gnutls));
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
-  std::string state =
-      result.attached ? "plaintext from " + result.target : "not seen: " + result.reason;
+  std::string state;
+  for (const TlsAttachResult& result : results) {
+    if (!state.empty()) state += "; ";
+    state += result.attached ? "plaintext from " + result.target : "not seen: " + result.reason;
+  }
   std::lock_guard lock(probe_state_mu_);
   std::string& known = tls_states_[pid];
   if (known == state) return;  // every scan comes by: say it once
-  if (result.attached) {
-    logger_->info("agent: pid {}: TLS plaintext from {} (probes attached in {} ms)", pid,
-                  result.target, took.count());
-  } else {
-    logger_->warn("agent: pid {}: its TLS traffic is not seen ({})", pid, result.reason);
+  for (const TlsAttachResult& result : results) {
+    if (result.attached) {
+      logger_->info("agent: pid {}: TLS plaintext from {} (probes attached in {} ms)", pid,
+                    result.target, took.count());
+    } else {
+      logger_->warn("agent: pid {}: its TLS traffic is not seen ({})", pid, result.reason);
+    }
   }
   known = std::move(state);
 }
@@ -653,8 +663,8 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
     // After every pid's verdict: attaching reads the library's symbols (Node's executable is
     // 100 MiB), and the process's spans and listing must not wait for it.
     if (traced) {
-      probe_pending.push_back({pid, source->runtime.openssl,
-                               source->trace_mode == TraceMode::kGoroutines, source->runtime});
+      probe_pending.push_back(
+          {pid, source->trace_mode == TraceMode::kGoroutines, source->runtime});
     }
     if (!traced && !gone) {
       probe_->untrace_process(pid);
@@ -680,7 +690,7 @@ void Agent::discover_new(std::vector<uint32_t> pids) {
         }
       }
       Source found{to_process_resource(source->resource), source->service.name,
-                   source->trace_mode, source->runtime.openssl, source->runtime};
+                   source->trace_mode, source->runtime};
       const bool added = sources_.insert_or_assign(pid, std::move(found)).second;
       if (added) logger_->info("agent: tracing pid {} ({})", pid, sources_.at(pid).service_name);
     } else if (auto it = sources_.find(pid); it != sources_.end()) {

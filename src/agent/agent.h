@@ -109,8 +109,7 @@ class Agent {
     ProcessResource resource;
     std::string service_name;
     TraceMode trace_mode = TraceMode::kDefault;
-    OpensslInfo openssl;
-    RuntimeInfo runtime;
+    RuntimeInfo runtime;  // its TLS libraries among it
   };
   struct Published;
   std::shared_ptr<PodWatcher> pod_watcher_;  // in a Kubernetes pod only
@@ -118,17 +117,17 @@ class Agent {
   Agent(AgentOptions options, pipeline::TracesConsumer& next, pipeline::Metrics& metrics,
         std::shared_ptr<spdlog::logger> logger);
   void start_injector();
-  // A traced process whose runtime gets uprobes: its OpenSSL, its goroutines when it is Go.
+  // A traced process whose runtime gets uprobes: its TLS library, its goroutines when it is Go,
+  // its event loop when it is nginx.
   struct ProbeTarget {
     uint32_t pid;
-    OpensslInfo openssl;
     bool go;
     RuntimeInfo runtime;
   };
   // Attaches (or keeps) the uprobes of processes traced now (discovery thread, after the
   // verdicts: reading a binary takes milliseconds); says once per change what each got.
   void probe_runtimes(const std::vector<ProbeTarget>& targets);
-  void probe_tls(uint32_t pid, const OpensslInfo& openssl);
+  void probe_tls(uint32_t pid, const RuntimeInfo& runtime);
   void probe_go(uint32_t pid);
   void probe_event_loop(uint32_t pid, const RuntimeInfo& runtime);
   void detach_probes(uint32_t pid);

@@ -505,6 +505,9 @@ RuntimeInfo detect_runtime(const ProcessInfo& process, const RuntimeDetectOption
     info.openssl.library_path = *libssl;
     info.openssl.version = soname_version(*libssl);
   }  // (libssl3.so is NSS, not OpenSSL)
+  if (const std::string* libgnutls = mapped_library(process, "libgnutls.so")) {
+    info.gnutls.library_path = *libgnutls;
+  }
   // Go has its own TLS; everything else may carry OpenSSL inside the executable (Node does).
   bool scan = options.read_executable && !process.exe_path.empty() &&
               info.runtime != Runtime::kGo &&

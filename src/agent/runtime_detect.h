@@ -35,6 +35,11 @@ struct OpensslInfo {
   std::string version;       // "3.0.11" when a version string was found, else the soname's "3"
 };
 
+// GnuTLS mapped into the process (wget, gnutls-serv, programs built against libcurl3-gnutls).
+struct GnutlsInfo {
+  std::string library_path;  // the mapped libgnutls.so.N file; empty when none
+};
+
 struct GoBuildInfo {
   std::string go_version;   // "go1.19.8"
   std::string main_path;    // the main package: "example.com/shop/cmd/server"
@@ -47,6 +52,7 @@ struct RuntimeInfo {
   std::string evidence;  // how it was told: "executable python3.11", "libjvm.so mapped", ...
   std::optional<GoBuildInfo> go;
   OpensslInfo openssl;
+  GnutlsInfo gnutls;
 };
 
 // What a bounded scan of an executable's read-only data found.

@@ -5,7 +5,8 @@
 // memory buffers); curl talks to nginx too; two Go net/http services over HTTPS (crypto/tls: no
 // TLS library, uprobes on Go's own Read and Write) call nginx over HTTPS, twice from the handler
 // and twice at once from goroutines it starts, one with HTTP/1.1, one with HTTP/2 (and serving
-// HTTP/2 too). Checked: one trace across the three services (server
+// HTTP/2 too); gnutls-serv (GnuTLS, not OpenSSL) answers HTTPS requests. Checked: one trace
+// across the three services (server
 // span → TLS client span → the callee's server span, joined by stitching since a traceparent
 // cannot be inserted into encrypted bytes), the Redis call under the request that made it, the
 // HTTP conventions with url.scheme https, bodies intact, and no header value leaving the agent.
@@ -31,6 +32,7 @@ const PAYMENTS = `tls-e2e-payments-${process.pid}`;
 const EDGE = `tls-e2e-edge-${process.pid}`;
 const GO = `tls-e2e-go-${process.pid}`;
 const GO_H2 = `tls-e2e-go-h2-${process.pid}`;
+const GNUTLS = `tls-e2e-gnutls-${process.pid}`;
 const SECRET = 'Bearer client-secret-8841';  // sent by the test; gateway-secret-5521 by the gateway
 
 let tmp;
@@ -95,6 +97,11 @@ before(async () => {
   s.gateway = await startServer('tls_gateway.py', 'python3',
     ['-u', path.join(APPS, 'tls_gateway.py'), cert.certFile, cert.keyFile, String(s.payments.port), String(redis.port)],
     { env: { OTEL_SERVICE_NAME: GATEWAY } });
+  // GnuTLS's own test server: HTTP/1.0 answers describing the session, whatever the path.
+  const gnutlsPort = await unusedPort();
+  s.gnutls = await startServer('gnutls-serv', 'gnutls-serv',
+    ['--http', '-p', String(gnutlsPort), '--x509certfile', cert.certFile, '--x509keyfile', cert.keyFile],
+    { env: { OTEL_SERVICE_NAME: GNUTLS } });
   goMissing = go.reason;
   if (!goMissing) {
     const tlsEnv = { HODOS_TEST_TLS_CERT: cert.certFile, HODOS_TEST_TLS_KEY: cert.keyFile };
@@ -264,6 +271,32 @@ test('curl over TLS to nginx: a large body arrives intact and its span is right'
   assert.equal(tag(span, 'url.scheme'), 'https');
   assert.equal(tag(span, 'http.response.status_code'), 200);
   assert.equal(tag(span, 'server.address'), 'localhost');
+});
+
+test('a GnuTLS server (gnutls-serv): its HTTPS requests are spans from GnuTLS\'s plaintext', { skip }, async () => {
+  let source;
+  await waitFor('gnutls-serv to be probed', async () => {
+    const { sources } = await up.json('/api/v1/sources');
+    source = sources.find((x) => x.pid === s.gnutls.child.pid);
+    return Boolean(source?.tls);
+  }, { describe: () => JSON.stringify(source) });
+  assert.match(source.tls, /^plaintext from libgnutls\.so\.30[.\d]* \(GnuTLS\)$/, JSON.stringify(source));
+  const answers = [];
+  for (const id of [41, 42]) answers.push(await httpsGet(s.gnutls.port, `/orders/${id}`, { authorization: SECRET }));
+  for (const r of answers) {
+    assert.equal(r.status, 200);
+    assert.match(r.body.toString(), /This is <a href="http:\/\/www\.gnu\.org\/software\/gnutls">GnuTLS/);
+  }
+  const { spans } = await waitForSpans(up, GNUTLS, 'GET /orders/41 and /orders/42', (all) =>
+    ['/orders/41', '/orders/42'].every((p) => all.some((x) => tag(x, 'url.path') === p)));
+  for (const p of ['/orders/41', '/orders/42']) {
+    const span = spans.find((x) => tag(x, 'url.path') === p);
+    assert.equal(kind(span), 'server', describeSpans([span]));
+    assert.equal(tag(span, 'http.request.method'), 'GET');
+    assert.equal(tag(span, 'url.scheme'), 'https');
+    assert.equal(tag(span, 'http.response.status_code'), 200);
+    assert.equal(tag(span, 'server.port'), s.gnutls.port);
+  }
 });
 
 test('no header value sent over TLS leaves the agent', { skip }, async () => {

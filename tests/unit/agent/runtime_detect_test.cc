@@ -418,6 +418,15 @@ TEST(RuntimeDetectTest, MappedLibrariesTellEmbeddedRuntimes) {
   EXPECT_EQ(r.version, "3.11");
   EXPECT_EQ(r.openssl.linkage, OpensslLinkage::kDynamic);
   EXPECT_EQ(r.openssl.version, "3");
+  EXPECT_TRUE(r.gnutls.library_path.empty());
+
+  // GnuTLS (gnutls-serv, wget): not libgnutls-dane or libgnutls-openssl, which are not it.
+  p.exe_path = "/usr/bin/gnutls-serv";
+  p.mapped_files = {"/usr/lib/x86_64-linux-gnu/libgnutls-dane.so.0.4.1",
+                    "/usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3"};
+  r = detect_runtime(p, no_scan);
+  EXPECT_EQ(r.gnutls.library_path, "/usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3");
+  EXPECT_EQ(r.openssl.linkage, OpensslLinkage::kNone);
 
   p.exe_path = "/opt/app/shop";
   p.mapped_files = {"/usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.1/libcoreclr.so"};
