@@ -548,9 +548,15 @@ void ConnectionTracker::detect_protocol(Connection& c, const SocketEvent& event,
   const protocols::DbProtocol protocol = protocols::detect_db_client(
       ingress ? protocols::Direction::kIngress : protocols::Direction::kEgress, event.data);
   if (protocol == protocols::DbProtocol::kNone) return;
+  protocols::DbMatchOptions options = limits_.db;
+  if (protocol == protocols::DbProtocol::kKafka) {
+    std::shared_ptr<protocols::kafka::TopicNames>& names = kafka_topic_names_[c.key.pid];
+    if (!names) names = std::make_shared<protocols::kafka::TopicNames>();
+    options.kafka_topic_names = names;
+  }
   c.db = protocols::make_db_matcher(
       protocol, [this, conn = &c](protocols::DbCall&& call) { on_db_call(*conn, std::move(call)); },
-      limits_.db, c.from_start && c.detect_chunks == 1);
+      options, c.from_start && c.detect_chunks == 1);
   c.protocol_decided = true;
 }
 
@@ -801,6 +807,7 @@ void ConnectionTracker::forget_process(uint32_t pid) {
     if (key.pid == pid) gone.push_back(key);
   }
   for (const Key& key : gone) end(connections_.find(key), /*closed=*/true);
+  kafka_topic_names_.erase(pid);
 }
 
 ConnectionTrackerCounters ConnectionTracker::counters() const {

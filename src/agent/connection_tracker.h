@@ -25,6 +25,7 @@
 #include "protocols/db_detect.h"
 #include "protocols/http1/match.h"
 #include "protocols/http2/match.h"
+#include "protocols/kafka/match.h"
 
 namespace hodos::agent {
 
@@ -219,6 +220,9 @@ class ConnectionTracker {
   Sink sink_;
   ConnectionTrackerLimits limits_;
   std::unordered_map<Key, std::unique_ptr<Connection>, KeyHash> connections_;
+  // Per process: the Kafka topic names its Metadata answers gave, for its connections to every
+  // broker (Fetch and Produce v13+ name topics by id).
+  std::unordered_map<uint32_t, std::shared_ptr<protocols::kafka::TopicNames>> kafka_topic_names_;
   Lru lru_;
   // tid → the server requests that thread is serving: read by it, not yet answered, on any of
   // its connections (one at a time but for event loops). When exactly one is open, `key_sum` is

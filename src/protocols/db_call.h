@@ -18,6 +18,10 @@
 
 namespace hodos::protocols {
 
+namespace kafka {
+class TopicNames;
+}
+
 struct DbCall {
   std::string_view system;     // db.system.name: "postgresql", "mysql", "redis"; or
                                // messaging.system: "kafka" (static strings)
@@ -47,6 +51,9 @@ struct DbMatchOptions {
   bool keep_literals = false;     // `agent.capture.db_literals`: query text as sent
   size_t max_query_text = 2048;   // longer text is cut (at a UTF-8 boundary) and ends with "..."
   size_t max_pending_requests = 256;  // pipelined requests awaiting answers; the oldest goes
+  // Kafka: the topic names of the process's topic ids, learnt from Metadata answers on any of its
+  // connections (Fetch and Produce v13+ name topics by id); null: ids stay unnamed.
+  std::shared_ptr<kafka::TopicNames> kafka_topic_names;
 };
 
 struct DbMatchCounters {

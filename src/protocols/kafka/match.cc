@@ -14,6 +14,8 @@ namespace {
 
 constexpr int16_t kProduce = 0;
 constexpr int16_t kFetch = 1;
+constexpr int16_t kMetadata = 3;
+constexpr size_t kTopicId = 16;  // a UUID (KIP-516)
 constexpr int16_t kMaxApiKey = 100;     // Kafka 4.x is in the 90s
 constexpr int16_t kMaxApiVersion = 20;  // Fetch, the most revised API, is at 17
 constexpr uint32_t kMaxMessage = 100u << 20;  // brokers' default socket.request.max.bytes
@@ -27,6 +29,7 @@ bool flexible(int16_t api_key, int16_t version) {
   switch (api_key) {
     case kProduce: return version >= 9;
     case kFetch: return version >= 12;
+    case kMetadata: return version >= 9;
     default: return false;  // other bodies are not read
   }
 }
@@ -64,6 +67,22 @@ class Reader {
   }
   void skip(uint64_t n) {
     if (need(n)) pos_ += n;
+  }
+  std::string_view raw(size_t n) {
+    if (!need(n)) return {};
+    std::string_view s = b_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
+  // An ARRAY of fixed-size elements, skipped.
+  void skip_array(size_t element, bool compact) {
+    const int64_t n = array_length(compact);
+    if (n <= 0) return;
+    if (static_cast<uint64_t>(n) > remaining() / element) {
+      ok_ = false;
+      return;
+    }
+    skip(static_cast<uint64_t>(n) * element);
   }
   // STRING / NULLABLE_STRING (int16 length), or COMPACT_ (uvarint length + 1).
   std::optional<std::string_view> string(bool compact) {
@@ -431,6 +450,58 @@ class KafkaMatcher : public DbMatcher {
       }
     } else if (p.api_key == kFetch) {
       if (parse_fetch_response(body, p)) emit(std::move(p), m.last_ns);
+    } else if (p.api_key == kMetadata && p.api_version >= 10 && topic_names_) {
+      parse_metadata_response(body, p.api_version);
+    }
+  }
+
+  // The name of a topic id, from the process's Metadata answers; empty when none named it.
+  std::string name_of(std::string_view id) const {
+    if (id.size() != kTopicId || !topic_names_) return {};
+    const std::optional<std::string_view> name = topic_names_->name_of(id);
+    return name ? std::string(*name) : std::string();
+  }
+
+  // Learns each topic's id (Metadata v10+): topics are named by id from Fetch and Produce v13 on.
+  // Each topic is learnt as soon as its name and id are read, so a capture cut inside a long
+  // answer still names the topics before the cut.
+  void parse_metadata_response(std::string_view body, int16_t v) {
+    const bool flex = flexible(kMetadata, v);
+    Reader r(body);
+    r.i32();  // throttle_time_ms
+    const int64_t brokers = r.array_length(flex);
+    for (int64_t b = 0; r.ok() && b < brokers; ++b) {
+      r.i32();          // node_id
+      r.string(flex);   // host
+      r.i32();          // port
+      r.string(flex);   // rack
+      if (flex) r.tagged_fields();
+    }
+    r.string(flex);  // cluster_id
+    r.i32();         // controller_id
+    const int64_t topics = r.array_length(flex);
+    for (int64_t t = 0; r.ok() && t < topics; ++t) {
+      r.i16();  // error_code
+      const std::optional<std::string_view> name = r.string(flex);
+      const std::string_view id = r.raw(kTopicId);
+      if (!r.ok()) break;
+      if (name && topic_name(*name) && id.find_first_not_of('\0') != std::string_view::npos) {
+        topic_names_->learn(id, *name);
+      }
+      r.i8();  // is_internal
+      const int64_t partitions = r.array_length(flex);
+      for (int64_t i = 0; r.ok() && i < partitions; ++i) {
+        r.i16();  // error_code
+        r.i32();  // partition_index
+        r.i32();  // leader_id
+        if (v >= 7) r.i32();  // leader_epoch
+        r.skip_array(4, flex);  // replica_nodes
+        r.skip_array(4, flex);  // isr_nodes
+        if (v >= 5) r.skip_array(4, flex);  // offline_replicas
+        if (flex) r.tagged_fields();
+      }
+      if (v >= 8) r.i32();  // topic_authorized_operations
+      if (flex) r.tagged_fields();
     }
   }
 
@@ -448,7 +519,7 @@ class KafkaMatcher : public DbMatcher {
     for (int64_t t = 0; r.ok() && t < topics; ++t) {
       TopicCalls topic;
       if (p.api_version >= 13) {
-        r.skip(16);  // topic_id (KIP-516): the name would need the Metadata that mapped it
+        topic.name = name_of(r.raw(kTopicId));
       } else {
         auto name = r.string(flex);
         if (!name) break;
@@ -482,7 +553,7 @@ class KafkaMatcher : public DbMatcher {
     for (int64_t t = 0; r.ok() && t < topics; ++t) {
       std::optional<std::string_view> name;
       if (p.api_version >= 13) {
-        r.skip(16);  // topic_id: answers come in the request's order
+        r.skip(kTopicId);  // topic_id: answers come in the request's order
       } else {
         name = r.string(flex);
       }
@@ -543,7 +614,7 @@ class KafkaMatcher : public DbMatcher {
     for (int64_t t = 0; r.ok() && t < topics; ++t) {
       TopicCalls topic;
       if (v >= 13) {
-        r.skip(16);  // topic_id: the name would need the Metadata that mapped it
+        topic.name = name_of(r.raw(kTopicId));
       } else if (auto name = r.string(flex)) {
         if (!topic_name(*name)) return false;  // not a Fetch answer
         topic.name = std::string(*name);
@@ -639,6 +710,7 @@ class KafkaMatcher : public DbMatcher {
 
   Sink sink_;
   DbMatchOptions options_;
+  std::shared_ptr<TopicNames> topic_names_ = options_.kafka_topic_names;
   DbMatchCounters counters_;
   Framer egress_, ingress_;
   std::deque<Pending> pending_;
@@ -655,6 +727,17 @@ bool looks_like_kafka_client(std::string_view first_egress_bytes) {
   // reads as Produce v0 with an empty one.
   auto header = parse_request_header(first_egress_bytes);
   return header.has_value() && !header->client_id.empty();
+}
+
+void TopicNames::learn(std::string_view id, std::string_view name) {
+  if (names_.size() >= kMaxTopics && !names_.contains(std::string(id))) names_.clear();
+  names_.insert_or_assign(std::string(id), std::string(name));
+}
+
+std::optional<std::string_view> TopicNames::name_of(std::string_view id) const {
+  auto it = names_.find(std::string(id));
+  if (it == names_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::unique_ptr<DbMatcher> make_kafka_matcher(DbMatcher::Sink sink, DbMatchOptions options,

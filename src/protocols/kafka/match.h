@@ -14,16 +14,35 @@
 //    so are every other API (Metadata, heartbeats, offsets): only their correlation ids are kept.
 //  * Produce with acks=0 has no response: its call ends with the request.
 //  * Message keys, values and headers are never read.
-//  * Fetch v13 and later name topics by id: their destination stays empty.
+//  * Fetch and Produce v13 and later name topics by id (KIP-516): the names come from the
+//    Metadata answers (v10+) of any connection of the same process (DbMatchOptions::
+//    kafka_topic_names); an id no answer named leaves the destination empty.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "protocols/db_call.h"
 
 namespace hodos::protocols::kafka {
+
+// Topic ids (16 bytes, KIP-516) to topic names, learnt from one client process's Metadata answers;
+// its connections to every broker share it (the event thread only). Bounded: when full, it starts
+// again empty (the client's next Metadata refresh names its topics again).
+class TopicNames {
+ public:
+  static constexpr size_t kMaxTopics = 10000;
+  void learn(std::string_view id, std::string_view name);
+  std::optional<std::string_view> name_of(std::string_view id) const;
+  size_t size() const { return names_.size(); }
+
+ private:
+  std::unordered_map<std::string, std::string> names_;
+};
 
 // From the first bytes the client wrote: a request header (size, a known API key, a plausible
 // version, a client id of printable characters or null) whose size fits. HTTP, TLS, the

@@ -63,8 +63,11 @@ inline std::string describe(const DbCall& c) {
 }
 
 inline Run run_matcher(const std::vector<Piece>& pieces, const DbMatchOptions& options, bool close) {
+  // Each run learns topic ids from the conversation's own Metadata answers, from nothing.
+  DbMatchOptions fresh = options;
+  fresh.kafka_topic_names = std::make_shared<TopicNames>();
   return fuzz_support::run_db_matcher(
-      [&](DbMatcher::Sink sink) { return make_kafka_matcher(std::move(sink), options); }, pieces,
+      [&](DbMatcher::Sink sink) { return make_kafka_matcher(std::move(sink), fresh); }, pieces,
       close, [](const DbCall& c) { return check_call(c); },
       [](const DbCall& c) { return describe(c); });
 }

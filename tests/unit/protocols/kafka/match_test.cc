@@ -197,6 +197,75 @@ TEST(KafkaMatch, ConsumerSessionSkipsIdlePolls) {
   }
 }
 
+// Topic ids (KIP-516): "orders" and "payments" as a Metadata v12 answer names them; a third id
+// that no answer names.
+const std::string kOrdersId(16, '\x11'), kPaymentsId = std::string(15, '\x22') + "\x01",
+                  kUnknownId(16, '\x33');
+std::vector<Step> metadata_exchange(int16_t version = 12) {
+  return {out(metadata_request(version, 1, "svc")),
+          in(metadata_response(version, 1, {{"orders", kOrdersId}, {"payments", kPaymentsId}}))};
+}
+// A Fetch, a Produce and a Fetch of an unnamed topic, all v13 (topics by id).
+std::vector<Step> topic_id_session() {
+  return {
+      out(fetch_request(13, 7, "svc")),
+      in(fetch_response(13, 7, {{"", {{0, 0, record_batch(5, 2, "v")}}, kOrdersId}})),
+      out(produce_request(13, 8, "svc", -1, {{"", {{3, record_batch(0, 4, "v")}}, kPaymentsId}})),
+      in(produce_response(13, 8, {{"", {{3, 0, 42}}, kPaymentsId}})),
+      out(fetch_request(13, 9, "svc")),
+      in(fetch_response(13, 9, {{"", {{1, 0, record_batch(9, 1, "v")}}, kUnknownId}})),
+  };
+}
+
+// Fetch and Produce v13+ name topics by id: the names come from a Metadata answer of the same
+// process, here on another connection (the client asks any broker for metadata).
+TEST(KafkaMatch, TopicIdsAreNamedByTheProcesssMetadataAnswers) {
+  DbMatchOptions options;
+  options.kafka_topic_names = std::make_shared<TopicNames>();
+  Result metadata = feed(metadata_exchange(), options);
+  EXPECT_TRUE(metadata.calls.empty()) << "a Metadata exchange is no call";
+  EXPECT_EQ(options.kafka_topic_names->size(), 2u);
+
+  const std::vector<Step> session = topic_id_session();
+  Result r = feed(session, options);
+  ASSERT_EQ(r.calls.size(), 3u);
+  EXPECT_EQ(r.calls[0].operation, "poll");
+  EXPECT_EQ(r.calls[0].destination, "orders");
+  EXPECT_EQ(r.calls[0].message_count, 2);
+  EXPECT_EQ(r.calls[1].operation, "send");
+  EXPECT_EQ(r.calls[1].destination, "payments");
+  EXPECT_EQ(r.calls[1].partition, "3");
+  EXPECT_EQ(r.calls[1].offset, 42);
+  EXPECT_EQ(r.calls[2].destination, "") << "an id no Metadata answer named";
+  for (const DbCall& c : r.calls) EXPECT_EQ(fuzz::check_call(c), "") << fuzz::describe(c);
+
+  // Without the process's names (or before its Metadata), ids stay unnamed; older Metadata
+  // versions carry no ids.
+  EXPECT_EQ(feed(session).calls[0].destination, "");
+  DbMatchOptions old;
+  old.kafka_topic_names = std::make_shared<TopicNames>();
+  feed(metadata_exchange(9), old);
+  EXPECT_EQ(old.kafka_topic_names->size(), 0u);
+  EXPECT_EQ(feed(session, old).calls[0].destination, "");
+}
+
+TEST(KafkaMatch, MetadataCutInsideItsTopicsNamesTheTopicsBeforeTheCut) {
+  DbMatchOptions options;
+  options.kafka_topic_names = std::make_shared<TopicNames>();
+  std::vector<MetadataTopic> topics;
+  for (int i = 0; i < 40; ++i) topics.push_back({"topic-" + std::to_string(i), std::string(16, static_cast<char>(i + 1))});
+  const std::string answer = metadata_response(12, 1, topics);
+  const std::string request = metadata_request(12, 1, "svc");
+  // The capture holds the first 1 KiB of the answer's one read.
+  feed(std::vector<fuzz::Piece>{{Direction::kEgress, request, request.size()},
+                                {Direction::kIngress, answer.substr(0, 1024), answer.size()}},
+       options);
+  const size_t learnt = options.kafka_topic_names->size();
+  EXPECT_GT(learnt, 5u);
+  EXPECT_LT(learnt, 40u);
+  EXPECT_EQ(options.kafka_topic_names->name_of(std::string(16, '\x01')), "topic-0");
+}
+
 TEST(KafkaMatch, ErrorsCarryTheKafkaErrorName) {
   Result r = feed({out(produce_request(7, 1, "shop", -1, {{"orders", {{0, record_batch(0, 1, kSecret)}}}})),
                    in(produce_response(7, 1, {{"orders", {{0, 6, -1}}}})),
@@ -470,6 +539,9 @@ TEST(KafkaFuzzCorpus, DISABLED_WriteSeeds) {
   std::ofstream(dir / "producer_v9_flexible", std::ios::binary) << as_records(producer_session(9));
   std::ofstream(dir / "consumer_v11", std::ios::binary) << as_records(consumer_session(11));
   std::ofstream(dir / "consumer_v12_flexible", std::ios::binary) << as_records(consumer_session(12));
+  std::vector<Step> by_id = metadata_exchange();
+  for (Step& step : topic_id_session()) by_id.push_back(std::move(step));
+  std::ofstream(dir / "topic_ids_v13", std::ios::binary) << as_records(by_id);
   for (const Capture& c : captures()) {
     std::string name = std::string("kafkajs_") + c.name;
     std::replace(name.begin(), name.end(), ' ', '_');

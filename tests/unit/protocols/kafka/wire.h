@@ -67,7 +67,14 @@ struct PartitionRecords {
 struct TopicRecords {
   std::string topic;
   std::vector<PartitionRecords> partitions;
+  std::string id = {};  // v13+: the topic id (16 bytes) goes in place of the name
 };
+
+// The topic as a v13+ message names it (its id), or as older ones do (its name).
+template <class Topic>
+std::string topic_field(const Topic& t, int16_t version, bool flex) {
+  return version >= 13 ? t.id : str(t.topic, flex);
+}
 
 // Produce v3-v8 (classic) or v9+ (flexible).
 inline std::string produce_request(int16_t version, int32_t id, std::string_view client, int16_t acks,
@@ -76,7 +83,7 @@ inline std::string produce_request(int16_t version, int32_t id, std::string_view
   std::string b = null_str(flex) + be(static_cast<uint16_t>(acks), 2) + be(30000, 4) +
                   array_len(topics.size(), flex);
   for (const auto& t : topics) {
-    b += str(t.topic, flex) + array_len(t.partitions.size(), flex);
+    b += topic_field(t, version, flex) + array_len(t.partitions.size(), flex);
     for (const auto& p : t.partitions) {
       b += be(static_cast<uint32_t>(p.partition), 4) + bytes_field(p.records, flex);
       if (flex) b += no_tags();
@@ -95,13 +102,14 @@ struct PartitionResult {
 struct TopicResult {
   std::string topic;
   std::vector<PartitionResult> partitions;
+  std::string id = {};  // v13+
 };
 
 inline std::string produce_response(int16_t version, int32_t id, const std::vector<TopicResult>& topics) {
   const bool flex = version >= 9;
   std::string b = array_len(topics.size(), flex);
   for (const auto& t : topics) {
-    b += str(t.topic, flex) + array_len(t.partitions.size(), flex);
+    b += topic_field(t, version, flex) + array_len(t.partitions.size(), flex);
     for (const auto& p : t.partitions) {
       b += be(static_cast<uint32_t>(p.partition), 4) + be(static_cast<uint16_t>(p.error), 2) +
            be(static_cast<uint64_t>(p.base_offset), 8);
@@ -131,6 +139,7 @@ struct FetchPartition {
 struct FetchTopic {
   std::string topic;
   std::vector<FetchPartition> partitions;
+  std::string id = {};  // v13+
 };
 
 inline std::string fetch_response(int16_t version, int32_t id, const std::vector<FetchTopic>& topics,
@@ -140,7 +149,7 @@ inline std::string fetch_response(int16_t version, int32_t id, const std::vector
   if (version >= 7) b += be(static_cast<uint16_t>(top_error), 2) + be(0, 4);  // error, session
   b += array_len(topics.size(), flex);
   for (const auto& t : topics) {
-    b += str(t.topic, flex) + array_len(t.partitions.size(), flex);
+    b += topic_field(t, version, flex) + array_len(t.partitions.size(), flex);
     for (const auto& p : t.partitions) {
       b += be(static_cast<uint32_t>(p.partition), 4) + be(static_cast<uint16_t>(p.error), 2) +
            be(100, 8) + be(100, 8);  // high_watermark, last_stable_offset (v4+)
@@ -150,6 +159,36 @@ inline std::string fetch_response(int16_t version, int32_t id, const std::vector
       b += bytes_field(p.records, flex);
       if (flex) b += no_tags();
     }
+    if (flex) b += no_tags();
+  }
+  if (flex) b += no_tags();
+  return response(id, flex, b);
+}
+
+// Metadata v9+ (flexible): the request's body is not read by the matcher; the answer names each
+// topic with its id (v10+) and one partition led by broker 1.
+inline std::string metadata_request(int16_t version, int32_t id, std::string_view client) {
+  return request(3, version, id, client, version >= 9, array_len(0, true) + std::string(1, '\1') + no_tags());
+}
+struct MetadataTopic {
+  std::string topic;
+  std::string id;  // 16 bytes
+};
+inline std::string metadata_response(int16_t version, int32_t id, const std::vector<MetadataTopic>& topics) {
+  const bool flex = version >= 9;
+  std::string b = be(0, 4);  // throttle_time_ms
+  b += array_len(1, flex) + be(1, 4) + str("broker-1", flex) + be(9092, 4) + null_str(flex) +
+       (flex ? no_tags() : "");
+  b += str("cluster-a", flex) + be(1, 4);  // cluster_id, controller_id
+  b += array_len(topics.size(), flex);
+  for (const auto& t : topics) {
+    b += be(0, 2) + str(t.topic, flex);
+    if (version >= 10) b += t.id;
+    b += std::string(1, '\0');  // is_internal
+    b += array_len(1, flex) + be(0, 2) + be(0, 4) + be(1, 4) + be(0, 4) +  // partition 0, leader 1, epoch
+         array_len(1, flex) + be(1, 4) + array_len(1, flex) + be(1, 4) + array_len(0, flex) +
+         (flex ? no_tags() : "");
+    b += be(0, 4);  // topic_authorized_operations
     if (flex) b += no_tags();
   }
   if (flex) b += no_tags();
