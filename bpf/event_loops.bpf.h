@@ -121,7 +121,13 @@ __noinline int follow_connection_write(struct hodos_data_event *event,
     return 0;
   }
   struct hodos_thread_context *ctx = bpf_map_lookup_elem(&thread_contexts, &tid);
-  if (!ctx || ctx->server_fd == call->fd) return 0;
+  if (!ctx) {
+    /* TLS plaintext (SSL_write returns after the ciphertext write's staged context went): the
+     * context bound to the session's socket names the call; nothing was injected into it. */
+    if (!own || bpf_ktime_get_ns() > own->expires_ns) return 0;
+    return name_uninjected_call(event, own, event->captured);
+  }
+  if (ctx->server_fd == call->fd) return 0;
   follow_request_context(event, call, tid);
   if (event->ids.kind == HODOS_IDS_NONE) name_uninjected_call(event, ctx, event->captured);
   return 1;

@@ -81,13 +81,19 @@ before(async () => {
   const [go] = await Promise.all([buildGoServer(tmp.dir), up.start()]);
   assert.match(up.stdout, /agent: +tracing \d+ process/, `the agent did not start:\n${up.tail()}`);
 
+  // GnuTLS's own test server: HTTP/1.0 answers describing the session, whatever the path; nginx
+  // proxies /upstream/ to it over TLS.
+  const gnutlsPort = await unusedPort();
+  s.gnutls = await startServer('gnutls-serv', 'gnutls-serv',
+    ['--http', '-p', String(gnutlsPort), '--x509certfile', cert.certFile, '--x509keyfile', cert.keyFile],
+    { env: { OTEL_SERVICE_NAME: GNUTLS } });
   // Found without a listen(): the agent would trace this process from it.
   const edgePort = await unusedPort();
   let edgeH2Port = await unusedPort();
   while (edgeH2Port === edgePort) edgeH2Port = await unusedPort();
   const prefix = path.join(tmp.dir, 'nginx');
-  const conf = nginxConfig(prefix, { PORT: edgePort, H2PORT: edgeH2Port, CERT: cert.certFile, KEY: cert.keyFile },
-                           'nginx_tls.conf');
+  const conf = nginxConfig(prefix, { PORT: edgePort, H2PORT: edgeH2Port, CERT: cert.certFile, KEY: cert.keyFile,
+                                     TLS_BACKEND_PORT: gnutlsPort }, 'nginx_tls.conf');
   fs.writeFileSync(path.join(prefix, 'large.txt'), 'x'.repeat(200000) + '\nend\n');
   s.edge = await startServer('nginx', 'nginx', ['-p', prefix, '-c', conf], {
     port: edgePort, env: { OTEL_SERVICE_NAME: EDGE } });
@@ -97,11 +103,6 @@ before(async () => {
   s.gateway = await startServer('tls_gateway.py', 'python3',
     ['-u', path.join(APPS, 'tls_gateway.py'), cert.certFile, cert.keyFile, String(s.payments.port), String(redis.port)],
     { env: { OTEL_SERVICE_NAME: GATEWAY } });
-  // GnuTLS's own test server: HTTP/1.0 answers describing the session, whatever the path.
-  const gnutlsPort = await unusedPort();
-  s.gnutls = await startServer('gnutls-serv', 'gnutls-serv',
-    ['--http', '-p', String(gnutlsPort), '--x509certfile', cert.certFile, '--x509keyfile', cert.keyFile],
-    { env: { OTEL_SERVICE_NAME: GNUTLS } });
   goMissing = go.reason;
   if (!goMissing) {
     const tlsEnv = { HODOS_TEST_TLS_CERT: cert.certFile, HODOS_TEST_TLS_KEY: cert.keyFile };
@@ -296,6 +297,28 @@ test('a GnuTLS server (gnutls-serv): its HTTPS requests are spans from GnuTLS\'s
     assert.equal(tag(span, 'url.scheme'), 'https');
     assert.equal(tag(span, 'http.response.status_code'), 200);
     assert.equal(tag(span, 'server.port'), s.gnutls.port);
+  }
+});
+
+// nginx is followed per connection (uprobe on ngx_http_upstream_init): an upstream connection it
+// opens over TLS is bound to the request it proxies, and its TLS plaintext calls name that request
+// as their parent, with 16 requests in flight; the callee (gnutls-serv) is joined by stitching.
+test('nginx proxying over TLS, 16 requests at once: each upstream call the child of its request', { skip }, async () => {
+  const rids = Array.from({ length: 16 }, (_, i) => `tls-up-${i}`);
+  const answers = await Promise.all(rids.map((rid) => httpsGet(s.edge.port, `/upstream/${rid}`)));
+  for (const r of answers) assert.equal(r.status, 200, String(r.body));
+  const calls = (all) => all.filter((x) => kind(x) === 'client' && (tag(x, 'url.path') ?? '').startsWith('/tls-up-'));
+  const { spans } = await waitForSpans(up, EDGE, 'nginx\'s 16 requests and their upstream calls',
+                                       (all) => calls(all).length >= 16, { timeoutMs: 20000 });
+  for (const rid of rids) {
+    const request = spans.find((x) => kind(x) === 'server' && tag(x, 'url.path') === `/upstream/${rid}`);
+    const call = spans.find((x) => kind(x) === 'client' && tag(x, 'url.path') === `/${rid}`);
+    assert.ok(request && call, `${rid}:${describeSpans(spans.filter((x) => (tag(x, 'url.path') ?? '').endsWith(rid)))}`);
+    assert.equal(tag(call, 'url.scheme'), 'https');
+    assert.equal(tag(call, 'server.port'), s.gnutls.port);
+    assert.equal(call.traceID, request.traceID, `${rid}: the call is in its request's trace`);
+    assert.deepEqual(call.references.map((r) => r.spanID), [request.spanID],
+                     `${rid}: the call is the child of its request:${describeSpans([request, call])}`);
   }
 });
 
