@@ -41,6 +41,23 @@ struct {
   __type(value, struct hodos_thread_context);
 } connection_contexts SEC(".maps");
 
+/* The threads inside ngx_http_upstream_init now (a window), and whether the request it proxies
+ * had a context: only a window opens bindings (set by the uprobe, removed at its return). A window
+ * whose return was missed (the probe detached meanwhile) is not trusted past a second. */
+struct loop_window {
+  __u64 expires_ns;
+  __u32 has_context;
+  __u32 pad;
+};
+#define HODOS_LOOP_WINDOW_TTL_NS 1000000000ull
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32); /* tid */
+  __type(value, struct loop_window);
+} loop_windows SEC(".maps");
+
 /* nginx's ngx_http_request_t starts with `uint32_t signature` ("HTTP", NGX_HTTP_MODULE) and then
  * `ngx_connection_t *connection`; ngx_connection_t starts with three pointers (data, read, write)
  * and then `ngx_socket_t fd`. Unchanged since nginx 0.x; the signature check keeps any other
@@ -85,23 +102,56 @@ __noinline int adopt_connection_context(__u32 tgid, __u32 tid, int fd) {
   return 0;
 }
 
-/* sys_enter of a connect or a write by a connection-context process. Inside a window (the thread
- * has the context of the request the runtime is working on), the socket is bound to it; outside,
- * a write on a bound socket stages the bound context as the thread's for this syscall (returns
- * true: sys_exit removes it). */
+/* Whether the request a socket was bound to is still being served: its client connection still
+ * holds that very context (the answer, or the close, ends it). A pooled upstream connection
+ * outlives the request it was bound to; once that request is done, the binding names nobody. */
+static __always_inline bool still_served(__u32 tgid, const struct hodos_thread_context *bound) {
+  struct hodos_thread_context *live = connection_context(tgid, bound->server_fd);
+  if (!live || live->server_fd != bound->server_fd || bpf_ktime_get_ns() > live->expires_ns)
+    return false;
+  __u64 a, b; /* the SERVER span ids (memcmp would be a call the BPF linker cannot resolve) */
+  __builtin_memcpy(&a, live->span_id, sizeof(a));
+  __builtin_memcpy(&b, bound->span_id, sizeof(b));
+  return a == b;
+}
+
+/* The context bound to upstream socket `fd`, while its request is still served; a binding whose
+ * request is done is removed. */
+static __always_inline struct hodos_thread_context *bound_context(__u32 tgid, int fd) {
+  struct hodos_thread_context *ctx = connection_context(tgid, fd);
+  /* A client connection's own context is not for its writes (those are the answer). */
+  if (!ctx || ctx->server_fd == fd) return NULL;
+  if (!still_served(tgid, ctx)) {
+    set_connection_context(tgid, fd, NULL);
+    return NULL;
+  }
+  return ctx;
+}
+
+/* sys_enter of a connect or a write by a connection-context process. Inside a window, the socket
+ * is bound to the window's request (or, when that request has no context, any binding it had is
+ * removed: a pooled connection must not carry an earlier request's context into this one);
+ * outside, a write on a socket bound to a request still being served stages its context as the
+ * thread's for this syscall (returns true: sys_exit removes it). */
 static __always_inline bool enter_connection_call(__u32 tgid, __u32 tid, int fd, bool write) {
-  struct hodos_thread_context *window = bpf_map_lookup_elem(&thread_contexts, &tid);
-  if (window) {
-    if (window->server_fd != fd) {
-      struct hodos_thread_context bound = fresh_copy(window);
-      set_connection_context(tgid, fd, &bound);
+  struct loop_window *w = bpf_map_lookup_elem(&loop_windows, &tid);
+  if (w && bpf_ktime_get_ns() <= w->expires_ns) {
+    struct hodos_thread_context *window =
+        w->has_context ? bpf_map_lookup_elem(&thread_contexts, &tid) : NULL;
+    if (window) {
+      if (window->server_fd != fd) {
+        struct hodos_thread_context bound = fresh_copy(window);
+        set_connection_context(tgid, fd, &bound);
+      }
+    } else {
+      struct hodos_thread_context *old = connection_context(tgid, fd);
+      if (old && old->server_fd != fd) set_connection_context(tgid, fd, NULL);
     }
     return false;
   }
   if (!write) return false;
-  struct hodos_thread_context *ctx = connection_context(tgid, fd);
-  /* A client connection's own context is not for its writes (those are the answer). */
-  if (!ctx || ctx->server_fd == fd || bpf_ktime_get_ns() > ctx->expires_ns) return false;
+  struct hodos_thread_context *ctx = bound_context(tgid, fd);
+  if (!ctx) return false;
   struct hodos_thread_context staged = fresh_copy(ctx);
   return bpf_map_update_elem(&thread_contexts, &tid, &staged, BPF_ANY) == 0;
 }
@@ -117,20 +167,31 @@ __noinline int follow_connection_write(struct hodos_data_event *event,
   const __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
   struct hodos_thread_context *own = connection_context(tgid, call->fd);
   if (own && own->server_fd == call->fd) {
-    set_connection_context(tgid, call->fd, NULL);
+    /* An interim answer (100 Continue) is not the answer: the request goes on. */
+    const bool interim = event->captured >= 10 && byte_at(event, 0) == 'H' &&
+                         byte_at(event, 4) == '/' && byte_at(event, 8) == ' ' &&
+                         byte_at(event, 9) == '1';
+    if (!interim) set_connection_context(tgid, call->fd, NULL);
     return 0;
   }
   struct hodos_thread_context *ctx = bpf_map_lookup_elem(&thread_contexts, &tid);
   if (!ctx) {
     /* TLS plaintext (SSL_write returns after the ciphertext write's staged context went): the
      * context bound to the session's socket names the call; nothing was injected into it. */
-    if (!own || bpf_ktime_get_ns() > own->expires_ns) return 0;
-    return name_uninjected_call(event, own, event->captured);
+    struct hodos_thread_context *bound = bound_context(tgid, call->fd);
+    if (bound) name_uninjected_call(event, bound, event->captured);
+  } else if (ctx->server_fd != call->fd) {
+    follow_request_context(event, call, tid);
+    if (event->ids.kind == HODOS_IDS_NONE) name_uninjected_call(event, ctx, event->captured);
   }
-  if (ctx->server_fd == call->fd) return 0;
-  follow_request_context(event, call, tid);
-  if (event->ids.kind == HODOS_IDS_NONE) name_uninjected_call(event, ctx, event->captured);
-  return 1;
+  /* A binding names one request head: the socket may go back to a pool and serve a request that
+   * nothing binds it to (a retry from a timer) while this one is still being answered. */
+  if (event->ids.kind == HODOS_IDS_CLIENT) {
+    struct hodos_thread_context *binding = connection_context(tgid, call->fd);
+    if (binding && binding->server_fd != call->fd) set_connection_context(tgid, call->fd, NULL);
+    return 1;
+  }
+  return 0;
 }
 
 /* ---- uprobes on nginx ---------------------------------------------------------------------- */
@@ -154,14 +215,16 @@ int BPF_KPROBE(on_nginx_upstream_init, const __u8 *request) {
     count(HODOS_COUNTER_LOOP_UNREADABLE);
     return 0;
   }
+  const __u64 now = bpf_ktime_get_ns();
+  struct loop_window marker = {.expires_ns = now + HODOS_LOOP_WINDOW_TTL_NS, .has_context = 0};
   struct hodos_thread_context *request_ctx = fd >= 0 ? connection_context(tgid, fd) : NULL;
-  if (!request_ctx || request_ctx->server_fd != fd || bpf_ktime_get_ns() > request_ctx->expires_ns) {
-    count(HODOS_COUNTER_LOOP_NO_CONTEXT);
-    return 0;
+  if (request_ctx && request_ctx->server_fd == fd && now <= request_ctx->expires_ns) {
+    struct hodos_thread_context window = fresh_copy(request_ctx);
+    if (bpf_map_update_elem(&thread_contexts, &tid, &window, BPF_ANY) == 0) marker.has_context = 1;
   }
-  struct hodos_thread_context window = fresh_copy(request_ctx);
-  if (bpf_map_update_elem(&thread_contexts, &tid, &window, BPF_ANY) == 0)
-    count(HODOS_COUNTER_LOOP_CALLS_FOLLOWED);
+  count(marker.has_context ? HODOS_COUNTER_LOOP_CALLS_FOLLOWED : HODOS_COUNTER_LOOP_NO_CONTEXT);
+  /* Without a context the window still opens: it unbinds what the request reuses. */
+  bpf_map_update_elem(&loop_windows, &tid, &marker, BPF_ANY);
   return 0;
 }
 
@@ -172,6 +235,7 @@ int BPF_KRETPROBE(on_nginx_upstream_init_return) {
   __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
   __u8 *mode = bpf_map_lookup_elem(&traced_processes, &tgid);
   if (mode && (*mode & HODOS_TRACED_CONNECTION_CONTEXT)) bpf_map_delete_elem(&thread_contexts, &tid);
+  bpf_map_delete_elem(&loop_windows, &tid);
   return 0;
 }
 

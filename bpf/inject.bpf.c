@@ -535,9 +535,9 @@ int inject_traceparent(struct sk_msg_md *msg) {
   __u32 after = size - head.end; /* bytes of this write past the head */
   if (head.chunked) {
     mark->stream = STREAM_CHUNKED;
-    if (after > 0 && ends_with_last_chunk(msg)) {
-      mark->stream = STREAM_HEAD;
-      /* The check moved the data pointers to the message's end. */
+    if (after > 0) {
+      if (ends_with_last_chunk(msg)) mark->stream = STREAM_HEAD;
+      /* The check moved the data pointers to the message's end (whatever it found). */
       if (!pull_head(msg, window)) return SK_PASS;
     }
     data = msg->data;

@@ -979,8 +979,14 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
       call.mode |= PENDING_INSIDE_TLS;
     }
   }
-  if (bpf_map_update_elem(&pending_calls, &pid_tgid, &call, BPF_ANY))
+  if (bpf_map_update_elem(&pending_calls, &pid_tgid, &call, BPF_ANY)) {
     count(HODOS_COUNTER_PENDING_OVERFLOW);
+    /* No sys_exit will remove a context staged for this call alone. */
+    if (call.mode & PENDING_CONTEXT_STAGED) {
+      __u32 tid = (__u32)pid_tgid;
+      bpf_map_delete_elem(&thread_contexts, &tid);
+    }
+  }
   return 0;
 }
 

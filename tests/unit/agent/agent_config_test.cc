@@ -33,6 +33,9 @@ TEST(AgentConfigTest, AbsentSectionMeansDefaults) {
   EXPECT_EQ(c.capture_bytes, 4096u);
   EXPECT_FALSE(c.spans.record_query_string);
   EXPECT_FALSE(c.db_literals);
+  EXPECT_TRUE(c.tls);
+  EXPECT_TRUE(c.goroutines);
+  EXPECT_TRUE(c.event_loops);
   EXPECT_NO_THROW(parse("agent:\n"));
 }
 
@@ -53,6 +56,9 @@ agent:
     bytes: 8192
     query_string: true
     db_literals: true
+    tls: false
+    goroutines: false
+    event_loops: false
 )");
   EXPECT_FALSE(c.rules.listening_processes);
   ASSERT_EQ(c.rules.include.size(), 2u);
@@ -67,6 +73,9 @@ agent:
   EXPECT_EQ(c.capture_bytes, 8192u);
   EXPECT_TRUE(c.spans.record_query_string);
   EXPECT_TRUE(c.db_literals);
+  EXPECT_FALSE(c.tls);
+  EXPECT_FALSE(c.goroutines);
+  EXPECT_FALSE(c.event_loops);
 }
 
 TEST(AgentConfigTest, ErrorsNameTheKeyAndTheFix) {
@@ -97,7 +106,7 @@ TEST(AgentConfigTest, ErrorsNameTheKeyAndTheFix) {
   EXPECT_EQ(error_of("agent:\n  capture:\n    bytes: 100000\n"),
             "agent.capture.bytes: 100000 is out of range; use a value from 64 to 16384");
   EXPECT_EQ(error_of("agent:\n  capture:\n    query: true\n"),
-            "agent.capture.query: unknown key; valid keys are: bytes, db_literals, goroutines, "
+            "agent.capture.query: unknown key; valid keys are: bytes, db_literals, event_loops, goroutines, "
             "query_string, tls");
   EXPECT_EQ(error_of("agent: [1]\n"), "agent: expected a mapping of settings");
   EXPECT_EQ(error_of("agent:\n  inject:\n    allow: [example.com]\n"),

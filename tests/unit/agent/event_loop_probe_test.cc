@@ -180,17 +180,61 @@ TEST_F(EventLoopProbeTest, UpstreamCallsNameTheRequestTheyWereMadeFor) {
   ASSERT_NE(body, nullptr);
   EXPECT_EQ(body->event.ids.kind, KernelIdsKind::kNone);
 
-  // Request 2's answer ends its context: proxying it again finds none, and the new upstream
-  // connection names nothing.
+  // A binding names one request head: request 1's connection, written again from the loop (as
+  // a pooled connection reused by a retry would be), names nobody.
+  write_all(upstream1.get(), up1);
+  events = drain();
+  const CapturedEvent* second = last_data_on(events, upstream1.get(), Direction::kEgress);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->event.ids.kind, KernelIdsKind::kNone);
+
+  // An interim answer (100 Continue) does not end request 2: a connection opened for it and
+  // written from the loop afterwards still names it.
+  UniqueFd upstream3;
+  proxy(server2.get(), [&] { upstream3 = connect_upstream(); });
+  write_all(server2.get(), "HTTP/1.1 100 Continue\r\n\r\n");
+  write_all(upstream3.get(), up2);
+  events = drain();
+  const CapturedEvent* after_interim = last_data_on(events, upstream3.get(), Direction::kEgress);
+  ASSERT_NE(after_interim, nullptr);
+  EXPECT_EQ(after_interim->event.ids.kind, KernelIdsKind::kClient);
+  EXPECT_EQ(after_interim->event.ids.parent_span_id, request2.span_id);
+
+  // Request 2's answer ends its context: a connection bound to it and not yet written names
+  // nobody afterwards; proxying it again finds no context, and a new connection names nothing.
+  UniqueFd upstream4;
+  proxy(server2.get(), [&] { upstream4 = connect_upstream(); });
   write_all(server2.get(), kAnswer);
+  write_all(upstream4.get(), up2);
   UniqueFd late;
   proxy(server2.get(), [&] { late = connect_upstream(); });
   write_all(late.get(), up2);
   events = drain();
+  const CapturedEvent* answered = last_data_on(events, upstream4.get(), Direction::kEgress);
+  ASSERT_NE(answered, nullptr);
+  EXPECT_EQ(answered->event.ids.kind, KernelIdsKind::kNone) << "a done request's binding";
   const CapturedEvent* late_call = last_data_on(events, late.get(), Direction::kEgress);
   ASSERT_NE(late_call, nullptr);
   EXPECT_EQ(late_call->event.ids.kind, KernelIdsKind::kNone);
   EXPECT_EQ(probe_->counters().loop_no_context, 1u);
+
+  // A request without a context that reuses a connection bound to request 1 (not yet answered)
+  // unbinds it: neither its write nor a later one names request 1.
+  UniqueFd upstream5;
+  proxy(server1.get(), [&] { upstream5 = connect_upstream(); });
+  proxy(server2.get(), [&] { write_all(upstream5.get(), up2); });
+  write_all(upstream5.get(), up1);
+  events = drain();
+  int upstream5_writes = 0;
+  for (const CapturedEvent& e : events) {
+    if (e.event.fd == upstream5.get() && e.event.kind == SocketEventKind::kData) {
+      ++upstream5_writes;
+      EXPECT_EQ(e.event.ids.kind, KernelIdsKind::kNone) << e.data;
+    }
+  }
+  EXPECT_EQ(upstream5_writes, 2);
+  EXPECT_EQ(probe_->counters().loop_no_context, 2u);
+  EXPECT_EQ(probe_->counters().loop_calls_followed, 5u);
 
   // Something that is not nginx's request is never read as one.
   UniqueFd odd;
@@ -201,7 +245,7 @@ TEST_F(EventLoopProbeTest, UpstreamCallsNameTheRequestTheyWereMadeFor) {
   ASSERT_NE(odd_call, nullptr);
   EXPECT_EQ(odd_call->event.ids.kind, KernelIdsKind::kNone);
   EXPECT_EQ(probe_->counters().loop_unreadable, 1u);
-  EXPECT_EQ(probe_->counters().loop_calls_followed, 2u);
+  EXPECT_EQ(probe_->counters().loop_calls_followed, 5u);
 }
 
 TEST_F(EventLoopProbeTest, ADetachedProcessGetsNoUpstreamContext) {

@@ -423,6 +423,17 @@ TEST_F(InjectorTest, AForwardedTraceparentGetsTheCallAsItsParent) {
   EXPECT_EQ(records_[0].parent_span_id, context.parent_span_id) << "the span being served";
   EXPECT_EQ(injector_->counters()[HODOS_INJECT_FORWARDED_UPDATED], 1u);
 
+  // A chunked upload whose first chunk shares the head's write: updated too.
+  const std::string chunked = "POST /c HTTP/1.1\r\ntraceparent: " + incoming +
+                              "\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+  const std::string received_chunked = exchange(chunked, &context);
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_NE(received_chunked.find("traceparent: 00-" + trace + "-" + hex(records_[1].span_id.data(), 8) +
+                                  "-01\r\nTransfer-Encoding"),
+            std::string::npos)
+      << received_chunked;
+  records_.erase(records_.begin() + 1);
+
   // Another trace, another parent, other flags, or two headers: the request's own, left alone.
   const std::string others[] = {
       "00-" + std::string(32, 'b') + "-" + hex(context.incoming_span_id.data(), 8) + "-01",
@@ -437,6 +448,7 @@ TEST_F(InjectorTest, AForwardedTraceparentGetsTheCallAsItsParent) {
                             incoming + "\r\n\r\n";
   EXPECT_EQ(exchange(twice, &context), twice);
   EXPECT_EQ(records_.size(), 1u);
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_FORWARDED_UPDATED], 2u);
   EXPECT_EQ(injector_->counters()[HODOS_INJECT_HAS_TRACEPARENT], 4u);
 }
 
