@@ -493,6 +493,14 @@ void Agent::probe_runtimes(const std::vector<ProbeTarget>& targets) {
       go_->detach(target.pid);  // it ran exec into something else
     }
     probe_event_loop(target.pid, target.runtime);
+    // The process may have exited while its probes went on, after the event thread detached
+    // what it had: its links would stay until its pid came back.
+    bool gone = false;
+    {
+      std::lock_guard lock(sources_mu_);
+      gone = !sources_.contains(target.pid);
+    }
+    if (gone) detach_probes(target.pid);
   }
 }
 
@@ -508,15 +516,16 @@ void Agent::detach_probes(uint32_t pid) {
 
 void Agent::probe_tls(uint32_t pid, const RuntimeInfo& runtime) {
   if (!tls_) return;
-  const bool openssl = runtime.openssl.linkage != OpensslLinkage::kNone;
-  const bool gnutls = !runtime.gnutls.library_path.empty();
-  if (!openssl && !gnutls) return;
   const auto started = std::chrono::steady_clock::now();
-  std::vector<TlsAttachResult> results;
-  if (openssl) results.push_back(tls_->attach(pid, runtime.openssl));
-  if (gnutls) results.push_back(tls_->attach(pid, runtime.gnutls));
+  // Both, always: a library the process no longer maps (it ran exec) loses its probes.
+  TlsAttachResult openssl = tls_->attach(pid, runtime.openssl);
+  TlsAttachResult gnutls = tls_->attach(pid, runtime.gnutls);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
+  std::vector<TlsAttachResult> results;
+  if (runtime.openssl.linkage != OpensslLinkage::kNone) results.push_back(std::move(openssl));
+  if (!runtime.gnutls.library_path.empty()) results.push_back(std::move(gnutls));
+  if (results.empty()) return;
   std::string state;
   for (const TlsAttachResult& result : results) {
     if (!state.empty()) state += "; ";
