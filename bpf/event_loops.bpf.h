@@ -80,15 +80,6 @@ static __always_inline void set_connection_context(__u32 tgid, int fd,
     bpf_map_delete_elem(&connection_contexts, &key);
 }
 
-/* A copy of `ctx` for another connection or a thread: no injection recorded yet. */
-static __always_inline struct hodos_thread_context fresh_copy(const struct hodos_thread_context *ctx) {
-  struct hodos_thread_context copy = *ctx;
-  __builtin_memset(copy.injected_span_id, 0, sizeof(copy.injected_span_id));
-  copy.injected_ns = 0;
-  copy.has_tracestate = 0;
-  return copy;
-}
-
 /* A read that began a request (begin_request_context made the thread's context): the context is
  * the connection's, not the thread's. A global function, checked once on its own, as the next. */
 __noinline int adopt_connection_context(__u32 tgid, __u32 tid, int fd) {
@@ -151,9 +142,7 @@ static __always_inline bool enter_connection_call(__u32 tgid, __u32 tid, int fd,
   }
   if (!write) return false;
   struct hodos_thread_context *ctx = bound_context(tgid, fd);
-  if (!ctx) return false;
-  struct hodos_thread_context staged = fresh_copy(ctx);
-  return bpf_map_update_elem(&thread_contexts, &tid, &staged, BPF_ANY) == 0;
+  return ctx && stage_context(tid, ctx);
 }
 
 /* The data event of a write by a connection-context process, at sys_exit: the answer on a client

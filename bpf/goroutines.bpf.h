@@ -203,11 +203,7 @@ static __always_inline void set_goroutine_context(__u32 tgid, __u64 goid,
  * the sk_msg injection and the write's sys_exit. Returns whether one was staged. */
 static __always_inline bool stage_goroutine_context(__u32 tgid, __u64 goid, __u32 tid) {
   struct hodos_thread_context *ctx = goroutine_context(tgid, goid);
-  if (!ctx) return false;
-  struct hodos_thread_context staged = *ctx;
-  __builtin_memset(staged.injected_span_id, 0, sizeof(staged.injected_span_id));
-  staged.injected_ns = 0;
-  return bpf_map_update_elem(&thread_contexts, &tid, &staged, BPF_ANY) == 0;
+  return ctx && stage_context(tid, ctx);
 }
 
 /* sys_exit of a read that began a request (begin_request_context made the thread's context):
@@ -215,8 +211,7 @@ static __always_inline bool stage_goroutine_context(__u32 tgid, __u64 goid, __u3
 static __always_inline void adopt_thread_context(__u32 tgid, __u64 goid, __u32 tid) {
   struct hodos_thread_context *made = bpf_map_lookup_elem(&thread_contexts, &tid);
   if (made) {
-    struct hodos_thread_context ctx = *made;
-    ctx.has_tracestate = 0;
+    struct hodos_thread_context ctx = fresh_copy(made);
     set_goroutine_context(tgid, goid, &ctx);
   }
   bpf_map_delete_elem(&thread_contexts, &tid);

@@ -207,6 +207,23 @@ static __always_inline void count(enum hodos_counter counter) {
   if (value) *value += 1;
 }
 
+/* A copy of `ctx` for another goroutine, connection or thread: no injection recorded yet, and no
+ * incoming tracestate (carried per thread only). */
+static __always_inline struct hodos_thread_context fresh_copy(const struct hodos_thread_context *ctx) {
+  struct hodos_thread_context copy = *ctx;
+  __builtin_memset(copy.injected_span_id, 0, sizeof(copy.injected_span_id));
+  copy.injected_ns = 0;
+  copy.has_tracestate = 0;
+  return copy;
+}
+
+/* Makes a copy of `ctx` the thread's for one syscall (the sk_msg injection and the write's
+ * sys_exit read it; sys_exit removes it). Returns whether it was staged. */
+static __always_inline bool stage_context(__u32 tid, const struct hodos_thread_context *ctx) {
+  struct hodos_thread_context staged = fresh_copy(ctx);
+  return bpf_map_update_elem(&thread_contexts, &tid, &staged, BPF_ANY) == 0;
+}
+
 /* The enum hodos_syscall of a syscall number, or 0 when it is not followed. */
 #include "goroutines.bpf.h"
 

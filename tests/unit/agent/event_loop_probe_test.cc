@@ -56,15 +56,10 @@ class EventLoopProbeTest : public ::testing::Test {
   void SetUp() override {
     FeatureProbe privileges = probe_privileges();
     if (!privileges.available) GTEST_SKIP() << "BPF unavailable: " << privileges.detail;
-    try {
-      probe_ = SocketProbe::open(SocketProbeOptions{}, [this](const SocketEvent& e) {
-        events_.push_back({e, std::string(e.data)});
-      });
-    } catch (const BpfError& e) {
-      FAIL() << e.what();
-    }
+    std::string error;
+    probe_ = open_capturing_probe(&events_, &error);
+    ASSERT_TRUE(probe_) << error;
     self_ = static_cast<uint32_t>(getpid());
-    probe_->trace_process(self_);
     loops_ = std::make_unique<EventLoopProbe>(*probe_);
     nginx_.runtime = Runtime::kNginx;
     nginx_.version = "1.22.1";

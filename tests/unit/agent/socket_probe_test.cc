@@ -42,14 +42,9 @@ class SocketProbeTest : public ::testing::TestWithParam<bool> {
   void open_probe(SocketProbeOptions options) {
     probe_.reset();
     options.typed_reads = GetParam();
-    try {
-      probe_ = SocketProbe::open(options, [this](const SocketEvent& e) {
-        events_.push_back({e, std::string(e.data)});
-      });
-    } catch (const BpfError& e) {
-      FAIL() << e.what();  // the verifier log, when the kernel rejected the program
-    }
-    probe_->trace_process(static_cast<uint32_t>(getpid()));
+    std::string error;
+    probe_ = open_capturing_probe(&events_, &error, options);
+    ASSERT_TRUE(probe_) << error;  // the verifier log, when the kernel rejected the program
   }
 
   // Every event ready now. The programs emit before the syscall returns, so once a syscall has

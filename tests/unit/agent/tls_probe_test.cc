@@ -61,15 +61,10 @@ class TlsProbeTest : public ::testing::Test {
   void SetUp() override {
     FeatureProbe privileges = probe_privileges();
     if (!privileges.available) GTEST_SKIP() << "BPF unavailable: " << privileges.detail;
-    try {
-      probe_ = SocketProbe::open(SocketProbeOptions{}, [this](const SocketEvent& e) {
-        events_.push_back({e, std::string(e.data)});
-      });
-    } catch (const BpfError& e) {
-      FAIL() << e.what();
-    }
+    std::string error;
+    probe_ = open_capturing_probe(&events_, &error);
+    ASSERT_TRUE(probe_) << error;
     self_ = static_cast<uint32_t>(getpid());
-    probe_->trace_process(self_);
     tls_ = std::make_unique<TlsProbe>(*probe_);
     // What the agent does for a source: runtime detection says which OpenSSL it uses.
     std::optional<ProcessInfo> me = read_process(static_cast<pid_t>(self_));
