@@ -73,8 +73,10 @@ struct pending_call {
   __u16 syscall;
   __u8 direction;
   __u8 mode; /* the process's traced_processes value (HODOS_TRACED_*) at entry */
-  struct hodos_socket_tuple tuple; /* close only: the socket may be gone at exit */
+  struct hodos_socket_tuple tuple; /* close only: the socket may be gone at exit (and connect's
+                                    * family) */
   __u64 goid; /* goroutine-context processes: the goroutine making the call; 0 if not known */
+  __u64 unix_inode; /* a Unix socket's inode (connect, close): its key in unix_sockets with sk */
 };
 
 /* Syscalls in flight, by thread (pid_tgid): one entry per traced thread inside a followed call. */
@@ -327,6 +329,32 @@ static __always_inline void emit_connection_event(const struct pending_call *cal
   const __u64 record = record_bytes(sizeof(*header));
   /* Reserved already: the ring's count includes this record. */
   bpf_ringbuf_submit(header, submit_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), record));
+  count(HODOS_COUNTER_EVENTS);
+}
+
+/* A traced process connected a Unix stream socket: it is followed from now on, and the agent
+ * learns the path it connected to (read back from the connect() argument, still in the caller's
+ * memory). */
+static __always_inline void follow_unix_connection(const struct pending_call *call, __u64 pid_tgid,
+                                                   long ret) {
+  struct unix_socket_key key = {.sk = call->sk, .inode = call->unix_inode};
+  __u8 one = 1;
+  if (bpf_map_update_elem(&unix_sockets, &key, &one, BPF_ANY)) return;
+  struct hodos_unix_connect_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+  if (!event) {
+    count(HODOS_COUNTER_RINGBUF_DROPS);
+    return;
+  }
+  fill_header(&event->header, call, pid_tgid, ret, HODOS_EVENT_CONNECT);
+  __builtin_memset(&event->header.tuple, 0, sizeof(event->header.tuple));
+  event->header.tuple.family = HODOS_AF_UNIX;
+  /* call->count: connect()'s address length; the path follows sun_family. */
+  __u64 length = call->count > 2 ? call->count - 2 : 0;
+  if (length > HODOS_UNIX_PATH_MAX) length = HODOS_UNIX_PATH_MAX;
+  if (bpf_probe_read_user(event->path, length, (const void *)(call->buf + 2))) length = 0;
+  event->path_length = length;
+  const __u64 record = record_bytes(sizeof(*event));
+  bpf_ringbuf_submit(event, submit_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), record));
   count(HODOS_COUNTER_EVENTS);
 }
 
@@ -952,13 +980,15 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
    * whose socket may be either end. */
   int fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
   __u8 direction = direction_of(syscall);
-  struct sock *sk = tcp_sock_of_fd(fd, typed);
+  __u64 unix_inode = 0;
+  struct sock *sk = tcp_sock_of_fd_or_unix(
+      fd, typed, syscall == HODOS_SYSCALL_CONNECT ? UNIX_CONNECTING : UNIX_FOLLOWED, &unix_inode);
   if (syscall == HODOS_SYSCALL_SPLICE) {
     direction = HODOS_DIRECTION_INGRESS;
     if (!sk) {
       fd = (int)PT_REGS_PARM3_CORE_SYSCALL(regs);
       direction = HODOS_DIRECTION_EGRESS;
-      sk = tcp_sock_of_fd(fd, typed);
+      sk = tcp_sock_of_fd_or_unix(fd, typed, UNIX_FOLLOWED, &unix_inode);
     }
   }
   if (!sk) return 0;
@@ -967,12 +997,15 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
   call.enter_ns = bpf_ktime_get_ns();
   call.sk = (__u64)sk;
   call.buf = PT_REGS_PARM2_CORE_SYSCALL(regs);
-  if (syscall == HODOS_SYSCALL_READV || syscall == HODOS_SYSCALL_WRITEV)
+  /* readv/writev: the number of iovecs; connect: the address length. */
+  if (syscall == HODOS_SYSCALL_READV || syscall == HODOS_SYSCALL_WRITEV ||
+      syscall == HODOS_SYSCALL_CONNECT)
     call.count = PT_REGS_PARM3_CORE_SYSCALL(regs);
   call.fd = fd;
   call.syscall = syscall;
   call.direction = direction;
   call.mode = mode;
+  call.unix_inode = unix_inode;
   if (syscall == HODOS_SYSCALL_CLOSE) read_socket_tuple(sk, &call.tuple, typed);
   if ((mode & HODOS_TRACED_GOROUTINE_CONTEXT) && syscall != HODOS_SYSCALL_ACCEPT &&
       syscall != HODOS_SYSCALL_ACCEPT4 && syscall != HODOS_SYSCALL_CONNECT) {
@@ -1042,10 +1075,20 @@ static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const b
       return 0;
     }
     case HODOS_SYSCALL_CONNECT:
+      if (call.unix_inode) {
+        /* A Unix connect() completes at once (or fails with EAGAIN when the listener's backlog
+         * is full): only a connected socket is followed. */
+        if (ret == 0) follow_unix_connection(&call, pid_tgid, ret);
+        return 0;
+      }
       emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_CONNECT, call.fd,
                             (struct sock *)call.sk, typed);
       return 0;
     case HODOS_SYSCALL_CLOSE:
+      if (call.unix_inode) {
+        struct unix_socket_key key = {.sk = call.sk, .inode = call.unix_inode};
+        bpf_map_delete_elem(&unix_sockets, &key);
+      }
       if (call.mode & HODOS_TRACED_THREAD_CONTEXT) end_request_context((__u32)pid_tgid, call.fd);
       if (call.mode & HODOS_TRACED_CONNECTION_CONTEXT)
         set_connection_context(pid_tgid >> 32, call.fd, NULL);

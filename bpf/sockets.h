@@ -19,9 +19,10 @@
 
 enum hodos_event_kind {
   HODOS_EVENT_ACCEPT = 1,  /* a connection accepted by a traced process (fd = the new socket) */
-  HODOS_EVENT_CONNECT = 2, /* connect() returned (ret 0, -EINPROGRESS or an error) */
+  HODOS_EVENT_CONNECT = 2, /* connect() returned (ret 0, -EINPROGRESS or an error); a Unix
+                            * socket's: struct hodos_unix_connect_event */
   HODOS_EVENT_DATA = 3,    /* bytes sent or received: struct hodos_data_event */
-  HODOS_EVENT_CLOSE = 4,   /* close() of a TCP socket */
+  HODOS_EVENT_CLOSE = 4,   /* close() of a followed socket */
   /* A change the agent must know about a process (struct hodos_process_event): the kernel started
    * tracing it (syscall LISTEN, ACCEPT/ACCEPT4 on an inherited listener, or FORK of a traced
    * parent), a traced process ran exec (EXEC), or a traced process exited (EXIT). */
@@ -126,12 +127,17 @@ enum hodos_counter {
   HODOS_COUNTER_COUNT = 20,
 };
 
-/* Address family values of the kernel (AF_INET, AF_INET6). */
+/* Address family values of the kernel (AF_UNIX, AF_INET, AF_INET6), and SOCK_STREAM. */
+#define HODOS_AF_UNIX 1
 #define HODOS_AF_INET 2
 #define HODOS_AF_INET6 10
+#define HODOS_SOCK_STREAM 1
+/* sizeof(sockaddr_un.sun_path). */
+#define HODOS_UNIX_PATH_MAX 108
 
 /* A TCP connection as the traced process sees it. IPv4 addresses fill the first 4 bytes of the
- * address arrays (network order); IPv6 (including v4-mapped) fill all 16. Ports in host order. */
+ * address arrays (network order); IPv6 (including v4-mapped) fill all 16. Ports in host order.
+ * A Unix socket has its family only (its path comes with its CONNECT event). */
 struct hodos_socket_tuple {
   __u8 local_addr[16];
   __u8 remote_addr[16];
@@ -289,6 +295,16 @@ struct hodos_data_event {
   __u32 captured;
   __u32 pad;
   __u8 data[HODOS_MAX_CAPTURE_BYTES];
+};
+
+/* The CONNECT event of a Unix stream socket (header.tuple.family HODOS_AF_UNIX): the address the
+ * process connected to, as it passed it (`path_length` bytes of sun_path; an abstract socket's
+ * starts with a zero byte). Only a connect() that succeeded is reported: from then on the socket's
+ * reads and writes are followed as a TCP socket's are. */
+struct hodos_unix_connect_event {
+  struct hodos_event_header header;
+  __u32 path_length;
+  __u8 path[HODOS_UNIX_PATH_MAX];
 };
 
 /* A STREAM event: `ids` are the stream's span (SERVER: its parent the incoming traceparent's span,

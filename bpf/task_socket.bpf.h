@@ -1,6 +1,6 @@
-/* Kernel-side helpers: from a file descriptor of the current task to its TCP socket, and from the
- * socket to its 4-tuple. Every kernel struct is read with CO-RE, so one object runs on any kernel
- * with BTF. */
+/* Kernel-side helpers: from a file descriptor of the current task to its TCP socket (or a Unix
+ * stream socket the process connected), and from the socket to its 4-tuple. Every kernel struct
+ * is read with CO-RE, so one object runs on any kernel with BTF. */
 #ifndef HODOS_BPF_TASK_SOCKET_H
 #define HODOS_BPF_TASK_SOCKET_H
 
@@ -29,9 +29,49 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define HODOS_TYPED(type, address) \
   ((type *)bpf_rdonly_cast((const void *)(address), bpf_core_type_id_kernel(type)))
 
+/* Which Unix sockets a lookup returns besides TCP ones. A traced process's Unix stream sockets are
+ * followed only from its own connect() (a database's or an HTTP server's local socket): not the
+ * socket pairs, inherited journal streams and accepted connections a process also holds. */
+enum unix_lookup {
+  UNIX_NONE = 0,       /* TCP only */
+  UNIX_FOLLOWED = 1,   /* and the Unix sockets in unix_sockets */
+  UNIX_CONNECTING = 2, /* and any Unix stream socket (connect(): whether to follow it is decided
+                        * at its exit) */
+};
+
+/* A followed Unix socket: its struct sock and its inode number. The inode, unique per socket
+ * since boot, keeps a sock freed without a close() the kernel saw (a process killed) from
+ * naming a later socket at the same address. */
+struct unix_socket_key {
+  __u64 sk;
+  __u64 inode;
+};
+
+/* Unix stream sockets connected by traced processes; removed at close (LRU: a process that exits
+ * closes its files without a close syscall). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, struct unix_socket_key);
+  __type(value, __u8);
+} unix_sockets SEC(".maps");
+
+/* The last step of both lookups for a socket of family AF_UNIX: a stream socket, followed or
+ * being connected as `lookup` asks. `*inode` is set for a socket returned. */
+static __always_inline struct sock *unix_stream_sock(struct sock *sk, short type, __u64 ino,
+                                                     int lookup, __u64 *inode) {
+  if (lookup == UNIX_NONE || type != HODOS_SOCK_STREAM) return NULL;
+  if (lookup == UNIX_FOLLOWED) {
+    struct unix_socket_key key = {.sk = (__u64)sk, .inode = ino};
+    if (!bpf_map_lookup_elem(&unix_sockets, &key)) return NULL;
+  }
+  *inode = ino;
+  return sk;
+}
+
 /* tcp_sock_of_fd with typed reads: one bpf_probe_read_kernel (the fd array's slot), plain loads
  * for the rest. */
-static __always_inline struct sock *tcp_sock_of_fd_typed(int fd) {
+static __always_inline struct sock *tcp_sock_of_fd_typed(int fd, int lookup, __u64 *inode) {
   if (fd < 0) return NULL;
   struct task_struct *task = bpf_get_current_task_btf();
   struct fdtable *fdt = task->files->fdt;
@@ -45,22 +85,28 @@ static __always_inline struct sock *tcp_sock_of_fd_typed(int fd) {
     return NULL;
   }
   struct file *file = HODOS_TYPED(struct file, file_address);
-  if ((file->f_inode->i_mode & HODOS_S_IFMT) != HODOS_S_IFSOCK) return NULL;
+  struct inode *file_inode = file->f_inode;
+  if ((file_inode->i_mode & HODOS_S_IFMT) != HODOS_S_IFSOCK) return NULL;
   /* A socket file's private_data is its struct socket. */
   struct socket *socket = HODOS_TYPED(struct socket, file->private_data);
   struct sock *sk = socket->sk;
   if (!sk) return NULL;
   __u16 family = sk->__sk_common.skc_family;
+  if (family == HODOS_AF_UNIX)
+    return unix_stream_sock((struct sock *)(__u64)sk, socket->type, file_inode->i_ino, lookup,
+                            inode);
   if (family != HODOS_AF_INET && family != HODOS_AF_INET6) return NULL;
   if (sk->sk_protocol != IPPROTO_TCP) return NULL;
   return (struct sock *)(__u64)sk;
 }
 
 /* The TCP socket behind `fd` in the current task's fd table, or NULL when the fd is not an
- * IPv4/IPv6 TCP socket. Costs a handful of kernel reads, and stops at the first that fails.
+ * IPv4/IPv6 TCP socket (nor a Unix stream socket `lookup` allows: then `*inode` is its inode).
+ * Costs a handful of kernel reads, and stops at the first that fails.
  * `typed`: a compile-time constant, the *_typed programs' way (see tcp_sock_of_fd_typed). */
-static __always_inline struct sock *tcp_sock_of_fd(int fd, const bool typed) {
-  if (typed) return tcp_sock_of_fd_typed(fd);
+static __always_inline struct sock *tcp_sock_of_fd_or_unix(int fd, const bool typed, int lookup,
+                                                           __u64 *inode) {
+  if (typed) return tcp_sock_of_fd_typed(fd, lookup, inode);
   if (fd < 0) return NULL;
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -93,10 +139,19 @@ static __always_inline struct sock *tcp_sock_of_fd(int fd, const bool typed) {
   struct sock *sk = BPF_CORE_READ(socket, sk);
   if (!sk) return NULL;
   __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family == HODOS_AF_UNIX)
+    return unix_stream_sock(sk, BPF_CORE_READ(socket, type), BPF_CORE_READ(file, f_inode, i_ino),
+                            lookup, inode);
   if (family != HODOS_AF_INET && family != HODOS_AF_INET6) return NULL;
   /* sk_protocol was a bitfield before Linux 5.6. */
   if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP) return NULL;
   return sk;
+}
+
+/* The TCP socket behind `fd`, or NULL (Unix sockets too). */
+static __always_inline struct sock *tcp_sock_of_fd(int fd, const bool typed) {
+  __u64 inode = 0;
+  return tcp_sock_of_fd_or_unix(fd, typed, UNIX_NONE, &inode);
 }
 
 /* The start of struct sock_common, where the IPv4 addresses, the ports and the family are. */
@@ -117,6 +172,10 @@ static __always_inline void read_socket_tuple_typed(__u64 sk_address,
     const __u32 remote = sk->__sk_common.skc_daddr;
     __builtin_memcpy(tuple->local_addr, &local, 4);
     __builtin_memcpy(tuple->remote_addr, &remote, 4);
+  } else if (family == HODOS_AF_UNIX) {
+    /* No addresses or ports: the path comes with the connect event. */
+    __builtin_memset(tuple, 0, sizeof(*tuple));
+    tuple->family = family;
   } else {
     bpf_probe_read_kernel(tuple->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
     bpf_probe_read_kernel(tuple->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
@@ -167,7 +226,10 @@ static __always_inline void read_socket_tuple(struct sock *sk, struct hodos_sock
     }
   }
   tuple->family = family;
-  if (family != HODOS_AF_INET) {
+  if (family == HODOS_AF_UNIX) {
+    __builtin_memset(tuple, 0, sizeof(*tuple));
+    tuple->family = family;
+  } else if (family != HODOS_AF_INET) {
     bpf_core_read(tuple->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
     bpf_core_read(tuple->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
   }

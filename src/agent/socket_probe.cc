@@ -56,7 +56,14 @@ ProgramRunStats run_stats(const bpf_program* program) {
 
 }  // namespace
 
+std::string unix_socket_name(std::string_view sun_path) {
+  if (sun_path.empty()) return {};
+  if (sun_path.front() == '\0') return "@" + std::string(sun_path.substr(1));
+  return std::string(sun_path.substr(0, sun_path.find('\0')));
+}
+
 std::string SocketEndpoint::address_string() const {
+  if (is_unix()) return path;
   // Dual-stack servers (Java's sockets are AF_INET6) see IPv4 peers as ::ffff:a.b.c.d; the span
   // says a.b.c.d, as the peer itself would.
   static constexpr uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -153,6 +160,13 @@ std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) 
         event.ids.kind != expected || event.stream_id == 0) {
       return std::nullopt;
     }
+  } else if (event.kind == SocketEventKind::kConnect && event.remote.is_unix()) {
+    if (size < sizeof(hodos_unix_connect_event)) return std::nullopt;
+    hodos_unix_connect_event unix_connect;
+    std::memcpy(&unix_connect, record, sizeof(unix_connect));
+    if (unix_connect.path_length > sizeof(unix_connect.path)) return std::nullopt;
+    event.remote.path = unix_socket_name(std::string_view(
+        reinterpret_cast<const char*>(unix_connect.path), unix_connect.path_length));
   } else if (event.kind == SocketEventKind::kProcess) {
     if (size < sizeof(hodos_process_event)) return std::nullopt;
     const char* comm = static_cast<const char*>(record) + offsetof(hodos_process_event, comm);

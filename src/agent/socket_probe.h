@@ -73,11 +73,20 @@ enum class Direction : uint8_t {
 };
 
 struct SocketEndpoint {
-  uint16_t family = 0;                // AF_INET or AF_INET6
+  uint16_t family = 0;                // AF_INET, AF_INET6 or AF_UNIX
   std::array<uint8_t, 16> address{};  // network order; IPv4 in the first 4 bytes
   uint16_t port = 0;
-  std::string address_string() const;  // "127.0.0.1", "::ffff:10.0.0.1"
+  // AF_UNIX, the end a process connected to: the socket's path, "@name" for an abstract one
+  // (empty when the kernel could not read it).
+  std::string path;
+  bool is_unix() const { return family == HODOS_AF_UNIX; }
+  // "127.0.0.1", "::ffff:10.0.0.1"; a Unix socket's path
+  std::string address_string() const;
 };
+
+// The address a Unix connect() named, as spans show it: a path, or "@" and an abstract name
+// (whose bytes are all part of it). A path stops at its first zero byte.
+std::string unix_socket_name(std::string_view sun_path);
 
 // Ids the kernel chose for a DATA event (processes in thread-context mode: see
 // SocketProbe::set_thread_context and docs/how-it-works.md).

@@ -89,6 +89,66 @@ class AttributeWriter {
   core::AttrList& list_;
 };
 
+// The ends of an exchange's connection, each formatted once, and the server it called.
+// `authority`: what the request named (Host, :authority); empty for protocols without one.
+// Neither copied nor moved: server_address may point into `local` or `remote`.
+struct ConnectionEnds {
+  ConnectionEnds(const TrackedExchange& t, const HostPort& authority)
+      : local(t.local.address_string()), remote(t.remote.address_string()) {
+    const bool server = t.role == http1::Role::kServer;
+    const SocketEndpoint& server_end = server ? t.local : t.remote;
+    server_address =
+        authority.host.empty() ? std::string_view(server ? local : remote) : authority.host;
+    server_port = authority.host.empty() || authority.port == 0 ? server_end.port : authority.port;
+  }
+  ConnectionEnds(const ConnectionEnds&) = delete;
+  ConnectionEnds& operator=(const ConnectionEnds&) = delete;
+
+  const std::string local;  // address_string() of each end
+  const std::string remote;
+  std::string_view server_address;  // the authority's host, else the server end's address
+  uint16_t server_port = 0;         // 0: none (a Unix socket)
+};
+
+// url.full of a client span; the query string only when given (allowed). A request over a Unix
+// socket that named no host is shown as one to localhost.
+std::string full_url(std::string_view scheme, const ConnectionEnds& ends, bool over_unix,
+                     bool named_host, std::string_view path, std::string_view query) {
+  const std::string_view host = over_unix && !named_host ? "localhost" : ends.server_address;
+  const bool v6_literal = host.find(':') != std::string_view::npos;
+  std::string full = std::string(scheme) + "://";
+  full += v6_literal ? "[" + std::string(host) + "]" : std::string(host);
+  if (ends.server_port != 0 && ends.server_port != (scheme == "https" ? 443 : 80)) {
+    full += ":" + std::to_string(ends.server_port);
+  }
+  full += path.empty() ? "/" : path;
+  if (!query.empty()) {
+    full += '?';
+    full += query;
+  }
+  return full;
+}
+
+// server.*, client.address (a server's span) and network.* of the connection. The peer and the
+// local end name the connection, which is how the stitch processor pairs a client span with the
+// server span on the other end. A Unix socket has a path and no ports (network.transport=unix),
+// and nothing to stitch by.
+void add_connection_attributes(AttributeWriter& attrs, const TrackedExchange& t,
+                               const ConnectionEnds& ends) {
+  attrs.str("server.address", ends.server_address);
+  if (ends.server_port != 0) attrs.integer("server.port", ends.server_port);
+  if (t.remote.is_unix()) {
+    attrs.str("network.transport", "unix");
+    if (!ends.remote.empty()) attrs.str("network.peer.address", ends.remote);
+    return;
+  }
+  if (t.role == http1::Role::kServer) attrs.str("client.address", ends.remote);
+  attrs.str("network.peer.address", ends.remote);
+  attrs.integer("network.peer.port", t.remote.port);
+  attrs.str("network.local.address", ends.local);
+  attrs.integer("network.local.port", t.local.port);
+}
+
 }  // namespace
 
 MonotonicClock::MonotonicClock() {
@@ -204,37 +264,13 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
 
   // The authority the client asked for (Host), else the socket's own address.
   const HostPort host = split_host_header(req.header("host"));
-  const SocketEndpoint& server_end = server ? t.local : t.remote;
-  // Each end formatted once: the server's end is one of them.
-  const std::string local_address = t.local.address_string();
-  const std::string remote_address = t.remote.address_string();
-  const std::string& server_socket_address = server ? local_address : remote_address;
-  const std::string_view server_address =
-      host.host.empty() ? std::string_view(server_socket_address) : host.host;
-  const uint16_t server_port = host.host.empty() || host.port == 0 ? server_end.port : host.port;
-  attrs.str("server.address", server_address);
-  attrs.integer("server.port", server_port);
-  if (server) {
-    attrs.str("client.address", remote_address);
-  } else {
+  const ConnectionEnds ends(t, host);
+  if (!server) {
     // url.full is required on client spans; it holds the query string only when allowed.
-    const bool v6_literal = server_address.find(':') != std::string_view::npos;
-    std::string full = t.tls ? "https://" : "http://";
-    full += v6_literal ? "[" + std::string(server_address) + "]" : std::string(server_address);
-    if (server_port != (t.tls ? 443 : 80)) full += ":" + std::to_string(server_port);
-    full += path.empty() ? "/" : path;
-    if (!query.empty()) {
-      full += '?';
-      full += query;
-    }
-    attrs.str("url.full", full);
+    attrs.str("url.full", full_url(t.tls ? "https" : "http", ends, t.remote.is_unix(),
+                                   !host.host.empty(), path, query));
   }
-  attrs.str("network.peer.address", remote_address);
-  attrs.integer("network.peer.port", t.remote.port);
-  // The local end too: with the peer it names the connection, which is how the stitch processor
-  // pairs a client span with the server span on the other end.
-  attrs.str("network.local.address", local_address);
-  attrs.integer("network.local.port", t.local.port);
+  add_connection_attributes(attrs, t, ends);
   if (std::string_view ua = req.header("user-agent"); !ua.empty()) {
     attrs.str("user_agent.original", ua);
   }
@@ -283,14 +319,7 @@ core::Span& SpanBuilder::add_db_call(core::SpanBatch& batch, const TrackedExchan
     if (call.batch_size > 1) attrs.integer("db.operation.batch.size", call.batch_size);
     if (!call.status_code.empty()) attrs.str("db.response.status_code", call.status_code);
   }
-  const std::string local_address = t.local.address_string();
-  const std::string remote_address = t.remote.address_string();
-  attrs.str("server.address", remote_address);
-  attrs.integer("server.port", t.remote.port);
-  attrs.str("network.peer.address", remote_address);
-  attrs.integer("network.peer.port", t.remote.port);
-  attrs.str("network.local.address", local_address);
-  attrs.integer("network.local.port", t.local.port);
+  add_connection_attributes(attrs, t, ConnectionEnds(t, HostPort{}));
   if (call.error) {
     span.status.code = core::StatusCode::kError;
     attrs.str("error.type", call.status_code.empty() ? "_OTHER" : call.status_code);
@@ -311,16 +340,9 @@ core::Span& SpanBuilder::add_http2(core::SpanBatch& batch, const TrackedExchange
 
   AttributeWriter attrs(arena, span.attributes);
   span.attributes.reserve(arena, 14);
-  const std::string local_address = t.local.address_string();
-  const std::string remote_address = t.remote.address_string();
   // The authority the client asked for, else the socket's own address (as for HTTP/1.x's Host).
   const HostPort authority = split_host_header(ex.request.authority);
-  const SocketEndpoint& server_end = server ? t.local : t.remote;
-  const std::string_view server_address =
-      authority.host.empty() ? std::string_view(server ? local_address : remote_address)
-                             : authority.host;
-  const uint16_t server_port =
-      authority.host.empty() || authority.port == 0 ? server_end.port : authority.port;
+  const ConnectionEnds ends(t, authority);
 
   bool error = false;
   std::string error_type;
@@ -352,12 +374,8 @@ core::Span& SpanBuilder::add_http2(core::SpanBatch& batch, const TrackedExchange
     attrs.str("url.scheme", scheme);
     if (ex.response.status != 0) attrs.integer("http.response.status_code", ex.response.status);
     if (!server) {
-      const bool v6_literal = server_address.find(':') != std::string_view::npos;
-      std::string full = std::string(scheme) + "://";
-      full += v6_literal ? "[" + std::string(server_address) + "]" : std::string(server_address);
-      if (server_port != (scheme == "https" ? 443 : 80)) full += ":" + std::to_string(server_port);
-      full += path.empty() ? "/" : path;
-      attrs.str("url.full", full);
+      attrs.str("url.full", full_url(scheme, ends, t.remote.is_unix(), !authority.host.empty(),
+                                     path, {}));
     }
     if (!ex.request.user_agent.empty()) attrs.str("user_agent.original", ex.request.user_agent);
     const uint16_t status = ex.response.status;
@@ -372,13 +390,7 @@ core::Span& SpanBuilder::add_http2(core::SpanBatch& batch, const TrackedExchange
   }
   attrs.str("network.protocol.name", "http");
   attrs.str("network.protocol.version", "2");
-  attrs.str("server.address", server_address);
-  attrs.integer("server.port", server_port);
-  if (server) attrs.str("client.address", remote_address);
-  attrs.str("network.peer.address", remote_address);
-  attrs.integer("network.peer.port", t.remote.port);
-  attrs.str("network.local.address", local_address);
-  attrs.integer("network.local.port", t.local.port);
+  add_connection_attributes(attrs, t, ends);
   if (error) {
     span.status.code = core::StatusCode::kError;
     if (!error_type.empty()) attrs.str("error.type", error_type);

@@ -48,6 +48,7 @@ after(async () => {
   for (const s of servers) stopServer(s);
   pg?.server.cleanup?.();
   my?.server.cleanup?.();
+  redis?.server.cleanup?.();
   if (up) {
     const exit = await up.stop();
     assert.equal(exit.code, 0, up.tail());
@@ -59,7 +60,8 @@ let nodeApp;
 const NODE_SERVICE = `db-e2e-node-${process.pid}`;
 async function startNodeApp() {
   nodeApp ??= await startApp('db_node.mjs', 'node', [path.join(APPS, 'db_node.mjs'), String(pg.port), pg.database,
-                                                     String(redis.port), String(my.port), my.database], NODE_SERVICE);
+                                                     String(redis.port), String(my.port), my.database], NODE_SERVICE,
+                             { PG_SOCKET_DIR: pg.socketDir, MYSQL_SOCKET: my.socket, REDIS_SOCKET: redis.socket });
   return nodeApp;
 }
 
@@ -84,13 +86,13 @@ async function traceOf(service, operation, wanted) {
   return { server, inTrace, text };
 }
 
-function assertChildren(server, spans) {
+function assertChildren(server, spans, peer = '127.0.0.1') {
   for (const s of spans) {
     assert.deepEqual(s.references.map((r) => [r.refType, r.spanID]), [['CHILD_OF', server.spanID]],
                      `${s.operationName} is not a child of ${server.operationName}:${describeSpans(spans)}`);
     assert.ok(s.startTime >= server.startTime && s.startTime + s.duration <= server.startTime + server.duration + 1,
               `${s.operationName} lies outside its request`);
-    assert.equal(tag(s, 'network.peer.address'), '127.0.0.1');
+    assert.equal(tag(s, 'network.peer.address'), peer);
   }
 }
 
@@ -195,6 +197,32 @@ test('a Node service with pg and ioredis: the extended protocol and bound values
   assert.ok(status.components.agent.db_calls >= 3, JSON.stringify(status.components.agent));
   const statusText = (await runHodos(['status', '--api', up.apiUrl])).stdout;
   assert.match(statusText, /^ {2}databases \d+ calls \(PostgreSQL, MySQL, Redis, Kafka\)$/m);
+});
+
+test('over Unix sockets: PostgreSQL, MySQL and Redis calls name the socket, children of their request', { skip }, async () => {
+  const app = await startNodeApp();
+  for (const n of [1, 2]) {
+    const r = await request(app.port, `/local/${n}`);
+    assert.equal(r.status, 200, r.body.toString());
+  }
+  const { server, inTrace, text } = await traceOf(NODE_SERVICE, 'GET /local/{id}', 3);
+  assert.ok(!text.includes(NODE_SECRET), 'a bound value or key left the agent');
+  const expected = {
+    postgresql: [path.join(pg.socketDir, `.s.PGSQL.${pg.port}`), 'SELECT id FROM customers WHERE name <> $1 AND id = $2'],
+    mysql: [my.socket, 'SELECT name FROM customers WHERE id = ? AND name <> ?'],
+    redis: [redis.socket, 'GET ?'],
+  };
+  for (const [system, [socket, query]] of Object.entries(expected)) {
+    const calls = inTrace.filter(isDb(system));
+    assert.equal(calls.length, 1, `${system}:${describeSpans(inTrace)}`);
+    const [call] = calls;
+    assert.equal(tag(call, 'db.query.text'), query);
+    assert.equal(tag(call, 'server.address'), socket);
+    assert.equal(tag(call, 'network.transport'), 'unix');
+    assert.equal(tag(call, 'server.port'), undefined, `${system}: a Unix socket has no port`);
+    assert.equal(tag(call, 'network.local.port'), undefined);
+    assertChildren(server, [call], socket);
+  }
 });
 
 test('a Node service with mysql2: prepared statements, text queries and errors against MariaDB', { skip }, async () => {

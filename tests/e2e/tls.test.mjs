@@ -120,6 +120,7 @@ before(async () => {
 
 after(async () => {
   for (const server of Object.values(s)) stopServer(server);
+  redis?.server.cleanup?.();
   if (up) {
     const exit = await up.stop();
     assert.equal(exit.code, 0, up.tail());

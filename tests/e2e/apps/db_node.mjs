@@ -7,6 +7,9 @@
 //   GET /mysql/N  with `mysql2`: a prepared statement (COM_STMT_PREPARE, then EXECUTE with the
 //                 secret bound), a text query with the secret as a literal, and a duplicate-key
 //                 INSERT (error 1062): 200 when each did what it should.
+//   GET /local/N  one call to each server over its Unix socket (PG_SOCKET_DIR, MYSQL_SOCKET and
+//                 REDIS_SOCKET in the environment): a parameterised SELECT with `pg`, a
+//                 prepared one with `mysql2`, and a GET with `ioredis`: 200.
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -28,6 +31,20 @@ const redis = new Redis({ host: '127.0.0.1', port: Number(redisPort), lazyConnec
 
 let my;  // one connection, made by the first request that needs it
 
+// Over Unix sockets: connected by the first request that needs them.
+let local;
+async function localRoute(n) {
+  local ??= {
+    pg: new pg.Pool({ host: process.env.PG_SOCKET_DIR, port: Number(pgPort), user: 'postgres', database, max: 1 }),
+    my: await mysql.createConnection({ socketPath: process.env.MYSQL_SOCKET, user: 'root', database: mysqlDatabase }),
+    redis: new Redis({ path: process.env.REDIS_SOCKET, lazyConnect: true, enableReadyCheck: false }),
+  };
+  const rows = await local.pg.query('SELECT id FROM customers WHERE name <> $1 AND id = $2', [SECRET, n]);
+  const [prepared] = await local.my.execute('SELECT name FROM customers WHERE id = ? AND name <> ?', [n, SECRET]);
+  const value = await local.redis.get(`local:${SECRET}`);
+  return rows.rowCount === 1 && prepared.length === 1 && value === null;
+}
+
 async function mysqlRoute(n) {
   my ??= await mysql.createConnection({ host: '127.0.0.1', port: Number(mysqlPort), user: 'root',
                                         database: mysqlDatabase, ssl });
@@ -47,6 +64,11 @@ const server = http.createServer(async (req, res) => {
     const q = /^\/mysql\/(\d+)$/.exec(req.url);
     if (q) {
       res.writeHead(await mysqlRoute(Number(q[1])) ? 200 : 500).end('mysql\n');
+      return;
+    }
+    const l = /^\/local\/(\d+)$/.exec(req.url);
+    if (l) {
+      res.writeHead(await localRoute(Number(l[1])) ? 200 : 500).end('local\n');
       return;
     }
     const m = /^\/user\/(\d+)$/.exec(req.url);

@@ -18,8 +18,10 @@ function postgresBin() {
   throw new Error('no PostgreSQL server under /usr/lib/postgresql: run make setup');
 }
 
-// Resolves with { server, port, database, psql(sql) } once `database` exists and `setupSql` ran.
-// With `tls`, the server also accepts TLS (ssl=on, a test certificate); plaintext still works.
+// Resolves with { server, port, socketDir, database, psql(sql) } once `database` exists and
+// `setupSql` ran. It also listens on a Unix socket in `socketDir` (.s.PGSQL.<port>, as libpq
+// names it). With `tls`, the server also accepts TLS (ssl=on, a test certificate); plaintext still
+// works.
 export async function startPostgres(name, { database = 'hodosdb', setupSql = '', tls = false } = {}) {
   const bin = postgresBin();
   // Its own directory under /tmp: the postgres user must reach it, and test temp dirs are 0700.
@@ -51,19 +53,25 @@ export async function startPostgres(name, { database = 'hodosdb', setupSql = '',
   };
   await psql(`CREATE DATABASE ${database}`, 'postgres');
   if (setupSql) await psql(setupSql);
-  return { server, port, database, psql };
+  return { server, port, socketDir: dir, database, psql };
 }
 
+// Resolves with { server, port, socket }: it listens on 127.0.0.1:port and on the Unix socket
+// `socket`.
 export async function startRedis(name) {
   const port = await unusedPort();
+  const dir = fs.mkdtempSync('/tmp/hodos-redis-');
+  const socket = path.join(dir, 'redis.sock');
   const server = await startServer(name, 'redis-server', [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--protected-mode', 'no'], { port });
-  return { server, port };
+    '--protected-mode', 'no', '--unixsocket', socket, '--unixsocketperm', '700'], { port });
+  server.cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
+  return { server, port, socket };
 }
 
-// Resolves with { server, port, database, sql(text) } once `database` exists and `setupSql` ran.
-// With `tls`, the server also accepts TLS (a test certificate); plaintext still works.
+// Resolves with { server, port, socket, database, sql(text) } once `database` exists and
+// `setupSql` ran; `socket` is its Unix socket. With `tls`, the server also accepts TLS (a test
+// certificate); plaintext still works.
 export async function startMariadb(name, { database = 'hodosdb', setupSql = '', tls = false } = {}) {
   const dir = fs.mkdtempSync('/tmp/hodos-my-');
   const data = path.join(dir, 'data');
@@ -89,5 +97,5 @@ export async function startMariadb(name, { database = 'hodosdb', setupSql = '', 
   };
   await sql(`CREATE DATABASE ${database}`, '');
   if (setupSql) await sql(setupSql);
-  return { server, port, database, sql };
+  return { server, port, socket, database, sql };
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "agent/socket_probe.h"
 
@@ -28,6 +29,15 @@ inline SocketEndpoint ipv4_mapped(const char* address, uint16_t port) {
   e.address[10] = e.address[11] = 0xff;
   inet_pton(AF_INET, address, e.address.data() + 12);
   e.port = port;
+  return e;
+}
+
+// A Unix socket's end: `path` as its CONNECT event names it; the kernel's other events name
+// neither end (an empty path).
+inline SocketEndpoint unix_socket(std::string path = {}) {
+  SocketEndpoint e;
+  e.family = HODOS_AF_UNIX;
+  e.path = std::move(path);
   return e;
 }
 

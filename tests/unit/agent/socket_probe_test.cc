@@ -10,6 +10,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -806,6 +808,142 @@ TEST(DecodeSocketEventTest, RejectsUnknownKindsAndOverlongLengths) {
   uint32_t too_long = 6;
   std::memcpy(record.data() + offsetof(hodos_data_event, captured), &too_long, sizeof(too_long));
   EXPECT_FALSE(decode_socket_event(record.data(), record.size()).has_value());
+}
+
+// A Unix connect event carries the address the process passed: a path stops at its zero byte, an
+// abstract name keeps all its bytes after the leading zero.
+TEST(DecodeSocketEventTest, DecodesAUnixConnectRecord) {
+  hodos_unix_connect_event event = {};
+  event.header.kind = HODOS_EVENT_CONNECT;
+  event.header.syscall = HODOS_SYSCALL_CONNECT;
+  event.header.tuple.family = HODOS_AF_UNIX;
+  const std::string path = "/run/postgresql/.s.PGSQL.5432";
+  std::memcpy(event.path, path.data(), path.size());
+  event.path_length = HODOS_UNIX_PATH_MAX;  // sizeof(sockaddr_un) passed: zeros after the path
+  std::optional<SocketEvent> decoded = decode_socket_event(&event, sizeof(event));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->kind, SocketEventKind::kConnect);
+  EXPECT_TRUE(decoded->remote.is_unix());
+  EXPECT_EQ(decoded->remote.path, path);
+  EXPECT_EQ(decoded->remote.address_string(), path);
+
+  std::memcpy(event.path, "\0db\0x", 5);
+  event.path_length = 5;
+  decoded = decode_socket_event(&event, sizeof(event));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->remote.path, std::string("@db\0x", 5));
+
+  event.path_length = 0;  // the kernel could not read the caller's address
+  decoded = decode_socket_event(&event, sizeof(event));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->remote.path, "");
+
+  event.path_length = HODOS_UNIX_PATH_MAX + 1;
+  EXPECT_FALSE(decode_socket_event(&event, sizeof(event)).has_value());
+  event.path_length = 5;
+  EXPECT_FALSE(decode_socket_event(&event, sizeof(event) - 1).has_value());
+}
+
+// A Unix stream socket the process connects is followed from its connect(), which names the
+// path; the other Unix sockets a process holds are not: the server's accepted end, socket pairs,
+// datagram sockets, and a connect() that failed.
+TEST_P(SocketProbeTest, FollowsTheUnixStreamSocketsItConnects) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("hodos-probe-" + std::to_string(getpid()) + ".sock"))
+          .string();
+  ::unlink(path.c_str());
+  sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&address), length), 0)
+      << strerror(errno);
+  ASSERT_EQ(listen(listener.get(), 4), 0);
+  // An abstract name, too: no file, a leading zero byte.
+  const std::string abstract = "hodos-abstract-" + std::to_string(getpid());
+  sockaddr_un abstract_address = {};
+  abstract_address.sun_family = AF_UNIX;
+  std::memcpy(abstract_address.sun_path + 1, abstract.data(), abstract.size());
+  const auto abstract_length =
+      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract.size());
+  UniqueFd abstract_listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(bind(abstract_listener.get(), reinterpret_cast<sockaddr*>(&abstract_address),
+                 abstract_length),
+            0);
+  ASSERT_EQ(listen(abstract_listener.get(), 4), 0);
+  drain();
+
+  UniqueFd client(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(connect(client.get(), reinterpret_cast<sockaddr*>(&address), length), 0);
+  UniqueFd server(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_GE(server.get(), 0);
+  write_all(client.get(), "PING\r\n");
+  ASSERT_EQ(read_exactly(server.get(), 6), "PING\r\n");
+  write_all(server.get(), "+PONG\r\n");
+  ASSERT_EQ(read_exactly(client.get(), 7), "+PONG\r\n");
+  UniqueFd second(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(connect(second.get(), reinterpret_cast<sockaddr*>(&abstract_address), abstract_length),
+            0);
+  write_all(second.get(), "hello");
+
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  UniqueFd pair_a(pair[0]), pair_b(pair[1]);
+  write_all(pair_a.get(), "pair");
+  ASSERT_EQ(read_exactly(pair_b.get(), 4), "pair");
+  int datagrams[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, datagrams), 0);
+  UniqueFd dgram_a(datagrams[0]), dgram_b(datagrams[1]);
+  ASSERT_EQ(write(dgram_a.get(), "dgram", 5), 5);
+  char buf[8];
+  ASSERT_EQ(read(dgram_b.get(), buf, sizeof(buf)), 5);
+  UniqueFd refused(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un missing = address;
+  missing.sun_path[path.size() - 1] = 'X';
+  ASSERT_NE(connect(refused.get(), reinterpret_cast<sockaddr*>(&missing), length), 0);
+
+  const int client_fd = client.get();
+  const int second_fd = second.get();
+  client.reset();
+  second.reset();
+  server.reset();
+  ::unlink(path.c_str());
+
+  std::vector<CapturedEvent> events = of_pid(drain(), getpid());
+  ASSERT_EQ(events.size(), 7u);
+  const SocketEvent& connected = events[0].event;
+  EXPECT_EQ(connected.kind, SocketEventKind::kConnect);
+  EXPECT_EQ(connected.fd, client_fd);
+  EXPECT_EQ(connected.result, 0);
+  EXPECT_TRUE(connected.remote.is_unix());
+  EXPECT_EQ(connected.remote.path, path);
+  const CapturedEvent* sent = last_data_on(events, client_fd, Direction::kEgress);
+  ASSERT_NE(sent, nullptr);
+  EXPECT_EQ(sent->data, "PING\r\n");
+  EXPECT_EQ(sent->event.syscall, SocketSyscall::kWrite);
+  EXPECT_TRUE(sent->event.remote.is_unix());
+  EXPECT_EQ(sent->event.remote.port, 0);
+  const CapturedEvent* answer = last_read_on(events, client_fd);
+  ASSERT_NE(answer, nullptr);
+  EXPECT_EQ(answer->data, "+PONG\r\n");
+  EXPECT_EQ(events[3].event.kind, SocketEventKind::kConnect);
+  EXPECT_EQ(events[3].event.remote.path, "@" + abstract);
+  EXPECT_EQ(events[4].event.fd, second_fd);
+  EXPECT_EQ(events[4].data, "hello");
+  EXPECT_EQ(events[5].event.kind, SocketEventKind::kClose);
+  EXPECT_EQ(events[5].event.fd, client_fd);
+  EXPECT_EQ(events[6].event.kind, SocketEventKind::kClose);
+  EXPECT_EQ(events[6].event.fd, second_fd);
+
+  // Closed: a new socket of the same number is not followed until it is connected.
+  UniqueFd again(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int again_pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, again_pair), 0);
+  UniqueFd again_a(again_pair[0]), again_b(again_pair[1]);
+  write_all(again_a.get(), "later");
+  ASSERT_EQ(read_exactly(again_b.get(), 5), "later");
+  EXPECT_TRUE(of_pid(drain(), getpid()).empty());
 }
 
 // An IPv4 event fills 4 of the 16 address bytes: the other 12 are zero, also right after an IPv6

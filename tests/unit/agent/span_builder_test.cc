@@ -332,6 +332,48 @@ TEST_F(SpanBuilderTest, DatabaseCallsFollowTheDatabaseConventions) {
   EXPECT_EQ(everything(lpush).find("wrong kind"), std::string::npos) << "the message stays out";
 }
 
+// Over a Unix socket (a database's local socket, an HTTP server behind a path) the path is the
+// peer and, unless the request named a host, the server; there are no ports and no local end, so
+// nothing for the stitch processor to pair by.
+TEST_F(SpanBuilderTest, UnixSocketCallsNameThePathAndNoPorts) {
+  const SocketEndpoint unnamed = testing::unix_socket();  // as the kernel's data events say
+  tracker_.on_event(app_.connect(7, 9, unnamed, testing::unix_socket("/run/redis/redis.sock")));
+  tracker_.on_event(app_.write(7, 9, unnamed, unnamed, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"));
+  tracker_.on_event(app_.read(7, 9, unnamed, unnamed, "$1\r\nv\r\n"));
+  tracker_.on_event(app_.connect(7, 10, unnamed, testing::unix_socket("/run/app.sock")));
+  tracker_.on_event(app_.write(7, 10, unnamed, unnamed,
+                               "GET /v1/items/7 HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  tracker_.on_event(app_.read(7, 10, unnamed, unnamed, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+  tracker_.on_event(app_.connect(7, 11, unnamed, testing::unix_socket("@hodos-abstract")));
+  tracker_.on_event(app_.write(7, 11, unnamed, unnamed, "GET /ping HTTP/1.0\r\n\r\n"));
+  tracker_.on_event(app_.read(7, 11, unnamed, unnamed, "HTTP/1.0 204 No Content\r\n\r\n"));
+  ASSERT_EQ(batch_.size(), 3u);
+
+  const core::Span& get = batch_.spans().at(0);
+  EXPECT_EQ(str(get, "db.system.name"), "redis");
+  EXPECT_EQ(str(get, "server.address"), "/run/redis/redis.sock");
+  EXPECT_EQ(str(get, "network.peer.address"), "/run/redis/redis.sock");
+  EXPECT_EQ(str(get, "network.transport"), "unix");
+  for (std::string_view absent : {"server.port", "network.peer.port", "network.local.address",
+                                  "network.local.port", "client.address"}) {
+    EXPECT_EQ(str(get, absent), "<absent>") << absent;
+  }
+
+  const core::Span& http = batch_.spans().at(1);
+  EXPECT_EQ(http.name, "GET /v1/items/{id}");
+  EXPECT_EQ(str(http, "server.address"), "localhost");
+  EXPECT_EQ(str(http, "url.full"), "http://localhost/v1/items/7");
+  EXPECT_EQ(str(http, "network.peer.address"), "/run/app.sock");
+  EXPECT_EQ(str(http, "network.transport"), "unix");
+  EXPECT_EQ(str(http, "server.port"), "<absent>");
+
+  // No Host: the server is the socket; url.full still names a host.
+  const core::Span& ping = batch_.spans().at(2);
+  EXPECT_EQ(str(ping, "server.address"), "@hodos-abstract");
+  EXPECT_EQ(str(ping, "url.full"), "http://localhost/ping");
+  EXPECT_EQ(str(ping, "network.local.port"), "<absent>");
+}
+
 TEST(DbSpanNameTest, OperationAndCollectionAsFarAsKnown) {
   protocols::DbCall call;
   call.system = "postgresql";
