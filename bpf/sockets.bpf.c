@@ -183,7 +183,10 @@ struct {
  * SSLObject) read the ciphertext from the socket, then call SSL_read on the session it belongs
  * to, on the same thread, before reading any other socket. The first SSL_read after the read
  * uses it up: a later one on the thread (another session's, with nothing read for it, as when
- * Node starts a client session while serving a request) must not take that socket. */
+ * Node starts a client session while serving a request) must not take that socket. Only a read
+ * that starts with a TLS record can have brought ciphertext: any other read (a Redis answer read
+ * just before Node starts a new client session) is kept as used, so that no session takes a
+ * plaintext connection's socket. */
 struct tls_last_read {
   __s32 fd;
   __u32 used;
@@ -1040,6 +1043,28 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
   return 0;
 }
 
+/* Whether the bytes a socket read returned (`buf`: the buffer, iovec array or msghdr, as the
+ * syscall took it) start with a TLS record header: content type 20..24 (change_cipher_spec,
+ * alert, handshake, application_data, heartbeat), version 3.0..3.4. A read that begins inside a
+ * long record does not count: the session learns its socket from another read. */
+__noinline int starts_with_tls_record(__u64 buf, __u32 syscall, long ret) {
+  if (ret < 5) return 0;
+  __u64 at = buf;
+  if (syscall == HODOS_SYSCALL_RECVMSG) {
+    struct user_msghdr msg;
+    if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)buf) || msg.msg_iovlen < 1) return 0;
+    at = (__u64)msg.msg_iov;
+  }
+  if (syscall == HODOS_SYSCALL_READV || syscall == HODOS_SYSCALL_RECVMSG) {
+    struct iovec first;
+    if (bpf_probe_read_user(&first, sizeof(first), (const void *)at) || first.iov_len < 5) return 0;
+    at = (__u64)first.iov_base;
+  }
+  __u8 head[3];
+  if (bpf_probe_read_user(head, sizeof(head), (const void *)at)) return 0;
+  return head[0] >= 20 && head[0] <= 24 && head[1] == 3 && head[2] <= 4;
+}
+
 /* The exit of a read or write: its bytes become a DATA event. */
 static __always_inline void data_exit(const struct pending_call *call, __u64 pid_tgid, long ret,
                                       const bool typed) {
@@ -1051,7 +1076,8 @@ static __always_inline void data_exit(const struct pending_call *call, __u64 pid
   }
   if ((call->mode & HODOS_TRACED_TLS) && call->direction == HODOS_DIRECTION_INGRESS) {
     __u32 tid = (__u32)pid_tgid;
-    struct tls_last_read last = {.fd = call->fd, .used = 0};
+    struct tls_last_read last = {
+        .fd = call->fd, .used = !starts_with_tls_record(call->buf, call->syscall, ret)};
     bpf_map_update_elem(&tls_last_reads, &tid, &last, BPF_ANY);
   }
   emit_data_event(call, pid_tgid, ret, typed);

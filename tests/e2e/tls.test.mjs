@@ -98,7 +98,7 @@ before(async () => {
   s.edge = await startServer('nginx', 'nginx', ['-p', prefix, '-c', conf], {
     port: edgePort, env: { OTEL_SERVICE_NAME: EDGE } });
   s.payments = await startServer('tls_payments.mjs', 'node',
-    [path.join(APPS, 'tls_payments.mjs'), cert.certFile, cert.keyFile, String(edgePort)],
+    [path.join(APPS, 'tls_payments.mjs'), cert.certFile, cert.keyFile, String(edgePort), String(redis.port)],
     { env: { OTEL_SERVICE_NAME: PAYMENTS } });
   s.gateway = await startServer('tls_gateway.py', 'python3',
     ['-u', path.join(APPS, 'tls_gateway.py'), cert.certFile, cert.keyFile, String(s.payments.port), String(redis.port)],
@@ -158,23 +158,26 @@ test('HTTPS across Python, Node and nginx is one trace, with the Redis call unde
   assert.equal(doc.payments.paid, '7');
   assert.equal(doc.payments.receipt, 'receipt for /receipt/7\n');
   assert.equal(doc.redis, '$-1\r\n');
+  assert.equal(doc.payments.cached, '$-1\r\n');
 
   const server = (x) => kind(x) === 'server' && x.operationName === 'GET /order/{id}';
   const { spans } = await waitForSpans(up, GATEWAY, 'the order trace across three services', (all) => {
     const root = all.find(server);
-    return root && all.filter((x) => x.traceID === root.traceID).length >= 6;
+    return root && all.filter((x) => x.traceID === root.traceID).length >= 7;
   }, { timeoutMs: 20000 });
   const root = spans.find(server);
   const trace = spans.filter((x) => x.traceID === root.traceID);
   const by = (service, k, urlPath) => trace.find((x) => x.process.serviceName === service && kind(x) === k &&
                                                    (urlPath === undefined || tag(x, 'url.path') === urlPath));
   const gatewayCall = by(GATEWAY, 'client', '/pay/7');
-  const redisCall = trace.find((x) => tag(x, 'db.system.name') === 'redis');
+  const redisOf = (service) => trace.find((x) => x.process.serviceName === service && tag(x, 'db.system.name') === 'redis');
+  const redisCall = redisOf(GATEWAY);
+  const paymentsRedis = redisOf(PAYMENTS);
   const paymentsServer = by(PAYMENTS, 'server', '/pay/7');
   const paymentsCall = by(PAYMENTS, 'client', '/receipt/7');
   const edgeServer = by(EDGE, 'server', '/receipt/7');
   const all = describeSpans(trace);
-  for (const [what, span] of Object.entries({ gatewayCall, redisCall, paymentsServer, paymentsCall, edgeServer })) {
+  for (const [what, span] of Object.entries({ gatewayCall, redisCall, paymentsServer, paymentsRedis, paymentsCall, edgeServer })) {
     assert.ok(span, `${what} is missing from the trace:${all}`);
   }
   const parent = (x) => x.references.map((r) => r.spanID);
@@ -182,7 +185,11 @@ test('HTTPS across Python, Node and nginx is one trace, with the Redis call unde
   assert.deepEqual(parent(gatewayCall), [root.spanID], all);
   assert.deepEqual(parent(redisCall), [root.spanID], all);
   assert.deepEqual(parent(paymentsServer), [gatewayCall.spanID], all);
+  assert.deepEqual(parent(paymentsRedis), [paymentsServer.spanID], all);
   assert.deepEqual(parent(paymentsCall), [paymentsServer.spanID], all);
+  // Its TLS session began right after the Redis answer was read: it is on the edge's socket.
+  assert.equal(tag(paymentsCall, 'network.peer.port'), s.edge.port, all);
+  assert.equal(tag(paymentsRedis, 'network.peer.port'), redis.port, all);
   assert.deepEqual(parent(edgeServer), [paymentsCall.spanID], all);
 
   // The HTTP conventions, as for plaintext, with the scheme of the wire.

@@ -259,6 +259,42 @@ TEST_F(TlsProbeTest, ALibraryDoingItsOwnSocketIoGetsThePlaintextOnItsSocket) {
   EXPECT_TRUE(ciphertext_seen);
 }
 
+// Node reads a plaintext connection (a Redis answer) and then starts or feeds a TLS session on
+// the same thread: that session must not take the plaintext socket for its own. Its plaintext is
+// counted as having no socket until a read of TLS records is followed by its SSL_read.
+TEST_F(TlsProbeTest, AReadOfPlaintextNeverBecomesASessionsSocket) {
+  connect(/*memory_bio_server=*/true);
+  UniqueFd other_listener = listen_on_loopback();
+  UniqueFd other_client = connect_to(local_port(other_listener.get()));
+  UniqueFd other_server(accept4(other_listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(other_server.valid());
+
+  ASSERT_GT(SSL_write(client_.get(), kRequest.data(), static_cast<int>(kRequest.size())), 0);
+  ASSERT_TRUE(pump_server());  // the ciphertext is in the session's buffer...
+  write_all(other_server.get(), "+PONG\r\n");
+  ASSERT_EQ(read_exactly(other_client.get(), 7), "+PONG\r\n");  // ...then another socket is read
+  const uint64_t no_socket_before = probe_->counters().tls_no_socket;
+  std::string got(256, '\0');
+  ASSERT_EQ(SSL_read(server_.get(), got.data(), static_cast<int>(got.size())),
+            static_cast<int>(kRequest.size()));
+  for (const CapturedEvent& e : tls_events(drain())) {
+    EXPECT_NE(e.event.fd, other_client.get()) << "TLS plaintext on the plaintext connection";
+  }
+  EXPECT_EQ(probe_->counters().tls_no_socket, no_socket_before + 1);
+
+  // The next read of the session's records, then its SSL_read: on its socket.
+  ASSERT_GT(SSL_write(client_.get(), kRequest.data(), static_cast<int>(kRequest.size())), 0);
+  ASSERT_TRUE(pump_server());
+  ASSERT_EQ(SSL_read(server_.get(), got.data(), static_cast<int>(got.size())),
+            static_cast<int>(kRequest.size()));
+  std::vector<CapturedEvent> server_tls;
+  for (const CapturedEvent& e : tls_events(drain())) {
+    if (e.event.fd == server_fd_.get()) server_tls.push_back(e);
+  }
+  ASSERT_EQ(server_tls.size(), 1u);
+  EXPECT_EQ(server_tls[0].data, kRequest);
+}
+
 TEST_F(TlsProbeTest, DetachedProcessesProduceNoPlaintext) {
   connect();
   tls_->detach(self_);
