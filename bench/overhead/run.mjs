@@ -18,6 +18,11 @@
 // `-tags otel`, the OpenTelemetry Go SDK of Debian's golang-opentelemetry-otel-dev (see
 // go/tracing). Under hodos the agent follows their goroutines (uprobes) and injects traceparent.
 //
+// Suite "tls-db": the Node service with a TLS hop and a database call.
+// The frontend reads item:<id> from a Redis server (ioredis) and calls the backend over HTTPS
+// (keep-alive, a test certificate): four spans per request, the TLS client span from Node's OpenSSL
+// plaintext (uprobes) under hodos.
+//
 // Then (suite "chain") the injection chain: a Python thread-per-request frontend and backend, into
 // whose calls Hodos inserts a traceparent, with every request body checksummed and every answer
 // checked; the same interleaved rounds against Node hops with and without the JS SDK; and one
@@ -33,8 +38,8 @@
 // --config` exists; `all`: every listening process, the agent's default), BENCH_OVERHEAD_JSON
 // (write every raw measurement there), BENCH_OVERHEAD_PROFILE_DIR (hodos rounds: record the agent
 // with `perf record --call-graph dwarf` during the fixed-rate run, and save its smaps and per-thread
-// CPU times at the end, into that directory), BENCH_OVERHEAD_SUITES (node,chain: which parts run,
-// of node, go, chain; they run in that order), BENCH_OVERHEAD_GO_CACHE (the go suite's GOCACHE,
+// CPU times at the end, into that directory), BENCH_OVERHEAD_SUITES (node,tls-db,chain: which
+// parts run, of node, tls-db, go, chain; they run in that order), BENCH_OVERHEAD_GO_CACHE (the go suite's GOCACHE,
 // default $TMPDIR/hodos-bench-gocache),
 // BENCH_OVERHEAD_CHAIN_CONFIGS (py-none,py-hodos,node-none,node-sdk; node-hodos also exists),
 // BENCH_OVERHEAD_CHAIN_ROUNDS (the rounds above), BENCH_OVERHEAD_CHAIN_RATE (default the lower of
@@ -70,7 +75,7 @@ const opts = {
   json: env.BENCH_OVERHEAD_JSON,
   agentAllSources: env.BENCH_OVERHEAD_AGENT_SOURCES === 'all',
   profileDir: env.BENCH_OVERHEAD_PROFILE_DIR,
-  suites: (env.BENCH_OVERHEAD_SUITES || 'node,chain').split(',').map((s) => s.trim()).filter(Boolean),
+  suites: (env.BENCH_OVERHEAD_SUITES || 'node,tls-db,chain').split(',').map((s) => s.trim()).filter(Boolean),
   goCache: env.BENCH_OVERHEAD_GO_CACHE || path.join(os.tmpdir(), 'hodos-bench-gocache'),
   chainConfigs: (env.BENCH_OVERHEAD_CHAIN_CONFIGS || 'py-none,py-hodos,node-none,node-sdk').split(',').map((s) => s.trim()).filter(Boolean),
   chainRounds: num(env.BENCH_OVERHEAD_CHAIN_ROUNDS, num(env.BENCH_OVERHEAD_ROUNDS, 3)),
@@ -257,8 +262,9 @@ const otlpEnv = (service, sink) => ({
   OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.httpPort}`,
 });
 
-// The Node service (node/): config sdk loads the OpenTelemetry JS SDK with --require.
-function startNodeServices(config, sink) {
+// The Node service (node/): config sdk loads the OpenTelemetry JS SDK with --require. `env`: more
+// environment for each service, by name (the tls-db suite's).
+function startNodeServices(config, sink, env = {}) {
   const sdk = config === 'sdk';
   const nodeArgs = sdk ? ['--require', '@opentelemetry/auto-instrumentations-node/register'] : [];
   const otel = (service) => (!sdk ? {} : {
@@ -271,7 +277,29 @@ function startNodeServices(config, sink) {
     OTEL_NODE_RESOURCE_DETECTORS: 'env,host,os,process',
   });
   return startPair((name, extra) => startListening(name, process.execPath, [...nodeArgs, `${name}.js`],
-    { cwd: nodeDir, env: { ...otel(name), ...extra } }), '/api/items/1');
+    { cwd: nodeDir, env: { ...otel(name), ...env[name], ...extra } }), '/api/items/1');
+}
+
+// The tls-db suite's Redis (redis-server from Debian: no persistence, loopback only) and the
+// backend's test certificate (openssl).
+async function startRedis() {
+  const port = await freePort();
+  const proc = start('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--protected-mode', 'no']);
+  await waitFor('redis-server to accept connections', () => {
+    if (proc.exited) throw new Error(`redis-server exited: ${proc.output}`);
+    return proc.output.includes('Ready to accept connections');
+  }, { describe: () => proc.output });
+  proc.port = port;
+  return proc;
+}
+
+function makeCertificate(dir) {
+  const cert = path.join(dir, 'backend.crt');
+  const key = path.join(dir, 'backend.key');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+    '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  return { cert, key };
 }
 
 // The Go service (go/), built by buildGo: config sdk runs the binaries built with the SDK. No
@@ -991,6 +1019,24 @@ const serviceSuites = {
     },
     start: (config, sink) => startNodeServices(config, sink),
   },
+  'tls-db': {
+    name: 'tls-db',
+    title: 'Node service with TLS and a database call: node/frontend.js -> Redis (ioredis) and -> node/backend.js over HTTPS; none vs hodos vs the OpenTelemetry JS SDK',
+    jsonSuffix: '-tls-db',
+    spansPerRequest: 4,
+    async prepare(dir) {
+      this.configs = opts.configs.filter((c) => c !== 'sdk' || nodeSdkInstalled());
+      this.certificate = makeCertificate(dir);
+      this.redis = await startRedis();
+    },
+    start(config, sink) {
+      return startNodeServices(config, sink, {
+        backend: { TLS_CERT: this.certificate.cert, TLS_KEY: this.certificate.key },
+        frontend: { BACKEND_TLS: '1', REDIS_PORT: String(this.redis.port) },
+      });
+    },
+    async finish() { await stop(this.redis); },
+  },
   go: {
     name: 'go',
     title: 'Go service: go/frontend -> go/backend (net/http); none vs hodos vs the OpenTelemetry Go SDK',
@@ -1026,7 +1072,7 @@ async function main() {
   for (const [what, file] of [['hodos', HODOS], ['bench_overhead_loadgen', LOADGEN]]) {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing: build ${what} first (scripts/build.sh release ${path.relative(repo, buildDir)} hodos bench_overhead_loadgen)`);
   }
-  const suiteNames = ['node', 'go', 'chain'];
+  const suiteNames = ['node', 'tls-db', 'go', 'chain'];
   const unknownSuites = opts.suites.filter((s) => !suiteNames.includes(s));
   if (unknownSuites.length) throw new Error(`BENCH_OVERHEAD_SUITES: unknown ${unknownSuites.join(', ')} (${suiteNames.join(', ')})`);
   const unknownChain = opts.chainConfigs.filter((c) => !chainConfigs.includes(c));
@@ -1040,7 +1086,7 @@ async function main() {
     opts.chainConfigs = opts.chainConfigs.filter((c) => !c.endsWith('-hodos'));
     opts.chainRequests = 0;
   }
-  const nodeWantsSdk = (opts.suites.includes('node') && opts.configs.includes('sdk')) || (opts.suites.includes('chain') && opts.chainConfigs.includes('node-sdk'));
+  const nodeWantsSdk = ((opts.suites.includes('node') || opts.suites.includes('tls-db')) && opts.configs.includes('sdk')) || (opts.suites.includes('chain') && opts.chainConfigs.includes('node-sdk'));
   if (nodeWantsSdk && !nodeSdkInstalled()) {
     log('overhead: skipping the Node sdk: bench/overhead/node/node_modules is missing (make setup, or npm ci in bench/overhead/node)');
     opts.chainConfigs = opts.chainConfigs.filter((c) => c !== 'node-sdk');
@@ -1052,12 +1098,16 @@ async function main() {
   let chainBad = 0;
   try {
     log(`machine: ${machine()}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-    for (const name of ['node', 'go'].filter((n) => opts.suites.includes(n))) {
+    for (const name of ['node', 'tls-db', 'go'].filter((n) => opts.suites.includes(n))) {
       const suite = serviceSuites[name];
       log('');
       log(`=== ${suite.title} ===`);
-      suite.prepare(dir);
-      await runServiceSuite(suite, sink, dir);
+      try {
+        await suite.prepare(dir);
+        await runServiceSuite(suite, sink, dir);
+      } finally {
+        await suite.finish?.();
+      }
     }
     if (opts.suites.includes('chain')) {
       log('');
@@ -1115,7 +1165,8 @@ async function runServiceSuite(suite, sink, dir) {
       const others = r.otherTraced ?? [];
       if (others.length) log(`overhead: note: the agent also traced ${others.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}; their traffic adds to its cost`);
       log(`round ${round + 1} ${config.padEnd(5)}: ${r.throughput.rps.toFixed(0)} req/s; at ${rate} req/s p50 ${r.fixed.p50.toFixed(0)} p99 ${r.fixed.p99.toFixed(0)} p99.9 ${r.fixed.p999.toFixed(0)} µs, app ${r.fixed.appCpuUs.toFixed(1)} µs/req${extra}; ${r.spansPerRequest.toFixed(2)} spans/req${injected}; load ${os.loadavg()[0].toFixed(2)}`);
-      if (config !== 'none' && r.spansPerRequest < 2.5) log(`overhead: warning: ${config} delivered only ${r.spansPerRequest.toFixed(2)} spans per request (3 expected)`);
+      const expected = suite.spansPerRequest ?? 3;
+      if (config !== 'none' && r.spansPerRequest < expected - 0.5) log(`overhead: warning: ${config} delivered only ${r.spansPerRequest.toFixed(2)} spans per request (${expected} expected)`);
       if (config === 'hodos' && !r.eventThreadFound) log('overhead: warning: the agent event thread was not found; capture cost not split');
       if (config === 'hodos' && r.goFollowed !== undefined && r.goFollowed < 2) log(`overhead: warning: the agent followed the goroutines of ${r.goFollowed} of the 2 Go services`);
     }
