@@ -34,6 +34,7 @@ let up;
 let www;
 let upload;  // 1 MiB of random bytes to POST
 const s = {};  // the servers by name
+let unixSocket;  // the path of the server nginx proxies /local/ to
 let goMissing;  // why the Go server could not be built, if it could not
 
 // `curl` with the credentials, one connection reused across `paths` (curl's keep-alive); resolves
@@ -200,6 +201,10 @@ before(async () => {
   if (go.bin) starts.go = () => startServer('go', go.bin, [www], { cwd: tmp.dir });
   await Promise.all(Object.entries(starts).map(async ([name, start]) => { s[name] = await start(); }));
   await waitUntilTraced(up, ...Object.values(s).map((server) => server.child.pid));
+  // nginx's /local/ upstream: a server on a Unix socket (not a source: it listens on no TCP port).
+  unixSocket = path.join(nginxPrefix, 'app.sock');
+  s.unix = await startServer('unix http server', 'python3', ['-u', path.join(APPS, 'unix_http_server.py'), unixSocket],
+                             { cwd: tmp.dir, ready: /^serving /m });
 });
 
 after(async () => {
@@ -333,6 +338,27 @@ test('nginx: a large file sent with sendfile, a 404, and a reverse-proxied call'
   expectServer(spans, 'GET /api/items/{id}', { port, urlPath: '/api/items/9', status: 200 });
   // nginx's upstream connection is its own CLIENT span (an event loop: the parent is a hint).
   expectClient(spans, 'GET /items/{id}', { port: s.backend.port, urlPath: '/items/9', status: 200 });
+});
+
+test('nginx proxying to a server on a Unix socket: the call names the path, under its request', { skip }, async () => {
+  const got = await curl(s.nginx.port, ['/local/items/5', '/local/items/6']);
+  assert.deepEqual(got.map((r) => r.status), [200, 200]);
+  const { spans } = await waitForSpans(up, 'nginx', 'the requests proxied to the Unix socket', (all) =>
+    all.filter((x) => tag(x, 'span.kind') === 'client' && tag(x, 'network.transport') === 'unix').length >= 2);
+  const calls = spans.filter((x) => tag(x, 'span.kind') === 'client' && tag(x, 'network.transport') === 'unix');
+  for (const call of calls.slice(0, 2)) {
+    const all = describeSpans(spans);
+    assert.equal(call.operationName, 'GET /items/{id}', all);
+    assert.equal(tag(call, 'network.peer.address'), unixSocket, all);
+    assert.equal(tag(call, 'http.response.status_code'), 200, all);
+    assert.equal(tag(call, 'server.port'), undefined, all);
+    assert.equal(tag(call, 'network.peer.port'), undefined, all);
+    // nginx is followed per connection: the call is the child of the request it proxies.
+    const parent = spans.find((x) => x.spanID === call.references[0]?.spanID);
+    assert.ok(parent, `the call has no parent among nginx's spans:${all}`);
+    assert.equal(tag(parent, 'span.kind'), 'server', all);
+    assert.equal(tag(parent, 'url.path'), `/local${tag(call, 'url.path')}`, all);
+  }
 });
 
 test('Go net/http (built with the installed Go): SERVER spans, keep-alive, pipelining, 500', { skip }, async (t) => {

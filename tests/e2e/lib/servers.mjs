@@ -27,7 +27,8 @@ process.on('exit', () => {
 
 // Starts `command args` in `cwd` and resolves once it printed "port N" (or, with `port`, once that
 // port accepts connections: for servers that print nothing, such as nginx).
-export async function startServer(name, command, args, { cwd, env = {}, port } = {}) {
+// `ready`: a pattern of its output that says it is serving, for a server without a TCP port.
+export async function startServer(name, command, args, { cwd, env = {}, port, ready } = {}) {
   const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const server = { name, child, output: '', port: port ?? 0 };
   live.add(server);
@@ -40,6 +41,7 @@ export async function startServer(name, command, args, { cwd, env = {}, port } =
       throw Object.assign(new Error(`${name} exited: ${server.output}`), { fatal: true });
     }
     if (port) return accepts(port);
+    if (ready) return ready.test(server.output);
     const m = /port (\d+)/.exec(server.output);
     if (m) server.port = Number(m[1]);
     return server.port !== 0;
