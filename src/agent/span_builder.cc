@@ -94,7 +94,10 @@ class AttributeWriter {
 // Neither copied nor moved: server_address may point into `local` or `remote`.
 struct ConnectionEnds {
   ConnectionEnds(const TrackedExchange& t, const HostPort& authority)
-      : local(t.local.address_string()), remote(t.remote.address_string()) {
+      : local(t.local.address_string()),
+        remote(t.remote.address_string()),
+        over_unix(t.remote.is_unix()),
+        named_host(!authority.host.empty()) {
     const bool server = t.role == http1::Role::kServer;
     const SocketEndpoint& server_end = server ? t.local : t.remote;
     server_address =
@@ -108,13 +111,16 @@ struct ConnectionEnds {
   const std::string remote;
   std::string_view server_address;  // the authority's host, else the server end's address
   uint16_t server_port = 0;         // 0: none (a Unix socket)
+  const bool over_unix;             // the connection is a Unix socket's
+  const bool named_host;            // the request named its server
 };
 
 // url.full of a client span; the query string only when given (allowed). A request over a Unix
 // socket that named no host is shown as one to localhost.
-std::string full_url(std::string_view scheme, const ConnectionEnds& ends, bool over_unix,
-                     bool named_host, std::string_view path, std::string_view query) {
-  const std::string_view host = over_unix && !named_host ? "localhost" : ends.server_address;
+std::string full_url(std::string_view scheme, const ConnectionEnds& ends, std::string_view path,
+                     std::string_view query) {
+  const std::string_view host =
+      ends.over_unix && !ends.named_host ? "localhost" : ends.server_address;
   const bool v6_literal = host.find(':') != std::string_view::npos;
   std::string full = std::string(scheme) + "://";
   full += v6_literal ? "[" + std::string(host) + "]" : std::string(host);
@@ -137,7 +143,7 @@ void add_connection_attributes(AttributeWriter& attrs, const TrackedExchange& t,
                                const ConnectionEnds& ends) {
   attrs.str("server.address", ends.server_address);
   if (ends.server_port != 0) attrs.integer("server.port", ends.server_port);
-  if (t.remote.is_unix()) {
+  if (ends.over_unix) {
     attrs.str("network.transport", "unix");
     if (!ends.remote.empty()) attrs.str("network.peer.address", ends.remote);
     return;
@@ -267,8 +273,7 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   const ConnectionEnds ends(t, host);
   if (!server) {
     // url.full is required on client spans; it holds the query string only when allowed.
-    attrs.str("url.full", full_url(t.tls ? "https" : "http", ends, t.remote.is_unix(),
-                                   !host.host.empty(), path, query));
+    attrs.str("url.full", full_url(t.tls ? "https" : "http", ends, path, query));
   }
   add_connection_attributes(attrs, t, ends);
   if (std::string_view ua = req.header("user-agent"); !ua.empty()) {
@@ -374,8 +379,7 @@ core::Span& SpanBuilder::add_http2(core::SpanBatch& batch, const TrackedExchange
     attrs.str("url.scheme", scheme);
     if (ex.response.status != 0) attrs.integer("http.response.status_code", ex.response.status);
     if (!server) {
-      attrs.str("url.full", full_url(scheme, ends, t.remote.is_unix(), !authority.host.empty(),
-                                     path, {}));
+      attrs.str("url.full", full_url(scheme, ends, path, {}));
     }
     if (!ex.request.user_agent.empty()) attrs.str("user_agent.original", ex.request.user_agent);
     const uint16_t status = ex.response.status;
