@@ -343,7 +343,7 @@ static __always_inline void follow_unix_connection(const struct pending_call *ca
   struct unix_socket_key key = {.sk = call->sk, .inode = call->unix_inode};
   __u8 one = 1;
   if (bpf_map_update_elem(&unix_sockets, &key, &one, BPF_ANY)) return;
-  struct hodos_unix_connect_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+  struct hodos_unix_connection_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
   if (!event) {
     count(HODOS_COUNTER_RINGBUF_DROPS);
     return;
@@ -351,6 +351,9 @@ static __always_inline void follow_unix_connection(const struct pending_call *ca
   fill_header(&event->header, call, pid_tgid, ret, HODOS_EVENT_CONNECT);
   __builtin_memset(&event->header.tuple, 0, sizeof(event->header.tuple));
   event->header.tuple.family = HODOS_AF_UNIX;
+  event->connection = call->unix_inode;
+  event->peer_followed = 0;
+  __builtin_memset(event->pad, 0, sizeof(event->pad));
   /* call->count: connect()'s address length; the path follows sun_family. */
   __u64 length = call->count > 2 ? call->count - 2 : 0;
   if (length > HODOS_UNIX_PATH_MAX) length = HODOS_UNIX_PATH_MAX;
@@ -955,6 +958,70 @@ static __always_inline bool trace_new_listener(__u32 tgid, __u32 tid, __u32 sysc
   return true;
 }
 
+/* A connection accepted on a Unix stream listener. A traced process (`traced`) follows it from
+ * now on, whoever the client is. An untraced one is traced from now on when the client's end is
+ * followed (a traced process connected it: the server of a traced process's calls over a path,
+ * as gunicorn behind nginx), with the rule "every process listening on TCP is a source" on;
+ * else nothing happens. The ACCEPT event carries the listener's path and the client socket's
+ * inode (what the client's CONNECT event carries), so that the agent can pair the two ends.
+ * Not inlined, and with bpf_probe_read_kernel only: the sys_exit programs are near the
+ * verifier's budget, and both pairs share it. */
+__noinline int accept_unix_connection(__u64 enter_ns, __u32 syscall, int listener, long fd,
+                                      int traced) {
+  const __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u64 inode = 0;
+  struct sock *sk = tcp_sock_of_fd_or_unix((int)fd, false, UNIX_CONNECTING, &inode);
+  if (!sk || !inode) return 0;
+  struct unix_sock *server = (struct unix_sock *)sk;
+  struct sock *peer = BPF_CORE_READ(server, peer);
+  /* The client's socket is alive (it holds a file): its inode is the one its connect() saw. */
+  const __u64 peer_inode = peer ? BPF_CORE_READ(peer, sk_socket, file, f_inode, i_ino) : 0;
+  struct unix_socket_key peer_key = {.sk = (__u64)peer, .inode = peer_inode};
+  const bool peer_followed = peer_inode && bpf_map_lookup_elem(&unix_sockets, &peer_key);
+  const __u32 tgid = pid_tgid >> 32;
+  if (!traced &&
+      (!peer_followed || !trace_new_listener(tgid, (__u32)pid_tgid, syscall, listener, sk, false)))
+    return 0;
+
+  struct unix_socket_key key = {.sk = (__u64)sk, .inode = inode};
+  __u8 one = 1;
+  if (bpf_map_update_elem(&unix_sockets, &key, &one, BPF_ANY)) return 0;
+  struct hodos_unix_connection_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+  if (!event) {
+    count(HODOS_COUNTER_RINGBUF_DROPS);
+    return 0;
+  }
+  struct pending_call call = {};
+  call.enter_ns = enter_ns;
+  call.fd = (int)fd;
+  call.syscall = syscall;
+  call.direction = HODOS_DIRECTION_NONE;
+  fill_header(&event->header, &call, pid_tgid, fd, HODOS_EVENT_ACCEPT);
+  __builtin_memset(&event->header.tuple, 0, sizeof(event->header.tuple));
+  event->header.tuple.family = HODOS_AF_UNIX;
+  event->connection = peer_inode;
+  event->peer_followed = peer_followed;
+  __builtin_memset(event->pad, 0, sizeof(event->pad));
+  /* The listener's address, shared by the sockets it accepts: its length counts sun_family. */
+  struct unix_address *address = BPF_CORE_READ(server, addr);
+  __u32 length = 0;
+  if (address) {
+    const __u32 address_length = (__u32)BPF_CORE_READ(address, len);
+    length = address_length > 2 ? address_length - 2 : 0;
+    if (length > HODOS_UNIX_PATH_MAX) length = HODOS_UNIX_PATH_MAX;
+    /* The verifier must see an unsigned bound at the call. */
+    asm volatile("%[length] &= 0x7f" : [length] "+r"(length));
+    const void *path = (const void *)address + bpf_core_field_offset(struct unix_address, name) +
+                       bpf_core_field_offset(struct sockaddr_un, sun_path);
+    if (bpf_probe_read_kernel(event->path, length, path)) length = 0;
+  }
+  event->path_length = length;
+  const __u64 record = record_bytes(sizeof(*event));
+  bpf_ringbuf_submit(event, submit_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), record));
+  count(HODOS_COUNTER_EVENTS);
+  return 0;
+}
+
 /* ---- programs ----------------------------------------------------------------------------- */
 
 /* The bodies of sys_enter and sys_exit, for two pairs of programs: *_typed reads the kernel's
@@ -968,14 +1035,23 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
   __u8 *traced = bpf_map_lookup_elem(&traced_processes, &tgid);
   __u8 mode = traced ? *traced : HODOS_TRACED;
   if (!traced) {
-    /* Untraced: only a new server (listen, or accept on a listener it inherited) goes on. */
+    /* Untraced: only a new server (listen, or accept on a listener it inherited) goes on. An
+     * accept on a Unix stream listener is decided at its exit, by who connected (see
+     * accept_unix_connection): the call is followed with mode 0 (not HODOS_TRACED) till then. */
     if (syscall != HODOS_SYSCALL_LISTEN && syscall != HODOS_SYSCALL_ACCEPT &&
         syscall != HODOS_SYSCALL_ACCEPT4)
       return 0;
     int listener = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
-    struct sock *listener_sk = tcp_sock_of_fd(listener, typed);
+    __u64 listener_inode = 0;
+    struct sock *listener_sk = tcp_sock_of_fd_or_unix(
+        listener, typed,
+        syscall != HODOS_SYSCALL_LISTEN && trace_listeners ? UNIX_CONNECTING : UNIX_NONE,
+        &listener_inode);
     if (!listener_sk) return 0;
-    if (!trace_new_listener(tgid, (__u32)pid_tgid, syscall, listener, listener_sk, typed)) return 0;
+    if (listener_inode)
+      mode = 0;
+    else if (!trace_new_listener(tgid, (__u32)pid_tgid, syscall, listener, listener_sk, typed))
+      return 0;
   }
   if (syscall == HODOS_SYSCALL_LISTEN) return 0;
 
@@ -984,8 +1060,11 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
   int fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
   __u8 direction = direction_of(syscall);
   __u64 unix_inode = 0;
+  /* connect and accept: any Unix stream socket (whether to follow it is decided at the exit). */
+  const bool unix_connection = syscall == HODOS_SYSCALL_CONNECT ||
+                               syscall == HODOS_SYSCALL_ACCEPT || syscall == HODOS_SYSCALL_ACCEPT4;
   struct sock *sk = tcp_sock_of_fd_or_unix(
-      fd, typed, syscall == HODOS_SYSCALL_CONNECT ? UNIX_CONNECTING : UNIX_FOLLOWED, &unix_inode);
+      fd, typed, unix_connection ? UNIX_CONNECTING : UNIX_FOLLOWED, &unix_inode);
   if (syscall == HODOS_SYSCALL_SPLICE) {
     direction = HODOS_DIRECTION_INGRESS;
     if (!sk) {
@@ -1095,6 +1174,10 @@ static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const b
     case HODOS_SYSCALL_ACCEPT:
     case HODOS_SYSCALL_ACCEPT4: {
       if (ret < 0) return 0;
+      if (call.unix_inode) {
+        accept_unix_connection(call.enter_ns, call.syscall, call.fd, ret, call.mode & HODOS_TRACED);
+        return 0;
+      }
       struct sock *accepted = tcp_sock_of_fd((int)ret, typed);
       if (accepted)
         emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_ACCEPT, (int)ret, accepted, typed);

@@ -18,14 +18,15 @@
 #define HODOS_MAX_CAPTURED_IOVECS 32
 
 enum hodos_event_kind {
-  HODOS_EVENT_ACCEPT = 1,  /* a connection accepted by a traced process (fd = the new socket) */
+  HODOS_EVENT_ACCEPT = 1,  /* a connection accepted by a traced process (fd = the new socket); a
+                            * Unix socket's: struct hodos_unix_connection_event */
   HODOS_EVENT_CONNECT = 2, /* connect() returned (ret 0, -EINPROGRESS or an error); a Unix
-                            * socket's: struct hodos_unix_connect_event */
+                            * socket's: struct hodos_unix_connection_event */
   HODOS_EVENT_DATA = 3,    /* bytes sent or received: struct hodos_data_event */
   HODOS_EVENT_CLOSE = 4,   /* close() of a followed socket */
   /* A change the agent must know about a process (struct hodos_process_event): the kernel started
-   * tracing it (syscall LISTEN, ACCEPT/ACCEPT4 on an inherited listener, or FORK of a traced
-   * parent), a traced process ran exec (EXEC), or a traced process exited (EXIT). */
+   * tracing it (syscall LISTEN, ACCEPT/ACCEPT4 on an inherited listener or of a Unix connection
+   * a traced process made, or FORK of a traced parent), a traced process ran exec (EXEC), or a traced process exited (EXIT). */
   HODOS_EVENT_PROCESS = 5,
   /* The ids the kernel gave one HTTP/2 stream of a goroutine-context process (struct
    * hodos_stream_event): grpc-go's server read a call's headers (direction INGRESS, SERVER ids,
@@ -137,7 +138,7 @@ enum hodos_counter {
 
 /* A TCP connection as the traced process sees it. IPv4 addresses fill the first 4 bytes of the
  * address arrays (network order); IPv6 (including v4-mapped) fill all 16. Ports in host order.
- * A Unix socket has its family only (its path comes with its CONNECT event). */
+ * A Unix socket has its family only (its path comes with its CONNECT or ACCEPT event). */
 struct hodos_socket_tuple {
   __u8 local_addr[16];
   __u8 remote_addr[16];
@@ -297,13 +298,18 @@ struct hodos_data_event {
   __u8 data[HODOS_MAX_CAPTURE_BYTES];
 };
 
-/* The CONNECT event of a Unix stream socket (header.tuple.family HODOS_AF_UNIX): the address the
- * process connected to, as it passed it (`path_length` bytes of sun_path; an abstract socket's
- * starts with a zero byte). Only a connect() that succeeded is reported: from then on the socket's
+/* The CONNECT or ACCEPT event of a Unix stream socket (header.tuple.family HODOS_AF_UNIX). `path`:
+ * CONNECT, the address the process connected to, as it passed it; ACCEPT, the address the
+ * listener is bound to (`path_length` bytes of sun_path; an abstract socket's starts with a zero
+ * byte). `connection`: the inode number of the client's socket, so that both ends of one
+ * connection name it alike. Only a connect() that succeeded is reported: from then on the socket's
  * reads and writes are followed as a TCP socket's are. */
-struct hodos_unix_connect_event {
+struct hodos_unix_connection_event {
   struct hodos_event_header header;
+  __u64 connection;
   __u32 path_length;
+  __u8 peer_followed; /* ACCEPT: the client's end is followed (a traced process connected it) */
+  __u8 pad[3];
   __u8 path[HODOS_UNIX_PATH_MAX];
 };
 

@@ -750,6 +750,10 @@ void Agent::discovery_loop() {
 
 void Agent::on_socket_event(const SocketEvent& event) {
   if (event.kind != SocketEventKind::kProcess) {
+    // A server of a traced process's Unix socket stays a source; now its path is known.
+    if (event.kind == SocketEventKind::kAccept && event.unix_peer_followed) {
+      discovery_.add_unix_server(static_cast<pid_t>(event.pid), event.local.path);
+    }
     tracker_.on_event(event);
     return;
   }
@@ -763,6 +767,7 @@ void Agent::on_process_event(const SocketEvent& event) {
   const uint32_t pid = event.pid;
   if (event.syscall == SocketSyscall::kExit) {
     detach_probes(pid);
+    discovery_.forget_unix_server(static_cast<pid_t>(pid));
     std::lock_guard lock(sources_mu_);
     if (auto it = sources_.find(pid); it != sources_.end()) {
       retired_[pid] = std::move(it->second);
@@ -773,6 +778,14 @@ void Agent::on_process_event(const SocketEvent& event) {
     return;  // a process still held is settled by its discovery (which finds it gone)
   }
   // The kernel started tracing it (listen, accept, fork of a traced parent) or it ran exec.
+  if ((event.syscall == SocketSyscall::kAccept || event.syscall == SocketSyscall::kAccept4) &&
+      event.local.is_unix()) {
+    // It accepted a traced process's Unix connection: what makes it a source (the ACCEPT event
+    // right after names the path).
+    discovery_.add_unix_server(static_cast<pid_t>(pid), "");
+  } else if (event.syscall == SocketSyscall::kExec) {
+    discovery_.forget_unix_server(static_cast<pid_t>(pid));  // another program now
+  }
   bool known = false;
   {
     std::lock_guard lock(sources_mu_);

@@ -103,6 +103,10 @@ struct ConnectionTracker::Connection {
   uint64_t open_ts = 0;       // the chunk that opened it, and how long that chunk was
   uint64_t open_bytes = 0;
   std::string client_key;     // client side, once its local port is known: key in client_ends_
+  // A Unix socket's: the client socket's inode (SocketEvent::unix_connection), and on the server
+  // side whether a traced process holds the client's end.
+  uint64_t unix_connection = 0;
+  bool unix_peer_followed = false;
   // HTTP/2 (the client's first bytes were its preface): fed instead of `matcher`.
   std::unique_ptr<http2::ConnectionMatcher> h2;
   bool client_bytes_seen = false;  // the client's side has sent bytes (HTTP/2 is decided then)
@@ -187,7 +191,8 @@ ConnectionTracker::Connection* ConnectionTracker::find_or_open(const SocketEvent
   if (it == connections_.end()) return open(event, role);
   Connection& c = *it->second;
   if (!same_connection(c.local, c.remote, event.local, event.remote)) return open(event, role);
-  if (c.local.port == 0) c.local = event.local;
+  // A server's Unix socket keeps the path its accept named (its data events name none).
+  if (c.local.port == 0 && !c.local.is_unix()) c.local = event.local;
   return &c;
 }
 
@@ -210,6 +215,8 @@ ConnectionTracker::Connection* ConnectionTracker::open(const SocketEvent& event,
   c->remote = event.remote;
   c->last_ns = event.exit_ns;
   c->opened_as = role;
+  c->unix_connection = event.unix_connection;
+  c->unix_peer_followed = event.unix_peer_followed;
   c->matcher = std::make_unique<http1::ConnectionMatcher>(
       role, [this, c](http1::Exchange&& e) { on_exchange(*c, std::move(e)); }, limits_.match);
   lru_.push_front(key);
@@ -685,15 +692,9 @@ std::optional<ConnectionTracker::SpanIds> ConnectionTracker::take_stream_ids(Con
 }
 
 void ConnectionTracker::on_h2_exchange(Connection& c, http2::Exchange&& exchange) {
-  TrackedExchange t;
-  t.pid = c.key.pid;
-  t.fd = c.key.fd;
   const bool server = c.h2->role() == http2::Role::kServer;
-  t.role = server ? http1::Role::kServer : http1::Role::kClient;
-  t.local = c.local;
-  t.remote = c.remote;
+  TrackedExchange t = exchange_on(c, server ? http1::Role::kServer : http1::Role::kClient);
   t.h2 = &exchange;
-  t.tls = c.tls;
   SpanIds ids;  // outlives the sink call: t.trace_state views its string
   if (server) {
     // The ids chosen when its request was read (calls made meanwhile name them).
@@ -708,7 +709,7 @@ void ConnectionTracker::on_h2_exchange(Connection& c, http2::Exchange&& exchange
     t.parent_id = ids.parent_id;
     t.trace_state = ids.trace_state;
     if (t.parent_id.valid()) ++counters_.adopted_traceparent;
-    t.local_caller = client_ends_.contains(tuple_key(c.remote, c.local));
+    t.local_caller = has_local_caller(c);
   } else if (std::optional<SpanIds> kernel = take_stream_ids(c, exchange.stream_id)) {
     // Go: the goroutine that made the call had a context (grpc-go's NewStream).
     ids = std::move(*kernel);
@@ -742,14 +743,8 @@ void ConnectionTracker::child_of_call_ids(TrackedExchange& t, const SpanIds* ids
 }
 
 void ConnectionTracker::on_db_call(Connection& c, protocols::DbCall&& call) {
-  TrackedExchange t;
-  t.pid = c.key.pid;
-  t.fd = c.key.fd;
-  t.role = http1::Role::kClient;
-  t.local = c.local;
-  t.remote = c.remote;
+  TrackedExchange t = exchange_on(c, http1::Role::kClient);
   t.db_call = &call;
-  t.tls = c.tls;
   SpanIds stored;
   // Pipelined commands written at once share their first chunk, and so its ids' parent.
   child_of_call_ids(t, take(c.call_ids, call.start_ns, stored, /*keep=*/true));
@@ -758,14 +753,8 @@ void ConnectionTracker::on_db_call(Connection& c, protocols::DbCall&& call) {
 }
 
 void ConnectionTracker::on_exchange(Connection& c, http1::Exchange&& exchange) {
-  TrackedExchange t;
-  t.pid = c.key.pid;
-  t.fd = c.key.fd;
-  t.role = c.matcher->role();
-  t.local = c.local;
-  t.remote = c.remote;
+  TrackedExchange t = exchange_on(c, c.matcher->role());
   t.exchange = &exchange;
-  t.tls = c.tls;
   SpanIds stored;
   const bool server = t.role == http1::Role::kServer;
   const SpanIds* ids = take(server ? c.request_ids : c.call_ids, exchange.request.start_ns, stored);
@@ -782,9 +771,26 @@ void ConnectionTracker::on_exchange(Connection& c, http1::Exchange&& exchange) {
     if (server && t.parent_id.valid()) ++counters_.adopted_traceparent;
     if (!server && t.parent_id.valid()) ++counters_.children;
   }
-  if (server) t.local_caller = client_ends_.contains(tuple_key(c.remote, c.local));
+  if (server) t.local_caller = has_local_caller(c);
   ++counters_.exchanges;
   sink_(t);
+}
+
+TrackedExchange ConnectionTracker::exchange_on(const Connection& c, http1::Role role) {
+  TrackedExchange t;
+  t.pid = c.key.pid;
+  t.fd = c.key.fd;
+  t.role = role;
+  t.local = c.local;
+  t.remote = c.remote;
+  t.tls = c.tls;
+  t.unix_connection = c.unix_connection;
+  return t;
+}
+
+bool ConnectionTracker::has_local_caller(const Connection& c) const {
+  if (c.local.is_unix()) return c.unix_peer_followed;
+  return client_ends_.contains(tuple_key(c.remote, c.local));
 }
 
 void ConnectionTracker::evict_idle(uint64_t now_ns) {

@@ -55,6 +55,9 @@ struct TrackedExchange {
   // Server exchanges: whether a traced client connection is the other end of this one (the
   // client connects, and writes its request, before the server can answer it).
   bool local_caller = false;
+  // Over a Unix socket: the client socket's inode, the same at both ends (the stitch stage pairs
+  // the two spans of one connection by it); 0 otherwise.
+  uint64_t unix_connection = 0;
 };
 
 struct ConnectionTrackerLimits {
@@ -179,6 +182,10 @@ class ConnectionTracker {
   void on_exchange(Connection& c, protocols::http1::Exchange&& exchange);
   // Until decided, whether `event` shows a database protocol; then its matcher takes over.
   void detect_protocol(Connection& c, const SocketEvent& event, bool ingress);
+  // An exchange of `c` in `role`, with the connection's ends filled in.
+  static TrackedExchange exchange_on(const Connection& c, protocols::http1::Role role);
+  // Server side: whether a traced process on this host holds the client's end of `c`.
+  bool has_local_caller(const Connection& c) const;
   void on_db_call(Connection& c, protocols::DbCall&& call);
   // A call that is not HTTP/1.x (database, HTTP/2 stream): the child of the request its writing
   // thread served (`ids`, stored when it was written), else a new root.

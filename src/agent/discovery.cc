@@ -103,6 +103,17 @@ DiscoveryResult Discovery::scan_pids(const std::vector<pid_t>& pids) {
   return result;
 }
 
+void Discovery::add_unix_server(pid_t pid, std::string path) {
+  std::lock_guard lock(unix_servers_mu_);
+  std::string& known = unix_servers_[pid];
+  if (!path.empty()) known = std::move(path);
+}
+
+void Discovery::forget_unix_server(pid_t pid) {
+  std::lock_guard lock(unix_servers_mu_);
+  unix_servers_.erase(pid);
+}
+
 void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>& listen_tables,
                         const SourceOverrides& overrides, DiscoveryResult& result) {
   ++result.stats.listed;
@@ -130,8 +141,16 @@ void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>&
   ServiceName service = service_name(*process, runtime);
 
   std::string selected_by;
+  std::optional<std::string> unix_path;
+  {
+    std::lock_guard lock(unix_servers_mu_);
+    if (auto it = unix_servers_.find(pid); it != unix_servers_.end()) unix_path = it->second;
+  }
   if (rules_.listening_processes && !process->listening.empty()) {
     selected_by = "listens on TCP port " + std::to_string(process->listening.front().port);
+  } else if (rules_.listening_processes && unix_path) {
+    selected_by = unix_path->empty() ? "serves a traced process on a Unix socket"
+                                     : "serves a traced process on Unix socket " + *unix_path;
   } else {
     for (size_t i = 0; i < rules_.include.size(); ++i) {
       if (rules_.include[i].matches(*process, service.name)) {

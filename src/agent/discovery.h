@@ -1,6 +1,7 @@
 // Which processes on the host are sources of spans. A scan of /proc reads every process, skips
 // kernel threads and Hodos's own processes, and keeps those the rules select: by default every
-// process listening on TCP, plus include rules, minus exclude rules. Each source comes with its
+// process listening on TCP (and every server of a traced process's Unix socket connection), plus
+// include rules, minus exclude rules. Each source comes with its
 // runtime, service name, resource and whether it is traced, and if not, why: an OpenTelemetry SDK
 // already exports its spans, an exclude rule, or a run-time `hodos sources disable`. Run-time
 // renames (the source registry) are applied to the service name and resource here.
@@ -122,6 +123,13 @@ class Discovery {
   const SourceRules& rules() const { return rules_; }
   void set_rules(SourceRules rules) { rules_ = std::move(rules); }
 
+  // A process the kernel started tracing because it accepted a Unix socket connection a traced
+  // process made (a server that listens only on a path, as gunicorn behind nginx): selected while
+  // `listening_processes` is on, until forget_unix_server (its exit). `path`: its listener's, when
+  // known (a later call fills it in). Safe while another thread scans.
+  void add_unix_server(pid_t pid, std::string path);
+  void forget_unix_server(pid_t pid);
+
   // Replaces the run-time overrides (safe while another thread scans); scans that start from now
   // on apply them and report the returned version in DiscoveryResult::overrides_version.
   uint64_t set_overrides(SourceOverrides overrides);
@@ -141,6 +149,8 @@ class Discovery {
   uint64_t overrides_version_ = 0;
   std::optional<FileId> self_exe_;
   ExecutableStringsCache executable_strings_;
+  mutable std::mutex unix_servers_mu_;
+  std::unordered_map<pid_t, std::string> unix_servers_;  // pid -> its listener's path
 };
 
 }  // namespace hodos::agent

@@ -160,13 +160,19 @@ std::optional<SocketEvent> decode_socket_event(const void* record, size_t size) 
         event.ids.kind != expected || event.stream_id == 0) {
       return std::nullopt;
     }
-  } else if (event.kind == SocketEventKind::kConnect && event.remote.is_unix()) {
-    if (size < sizeof(hodos_unix_connect_event)) return std::nullopt;
-    hodos_unix_connect_event unix_connect;
-    std::memcpy(&unix_connect, record, sizeof(unix_connect));
-    if (unix_connect.path_length > sizeof(unix_connect.path)) return std::nullopt;
-    event.remote.path = unix_socket_name(std::string_view(
-        reinterpret_cast<const char*>(unix_connect.path), unix_connect.path_length));
+  } else if ((event.kind == SocketEventKind::kConnect ||
+              event.kind == SocketEventKind::kAccept) &&
+             event.remote.is_unix()) {
+    if (size < sizeof(hodos_unix_connection_event)) return std::nullopt;
+    hodos_unix_connection_event unix_event;
+    std::memcpy(&unix_event, record, sizeof(unix_event));
+    if (unix_event.path_length > sizeof(unix_event.path)) return std::nullopt;
+    // A client names the server it connected to; a server, the path it listens on.
+    SocketEndpoint& named = event.kind == SocketEventKind::kConnect ? event.remote : event.local;
+    named.path = unix_socket_name(std::string_view(reinterpret_cast<const char*>(unix_event.path),
+                                                   unix_event.path_length));
+    event.unix_connection = unix_event.connection;
+    event.unix_peer_followed = unix_event.peer_followed != 0;
   } else if (event.kind == SocketEventKind::kProcess) {
     if (size < sizeof(hodos_process_event)) return std::nullopt;
     const char* comm = static_cast<const char*>(record) + offsetof(hodos_process_event, comm);

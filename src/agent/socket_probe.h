@@ -76,8 +76,9 @@ struct SocketEndpoint {
   uint16_t family = 0;                // AF_INET, AF_INET6 or AF_UNIX
   std::array<uint8_t, 16> address{};  // network order; IPv4 in the first 4 bytes
   uint16_t port = 0;
-  // AF_UNIX, the end a process connected to: the socket's path, "@name" for an abstract one
-  // (empty when the kernel could not read it).
+  // AF_UNIX, the server's end (the path a client connected to, or a server's listener is bound
+  // to): the socket's path, "@name" for an abstract one (empty when the kernel could not read it,
+  // and for the client's end).
   std::string path;
   bool is_unix() const { return family == HODOS_AF_UNIX; }
   // "127.0.0.1", "::ffff:10.0.0.1"; a Unix socket's path
@@ -112,7 +113,8 @@ struct KernelSpanIds {
 // during the callback that receives it.
 //
 // kProcess events: `syscall` says what happened. kListen, kAccept/kAccept4 (a listener the process
-// inherited) and kFork (`result` = the traced parent's pid): the kernel started tracing `pid`.
+// inherited, or a Unix connection a traced process made: then local.is_unix()) and kFork
+// (`result` = the traced parent's pid): the kernel started tracing `pid`.
 // kExec: a traced process ran exec. kExit: a traced process exited and left the filter.
 struct SocketEvent {
   SocketEventKind kind = SocketEventKind::kData;
@@ -137,6 +139,10 @@ struct SocketEvent {
   std::string_view comm;  // kProcess: the task's name (the kernel's comm, at most 15 bytes)
   KernelSpanIds ids;      // kData, kStream
   uint32_t stream_id = 0;  // kStream only
+  // kConnect/kAccept of a Unix socket: the client socket's inode, the same at both ends of the
+  // connection; for kAccept, whether the client's end is followed (a traced process made it).
+  uint64_t unix_connection = 0;
+  bool unix_peer_followed = false;
 };
 
 // Decodes one ring buffer record; nullopt when it is malformed (short, unknown kind, a length

@@ -137,8 +137,8 @@ std::string full_url(std::string_view scheme, const ConnectionEnds& ends, std::s
 
 // server.*, client.address (a server's span) and network.* of the connection. The peer and the
 // local end name the connection, which is how the stitch processor pairs a client span with the
-// server span on the other end. A Unix socket has a path and no ports (network.transport=unix),
-// and nothing to stitch by.
+// server span on the other end. A Unix socket has a path and no ports (network.transport=unix):
+// its ends are paired by Span::unix_connection instead.
 void add_connection_attributes(AttributeWriter& attrs, const TrackedExchange& t,
                                const ConnectionEnds& ends) {
   attrs.str("server.address", ends.server_address);
@@ -232,6 +232,7 @@ core::Span SpanBuilder::start_span(core::Arena& arena, const TrackedExchange& t,
   span.end_time_unix_nano = clock_.to_unix_ns(std::max(end_ns, start_ns));
   span.resource = resource;
   span.scope = scope;
+  span.unix_connection = t.unix_connection;
   return span;
 }
 

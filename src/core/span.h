@@ -91,6 +91,11 @@ struct Span {
   // for other protocols). Both ends of a connection number a stream alike, so with the connection
   // it names one exchange: the stitch stage pairs multiplexed calls exactly.
   uint32_t stream_id = 0;
+  // In-process hint from the agent, never encoded or stored: a call over a Unix socket has no
+  // addresses to pair its ends by, so both ends carry the client socket's inode number (0 for
+  // other connections). Only the agent's own stitch stage sees it: a Unix socket's two ends are
+  // always on one host.
+  uint64_t unix_connection = 0;
 
   bool is_root() const { return !parent_span_id.valid(); }
   uint64_t duration_ns() const {

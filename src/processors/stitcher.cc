@@ -30,21 +30,29 @@ bool append_endpoint(std::string& out, const core::Span& s, std::string_view add
   return append_value(out, core::find_attribute(s.attributes, port_key));
 }
 
-// The connection as "client end>server end": the same string from both of its ends; for an
-// HTTP/2 exchange, "#stream" after it (streams of one connection overlap in time). Built for every
+// The connection as "client end>server end" ("unix:<inode>" for a Unix socket's): the same string
+// from both of its ends; for an HTTP/2 exchange, "#stream" after it (streams of one connection overlap in time). Built for every
 // span the agent sends, so in one buffer, without formatting.
 std::string connection_key(const core::Span& s) {
   const bool client = s.kind == core::SpanKind::kClient;
   std::string key;
   key.reserve(64);
-  if (!append_endpoint(key, s, client ? "network.local.address" : "network.peer.address",
-                       client ? "network.local.port" : "network.peer.port")) {
-    return {};
-  }
-  key += '>';
-  if (!append_endpoint(key, s, client ? "network.peer.address" : "network.local.address",
-                       client ? "network.peer.port" : "network.local.port")) {
-    return {};
+  if (s.unix_connection != 0) {
+    // A Unix socket's ends have no addresses: both carry the client socket's inode.
+    char text[24];
+    auto [end, ec] = std::to_chars(text, text + sizeof(text), s.unix_connection);
+    key = "unix:";
+    key.append(text, end);
+  } else {
+    if (!append_endpoint(key, s, client ? "network.local.address" : "network.peer.address",
+                         client ? "network.local.port" : "network.peer.port")) {
+      return {};
+    }
+    key += '>';
+    if (!append_endpoint(key, s, client ? "network.peer.address" : "network.local.address",
+                         client ? "network.peer.port" : "network.local.port")) {
+      return {};
+    }
   }
   if (s.stream_id != 0) {
     char text[16];

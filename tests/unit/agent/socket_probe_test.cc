@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
@@ -813,19 +814,23 @@ TEST(DecodeSocketEventTest, RejectsUnknownKindsAndOverlongLengths) {
 // A Unix connect event carries the address the process passed: a path stops at its zero byte, an
 // abstract name keeps all its bytes after the leading zero.
 TEST(DecodeSocketEventTest, DecodesAUnixConnectRecord) {
-  hodos_unix_connect_event event = {};
+  hodos_unix_connection_event event = {};
   event.header.kind = HODOS_EVENT_CONNECT;
   event.header.syscall = HODOS_SYSCALL_CONNECT;
   event.header.tuple.family = HODOS_AF_UNIX;
   const std::string path = "/run/postgresql/.s.PGSQL.5432";
   std::memcpy(event.path, path.data(), path.size());
   event.path_length = HODOS_UNIX_PATH_MAX;  // sizeof(sockaddr_un) passed: zeros after the path
+  event.connection = 424242;
   std::optional<SocketEvent> decoded = decode_socket_event(&event, sizeof(event));
   ASSERT_TRUE(decoded.has_value());
   EXPECT_EQ(decoded->kind, SocketEventKind::kConnect);
   EXPECT_TRUE(decoded->remote.is_unix());
   EXPECT_EQ(decoded->remote.path, path);
   EXPECT_EQ(decoded->remote.address_string(), path);
+  EXPECT_EQ(decoded->local.path, "");
+  EXPECT_EQ(decoded->unix_connection, 424242u);
+  EXPECT_FALSE(decoded->unix_peer_followed);
 
   std::memcpy(event.path, "\0db\0x", 5);
   event.path_length = 5;
@@ -844,10 +849,44 @@ TEST(DecodeSocketEventTest, DecodesAUnixConnectRecord) {
   EXPECT_FALSE(decode_socket_event(&event, sizeof(event) - 1).has_value());
 }
 
+// A Unix accept event names the listener's path as the server's (local) end, the client socket's
+// inode, and whether a traced process holds the client's end.
+TEST(DecodeSocketEventTest, DecodesAUnixAcceptRecord) {
+  hodos_unix_connection_event event = {};
+  event.header.kind = HODOS_EVENT_ACCEPT;
+  event.header.syscall = HODOS_SYSCALL_ACCEPT4;
+  event.header.fd = 9;
+  event.header.ret = 9;
+  event.header.tuple.family = HODOS_AF_UNIX;
+  const std::string path = "/run/app.sock";
+  std::memcpy(event.path, path.data(), path.size() + 1);
+  event.path_length = static_cast<uint32_t>(path.size() + 1);
+  event.connection = 77;
+  event.peer_followed = 1;
+  std::optional<SocketEvent> decoded = decode_socket_event(&event, sizeof(event));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->kind, SocketEventKind::kAccept);
+  EXPECT_TRUE(decoded->local.is_unix());
+  EXPECT_EQ(decoded->local.path, path);
+  EXPECT_EQ(decoded->remote.path, "");
+  EXPECT_EQ(decoded->unix_connection, 77u);
+  EXPECT_TRUE(decoded->unix_peer_followed);
+  event.path_length = HODOS_UNIX_PATH_MAX + 1;
+  EXPECT_FALSE(decode_socket_event(&event, sizeof(event)).has_value());
+  event.path_length = 5;
+  EXPECT_FALSE(decode_socket_event(&event, sizeof(event) - 1).has_value());
+  // A TCP accept is a header alone.
+  event.header.tuple.family = HODOS_AF_INET;
+  decoded = decode_socket_event(&event, sizeof(event.header));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->unix_connection, 0u);
+}
+
 // A Unix stream socket the process connects is followed from its connect(), which names the
-// path; the other Unix sockets a process holds are not: the server's accepted end, socket pairs,
-// datagram sockets, and a connect() that failed.
-TEST_P(SocketProbeTest, FollowsTheUnixStreamSocketsItConnects) {
+// path, and one it accepts from its accept(), which names the listener's path and the client
+// socket's inode; the other Unix sockets a process holds are not: socket pairs, datagram sockets,
+// and a connect() that failed.
+TEST_P(SocketProbeTest, FollowsTheUnixStreamSocketsItConnectsAndAccepts) {
   const std::string path =
       (std::filesystem::temp_directory_path() / ("hodos-probe-" + std::to_string(getpid()) + ".sock"))
           .string();
@@ -905,19 +944,32 @@ TEST_P(SocketProbeTest, FollowsTheUnixStreamSocketsItConnects) {
 
   const int client_fd = client.get();
   const int second_fd = second.get();
+  const int server_fd = server.get();
+  struct stat client_stat = {};
+  ASSERT_EQ(fstat(client_fd, &client_stat), 0);
+  const uint64_t client_inode = client_stat.st_ino;
   client.reset();
   second.reset();
   server.reset();
   ::unlink(path.c_str());
 
   std::vector<CapturedEvent> events = of_pid(drain(), getpid());
-  ASSERT_EQ(events.size(), 7u);
+  ASSERT_EQ(events.size(), 11u);
   const SocketEvent& connected = events[0].event;
   EXPECT_EQ(connected.kind, SocketEventKind::kConnect);
   EXPECT_EQ(connected.fd, client_fd);
   EXPECT_EQ(connected.result, 0);
   EXPECT_TRUE(connected.remote.is_unix());
   EXPECT_EQ(connected.remote.path, path);
+  EXPECT_EQ(connected.unix_connection, client_inode);
+  const SocketEvent& accepted = events[1].event;
+  EXPECT_EQ(accepted.kind, SocketEventKind::kAccept);
+  EXPECT_EQ(accepted.fd, server_fd);
+  EXPECT_TRUE(accepted.local.is_unix());
+  EXPECT_EQ(accepted.local.path, path);
+  EXPECT_EQ(accepted.remote.path, "");
+  EXPECT_EQ(accepted.unix_connection, client_inode) << "both ends name the client's socket";
+  EXPECT_TRUE(accepted.unix_peer_followed);
   const CapturedEvent* sent = last_data_on(events, client_fd, Direction::kEgress);
   ASSERT_NE(sent, nullptr);
   EXPECT_EQ(sent->data, "PING\r\n");
@@ -927,14 +979,22 @@ TEST_P(SocketProbeTest, FollowsTheUnixStreamSocketsItConnects) {
   const CapturedEvent* answer = last_read_on(events, client_fd);
   ASSERT_NE(answer, nullptr);
   EXPECT_EQ(answer->data, "+PONG\r\n");
-  EXPECT_EQ(events[3].event.kind, SocketEventKind::kConnect);
-  EXPECT_EQ(events[3].event.remote.path, "@" + abstract);
-  EXPECT_EQ(events[4].event.fd, second_fd);
-  EXPECT_EQ(events[4].data, "hello");
-  EXPECT_EQ(events[5].event.kind, SocketEventKind::kClose);
-  EXPECT_EQ(events[5].event.fd, client_fd);
-  EXPECT_EQ(events[6].event.kind, SocketEventKind::kClose);
-  EXPECT_EQ(events[6].event.fd, second_fd);
+  const CapturedEvent* request = last_read_on(events, server_fd);
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->data, "PING\r\n");
+  const CapturedEvent* reply = last_data_on(events, server_fd, Direction::kEgress);
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ(reply->data, "+PONG\r\n");
+  EXPECT_EQ(events[6].event.kind, SocketEventKind::kConnect);
+  EXPECT_EQ(events[6].event.remote.path, "@" + abstract);
+  EXPECT_EQ(events[7].event.fd, second_fd);
+  EXPECT_EQ(events[7].data, "hello");
+  EXPECT_EQ(events[8].event.kind, SocketEventKind::kClose);
+  EXPECT_EQ(events[8].event.fd, client_fd);
+  EXPECT_EQ(events[9].event.kind, SocketEventKind::kClose);
+  EXPECT_EQ(events[9].event.fd, second_fd);
+  EXPECT_EQ(events[10].event.kind, SocketEventKind::kClose);
+  EXPECT_EQ(events[10].event.fd, server_fd);
 
   // Closed: a new socket of the same number is not followed until it is connected.
   UniqueFd again(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -944,6 +1004,73 @@ TEST_P(SocketProbeTest, FollowsTheUnixStreamSocketsItConnects) {
   write_all(again_a.get(), "later");
   ASSERT_EQ(read_exactly(again_b.get(), 5), "later");
   EXPECT_TRUE(of_pid(drain(), getpid()).empty());
+}
+
+// An untraced process that accepts a Unix connection is traced from that accept when a traced
+// process made the connection (the server of its calls over a path), with the listener rule on;
+// a connection from an untraced client leaves it alone.
+TEST_P(SocketProbeTest, AcceptOfATracedProcessesUnixConnectionStartsTracing) {
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  probe_->untrace_process(self);
+  probe_->set_trace_listeners(true);
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("hodos-serve-" + std::to_string(getpid()) + ".sock"))
+          .string();
+  ::unlink(path.c_str());
+  sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&address), length), 0)
+      << strerror(errno);
+  ASSERT_EQ(listen(listener.get(), 4), 0);
+  const int listener_fd = listener.get();
+  // Answers two connections, each "ping" with "pong".
+  ChildProcess child([listener_fd](int) {
+    for (int i = 0; i < 2; ++i) {
+      int conn = accept4(listener_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      char buf[4];
+      if (conn < 0 || read(conn, buf, 4) != 4) return 5;
+      if (write(conn, "pong", 4) != 4) return 6;
+      close(conn);
+    }
+    return 0;
+  });
+  auto ping_over_unix = [&](uint64_t* inode) {
+    UniqueFd c(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(connect(c.get(), reinterpret_cast<sockaddr*>(&address), length), 0);
+    struct stat st = {};
+    ASSERT_EQ(fstat(c.get(), &st), 0);
+    *inode = st.st_ino;
+    write_all(c.get(), "ping");
+    EXPECT_EQ(read_exactly(c.get(), 4), "pong");  // the child accepted it
+  };
+  uint64_t untraced_inode = 0;
+  ping_over_unix(&untraced_inode);
+  EXPECT_FALSE(probe_->is_traced(static_cast<uint32_t>(child.pid())));
+  probe_->trace_process(self, TraceMode::kDefault);
+  uint64_t traced_inode = 0;
+  ping_over_unix(&traced_inode);
+  EXPECT_TRUE(probe_->is_traced(static_cast<uint32_t>(child.pid())));
+  ASSERT_EQ(child.wait(), 0);
+  ::unlink(path.c_str());
+
+  std::vector<CapturedEvent> events = of_pid(drain(), child.pid());
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_EQ(events[0].event.kind, SocketEventKind::kProcess);
+  EXPECT_EQ(events[0].event.syscall, SocketSyscall::kAccept4);
+  EXPECT_TRUE(events[0].event.local.is_unix());
+  const SocketEvent& accepted = events[1].event;
+  EXPECT_EQ(accepted.kind, SocketEventKind::kAccept);
+  EXPECT_EQ(accepted.local.path, path);
+  EXPECT_EQ(accepted.unix_connection, traced_inode);
+  EXPECT_NE(accepted.unix_connection, untraced_inode);
+  EXPECT_TRUE(accepted.unix_peer_followed);
+  EXPECT_EQ(events[2].event.kind, SocketEventKind::kData);
+  EXPECT_EQ(events[2].data, "ping");
+  EXPECT_EQ(events[3].event.kind, SocketEventKind::kData);
+  EXPECT_EQ(events[3].data, "pong");
 }
 
 // An IPv4 event fills 4 of the 16 address bytes: the other 12 are zero, also right after an IPv6

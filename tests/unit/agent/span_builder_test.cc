@@ -374,6 +374,51 @@ TEST_F(SpanBuilderTest, UnixSocketCallsNameThePathAndNoPorts) {
   EXPECT_EQ(str(ping, "network.local.port"), "<absent>");
 }
 
+// The server's end of a Unix socket: its span names the path it listens on, and carries, as the
+// client's span does, the client socket's inode, which is how the stitch stage pairs them.
+TEST_F(SpanBuilderTest, BothEndsOfAUnixSocketNameThePathAndTheConnection) {
+  const SocketEndpoint unnamed = testing::unix_socket();
+  SocketEvent connected = app_.connect(7, 10, unnamed, testing::unix_socket("/run/app.sock"));
+  connected.unix_connection = 4242;
+  tracker_.on_event(connected);
+  testing::EventSource server(9);
+  SocketEvent accepted = server.accept(3, 6, testing::unix_socket("/run/app.sock"), unnamed);
+  accepted.unix_connection = 4242;
+  accepted.unix_peer_followed = true;
+  tracker_.on_event(accepted);
+  tracker_.on_event(app_.write(7, 10, unnamed, unnamed, "GET /items HTTP/1.1\r\nHost: app\r\n\r\n"));
+  tracker_.on_event(server.read(3, 6, unnamed, unnamed, "GET /items HTTP/1.1\r\nHost: app\r\n\r\n"));
+  tracker_.on_event(server.write(3, 6, unnamed, unnamed, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+  tracker_.on_event(app_.read(7, 10, unnamed, unnamed, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+  ASSERT_EQ(batch_.size(), 2u);
+
+  const core::Span& served = batch_.spans().at(0);
+  EXPECT_EQ(served.kind, core::SpanKind::kServer);
+  EXPECT_EQ(str(served, "server.address"), "app");
+  EXPECT_EQ(str(served, "network.transport"), "unix");
+  EXPECT_EQ(served.unix_connection, 4242u);
+  EXPECT_EQ(served.local_caller, 1) << "a traced process holds the client's end";
+  for (std::string_view absent : {"server.port", "client.address", "network.peer.address",
+                                  "network.peer.port", "network.local.port"}) {
+    EXPECT_EQ(str(served, absent), "<absent>") << absent;
+  }
+  const core::Span& call = batch_.spans().at(1);
+  EXPECT_EQ(call.kind, core::SpanKind::kClient);
+  EXPECT_EQ(call.unix_connection, 4242u);
+  EXPECT_EQ(str(call, "network.peer.address"), "/run/app.sock");
+
+  // No Host: the path names the server. A client no traced process holds gives no caller hint.
+  SocketEvent other = server.accept(3, 7, testing::unix_socket("/run/app.sock"), unnamed);
+  other.unix_connection = 5151;
+  tracker_.on_event(other);
+  tracker_.on_event(server.read(3, 7, unnamed, unnamed, "GET /ping HTTP/1.0\r\n\r\n"));
+  tracker_.on_event(server.write(3, 7, unnamed, unnamed, "HTTP/1.0 204 No Content\r\n\r\n"));
+  ASSERT_EQ(batch_.size(), 3u);
+  const core::Span& ping = batch_.spans().at(2);
+  EXPECT_EQ(str(ping, "server.address"), "/run/app.sock");
+  EXPECT_EQ(ping.local_caller, 2);
+}
+
 TEST(DbSpanNameTest, OperationAndCollectionAsFarAsKnown) {
   protocols::DbCall call;
   call.system = "postgresql";

@@ -133,6 +133,32 @@ TEST(Stitcher, MultiplexedHttp2StreamsArePairedByStreamNotByTime) {
   EXPECT_EQ(st.stats().ambiguous, 0u);
 }
 
+// Calls over Unix sockets have no addresses: the agent gives both ends the client socket's inode
+// (core::Span::unix_connection), and two connections at once are told apart by it alone.
+TEST(Stitcher, UnixSocketCallsArePairedByTheirConnection) {
+  Stitcher st({});
+  Clock::time_point t0{};
+  auto over = [](core::SpanBatch b, std::map<uint8_t, uint64_t> connections) {
+    for (core::Span& s : b.spans()) s.unix_connection = connections[s.span_id.bytes[7]];
+    return b;
+  };
+  // Two requests served at once over two connections to one path: time alone cannot pair them.
+  st.add(over(batch_of({{3, 30, 0, kServer, 2, 8, "", ""}, {4, 40, 0, kServer, 3, 9, "", ""}}),
+              {{30, 7002}, {40, 7001}}),
+         t0);
+  st.add(over(batch_of({{1, 10, 0, kClient, 0, 10, "", ""}, {2, 20, 0, kClient, 1, 11, "", ""}}),
+              {{10, 7001}, {20, 7002}}),
+         t0 + 100ms);
+  auto spans = released(st.release(t0 + 3s));
+  ASSERT_EQ(spans.size(), 4u);
+  EXPECT_EQ(spans[40].parent, 10);
+  EXPECT_EQ(spans[40].trace, 1);
+  EXPECT_EQ(spans[30].parent, 20);
+  EXPECT_EQ(spans[30].trace, 2);
+  EXPECT_EQ(st.stats().stitched, 2u);
+  EXPECT_EQ(st.stats().ambiguous, 0u);
+}
+
 TEST(Stitcher, ChainsOfThreeEndInTheFirstTrace) {
   Stitcher st({});
   Clock::time_point t0{};
