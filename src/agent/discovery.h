@@ -41,7 +41,8 @@ struct SourceMatch {
 };
 
 struct SourceRules {
-  bool listening_processes = true;   // every process listening on TCP is a source
+  // Every process listening on TCP is a source, and every server of a traced process's Unix socket.
+  bool listening_processes = true;
   std::vector<SourceMatch> include;  // also sources, listening or not
   std::vector<SourceMatch> exclude;  // never sources; exclude wins over include
   // Processes whose OpenTelemetry SDK exports their spans are listed but not traced, so their

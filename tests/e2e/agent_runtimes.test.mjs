@@ -201,7 +201,7 @@ before(async () => {
   if (go.bin) starts.go = () => startServer('go', go.bin, [www], { cwd: tmp.dir });
   await Promise.all(Object.entries(starts).map(async ([name, start]) => { s[name] = await start(); }));
   await waitUntilTraced(up, ...Object.values(s).map((server) => server.child.pid));
-  // nginx's /local/ upstream: a server on a Unix socket (not a source: it listens on no TCP port).
+  // nginx's /local/ upstream: a server on a Unix socket (a source once nginx's call reaches it).
   unixSocket = path.join(nginxPrefix, 'app.sock');
   s.unix = await startServer('unix http server', 'python3', ['-u', path.join(APPS, 'unix_http_server.py'), unixSocket],
                              { cwd: tmp.dir, ready: /^serving /m });
@@ -340,12 +340,16 @@ test('nginx: a large file sent with sendfile, a 404, and a reverse-proxied call'
   expectClient(spans, 'GET /items/{id}', { port: s.backend.port, urlPath: '/items/9', status: 200 });
 });
 
-test('nginx proxying to a server on a Unix socket: the call names the path, under its request', { skip }, async () => {
+test('nginx proxying to a server on a Unix socket: the call names the path, the server joins its trace', { skip }, async () => {
   const got = await curl(s.nginx.port, ['/local/items/5', '/local/items/6']);
   assert.deepEqual(got.map((r) => r.status), [200, 200]);
-  const { spans } = await waitForSpans(up, 'nginx', 'the requests proxied to the Unix socket', (all) =>
-    all.filter((x) => tag(x, 'span.kind') === 'client' && tag(x, 'network.transport') === 'unix').length >= 2);
-  const calls = spans.filter((x) => tag(x, 'span.kind') === 'client' && tag(x, 'network.transport') === 'unix');
+  const unixPid = s.unix.child.pid;
+  const isCall = (x) => tag(x, 'span.kind') === 'client' && tag(x, 'network.transport') === 'unix';
+  const isServed = (x) => tag(x, 'span.kind') === 'server' && x.process.tags.some((t) => t.key === 'process.pid' && t.value === unixPid);
+  // The server's spans join nginx's traces once the stitch stage paired them.
+  const { spans } = await waitForSpans(up, 'nginx', 'the requests proxied to the Unix socket, with their server spans', (all) =>
+    all.filter(isCall).length >= 2 && all.filter(isServed).length >= 2);
+  const calls = spans.filter(isCall);
   for (const call of calls.slice(0, 2)) {
     const all = describeSpans(spans);
     assert.equal(call.operationName, 'GET /items/{id}', all);
@@ -358,7 +362,20 @@ test('nginx proxying to a server on a Unix socket: the call names the path, unde
     assert.ok(parent, `the call has no parent among nginx's spans:${all}`);
     assert.equal(tag(parent, 'span.kind'), 'server', all);
     assert.equal(tag(parent, 'url.path'), `/local${tag(call, 'url.path')}`, all);
+    // The server on the path became a source when nginx's connection reached it (it listens on no
+    // TCP port); its span is the child of nginx's call, in nginx's trace, paired by the socket.
+    const served = spans.find((x) => isServed(x) && x.references[0]?.spanID === call.spanID);
+    assert.ok(served, `no server span of pid ${unixPid} under the call ${call.spanID}:${all}`);
+    assert.equal(served.traceID, call.traceID, all);
+    assert.equal(tag(served, 'url.path'), tag(call, 'url.path'), all);
+    assert.equal(tag(served, 'network.transport'), 'unix', all);
+    assert.equal(tag(served, 'http.response.status_code'), 200, all);
+    assert.equal(tag(served, 'client.address'), undefined, all);
+    assert.equal(tag(served, 'server.port'), undefined, all);
   }
+  const listed = (await up.json('/api/v1/sources')).sources.find((x) => x.pid === unixPid);
+  assert.ok(listed?.traced, JSON.stringify(listed));
+  assert.equal(listed.selected_by, `serves a traced process on Unix socket ${unixSocket}`);
 });
 
 test('Go net/http (built with the installed Go): SERVER spans, keep-alive, pipelining, 500', { skip }, async (t) => {
