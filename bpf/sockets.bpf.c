@@ -1088,6 +1088,13 @@ static __always_inline int sys_enter_body(struct pt_regs *regs, long nr, const b
   call.direction = direction;
   call.mode = mode;
   call.unix_inode = unix_inode;
+  if (syscall == HODOS_SYSCALL_CONNECT && unix_inode) {
+    /* Followed from the entry: the server may accept (and its accept_unix_connection look the
+     * client up) before this connect()'s exit runs. A failed connect is removed at its exit. */
+    struct unix_socket_key key = {.sk = (__u64)sk, .inode = unix_inode};
+    __u8 one = 1;
+    bpf_map_update_elem(&unix_sockets, &key, &one, BPF_ANY);
+  }
   if (syscall == HODOS_SYSCALL_CLOSE) read_socket_tuple(sk, &call.tuple, typed);
   if ((mode & HODOS_TRACED_GOROUTINE_CONTEXT) && syscall != HODOS_SYSCALL_ACCEPT &&
       syscall != HODOS_SYSCALL_ACCEPT4 && syscall != HODOS_SYSCALL_CONNECT) {
@@ -1186,8 +1193,13 @@ static __always_inline int sys_exit_body(struct pt_regs *regs, long ret, const b
     case HODOS_SYSCALL_CONNECT:
       if (call.unix_inode) {
         /* A Unix connect() completes at once (or fails with EAGAIN when the listener's backlog
-         * is full): only a connected socket is followed. */
-        if (ret == 0) follow_unix_connection(&call, pid_tgid, ret);
+         * is full): only a connected socket stays followed. */
+        if (ret == 0) {
+          follow_unix_connection(&call, pid_tgid, ret);
+        } else {
+          struct unix_socket_key key = {.sk = call.sk, .inode = call.unix_inode};
+          bpf_map_delete_elem(&unix_sockets, &key);
+        }
         return 0;
       }
       emit_connection_event(&call, pid_tgid, ret, HODOS_EVENT_CONNECT, call.fd,

@@ -882,23 +882,45 @@ TEST(DecodeSocketEventTest, DecodesAUnixAcceptRecord) {
   EXPECT_EQ(decoded->unix_connection, 0u);
 }
 
+// A Unix stream listener on a path in the temporary directory, removed when it goes. `fd` is
+// invalid, and `error` says why, when it could not listen.
+struct UnixPathListener {
+  explicit UnixPathListener(const std::string& name)
+      : path((std::filesystem::temp_directory_path() /
+              (name + "-" + std::to_string(getpid()) + ".sock"))
+                 .string()) {
+    ::unlink(path.c_str());
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.data(), path.size());
+    length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (bind(listener.get(), reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        listen(listener.get(), 4) != 0) {
+      error = strerror(errno);
+      return;
+    }
+    fd = std::move(listener);
+  }
+  ~UnixPathListener() { ::unlink(path.c_str()); }
+
+  std::string path;
+  sockaddr_un address = {};
+  socklen_t length = 0;
+  UniqueFd fd;
+  std::string error;
+};
+
 // A Unix stream socket the process connects is followed from its connect(), which names the
 // path, and one it accepts from its accept(), which names the listener's path and the client
 // socket's inode; the other Unix sockets a process holds are not: socket pairs, datagram sockets,
 // and a connect() that failed.
 TEST_P(SocketProbeTest, FollowsTheUnixStreamSocketsItConnectsAndAccepts) {
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("hodos-probe-" + std::to_string(getpid()) + ".sock"))
-          .string();
-  ::unlink(path.c_str());
-  sockaddr_un address = {};
-  address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.data(), path.size());
-  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-  UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&address), length), 0)
-      << strerror(errno);
-  ASSERT_EQ(listen(listener.get(), 4), 0);
+  UnixPathListener unix_listener("hodos-probe");
+  ASSERT_TRUE(unix_listener.fd.valid()) << unix_listener.error;
+  const std::string& path = unix_listener.path;
+  sockaddr_un address = unix_listener.address;
+  const socklen_t length = unix_listener.length;
+  const UniqueFd& listener = unix_listener.fd;
   // An abstract name, too: no file, a leading zero byte.
   const std::string abstract = "hodos-abstract-" + std::to_string(getpid());
   sockaddr_un abstract_address = {};
@@ -1013,18 +1035,12 @@ TEST_P(SocketProbeTest, AcceptOfATracedProcessesUnixConnectionStartsTracing) {
   const uint32_t self = static_cast<uint32_t>(getpid());
   probe_->untrace_process(self);
   probe_->set_trace_listeners(true);
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("hodos-serve-" + std::to_string(getpid()) + ".sock"))
-          .string();
-  ::unlink(path.c_str());
-  sockaddr_un address = {};
-  address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.data(), path.size());
-  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-  UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&address), length), 0)
-      << strerror(errno);
-  ASSERT_EQ(listen(listener.get(), 4), 0);
+  UnixPathListener unix_listener("hodos-serve");
+  ASSERT_TRUE(unix_listener.fd.valid()) << unix_listener.error;
+  const std::string& path = unix_listener.path;
+  sockaddr_un address = unix_listener.address;
+  const socklen_t length = unix_listener.length;
+  const UniqueFd& listener = unix_listener.fd;
   const int listener_fd = listener.get();
   // Answers two connections, each "ping" with "pong".
   ChildProcess child([listener_fd](int) {
