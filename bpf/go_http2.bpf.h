@@ -176,6 +176,25 @@ int BPF_KPROBE(on_go_h2_context_done) {
   return 0;
 }
 
+/* Stages a call's CLIENT ids for the injection into its HEADERS frame (bpf/inject.bpf.c), keyed
+ * by the connection's socket cookie, which only a socket enrolled for injection has (sockops made
+ * it): on any other connection there is nothing to stage. The loopy writer may send the frame
+ * before this runs (it is queued just before NewStream returns): the injection then finds nothing
+ * and counts it; the callee is still joined by stitching on this host. */
+static __always_inline void stage_h2_stream_context(int fd, __u32 stream_id, const __u8 *trace_id,
+                                                    const __u8 *span_id, __u8 flags) {
+  struct sock *sk = tcp_sock_of_fd(fd, false);
+  if (!sk) return;
+  struct hodos_h2_stream_key key = {.stream_id = stream_id};
+  key.socket_cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+  if (!key.socket_cookie) return;
+  struct hodos_h2_stream_context value = {.flags = flags};
+  __builtin_memcpy(value.trace_id, trace_id, 16);
+  __builtin_memcpy(value.span_id, span_id, 8);
+  value.expires_ns = bpf_ktime_get_ns() + HODOS_CONTEXT_TTL_NS;
+  bpf_map_update_elem(&h2_stream_contexts, &key, &value, BPF_ANY);
+}
+
 /* grpc-go: (*http2Client).NewStream(ctx, callHdr) (*Stream, error), at each return instruction,
  * on the caller's goroutine: a caller with a context gets the call's CLIENT span ids. */
 SEC("uprobe")
@@ -200,8 +219,11 @@ int BPF_KPROBE(on_go_grpc_new_stream_return) {
   if (fd < 0) return 0;
   __u8 span_id[8];
   random_bytes(span_id, 2);
-  emit_stream_event(pid_tgid, fd, stream_id, call.trace_id, span_id, call.span_id, call.flags,
-                    HODOS_IDS_CLIENT, HODOS_COUNTER_GO_H2_CALLS);
+  /* Staged only once the agent knows these ids: a traceparent naming a span it never heard of
+   * would leave the callee's span under a parent that is nowhere. */
+  if (emit_stream_event(pid_tgid, fd, stream_id, call.trace_id, span_id, call.span_id, call.flags,
+                        HODOS_IDS_CLIENT, HODOS_COUNTER_GO_H2_CALLS))
+    stage_h2_stream_context(fd, stream_id, call.trace_id, span_id, call.flags);
   return 0;
 }
 

@@ -53,16 +53,24 @@ struct {
 
 /* Set at TCP_CONNECT on sockets that may be enrolled; read at ESTABLISHED and by sk_msg. */
 /* Where the connection's outgoing bytes are: between requests (a write may start a head), in a
- * body of known length, in a chunked body, or somewhere the program can no longer tell. */
-enum stream_state { STREAM_HEAD = 0, STREAM_CHUNKED = 1, STREAM_UNKNOWN = 2 };
+ * body of known length, in a chunked body, in HTTP/2 frames (after the client preface), or
+ * somewhere the program can no longer tell. */
+enum stream_state { STREAM_HEAD = 0, STREAM_CHUNKED = 1, STREAM_UNKNOWN = 2, STREAM_H2 = 3 };
 
 struct socket_mark {
-  __u64 cookie;    /* filled at enrolment */
-  __u64 body_left; /* STREAM_HEAD: bytes of the last request's body not yet sent */
-  __u32 tgid;      /* the process that connected */
+  __u64 cookie; /* filled at enrolment */
+  /* STREAM_HEAD: bytes of the last request's body not yet sent; STREAM_H2: bytes of a frame
+   * begun in an earlier write not yet sent. */
+  __u64 body_left;
+  __u32 tgid; /* the process that connected */
   __u8 enrolled;
-  __u8 stream;     /* enum stream_state */
-  __u8 pad[2];
+  __u8 stream; /* enum stream_state */
+  /* STREAM_H2: how many bytes of a frame header the last write ended inside (0..8), and the
+   * first four of them (the frame's length and type). */
+  __u8 h2_have;
+  __u8 pad;
+  __u8 h2_head[4];
+  __u8 pad2[4];
 };
 
 struct {
@@ -89,6 +97,15 @@ struct {
   __type(key, __u32);
   __type(value, struct hodos_thread_context);
 } thread_contexts SEC(".maps");
+
+/* The CLIENT ids of HTTP/2 streams by (socket cookie, stream id): the capture's map (grpc-go's
+ * NewStream probe stages them), shared too; tests stage them from userspace. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, HODOS_MAX_H2_STREAM_CONTEXTS);
+  __type(key, struct hodos_h2_stream_key);
+  __type(value, struct hodos_h2_stream_context);
+} h2_stream_contexts SEC(".maps");
 
 /* The incoming tracestate of the request a thread is serving: the capture's map, shared too. */
 struct {
@@ -487,23 +504,304 @@ static __always_inline void finish_record(struct hodos_inject_record *record,
   bpf_ringbuf_submit(record, 0);
 }
 
-SEC("sk_msg")
-int inject_traceparent(struct sk_msg_md *msg) {
-  /* Every enrolled socket has its mark (sockops made it). */
-  struct bpf_sock *sk = msg->sk;
-  if (!sk) return SK_PASS;
-  struct socket_mark *mark = bpf_sk_storage_get(&socket_marks, sk, NULL, 0);
-  if (!mark) return SK_PASS;
+/* ---- sk_msg: HTTP/2 (grpc-go clients) ------------------------------------------------------ */
 
-  /* Only a write that starts a request head may be touched: a request body that happens to
-   * look like a request (an HTTP message sent as a body) must pass as it is. So the program
-   * follows each connection's requests: their heads, and the length of their bodies. */
-  if (mark->stream == STREAM_UNKNOWN) {
-    count(HODOS_INJECT_STREAM_UNKNOWN);
-    return SK_PASS;
+/* A connection that starts with the client preface carries HTTP/2 frames. The program follows
+ * them across writes (9-byte header: length, type, flags, stream id) and, in a HEADERS frame of a
+ * stream whose CLIENT ids the capture staged, appends to the header block one field as a literal
+ * without indexing (so the HPACK dynamic tables of both ends stay as they are):
+ *   0x00, 0x0b "traceparent", 0x37 "00-<trace>-<span>-<flags>"
+ * and adds its 69 bytes to the frame's length. Only a frame that lies whole in one write, with
+ * END_HEADERS, without padding, and with a header block of at most H2_MAX_BLOCK bytes is touched
+ * (so it stays within 16,384 bytes, the least SETTINGS_MAX_FRAME_SIZE a peer may set); anything
+ * else passes as it is, counted. A process that sends a traceparent of its own (an HPACK literal
+ * naming it, raw or Huffman-coded) is left alone on that connection for good, and so is a
+ * connection where a header block went by unread: a later frame could name such a header through
+ * the dynamic table, out of sight. */
+#define H2_FRAME_HEADER 9
+#define H2_DATA 0
+#define H2_HEADERS 1
+#define H2_CONTINUATION 9
+#define H2_END_HEADERS 0x4
+#define H2_PADDED 0x8
+#define H2_PRIORITY 0x20
+#define H2_SAFE_FRAME_SIZE 16384
+#define H2_FIELD_LEN 69
+/* Frames followed in one write; a write with more gives the connection up. */
+#define H2_MAX_FRAMES 1024
+/* Header blocks longer than this are not read: the connection is given up (grpc-go's are about
+ * 100-300 bytes). */
+#define H2_MAX_BLOCK 2048
+/* So a frame that gets the field stays within what any peer accepts. */
+_Static_assert(5 + H2_MAX_BLOCK + H2_FIELD_LEN <= H2_SAFE_FRAME_SIZE, "frame may outgrow 16 KiB");
+
+static __always_inline bool is_h2_preface(const __u8 *p) {
+  /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
+  return p[0] == 'P' && p[1] == 'R' && p[2] == 'I' && p[3] == ' ' && p[4] == '*' && p[5] == ' ' &&
+         p[6] == 'H' && p[7] == 'T' && p[8] == 'T' && p[9] == 'P' && p[10] == '/' &&
+         p[11] == '2' && p[12] == '.' && p[13] == '0' && p[14] == '\r' && p[15] == '\n' &&
+         p[16] == '\r' && p[17] == '\n' && p[18] == 'S' && p[19] == 'M' && p[20] == '\r' &&
+         p[21] == '\n' && p[22] == '\r' && p[23] == '\n';
+}
+
+/* The field name "traceparent" as an HPACK string at p (its length byte first), raw or
+ * Huffman-coded (RFC 7541 Appendix B: 59 bits, padded with ones). The caller checked 12 bytes. */
+static __always_inline bool names_traceparent(const __u8 *p) {
+  if (p[0] == 0x0b)
+    return p[1] == 't' && p[2] == 'r' && p[3] == 'a' && p[4] == 'c' && p[5] == 'e' &&
+           p[6] == 'p' && p[7] == 'a' && p[8] == 'r' && p[9] == 'e' && p[10] == 'n' &&
+           p[11] == 't';
+  return p[0] == 0x88 && p[1] == 0x4d && p[2] == 0x83 && p[3] == 0x21 && p[4] == 0x6b &&
+         p[5] == 0x1d && p[6] == 0x85 && p[7] == 0xa9 && p[8] == 0x3f;
+}
+
+/* Whether the header block at [start, start + len) names traceparent anywhere (a false match,
+ * say inside a value, only costs an injection). The caller limited len to H2_MAX_BLOCK. */
+static __noinline bool block_names_traceparent(struct sk_msg_md *msg, __u32 start, __u32 len) {
+  if (len < 12) return false;
+  if (bpf_msg_pull_data(msg, start, start + len, 0) != 0) return true; /* unread: as if named */
+  const __u8 *data = msg->data;
+  const __u8 *end = msg->data_end;
+  bool named = false;
+  struct bpf_iter_num it;
+  int *index;
+  bpf_iter_num_new(&it, 0, H2_MAX_BLOCK);
+  while ((index = bpf_iter_num_next(&it))) {
+    __u32 i = *index;
+    if (i + 12 > len) break;
+    const __u8 *p = data + (i & (H2_MAX_BLOCK - 1));
+    if (p + 12 > end) break;
+    if ((p[0] == 0x0b || p[0] == 0x88) && names_traceparent(p)) {
+      named = true;
+      break;
+    }
   }
-  if (mark->stream == STREAM_CHUNKED || mark->body_left > 0) return pass_body(msg, mark);
+  bpf_iter_num_destroy(&it);
+  return named;
+}
 
+/* Gives the connection up for injection (counted under `why`): its frames pass untouched. */
+static __always_inline void give_up_h2(struct socket_mark *mark, __u32 why) {
+  mark->stream = STREAM_UNKNOWN;
+  count(why);
+}
+
+/* Appends the traceparent field to the HEADERS frame at [at, at + 9 + length) (whole in the
+ * message) for `staged`. true when the message grew by H2_FIELD_LEN. */
+static __noinline bool append_h2_traceparent(struct sk_msg_md *msg, __u32 at, __u32 length,
+                                                  const struct hodos_h2_stream_context *staged) {
+  /* The room is made before the block's last byte (bpf_msg_push_data refuses the message's end,
+   * where a frame often ends), and that byte is moved up: the same as appending. */
+  __u32 last = at + H2_FRAME_HEADER + length - 1;
+  if (bpf_msg_pull_data(msg, last, last + 1, 0) != 0) return false;
+  const __u8 *q = msg->data;
+  if (q + 1 > (const __u8 *)msg->data_end) return false;
+  __u8 last_byte = q[0];
+  if (bpf_msg_push_data(msg, last, H2_FIELD_LEN, 0) != 0) {
+    count(HODOS_INJECT_PUSH_FAILED);
+    return false;
+  }
+  /* One linear element for the frame and its new field (the push split it in three, see the
+   * HTTP/1 merge below): written at once, sent at once. */
+  __u32 frame = H2_FRAME_HEADER + length + H2_FIELD_LEN;
+  if (bpf_msg_pull_data(msg, at, at + frame, 0) != 0) goto unwritable;
+  __u8 *data = msg->data;
+  __u8 *end = msg->data_end;
+  if (data + H2_FRAME_HEADER > end) goto unwritable;
+  __u32 grown = length + H2_FIELD_LEN;
+  data[0] = grown >> 16;
+  data[1] = grown >> 8;
+  data[2] = grown;
+  __u32 offset = (H2_FRAME_HEADER + length - 1) & (H2_SAFE_FRAME_SIZE - 1);
+  __u8 *p = data + offset;
+  asm volatile("" : "+r"(p));
+  if (p + 1 + H2_FIELD_LEN > end) goto unwritable;
+  p[0] = last_byte;
+  p[1] = 0x00; /* literal header field without indexing, new name */
+  p[2] = 0x0b;
+  p[3] = 't', p[4] = 'r', p[5] = 'a', p[6] = 'c', p[7] = 'e', p[8] = 'p', p[9] = 'a';
+  p[10] = 'r', p[11] = 'e', p[12] = 'n', p[13] = 't';
+  p[14] = 55;
+  p[15] = '0', p[16] = '0', p[17] = '-';
+#pragma clang loop unroll(full)
+  for (__u32 i = 0; i < 16; i++) {
+    __u8 b = staged->trace_id[i];
+    p[18 + 2 * i] = hex_digit(b >> 4);
+    p[19 + 2 * i] = hex_digit(b & 15);
+  }
+  p[50] = '-';
+  write_span_id(p + 51, staged->span_id);
+  p[67] = '-';
+  p[68] = hex_digit(staged->flags >> 4);
+  p[69] = hex_digit(staged->flags & 15);
+  return true;
+
+unwritable:
+  /* The room exists but cannot be written: take it out again, or the frame would be wrong. */
+  if (bpf_msg_pop_data(msg, last, H2_FIELD_LEN, 0) != 0) {
+    count(HODOS_INJECT_DROPPED);
+    return false; /* the caller drops the message: see follow_h2 */
+  }
+  count(HODOS_INJECT_WRITE_FAILED);
+  return false;
+}
+
+/* A HEADERS or CONTINUATION frame at `at` (its header in view: length, type, flags, stream),
+ * `whole` when all of it is in this message: what it means for the connection, and the traceparent
+ * for its stream when one is staged. Returns the bytes the message grew by (0 or H2_FIELD_LEN), or
+ * -1 when the connection was given up. */
+static __always_inline int on_h2_headers(struct sk_msg_md *msg, struct socket_mark *mark, __u32 at,
+                                         __u32 length, __u8 type, __u8 flags, __u32 stream,
+                                         bool whole) {
+  if (type == H2_CONTINUATION || !whole || !(flags & H2_END_HEADERS) || (flags & H2_PADDED)) {
+    give_up_h2(mark, HODOS_INJECT_H2_UNREAD_BLOCK);
+    return -1;
+  }
+  __u32 skip = (flags & H2_PRIORITY) ? 5 : 0;
+  if (length < skip || length - skip > H2_MAX_BLOCK) {
+    give_up_h2(mark, HODOS_INJECT_H2_UNREAD_BLOCK);
+    return -1;
+  }
+  if (block_names_traceparent(msg, at + H2_FRAME_HEADER + skip, length - skip)) {
+    give_up_h2(mark, HODOS_INJECT_HAS_TRACEPARENT);
+    return -1;
+  }
+  struct hodos_h2_stream_key key = {.socket_cookie = mark->cookie, .stream_id = stream};
+  struct hodos_h2_stream_context *staged = bpf_map_lookup_elem(&h2_stream_contexts, &key);
+  if (!staged) {
+    count(HODOS_INJECT_NO_CONTEXT);
+    return 0;
+  }
+  struct hodos_h2_stream_context ctx = *staged;
+  bpf_map_delete_elem(&h2_stream_contexts, &key);
+  if (bpf_ktime_get_ns() > ctx.expires_ns) {
+    count(HODOS_INJECT_STALE_CONTEXT);
+    return 0;
+  }
+  if (length == 0) return 0; /* not a request's headers */
+  if (!append_h2_traceparent(msg, at, length, &ctx)) return 0;
+  count(HODOS_INJECT_H2_INJECTED);
+  return H2_FIELD_LEN;
+}
+
+/* Follows the frames of a write on an HTTP/2 connection from `from` (past the preface). */
+static __noinline int follow_h2(struct sk_msg_md *msg, struct socket_mark *mark, __u32 from) {
+  __u32 size = msg->size;
+  __u32 at = from;
+  if (mark->h2_have) {
+    /* The last write ended inside a frame header: its rest comes first. */
+    __u32 have = mark->h2_have & 7, need = H2_FRAME_HEADER - have;
+    __u32 take = size < need ? size : need;
+    if (bpf_msg_pull_data(msg, 0, take, 0) != 0) {
+      give_up_h2(mark, HODOS_INJECT_PULL_FAILED);
+      return SK_PASS;
+    }
+    const __u8 *d = msg->data;
+    const __u8 *end = msg->data_end;
+#pragma clang loop unroll(full)
+    for (__u32 k = 0; k < 4; k++) {
+      if (k >= have && k - have < take) {
+        if (d + (k - have) + 1 > end) {
+          give_up_h2(mark, HODOS_INJECT_PULL_FAILED);
+          return SK_PASS;
+        }
+        mark->h2_head[k] = d[k - have];
+      }
+    }
+    if (take < need) {
+      mark->h2_have = have + take;
+      return SK_PASS;
+    }
+    mark->h2_have = 0;
+    __u8 type = mark->h2_head[3];
+    if (type == H2_HEADERS || type == H2_CONTINUATION || type > H2_CONTINUATION) {
+      /* A header block split from its frame header, or a frame type not known here. */
+      give_up_h2(mark, type > H2_CONTINUATION ? HODOS_INJECT_GAVE_UP : HODOS_INJECT_H2_UNREAD_BLOCK);
+      return SK_PASS;
+    }
+    __u32 length = (mark->h2_head[0] << 16) | (mark->h2_head[1] << 8) | mark->h2_head[2];
+    at = need + length;
+    if (at > size) {
+      mark->body_left = at - size;
+      return SK_PASS;
+    }
+  } else if (mark->body_left) {
+    if (mark->body_left >= size) {
+      mark->body_left -= size;
+      return SK_PASS;
+    }
+    at = mark->body_left;
+    mark->body_left = 0;
+  }
+
+  bool followed = false, dropped = false;
+  struct bpf_iter_num it;
+  int *index;
+  bpf_iter_num_new(&it, 0, H2_MAX_FRAMES);
+  while ((index = bpf_iter_num_next(&it))) {
+    if (at >= size) {
+      followed = true;
+      break;
+    }
+    if (bpf_msg_pull_data(msg, at, size - at < H2_FRAME_HEADER ? size : at + H2_FRAME_HEADER, 0)) {
+      give_up_h2(mark, HODOS_INJECT_PULL_FAILED);
+      break;
+    }
+    const __u8 *d = msg->data;
+    const __u8 *end = msg->data_end;
+    if (size - at < H2_FRAME_HEADER) {
+      /* The write ends inside this frame's header: keep what there is of its first four bytes. */
+      __u32 have = size - at;
+#pragma clang loop unroll(full)
+      for (__u32 k = 0; k < 4; k++) {
+        if (k < have && d + k + 1 <= end) mark->h2_head[k] = d[k];
+      }
+      mark->h2_have = have;
+      followed = true;
+      break;
+    }
+    if (d + H2_FRAME_HEADER > end) {
+      give_up_h2(mark, HODOS_INJECT_PULL_FAILED);
+      break;
+    }
+    __u32 length = (d[0] << 16) | (d[1] << 8) | d[2];
+    __u8 type = d[3], flags = d[4];
+    __u32 stream = ((d[5] & 0x7f) << 24) | (d[6] << 16) | (d[7] << 8) | d[8];
+    if (type > H2_CONTINUATION) {
+      /* An extension frame: skipping it would be right, but nothing here sends one, so it more
+       * likely means the frames were lost track of. */
+      give_up_h2(mark, HODOS_INJECT_GAVE_UP);
+      break;
+    }
+    __u32 frame_end = at + H2_FRAME_HEADER + length;
+    if (type == H2_HEADERS || type == H2_CONTINUATION) {
+      int grew = on_h2_headers(msg, mark, at, length, type, flags, stream, frame_end <= size);
+      if (grew < 0) break;
+      frame_end += grew;
+      size += grew;
+      if (size != msg->size) { /* room made, neither written nor removed */
+        dropped = true;
+        break;
+      }
+    }
+    if (frame_end > size) {
+      mark->body_left = frame_end - size;
+      followed = true;
+      break;
+    }
+    at = frame_end;
+  }
+  bpf_iter_num_destroy(&it);
+  if (dropped) return SK_DROP;
+  if (!followed && mark->stream == STREAM_H2) give_up_h2(mark, HODOS_INJECT_GAVE_UP);
+  return SK_PASS;
+}
+
+/* A write on an HTTP/1.x connection between requests (its head may start here), or the first
+ * write of an HTTP/2 one: H2_PREFACE_SEEN then, for the caller to follow its frames (a call from
+ * here would add this function's stack to theirs, over the verifier's 512 bytes). */
+#define H2_PREFACE_SEEN -1
+static __noinline int inject_http1(struct sk_msg_md *msg, struct socket_mark *mark) {
   __u32 size = msg->size;
   if (size < 18) {
     count(HODOS_INJECT_NOT_HTTP);
@@ -516,6 +814,11 @@ int inject_traceparent(struct sk_msg_md *msg) {
     if (!pull_head(msg, window)) return SK_PASS;
     data = msg->data;
     end = msg->data_end;
+  }
+  if (data + 24 <= end && is_h2_preface(data)) {
+    mark->stream = STREAM_H2;
+    count(HODOS_INJECT_H2_CONNECTION);
+    return H2_PREFACE_SEEN;
   }
   __u32 cr = request_line_end(data, end);
   if (cr == 0) {
@@ -653,4 +956,26 @@ int inject_traceparent(struct sk_msg_md *msg) {
   finish_record(record, mark, pid_tgid, &ctx, span, current);
   count(HODOS_INJECT_INJECTED);
   return SK_PASS;
+}
+
+SEC("sk_msg")
+int inject_traceparent(struct sk_msg_md *msg) {
+  /* Every enrolled socket has its mark (sockops made it). */
+  struct bpf_sock *sk = msg->sk;
+  if (!sk) return SK_PASS;
+  struct socket_mark *mark = bpf_sk_storage_get(&socket_marks, sk, NULL, 0);
+  if (!mark) return SK_PASS;
+
+  /* Only a write that starts a request head may be touched: a request body that happens to
+   * look like a request (an HTTP message sent as a body) must pass as it is. So the program
+   * follows each connection's requests: their heads, and the length of their bodies. */
+  if (mark->stream == STREAM_UNKNOWN) {
+    count(HODOS_INJECT_STREAM_UNKNOWN);
+    return SK_PASS;
+  }
+  if (mark->stream == STREAM_H2) return follow_h2(msg, mark, 0);
+  if (mark->stream == STREAM_CHUNKED || mark->body_left > 0) return pass_body(msg, mark);
+  int verdict = inject_http1(msg, mark);
+  if (verdict == H2_PREFACE_SEEN) return follow_h2(msg, mark, 24);
+  return verdict;
 }

@@ -65,7 +65,13 @@ enum hodos_inject_counter {
   /* The request carried the very traceparent the request being served came with (a proxy passing
    * its client's headers on): its parent-id was set to this call's span id, in place. */
   HODOS_INJECT_FORWARDED_UPDATED = 19,
-  HODOS_INJECT_COUNTER_COUNT = 20,
+  /* HTTP/2 (connections that start with the client preface): */
+  HODOS_INJECT_H2_CONNECTION = 20, /* a connection seen starting HTTP/2 */
+  HODOS_INJECT_H2_INJECTED = 21,   /* traceparent appended to a stream's HEADERS frame */
+  /* A header block not read whole (split over writes or frames, padded, or too long): nothing
+   * more is injected on the connection, whose HPACK table might now hold a traceparent name. */
+  HODOS_INJECT_H2_UNREAD_BLOCK = 22,
+  HODOS_INJECT_COUNTER_COUNT = 23,
 };
 
 #endif /* HODOS_BPF_INJECT_H */

@@ -126,6 +126,15 @@ struct {
   __type(value, struct hodos_thread_context);
 } thread_contexts SEC(".maps");
 
+/* The CLIENT ids of the HTTP/2 streams grpc-go clients open (struct hodos_h2_stream_context,
+ * bpf/sockets.h), for bpf/inject.bpf.c to write into their HEADERS; shared like thread_contexts. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, HODOS_MAX_H2_STREAM_CONTEXTS);
+  __type(key, struct hodos_h2_stream_key);
+  __type(value, struct hodos_h2_stream_context);
+} h2_stream_contexts SEC(".maps");
+
 /* The incoming tracestate of a thread's request (struct hodos_tracestate), when it had one.
  * Shared with bpf/inject.bpf.c like thread_contexts; allocated on use (most requests have none). */
 struct {
@@ -604,15 +613,15 @@ static __always_inline void copy_ids(struct hodos_span_ids *ids, const __u8 *tra
 }
 
 /* A STREAM event (SERVER or CLIENT ids for one HTTP/2 stream); counts it under `counter` too
- * (HODOS_COUNTER_GO_H2_SERVED or _CALLS) once it is in the ring. */
-static __always_inline void emit_stream_event(__u64 pid_tgid, int fd, __u32 stream_id,
+ * (HODOS_COUNTER_GO_H2_SERVED or _CALLS) once it is in the ring. false when the ring was full. */
+static __always_inline bool emit_stream_event(__u64 pid_tgid, int fd, __u32 stream_id,
                                               const __u8 *trace_id, const __u8 *span_id,
                                               const __u8 *parent_span_id, __u8 flags, __u8 kind,
                                               enum hodos_counter counter) {
   struct hodos_stream_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
   if (!event) {
     count(HODOS_COUNTER_RINGBUF_DROPS);
-    return;
+    return false;
   }
   __builtin_memset(&event->header, 0, sizeof(event->header));
   event->header.enter_ns = event->header.exit_ns = bpf_ktime_get_ns();
@@ -631,6 +640,7 @@ static __always_inline void emit_stream_event(__u64 pid_tgid, int fd, __u32 stre
   bpf_ringbuf_submit(event, submit_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), record));
   count(HODOS_COUNTER_EVENTS);
   count(counter);
+  return true;
 }
 
 /* The context of a request read: `adopted` when ctx holds the incoming traceparent's trace id,

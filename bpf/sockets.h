@@ -262,6 +262,26 @@ struct hodos_thread_context {
   __u64 injected_ns;
 };
 
+/* The CLIENT ids of one HTTP/2 stream a traced process opened, staged for bpf/inject.bpf.c to
+ * write into that stream's HEADERS frame (key: the connection's socket cookie and the stream id).
+ * grpc-go's loopy writer goroutine writes the HEADERS of every stream of a connection, so the
+ * writing thread's context cannot say which call a frame belongs to: the stream id can. Set by the
+ * grpc-go NewStream probe (bpf/go_http2.bpf.h), taken by the injection; LRU, so that streams
+ * whose HEADERS never pass an enrolled socket go by themselves. */
+#define HODOS_MAX_H2_STREAM_CONTEXTS 16384
+struct hodos_h2_stream_key {
+  __u64 socket_cookie;
+  __u32 stream_id;
+  __u32 pad;
+};
+struct hodos_h2_stream_context {
+  __u8 trace_id[16];
+  __u8 span_id[8]; /* the CLIENT span's id: the traceparent's parent-id */
+  __u8 flags;
+  __u8 pad[7];
+  __u64 expires_ns; /* bpf_ktime_get_ns(); not used after this */
+};
+
 /* The longest tracestate value carried on (W3C allows 512 bytes; vendors' entries are short). A
  * longer one is not carried: the outgoing requests get traceparent only. */
 #define HODOS_TRACESTATE_MAX 256

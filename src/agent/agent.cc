@@ -317,6 +317,7 @@ void Agent::start_injector() {
   options.traced_processes_fd = probe_->traced_processes_fd();
   options.thread_contexts_fd = probe_->thread_contexts_fd();
   options.thread_tracestates_fd = probe_->thread_tracestates_fd();
+  options.h2_stream_contexts_fd = probe_->h2_stream_contexts_fd();
   try {
     // The records repeat what the capture's events carry (SocketEvent::ids): only counted.
     InjectorStart started = Injector::start(options, [](const InjectionRecord&) {});

@@ -256,6 +256,12 @@ std::string_view InjectorCounters::name(hodos_inject_counter which) {
       return "stream_unknown";
     case HODOS_INJECT_FORWARDED_UPDATED:
       return "forwarded_updated";
+    case HODOS_INJECT_H2_CONNECTION:
+      return "http2_connection";
+    case HODOS_INJECT_H2_INJECTED:
+      return "http2_injected";
+    case HODOS_INJECT_H2_UNREAD_BLOCK:
+      return "http2_unread_header_block";
     case HODOS_INJECT_COUNTER_COUNT:
       break;
   }
@@ -434,6 +440,15 @@ InjectorStart Injector::start(const InjectorOptions& options, RecordCallback on_
           "bpf/inject.bpf.c: cannot share the capture's tracestates: {}", errno_text(err)));
     }
   }
+  if (options.h2_stream_contexts_fd >= 0) {
+    if (int err =
+            bpf_map__reuse_fd(skeleton->maps.h2_stream_contexts, options.h2_stream_contexts_fd);
+        err != 0) {
+      throw BpfError(fmt::format(
+          "bpf/inject.bpf.c: cannot share the capture's HTTP/2 stream contexts: {}",
+          errno_text(err)));
+    }
+  }
   if (options.thread_contexts_fd >= 0) {
     if (int err = bpf_map__reuse_fd(skeleton->maps.thread_contexts, options.thread_contexts_fd);
         err != 0) {
@@ -572,6 +587,33 @@ void Injector::stage_context(uint32_t tid, const InjectionContext& context,
 bool Injector::has_staged_context(uint32_t tid) const {
   hodos_thread_context value = {};
   return bpf_map__lookup_elem(skeleton_->maps.thread_contexts, &tid, sizeof(tid), &value,
+                              sizeof(value), 0) == 0;
+}
+
+void Injector::stage_h2_stream(uint64_t socket_cookie, uint32_t stream_id,
+                               const H2StreamContext& context, std::chrono::nanoseconds ttl) {
+  hodos_h2_stream_key key = {};
+  key.socket_cookie = socket_cookie;
+  key.stream_id = stream_id;
+  hodos_h2_stream_context value = {};
+  std::memcpy(value.trace_id, context.trace_id.data(), sizeof(value.trace_id));
+  std::memcpy(value.span_id, context.span_id.data(), sizeof(value.span_id));
+  value.flags = context.flags;
+  value.expires_ns = monotonic_ns() + static_cast<uint64_t>(ttl.count());
+  if (int err = bpf_map__update_elem(skeleton_->maps.h2_stream_contexts, &key, sizeof(key), &value,
+                                     sizeof(value), BPF_ANY);
+      err != 0) {
+    throw BpfError(fmt::format("cannot stage a trace context for HTTP/2 stream {}: {}", stream_id,
+                               errno_text(err)));
+  }
+}
+
+bool Injector::has_staged_h2_stream(uint64_t socket_cookie, uint32_t stream_id) const {
+  hodos_h2_stream_key key = {};
+  key.socket_cookie = socket_cookie;
+  key.stream_id = stream_id;
+  hodos_h2_stream_context value = {};
+  return bpf_map__lookup_elem(skeleton_->maps.h2_stream_contexts, &key, sizeof(key), &value,
                               sizeof(value), 0) == 0;
 }
 

@@ -39,6 +39,9 @@ struct InjectorOptions {
   int thread_contexts_fd = -1;
   // The capture's incoming tracestates by tid (struct hodos_tracestate); -1: the injector's own.
   int thread_tracestates_fd = -1;
+  // The capture's HTTP/2 stream contexts (struct hodos_h2_stream_context, by socket cookie and
+  // stream id), which grpc-go's NewStream probe stages; -1: the injector's own (tests).
+  int h2_stream_contexts_fd = -1;
   bool loopback = true;        // 127.0.0.0/8, ::1
   bool private_ranges = true;  // 10/8, 172.16/12, 192.168/16, fc00::/7, 169.254/16, fe80::/10
   // More destinations: "203.0.113.0/24", "2001:db8::/32", "198.51.100.7".
@@ -63,6 +66,13 @@ struct InjectionContext {
   // The span id of the traceparent the request being served came with (zero: a new trace); a
   // request that passes that very header on gets its parent-id updated instead of a new header.
   std::array<uint8_t, 8> incoming_span_id{};
+};
+
+// The CLIENT ids of one HTTP/2 stream, staged for the traceparent of its HEADERS frame.
+struct H2StreamContext {
+  std::array<uint8_t, 16> trace_id{};
+  std::array<uint8_t, 8> span_id{};  // the CLIENT span: the traceparent's parent-id
+  uint8_t flags = 1;                 // sampled
 };
 
 // One injection: the client span must carry exactly these ids.
@@ -131,6 +141,11 @@ class Injector {
   void stage_context(uint32_t tid, const InjectionContext& context,
                      std::chrono::nanoseconds ttl = std::chrono::seconds(1));
   bool has_staged_context(uint32_t tid) const;
+  // Stages `context` for the HEADERS frame of stream `stream_id` on the enrolled connection with
+  // cookie `socket_cookie` (as grpc-go's NewStream probe does). Throws BpfError on failure.
+  void stage_h2_stream(uint64_t socket_cookie, uint32_t stream_id, const H2StreamContext& context,
+                       std::chrono::nanoseconds ttl = std::chrono::seconds(1));
+  bool has_staged_h2_stream(uint64_t socket_cookie, uint32_t stream_id) const;
 
   // Delivers every injection record in the ring buffer; returns how many.
   int consume();

@@ -415,6 +415,10 @@ int SocketProbe::thread_contexts_fd() const {
   return bpf_map__fd(skeleton_->maps.thread_contexts);
 }
 
+int SocketProbe::h2_stream_contexts_fd() const {
+  return bpf_map__fd(skeleton_->maps.h2_stream_contexts);
+}
+
 bool SocketProbe::is_never_traced(uint32_t pid) const {
   uint8_t value = 0;
   return bpf_map__lookup_elem(skeleton_->maps.never_traced, &pid, sizeof(pid), &value,

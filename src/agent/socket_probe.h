@@ -267,6 +267,8 @@ class SocketProbe {
   int traced_processes_fd() const;
   int thread_contexts_fd() const;
   int thread_tracestates_fd() const;
+  // The CLIENT ids of HTTP/2 streams grpc-go clients open (struct hodos_h2_stream_context).
+  int h2_stream_contexts_fd() const;
   // The uprobe programs for OpenSSL (TlsProbe attaches them to a process's library), and the bit
   // of the pid filter saying a process's TLS library is probed (kept across trace_process calls;
   // the kernel clears it at exec).

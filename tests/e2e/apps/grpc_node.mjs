@@ -3,8 +3,9 @@
 // grpc_go/, protobuf on the wire, so each implementation calls the other.
 //
 //   node grpc_node.mjs [NEXT ...]
-//     Serves on 127.0.0.1 and prints "port N" once listening. NEXT (a port, or host:port) is
-//     another Chain server: each call is passed on to every NEXT in turn (see chain.proto).
+//     Serves on 127.0.0.1 and prints "port N" once listening, then "received METHOD traceparent TP"
+//     for each call ("-" when it has none). NEXT (a port, or host:port) is another Chain server:
+//     each call is passed on to every NEXT in turn (see chain.proto).
 //   node grpc_node.mjs client ADDR [-calls N] [-concurrency C] [-codes CODE,...] [-fail CODE]
 //                                  [-list N] [-list-fail CODE] [-sum N] [-id PREFIX] [-traceparent TP]
 //     Calls ADDR over one channel: N Get calls, C at a time, call i asking the leaf for the i-th
@@ -53,6 +54,12 @@ function drained(stream, onReply) {
   });
 }
 
+// Prints the traceparent metadata a call came with ("-" for none): what the caller, or the agent
+// on its host, sent.
+function noteTraceparent(call, method) {
+  console.log(`received ${method} traceparent ${call.metadata.get('traceparent').join(',') || '-'}`);
+}
+
 function serve(nexts) {
   const clients = nexts.map(connect);
   let me;
@@ -61,6 +68,7 @@ function serve(nexts) {
     // `parent: call` passes the caller's deadline (and a cancellation) on to the next hop.
     async Get(call, callback) {
       const req = call.request;
+      noteTraceparent(call, 'Get');
       if (clients.length === 0 && req.fail_code) return callback(asked(req));
       const reply = { id: req.id, hops: [me], seq: 0 };
       for (const c of clients) {
@@ -76,6 +84,7 @@ function serve(nexts) {
 
     async List(call) {
       const req = call.request;
+      noteTraceparent(call, 'List');
       if (clients.length === 0) {
         for (let seq = 0; seq < req.count; ++seq) call.write({ id: req.id, hops: [me], seq });
         // The status goes in the trailers, after the replies.
@@ -95,6 +104,7 @@ function serve(nexts) {
     },
 
     Sum(call, callback) {
+      noteTraceparent(call, 'Sum');
       const subs = clients.map((c) => settle((cb) => c.Sum({ parent: call }, cb)));
       const reply = { id: '', hops: [me], seq: 0 };
       let last = {};

@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <nghttp2/nghttp2.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -32,6 +34,7 @@
 #include "agent/unique_fd.h"
 #include "bpf/sockets.h"
 #include "discovery_test_support.h"
+#include "protocols/http2/hpack.h"
 
 namespace hodos::agent {
 namespace {
@@ -1132,5 +1135,328 @@ TEST_F(InjectorTest, AnswersFollowedByThePeersCloseArriveWhole) {
   EXPECT_EQ(not_enrolled.load(), 0);
   EXPECT_EQ(short_reads.load(), 0) << "answers cut short or changed, of 400";
 }
+}  // namespace
+}  // namespace hodos::agent
+
+// HTTP/2 (grpc-go clients): the frames of a connection that starts with the client preface are
+// followed, and the HEADERS frame of a stream whose CLIENT ids are staged (by socket cookie and
+// stream id, as grpc-go's NewStream probe stages them) gets a traceparent field at the end of its
+// header block. The header blocks are made by nghttp2's encoder (Huffman strings, the dynamic
+// table), as a real client makes them; what arrives is compared byte for byte with what should,
+// and decoded by nghttp2's decoder (src/protocols/http2/hpack.h) to show the block is still valid.
+namespace hodos::agent {
+namespace {
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+constexpr uint8_t kData = 0, kHeaders = 1, kSettings = 4, kContinuation = 9;
+constexpr uint8_t kEndStream = 0x1, kEndHeaders = 0x4;
+
+class HpackEncoder {
+ public:
+  HpackEncoder() { nghttp2_hd_deflate_new(&deflater_, 4096); }
+  ~HpackEncoder() { nghttp2_hd_deflate_del(deflater_); }
+  HpackEncoder(const HpackEncoder&) = delete;
+  HpackEncoder& operator=(const HpackEncoder&) = delete;
+
+  std::string encode(const Fields& fields) {
+    std::vector<nghttp2_nv> nva;
+    for (const auto& [name, value] : fields) {
+      nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                     value.size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    std::string out(nghttp2_hd_deflate_bound(deflater_, nva.data(), nva.size()), '\0');
+    ssize_t n = nghttp2_hd_deflate_hd(deflater_, reinterpret_cast<uint8_t*>(out.data()),
+                                      out.size(), nva.data(), nva.size());
+    EXPECT_GT(n, 0);
+    out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return out;
+  }
+
+ private:
+  nghttp2_hd_deflater* deflater_ = nullptr;
+};
+
+std::string h2_frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
+  const size_t length = payload.size();
+  std::string out = {static_cast<char>(length >> 16), static_cast<char>(length >> 8),
+                     static_cast<char>(length), static_cast<char>(type), static_cast<char>(flags),
+                     static_cast<char>(stream >> 24), static_cast<char>(stream >> 16),
+                     static_cast<char>(stream >> 8), static_cast<char>(stream)};
+  return out + std::string(payload);
+}
+
+// A gRPC call's request headers as grpc-go writes them.
+Fields grpc_request_fields() {
+  return {{":method", "POST"},           {":scheme", "http"},
+          {":path", "/hodos.test.Chain/Get"}, {":authority", "127.0.0.1:50051"},
+          {"content-type", "application/grpc"}, {"user-agent", "grpc-go/1.33.0"},
+          {"te", "trailers"},             {"grpc-timeout", "9998m"}};
+}
+
+// A length-prefixed gRPC message of `size` bytes.
+std::string grpc_message(size_t size, char fill) {
+  return std::string{0, 0, 0, static_cast<char>(size >> 8), static_cast<char>(size)} +
+         std::string(size, fill);
+}
+
+H2StreamContext h2_context(uint8_t seed) {
+  H2StreamContext context;
+  for (size_t i = 0; i < 16; ++i) context.trace_id[i] = static_cast<uint8_t>(seed + i);
+  for (size_t i = 0; i < 8; ++i) context.span_id[i] = static_cast<uint8_t>(0x80 + seed + i);
+  return context;
+}
+
+std::string traceparent_of(const H2StreamContext& context) {
+  return "00-" + hex(context.trace_id.data(), 16) + "-" + hex(context.span_id.data(), 8) + "-01";
+}
+
+// The HEADERS frame `frame` as it should arrive with `context`'s traceparent: the field at the
+// end of its block, 69 more bytes in its length.
+std::string with_h2_traceparent(std::string_view frame, const H2StreamContext& context) {
+  const std::string value = traceparent_of(context);
+  const std::string field = std::string{0x00, 0x0b} + "traceparent" +
+                            static_cast<char>(value.size()) + value;
+  EXPECT_EQ(field.size(), 69u);
+  std::string payload = std::string(frame.substr(9)) + field;
+  const uint32_t stream = (static_cast<uint8_t>(frame[5]) << 24) |
+                          (static_cast<uint8_t>(frame[6]) << 16) |
+                          (static_cast<uint8_t>(frame[7]) << 8) | static_cast<uint8_t>(frame[8]);
+  return h2_frame(static_cast<uint8_t>(frame[3]), static_cast<uint8_t>(frame[4]), stream, payload);
+}
+
+// What a server decodes of a connection's bytes (after the preface): each stream's header fields
+// and data, or what did not decode.
+struct H2Decoded {
+  std::map<uint32_t, Fields> headers;
+  std::map<uint32_t, std::string> data;
+  std::string error;
+};
+
+H2Decoded decode_h2(std::string_view bytes) {
+  H2Decoded out;
+  if (!bytes.starts_with(kH2Preface)) {
+    out.error = "no preface";
+    return out;
+  }
+  bytes.remove_prefix(kH2Preface.size());
+  protocols::http2::HeaderDecoder decoder;
+  while (!bytes.empty()) {
+    if (bytes.size() < 9) {
+      out.error = "a truncated frame header";
+      return out;
+    }
+    const size_t length = (static_cast<uint8_t>(bytes[0]) << 16) |
+                          (static_cast<uint8_t>(bytes[1]) << 8) | static_cast<uint8_t>(bytes[2]);
+    const uint8_t type = static_cast<uint8_t>(bytes[3]);
+    const uint32_t stream = (static_cast<uint8_t>(bytes[5]) << 24) |
+                            (static_cast<uint8_t>(bytes[6]) << 16) |
+                            (static_cast<uint8_t>(bytes[7]) << 8) | static_cast<uint8_t>(bytes[8]);
+    if (bytes.size() < 9 + length) {
+      out.error = "a truncated frame";
+      return out;
+    }
+    const std::string_view payload = bytes.substr(9, length);
+    const bool end_headers = static_cast<uint8_t>(bytes[4]) & kEndHeaders;
+    if (type == kHeaders || type == kContinuation) {
+      bool ok = decoder.feed(payload, end_headers, [&](std::string_view name, std::string_view value) {
+        out.headers[stream].emplace_back(name, value);
+      });
+      if (!ok) {
+        out.error = "a header block of stream " + std::to_string(stream) + " does not decode";
+        return out;
+      }
+    } else if (type == kData) {
+      out.data[stream] += payload;
+    }
+    bytes.remove_prefix(9 + length);
+  }
+  return out;
+}
+
+Fields plus_traceparent(Fields fields, const H2StreamContext& context) {
+  fields.emplace_back("traceparent", traceparent_of(context));
+  return fields;
+}
+
+class InjectorHttp2Test : public InjectorTest {
+ protected:
+  // Opens an enrolled connection, lets `stage` stage contexts for its cookie, sends each of
+  // `writes` with its own write(); returns what the server received, read until `expected_size`
+  // bytes (or for 5 s).
+  std::string send_h2(const std::vector<std::string>& writes, size_t expected_size,
+                      const std::function<void(uint64_t cookie)>& stage) {
+    Listener listener;
+    std::string received;
+    std::thread server([&] {
+      UniqueFd peer = listener.accept_one();
+      received = read_exactly(peer.get(), expected_size);
+    });
+    UniqueFd client = connect_loopback(listener.port());
+    EXPECT_TRUE(injector_->is_enrolled(client.get()));
+    client_cookie_ = cookie_of(client.get());
+    stage(client_cookie_);
+    for (const std::string& bytes : writes) write_all(client.get(), bytes);
+    server.join();
+    injector_->consume();
+    return received;
+  }
+  static size_t total(const std::vector<std::string>& writes) {
+    size_t n = 0;
+    for (const std::string& w : writes) n += w.size();
+    return n;
+  }
+};
+
+TEST_F(InjectorHttp2Test, HeadersOfStagedStreamsGetATraceparent) {
+  start();
+  HpackEncoder encoder;
+  const std::string hello = std::string(kH2Preface) + h2_frame(kSettings, 0, 0, "");
+  // One write with three calls, as grpc-go's loopy writer batches them; then a fourth call, whose
+  // headers the encoder now names from its dynamic table.
+  std::string frames[4], data[4];
+  for (uint32_t i = 0; i < 4; ++i) {
+    frames[i] = h2_frame(kHeaders, kEndHeaders, 1 + 2 * i, encoder.encode(grpc_request_fields()));
+    data[i] = h2_frame(kData, kEndStream, 1 + 2 * i, grpc_message(20 + i, static_cast<char>('a' + i)));
+  }
+  const std::string batch = frames[0] + data[0] + frames[1] + data[1] + frames[2] + data[2];
+  const std::string later = frames[3] + data[3];
+  const H2StreamContext contexts[4] = {h2_context(0), h2_context(0x10), h2_context(0x20),
+                                       h2_context(0x30)};
+  // Streams 3, 5 and 7 have a context; stream 1 (a call without one) has none.
+  const std::string received =
+      send_h2({hello, batch, later}, total({hello, batch, later}) + 3 * 69, [&](uint64_t cookie) {
+        for (uint32_t i = 1; i < 4; ++i) injector_->stage_h2_stream(cookie, 1 + 2 * i, contexts[i]);
+      });
+
+  const std::string expected = hello + frames[0] + data[0] +
+                               with_h2_traceparent(frames[1], contexts[1]) + data[1] +
+                               with_h2_traceparent(frames[2], contexts[2]) + data[2] +
+                               with_h2_traceparent(frames[3], contexts[3]) + data[3];
+  EXPECT_EQ(hex(reinterpret_cast<const uint8_t*>(received.data()), received.size()),
+            hex(reinterpret_cast<const uint8_t*>(expected.data()), expected.size()));
+  const H2Decoded decoded = decode_h2(received);
+  ASSERT_EQ(decoded.error, "");
+  EXPECT_EQ(decoded.headers.at(1), grpc_request_fields());
+  for (uint32_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(decoded.headers.at(1 + 2 * i), plus_traceparent(grpc_request_fields(), contexts[i]));
+  }
+  for (uint32_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(decoded.data.at(1 + 2 * i), grpc_message(20 + i, static_cast<char>('a' + i)));
+    EXPECT_FALSE(injector_->has_staged_h2_stream(client_cookie_, 1 + 2 * i));
+  }
+  InjectorCounters counters = injector_->counters();
+  EXPECT_EQ(counters[HODOS_INJECT_H2_CONNECTION], 1u);
+  EXPECT_EQ(counters[HODOS_INJECT_H2_INJECTED], 3u);
+  EXPECT_EQ(counters[HODOS_INJECT_NO_CONTEXT], 1u);
+  EXPECT_EQ(counters[HODOS_INJECT_GAVE_UP], 0u);
+  EXPECT_EQ(counters[HODOS_INJECT_NOT_HTTP], 0u);
+  EXPECT_TRUE(records_.empty()) << "HTTP/2 ids reach the agent from the probe, not as records";
+}
+
+// grpc-go's writer flushes a full buffer wherever it ends: inside a DATA frame's payload, or
+// inside a frame header. The frames after it are still found.
+TEST_F(InjectorHttp2Test, FramesAreFollowedAcrossWrites) {
+  start();
+  HpackEncoder encoder;
+  const std::string hello = std::string(kH2Preface) + h2_frame(kSettings, 0, 0, "");
+  const std::string headers1 = h2_frame(kHeaders, kEndHeaders, 1, encoder.encode(grpc_request_fields()));
+  const std::string data1 = h2_frame(kData, 0, 1, grpc_message(300, 'x'));
+  const std::string data2 = h2_frame(kData, kEndStream, 1, grpc_message(40, 'y'));
+  const std::string headers3 = h2_frame(kHeaders, kEndHeaders, 3, encoder.encode(grpc_request_fields()));
+  const std::string data3 = h2_frame(kData, kEndStream, 3, grpc_message(10, 'z'));
+  const std::vector<std::string> writes = {
+      hello,
+      headers1 + data1.substr(0, 40),                    // ends in data1's payload
+      data1.substr(40) + data2.substr(0, 4),             // ends in data2's frame header
+      data2.substr(4, 2),                                // still in it
+      data2.substr(6) + headers3 + data3.substr(0, 5),   // headers3 whole, then data3's header
+      data3.substr(5),
+  };
+  const H2StreamContext one = h2_context(0x40), three = h2_context(0x50);
+  const std::string received = send_h2(writes, total(writes) + 2 * 69, [&](uint64_t cookie) {
+    injector_->stage_h2_stream(cookie, 1, one);
+    injector_->stage_h2_stream(cookie, 3, three);
+  });
+  EXPECT_EQ(received, hello + with_h2_traceparent(headers1, one) + data1 + data2 +
+                          with_h2_traceparent(headers3, three) + data3);
+  const H2Decoded decoded = decode_h2(received);
+  ASSERT_EQ(decoded.error, "");
+  EXPECT_EQ(decoded.headers.at(3), plus_traceparent(grpc_request_fields(), three));
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_H2_INJECTED], 2u);
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_GAVE_UP], 0u);
+}
+
+// A header block split over two writes, or over a HEADERS and a CONTINUATION frame, is not read
+// whole: it could have put a traceparent name in the encoder's dynamic table, which a later block
+// would name by index only. Nothing more is written on such a connection.
+TEST_F(InjectorHttp2Test, AHeaderBlockNotReadWholeEndsInjectionOnItsConnection) {
+  start();
+  const std::string hello = std::string(kH2Preface) + h2_frame(kSettings, 0, 0, "");
+  for (bool continuation : {false, true}) {
+    SCOPED_TRACE(continuation ? "HEADERS + CONTINUATION" : "HEADERS split over writes");
+    HpackEncoder encoder;
+    const std::string block = encoder.encode(grpc_request_fields());
+    std::vector<std::string> writes = {hello};
+    if (continuation) {
+      writes.push_back(h2_frame(kHeaders, 0, 1, block.substr(0, 10)) +
+                       h2_frame(kContinuation, kEndHeaders, 1, block.substr(10)));
+    } else {
+      const std::string frame = h2_frame(kHeaders, kEndHeaders, 1, block);
+      writes.push_back(frame.substr(0, 15));
+      writes.push_back(frame.substr(15));
+    }
+    writes.push_back(h2_frame(kHeaders, kEndHeaders, 3, encoder.encode(grpc_request_fields())));
+    std::string sent;
+    for (const std::string& w : writes) sent += w;
+    // An injection would change these bytes (a field inserted before their end).
+    const std::string received = send_h2(writes, sent.size(), [&](uint64_t cookie) {
+      injector_->stage_h2_stream(cookie, 1, h2_context(1));
+      injector_->stage_h2_stream(cookie, 3, h2_context(3));
+    });
+    EXPECT_EQ(received, sent);
+  }
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_H2_UNREAD_BLOCK], 2u);
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_H2_INJECTED], 0u);
+  EXPECT_GE(injector_->counters()[HODOS_INJECT_STREAM_UNKNOWN], 2u);
+}
+
+// A process that sends a traceparent of its own (an instrumented client) is left alone: the name
+// Huffman-coded (as nghttp2's and Go's encoders write it, being shorter) or raw.
+TEST_F(InjectorHttp2Test, AClientSendingItsOwnTraceparentIsLeftAlone) {
+  start();
+  const std::string hello = std::string(kH2Preface) + h2_frame(kSettings, 0, 0, "");
+  const std::string own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  for (bool huffman : {true, false}) {
+    SCOPED_TRACE(huffman ? "Huffman-coded name" : "raw name");
+    HpackEncoder encoder;
+    std::string block;
+    if (huffman) {
+      block = encoder.encode(plus_traceparent(grpc_request_fields(), h2_context(7)));
+      EXPECT_NE(block.find("\x88\x4d\x83\x21\x6b\x1d\x85\xa9\x3f"), std::string::npos)
+          << "nghttp2 Huffman-codes the name";
+    } else {
+      block = encoder.encode(grpc_request_fields()) + std::string{0x00, 0x0b} + "traceparent" +
+              static_cast<char>(own.size()) + own;
+    }
+    // The second call's block names traceparent through the dynamic table only (Huffman case).
+    Fields second = grpc_request_fields();
+    second.emplace_back("traceparent", own);
+    const std::vector<std::string> writes = {
+        hello, h2_frame(kHeaders, kEndHeaders, 1, block),
+        h2_frame(kHeaders, kEndHeaders, 3, encoder.encode(second))};
+    const std::string received = send_h2(writes, total(writes), [&](uint64_t cookie) {
+      injector_->stage_h2_stream(cookie, 1, h2_context(1));
+      injector_->stage_h2_stream(cookie, 3, h2_context(3));
+    });
+    EXPECT_EQ(received, writes[0] + writes[1] + writes[2]);
+    EXPECT_EQ(decode_h2(received).error, "");
+  }
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_HAS_TRACEPARENT], 2u);
+  EXPECT_EQ(injector_->counters()[HODOS_INJECT_H2_INJECTED], 0u);
+}
+
 }  // namespace
 }  // namespace hodos::agent
