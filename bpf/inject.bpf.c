@@ -51,33 +51,13 @@ struct {
   __type(value, __u8);
 } destinations SEC(".maps");
 
-/* Set at TCP_CONNECT on sockets that may be enrolled; read at ESTABLISHED and by sk_msg. */
-/* Where the connection's outgoing bytes are: between requests (a write may start a head), in a
- * body of known length, in a chunked body, in HTTP/2 frames (after the client preface), or
- * somewhere the program can no longer tell. */
-enum stream_state { STREAM_HEAD = 0, STREAM_CHUNKED = 1, STREAM_UNKNOWN = 2, STREAM_H2 = 3 };
-
-struct socket_mark {
-  __u64 cookie; /* filled at enrolment */
-  /* STREAM_HEAD: bytes of the last request's body not yet sent; STREAM_H2: bytes of a frame
-   * begun in an earlier write not yet sent. */
-  __u64 body_left;
-  __u32 tgid; /* the process that connected */
-  __u8 enrolled;
-  __u8 stream; /* enum stream_state */
-  /* STREAM_H2: how many bytes of a frame header the last write ended inside (0..8), and the
-   * first four of them (the frame's length and type). */
-  __u8 h2_have;
-  __u8 pad;
-  __u8 h2_head[4];
-  __u8 pad2[4];
-};
-
+/* Set at TCP_CONNECT on sockets that may be enrolled (or by the loader, for connections made
+ * earlier: Injector::enrol_existing_connections); read at ESTABLISHED and by sk_msg. */
 struct {
   __uint(type, BPF_MAP_TYPE_SK_STORAGE);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, int);
-  __type(value, struct socket_mark);
+  __type(value, struct hodos_socket_mark);
 } socket_marks SEC(".maps");
 
 /* The enrolled connections, by socket cookie. */
@@ -177,7 +157,7 @@ int enrol_client_sockets(struct bpf_sock_ops *skops) {
         count(HODOS_INJECT_NOT_ALLOWED);
         return 1;
       }
-      struct socket_mark *mark =
+      struct hodos_socket_mark *mark =
           bpf_sk_storage_get(&socket_marks, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
       if (!mark) return 1;
       mark->tgid = tgid;
@@ -186,7 +166,7 @@ int enrol_client_sockets(struct bpf_sock_ops *skops) {
     }
     case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: {
       /* Possibly softirq: decide from the mark only, never from the current task. */
-      struct socket_mark *mark = bpf_sk_storage_get(&socket_marks, sk, NULL, 0);
+      struct hodos_socket_mark *mark = bpf_sk_storage_get(&socket_marks, sk, NULL, 0);
       if (!mark || mark->enrolled) return 1;
       __u64 cookie = bpf_get_socket_cookie(skops);
       mark->cookie = cookie;
@@ -348,10 +328,10 @@ static __always_inline bool ends_with_last_chunk(struct sk_msg_md *msg) {
 
 /* A message on a connection in the middle of a request body: it passes untouched, and the
  * connection's state moves on. */
-static __always_inline int pass_body(struct sk_msg_md *msg, struct socket_mark *mark) {
+static __always_inline int pass_body(struct sk_msg_md *msg, struct hodos_socket_mark *mark) {
   count(HODOS_INJECT_BODY);
-  if (mark->stream == STREAM_CHUNKED) {
-    if (ends_with_last_chunk(msg)) mark->stream = STREAM_HEAD;
+  if (mark->stream == HODOS_STREAM_CHUNKED) {
+    if (ends_with_last_chunk(msg)) mark->stream = HODOS_STREAM_HEAD;
     return SK_PASS;
   }
   __u64 size = msg->size;
@@ -361,7 +341,7 @@ static __always_inline int pass_body(struct sk_msg_md *msg, struct socket_mark *
     /* The body ends inside this write and more follows: a pipelined request, whose own length
      * is not parsed. What comes next cannot be told apart from a body any more. */
     mark->body_left = 0;
-    mark->stream = STREAM_UNKNOWN;
+    mark->stream = HODOS_STREAM_UNKNOWN;
     count(HODOS_INJECT_GAVE_UP);
   }
   return SK_PASS;
@@ -484,7 +464,7 @@ static __always_inline bool write_tracestate(__u8 *data, const __u8 *end,
 /* Fills in and sends the record of a header written with span id `span`, and tells the sending
  * thread's context (when it has one to keep) which span id went out. */
 static __always_inline void finish_record(struct hodos_inject_record *record,
-                                          const struct socket_mark *mark, __u64 pid_tgid,
+                                          const struct hodos_socket_mark *mark, __u64 pid_tgid,
                                           const struct hodos_thread_context *ctx, const __u8 *span,
                                           struct hodos_thread_context *current) {
   record->ktime_ns = bpf_ktime_get_ns();
@@ -581,8 +561,8 @@ static __noinline bool block_names_traceparent(struct sk_msg_md *msg, __u32 star
 }
 
 /* Gives the connection up for injection (counted under `why`): its frames pass untouched. */
-static __always_inline void give_up_h2(struct socket_mark *mark, __u32 why) {
-  mark->stream = STREAM_UNKNOWN;
+static __always_inline void give_up_h2(struct hodos_socket_mark *mark, __u32 why) {
+  mark->stream = HODOS_STREAM_UNKNOWN;
   count(why);
 }
 
@@ -650,7 +630,7 @@ unwritable:
  * `whole` when all of it is in this message: what it means for the connection, and the traceparent
  * for its stream when one is staged. Returns the bytes the message grew by (0 or H2_FIELD_LEN), or
  * -1 when the connection was given up. */
-static __always_inline int on_h2_headers(struct sk_msg_md *msg, struct socket_mark *mark, __u32 at,
+static __always_inline int on_h2_headers(struct sk_msg_md *msg, struct hodos_socket_mark *mark, __u32 at,
                                          __u32 length, __u8 type, __u8 flags, __u32 stream,
                                          bool whole) {
   if (type == H2_CONTINUATION || !whole || !(flags & H2_END_HEADERS) || (flags & H2_PADDED)) {
@@ -685,7 +665,7 @@ static __always_inline int on_h2_headers(struct sk_msg_md *msg, struct socket_ma
 }
 
 /* Follows the frames of a write on an HTTP/2 connection from `from` (past the preface). */
-static __noinline int follow_h2(struct sk_msg_md *msg, struct socket_mark *mark, __u32 from) {
+static __noinline int follow_h2(struct sk_msg_md *msg, struct hodos_socket_mark *mark, __u32 from) {
   __u32 size = msg->size;
   __u32 at = from;
   if (mark->h2_have) {
@@ -793,15 +773,52 @@ static __noinline int follow_h2(struct sk_msg_md *msg, struct socket_mark *mark,
   }
   bpf_iter_num_destroy(&it);
   if (dropped) return SK_DROP;
-  if (!followed && mark->stream == STREAM_H2) give_up_h2(mark, HODOS_INJECT_GAVE_UP);
+  if (!followed && mark->stream == HODOS_STREAM_H2) give_up_h2(mark, HODOS_INJECT_GAVE_UP);
   return SK_PASS;
+}
+
+/* A write on a connection enrolled after it started (HODOS_STREAM_H2_RESYNC): where a frame starts
+ * is not known, but grpc-go writes whole frames except when a full buffer is flushed. A write
+ * whose frame headers lead from its first byte exactly to its last is taken to start at a frame:
+ * true, and the connection's frames are followed from there; any other waits for the next (a
+ * write that starts inside a frame looks like one that is no HTTP/2 at all). A false find could
+ * only touch a HEADERS frame of a stream staged for this very connection, which only grpc-go's
+ * real streams are. */
+static __noinline bool h2_frames_fill(struct sk_msg_md *msg, struct hodos_socket_mark *mark) {
+  __u32 size = msg->size;
+  __u32 at = 0;
+  bool filled = false;
+  struct bpf_iter_num it;
+  int *index;
+  bpf_iter_num_new(&it, 0, H2_MAX_FRAMES);
+  while ((index = bpf_iter_num_next(&it))) {
+    if (at == size) {
+      filled = true;
+      break;
+    }
+    if (size - at < H2_FRAME_HEADER) break;
+    if (bpf_msg_pull_data(msg, at, at + H2_FRAME_HEADER, 0)) break;
+    const __u8 *d = msg->data;
+    if (d + H2_FRAME_HEADER > (const __u8 *)msg->data_end) break;
+    if (d[3] > H2_CONTINUATION || (d[5] & 0x80)) break; /* no such type; the reserved bit */
+    at += H2_FRAME_HEADER + ((d[0] << 16) | (d[1] << 8) | d[2]);
+    if (at > size) break;
+  }
+  bpf_iter_num_destroy(&it);
+  if (filled) {
+    mark->stream = HODOS_STREAM_H2;
+    count(HODOS_INJECT_H2_RESYNCED);
+  } else {
+    count(HODOS_INJECT_H2_RESYNC_WAIT);
+  }
+  return filled;
 }
 
 /* A write on an HTTP/1.x connection between requests (its head may start here), or the first
  * write of an HTTP/2 one: H2_PREFACE_SEEN then, for the caller to follow its frames (a call from
  * here would add this function's stack to theirs, over the verifier's 512 bytes). */
 #define H2_PREFACE_SEEN -1
-static __noinline int inject_http1(struct sk_msg_md *msg, struct socket_mark *mark) {
+static __noinline int inject_http1(struct sk_msg_md *msg, struct hodos_socket_mark *mark) {
   __u32 size = msg->size;
   if (size < 18) {
     count(HODOS_INJECT_NOT_HTTP);
@@ -816,7 +833,7 @@ static __noinline int inject_http1(struct sk_msg_md *msg, struct socket_mark *ma
     end = msg->data_end;
   }
   if (data + 24 <= end && is_h2_preface(data)) {
-    mark->stream = STREAM_H2;
+    mark->stream = HODOS_STREAM_H2;
     count(HODOS_INJECT_H2_CONNECTION);
     return H2_PREFACE_SEEN;
   }
@@ -829,7 +846,7 @@ static __noinline int inject_http1(struct sk_msg_md *msg, struct socket_mark *ma
   scan_head(data, end, cr, &head);
   if (head.end == 0) {
     /* The rest of the head, and its body, come in later writes whose framing is not known. */
-    mark->stream = STREAM_UNKNOWN;
+    mark->stream = HODOS_STREAM_UNKNOWN;
     count(HODOS_INJECT_HEAD_NOT_IN_MESSAGE);
     count(HODOS_INJECT_GAVE_UP);
     return SK_PASS;
@@ -837,9 +854,9 @@ static __noinline int inject_http1(struct sk_msg_md *msg, struct socket_mark *ma
   /* Where the next request starts: after this one's body. */
   __u32 after = size - head.end; /* bytes of this write past the head */
   if (head.chunked) {
-    mark->stream = STREAM_CHUNKED;
+    mark->stream = HODOS_STREAM_CHUNKED;
     if (after > 0) {
-      if (ends_with_last_chunk(msg)) mark->stream = STREAM_HEAD;
+      if (ends_with_last_chunk(msg)) mark->stream = HODOS_STREAM_HEAD;
       /* The check moved the data pointers to the message's end (whatever it found). */
       if (!pull_head(msg, window)) return SK_PASS;
     }
@@ -850,7 +867,7 @@ static __noinline int inject_http1(struct sk_msg_md *msg, struct socket_mark *ma
     if (length < 0 || (__u64)after > (__u64)length) {
       /* A length that does not parse, or another request in the same write (pipelined): what
        * follows on this connection can no longer be told apart. This request is still whole. */
-      mark->stream = STREAM_UNKNOWN;
+      mark->stream = HODOS_STREAM_UNKNOWN;
       count(HODOS_INJECT_GAVE_UP);
     } else {
       mark->body_left = (__u64)length - after;
@@ -963,18 +980,19 @@ int inject_traceparent(struct sk_msg_md *msg) {
   /* Every enrolled socket has its mark (sockops made it). */
   struct bpf_sock *sk = msg->sk;
   if (!sk) return SK_PASS;
-  struct socket_mark *mark = bpf_sk_storage_get(&socket_marks, sk, NULL, 0);
+  struct hodos_socket_mark *mark = bpf_sk_storage_get(&socket_marks, sk, NULL, 0);
   if (!mark) return SK_PASS;
 
   /* Only a write that starts a request head may be touched: a request body that happens to
    * look like a request (an HTTP message sent as a body) must pass as it is. So the program
    * follows each connection's requests: their heads, and the length of their bodies. */
-  if (mark->stream == STREAM_UNKNOWN) {
+  if (mark->stream == HODOS_STREAM_UNKNOWN) {
     count(HODOS_INJECT_STREAM_UNKNOWN);
     return SK_PASS;
   }
-  if (mark->stream == STREAM_H2) return follow_h2(msg, mark, 0);
-  if (mark->stream == STREAM_CHUNKED || mark->body_left > 0) return pass_body(msg, mark);
+  if (mark->stream == HODOS_STREAM_H2_RESYNC && !h2_frames_fill(msg, mark)) return SK_PASS;
+  if (mark->stream == HODOS_STREAM_H2) return follow_h2(msg, mark, 0);
+  if (mark->stream == HODOS_STREAM_CHUNKED || mark->body_left > 0) return pass_body(msg, mark);
   int verdict = inject_http1(msg, mark);
   if (verdict == H2_PREFACE_SEEN) return follow_h2(msg, mark, 24);
   return verdict;

@@ -19,6 +19,35 @@
 /* "traceparent: 00-" + 32 hex + "-" + 16 hex + "-" + 2 hex + "\r\n" */
 #define HODOS_TRACEPARENT_LINE_LEN 70
 
+/* Where a connection's outgoing bytes are: between requests (a write may start a head), in a
+ * body of known length, in a chunked body, somewhere the program can no longer tell, in HTTP/2
+ * frames (after the client preface), or in HTTP/2 frames not yet found (a connection enrolled by
+ * the loader after it started: the first write made of whole frames finds them). */
+enum hodos_inject_stream {
+  HODOS_STREAM_HEAD = 0,
+  HODOS_STREAM_CHUNKED = 1,
+  HODOS_STREAM_UNKNOWN = 2,
+  HODOS_STREAM_H2 = 3,
+  HODOS_STREAM_H2_RESYNC = 4,
+};
+
+/* Per enrolled socket (socket storage). */
+struct hodos_socket_mark {
+  __u64 cookie; /* filled at enrolment */
+  /* HODOS_STREAM_HEAD: bytes of the last request's body not yet sent; HODOS_STREAM_H2: bytes of
+   * a frame begun in an earlier write not yet sent. */
+  __u64 body_left;
+  __u32 tgid; /* the process that connected */
+  __u8 enrolled;
+  __u8 stream; /* enum hodos_inject_stream */
+  /* HODOS_STREAM_H2: how many bytes of a frame header the last write ended inside (0..8), and
+   * the first four of them (the frame's length and type). */
+  __u8 h2_have;
+  __u8 pad;
+  __u8 h2_head[4];
+  __u8 pad2[4];
+};
+
 /* One injection, in the ring buffer: userspace gives the client span exactly these ids. */
 struct hodos_inject_record {
   __u64 ktime_ns;
@@ -71,7 +100,11 @@ enum hodos_inject_counter {
   /* A header block not read whole (split over writes or frames, padded, or too long): nothing
    * more is injected on the connection, whose HPACK table might now hold a traceparent name. */
   HODOS_INJECT_H2_UNREAD_BLOCK = 22,
-  HODOS_INJECT_COUNTER_COUNT = 23,
+  /* A connection enrolled after it started (HODOS_STREAM_H2_RESYNC): a write made of whole HTTP/2
+   * frames found where they start; a write that was not waited past. */
+  HODOS_INJECT_H2_RESYNCED = 23,
+  HODOS_INJECT_H2_RESYNC_WAIT = 24,
+  HODOS_INJECT_COUNTER_COUNT = 25,
 };
 
 #endif /* HODOS_BPF_INJECT_H */

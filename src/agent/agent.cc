@@ -569,6 +569,15 @@ void Agent::probe_go(uint32_t pid) {
   if (result.attached) {
     logger_->info("agent: pid {}: Go goroutines followed ({}; probes attached in {} ms){}{}", pid,
                   result.target, took.count(), result.reason.empty() ? "" : ": ", result.reason);
+    // grpc-go dials at start, before the agent knew the process: its connections get the
+    // traceparent of their calls from the first write made of whole HTTP/2 frames on.
+    if (result.grpc_client && injector_) {
+      if (const int enrolled = injector_->enrol_existing_connections(pid); enrolled > 0) {
+        logger_->info("agent: pid {}: {} gRPC connection(s) it opened earlier enrolled for "
+                      "traceparent injection",
+                      pid, enrolled);
+      }
+    }
   } else {
     logger_->warn("agent: pid {}: Go requests are joined by stitching only: {}{}", pid,
                   result.reason, result.target.empty() ? "" : " (" + result.target + ")");

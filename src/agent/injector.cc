@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -262,6 +263,10 @@ std::string_view InjectorCounters::name(hodos_inject_counter which) {
       return "http2_injected";
     case HODOS_INJECT_H2_UNREAD_BLOCK:
       return "http2_unread_header_block";
+    case HODOS_INJECT_H2_RESYNCED:
+      return "http2_frames_found";
+    case HODOS_INJECT_H2_RESYNC_WAIT:
+      return "http2_frames_not_found_yet";
     case HODOS_INJECT_COUNTER_COUNT:
       break;
   }
@@ -649,6 +654,112 @@ InjectorCounters Injector::counters() const {
     for (uint64_t v : per_cpu) out.values[i] += v;
   }
   return out;
+}
+
+namespace {
+
+std::optional<uint16_t> port_of(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+  if (address.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+  }
+  return std::nullopt;
+}
+
+// The destination policy's key for `address` (IPv4 in its IPv4-mapped form, as in the trie).
+std::optional<hodos_inject_cidr> policy_key(const sockaddr_storage& address) {
+  hodos_inject_cidr key = {};
+  key.prefixlen = 128;
+  if (address.ss_family == AF_INET) {
+    key.addr[10] = key.addr[11] = 0xff;
+    std::memcpy(&key.addr[12], &reinterpret_cast<const sockaddr_in&>(address).sin_addr, 4);
+  } else if (address.ss_family == AF_INET6) {
+    std::memcpy(key.addr, &reinterpret_cast<const sockaddr_in6&>(address).sin6_addr, 16);
+  } else {
+    return std::nullopt;
+  }
+  return key;
+}
+
+int int_option(int fd, int level, int name) {
+  int value = -1;
+  socklen_t length = sizeof(value);
+  return getsockopt(fd, level, name, &value, &length) == 0 ? value : -1;
+}
+
+}  // namespace
+
+int Injector::enrol_existing_connections(uint32_t pid) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.valid()) return 0;  // gone
+  // The process's TCP sockets, through copies of its descriptors (pidfd_getfd): the listening
+  // ones say which ports are its servers', so that the connections it accepted are left out.
+  std::vector<UniqueFd> connected;
+  std::vector<uint16_t> listening_ports;
+  const std::string fd_dir = fmt::format("/proc/{}/fd", pid);
+  DIR* dir = opendir(fd_dir.c_str());
+  if (dir == nullptr) return 0;
+  while (dirent* entry = readdir(dir)) {
+    int target = -1;
+    const std::string_view name(entry->d_name);
+    if (std::from_chars(name.data(), name.data() + name.size(), target).ec != std::errc()) continue;
+    char link[64] = {};
+    const std::string path = fd_dir + "/" + entry->d_name;
+    if (readlink(path.c_str(), link, sizeof(link) - 1) <= 0 || !std::string_view(link).starts_with("socket:"))
+      continue;
+    UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), target, 0)));
+    if (!copy.valid()) continue;
+    if (int_option(copy.get(), SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
+        int_option(copy.get(), SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP)
+      continue;
+    if (int_option(copy.get(), SOL_SOCKET, SO_ACCEPTCONN) == 1) {
+      sockaddr_storage local = {};
+      socklen_t length = sizeof(local);
+      if (getsockname(copy.get(), reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+        if (std::optional<uint16_t> port = port_of(local)) listening_ports.push_back(*port);
+      }
+      continue;
+    }
+    connected.push_back(std::move(copy));
+  }
+  closedir(dir);
+
+  const int marks = bpf_map__fd(skeleton_->maps.socket_marks);
+  const int sockhash = bpf_map__fd(skeleton_->maps.sockets);
+  int enrolled = 0;
+  for (const UniqueFd& fd : connected) {
+    sockaddr_storage local = {}, peer = {};
+    socklen_t local_length = sizeof(local), peer_length = sizeof(peer);
+    if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &local_length) != 0 ||
+        getpeername(fd.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0)
+      continue;  // not connected
+    std::optional<uint16_t> port = port_of(local);
+    if (!port || std::find(listening_ports.begin(), listening_ports.end(), *port) !=
+                     listening_ports.end())
+      continue;  // accepted by one of its servers
+    std::optional<hodos_inject_cidr> key = policy_key(peer);
+    uint8_t allowed = 0;
+    if (!key || bpf_map__lookup_elem(skeleton_->maps.destinations, &*key, sizeof(*key), &allowed,
+                                     sizeof(allowed), 0) != 0)
+      continue;
+    std::optional<uint64_t> cookie = socket_cookie(fd.get());
+    if (!cookie) continue;
+    hodos_socket_mark mark = {};
+    mark.cookie = *cookie;
+    mark.tgid = pid;
+    mark.enrolled = 1;
+    mark.stream = HODOS_STREAM_H2_RESYNC;
+    int socket_key = fd.get();
+    // BPF_NOEXIST: a connection sockops marked (enrolled or not) is its business.
+    if (bpf_map_update_elem(marks, &socket_key, &mark, BPF_NOEXIST) != 0) continue;
+    uint64_t value = static_cast<uint64_t>(fd.get());
+    if (bpf_map_update_elem(sockhash, &mark.cookie, &value, BPF_NOEXIST) != 0) {
+      bpf_map_delete_elem(marks, &socket_key);
+      continue;
+    }
+    ++enrolled;
+  }
+  return enrolled;
 }
 
 bool Injector::is_enrolled(int fd) const {

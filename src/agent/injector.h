@@ -150,6 +150,13 @@ class Injector {
   // Delivers every injection record in the ring buffer; returns how many.
   int consume();
 
+  // Enrols the established TCP connections process `pid` opened to allowed destinations before
+  // sockops could mark them (it was not yet traced with a context when it connected: grpc-go
+  // dials at start). Their frames are not known to start anywhere, so they wait for a write made
+  // of whole HTTP/2 frames (HODOS_STREAM_H2_RESYNC); any other protocol on them is left alone.
+  // Connections already marked are skipped. Returns how many were enrolled.
+  int enrol_existing_connections(uint32_t pid);
+
   InjectorCounters counters() const;
   // Whether the connected TCP socket `fd` (of this process) is enrolled.
   bool is_enrolled(int fd) const;

@@ -11,8 +11,9 @@
 // client-streaming call, and calls failing with NOT_FOUND, INTERNAL and DATA_LOSS (the last after
 // three replies of a stream). Each call has three spans: the front's SERVER span, its CLIENT span,
 // the leaf's SERVER span (the CLIENT span's child, joined by the agent's stitching of the two ends
-// of the connection, stream by stream: gRPC carries no header the agent writes), with the
-// OpenTelemetry RPC conventions on each (see assertRpcSpan). Whether the front's CLIENT span is
+// of the connection, stream by stream), with the OpenTelemetry RPC conventions on each (see
+// assertRpcSpan). The Go front's calls also carry a traceparent the agent wrote into their
+// HEADERS frames, naming their CLIENT span, which the Node leaf prints (INJECTS). Whether the front's CLIENT span is
 // also the child of its SERVER span (one trace per call) is INNER_PARENT. Needs root (CI runs as
 // root) and Go with Debian's grpc-go; skipped with the reason otherwise.
 import assert from 'node:assert/strict';
@@ -57,6 +58,12 @@ const CHAINS = [
 // their ids: bpf/go_http2.bpf.h). Node: when the front serves one call at a time ('sequential'):
 // an event loop serving several at once leaves its calls roots rather than guess.
 const INNER_PARENT = { go: true, node: 'sequential' };
+
+// Whether a front's calls carry a traceparent the agent wrote (bpf/inject.bpf.c) naming their
+// CLIENT span, per runtime: grpc-go's HEADERS frames get one from the ids its NewStream probe
+// staged; a Node front's calls go without (no per-stream ids for grpc-js), joined by stitching.
+// Checked where the leaf is the Node server, which prints the traceparent each call came with.
+const INJECTS = { go: true, node: false };
 
 // OpenTelemetry: a SERVER span is an error only for the statuses that mean the server failed; a
 // CLIENT span for every status but OK.
@@ -170,10 +177,19 @@ async function agentCounters() {
   }
 }
 
+// Where the leaf's output is now: what it prints after is what a test's calls made it print.
+const outputMark = (chain) => s[chain.leaf].output.length;
+
+// The traceparent each call the leaf of `chain` served since `mark` came with ("-": none).
+function receivedTraceparents(chain, mark) {
+  return [...s[chain.leaf].output.slice(mark).matchAll(/^received \w+ traceparent (\S+)$/gm)].map((m) => m[1]);
+}
+
 // Splits `spans`, those of `n` calls through `chain`, into calls and checks the structure of each
 // (see the top of the file); returns [{ front, call, leaf }]. `incoming`: the calls carried this
-// traceparent ({ traceId, spanId }), which the front's SERVER spans continue.
-function assertCallTraces(chain, spans, n, { sequential = false, incoming = null } = {}) {
+// traceparent ({ traceId, spanId }), which the front's SERVER spans continue. `since`: the leaf's
+// output mark from before the calls, to check the traceparents the agent wrote into them.
+function assertCallTraces(chain, spans, n, { sequential = false, incoming = null, since } = {}) {
   const frontService = s[chain.front].service;
   const of = (service, kind) => spans.filter((x) => x.process.serviceName === service && kindOf(x) === kind);
   const fronts = of(frontService, 'server');
@@ -215,6 +231,13 @@ function assertCallTraces(chain, spans, n, { sequential = false, incoming = null
       assert.deepEqual(parentIds(front), [],
                        `the front's SERVER span is a root (the client is not traced):${describeRpc([front])}`);
     }
+  }
+  if (since !== undefined && INJECTS[s[chain.front].runtime] && s[chain.leaf].runtime === 'node') {
+    // Each call arrived with its CLIENT span's ids: the leaf would be joined without stitching
+    // (on another host).
+    const sent = calls.map((call) => `00-${call.traceID}-${call.spanID}-01`);
+    assert.deepEqual(receivedTraceparents(chain, since).sort(), sent.sort(),
+                     `the traceparents the leaf received are those of the front's CLIENT spans:${all}`);
   }
   if (inner) {
     assert.equal(new Set(found.map((x) => x.front.spanID)).size, n,
@@ -319,18 +342,18 @@ test('the Go servers: grpc-go followed (hodos describe), and every call counted 
 
 for (const chain of CHAINS) {
   chainTest(chain, 'sequential unary calls, each callee joined under its call (one trace per call through a Node front)', async () => {
-    const seen = await spanIdsNow(chain);
+    const [seen, since] = [await spanIdsNow(chain), outputMark(chain)];
     const calls = await callChain(chain, ['-calls', '5']);
     assert.deepEqual(calls.map((c) => c.code), [OK, OK, OK, OK, OK]);
-    const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 15), 5, { sequential: true });
+    const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 15), 5, { sequential: true, since });
     for (const x of found) assertCall(chain, x, { method: 'Get', code: OK });
   });
 
   chainTest(chain, '16 unary calls 8 at a time on one connection, each callee joined under its call', async () => {
-    const seen = await spanIdsNow(chain);
+    const [seen, since] = [await spanIdsNow(chain), outputMark(chain)];
     const calls = await callChain(chain, ['-calls', '16', '-concurrency', '8']);
     assert.ok(calls.every((c) => c.code === OK), JSON.stringify(calls));
-    const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 48), 16);
+    const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 48), 16, { since });
     for (const x of found) assertCall(chain, x, { method: 'Get', code: OK });
   });
 
@@ -338,10 +361,10 @@ for (const chain of CHAINS) {
   chainTest(chain, 'a call carrying a traceparent continues its trace through both servers', async () => {
     const hex = (bytes) => crypto.randomBytes(bytes).toString('hex').replace(/^./, 'a');
     const incoming = { traceId: hex(16), spanId: hex(8) };
-    const seen = await spanIdsNow(chain);
+    const [seen, since] = [await spanIdsNow(chain), outputMark(chain)];
     const calls = await callChain(chain, ['-calls', '1', '-traceparent', `00-${incoming.traceId}-${incoming.spanId}-01`]);
     assert.deepEqual(calls.map((c) => c.code), [OK]);
-    const [x] = assertCallTraces(chain, await waitForNewSpans(chain, seen, 3), 1, { sequential: true, incoming });
+    const [x] = assertCallTraces(chain, await waitForNewSpans(chain, seen, 3), 1, { sequential: true, incoming, since });
     assertCall(chain, x, { method: 'Get', code: OK });
   });
 
@@ -349,10 +372,10 @@ for (const chain of CHAINS) {
   // the CLIENT span of another stream of the connection would carry another status.
   chainTest(chain, '16 concurrent unary calls, each with its own status: each span in its own call', async () => {
     const codes = [OK, 3, NOT_FOUND, 7, 9, INTERNAL, 11, DATA_LOSS];
-    const seen = await spanIdsNow(chain);
+    const [seen, since] = [await spanIdsNow(chain), outputMark(chain)];
     const calls = await callChain(chain, ['-calls', '16', '-concurrency', '8', '-codes', codes.join(',')]);
     assert.deepEqual(calls.map((c) => c.code), [...codes, ...codes]);
-    const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 48), 16);
+    const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 48), 16, { since });
     const byCall = found.map((x) => tag(x.leaf, 'rpc.grpc.status_code'));
     assert.deepEqual(byCall.sort((a, b) => a - b), [...codes, ...codes].sort((a, b) => a - b),
                      'the statuses of the leaf SERVER spans');
@@ -360,10 +383,10 @@ for (const chain of CHAINS) {
   });
 
   chainTest(chain, 'a server-streaming and a client-streaming call', async () => {
-    const seen = await spanIdsNow(chain);
+    const [seen, since] = [await spanIdsNow(chain), outputMark(chain)];
     const calls = await callChain(chain, ['-calls', '0', '-list', '5', '-sum', '3']);
     assert.deepEqual(calls.map((c) => [c.method, c.code, c.replies, c.seq]), [['List', OK, 5, 4], ['Sum', OK, 1, 3]]);
-    const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 6), 2, { sequential: true });
+    const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 6), 2, { sequential: true, since });
     const method = (x) => tag(x.leaf, 'rpc.method');
     assert.deepEqual(found.map(method).sort(), ['List', 'Sum'], describeRpc(found.map((x) => x.leaf)));
     for (const x of found) assertCall(chain, x, { method: method(x), code: OK });
@@ -373,7 +396,7 @@ for (const chain of CHAINS) {
   // are the server's: every span is an error. The List one fails after three replies (the status
   // in trailers after DATA frames; the failing Gets answer with a Trailers-Only response).
   chainTest(chain, 'failing calls: NOT_FOUND, INTERNAL, and DATA_LOSS at the end of a stream', async () => {
-    const seen = await spanIdsNow(chain);
+    const [seen, since] = [await spanIdsNow(chain), outputMark(chain)];
     const calls = [
       ...await callChain(chain, ['-calls', '0', '-fail', String(NOT_FOUND),
                                  '-list', '3', '-list-fail', String(DATA_LOSS)]),
@@ -381,7 +404,7 @@ for (const chain of CHAINS) {
     ];
     assert.deepEqual(calls.map((c) => [c.method, c.code, c.replies]),
                      [['Get', NOT_FOUND, 0], ['List', DATA_LOSS, 3], ['Get', INTERNAL, 0]]);
-    const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 9), 3, { sequential: true });
+    const found = assertCallTraces(chain, await waitForNewSpans(chain, seen, 9), 3, { sequential: true, since });
     const key = (x) => `${tag(x.leaf, 'rpc.method')} ${tag(x.leaf, 'rpc.grpc.status_code')}`;
     assert.deepEqual(found.map(key).sort(), [`Get ${NOT_FOUND}`, `Get ${INTERNAL}`, `List ${DATA_LOSS}`].sort(),
                      describeRpc(found.map((x) => x.leaf)));

@@ -1458,5 +1458,60 @@ TEST_F(InjectorHttp2Test, AClientSendingItsOwnTraceparentIsLeftAlone) {
   EXPECT_EQ(injector_->counters()[HODOS_INJECT_H2_INJECTED], 0u);
 }
 
+// grpc-go dials at start, before the agent traced the process with a context: sockops left the
+// connection alone. The loader enrols it later (only the connections the process opened, not those
+// it accepted); where its frames start is found at its first write made of whole frames, and
+// until then nothing is touched.
+TEST_F(InjectorHttp2Test, AConnectionOpenedBeforeTracingIsEnrolledLater) {
+  trace(traced_.get(), static_cast<uint32_t>(getpid()), HODOS_TRACED);  // no context yet
+  start();
+  HpackEncoder encoder;
+  const std::string hello = std::string(kH2Preface) + h2_frame(kSettings, 0, 0, "");
+  const std::string headers1 = h2_frame(kHeaders, kEndHeaders, 1, encoder.encode(grpc_request_fields()));
+  const std::string data1 = h2_frame(kData, kEndStream, 1, grpc_message(300, 'x'));
+  const std::string headers3 = h2_frame(kHeaders, kEndHeaders, 3, encoder.encode(grpc_request_fields()));
+  const std::string data3 = h2_frame(kData, kEndStream, 3, grpc_message(30, 'y'));
+  const std::string headers5 = h2_frame(kHeaders, kEndHeaders, 5, encoder.encode(grpc_request_fields()));
+  const std::string data5 = h2_frame(kData, kEndStream, 5, grpc_message(30, 'z'));
+  const std::string before = hello + headers1;  // written before the enrolment
+  const std::vector<std::string> writes = {
+      data1.substr(0, 100),                   // starts a frame, ends inside it: not found yet
+      data1.substr(100) + headers3 + data3,   // starts inside a frame: not found
+      headers5 + data5,                       // whole frames: found; stream 5 gets its traceparent
+  };
+  const H2StreamContext three = h2_context(0x60), five = h2_context(0x70);
+  const std::string expected =
+      before + writes[0] + writes[1] + with_h2_traceparent(headers5, five) + data5;
+
+  Listener listener;
+  std::string received;
+  UniqueFd peer;
+  std::thread server([&] {
+    peer = listener.accept_one();
+    received = read_exactly(peer.get(), expected.size());
+  });
+  UniqueFd client = connect_loopback(listener.port());
+  EXPECT_FALSE(injector_->is_enrolled(client.get()));
+  write_all(client.get(), before);
+  trace(traced_.get(), static_cast<uint32_t>(getpid()));  // now with a context, as the agent does
+  EXPECT_EQ(injector_->enrol_existing_connections(static_cast<uint32_t>(getpid())), 1);
+  EXPECT_TRUE(injector_->is_enrolled(client.get()));
+  EXPECT_EQ(injector_->enrol_existing_connections(static_cast<uint32_t>(getpid())), 0)
+      << "a connection is enrolled once";
+  const uint64_t cookie = cookie_of(client.get());
+  injector_->stage_h2_stream(cookie, 3, three);
+  injector_->stage_h2_stream(cookie, 5, five);
+  for (const std::string& bytes : writes) write_all(client.get(), bytes);
+  server.join();
+
+  EXPECT_EQ(received, expected);
+  EXPECT_FALSE(injector_->is_enrolled(peer.get())) << "the accepted end is a server's";
+  EXPECT_TRUE(injector_->has_staged_h2_stream(cookie, 3)) << "stream 3 went by before the frames were found";
+  InjectorCounters counters = injector_->counters();
+  EXPECT_EQ(counters[HODOS_INJECT_H2_RESYNC_WAIT], 2u);
+  EXPECT_EQ(counters[HODOS_INJECT_H2_RESYNCED], 1u);
+  EXPECT_EQ(counters[HODOS_INJECT_H2_INJECTED], 1u);
+}
+
 }  // namespace
 }  // namespace hodos::agent
