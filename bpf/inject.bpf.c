@@ -347,11 +347,12 @@ static __always_inline int pass_body(struct sk_msg_md *msg, struct hodos_socket_
   return SK_PASS;
 }
 
-/* Writes the 16 hex digits of span id `span` at p (unrolled: constant offsets from p). */
-static __always_inline void write_span_id(__u8 *p, const __u8 *span) {
-#pragma clang loop unroll(full)
-  for (__u32 i = 0; i < 8; i++) {
-    __u8 b = span[i];
+/* Writes the 2 * n lowercase hex digits of the n bytes at `bytes` at p (a loop, not unrolled:
+ * unrolled, clang spills the digits past the stack's 512 bytes). */
+static __always_inline void write_hex(__u8 *p, const __u8 *bytes, const __u32 n) {
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < n; i++) {
+    __u8 b = bytes[i];
     p[2 * i] = hex_digit(b >> 4);
     p[2 * i + 1] = hex_digit(b & 15);
   }
@@ -364,14 +365,9 @@ static __always_inline void write_traceparent(__u8 *p, const struct hodos_thread
   p[0] = 't', p[1] = 'r', p[2] = 'a', p[3] = 'c', p[4] = 'e', p[5] = 'p', p[6] = 'a';
   p[7] = 'r', p[8] = 'e', p[9] = 'n', p[10] = 't', p[11] = ':', p[12] = ' ';
   p[13] = '0', p[14] = '0', p[15] = '-';
-#pragma clang loop unroll(disable)
-  for (__u32 i = 0; i < 16; i++) {
-    __u8 b = ctx->trace_id[i];
-    p[16 + 2 * i] = hex_digit(b >> 4);
-    p[17 + 2 * i] = hex_digit(b & 15);
-  }
+  write_hex(p + 16, ctx->trace_id, 16);
   p[48] = '-';
-  write_span_id(p + 49, span);
+  write_hex(p + 49, span, 8);
   p[65] = '-';
   p[66] = hex_digit(ctx->flags >> 4);
   p[67] = hex_digit(ctx->flags & 15);
@@ -603,14 +599,9 @@ static __noinline bool append_h2_traceparent(struct sk_msg_md *msg, __u32 at, __
   p[10] = 'r', p[11] = 'e', p[12] = 'n', p[13] = 't';
   p[14] = 55;
   p[15] = '0', p[16] = '0', p[17] = '-';
-#pragma clang loop unroll(full)
-  for (__u32 i = 0; i < 16; i++) {
-    __u8 b = staged->trace_id[i];
-    p[18 + 2 * i] = hex_digit(b >> 4);
-    p[19 + 2 * i] = hex_digit(b & 15);
-  }
+  write_hex(p + 18, staged->trace_id, 16);
   p[50] = '-';
-  write_span_id(p + 51, staged->span_id);
+  write_hex(p + 51, staged->span_id, 8);
   p[67] = '-';
   p[68] = hex_digit(staged->flags >> 4);
   p[69] = hex_digit(staged->flags & 15);
@@ -923,7 +914,7 @@ static __noinline int inject_http1(struct sk_msg_md *msg, struct hodos_socket_ma
       count(HODOS_INJECT_HAS_TRACEPARENT);
       return SK_PASS;
     }
-    write_span_id(p, span);
+    write_hex(p, span, 8);
     finish_record(record, mark, pid_tgid, &ctx, span, current);
     count(HODOS_INJECT_FORWARDED_UPDATED);
     return SK_PASS;

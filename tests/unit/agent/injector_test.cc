@@ -7,7 +7,6 @@
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <nghttp2/nghttp2.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -35,6 +34,7 @@
 #include "bpf/sockets.h"
 #include "discovery_test_support.h"
 #include "protocols/http2/hpack.h"
+#include "../protocols/http2/wire.h"
 
 namespace hodos::agent {
 namespace {
@@ -290,6 +290,11 @@ class InjectorTest : public ::testing::Test {
 
   std::string send_writes(const std::vector<std::pair<std::string, bool>>& writes,
                           size_t expected_size);
+  // Writes each of `writes` with its own write() on one enrolled connection, calling `before`
+  // with the connection's cookie and the write's index first; returns what the server received,
+  // read until `expected_size` bytes (or for 5 s).
+  std::string send_each(const std::vector<std::string>& writes, size_t expected_size,
+                        const std::function<void(uint64_t cookie, size_t i)>& before);
   // `request` as the server receives it with record `record`'s traceparent after its first line.
   std::string with_traceparent(std::string_view request, size_t record) const;
 
@@ -497,6 +502,15 @@ TEST_F(InjectorTest, AHeadSplitOverTwoWritesIsUntouched) {
 // enrolled connection; returns what the server received, read until `expected_size` bytes.
 std::string InjectorTest::send_writes(const std::vector<std::pair<std::string, bool>>& writes,
                                       size_t expected_size) {
+  std::vector<std::string> bytes;
+  for (const auto& write : writes) bytes.push_back(write.first);
+  return send_each(bytes, expected_size, [&](uint64_t, size_t i) {
+    if (writes[i].second) injector_->stage_context(this_thread_id(), test_context());
+  });
+}
+
+std::string InjectorTest::send_each(const std::vector<std::string>& writes, size_t expected_size,
+                                    const std::function<void(uint64_t cookie, size_t i)>& before) {
   Listener listener;
   std::string received;
   std::thread server([&] {
@@ -505,9 +519,10 @@ std::string InjectorTest::send_writes(const std::vector<std::pair<std::string, b
   });
   UniqueFd client = connect_loopback(listener.port());
   EXPECT_TRUE(injector_->is_enrolled(client.get()));
-  for (const auto& [bytes, stage] : writes) {
-    if (stage) injector_->stage_context(this_thread_id(), test_context());
-    write_all(client.get(), bytes);
+  client_cookie_ = cookie_of(client.get());
+  for (size_t i = 0; i < writes.size(); ++i) {
+    before(client_cookie_, i);
+    write_all(client.get(), writes[i]);
   }
   server.join();
   injector_->consume();
@@ -1153,31 +1168,8 @@ constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 constexpr uint8_t kData = 0, kHeaders = 1, kSettings = 4, kContinuation = 9;
 constexpr uint8_t kEndStream = 0x1, kEndHeaders = 0x4;
 
-class HpackEncoder {
- public:
-  HpackEncoder() { nghttp2_hd_deflate_new(&deflater_, 4096); }
-  ~HpackEncoder() { nghttp2_hd_deflate_del(deflater_); }
-  HpackEncoder(const HpackEncoder&) = delete;
-  HpackEncoder& operator=(const HpackEncoder&) = delete;
-
-  std::string encode(const Fields& fields) {
-    std::vector<nghttp2_nv> nva;
-    for (const auto& [name, value] : fields) {
-      nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                     value.size(), NGHTTP2_NV_FLAG_NONE});
-    }
-    std::string out(nghttp2_hd_deflate_bound(deflater_, nva.data(), nva.size()), '\0');
-    ssize_t n = nghttp2_hd_deflate_hd(deflater_, reinterpret_cast<uint8_t*>(out.data()),
-                                      out.size(), nva.data(), nva.size());
-    EXPECT_GT(n, 0);
-    out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    return out;
-  }
-
- private:
-  nghttp2_hd_deflater* deflater_ = nullptr;
-};
+// HPACK blocks from nghttp2's encoder, as a real client writes them.
+using HpackEncoder = protocols::http2::testing::Wire;
 
 std::string h2_frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
   const size_t length = payload.size();
@@ -1283,25 +1275,12 @@ Fields plus_traceparent(Fields fields, const H2StreamContext& context) {
 
 class InjectorHttp2Test : public InjectorTest {
  protected:
-  // Opens an enrolled connection, lets `stage` stage contexts for its cookie, sends each of
-  // `writes` with its own write(); returns what the server received, read until `expected_size`
-  // bytes (or for 5 s).
+  // send_each, with `stage` staging contexts for the connection before its first write.
   std::string send_h2(const std::vector<std::string>& writes, size_t expected_size,
                       const std::function<void(uint64_t cookie)>& stage) {
-    Listener listener;
-    std::string received;
-    std::thread server([&] {
-      UniqueFd peer = listener.accept_one();
-      received = read_exactly(peer.get(), expected_size);
+    return send_each(writes, expected_size, [&](uint64_t cookie, size_t i) {
+      if (i == 0) stage(cookie);
     });
-    UniqueFd client = connect_loopback(listener.port());
-    EXPECT_TRUE(injector_->is_enrolled(client.get()));
-    client_cookie_ = cookie_of(client.get());
-    stage(client_cookie_);
-    for (const std::string& bytes : writes) write_all(client.get(), bytes);
-    server.join();
-    injector_->consume();
-    return received;
   }
   static size_t total(const std::vector<std::string>& writes) {
     size_t n = 0;
@@ -1312,7 +1291,7 @@ class InjectorHttp2Test : public InjectorTest {
 
 TEST_F(InjectorHttp2Test, HeadersOfStagedStreamsGetATraceparent) {
   start();
-  HpackEncoder encoder;
+  HpackEncoder encoder(true);
   const std::string hello = std::string(kH2Preface) + h2_frame(kSettings, 0, 0, "");
   // One write with three calls, as grpc-go's loopy writer batches them; then a fourth call, whose
   // headers the encoder now names from its dynamic table.
@@ -1360,7 +1339,7 @@ TEST_F(InjectorHttp2Test, HeadersOfStagedStreamsGetATraceparent) {
 // inside a frame header. The frames after it are still found.
 TEST_F(InjectorHttp2Test, FramesAreFollowedAcrossWrites) {
   start();
-  HpackEncoder encoder;
+  HpackEncoder encoder(true);
   const std::string hello = std::string(kH2Preface) + h2_frame(kSettings, 0, 0, "");
   const std::string headers1 = h2_frame(kHeaders, kEndHeaders, 1, encoder.encode(grpc_request_fields()));
   const std::string data1 = h2_frame(kData, 0, 1, grpc_message(300, 'x'));
@@ -1397,7 +1376,7 @@ TEST_F(InjectorHttp2Test, AHeaderBlockNotReadWholeEndsInjectionOnItsConnection) 
   const std::string hello = std::string(kH2Preface) + h2_frame(kSettings, 0, 0, "");
   for (bool continuation : {false, true}) {
     SCOPED_TRACE(continuation ? "HEADERS + CONTINUATION" : "HEADERS split over writes");
-    HpackEncoder encoder;
+    HpackEncoder encoder(true);
     const std::string block = encoder.encode(grpc_request_fields());
     std::vector<std::string> writes = {hello};
     if (continuation) {
@@ -1431,7 +1410,7 @@ TEST_F(InjectorHttp2Test, AClientSendingItsOwnTraceparentIsLeftAlone) {
   const std::string own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
   for (bool huffman : {true, false}) {
     SCOPED_TRACE(huffman ? "Huffman-coded name" : "raw name");
-    HpackEncoder encoder;
+    HpackEncoder encoder(true);
     std::string block;
     if (huffman) {
       block = encoder.encode(plus_traceparent(grpc_request_fields(), h2_context(7)));
@@ -1465,7 +1444,7 @@ TEST_F(InjectorHttp2Test, AClientSendingItsOwnTraceparentIsLeftAlone) {
 TEST_F(InjectorHttp2Test, AConnectionOpenedBeforeTracingIsEnrolledLater) {
   trace(traced_.get(), static_cast<uint32_t>(getpid()), HODOS_TRACED);  // no context yet
   start();
-  HpackEncoder encoder;
+  HpackEncoder encoder(true);
   const std::string hello = std::string(kH2Preface) + h2_frame(kSettings, 0, 0, "");
   const std::string headers1 = h2_frame(kHeaders, kEndHeaders, 1, encoder.encode(grpc_request_fields()));
   const std::string data1 = h2_frame(kData, kEndStream, 1, grpc_message(300, 'x'));

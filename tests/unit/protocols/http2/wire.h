@@ -126,7 +126,7 @@ class Wire {
             static_cast<char>(v)};
   }
 
- private:
+  // The header block of `headers` (the encoder's table moves on), for a frame made by hand.
   std::string encode(const Headers& headers) {
     std::vector<nghttp2_nv> nva;
     for (const auto& [name, value] : headers) {
@@ -142,6 +142,7 @@ class Wire {
     return out;
   }
 
+ private:
   nghttp2_hd_deflater* deflater_ = nullptr;
   std::string bytes_;
 };
