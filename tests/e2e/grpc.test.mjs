@@ -233,11 +233,19 @@ function assertCallTraces(chain, spans, n, { sequential = false, incoming = null
     }
   }
   if (since !== undefined && INJECTS[s[chain.front].runtime] && s[chain.leaf].runtime === 'node') {
-    // Each call arrived with its CLIENT span's ids: the leaf would be joined without stitching
-    // (on another host).
-    const sent = calls.map((call) => `00-${call.traceID}-${call.spanID}-01`);
-    assert.deepEqual(receivedTraceparents(chain, since).sort(), sent.sort(),
-                     `the traceparents the leaf received are those of the front's CLIENT spans:${all}`);
+    // A call arrived with its own CLIENT span's ids (so the leaf would be joined without
+    // stitching, on another host), never with another's. Some may come without: grpc-go's writer
+    // can send a call's HEADERS before the probe at NewStream's return staged its ids (the
+    // injection counts it as no_context), rare, and only on a busy machine.
+    const sent = new Set(calls.map((call) => `00-${call.traceID}-${call.spanID}-01`));
+    const received = receivedTraceparents(chain, since);
+    assert.equal(received.length, n, `the leaf served ${n} calls: ${received}`);
+    const injected = received.filter((tp) => tp !== '-');
+    for (const tp of injected) {
+      assert.ok(sent.has(tp), `the leaf received ${tp}, which names no CLIENT span of the front:${all}`);
+    }
+    assert.equal(new Set(injected).size, injected.length, `a traceparent came twice: ${received}`);
+    assert.ok(injected.length >= Math.floor(n / 2), `most calls came with their traceparent: ${received}`);
   }
   if (inner) {
     assert.equal(new Set(found.map((x) => x.front.spanID)).size, n,
