@@ -196,13 +196,16 @@ static __always_inline void stage_h2_stream_context(int fd, __u32 stream_id, con
 }
 
 /* grpc-go: (*http2Client).NewStream(ctx, callHdr) (*Stream, error), at each return instruction,
- * on the caller's goroutine: a caller with a context gets the call's CLIENT span ids. */
+ * on the caller's goroutine: a caller with a context gets the call's CLIENT span ids. Unless the
+ * writer pair below follows the process: NewStream returns after the call's HEADERS were queued,
+ * and the writer goroutine sometimes sends them first (before their traceparent was staged). */
 SEC("uprobe")
 int BPF_KPROBE(on_go_grpc_new_stream_return) {
   const __u64 stream = GO_RESULT1(ctx);
   if (!stream) return 0; /* the call failed before it had a stream */
   struct goroutine_key key;
   const struct hodos_go_process *go = probed_goroutine(ctx, HODOS_GO_GRPC_CLIENT, &key);
+  if (go && (go->probes & HODOS_GO_GRPC_CLIENT_WRITER)) return 0;
   struct hodos_thread_context *caller = go ? goroutine_context(key.tgid, key.goid) : NULL;
   if (!caller) return 0;
   const __u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -224,6 +227,89 @@ int BPF_KPROBE(on_go_grpc_new_stream_return) {
   if (emit_stream_event(pid_tgid, fd, stream_id, call.trace_id, span_id, call.span_id, call.flags,
                         HODOS_IDS_CLIENT, HODOS_COUNTER_GO_H2_CALLS))
     stage_h2_stream_context(fd, stream_id, call.trace_id, span_id, call.flags);
+  return 0;
+}
+
+/* The writer pair (HODOS_GO_GRPC_CLIENT_WRITER). A call made by a goroutine with a context, from
+ * its new stream's making to the writer goroutine taking it up, by the stream's *writeQuota (the
+ * one pointer both the Stream and the loopy writer's outStream hold). */
+struct go_h2_call_key {
+  __u32 tgid;
+  __u32 pad;
+  __u64 write_quota;
+};
+struct go_h2_call {
+  __s32 fd;
+  __u8 flags;
+  __u8 pad[3];
+  __u8 trace_id[16];
+  __u8 span_id[8];        /* the CLIENT span */
+  __u8 parent_span_id[8]; /* the caller's span */
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct go_h2_call_key);
+  __type(value, struct go_h2_call);
+} go_h2_calls SEC(".maps");
+
+/* grpc-go: (*http2Client).newStream(ctx, callHdr) *Stream, at each return instruction, on the
+ * caller's goroutine, before NewStream queues the call's HEADERS: a caller with a context gets
+ * the call's CLIENT ids, kept until the writer takes the stream up. */
+SEC("uprobe")
+int BPF_KPROBE(on_go_grpc_stream_made) {
+  const __u64 stream = GO_RESULT1(ctx);
+  if (!stream) return 0;
+  struct goroutine_key key;
+  const struct hodos_go_process *go = probed_goroutine(ctx, HODOS_GO_GRPC_CLIENT_WRITER, &key);
+  struct hodos_thread_context *caller = go ? goroutine_context(key.tgid, key.goid) : NULL;
+  if (!caller) return 0;
+  struct go_h2_call_key call_key = {.tgid = key.tgid};
+  __u64 transport = 0;
+  if (bpf_probe_read_user(&call_key.write_quota, sizeof(call_key.write_quota),
+                          (const void *)(stream + go->stream_wq)) ||
+      !call_key.write_quota ||
+      bpf_probe_read_user(&transport, sizeof(transport),
+                          (const void *)(stream + go->stream_client)) ||
+      !transport)
+    return 0;
+  struct go_h2_call call = {.flags = caller->flags};
+  __builtin_memcpy(call.trace_id, caller->trace_id, 16);
+  __builtin_memcpy(call.parent_span_id, caller->span_id, 8);
+  call.fd = go_h2_conn_fd(go, transport + go->client_conn, false);
+  if (call.fd < 0) return 0;
+  random_bytes(call.span_id, 2);
+  bpf_map_update_elem(&go_h2_calls, &call_key, &call, BPF_ANY);
+  return 0;
+}
+
+/* grpc-go: (*loopyWriter).originateStream(str *outStream), entry, on the writer goroutine, with
+ * the stream's id chosen and its HEADERS not yet written: the call's ids go to the agent and are
+ * staged for the traceparent of those HEADERS (bpf/inject.bpf.c). An entry that fires twice (stack
+ * growth) finds the call gone. */
+SEC("uprobe")
+int BPF_KPROBE(on_go_grpc_originate_stream) {
+  struct goroutine_key key;
+  const struct hodos_go_process *go = probed_goroutine(ctx, HODOS_GO_GRPC_CLIENT_WRITER, &key);
+  if (!go) return 0;
+  const __u64 out_stream = GO_PARAM2(ctx);
+  struct go_h2_call_key call_key = {.tgid = key.tgid};
+  __u32 stream_id = 0;
+  if (!out_stream ||
+      bpf_probe_read_user(&call_key.write_quota, sizeof(call_key.write_quota),
+                          (const void *)(out_stream + go->out_stream_wq)) ||
+      bpf_probe_read_user(&stream_id, sizeof(stream_id),
+                          (const void *)(out_stream + go->out_stream_id)) ||
+      !stream_id)
+    return 0;
+  struct go_h2_call *found = bpf_map_lookup_elem(&go_h2_calls, &call_key);
+  if (!found) return 0;
+  struct go_h2_call call = *found;
+  bpf_map_delete_elem(&go_h2_calls, &call_key);
+  if (emit_stream_event(bpf_get_current_pid_tgid(), call.fd, stream_id, call.trace_id,
+                        call.span_id, call.parent_span_id, call.flags, HODOS_IDS_CLIENT,
+                        HODOS_COUNTER_GO_H2_CALLS))
+    stage_h2_stream_context(call.fd, stream_id, call.trace_id, call.span_id, call.flags);
   return 0;
 }
 

@@ -220,13 +220,19 @@ struct hodos_go_process {
   __u32 client_conn;   /* grpc-go: http2Client.conn */
   __u32 stream_id;     /* grpc-go: Stream.id */
   __u32 stream_client; /* grpc-go: Stream.ct, its *http2Client */
-  __u32 pad;
+  __u32 stream_wq;     /* grpc-go: Stream.wq (HODOS_GO_GRPC_CLIENT_WRITER) */
+  __u32 out_stream_id; /* grpc-go: outStream.id, the loopy writer's copy of a stream */
+  __u32 out_stream_wq; /* grpc-go: outStream.wq, the same *writeQuota as its Stream's */
   struct hodos_go_h2_server grpc_server;
   struct hodos_go_h2_server http_server;
 };
 
 #define HODOS_GO_GRPC_SERVER 1  /* grpc-go's (*http2Server).operateHeaders, entry and returns */
 #define HODOS_GO_GRPC_CLIENT 2  /* grpc-go's (*http2Client).NewStream, returns */
+/* grpc-go's (*http2Client).newStream, returns, and (*loopyWriter).originateStream, entry: a
+ * call's ids go to its stream from the writer goroutine before it writes the HEADERS (with
+ * HODOS_GO_GRPC_CLIENT; the NewStream probe then stands aside). */
+#define HODOS_GO_GRPC_CLIENT_WRITER 32
 #define HODOS_GO_TLS 4          /* crypto/tls.(*Conn).Read and Write, entries and returns */
 #define HODOS_GO_HTTP2_SERVER 8 /* net/http's (*http2serverConn).processHeaders, runHandler */
 /* net/http's HTTP/2 client, in a binary without grpc-go (whose loopy writer goroutine writes every

@@ -34,6 +34,12 @@ constexpr const char* kOperateHeaders =
 constexpr const char* kHandleStream = "google.golang.org/grpc.(*Server).handleStream";
 constexpr const char* kNewStream =
     "google.golang.org/grpc/internal/transport.(*http2Client).NewStream";
+// ... and the writer pair: a call's stream made on the caller's goroutine, taken up by the
+// connection's writer goroutine before its HEADERS are written.
+constexpr const char* kMakeStream =
+    "google.golang.org/grpc/internal/transport.(*http2Client).newStream";
+constexpr const char* kOriginateStream =
+    "google.golang.org/grpc/internal/transport.(*loopyWriter).originateStream";
 
 // net/http's HTTP/2 server (its bundled copy of golang.org/x/net/http2).
 constexpr const char* kProcessHeaders = "net/http.(*http2serverConn).processHeaders";
@@ -88,6 +94,13 @@ const std::vector<std::string>& grpc_client_fields() {
   static const std::vector<std::string> fields = {std::string(kGrpc) + "http2Client.conn",
                                                   std::string(kGrpc) + "Stream.id",
                                                   std::string(kGrpc) + "Stream.ct"};
+  return fields;
+}
+
+const std::vector<std::string>& grpc_writer_fields() {
+  static const std::vector<std::string> fields = {std::string(kGrpc) + "Stream.wq",
+                                                  std::string(kGrpc) + "outStream.id",
+                                                  std::string(kGrpc) + "outStream.wq"};
   return fields;
 }
 
@@ -235,6 +248,16 @@ std::vector<std::string> plan_http2(const GoBinary& b, GoProbePlan& plan) {
       plan.go.stream_client = (*at)[2];
       plan.go.probes |= HODOS_GO_GRPC_CLIENT;
       plan.sites.push_back({GoProgram::kGrpcNewStreamReturn, kNewStream, true});
+      if (auto writer = offsets_of(b, grpc_writer_fields(), true);
+          writer && has_returns(b, kMakeStream) && b.functions.contains(kOriginateStream) &&
+          frame_is_first_argument(b, kOriginateStream, "str")) {
+        plan.go.stream_wq = (*writer)[0];
+        plan.go.out_stream_id = (*writer)[1];
+        plan.go.out_stream_wq = (*writer)[2];
+        plan.go.probes |= HODOS_GO_GRPC_CLIENT_WRITER;
+        plan.sites.push_back({GoProgram::kGrpcStreamMade, kMakeStream, true});
+        plan.sites.push_back({GoProgram::kGrpcOriginateStream, kOriginateStream, false});
+      }
     }
     if (!(plan.go.probes & (HODOS_GO_GRPC_SERVER | HODOS_GO_GRPC_CLIENT))) {
       caveats.emplace_back("this grpc-go's functions and structures are not the ones Hodos knows "
@@ -267,14 +290,15 @@ std::vector<std::string> plan_http2(const GoBinary& b, GoProbePlan& plan) {
 const std::vector<std::string>& go_probe_functions() {
   static const std::vector<std::string> functions = {
       kNewproc1,  kRoundTrip,      kRequestWrite, kTlsRead,        kTlsWrite, kOperateHeaders,
-      kHandleStream, kNewStream, kProcessHeaders, kRunHandler, kClientWriteHeaders};
+      kHandleStream, kNewStream, kMakeStream, kOriginateStream, kProcessHeaders, kRunHandler,
+      kClientWriteHeaders};
   return functions;
 }
 
 const std::vector<std::string>& go_probe_fields() {
   static const std::vector<std::string> fields = [] {
     std::vector<std::string> all = {kGoid, kStack, kTlsConn};
-    for (const auto* list : {&net_conn_fields(), &grpc_client_fields()}) {
+    for (const auto* list : {&net_conn_fields(), &grpc_client_fields(), &grpc_writer_fields()}) {
       all.insert(all.end(), list->begin(), list->end());
     }
     for (const Http2Types* types : {&grpc_types(), &net_http_types()}) {

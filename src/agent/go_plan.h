@@ -31,6 +31,8 @@ enum class GoProgram {
   kHttp2ServerHeaders,   // net/http (*http2serverConn).processHeaders, entry
   kH2ContextDone,        // returns of those, and of the functions running a call's handler
   kGrpcNewStreamReturn,  // grpc-go (*http2Client).NewStream, returns
+  kGrpcStreamMade,       // grpc-go (*http2Client).newStream, returns
+  kGrpcOriginateStream,  // grpc-go (*loopyWriter).originateStream, entry
   kTlsRead,              // crypto/tls.(*Conn).Read, entry
   kTlsWrite,             // crypto/tls.(*Conn).Write, entry
   kTlsReturn,            // returns of both

@@ -81,6 +81,8 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
         case GoProgram::kHttp2ServerHeaders: return p.http2_server_headers;
         case GoProgram::kH2ContextDone: return p.h2_context_done;
         case GoProgram::kGrpcNewStreamReturn: return p.grpc_new_stream_return;
+        case GoProgram::kGrpcStreamMade: return p.grpc_stream_made;
+        case GoProgram::kGrpcOriginateStream: return p.grpc_originate_stream;
         case GoProgram::kTlsRead: return p.tls_read;
         case GoProgram::kTlsWrite: return p.tls_write;
         case GoProgram::kTlsReturn: return p.tls_return;

@@ -289,6 +289,8 @@ SocketProbe::GoPrograms SocketProbe::go_programs() const {
           p.on_go_http2_server_headers,
           p.on_go_h2_context_done,
           p.on_go_grpc_new_stream_return,
+          p.on_go_grpc_stream_made,
+          p.on_go_grpc_originate_stream,
           p.on_go_tls_read,
           p.on_go_tls_write,
           p.on_go_tls_return};
@@ -505,7 +507,8 @@ SocketProbeCounters SocketProbe::counters() const {
         skeleton_->progs.on_go_newproc1_return, skeleton_->progs.on_go_round_trip,
         skeleton_->progs.on_go_request_write, skeleton_->progs.on_go_grpc_server_headers,
         skeleton_->progs.on_go_http2_server_headers, skeleton_->progs.on_go_h2_context_done,
-        skeleton_->progs.on_go_grpc_new_stream_return, skeleton_->progs.on_go_tls_read,
+        skeleton_->progs.on_go_grpc_new_stream_return, skeleton_->progs.on_go_grpc_stream_made,
+        skeleton_->progs.on_go_grpc_originate_stream, skeleton_->progs.on_go_tls_read,
         skeleton_->progs.on_go_tls_write, skeleton_->progs.on_go_tls_return,
         skeleton_->progs.on_nginx_upstream_init,
         skeleton_->progs.on_nginx_upstream_init_return}) {

@@ -298,6 +298,9 @@ class SocketProbe {
     bpf_program* http2_server_headers = nullptr;
     bpf_program* h2_context_done = nullptr;
     bpf_program* grpc_new_stream_return = nullptr;
+    // grpc-go's (*http2Client).newStream, returns; (*loopyWriter).originateStream, entry.
+    bpf_program* grpc_stream_made = nullptr;
+    bpf_program* grpc_originate_stream = nullptr;
     // crypto/tls.(*Conn).Read and Write, entries; the returns of both.
     bpf_program* tls_read = nullptr;
     bpf_program* tls_write = nullptr;
