@@ -13,10 +13,13 @@
  *    new goroutine inherits (on_go_newproc1); at their returns the reader drops it, and the
  *    serving goroutine drops its own when grpc's (*Server).handleStream or net/http's
  *    (*http2serverConn).runHandler returns;
- *  - grpc-go's client: (*http2Client).NewStream returns, on the caller's goroutine, the stream
- *    with its id already chosen (the loopy writer goroutine sends the headers later): a caller
- *    with a context gets the call's CLIENT ids there. (net/http's client writes a call's HEADERS
- *    from a goroutine with the caller's context: name_h2_call in sockets.bpf.c.)
+ *  - grpc-go's client: (*http2Client).newStream returns the call's stream on the caller's
+ *    goroutine, where a caller with a context gets the call's CLIENT ids; the loopy writer
+ *    goroutine takes the stream up with its id chosen ((*loopyWriter).originateStream) before it
+ *    writes the HEADERS, and the ids go to that id there, staged for the traceparent the injection
+ *    writes into them (or, where those two are not found, at (*http2Client).NewStream's returns).
+ *    (net/http's client writes a call's HEADERS from a goroutine with the caller's context:
+ *    name_h2_call in sockets.bpf.c.)
  * Either way a STREAM event tells the agent the ids of (connection fd, stream id), which it gives
  * that stream's span when the HTTP/2 matcher completes it. The socket is read from the net.Conn
  * (a *net.TCPConn, or for net/http a *tls.Conn over one) and checked against the kernel's own
@@ -177,10 +180,10 @@ int BPF_KPROBE(on_go_h2_context_done) {
 }
 
 /* Stages a call's CLIENT ids for the injection into its HEADERS frame (bpf/inject.bpf.c), keyed
- * by the connection's socket cookie, which only a socket enrolled for injection has (sockops made
- * it): on any other connection there is nothing to stage. The loopy writer may send the frame
- * before this runs (it is queued just before NewStream returns): the injection then finds nothing
- * and counts it; the callee is still joined by stitching on this host. */
+ * by the connection's socket cookie, which only a socket enrolled for injection has (sockops or
+ * the loader made it): on any other connection there is nothing to stage. From NewStream's
+ * returns the loopy writer may have sent the frame already (it is queued just before): the
+ * injection then finds nothing and counts it; the callee is still joined by stitching. */
 static __always_inline void stage_h2_stream_context(int fd, __u32 stream_id, const __u8 *trace_id,
                                                     const __u8 *span_id, __u8 flags) {
   struct sock *sk = tcp_sock_of_fd(fd, false);
@@ -239,6 +242,7 @@ struct go_h2_call_key {
   __u64 write_quota;
 };
 struct go_h2_call {
+  __u64 expires_ns; /* a call whose stream never reached the writer (NewStream failed) */
   __s32 fd;
   __u8 flags;
   __u8 pad[3];
@@ -262,22 +266,37 @@ int BPF_KPROBE(on_go_grpc_stream_made) {
   if (!stream) return 0;
   struct goroutine_key key;
   const struct hodos_go_process *go = probed_goroutine(ctx, HODOS_GO_GRPC_CLIENT_WRITER, &key);
-  struct hodos_thread_context *caller = go ? goroutine_context(key.tgid, key.goid) : NULL;
-  if (!caller) return 0;
+  if (!go) return 0;
   struct go_h2_call_key call_key = {.tgid = key.tgid};
-  __u64 transport = 0;
   if (bpf_probe_read_user(&call_key.write_quota, sizeof(call_key.write_quota),
                           (const void *)(stream + go->stream_wq)) ||
-      !call_key.write_quota ||
-      bpf_probe_read_user(&transport, sizeof(transport),
-                          (const void *)(stream + go->stream_client)) ||
-      !transport)
+      !call_key.write_quota)
     return 0;
+  struct hodos_thread_context *caller = goroutine_context(key.tgid, key.goid);
+  if (!caller) {
+    /* A stream at the address of an earlier one whose NewStream failed before the writer took it
+     * up: that call's ids must not go to this one. */
+    bpf_map_delete_elem(&go_h2_calls, &call_key);
+    return 0;
+  }
+  __u64 transport = 0;
+  if (bpf_probe_read_user(&transport, sizeof(transport),
+                          (const void *)(stream + go->stream_client)) ||
+      !transport) {
+    bpf_map_delete_elem(&go_h2_calls, &call_key);
+    return 0;
+  }
   struct go_h2_call call = {.flags = caller->flags};
   __builtin_memcpy(call.trace_id, caller->trace_id, 16);
   __builtin_memcpy(call.parent_span_id, caller->span_id, 8);
   call.fd = go_h2_conn_fd(go, transport + go->client_conn, false);
-  if (call.fd < 0) return 0;
+  if (call.fd < 0) {
+    bpf_map_delete_elem(&go_h2_calls, &call_key);
+    return 0;
+  }
+  /* The writer takes a stream up within microseconds, or after a wait for the peer's stream
+   * quota: as long as a request's context lives, at most. */
+  call.expires_ns = bpf_ktime_get_ns() + HODOS_CONTEXT_TTL_NS;
   random_bytes(call.span_id, 2);
   bpf_map_update_elem(&go_h2_calls, &call_key, &call, BPF_ANY);
   return 0;
@@ -306,6 +325,7 @@ int BPF_KPROBE(on_go_grpc_originate_stream) {
   if (!found) return 0;
   struct go_h2_call call = *found;
   bpf_map_delete_elem(&go_h2_calls, &call_key);
+  if (bpf_ktime_get_ns() > call.expires_ns) return 0;
   if (emit_stream_event(bpf_get_current_pid_tgid(), call.fd, stream_id, call.trace_id,
                         call.span_id, call.parent_span_id, call.flags, HODOS_IDS_CLIENT,
                         HODOS_COUNTER_GO_H2_CALLS))

@@ -1,11 +1,15 @@
-/* Inserts a W3C `traceparent` header into HTTP/1.x requests that traced processes send, so that
- * the service on the other end continues the trace (issue 6). Three programs share one sockhash:
+/* Inserts a W3C `traceparent` header into HTTP/1.x requests that traced processes send, and a
+ * `traceparent` field into the HTTP/2 HEADERS frames of grpc-go's calls (see "HTTP/2" below), so
+ * that the service on the other end continues the trace (issues 6, 8). Three programs share one
+ * sockhash:
  *
  * - sockops, attached to the root cgroup v2: at TCP_CONNECT (which runs inside connect(), in the
  *   connecting task: the only sockops callback where the current pid names the socket's owner) a
  *   socket of a traced process going to an allowed destination is marked in socket storage; at
  *   ACTIVE_ESTABLISHED (softirq: the current pid means nothing there) only marked sockets are put
- *   in the sockhash. Both callbacks run without bpf_sock_ops_cb_flags_set: none is needed.
+ *   in the sockhash. Both callbacks run without bpf_sock_ops_cb_flags_set: none is needed. The
+ *   loader also enrols connections a grpc-go process opened before it was traced, from userspace
+ *   (Injector::enrol_existing_connections).
  * - sk_msg on the sockhash: runs in the sending thread for every write on an enrolled socket. When
  *   that thread has a staged context and the message starts with a complete request head, it
  *   makes a client span id and inserts `traceparent: 00-<trace>-<span>-<flags>\r\n` right after
@@ -79,7 +83,7 @@ struct {
 } thread_contexts SEC(".maps");
 
 /* The CLIENT ids of HTTP/2 streams by (socket cookie, stream id): the capture's map (grpc-go's
- * NewStream probe stages them), shared too; tests stage them from userspace. */
+ * probes stage them: bpf/go_http2.bpf.h), shared too; tests stage them from userspace. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, HODOS_MAX_H2_STREAM_CONTEXTS);
@@ -531,8 +535,9 @@ static __always_inline bool names_traceparent(const __u8 *p) {
          p[5] == 0x1d && p[6] == 0x85 && p[7] == 0xa9 && p[8] == 0x3f;
 }
 
-/* Whether the header block at [start, start + len) names traceparent anywhere (a false match,
- * say inside a value, only costs an injection). The caller limited len to H2_MAX_BLOCK. */
+/* Whether the header block at [start, start + len) names traceparent anywhere (a false match, say
+ * inside a value, gives the connection up: no harm to it). The caller limited len to
+ * H2_MAX_BLOCK. */
 static __noinline bool block_names_traceparent(struct sk_msg_md *msg, __u32 start, __u32 len) {
   if (len < 12) return false;
   if (bpf_msg_pull_data(msg, start, start + len, 0) != 0) return true; /* unread: as if named */
@@ -554,6 +559,30 @@ static __noinline bool block_names_traceparent(struct sk_msg_md *msg, __u32 star
   }
   bpf_iter_num_destroy(&it);
   return named;
+}
+
+/* Whether the header block at [start, start + len) starts with `:method: POST` as an indexed field
+ * (0x83), after at most one dynamic table size update. */
+static __always_inline bool opens_with_post(struct sk_msg_md *msg, __u32 start, __u32 len) {
+  __u32 window = len < 8 ? len : 8;
+  if (window == 0 || bpf_msg_pull_data(msg, start, start + window, 0) != 0) return false;
+  const __u8 *p = msg->data;
+  const __u8 *end = msg->data_end;
+  if (p + 1 > end) return false;
+  __u32 i = 0;
+  if ((p[0] & 0xe0) == 0x20) { /* 001xxxxx: a size update, its integer maybe continued */
+    i = 1;
+    if ((p[0] & 0x1f) == 0x1f) {
+#pragma clang loop unroll(full)
+      for (__u32 k = 1; k < 6; k++) {
+        if (p + k + 1 > end) return false;
+        i = k + 1;
+        if (!(p[k] & 0x80)) break;
+      }
+    }
+  }
+  if (i >= window || p + (i & 7) + 1 > end) return false;
+  return p[i & 7] == 0x83;
 }
 
 /* Gives the connection up for injection (counted under `why`): its frames pass untouched. */
@@ -584,14 +613,15 @@ static __noinline bool append_h2_traceparent(struct sk_msg_md *msg, __u32 at, __
   __u8 *data = msg->data;
   __u8 *end = msg->data_end;
   if (data + H2_FRAME_HEADER > end) goto unwritable;
-  __u32 grown = length + H2_FIELD_LEN;
-  data[0] = grown >> 16;
-  data[1] = grown >> 8;
-  data[2] = grown;
   __u32 offset = (H2_FRAME_HEADER + length - 1) & (H2_SAFE_FRAME_SIZE - 1);
   __u8 *p = data + offset;
   asm volatile("" : "+r"(p));
   if (p + 1 + H2_FIELD_LEN > end) goto unwritable;
+  /* Nothing is written before every byte is known to be writable. */
+  __u32 grown = length + H2_FIELD_LEN;
+  data[0] = grown >> 16;
+  data[1] = grown >> 8;
+  data[2] = grown;
   p[0] = last_byte;
   p[1] = 0x00; /* literal header field without indexing, new name */
   p[2] = 0x0b;
@@ -633,10 +663,17 @@ static __always_inline int on_h2_headers(struct sk_msg_md *msg, struct hodos_soc
     give_up_h2(mark, HODOS_INJECT_H2_UNREAD_BLOCK);
     return -1;
   }
-  if (block_names_traceparent(msg, at + H2_FRAME_HEADER + skip, length - skip)) {
+  const __u32 block = at + H2_FRAME_HEADER + skip;
+  if (block_names_traceparent(msg, block, length - skip)) {
     give_up_h2(mark, HODOS_INJECT_HAS_TRACEPARENT);
     return -1;
   }
+  /* Only the first HEADERS of a new stream is a request's (client streams are odd, each above
+   * the last), and only one that opens as grpc-go's do (`:method: POST`, static index 3): a frame
+   * seen where there is none (payload bytes read as a frame) is all but certain to fail these. */
+  if (!(stream & 1) || stream <= mark->h2_last_stream) return 0;
+  mark->h2_last_stream = stream;
+  if (!opens_with_post(msg, block, length - skip)) return 0;
   struct hodos_h2_stream_key key = {.socket_cookie = mark->cookie, .stream_id = stream};
   struct hodos_h2_stream_context *staged = bpf_map_lookup_elem(&h2_stream_contexts, &key);
   if (!staged) {
@@ -649,7 +686,6 @@ static __always_inline int on_h2_headers(struct sk_msg_md *msg, struct hodos_soc
     count(HODOS_INJECT_STALE_CONTEXT);
     return 0;
   }
-  if (length == 0) return 0; /* not a request's headers */
   if (!append_h2_traceparent(msg, at, length, &ctx)) return 0;
   count(HODOS_INJECT_H2_INJECTED);
   return H2_FIELD_LEN;
@@ -661,7 +697,12 @@ static __noinline int follow_h2(struct sk_msg_md *msg, struct hodos_socket_mark 
   __u32 at = from;
   if (mark->h2_have) {
     /* The last write ended inside a frame header: its rest comes first. */
-    __u32 have = mark->h2_have & 7, need = H2_FRAME_HEADER - have;
+    __u32 have = mark->h2_have;
+    if (have >= H2_FRAME_HEADER) {
+      give_up_h2(mark, HODOS_INJECT_GAVE_UP); /* never set so: lost track */
+      return SK_PASS;
+    }
+    __u32 need = H2_FRAME_HEADER - have;
     __u32 take = size < need ? size : need;
     if (bpf_msg_pull_data(msg, 0, take, 0) != 0) {
       give_up_h2(mark, HODOS_INJECT_PULL_FAILED);

@@ -45,7 +45,7 @@ struct hodos_socket_mark {
   __u8 h2_have;
   __u8 pad;
   __u8 h2_head[4];
-  __u8 pad2[4];
+  __u32 h2_last_stream; /* HODOS_STREAM_H2: the highest stream a HEADERS frame opened */
 };
 
 /* One injection, in the ring buffer: userspace gives the client span exactly these ids. */

@@ -272,7 +272,7 @@ struct hodos_thread_context {
  * write into that stream's HEADERS frame (key: the connection's socket cookie and the stream id).
  * grpc-go's loopy writer goroutine writes the HEADERS of every stream of a connection, so the
  * writing thread's context cannot say which call a frame belongs to: the stream id can. Set by the
- * grpc-go NewStream probe (bpf/go_http2.bpf.h), taken by the injection; LRU, so that streams
+ * grpc-go probes (bpf/go_http2.bpf.h), taken by the injection; LRU, so that streams
  * whose HEADERS never pass an enrolled socket go by themselves. */
 #define HODOS_MAX_H2_STREAM_CONTEXTS 16384
 struct hodos_h2_stream_key {

@@ -692,42 +692,54 @@ int int_option(int fd, int level, int name) {
 int Injector::enrol_existing_connections(uint32_t pid) {
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd.valid()) return 0;  // gone
-  // The process's TCP sockets, through copies of its descriptors (pidfd_getfd): the listening
-  // ones say which ports are its servers', so that the connections it accepted are left out.
-  std::vector<UniqueFd> connected;
-  std::vector<uint16_t> listening_ports;
+  // The process's TCP sockets, through a copy of one descriptor at a time (pidfd_getfd): first its
+  // listening ones, whose ports tell the connections it accepted (left out: a server's end) from
+  // those it opened; then those.
   const std::string fd_dir = fmt::format("/proc/{}/fd", pid);
-  DIR* dir = opendir(fd_dir.c_str());
-  if (dir == nullptr) return 0;
-  while (dirent* entry = readdir(dir)) {
-    int target = -1;
-    const std::string_view name(entry->d_name);
-    if (std::from_chars(name.data(), name.data() + name.size(), target).ec != std::errc()) continue;
-    char link[64] = {};
-    const std::string path = fd_dir + "/" + entry->d_name;
-    if (readlink(path.c_str(), link, sizeof(link) - 1) <= 0 || !std::string_view(link).starts_with("socket:"))
-      continue;
+  std::vector<int> sockets;
+  if (DIR* dir = opendir(fd_dir.c_str())) {
+    while (dirent* entry = readdir(dir)) {
+      int target = -1;
+      const std::string_view name(entry->d_name);
+      if (std::from_chars(name.data(), name.data() + name.size(), target).ec != std::errc())
+        continue;
+      char link[64] = {};
+      const std::string path = fd_dir + "/" + entry->d_name;
+      if (readlink(path.c_str(), link, sizeof(link) - 1) > 0 &&
+          std::string_view(link).starts_with("socket:"))
+        sockets.push_back(target);
+    }
+    closedir(dir);
+  }
+  const auto copy_tcp = [&](int target) {
     UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), target, 0)));
+    if (copy.valid() && (int_option(copy.get(), SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
+                         int_option(copy.get(), SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP))
+      copy.reset();
+    return copy;
+  };
+  std::vector<uint16_t> listening_ports;
+  std::vector<int> connected;
+  for (int target : sockets) {
+    UniqueFd copy = copy_tcp(target);
     if (!copy.valid()) continue;
-    if (int_option(copy.get(), SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
-        int_option(copy.get(), SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP)
-      continue;
-    if (int_option(copy.get(), SOL_SOCKET, SO_ACCEPTCONN) == 1) {
-      sockaddr_storage local = {};
-      socklen_t length = sizeof(local);
-      if (getsockname(copy.get(), reinterpret_cast<sockaddr*>(&local), &length) == 0) {
-        if (std::optional<uint16_t> port = port_of(local)) listening_ports.push_back(*port);
-      }
+    if (int_option(copy.get(), SOL_SOCKET, SO_ACCEPTCONN) != 1) {
+      connected.push_back(target);
       continue;
     }
-    connected.push_back(std::move(copy));
+    sockaddr_storage local = {};
+    socklen_t length = sizeof(local);
+    if (getsockname(copy.get(), reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+      if (std::optional<uint16_t> port = port_of(local)) listening_ports.push_back(*port);
+    }
   }
-  closedir(dir);
 
   const int marks = bpf_map__fd(skeleton_->maps.socket_marks);
   const int sockhash = bpf_map__fd(skeleton_->maps.sockets);
   int enrolled = 0;
-  for (const UniqueFd& fd : connected) {
+  for (int target : connected) {
+    UniqueFd fd = copy_tcp(target);
+    if (!fd.valid()) continue;  // closed meanwhile
     sockaddr_storage local = {}, peer = {};
     socklen_t local_length = sizeof(local), peer_length = sizeof(peer);
     if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &local_length) != 0 ||

@@ -40,7 +40,7 @@ struct InjectorOptions {
   // The capture's incoming tracestates by tid (struct hodos_tracestate); -1: the injector's own.
   int thread_tracestates_fd = -1;
   // The capture's HTTP/2 stream contexts (struct hodos_h2_stream_context, by socket cookie and
-  // stream id), which grpc-go's NewStream probe stages; -1: the injector's own (tests).
+  // stream id), which grpc-go's probes stage; -1: the injector's own (tests).
   int h2_stream_contexts_fd = -1;
   bool loopback = true;        // 127.0.0.0/8, ::1
   bool private_ranges = true;  // 10/8, 172.16/12, 192.168/16, fc00::/7, 169.254/16, fe80::/10
@@ -142,7 +142,7 @@ class Injector {
                      std::chrono::nanoseconds ttl = std::chrono::seconds(1));
   bool has_staged_context(uint32_t tid) const;
   // Stages `context` for the HEADERS frame of stream `stream_id` on the enrolled connection with
-  // cookie `socket_cookie` (as grpc-go's NewStream probe does). Throws BpfError on failure.
+  // cookie `socket_cookie` (as grpc-go's probes do). Throws BpfError on failure.
   void stage_h2_stream(uint64_t socket_cookie, uint32_t stream_id, const H2StreamContext& context,
                        std::chrono::nanoseconds ttl = std::chrono::seconds(1));
   bool has_staged_h2_stream(uint64_t socket_cookie, uint32_t stream_id) const;

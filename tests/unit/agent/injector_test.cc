@@ -1166,7 +1166,7 @@ using Fields = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 constexpr uint8_t kData = 0, kHeaders = 1, kSettings = 4, kContinuation = 9;
-constexpr uint8_t kEndStream = 0x1, kEndHeaders = 0x4;
+constexpr uint8_t kEndStream = 0x1, kEndHeaders = 0x4, kPriority = 0x20;
 
 // HPACK blocks from nghttp2's encoder, as a real client writes them.
 using HpackEncoder = protocols::http2::testing::Wire;
@@ -1243,6 +1243,7 @@ H2Decoded decode_h2(std::string_view bytes) {
     const size_t length = (static_cast<uint8_t>(bytes[0]) << 16) |
                           (static_cast<uint8_t>(bytes[1]) << 8) | static_cast<uint8_t>(bytes[2]);
     const uint8_t type = static_cast<uint8_t>(bytes[3]);
+    const uint8_t frame_flags = static_cast<uint8_t>(bytes[4]);
     const uint32_t stream = (static_cast<uint8_t>(bytes[5]) << 24) |
                             (static_cast<uint8_t>(bytes[6]) << 16) |
                             (static_cast<uint8_t>(bytes[7]) << 8) | static_cast<uint8_t>(bytes[8]);
@@ -1250,9 +1251,10 @@ H2Decoded decode_h2(std::string_view bytes) {
       out.error = "a truncated frame";
       return out;
     }
-    const std::string_view payload = bytes.substr(9, length);
-    const bool end_headers = static_cast<uint8_t>(bytes[4]) & kEndHeaders;
+    std::string_view payload = bytes.substr(9, length);
+    const bool end_headers = frame_flags & kEndHeaders;
     if (type == kHeaders || type == kContinuation) {
+      if (type == kHeaders && (frame_flags & kPriority)) payload.remove_prefix(5);
       bool ok = decoder.feed(payload, end_headers, [&](std::string_view name, std::string_view value) {
         out.headers[stream].emplace_back(name, value);
       });
@@ -1297,35 +1299,57 @@ TEST_F(InjectorHttp2Test, HeadersOfStagedStreamsGetATraceparent) {
   // headers the encoder now names from its dynamic table.
   std::string frames[4], data[4];
   for (uint32_t i = 0; i < 4; ++i) {
-    frames[i] = h2_frame(kHeaders, kEndHeaders, 1 + 2 * i, encoder.encode(grpc_request_fields()));
+    // Stream 5's with a priority (5 bytes before the block).
+    const std::string priority = i == 2 ? std::string("\x00\x00\x00\x00\x0f", 5) : "";
+    frames[i] = h2_frame(kHeaders, kEndHeaders | (i == 2 ? kPriority : 0), 1 + 2 * i,
+                         priority + encoder.encode(grpc_request_fields()));
     data[i] = h2_frame(kData, kEndStream, 1 + 2 * i, grpc_message(20 + i, static_cast<char>('a' + i)));
   }
   const std::string batch = frames[0] + data[0] + frames[1] + data[1] + frames[2] + data[2];
-  const std::string later = frames[3] + data[3];
+  // Stream 7's HEADERS end their write (the field goes at the very end of the message).
+  const std::string later = frames[3];
+  // Staged too, but no request of grpc-go's: HEADERS of an old stream again (trailers), and of a
+  // new one that does not open with `:method: POST`.
+  const std::string trailers = h2_frame(kHeaders, kEndHeaders | kEndStream, 3,
+                                        encoder.encode({{"grpc-status", "0"}}));
+  const std::string get = h2_frame(kHeaders, kEndHeaders | kEndStream, 9,
+                                   encoder.encode(protocols::http2::testing::get_request("/x")));
   const H2StreamContext contexts[4] = {h2_context(0), h2_context(0x10), h2_context(0x20),
                                        h2_context(0x30)};
   // Streams 3, 5 and 7 have a context; stream 1 (a call without one) has none.
+  const std::vector<std::string> writes = {hello, batch, later, data[3], trailers, get};
   const std::string received =
-      send_h2({hello, batch, later}, total({hello, batch, later}) + 3 * 69, [&](uint64_t cookie) {
-        for (uint32_t i = 1; i < 4; ++i) injector_->stage_h2_stream(cookie, 1 + 2 * i, contexts[i]);
+      send_each(writes, total(writes) + 3 * 69, [&](uint64_t cookie, size_t i) {
+        if (i == 0) {
+          for (uint32_t k = 1; k < 4; ++k) injector_->stage_h2_stream(cookie, 1 + 2 * k, contexts[k]);
+        } else if (i == 4) {  // before the trailers and the GET
+          injector_->stage_h2_stream(cookie, 3, contexts[1]);
+          injector_->stage_h2_stream(cookie, 9, contexts[0]);
+        }
       });
 
   const std::string expected = hello + frames[0] + data[0] +
                                with_h2_traceparent(frames[1], contexts[1]) + data[1] +
                                with_h2_traceparent(frames[2], contexts[2]) + data[2] +
-                               with_h2_traceparent(frames[3], contexts[3]) + data[3];
+                               with_h2_traceparent(frames[3], contexts[3]) + data[3] + trailers +
+                               get;
   EXPECT_EQ(hex(reinterpret_cast<const uint8_t*>(received.data()), received.size()),
             hex(reinterpret_cast<const uint8_t*>(expected.data()), expected.size()));
   const H2Decoded decoded = decode_h2(received);
   ASSERT_EQ(decoded.error, "");
   EXPECT_EQ(decoded.headers.at(1), grpc_request_fields());
   for (uint32_t i = 1; i < 4; ++i) {
-    EXPECT_EQ(decoded.headers.at(1 + 2 * i), plus_traceparent(grpc_request_fields(), contexts[i]));
+    Fields expected_fields = plus_traceparent(grpc_request_fields(), contexts[i]);
+    if (i == 1) expected_fields.emplace_back("grpc-status", "0");  // stream 3's trailers, as sent
+    EXPECT_EQ(decoded.headers.at(1 + 2 * i), expected_fields);
   }
+  EXPECT_EQ(decoded.headers.at(9), protocols::http2::testing::get_request("/x"));
   for (uint32_t i = 0; i < 4; ++i) {
     EXPECT_EQ(decoded.data.at(1 + 2 * i), grpc_message(20 + i, static_cast<char>('a' + i)));
-    EXPECT_FALSE(injector_->has_staged_h2_stream(client_cookie_, 1 + 2 * i));
   }
+  for (uint32_t stream : {5, 7}) EXPECT_FALSE(injector_->has_staged_h2_stream(client_cookie_, stream));
+  EXPECT_TRUE(injector_->has_staged_h2_stream(client_cookie_, 3)) << "trailers are not a request";
+  EXPECT_TRUE(injector_->has_staged_h2_stream(client_cookie_, 9)) << "not a request of grpc-go's";
   InjectorCounters counters = injector_->counters();
   EXPECT_EQ(counters[HODOS_INJECT_H2_CONNECTION], 1u);
   EXPECT_EQ(counters[HODOS_INJECT_H2_INJECTED], 3u);
@@ -1350,8 +1374,8 @@ TEST_F(InjectorHttp2Test, FramesAreFollowedAcrossWrites) {
       hello,
       headers1 + data1.substr(0, 40),                    // ends in data1's payload
       data1.substr(40) + data2.substr(0, 4),             // ends in data2's frame header
-      data2.substr(4, 2),                                // still in it
-      data2.substr(6) + headers3 + data3.substr(0, 5),   // headers3 whole, then data3's header
+      data2.substr(4, 4),                                // still in it: 8 of its 9 bytes
+      data2.substr(8) + headers3 + data3.substr(0, 5),   // headers3 whole, then data3's header
       data3.substr(5),
   };
   const H2StreamContext one = h2_context(0x40), three = h2_context(0x50);
