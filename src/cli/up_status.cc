@@ -43,8 +43,10 @@ json up_status(const UpStatusSources& in) {
     agent["sources"] = list.size();
     agent["traced"] = traced;
     if (agent.value("running", false)) {
+      // HTTP/1.x requests and grpc-go's HTTP/2 calls.
       agent["injected"] = static_cast<uint64_t>(
-          sum_metric(metrics_text, "hodos_agent_inject_total", "result=\"injected\""));
+          sum_metric(metrics_text, "hodos_agent_inject_total", "result=\"injected\"") +
+          sum_metric(metrics_text, "hodos_agent_inject_total", "result=\"http2_injected\""));
       agent["db_calls"] =
           static_cast<uint64_t>(sum_metric(metrics_text, "hodos_agent_db_calls_total"));
     }

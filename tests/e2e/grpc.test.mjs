@@ -327,9 +327,10 @@ test('the Go servers: grpc-go followed (hodos describe), and every call counted 
   }
   const SERVED = 'hodos_agent_go_http2_calls_total{side="server"}';
   const MADE = 'hodos_agent_go_http2_calls_total{side="client"}';
+  const INJECTED = 'hodos_agent_inject_total{result="http2_injected"}';
   // First of all tests: no call was made before, so nothing is still to be published (the agent
   // publishes its counters every second).
-  const [served, made] = [await metric(up, SERVED), await metric(up, MADE)];
+  const [served, made, injected] = [await metric(up, SERVED), await metric(up, MADE), await metric(up, INJECTED)];
   const chain = CHAINS.find((c) => c.front === 'goFront');
   const seen = await spanIdsNow(chain);
   assert.ok((await callChain(chain, ['-calls', '4'])).every((c) => c.code === OK));
@@ -339,6 +340,12 @@ test('the Go servers: grpc-go followed (hodos describe), and every call counted 
   // probe that fires twice as the stack grows counts once).
   assert.equal(await metric(up, SERVED) - served, 4, SERVED);
   assert.equal(await metric(up, MADE) - made, 4, MADE);
+  // Each call the Go front made had a traceparent written into its HEADERS, and `hodos status`
+  // counts them with the requests injected.
+  await waitFor(`${INJECTED} counts 4 calls`, async () => await metric(up, INJECTED) - injected >= 4);
+  assert.equal(await metric(up, INJECTED) - injected, 4, INJECTED);
+  const status = JSON.parse((await runHodos(['status', '--json', '--api', up.apiUrl])).stdout);
+  assert.ok(status.components.agent.injected >= 4, JSON.stringify(status.components.agent));
 });
 
 for (const chain of CHAINS) {
