@@ -27,6 +27,7 @@
 #include "http_head.bpf.h"
 #include "inject.h"
 #include "sockets.h"
+#include "shared_maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -36,14 +37,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define SK_PASS 1
 
 /* ---- maps ---------------------------------------------------------------------------------- */
-
-/* The capture's pid filter (bpf/sockets.bpf.c), shared: the loader reuses its fd. */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, HODOS_MAX_TRACED_PROCESSES);
-  __type(key, __u32);
-  __type(value, __u8);
-} traced_processes SEC(".maps");
 
 /* Where injection is allowed: loopback, private ranges and the user's allowlist (the loader fills
  * it; an empty trie allows nothing). */
@@ -71,34 +64,6 @@ struct {
   __type(key, __u64);
   __type(value, __u64);
 } sockets SEC(".maps");
-
-/* Per thread (key: tid), the request it is serving: the capture's map (bpf/sockets.bpf.c sets a
- * context when a thread-context process reads a request and ends it when the answer is written),
- * shared through the loader; tests stage one-shot contexts in it. */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, HODOS_MAX_THREAD_CONTEXTS);
-  __type(key, __u32);
-  __type(value, struct hodos_thread_context);
-} thread_contexts SEC(".maps");
-
-/* The CLIENT ids of HTTP/2 streams by (socket cookie, stream id): the capture's map (grpc-go's
- * probes stage them: bpf/go_http2.bpf.h), shared too; tests stage them from userspace. */
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, HODOS_MAX_H2_STREAM_CONTEXTS);
-  __type(key, struct hodos_h2_stream_key);
-  __type(value, struct hodos_h2_stream_context);
-} h2_stream_contexts SEC(".maps");
-
-/* The incoming tracestate of the request a thread is serving: the capture's map, shared too. */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, HODOS_MAX_THREAD_CONTEXTS);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, __u32);
-  __type(value, struct hodos_tracestate);
-} thread_tracestates SEC(".maps");
 
 /* What was injected (struct hodos_inject_record). */
 struct {

@@ -24,6 +24,7 @@
 #include "http_head.bpf.h"
 #include "sockets.h"
 #include "syscalls.h"
+#include "shared_maps.bpf.h"
 #include "task_socket.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -43,16 +44,6 @@ const volatile __u64 wakeup_bytes = 256 << 10;
 /* 1 while the rule "every process listening on TCP is a source" is on: the agent sets it at run
  * time (.bss is mapped into the agent). */
 volatile __u32 trace_listeners = 0;
-
-/* Processes to trace, by tgid. The agent adds what its /proc scans select and removes what it
- * rejects; the programs below add listeners and children of traced processes, and remove exited
- * processes. */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, HODOS_MAX_TRACED_PROCESSES);
-  __type(key, __u32);
-  __type(value, __u8);
-} traced_processes SEC(".maps");
 
 /* Processes never to trace, by tgid: Hodos's own, excluded ones, those whose SDK exports their
  * spans. Filled by the agent; inherited by children at fork; removed at exit. */
@@ -116,34 +107,6 @@ struct {
   __type(key, __u32);
   __type(value, struct data_scratch_slot);
 } data_scratch SEC(".maps");
-
-/* The request each thread of a thread-context process is serving (struct hodos_thread_context,
- * bpf/sockets.h). Shared with bpf/inject.bpf.c, whose loader reuses this map's fd. */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, HODOS_MAX_THREAD_CONTEXTS);
-  __type(key, __u32);
-  __type(value, struct hodos_thread_context);
-} thread_contexts SEC(".maps");
-
-/* The CLIENT ids of the HTTP/2 streams grpc-go clients open (struct hodos_h2_stream_context,
- * bpf/sockets.h), for bpf/inject.bpf.c to write into their HEADERS; shared like thread_contexts. */
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, HODOS_MAX_H2_STREAM_CONTEXTS);
-  __type(key, struct hodos_h2_stream_key);
-  __type(value, struct hodos_h2_stream_context);
-} h2_stream_contexts SEC(".maps");
-
-/* The incoming tracestate of a thread's request (struct hodos_tracestate), when it had one.
- * Shared with bpf/inject.bpf.c like thread_contexts; allocated on use (most requests have none). */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, HODOS_MAX_THREAD_CONTEXTS);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, __u32);
-  __type(value, struct hodos_tracestate);
-} thread_tracestates SEC(".maps");
 
 /* A tracestate is built here before it goes into thread_tracestates (too big for the stack). */
 struct {
