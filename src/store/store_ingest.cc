@@ -65,16 +65,18 @@ class IndexBuilder {
     it->second.spans.push_back(arena_, detail);
   }
 
+  // Entries go into the batch in key order: the memtable keeps an insert hint per index body
+  // (trace_store.cc), which saves the skiplist search only when each key follows the previous
+  // one of its body; a batch's traces, and so its entries, come in no particular order.
   void write(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf) {
-    std::string key, value;
+    entries_.clear();
+    std::string key;
     for (const auto& [body_trace, e] : services_) {
       key.assign(body_trace.substr(0, e.body_size));
       put_be64(key, e.min_start);
       key.append(e.trace.as_view());
       key.append(reinterpret_cast<const char*>(e.salt), keys::kSaltSize);
-      value.clear();
-      for (const SpanDetail* d : e.spans) append_detail(value, *d, e.min_start);
-      wb.Put(cf, key, value);
+      add_entry(key, e.spans, e.min_start);
     }
     for (const auto& [body_service, r] : refs_) {
       const ServiceEntry& e = *r.service;
@@ -82,10 +84,11 @@ class IndexBuilder {
       put_be64(key, e.min_start);
       key.append(e.trace.as_view().substr(0, keys::kTracePrefixSize));
       key.append(reinterpret_cast<const char*>(e.salt), keys::kSaltSize);
-      value.clear();
-      for (const SpanDetail* d : r.spans) append_detail(value, *d, e.min_start);
-      wb.Put(cf, key, value);
+      add_entry(key, r.spans, e.min_start);
     }
+    std::sort(entries_.begin(), entries_.end(),
+              [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    for (const Entry& e : entries_) wb.Put(cf, e.key, e.value);
   }
 
  private:
@@ -94,7 +97,19 @@ class IndexBuilder {
     ServiceEntry* service;
     core::ArenaVector<const SpanDetail*> spans;
   };
+  struct Entry {
+    std::string_view key, value;
+  };
+  void add_entry(std::string_view key, const core::ArenaVector<const SpanDetail*>& spans,
+                 uint64_t base) {
+    value_.clear();
+    for (const SpanDetail* d : spans) append_detail(value_, *d, base);
+    entries_.push_back({arena_.copy(key), arena_.copy(value_)});
+  }
+
   core::Arena arena_{64 * 1024};
+  std::vector<Entry> entries_;
+  std::string value_;
   // Node-based maps: ServiceEntry pointers stay valid as entries are added.
   std::unordered_map<std::string_view, ServiceEntry> services_;
   std::unordered_map<std::string_view, RefEntry> refs_;
@@ -297,11 +312,12 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
       }
     }
 
-    auto meta = [&](std::string k) {
+    // `k` is a scratch key: a string is made only for a key this process has not written.
+    auto meta = [&](const std::string& k) {
       if (known_meta.contains(k)) return;
       wb.Put(meta_cf, k, rocksdb::Slice());
-      meta_written.push_back(std::move(k));
-      known_meta.insert(meta_written.back());  // written in this batch; undone on failure
+      meta_written.push_back(k);
+      known_meta.insert(k);  // written in this batch; undone on failure
     };
     std::vector<DependencyTracker::SpanRef> refs;
     refs.reserve(kept.size());
@@ -309,17 +325,20 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
       const core::Span& span = *kept[i];
       std::string_view svc = service_name(*span.resource);
       if (!keys::has_nul(svc)) {
-        meta(std::string(1, keys::kMetaService).append(svc));
+        key.assign(1, keys::kMetaService).append(svc);
+        meta(key);
         if (!keys::has_nul(span.name)) {
-          meta(std::string(1, keys::kMetaOperation).append(svc).append(1, '\0')
-                   .append(core::span_kind_name(span.kind)).append(1, '\0').append(span.name));
+          key.assign(1, keys::kMetaOperation).append(svc).append(1, '\0');
+          key.append(core::span_kind_name(span.kind)).append(1, '\0').append(span.name);
+          meta(key);
         }
       }
       auto intern = [&](std::string_view name) {
-        auto [it, added] =
-            service_ids.try_emplace(std::string(name), static_cast<uint32_t>(service_names.size()));
-        if (added) service_names.emplace_back(name);
-        return it->second;
+        if (auto it = service_ids.find(name); it != service_ids.end()) return it->second;
+        const auto id = static_cast<uint32_t>(service_names.size());
+        service_ids.emplace(std::string(name), id);
+        service_names.emplace_back(name);
+        return id;
       };
       const uint64_t span_id = id64(span.span_id.bytes.data());
       const auto minute = static_cast<uint32_t>(span.start_time_unix_nano / keys::kMinuteNs);
