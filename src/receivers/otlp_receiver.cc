@@ -40,6 +40,29 @@ constexpr int kResourceExhausted = 8;
 constexpr int kUnavailable = 14;
 constexpr int kUnauthenticated = 16;
 
+// OTLP: an all-zero trace or span id is invalid, and such a span belongs to no trace. Dropped
+// here (the store could never show it) and reported to the sender as a partial success.
+size_t drop_spans_without_ids(core::SpanBatch& batch) {
+  return std::erase_if(batch.spans(), [](const core::Span& s) {
+    return !s.trace_id.valid() || !s.span_id.valid();
+  });
+}
+
+std::string invalid_ids_message(size_t rejected) {
+  return fmt::format("{} span(s) dropped: traceId and spanId must be present and not all zero",
+                     rejected);
+}
+
+// ExportTraceServiceResponse: empty when nothing was rejected, else its partial_success.
+pb_collector::ExportTraceServiceResponse export_response(size_t rejected) {
+  pb_collector::ExportTraceServiceResponse response;
+  if (rejected > 0) {
+    response.mutable_partial_success()->set_rejected_spans(static_cast<int64_t>(rejected));
+    response.mutable_partial_success()->set_error_message(invalid_ids_message(rejected));
+  }
+  return response;
+}
+
 struct GrpcSettings {
   std::string endpoint = "127.0.0.1:4317";
   int64_t max_recv_msg_size_mib = 4;
@@ -178,6 +201,7 @@ struct GrpcCall {
   grpc::ByteBuffer response;
   grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder{&context};
   bool finishing = false;
+  size_t rejected = 0;  // spans dropped for invalid ids (partial success)
 };
 
 class OtlpReceiverImpl final : public OtlpReceiver {
@@ -227,7 +251,7 @@ class OtlpReceiverImpl final : public OtlpReceiver {
   uint16_t http_port() const override { return http_server_ ? http_server_->port() : 0; }
 
  private:
-  grpc::Status export_grpc(const GrpcCall& call) {
+  grpc::Status export_grpc(GrpcCall& call) {
     if (const auto& token = settings_.grpc->bearer_token) {
       const auto& metadata = call.context.client_metadata();
       auto it = metadata.find("authorization");
@@ -269,6 +293,7 @@ class OtlpReceiverImpl final : public OtlpReceiver {
                                   call.context.peer(), *err));
       return {grpc::StatusCode::INVALID_ARGUMENT, *err};
     }
+    call.rejected = reject_invalid_ids(batch, grpc_obs_, call.context.peer());
     Status st = deliver(std::move(batch), grpc_obs_);
     if (st.is_ok()) return grpc::Status::OK;
     if (st.is_retryable()) return {grpc::StatusCode::UNAVAILABLE, st.message()};
@@ -303,13 +328,25 @@ class OtlpReceiverImpl final : public OtlpReceiver {
         st = grpc::Status(grpc::StatusCode::INTERNAL, e.what());
       }
       if (st.ok()) {
-        grpc::Slice empty;  // ExportTraceServiceResponse without partial_success: no bytes
-        call->response = grpc::ByteBuffer(&empty, 1);
+        // Without partial_success the response message has no bytes.
+        grpc::Slice bytes(export_response(call->rejected).SerializeAsString());
+        call->response = grpc::ByteBuffer(&bytes, 1);
         call->responder.Finish(call->response, st, call);
       } else {
         call->responder.FinishWithError(st, call);
       }
     }
+  }
+
+  // Drops the spans with invalid ids, counted as refused and logged; returns how many.
+  size_t reject_invalid_ids(core::SpanBatch& batch, pipeline::ReceiverObs& obs,
+                            const std::string& peer) {
+    const size_t rejected = drop_spans_without_ids(batch);
+    if (rejected == 0) return 0;
+    obs.refused(rejected);
+    log_bad_request(*logger_, log_limiter_,
+                    fmt::format("{}: from {}: {}", name_, peer, invalid_ids_message(rejected)));
+    return rejected;
   }
 
   Status deliver(core::SpanBatch batch, pipeline::ReceiverObs& obs) {
@@ -448,12 +485,20 @@ class OtlpReceiverImpl final : public OtlpReceiver {
     auto err = json ? otlp::decode_json(req.body, batch) : otlp::decode_proto(req.body, batch);
     if (err) return refuse(req, json, 400, kInvalidArgument, *err);
 
+    const size_t rejected = reject_invalid_ids(batch, http_obs_, req.remote_address);
     Status st = deliver(std::move(batch), http_obs_);
     if (st.is_ok()) {
-      if (json) return net::HttpResponse::json(200, "{}");
+      if (json) {
+        if (rejected == 0) return net::HttpResponse::json(200, "{}");
+        // OTLP/JSON: 64-bit integers as strings.
+        nlohmann::json body = {{"partialSuccess",
+                                {{"rejectedSpans", std::to_string(rejected)},
+                                 {"errorMessage", invalid_ids_message(rejected)}}}};
+        return net::HttpResponse::json(200, body.dump());
+      }
       net::HttpResponse res;
       res.content_type = "application/x-protobuf";
-      res.body = pb_collector::ExportTraceServiceResponse().SerializeAsString();
+      res.body = export_response(rejected).SerializeAsString();
       return res;
     }
     if (st.is_retryable()) {

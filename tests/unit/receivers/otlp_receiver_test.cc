@@ -208,6 +208,47 @@ TEST_F(OtlpReceiverTest, HttpProtobufAndJsonDeliverSpans) {
   EXPECT_EQ(h_.accepted("grpc"), 0);
 }
 
+// An all-zero trace or span id is invalid in OTLP: such spans are dropped and reported back as
+// a partial success, the others in the same request delivered.
+TEST_F(OtlpReceiverTest, SpansWithInvalidIdsAreRejectedAsPartialSuccess) {
+  auto with_invalid_ids = [] {
+    pb_collector::ExportTraceServiceRequest req = make_request({"good", "zero-trace", "zero-span"});
+    auto* spans = req.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans();
+    spans->Mutable(1)->set_trace_id(std::string(16, '\0'));
+    spans->Mutable(2)->set_span_id(std::string(8, '\0'));
+    return req;
+  };
+
+  auto stub = pb_collector::TraceService::NewStub(channel());
+  grpc::ClientContext ctx;
+  pb_collector::ExportTraceServiceResponse grpc_response;
+  grpc::Status st = stub->Export(&ctx, with_invalid_ids(), &grpc_response);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(grpc_response.partial_success().rejected_spans(), 2);
+  EXPECT_NE(grpc_response.partial_success().error_message().find("traceId and spanId"),
+            std::string::npos);
+
+  auto r = post(with_invalid_ids().SerializeAsString(), "application/x-protobuf");
+  ASSERT_EQ(r.status, 200) << r.body;
+  pb_collector::ExportTraceServiceResponse http_response;
+  ASSERT_TRUE(http_response.ParseFromString(r.body));
+  EXPECT_EQ(http_response.partial_success().rejected_spans(), 2);
+
+  std::string json = span_json("zero");
+  json.replace(json.find("5b8efff798038103d269b633813fc60c"), 32, std::string(32, '0'));
+  r = post(json, "application/json");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto body = nlohmann::json::parse(r.body);
+  EXPECT_EQ(body["partialSuccess"]["rejectedSpans"], "1");  // int64 as a string in OTLP/JSON
+  EXPECT_TRUE(body["partialSuccess"]["errorMessage"].is_string());
+
+  EXPECT_EQ(h_.sink.names(), (std::vector<std::string>{"good", "good"}));
+  EXPECT_EQ(h_.accepted("grpc"), 1);
+  EXPECT_EQ(h_.accepted("http"), 1);
+  EXPECT_EQ(h_.refused("grpc"), 2);
+  EXPECT_EQ(h_.refused("http"), 3);
+}
+
 TEST_F(OtlpReceiverTest, HttpCompressedBodies) {
   auto r = post(net::gzip_compress(make_request({"gz"}).SerializeAsString()),
                 "application/x-protobuf", {{"Content-Encoding", "gzip"}});
