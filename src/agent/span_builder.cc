@@ -201,6 +201,39 @@ const core::Scope* make_scope(core::SpanBatch& batch) {
   return s;
 }
 
+std::string_view without_session_ids(std::string_view path, core::Arena& arena) {
+  if (path.find(';') == std::string_view::npos) return path;  // the common case: no copy
+  static constexpr std::string_view kSessionParameters[] = {"jsessionid", "phpsessid", "sessionid",
+                                                            "session_id", "sid"};
+  auto is_session_parameter = [](std::string_view name) {
+    for (std::string_view p : kSessionParameters) {
+      if (name.size() == p.size() &&
+          std::equal(name.begin(), name.end(), p.begin(), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) == b;
+          })) {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::string out;
+  out.reserve(path.size());
+  size_t at = 0;
+  while (at < path.size()) {
+    const size_t semicolon = path.find(';', at);
+    out.append(path.substr(at, semicolon - at));
+    if (semicolon == std::string_view::npos) break;
+    // A parameter runs to the next ';' or to the end of its segment.
+    const size_t end = std::min(path.find_first_of(";/", semicolon + 1), path.size());
+    const std::string_view parameter = path.substr(semicolon + 1, end - semicolon - 1);
+    if (!is_session_parameter(parameter.substr(0, parameter.find('=')))) {
+      out.append(path.substr(semicolon, end - semicolon));
+    }
+    at = end;
+  }
+  return arena.copy(out);
+}
+
 std::string http_span_name(std::string_view method, std::string_view path) {
   std::string name = is_known_method(method) ? std::string(method) : std::string("HTTP");
   if (path.empty()) return name;
@@ -251,7 +284,7 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   if (server) span.local_caller = t.local_caller ? 1 : 2;
 
   // path() stops at '?' and '#': the query string goes no further unless the user allowed it.
-  const std::string_view path = req.path();
+  const std::string_view path = without_session_ids(req.path(), arena);
   const std::string_view query = options_.record_query_string ? req.query() : std::string_view();
   span.name = arena.copy(http_span_name(req.method, path));
 
@@ -366,7 +399,8 @@ core::Span& SpanBuilder::add_http2(core::SpanBatch& batch, const TrackedExchange
     }
   } else {
     const std::string_view full_path = ex.request.path;
-    const std::string_view path = full_path.substr(0, full_path.find_first_of("?#"));
+    const std::string_view path =
+        without_session_ids(full_path.substr(0, full_path.find_first_of("?#")), arena);
     span.name = arena.copy(http_span_name(ex.request.method, path));
     if (is_known_method(ex.request.method)) {
       attrs.str("http.request.method", ex.request.method);

@@ -91,6 +91,11 @@ std::string db_span_name(const protocols::DbCall& call);
 
 // `METHOD /route/{id}`: the method (or "HTTP" for a method outside RFC 9110 and PATCH) and the
 // path's template, never the query string.
+// The path without session-id path parameters (`;jsessionid=...`, as Java servlet containers
+// rewrite URLs; also phpsessid, sessionid, session_id, sid): a credential, and one operation per
+// session otherwise. Other parameters stay. Copies into `arena` only when the path has a ';'.
+std::string_view without_session_ids(std::string_view path, core::Arena& arena);
+
 std::string http_span_name(std::string_view method, std::string_view path);
 
 }  // namespace hodos::agent

@@ -209,6 +209,35 @@ TEST_F(SpanBuilderTest, NoCredentialOrQueryStringReachesTheSpan) {
   }
 }
 
+// Java servlet containers put the session id in the path (`;jsessionid=`): it is a credential,
+// and would make one operation per session.
+TEST_F(SpanBuilderTest, SessionIdPathParametersAreDropped) {
+  server_exchange("GET /login;jsessionid=JSECRET1 HTTP/1.1\r\nHost: shop\r\n\r\n",
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  client_exchange("GET /cart;JSESSIONID=JSECRET2/items/7;v=2;PHPSESSID=PSECRET?x=1 HTTP/1.1\r\n"
+                  "Host: up\r\n\r\n",
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(batch_.size(), 2u);
+  EXPECT_EQ(batch_.spans()[0].name, "GET /login");
+  EXPECT_EQ(str(batch_.spans()[0], "url.path"), "/login");
+  EXPECT_EQ(str(batch_.spans()[1], "url.path"), "/cart/items/7;v=2");  // other parameters stay
+  EXPECT_EQ(str(batch_.spans()[1], "url.full"), "http://up:9000/cart/items/7;v=2");
+  for (const core::Span& s : batch_.spans()) {
+    EXPECT_EQ(everything(s).find("SECRET"), std::string::npos) << everything(s);
+  }
+}
+
+TEST(WithoutSessionIdsTest, OnlySessionParametersGo) {
+  core::Arena arena;
+  EXPECT_EQ(without_session_ids("/a/b", arena), "/a/b");
+  EXPECT_EQ(without_session_ids("/a;sid=1", arena), "/a");
+  EXPECT_EQ(without_session_ids("/a;sidx=1", arena), "/a;sidx=1");
+  EXPECT_EQ(without_session_ids("/a;session_id", arena), "/a");
+  EXPECT_EQ(without_session_ids("/a;;b", arena), "/a;;b");
+  EXPECT_EQ(without_session_ids(";jsessionid=x", arena), "");
+  EXPECT_EQ(without_session_ids("/a;", arena), "/a;");
+}
+
 // agent.capture.query_string: true. The query goes to url.query and url.full, never the name
 // (operations stay bounded) nor url.path; credential headers are still never read.
 TEST_F(SpanBuilderTest, QueryStringIsRecordedOnlyWhenAllowed) {
