@@ -279,7 +279,9 @@ struct SockmapProgram {
   uint32_t id = 0;
   uint32_t type = 0;
   std::string name;
-  std::string text() const { return fmt::format("{} {} {}", id, program_type_name(type), name); }
+  std::string text() const {
+    return fmt::format("BPF program id {}: {} {}", id, program_type_name(type), name);
+  }
 };
 
 std::vector<SockmapProgram> sockmap_programs() {

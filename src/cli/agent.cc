@@ -175,10 +175,11 @@ void add_agent_command(CLI::App& app) {
       ->envname("HODOS_TOKEN");
   cmd->add_option("--metrics", o->metrics, "Address of the agent's own /metrics, or none")
       ->capture_default_str();
-  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
   cmd->add_option("--shutdown-timeout", o->shutdown_timeout_s,
                   "Seconds to send what is queued on SIGTERM before giving up")
+      ->check(non_negative_seconds())
       ->capture_default_str();
   cmd->add_option("--config", o->config_path,
                   "YAML with an agent: section (which processes are sources, what is captured); "

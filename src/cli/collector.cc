@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/run_support.h"
 #include "cli/signals.h"
 #include "components/register_all.h"
 #include "pipeline/config_node.h"
@@ -78,8 +79,9 @@ void add_collector_command(CLI::App& app) {
   cmd->add_option("-c,--config", opts->config_path, "YAML config file (required)");
   cmd->add_option("--shutdown-timeout", opts->shutdown_timeout_s,
                   "Seconds to drain queues on SIGTERM before giving up")
+      ->check(non_negative_seconds())
       ->capture_default_str();
-  cmd->add_option("--log-level", opts->log_level, "trace, debug, info, warn, error")
+  cmd->add_option("--log-level", opts->log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
   CLI::App* validate = cmd->add_subcommand("validate", "Check a config and exit (2 when invalid)");
   validate->add_option("-c,--config", opts->config_path, "YAML config file");

@@ -28,4 +28,17 @@ pipeline::Deadline wait_for_stop(SignalWaiter& signals, double shutdown_timeout_
          std::chrono::milliseconds(static_cast<int64_t>(shutdown_timeout_s * 1000));
 }
 
+CLI::Validator non_negative_seconds() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        double seconds = -1;
+        try {
+          seconds = std::stod(value);
+        } catch (const std::exception&) {
+        }
+        return seconds >= 0 ? "" : "'" + value + "' is not a number of seconds (0 or more)";
+      },
+      "SECONDS");
+}
+
 }  // namespace hodos::cli

@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "cli/signals.h"
 #include "pipeline/component.h"
 
@@ -21,5 +23,8 @@ void limit_malloc_arenas();
 
 // Blocks until SIGINT or SIGTERM, logs which, and returns now + `shutdown_timeout_s`.
 pipeline::Deadline wait_for_stop(SignalWaiter& signals, double shutdown_timeout_s);
+
+// --shutdown-timeout's check: a number of seconds, 0 or more.
+CLI::Validator non_negative_seconds();
 
 }  // namespace hodos::cli

@@ -538,10 +538,11 @@ void add_up_command(CLI::App& app) {
   cmd->add_option("--retention-size", o->retention_size,
                   "Keep at most this much on disk (e.g. 10GiB; 0: no limit)")
       ->capture_default_str();
-  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
   cmd->add_option("--shutdown-timeout", o->shutdown_timeout_s,
                   "Seconds to drain on SIGTERM before giving up")
+      ->check(non_negative_seconds())
       ->capture_default_str();
   cmd->callback([o] { run_up(*o); });
 }
