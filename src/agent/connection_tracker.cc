@@ -162,7 +162,7 @@ void ConnectionTracker::on_event(const SocketEvent& event) {
           return;
         }
         ++counters_.connections_closed;
-        end(it, /*closed=*/true);
+        end(it, /*closed=*/true, event.enter_ns);
       }
       return;
     case SocketEventKind::kData:
@@ -266,13 +266,14 @@ void ConnectionTracker::unindex_client(Connection& c) {
 }
 
 void ConnectionTracker::end(
-    std::unordered_map<Key, std::unique_ptr<Connection>, KeyHash>::iterator it, bool closed) {
+    std::unordered_map<Key, std::unique_ptr<Connection>, KeyHash>::iterator it, bool closed,
+    uint64_t close_ns) {
   if (it == connections_.end()) return;
   Connection& c = *it->second;
   // A close ends a response delimited by it; an eviction hands on what was half read as
   // incomplete (an error body the client never read) instead of dropping it.
   if (closed) {
-    c.matcher->close();
+    c.matcher->close(close_ns);
   } else {
     c.matcher->abandon();
   }

@@ -174,8 +174,9 @@ class ConnectionTracker {
 
   Connection* find_or_open(const SocketEvent& event, protocols::http1::Role role);
   Connection* open(const SocketEvent& event, protocols::http1::Role role);
+  // `close_ns`: when a close was seen (0: not known, as for a process gone).
   void end(std::unordered_map<Key, std::unique_ptr<Connection>, KeyHash>::iterator it,
-           bool closed);
+           bool closed, uint64_t close_ns = 0);
   void on_data(Connection& c, const SocketEvent& event);
   // The first plaintext of a TLS session on `c`: what was parsed so far was its handshake.
   void start_tls(Connection& c);

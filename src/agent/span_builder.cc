@@ -201,6 +201,9 @@ const core::Scope* make_scope(core::SpanBatch& batch) {
   return s;
 }
 
+// error.type of a client call the connection closed on without an answer.
+constexpr std::string_view kNoResponse = "no_response";
+
 std::string_view without_session_ids(std::string_view path, core::Arena& arena) {
   if (path.find(';') == std::string_view::npos) return path;  // the common case: no copy
   static constexpr std::string_view kSessionParameters[] = {"jsessionid", "phpsessid", "sessionid",
@@ -299,7 +302,7 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
   if (!path.empty()) attrs.str("url.path", path);
   if (!query.empty()) attrs.str("url.query", query);
   attrs.str("url.scheme", t.tls ? "https" : "http");
-  attrs.integer("http.response.status_code", resp.status);
+  if (!ex.no_response) attrs.integer("http.response.status_code", resp.status);
   attrs.str("network.protocol.version", req.minor_version == 0 ? "1.0" : "1.1");
 
   // The authority the client asked for (Host), else the socket's own address.
@@ -316,7 +319,12 @@ core::Span& SpanBuilder::add(core::SpanBatch& batch, const TrackedExchange& t,
 
   // 5xx is an error of the server; from the client's side every 4xx is one too.
   const bool error = resp.status >= 500 || (!server && resp.status >= 400);
-  if (error) {
+  if (ex.no_response) {
+    // The connection closed with the request unanswered: refused, reset, or given up on.
+    span.status.code = core::StatusCode::kError;
+    span.status.message = "the connection closed before a response";
+    attrs.str("error.type", kNoResponse);
+  } else if (error) {
     span.status.code = core::StatusCode::kError;
     attrs.str("error.type", std::to_string(resp.status));
   }

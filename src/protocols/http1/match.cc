@@ -435,11 +435,11 @@ void ConnectionMatcher::finish_response(Stream& s, uint64_t end_ns, bool complet
   }
 }
 
-void ConnectionMatcher::close() { finish_all(/*closed=*/true); }
+void ConnectionMatcher::close(uint64_t close_ns) { finish_all(/*closed=*/true, close_ns); }
 
-void ConnectionMatcher::abandon() { finish_all(/*closed=*/false); }
+void ConnectionMatcher::abandon() { finish_all(/*closed=*/false, 0); }
 
-void ConnectionMatcher::finish_all(bool closed) {
+void ConnectionMatcher::finish_all(bool closed, uint64_t close_ns) {
   if (stopped_) return;
   // Requests first: a request body cut by the close must not hold back the response matching.
   for (Kind kind : {Kind::kRequests, Kind::kResponses}) {
@@ -458,6 +458,16 @@ void ConnectionMatcher::finish_all(bool closed) {
     }
   }
   counters_.unmatched_requests += pending_.size();
+  if (closed && role_ == Role::kClient) {
+    const uint64_t requests_end = stream(Direction::kEgress).last_ns;
+    for (PendingRequest& p : pending_) {
+      Exchange exchange{std::move(p.request), Response{}, 0, 0, /*no_response=*/true};
+      exchange.start_ns = exchange.request.start_ns;
+      exchange.end_ns = std::max({close_ns, requests_end, exchange.start_ns});
+      ++counters_.unanswered_requests;
+      sink_(std::move(exchange));
+    }
+  }
   pending_.clear();
   stop();
 }

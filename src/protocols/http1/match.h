@@ -36,6 +36,7 @@ struct MatchCounters {
   uint64_t invalid = 0;              // malformed bytes after the stream had parsed HTTP
   uint64_t truncated = 0;            // messages the capture cut, or whose start it missed
   uint64_t unmatched_requests = 0;   // never answered (or their answer was lost)
+  uint64_t unanswered_requests = 0;  // of those, a client's handed on at the close (no_response)
   uint64_t unmatched_responses = 0;  // answering a request that was never seen
   uint64_t skipped_bytes = 0;        // not parsed: uncaptured, or passed over while resyncing
   bool not_http = false;             // gave up: the connection does not speak HTTP/1.x
@@ -50,8 +51,10 @@ class ConnectionMatcher {
 
   // Chunks of one direction must come in order; the two directions interleave by time.
   void feed(Direction direction, const Chunk& chunk);
-  // The connection closed: ends a response delimited by close, counts what stays unanswered.
-  void close();
+  // The connection closed at `close_ns` (0: not known): ends a response delimited by close. A
+  // client's requests still unanswered become exchanges with `no_response` set, ending at the
+  // close (a refused or timed-out call is what a user opens a trace for); a server's are counted.
+  void close(uint64_t close_ns = 0);
   // Tracking stops with the connection still open (evicted: idle or out of room): a message whose
   // body was still arriving, such as an error response whose body the client never read, is
   // handed on as incomplete rather than dropped.
@@ -64,7 +67,7 @@ class ConnectionMatcher {
 
  private:
   enum class Kind : uint8_t { kUnknown, kRequests, kResponses };
-  void finish_all(bool closed);
+  void finish_all(bool closed, uint64_t close_ns);
   enum class State : uint8_t {
     kHead,         // expecting (the rest of) a head
     kBody,         // reading the body of the open message

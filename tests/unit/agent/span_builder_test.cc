@@ -163,6 +163,31 @@ TEST_F(SpanBuilderTest, ClientSpanFollowsTheHttpConventionsAnd4xxIsAnError) {
   EXPECT_EQ(str(s, "error.type"), "409");
 }
 
+// A call the connection closed on with no answer (the server reset it, or the client gave up):
+// a CLIENT span that is an error, ending at the close, with no status code.
+TEST_F(SpanBuilderTest, ClientCallClosedWithoutAResponseIsAnError) {
+  tracker_.on_event(app_.connect(7, 9, local_, upstream_));
+  const SocketEvent sent =
+      app_.write(7, 9, local_, upstream_, "GET /slow/7 HTTP/1.1\r\nHost: up:9000\r\n\r\n");
+  tracker_.on_event(sent);
+  const SocketEvent closed = app_.close(7, 9, local_, upstream_);
+  tracker_.on_event(closed);
+  const core::Span& s = only_span();
+  EXPECT_EQ(s.kind, core::SpanKind::kClient);
+  EXPECT_EQ(s.name, "GET /slow/{id}");
+  EXPECT_EQ(s.status.code, core::StatusCode::kError);
+  EXPECT_EQ(str(s, "error.type"), "no_response");
+  EXPECT_EQ(str(s, "http.response.status_code"), "<absent>");
+  EXPECT_EQ(str(s, "url.full"), "http://up:9000/slow/7");
+  EXPECT_GT(s.end_time_unix_nano, s.start_time_unix_nano);
+
+  // A server whose client went away before the answer: no span (nothing was served).
+  tracker_.on_event(app_.accept(1, 5, server_, browser_));
+  tracker_.on_event(app_.read(7, 5, server_, browser_, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n"));
+  tracker_.on_event(app_.close(7, 5, server_, browser_));
+  EXPECT_EQ(batch_.size(), 1u);
+}
+
 // Plaintext from a TLS library: the same conventions, with the scheme of the wire.
 TEST_F(SpanBuilderTest, TlsExchangesHaveTheHttpsScheme) {
   auto tls = [](SocketEvent e) {

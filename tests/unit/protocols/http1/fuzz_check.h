@@ -132,12 +132,22 @@ struct Piece {
 
 struct MatchRun {
   std::vector<std::string> exchanges;  // a summary of each, for comparing runs
+  size_t unanswered = 0;               // of them, requests the close left without a response
   MatchCounters counters;
   std::string failure;
 };
 
 inline std::string check_exchange(const Exchange& e) {
   if (e.start_ns > e.end_ns) return "exchange ends before it starts";
+  if (e.no_response) {
+    // A client's request the close left unanswered: no response at all.
+    if (e.response.status != 0 || e.response.storage) return "unanswered exchange has a response";
+    if (!e.request.storage) return "exchange not owned";
+    if (!views_within(e.request, {e.request.storage.get(), e.request.raw.size()})) {
+      return "exchange view outside its storage";
+    }
+    return e.request.body.skipped > e.request.body.seen ? "more body skipped than seen" : "";
+  }
   if (e.request.start_ns > e.response.start_ns) return "response starts before its request";
   if (!e.request.storage || !e.response.storage) return "exchange not owned";
   if (!views_within(e.request, {e.request.storage.get(), e.request.raw.size()}) ||
@@ -155,6 +165,7 @@ inline MatchRun run_matcher(Role role, const std::vector<Piece>& pieces, bool cl
   MatchRun run;
   ConnectionMatcher matcher(role, [&run](Exchange&& e) {
     if (std::string f = check_exchange(e); !f.empty() && run.failure.empty()) run.failure = f;
+    if (e.no_response) ++run.unanswered;
     run.exchanges.push_back(
         std::string(e.request.method) + " " + std::string(e.request.target) + " " +
         std::to_string(e.response.status) + " " + std::to_string(e.request.body.seen) + "/" +
@@ -165,8 +176,11 @@ inline MatchRun run_matcher(Role role, const std::vector<Piece>& pieces, bool cl
   if (close) matcher.close();
   run.counters = matcher.counters();
   const MatchCounters& c = run.counters;
-  if (run.failure.empty() && (c.exchanges > c.requests || c.exchanges > c.responses ||
-                              c.exchanges != run.exchanges.size())) {
+  if (run.failure.empty() &&
+      (c.exchanges > c.requests || c.exchanges > c.responses ||
+       c.exchanges + run.unanswered != run.exchanges.size() ||
+       run.unanswered != c.unanswered_requests || c.unanswered_requests > c.unmatched_requests ||
+       (run.unanswered > 0 && (!close || role == Role::kServer)))) {
     run.failure = "counters disagree with the exchanges";
   }
   return run;

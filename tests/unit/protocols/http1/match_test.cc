@@ -45,7 +45,7 @@ class Conversation {
                   {{}, length, ts_, /*length_only=*/true});
     return ts_;
   }
-  void close() { matcher_.close(); }
+  void close(uint64_t close_ns = 0) { matcher_.close(close_ns); }
   const MatchCounters& counters() const { return matcher_.counters(); }
   ConnectionMatcher& matcher() { return matcher_; }
 
@@ -224,6 +224,41 @@ TEST(Http1Match, AbandonHandsOnWhatWasHalfReadAsIncomplete) {
     EXPECT_FALSE(c.exchanges[0].response.body.complete) << until_close;
     EXPECT_FALSE(c.matcher().active());
   }
+}
+
+// A client's calls the connection closed on (refused, reset, timed out): each is handed on
+// without a response, ending at the close, so a failing downstream call still has a span.
+TEST(Http1Match, ClientRequestsUnansweredAtCloseAreHandedOn) {
+  Conversation c(Role::kClient);
+  c.request(req("curl_get"));
+  c.response(resp("go_200_json"));
+  const uint64_t sent = c.request(std::string(req("curl_post_json")) + std::string(req("curl_get")));
+  c.close(sent + 2'000'000'000);
+  ASSERT_EQ(c.exchanges.size(), 3u);
+  EXPECT_FALSE(c.exchanges[0].no_response);
+  EXPECT_EQ(c.exchanges[0].response.status, 200);
+  for (size_t i : {1u, 2u}) {
+    EXPECT_TRUE(c.exchanges[i].no_response);
+    EXPECT_EQ(c.exchanges[i].response.status, 0);
+    EXPECT_EQ(c.exchanges[i].start_ns, sent);
+    EXPECT_EQ(c.exchanges[i].end_ns, sent + 2'000'000'000);
+  }
+  EXPECT_EQ(c.exchanges[1].request.method, "POST");
+  EXPECT_EQ(c.counters().unmatched_requests, 2u);
+  EXPECT_EQ(c.counters().unanswered_requests, 2u);
+
+  // The close time unknown (a process gone): the span ends with the request's last byte.
+  Conversation gone(Role::kClient);
+  const uint64_t at = gone.request(req("curl_get"));
+  gone.close();
+  ASSERT_EQ(gone.exchanges.size(), 1u);
+  EXPECT_EQ(gone.exchanges[0].end_ns, at);
+
+  // Evicted while still open: the answer may yet come, so nothing is handed on.
+  Conversation idle(Role::kClient);
+  idle.request(req("curl_get"));
+  idle.matcher().abandon();
+  EXPECT_TRUE(idle.exchanges.empty());
 }
 
 TEST(Http1Match, CloseCountsUnansweredRequests) {
