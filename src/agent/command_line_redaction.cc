@@ -138,6 +138,9 @@ std::string redacted_command_line(const std::vector<std::string>& argv) {
     if (!out.empty()) out += ' ';
     out += arg;
   }
+  // A process that rewrote its argv in place (nginx's "nginx: worker process") pads it with
+  // spaces up to the original length.
+  out.erase(out.find_last_not_of(' ') + 1);
   return out;
 }
 

@@ -17,6 +17,9 @@ TEST(CommandLineRedactionTest, Table) {
       {{"java", "-cp", "app.jar", "-Dserver.port=8080", "com.example.Shop"},
        "java -cp app.jar -Dserver.port=8080 com.example.Shop"},
       {{"nginx", "-g", "daemon off;"}, "nginx -g daemon off;"},
+      // argv rewritten in place, padded to its old length.
+      {{"nginx: worker process                   "}, "nginx: worker process"},
+      {{"  "}, ""},
       // Credential options with a separate value or `=value`.
       {{"app", "--password", "hunter2", "--port", "80"}, "app --password *** --port 80"},
       {{"app", "--token=abc123"}, "app --token=***"},
