@@ -774,13 +774,13 @@ static __noinline int follow_h2(struct sk_msg_md *msg, struct hodos_socket_mark 
   return SK_PASS;
 }
 
-/* A write on a connection enrolled after it started (HODOS_STREAM_H2_RESYNC): where a frame starts
- * is not known, but grpc-go writes whole frames except when a full buffer is flushed. A write
- * whose frame headers lead from its first byte exactly to its last is taken to start at a frame:
- * true, and the connection's frames are followed from there; any other waits for the next (a
- * write that starts inside a frame looks like one that is no HTTP/2 at all). A false find could
- * only touch a HEADERS frame of a stream staged for this very connection, which only grpc-go's
- * real streams are. */
+/* A write on a connection enrolled after it started (HODOS_STREAM_RESYNC), not an HTTP/1.x request
+ * head: where an HTTP/2 frame starts is not known either, but grpc-go writes whole frames except
+ * when a full buffer is flushed. A write whose frame headers lead from its first byte exactly to
+ * its last is taken to start at a frame: true, and the connection's frames are followed from
+ * there; any other waits for the next (a write that starts inside a frame looks like one that is
+ * no HTTP/2 at all). A false find could only touch a HEADERS frame of a stream staged for this
+ * very connection, which only grpc-go's real streams are. */
 static __noinline bool h2_frames_fill(struct sk_msg_md *msg, struct hodos_socket_mark *mark) {
   __u32 size = msg->size;
   __u32 at = 0;
@@ -805,10 +805,25 @@ static __noinline bool h2_frames_fill(struct sk_msg_md *msg, struct hodos_socket
   if (filled) {
     mark->stream = HODOS_STREAM_H2;
     count(HODOS_INJECT_H2_RESYNCED);
-  } else {
-    count(HODOS_INJECT_H2_RESYNC_WAIT);
   }
   return filled;
+}
+
+/* A write on a connection enrolled after it started (HODOS_STREAM_RESYNC) that starts with an
+ * HTTP/1.x request line: an HTTP/1.x client writes each request's head from its first byte, and
+ * the connection's requests are followed from there (inject_http1 still wants the whole head in
+ * this write). A write inside a request body of the same shape (an HTTP message sent as a body,
+ * in a request begun before the enrolment) would be taken for a head: the one case this cannot
+ * tell, as rare as such bodies are. */
+static __noinline bool starts_request_head(struct sk_msg_md *msg) {
+  __u32 size = msg->size;
+  if (size < 18) return false;
+  __u32 window = size < HODOS_INJECT_MAX_REQUEST_LINE ? size : HODOS_INJECT_MAX_REQUEST_LINE;
+  if (bpf_msg_pull_data(msg, 0, window, 0) != 0) return false;
+  const __u8 *data = msg->data;
+  const __u8 *end = msg->data_end;
+  if (data + window > end) return false;
+  return request_line_end(data, end) != 0;
 }
 
 /* A write on an HTTP/1.x connection between requests (its head may start here), or the first
@@ -987,7 +1002,15 @@ int inject_traceparent(struct sk_msg_md *msg) {
     count(HODOS_INJECT_STREAM_UNKNOWN);
     return SK_PASS;
   }
-  if (mark->stream == HODOS_STREAM_H2_RESYNC && !h2_frames_fill(msg, mark)) return SK_PASS;
+  if (mark->stream == HODOS_STREAM_RESYNC) {
+    if (starts_request_head(msg)) {
+      mark->stream = HODOS_STREAM_HEAD;
+      count(HODOS_INJECT_H1_RESYNCED);
+    } else if (!h2_frames_fill(msg, mark)) {
+      count(HODOS_INJECT_RESYNC_WAIT);
+      return SK_PASS;
+    }
+  }
   if (mark->stream == HODOS_STREAM_H2) return follow_h2(msg, mark, 0);
   if (mark->stream == HODOS_STREAM_CHUNKED || mark->body_left > 0) return pass_body(msg, mark);
   int verdict = inject_http1(msg, mark);

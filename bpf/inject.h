@@ -21,14 +21,15 @@
 
 /* Where a connection's outgoing bytes are: between requests (a write may start a head), in a
  * body of known length, in a chunked body, somewhere the program can no longer tell, in HTTP/2
- * frames (after the client preface), or in HTTP/2 frames not yet found (a connection enrolled by
- * the loader after it started: the first write made of whole frames finds them). */
+ * frames (after the client preface), or not yet known (a connection the loader enrolled after it
+ * started: the first write that starts an HTTP/1.x request head, or is made of whole HTTP/2
+ * frames, shows where its requests start). */
 enum hodos_inject_stream {
   HODOS_STREAM_HEAD = 0,
   HODOS_STREAM_CHUNKED = 1,
   HODOS_STREAM_UNKNOWN = 2,
   HODOS_STREAM_H2 = 3,
-  HODOS_STREAM_H2_RESYNC = 4,
+  HODOS_STREAM_RESYNC = 4,
 };
 
 /* Per enrolled socket (socket storage). */
@@ -100,11 +101,13 @@ enum hodos_inject_counter {
   /* A header block not read whole (split over writes or frames, padded, or too long): nothing
    * more is injected on the connection, whose HPACK table might now hold a traceparent name. */
   HODOS_INJECT_H2_UNREAD_BLOCK = 22,
-  /* A connection enrolled after it started (HODOS_STREAM_H2_RESYNC): a write made of whole HTTP/2
-   * frames found where they start; a write that was not waited past. */
+  /* A connection enrolled after it started (HODOS_STREAM_RESYNC): a write made of whole HTTP/2
+   * frames found where they start; a write that showed neither them nor a request head, so was
+   * waited past; a write that starts an HTTP/1.x request head found where requests start. */
   HODOS_INJECT_H2_RESYNCED = 23,
-  HODOS_INJECT_H2_RESYNC_WAIT = 24,
-  HODOS_INJECT_COUNTER_COUNT = 25,
+  HODOS_INJECT_RESYNC_WAIT = 24,
+  HODOS_INJECT_H1_RESYNCED = 25,
+  HODOS_INJECT_COUNTER_COUNT = 26,
 };
 
 #endif /* HODOS_BPF_INJECT_H */

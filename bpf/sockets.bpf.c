@@ -684,7 +684,8 @@ static __always_inline void follow_request_context(struct hodos_data_event *even
 }
 
 /* A write with a context that got no header (TLS plaintext from Go's crypto/tls, encrypted on
- * the wire; a connection-context process's call to a destination injection does not touch): when
+ * the wire; a goroutine's or a connection-context process's call to a destination injection does
+ * not touch, or on a connection it did not enrol): when
  * it starts a request, the event gets the CLIENT span's ids, a child of the context's SERVER span,
  * and the callee is joined by stitching. A global function, checked once on its own, as
  * begin_request_context. */
@@ -874,8 +875,12 @@ static __always_inline void emit_data_event(const struct pending_call *call, __u
         name_h2_call(event, staged, captured, pid_tgid, call->fd);
       else if (call->syscall == HODOS_SYSCALL_SSL_WRITE)
         name_uninjected_call(event, staged, captured);
-      else
+      else {
         follow_request_context(event, call, tid);
+        /* No header went in (a destination outside the policy, a connection not enrolled): the
+         * call is still the request's child, its callee joined by stitching. */
+        if (event->ids.kind == HODOS_IDS_NONE) name_uninjected_call(event, staged, captured);
+      }
     }
   } else if (call->mode & HODOS_TRACED_CONNECTION_CONTEXT) {
     if (call->direction != HODOS_DIRECTION_INGRESS)

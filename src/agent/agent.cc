@@ -85,6 +85,10 @@ struct Agent::Published {
         evicted_idle(m.counter("hodos_agent_connections_evicted_total",
                                "Connections forgotten to bound memory.", {{"reason", "idle"}})),
         scans(m.counter("hodos_agent_discovery_scans_total", "Completed scans of /proc.")),
+        enrolled_late(m.counter("hodos_agent_inject_enrolled_late_total",
+                                "Connections a traced process opened before it had a context to "
+                                "inject (before the agent started, or before its runtime was "
+                                "followed), enrolled for traceparent injection afterwards.")),
         connections(m.gauge("hodos_agent_connections", "Connections the agent is following.")),
         traced(m.gauge("hodos_agent_traced_processes", "Processes the agent traces.")),
         contexts_new(context_counter(m, "new")),
@@ -214,6 +218,7 @@ struct Agent::Published {
   pipeline::Counter& evicted_capacity;
   pipeline::Counter& evicted_idle;
   pipeline::Counter& scans;
+  pipeline::Counter& enrolled_late;
   pipeline::Gauge& connections;
   pipeline::Gauge& traced;
   pipeline::Counter& contexts_new;
@@ -494,6 +499,7 @@ void Agent::probe_runtimes(const std::vector<ProbeTarget>& targets) {
       go_->detach(target.pid);  // it ran exec into something else
     }
     probe_event_loop(target.pid, target.runtime);
+    enrol_earlier_connections(target.pid);
     // The process may have exited while its probes went on, after the event thread detached
     // what it had: its links would stay until its pid came back.
     bool gone = false;
@@ -505,6 +511,24 @@ void Agent::probe_runtimes(const std::vector<ProbeTarget>& targets) {
   }
 }
 
+void Agent::enrol_earlier_connections(uint32_t pid) {
+  // sockops marks a connection for injection only when the process connects while it has a
+  // context to inject (a thread per request, Go's goroutines followed, an event loop's requests
+  // followed): the connections it opened before (a keep-alive pool from before the agent
+  // started, grpc-go dialling at start) are enrolled here, once, when it first has one.
+  if (!injector_ || !probe_->has_call_context(pid)) return;
+  {
+    std::lock_guard lock(probe_state_mu_);
+    if (!connections_enrolled_.insert(pid).second) return;
+  }
+  if (const int enrolled = injector_->enrol_existing_connections(pid); enrolled > 0) {
+    published_->enrolled_late.add(static_cast<uint64_t>(enrolled));
+    logger_->info("agent: pid {}: {} connection(s) it opened before it was traced enrolled for "
+                  "traceparent injection (from their next request)",
+                  pid, enrolled);
+  }
+}
+
 void Agent::detach_probes(uint32_t pid) {
   if (tls_) tls_->detach(pid);
   if (go_) go_->detach(pid);
@@ -513,6 +537,7 @@ void Agent::detach_probes(uint32_t pid) {
   tls_states_.erase(pid);
   go_states_.erase(pid);
   event_loop_states_.erase(pid);
+  connections_enrolled_.erase(pid);
 }
 
 void Agent::probe_tls(uint32_t pid, const RuntimeInfo& runtime) {
@@ -569,15 +594,6 @@ void Agent::probe_go(uint32_t pid) {
   if (result.attached) {
     logger_->info("agent: pid {}: Go goroutines followed ({}; probes attached in {} ms){}{}", pid,
                   result.target, took.count(), result.reason.empty() ? "" : ": ", result.reason);
-    // grpc-go dials at start, before the agent knew the process: its connections get the
-    // traceparent of their calls from the first write made of whole HTTP/2 frames on.
-    if (result.grpc_client && injector_) {
-      if (const int enrolled = injector_->enrol_existing_connections(pid); enrolled > 0) {
-        logger_->info("agent: pid {}: {} gRPC connection(s) it opened earlier enrolled for "
-                      "traceparent injection",
-                      pid, enrolled);
-      }
-    }
   } else {
     logger_->warn("agent: pid {}: Go requests are joined by stitching only: {}{}", pid,
                   result.reason, result.target.empty() ? "" : " (" + result.target + ")");

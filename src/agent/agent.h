@@ -130,6 +130,7 @@ class Agent {
   void probe_tls(uint32_t pid, const RuntimeInfo& runtime);
   void probe_go(uint32_t pid);
   void probe_event_loop(uint32_t pid, const RuntimeInfo& runtime);
+  void enrol_earlier_connections(uint32_t pid);
   void detach_probes(uint32_t pid);
   void scan_once();
   void discover_new(std::vector<uint32_t> pids);
@@ -190,6 +191,8 @@ class Agent {
   std::unordered_map<uint32_t, std::string> tls_states_;
   std::unordered_map<uint32_t, std::string> go_states_;
   std::unordered_map<uint32_t, std::string> event_loop_states_;  // said once per change in the log
+  std::unordered_set<uint32_t> connections_enrolled_;  // enrol_earlier_connections() done
+
   // Discovery thread only: pids put in the never-traced set for a reason a later scan can lift.
   std::unordered_set<uint32_t> never_traced_;
 

@@ -128,11 +128,7 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
     detach(pid);
     return {false, plan->target, e.what(), ""};
   }
-  const bool grpc_client =
-      std::any_of(plan->sites.begin(), plan->sites.end(), [](const GoProbeSite& site) {
-        return site.program == GoProgram::kGrpcNewStreamReturn;
-      });
-  return {true, plan->target, plan->caveat, tls_ ? plan->tls_state : "", grpc_client};
+  return {true, plan->target, plan->caveat, tls_ ? plan->tls_state : ""};
 }
 
 void GoProbe::detach(uint32_t pid) {

@@ -45,9 +45,6 @@ struct GoAttachResult {
   // Its crypto/tls, when attached and the binary has it (and TLS probes are on): "plaintext from
   // Go crypto/tls (go1.19.8)" or "not seen: <why>"; empty otherwise.
   std::string tls;
-  // grpc-go's client is followed (its probes stage each call's ids for the traceparent
-  // of its HEADERS frame): the connections it opened before are worth enrolling for injection.
-  bool grpc_client = false;
 };
 
 class GoProbe {

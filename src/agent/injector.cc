@@ -265,8 +265,10 @@ std::string_view InjectorCounters::name(hodos_inject_counter which) {
       return "http2_unread_header_block";
     case HODOS_INJECT_H2_RESYNCED:
       return "http2_frames_found";
-    case HODOS_INJECT_H2_RESYNC_WAIT:
-      return "http2_frames_not_found_yet";
+    case HODOS_INJECT_RESYNC_WAIT:
+      return "late_start_not_found_yet";
+    case HODOS_INJECT_H1_RESYNCED:
+      return "http1_head_found";
     case HODOS_INJECT_COUNTER_COUNT:
       break;
   }
@@ -762,7 +764,7 @@ int Injector::enrol_existing_connections(uint32_t pid) {
     mark.cookie = *cookie;
     mark.tgid = pid;
     mark.enrolled = 1;
-    mark.stream = HODOS_STREAM_H2_RESYNC;
+    mark.stream = HODOS_STREAM_RESYNC;
     int socket_key = fd.get();
     // BPF_NOEXIST: a connection sockops marked (enrolled or not) is its business.
     if (bpf_map_update_elem(marks, &socket_key, &mark, BPF_NOEXIST) != 0) continue;

@@ -151,10 +151,11 @@ class Injector {
   int consume();
 
   // Enrols the established TCP connections process `pid` opened to allowed destinations before
-  // sockops could mark them (it was not yet traced with a context when it connected: grpc-go
-  // dials at start). Their frames are not known to start anywhere, so they wait for a write made
-  // of whole HTTP/2 frames (HODOS_STREAM_H2_RESYNC); any other protocol on them is left alone.
-  // Connections already marked are skipped. Returns how many were enrolled.
+  // sockops could mark them (it was not yet traced with a context when it connected: a pool
+  // opened before the agent started, grpc-go dialling at start). Where their requests start is
+  // not known, so each waits for a write that starts an HTTP/1.x request head or is made of whole
+  // HTTP/2 frames (HODOS_STREAM_RESYNC); any other protocol on them is left alone. Connections
+  // already marked are skipped. Returns how many were enrolled.
   int enrol_existing_connections(uint32_t pid);
 
   InjectorCounters counters() const;

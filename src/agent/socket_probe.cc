@@ -405,6 +405,11 @@ bool SocketProbe::has_thread_context(uint32_t pid) const {
   return has_mode_bit(pid, HODOS_TRACED_THREAD_CONTEXT);
 }
 
+bool SocketProbe::has_call_context(uint32_t pid) const {
+  return has_mode_bit(pid, HODOS_TRACED_THREAD_CONTEXT | HODOS_TRACED_GOROUTINE_CONTEXT |
+                               HODOS_TRACED_CONNECTION_CONTEXT);
+}
+
 int SocketProbe::traced_processes_fd() const {
   return bpf_map__fd(skeleton_->maps.traced_processes);
 }

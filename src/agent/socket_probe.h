@@ -263,6 +263,9 @@ class SocketProbe {
   bool is_traced(uint32_t pid) const;
   bool is_never_traced(uint32_t pid) const;
   bool has_thread_context(uint32_t pid) const;
+  // Whether the process has any context a call can carry (thread, goroutine or connection):
+  // what the injector's sockops program asks before it marks a connection.
+  bool has_call_context(uint32_t pid) const;
   // The maps the injector shares (bpf/inject.bpf.c): the pid filter, and the thread contexts.
   int traced_processes_fd() const;
   int thread_contexts_fd() const;

@@ -38,6 +38,7 @@ const SERVICE = {
   front: 'ctx-front', java: 'ctx-java', leafC: 'ctx-leaf-c', leafD: 'ctx-leaf-d',
   sdkCaller: 'ctx-sdk-caller', nodeSdk: 'ctx-node-sdk', nodeFront: 'ctx-node-front', nginx: 'ctx-nginx',
   go: 'ctx-go', frontGo: 'ctx-front-go', goStripped: 'ctx-go-stripped', frontGoStripped: 'ctx-front-go-stripped',
+  goEarly: 'ctx-go-early',
 };
 // The services of the chain client → front (Python) → java → leafC, leafD (Python).
 const CHAIN = [SERVICE.front, SERVICE.java, SERVICE.leafC, SERVICE.leafD];
@@ -47,6 +48,7 @@ let tmp;
 let up;
 let lock;
 let goMissing;  // why the Go hop could not be built, if it could not
+let goBin;  // the Go hop's binary
 const s = {};  // the servers by name
 
 // Starts a hop (see tests/e2e/apps/context_hop.*, ContextHop.java) as SERVICE[name], calling `next`.
@@ -189,6 +191,7 @@ before(async () => {
     startInjectingUp({ dir: tmp.dir }), execFileP('javac', ['-d', tmp.dir, path.join(APPS, 'ContextHop.java')]),
     buildGoServer(tmp.dir), buildGoServer(tmp.dir, { stripped: true })]);
   goMissing = go.reason;
+  goBin = go.bin;
 
   // Every server starts after the agent, callees before their callers (which take their ports).
   [s.leafC, s.leafD, s.nodeSdk] = await Promise.all([py('leafC'), py('leafD'), node('nodeSdk')]);
@@ -529,6 +532,68 @@ for (const [goName, frontName] of [['go', 'frontGo'], ['goStripped', 'frontGoStr
     }, { timeoutMs: 5000, intervalMs: 100, describe: () => `linked +${linked}, inherited +${inherited}` });
   });
 }
+
+// A Go service that was running before the agent started, its keep-alive connections to its
+// callees already open (the usual way Hodos meets a host): sockops never saw them connect. The
+// agent enrols them once it follows the process's goroutines, and each finds where its requests
+// start at its next request head: calls on them carry their traceparent like any other. Requests
+// one at a time, so that Go's pool hands out only the connections opened before (no new one is
+// marked meanwhile).
+const LATE_FOUND = 'hodos_agent_inject_total{result="http1_head_found"}';
+const MARKED = 'hodos_agent_inject_total{result="marked"}';
+const ENROLLED_LATE = 'hodos_agent_inject_enrolled_late_total';
+test('a Go hop started before the agent: its kept-alive connections opened before get the traceparent', { skip }, async (t) => {
+  if (goMissing) {
+    t.skip(`the Go hop could not be built: ${goMissing}`);
+    return;
+  }
+  const exit = await up.stop();
+  assert.equal(exit.code, 0, up.tail());
+  s.goEarly = await startServer('goEarly', goBin, [path.join(tmp.dir, 'www'), String(s.leafC.port), String(s.leafD.port)],
+                                env('goEarly'));
+  for (let i = 0; i < 2; ++i) {
+    const r = await request(s.goEarly.port, `/chain/warm-${i}`);
+    assert.equal(r.status, 200, r.body);
+  }
+  up = new HodosUp({ name: 'up-late', dir: tmp.dir, agent: true });
+  await up.start();
+  assert.match(up.stdout, /traceparent injection on/, `the agent does not inject:\n${up.tail()}`);
+  const pid = s.goEarly.child.pid;
+  let source;
+  await waitFor('the agent to follow the Go hop started before it', async () => {
+    source = (await up.json('/api/v1/sources')).sources.find((x) => x.pid === pid);
+    return /^goroutines followed/.test(source?.go ?? '');
+  }, { describe: () => JSON.stringify(source) });
+  // Its connections to C and D, enrolled right after the probes.
+  let enrolled;
+  await waitFor(`${ENROLLED_LATE} to count the Go hop's connections`, async () => {
+    enrolled = await metric(up, ENROLLED_LATE);
+    return enrolled >= 2;
+  }, { describe: () => `${enrolled}` });
+  const markedBefore = await metric(up, MARKED);
+  // A leaf thread already blocked reading one of those connections when the agent started is
+  // not seen reading (its read began before the probes): one request first, so that each
+  // connection's leaf thread reads again under the agent.
+  assert.equal((await request(s.goEarly.port, '/chain/settle')).status, 200);
+
+  const rids = Array.from({ length: 8 }, (_, i) => `early-${i}`);
+  const answers = new Map();
+  for (const rid of rids) {
+    const r = await request(s.goEarly.port, `/chain/${rid}`);
+    assert.equal(r.status, 200, `${rid}: ${r.body}`);
+    answers.set(rid, JSON.parse(r.body));
+  }
+  const found = await waitForRequests(up, [SERVICE.goEarly, SERVICE.leafC, SERVICE.leafD], rids, 9, { timeoutMs: 45000 });
+  for (const rid of rids) {
+    assertOneTrace(rid, found, 9);
+    const mine = found.byRid.get(rid);
+    const goServer = pick(mine, SERVICE.goEarly, 'server');
+    assert.deepEqual(parentIds(goServer), [], `${rid}: Go's SERVER span is the root (the client is not traced)`);
+    assertGoCalls(rid, mine, 'goEarly', goServer, answers.get(rid));
+  }
+  assert.equal(await metric(up, MARKED), markedBefore, 'Go opened new connections: the test did not use the old ones');
+  assert.ok(await metric(up, LATE_FOUND) >= 1, `${LATE_FOUND}: no connection enrolled late found its requests`);
+});
 
 test('agent.inject.enabled: false: no callee receives a traceparent, stitching still joins', { skip }, async () => {
   const exit = await up.stop();

@@ -557,6 +557,66 @@ TEST_F(InjectorTest, ABodyThatLooksLikeARequestIsUntouched) {
   EXPECT_EQ(injector_->counters()[HODOS_INJECT_INJECTED], 2u);
 }
 
+// A keep-alive connection opened before the process was traced with a context (a pool from before
+// the agent started): sockops left it alone. The loader enrols it later; where its requests start
+// is found at the first write that starts a request head, nothing is touched before (the rest of
+// a body begun earlier), and from there its requests and bodies are followed as on any other.
+TEST_F(InjectorTest, AConnectionOpenedBeforeTracingIsEnrolledLater) {
+  trace(traced_.get(), static_cast<uint32_t>(getpid()), HODOS_TRACED);  // no context yet
+  start();
+  const std::string body(300, 'b');
+  const std::string early = "POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n";
+  const std::string inner = "GET /inner HTTP/1.1\r\nHost: b\r\n\r\n";
+  const std::string post = "POST /later HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                           std::to_string(inner.size()) + "\r\n\r\n";
+  const std::string get(kGet);
+  const std::string before = early + body.substr(0, 100);  // written before the enrolment
+  const std::vector<std::string> writes = {
+      body.substr(100),  // the rest of a body: not where a request starts, waited past
+      get,               // a head: found, injected
+      post,              // injected; its body is followed
+      inner,             // a body that looks like a request: untouched
+      get,               // injected
+  };
+  const size_t expected_size =
+      before.size() + body.size() - 100 + 2 * get.size() + post.size() + inner.size() +
+      3 * HODOS_TRACEPARENT_LINE_LEN;
+
+  Listener listener;
+  std::string received;
+  UniqueFd peer;
+  std::thread server([&] {
+    peer = listener.accept_one();
+    received = read_exactly(peer.get(), expected_size);
+  });
+  UniqueFd client = connect_loopback(listener.port());
+  EXPECT_FALSE(injector_->is_enrolled(client.get()));
+  write_all(client.get(), before);
+  trace(traced_.get(), static_cast<uint32_t>(getpid()));  // now with a context, as the agent does
+  EXPECT_EQ(injector_->enrol_existing_connections(static_cast<uint32_t>(getpid())), 1);
+  EXPECT_TRUE(injector_->is_enrolled(client.get()));
+  EXPECT_EQ(injector_->enrol_existing_connections(static_cast<uint32_t>(getpid())), 0)
+      << "a connection is enrolled once";
+  for (const std::string& bytes : writes) {
+    injector_->stage_context(this_thread_id(), test_context());  // every write could use one
+    write_all(client.get(), bytes);
+  }
+  server.join();
+  injector_->consume();
+
+  ASSERT_EQ(records_.size(), 3u);
+  EXPECT_EQ(received, before + writes[0] + with_traceparent(get, 0) + with_traceparent(post, 1) +
+                          inner + with_traceparent(get, 2));
+  EXPECT_FALSE(injector_->is_enrolled(peer.get())) << "the accepted end is a server's";
+  InjectorCounters counters = injector_->counters();
+  EXPECT_EQ(counters[HODOS_INJECT_RESYNC_WAIT], 1u);
+  EXPECT_EQ(counters[HODOS_INJECT_H1_RESYNCED], 1u);
+  EXPECT_EQ(counters[HODOS_INJECT_H2_RESYNCED], 0u);
+  EXPECT_EQ(counters[HODOS_INJECT_BODY], 1u);
+  EXPECT_EQ(counters[HODOS_INJECT_INJECTED], 3u);
+}
+
 TEST_F(InjectorTest, AChunkedBodyIsFollowedToItsLastChunk) {
   start();
   const std::string head = "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -1511,7 +1571,7 @@ TEST_F(InjectorHttp2Test, AConnectionOpenedBeforeTracingIsEnrolledLater) {
   EXPECT_FALSE(injector_->is_enrolled(peer.get())) << "the accepted end is a server's";
   EXPECT_TRUE(injector_->has_staged_h2_stream(cookie, 3)) << "stream 3 went by before the frames were found";
   InjectorCounters counters = injector_->counters();
-  EXPECT_EQ(counters[HODOS_INJECT_H2_RESYNC_WAIT], 2u);
+  EXPECT_EQ(counters[HODOS_INJECT_RESYNC_WAIT], 2u);
   EXPECT_EQ(counters[HODOS_INJECT_H2_RESYNCED], 1u);
   EXPECT_EQ(counters[HODOS_INJECT_H2_INJECTED], 1u);
 }
