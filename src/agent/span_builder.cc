@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "protocols/grpc/call.h"
+#include "protocols/http1/ascii.h"
 #include "protocols/http1/attributes.h"
 
 namespace hodos::agent {
@@ -209,15 +210,8 @@ std::string_view without_session_ids(std::string_view path, core::Arena& arena) 
   static constexpr std::string_view kSessionParameters[] = {"jsessionid", "phpsessid", "sessionid",
                                                             "session_id", "sid"};
   auto is_session_parameter = [](std::string_view name) {
-    for (std::string_view p : kSessionParameters) {
-      if (name.size() == p.size() &&
-          std::equal(name.begin(), name.end(), p.begin(), [](char a, char b) {
-            return std::tolower(static_cast<unsigned char>(a)) == b;
-          })) {
-        return true;
-      }
-    }
-    return false;
+    return std::any_of(std::begin(kSessionParameters), std::end(kSessionParameters),
+                       [&](std::string_view p) { return http1::iequals(name, p); });
   };
   std::string out;
   out.reserve(path.size());

@@ -53,7 +53,7 @@ class ConnectionMatcher {
   void feed(Direction direction, const Chunk& chunk);
   // The connection closed at `close_ns` (0: not known): ends a response delimited by close. A
   // client's requests still unanswered become exchanges with `no_response` set, ending at the
-  // close (a refused or timed-out call is what a user opens a trace for); a server's are counted.
+  // close (a reset or timed-out call is what a user opens a trace for); a server's are counted.
   void close(uint64_t close_ns = 0);
   // Tracking stops with the connection still open (evicted: idle or out of room): a message whose
   // body was still arriving, such as an error response whose body the client never read, is

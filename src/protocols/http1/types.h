@@ -88,8 +88,8 @@ struct Exchange {
   Response response;
   uint64_t start_ns = 0;
   uint64_t end_ns = 0;
-  // A client's request the connection closed on without an answer (refused, reset, timed out by
-  // the client, server gone): `response` is empty and the span ends at the close.
+  // A client's request the connection closed on without an answer (the server reset or closed
+  // it, the client timed out): `response` is empty and the span ends at the close.
   bool no_response = false;
 };
 
