@@ -73,6 +73,7 @@ AgentConfig parse_agent_config(const YAML::Node& node, const std::string& path) 
   config.tls = capture.get_bool("tls", true);
   config.goroutines = capture.get_bool("goroutines", true);
   config.event_loops = capture.get_bool("event_loops", true);
+  config.uprobe_multi = capture.get_bool("uprobe_multi", true);
   capture.reject_unknown_keys();
 
   ConfigNode inject = agent.child("inject");

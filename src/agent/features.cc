@@ -25,6 +25,7 @@
 
 #include "agent/libbpf_log.h"
 #include "agent/unique_fd.h"
+#include "agent/uprobe_multi.h"
 
 // A function for the uprobe probe to attach to; extern "C" and not inlined so it has an address
 // in this executable's text.
@@ -280,6 +281,16 @@ FeatureProbe probe_uprobes() {
   return probe_perf_attach(f, attr, 0, -1, "uprobe on a function of this executable");
 }
 
+FeatureProbe probe_uprobe_multi() {
+  FeatureProbe f = feature("uprobe_multi", false,
+                           "Go services' probes are one link per instruction: each takes about "
+                           "0.1 s to detach, one after another (tens of seconds to stop an agent "
+                           "that followed a few Go services)");
+  const std::string& why = uprobe_multi_missing();
+  if (!why.empty()) return missing(f, why);
+  return ok(f, "attached an uprobe_multi link (one link for all of a program's offsets in a binary)");
+}
+
 FeatureProbe probe_kprobes() {
   FeatureProbe f = feature("kprobes", false, "none: Hodos does not use kprobes");
   std::optional<__u32> type = perf_event_source_type("kprobe");
@@ -427,6 +438,7 @@ FeatureReport probe_kernel_features() {
   report.features.push_back(probe_raw_tp());
   report.features.push_back(probe_fentry(vmlinux));
   report.features.push_back(probe_uprobes());
+  report.features.push_back(probe_uprobe_multi());
   report.features.push_back(probe_sockops_sk_msg());
   report.features.push_back(probe_kprobes());
   report.features.push_back(probe_write_user());

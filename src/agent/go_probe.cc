@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include "agent/libbpf_log.h"
 #include "agent/socket_probe.h"
+#include "agent/uprobe_multi.h"
 
 namespace hodos::agent {
 
@@ -91,26 +93,58 @@ GoAttachResult GoProbe::attach(uint32_t pid) {
     };
     const GoBinary& b = *plan->binary;
     LibbpfLogCapture log;
-    std::vector<ProcessLinks::Link> links;
+    // Each program's offsets, in the plan's order of programs.
+    std::vector<std::pair<GoProgram, std::vector<uint64_t>>> offsets_of;
     for (const GoProbeSite& site : plan->sites) {
       const bool tls_site = site.program == GoProgram::kTlsRead ||
                             site.program == GoProgram::kTlsWrite ||
                             site.program == GoProgram::kTlsReturn;
       if (tls_site && !tls_) continue;  // agent.capture.tls: false
       const GoFunction& function = b.functions.at(site.function);
-      std::vector<uint64_t> offsets =
-          site.at_returns ? function.return_offsets : std::vector{function.entry_offset};
-      for (uint64_t offset : offsets) {
-        LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
-        bpf_link* link = bpf_program__attach_uprobe_opts(
-            program_of(site.program), static_cast<pid_t>(pid), path.c_str(), offset, &opts);
-        if (link == nullptr) {
-          const int err = errno;
+      auto it = std::find_if(offsets_of.begin(), offsets_of.end(),
+                             [&](const auto& entry) { return entry.first == site.program; });
+      if (it == offsets_of.end()) it = offsets_of.insert(it, {site.program, {}});
+      if (site.at_returns) {
+        it->second.insert(it->second.end(), function.return_offsets.begin(),
+                          function.return_offsets.end());
+      } else {
+        it->second.push_back(function.entry_offset);
+      }
+    }
+    const auto refused = [&](int err, GoProgram program, uint64_t offset) -> GoAttachResult {
+      // Name the function and the offset in it, for a user who reports it.
+      for (const GoProbeSite& site : plan->sites) {
+        if (site.program != program) continue;
+        const GoFunction& function = b.functions.at(site.function);
+        if (offset >= function.entry_offset &&
+            (site.at_returns ? std::find(function.return_offsets.begin(),
+                                         function.return_offsets.end(),
+                                         offset) != function.return_offsets.end()
+                             : offset == function.entry_offset)) {
           return {false, plan->target,
                   fmt::format("the kernel refused a uprobe on {}+{:#x}: {}", site.function,
                               offset - function.entry_offset, std::strerror(err)),
                   ""};
         }
+      }
+      return {false, plan->target,
+              fmt::format("the kernel refused a uprobe at {:#x}: {}", offset, std::strerror(err)),
+              ""};
+    };
+    std::vector<ProcessLinks::Link> links;
+    for (const auto& [program, offsets] : offsets_of) {
+      bpf_program* bpf = program_of(program);
+      if (uses_uprobe_multi(bpf)) {
+        const int fd = attach_uprobe_multi(bpf, pid, path, offsets);
+        if (fd < 0) return refused(-fd, program, offsets.front());
+        links.push_back(ProcessLinks::Link::from_fd(fd));
+        continue;
+      }
+      for (uint64_t offset : offsets) {
+        LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
+        bpf_link* link = bpf_program__attach_uprobe_opts(bpf, static_cast<pid_t>(pid),
+                                                         path.c_str(), offset, &opts);
+        if (link == nullptr) return refused(errno, program, offset);
         links.emplace_back(link);
       }
     }

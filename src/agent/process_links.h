@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -17,10 +16,29 @@ namespace hodos::agent {
 
 class ProcessLinks {
  public:
-  struct LinkDeleter {
-    void operator()(bpf_link* link) const;
+  ProcessLinks() = default;
+  ProcessLinks(const ProcessLinks&) = delete;
+  ProcessLinks& operator=(const ProcessLinks&) = delete;
+  // Detaches every link, several at a time (see detach_together in the .cc).
+  ~ProcessLinks();
+
+  // One attachment: a libbpf link, or the fd of a link made without libbpf (uprobe_multi.h).
+  class Link {
+   public:
+    Link() = default;
+    explicit Link(bpf_link* link) : link_(link) {}
+    static Link from_fd(int fd);
+    Link(Link&& other) noexcept;
+    Link& operator=(Link&& other) noexcept;
+    Link(const Link&) = delete;
+    Link& operator=(const Link&) = delete;
+    ~Link() { reset(); }
+    void reset();  // detaches
+
+   private:
+    bpf_link* link_ = nullptr;
+    int fd_ = -1;
   };
-  using Link = std::unique_ptr<bpf_link, LinkDeleter>;
 
   // Whether `pid` holds links attached for `target`.
   bool holds(uint32_t pid, const std::string& target) const;

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/uprobe_multi.h"
 #include "bpf/sockets.skel.h"
 
 namespace hodos::agent {
@@ -228,6 +229,18 @@ std::unique_ptr<SocketProbe> SocketProbe::open(const SocketProbeOptions& options
   bpf_program__set_autoload(skeleton->progs.on_sys_exit, !probe->typed_reads_);
   bpf_program__set_autoload(skeleton->progs.on_sys_enter_typed, probe->typed_reads_);
   bpf_program__set_autoload(skeleton->progs.on_sys_exit_typed, probe->typed_reads_);
+  // Go's probes sit on every return instruction of their functions: dozens of offsets per
+  // process, attached as one link per program where the kernel can (uprobe_multi.h).
+  if (options.uprobe_multi && uprobe_multi_available()) {
+    const GoPrograms go = probe->go_programs();
+    for (bpf_program* program :
+         {go.newproc1, go.newproc1_return, go.round_trip, go.request_write,
+          go.grpc_server_headers, go.http2_server_headers, go.h2_context_done,
+          go.grpc_new_stream_return, go.grpc_stream_made, go.grpc_originate_stream, go.tls_read,
+          go.tls_write, go.tls_return}) {
+      use_uprobe_multi(program);
+    }
+  }
   if (int err = sockets_bpf__load(skeleton); err != 0) {
     throw BpfError(fmt::format("bpf/sockets.bpf.c: the kernel refused to load it ({}):\n{}",
                                errno_text(err), log.text()));

@@ -173,6 +173,9 @@ struct SocketProbeOptions {
   // allows it (bpf_rdonly_cast, Linux 6.2+): each bpf_probe_read_kernel they replace costs tens of
   // ns per followed syscall. false: always the probe-read programs (tests, benchmarks).
   bool typed_reads = true;
+  // Attach Go's uprobes as one uprobe_multi link per program where the kernel has them (see
+  // uprobe_multi.h). false: one classic link per offset (`agent.capture.uprobe_multi`).
+  bool uprobe_multi = true;
 };
 
 // Sums over CPUs of the kernel program's counters, plus what userspace adds.

@@ -41,6 +41,7 @@ agent::AgentOptions agent_options(const agent::AgentConfig& config,
   options.tls = config.tls;
   options.goroutines = config.goroutines;
   options.event_loops = config.event_loops;
+  options.probe.uprobe_multi = config.uprobe_multi;
   options.inject = config.inject.enabled;
   options.injector.loopback = config.inject.loopback;
   options.injector.private_ranges = config.inject.private_ranges;

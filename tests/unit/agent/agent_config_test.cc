@@ -36,6 +36,7 @@ TEST(AgentConfigTest, AbsentSectionMeansDefaults) {
   EXPECT_TRUE(c.tls);
   EXPECT_TRUE(c.goroutines);
   EXPECT_TRUE(c.event_loops);
+  EXPECT_TRUE(c.uprobe_multi);
   EXPECT_NO_THROW(parse("agent:\n"));
 }
 
@@ -59,6 +60,7 @@ agent:
     tls: false
     goroutines: false
     event_loops: false
+    uprobe_multi: false
 )");
   EXPECT_FALSE(c.rules.listening_processes);
   ASSERT_EQ(c.rules.include.size(), 2u);
@@ -76,6 +78,7 @@ agent:
   EXPECT_FALSE(c.tls);
   EXPECT_FALSE(c.goroutines);
   EXPECT_FALSE(c.event_loops);
+  EXPECT_FALSE(c.uprobe_multi);
 }
 
 TEST(AgentConfigTest, ErrorsNameTheKeyAndTheFix) {
@@ -107,7 +110,7 @@ TEST(AgentConfigTest, ErrorsNameTheKeyAndTheFix) {
             "agent.capture.bytes: 100000 is out of range; use a value from 64 to 16384");
   EXPECT_EQ(error_of("agent:\n  capture:\n    query: true\n"),
             "agent.capture.query: unknown key; valid keys are: bytes, db_literals, event_loops, goroutines, "
-            "query_string, tls");
+            "query_string, tls, uprobe_multi");
   EXPECT_EQ(error_of("agent: [1]\n"), "agent: expected a mapping of settings");
   EXPECT_EQ(error_of("agent:\n  inject:\n    allow: [example.com]\n"),
             "agent.inject.allow: injection allowlist: 'example.com' is not an IPv4 or IPv6 CIDR; "

@@ -21,7 +21,7 @@ TEST(FeaturesTest, ReportsEveryFeatureOnceWithAReasonAndAConsequence) {
     EXPECT_FALSE(f.consequence.empty());
   }
   for (const char* expected : {"privileges", "btf", "ringbuf", "tp_btf", "raw_tp", "fentry",
-                               "uprobes", "sockops+sk_msg", "kprobes", "probe_write_user"}) {
+                               "uprobes", "uprobe_multi", "sockops+sk_msg", "kprobes", "probe_write_user"}) {
     EXPECT_NE(report.find(expected), nullptr) << expected;
   }
   for (const char* required : {"privileges", "btf", "ringbuf", "tp_btf"}) {
