@@ -288,7 +288,8 @@ FeatureProbe probe_uprobe_multi() {
                            "that followed a few Go services)");
   const std::string& why = uprobe_multi_missing();
   if (!why.empty()) return missing(f, why);
-  return ok(f, "attached an uprobe_multi link (one link for all of a program's offsets in a binary)");
+  return ok(f,
+            "attached an uprobe_multi link (one link for all of a program's offsets in a binary)");
 }
 
 FeatureProbe probe_kprobes() {

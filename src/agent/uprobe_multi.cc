@@ -86,7 +86,9 @@ std::string check_uprobe_multi() {
   attr.cnt = 1;
   attr.pid = static_cast<uint32_t>(getpid());
   const int link = link_create(attr);
-  if (link < 0) return fmt::format("the kernel refused an uprobe_multi link: {}", std::strerror(-link));
+  if (link < 0) {
+    return fmt::format("the kernel refused an uprobe_multi link: {}", std::strerror(-link));
+  }
   close(link);
   return {};
 }

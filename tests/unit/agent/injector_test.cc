@@ -295,6 +295,14 @@ class InjectorTest : public ::testing::Test {
   // read until `expected_size` bytes (or for 5 s).
   std::string send_each(const std::vector<std::string>& writes, size_t expected_size,
                         const std::function<void(uint64_t cookie, size_t i)>& before);
+  // Opens a connection while this process is traced without a context (sockops leaves it alone),
+  // writes `before` on it, then gives the process its context and enrols the connection as the
+  // agent does (checking it is enrolled once, and the accepted end never); then calls
+  // `before_write` with the connection's cookie and each write's index before each of `writes`.
+  // Returns what the server received, read until `expected_size` bytes.
+  std::string send_enrolled_late(
+      const std::string& before, const std::vector<std::string>& writes, size_t expected_size,
+      const std::function<void(uint64_t cookie, size_t i)>& before_write);
   // `request` as the server receives it with record `record`'s traceparent after its first line.
   std::string with_traceparent(std::string_view request, size_t record) const;
 
@@ -529,6 +537,35 @@ std::string InjectorTest::send_each(const std::vector<std::string>& writes, size
   return received;
 }
 
+std::string InjectorTest::send_enrolled_late(
+    const std::string& before, const std::vector<std::string>& writes, size_t expected_size,
+    const std::function<void(uint64_t cookie, size_t i)>& before_write) {
+  Listener listener;
+  std::string received;
+  UniqueFd peer;
+  std::thread server([&] {
+    peer = listener.accept_one();
+    received = read_exactly(peer.get(), expected_size);
+  });
+  UniqueFd client = connect_loopback(listener.port());
+  EXPECT_FALSE(injector_->is_enrolled(client.get()));
+  write_all(client.get(), before);
+  trace(traced_.get(), static_cast<uint32_t>(getpid()));  // now with a context, as the agent does
+  EXPECT_EQ(injector_->enrol_existing_connections(static_cast<uint32_t>(getpid())), 1);
+  EXPECT_TRUE(injector_->is_enrolled(client.get()));
+  EXPECT_EQ(injector_->enrol_existing_connections(static_cast<uint32_t>(getpid())), 0)
+      << "a connection is enrolled once";
+  client_cookie_ = cookie_of(client.get());
+  for (size_t i = 0; i < writes.size(); ++i) {
+    before_write(client_cookie_, i);
+    write_all(client.get(), writes[i]);
+  }
+  server.join();
+  EXPECT_FALSE(injector_->is_enrolled(peer.get())) << "the accepted end is a server's";
+  injector_->consume();
+  return received;
+}
+
 std::string InjectorTest::with_traceparent(std::string_view request, size_t record) const {
   const size_t line_end = request.find("\r\n") + 2;
   if (record >= records_.size()) return "(no injection record " + std::to_string(record) + ")";
@@ -582,33 +619,15 @@ TEST_F(InjectorTest, AConnectionOpenedBeforeTracingIsEnrolledLater) {
   const size_t expected_size =
       before.size() + body.size() - 100 + 2 * get.size() + post.size() + inner.size() +
       3 * HODOS_TRACEPARENT_LINE_LEN;
-
-  Listener listener;
-  std::string received;
-  UniqueFd peer;
-  std::thread server([&] {
-    peer = listener.accept_one();
-    received = read_exactly(peer.get(), expected_size);
-  });
-  UniqueFd client = connect_loopback(listener.port());
-  EXPECT_FALSE(injector_->is_enrolled(client.get()));
-  write_all(client.get(), before);
-  trace(traced_.get(), static_cast<uint32_t>(getpid()));  // now with a context, as the agent does
-  EXPECT_EQ(injector_->enrol_existing_connections(static_cast<uint32_t>(getpid())), 1);
-  EXPECT_TRUE(injector_->is_enrolled(client.get()));
-  EXPECT_EQ(injector_->enrol_existing_connections(static_cast<uint32_t>(getpid())), 0)
-      << "a connection is enrolled once";
-  for (const std::string& bytes : writes) {
-    injector_->stage_context(this_thread_id(), test_context());  // every write could use one
-    write_all(client.get(), bytes);
-  }
-  server.join();
-  injector_->consume();
+  // Every write could use a context.
+  const std::string received =
+      send_enrolled_late(before, writes, expected_size, [&](uint64_t, size_t) {
+        injector_->stage_context(this_thread_id(), test_context());
+      });
 
   ASSERT_EQ(records_.size(), 3u);
   EXPECT_EQ(received, before + writes[0] + with_traceparent(get, 0) + with_traceparent(post, 1) +
                           inner + with_traceparent(get, 2));
-  EXPECT_FALSE(injector_->is_enrolled(peer.get())) << "the accepted end is a server's";
   InjectorCounters counters = injector_->counters();
   EXPECT_EQ(counters[HODOS_INJECT_RESYNC_WAIT], 1u);
   EXPECT_EQ(counters[HODOS_INJECT_H1_RESYNCED], 1u);
@@ -1546,29 +1565,15 @@ TEST_F(InjectorHttp2Test, AConnectionOpenedBeforeTracingIsEnrolledLater) {
   const std::string expected =
       before + writes[0] + writes[1] + with_h2_traceparent(headers5, five) + data5;
 
-  Listener listener;
-  std::string received;
-  UniqueFd peer;
-  std::thread server([&] {
-    peer = listener.accept_one();
-    received = read_exactly(peer.get(), expected.size());
-  });
-  UniqueFd client = connect_loopback(listener.port());
-  EXPECT_FALSE(injector_->is_enrolled(client.get()));
-  write_all(client.get(), before);
-  trace(traced_.get(), static_cast<uint32_t>(getpid()));  // now with a context, as the agent does
-  EXPECT_EQ(injector_->enrol_existing_connections(static_cast<uint32_t>(getpid())), 1);
-  EXPECT_TRUE(injector_->is_enrolled(client.get()));
-  EXPECT_EQ(injector_->enrol_existing_connections(static_cast<uint32_t>(getpid())), 0)
-      << "a connection is enrolled once";
-  const uint64_t cookie = cookie_of(client.get());
-  injector_->stage_h2_stream(cookie, 3, three);
-  injector_->stage_h2_stream(cookie, 5, five);
-  for (const std::string& bytes : writes) write_all(client.get(), bytes);
-  server.join();
+  const std::string received =
+      send_enrolled_late(before, writes, expected.size(), [&](uint64_t cookie, size_t i) {
+        if (i > 0) return;
+        injector_->stage_h2_stream(cookie, 3, three);
+        injector_->stage_h2_stream(cookie, 5, five);
+      });
+  const uint64_t cookie = client_cookie_;
 
   EXPECT_EQ(received, expected);
-  EXPECT_FALSE(injector_->is_enrolled(peer.get())) << "the accepted end is a server's";
   EXPECT_TRUE(injector_->has_staged_h2_stream(cookie, 3)) << "stream 3 went by before the frames were found";
   InjectorCounters counters = injector_->counters();
   EXPECT_EQ(counters[HODOS_INJECT_RESYNC_WAIT], 2u);
