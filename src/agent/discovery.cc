@@ -10,6 +10,23 @@ namespace hodos::agent {
 
 namespace {
 
+// "listens on TCP port 8080", "listens on TCP ports 80, 443" (a port listened on over IPv4 and
+// IPv6 once), at most four and how many more.
+std::string listening_ports_text(const std::vector<ListeningSocket>& listening) {
+  std::vector<uint16_t> ports;
+  for (const ListeningSocket& socket : listening) ports.push_back(socket.port);
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  constexpr size_t kNamed = 4;
+  std::string text = ports.size() == 1 ? "listens on TCP port " : "listens on TCP ports ";
+  for (size_t i = 0; i < std::min(ports.size(), kNamed); ++i) {
+    if (i > 0) text += ", ";
+    text += std::to_string(ports[i]);
+  }
+  if (ports.size() > kNamed) text += " and " + std::to_string(ports.size() - kNamed) + " more";
+  return text;
+}
+
 bool glob_matches(const std::string& pattern, std::string_view text) {
   return ::fnmatch(pattern.c_str(), std::string(text).c_str(), 0) == 0;
 }
@@ -147,7 +164,7 @@ void Discovery::examine(pid_t pid, std::unordered_map<std::string, ListenTable>&
     if (auto it = unix_servers_.find(pid); it != unix_servers_.end()) unix_path = it->second;
   }
   if (rules_.listening_processes && !process->listening.empty()) {
-    selected_by = "listens on TCP port " + std::to_string(process->listening.front().port);
+    selected_by = listening_ports_text(process->listening);
   } else if (rules_.listening_processes && unix_path) {
     selected_by = unix_path->empty() ? "serves a traced process on a Unix socket"
                                      : "serves a traced process on Unix socket " + *unix_path;

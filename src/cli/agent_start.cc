@@ -19,7 +19,9 @@ namespace {
 
 // For the ready line: what makes a process a source under these rules.
 std::string rules_summary(const agent::SourceRules& rules) {
-  std::string out = rules.listening_processes ? "every process listening on TCP" : "";
+  std::string out = rules.listening_processes
+                        ? "every process listening on TCP or serving a traced one on a Unix socket"
+                        : "";
   auto add = [&](size_t n, const char* what) {
     if (n == 0) return;
     out += fmt::format("{}{} {} rule{}", out.empty() ? "" : ", ", n, what, n == 1 ? "" : "s");

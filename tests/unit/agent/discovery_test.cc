@@ -69,6 +69,38 @@ class DiscoveryTest : public ::testing::Test {
   std::string script_;
 };
 
+// A server listening on several ports is selected by all of them, each named once (a port listened
+// on over IPv4 and IPv6 is one port).
+TEST_F(DiscoveryTest, ASourceListeningOnSeveralPortsNamesThemAll) {
+  dir_.write("ports.py",
+             "import socket, time\n"
+             "a = socket.create_server(('127.0.0.1', 0))\n"
+             "b = socket.create_server(('127.0.0.1', 0))\n"
+             "c = socket.create_server(('::1', b.getsockname()[1]), family=socket.AF_INET6)\n"
+             "time.sleep(60)\n");
+  ChildProcess server({"python3", "ports.py"}, dir_.path());
+  ASSERT_TRUE(server.wait_until_listening());
+  DiscoveryOptions options;
+  options.host_name = "test-host";
+  Discovery discovery(SourceRules{}, options);
+  std::optional<ProcessInfo> info;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((!info || info->listening.size() < 3) && std::chrono::steady_clock::now() < until) {
+    info = read_process(server.pid());  // the three sockets listen one after another
+  }
+  ASSERT_TRUE(info && info->listening.size() == 3);
+  std::vector<uint16_t> ports;
+  for (const ListeningSocket& socket : info->listening) ports.push_back(socket.port);
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  ASSERT_EQ(ports.size(), 2u);
+  const DiscoveryResult result = discovery.scan();
+  const DiscoveredSource* source = find_source(result, server.pid());
+  ASSERT_NE(source, nullptr);
+  EXPECT_EQ(source->selected_by, "listens on TCP ports " + std::to_string(ports[0]) + ", " +
+                                     std::to_string(ports[1]));
+}
+
 TEST_F(DiscoveryTest, ListeningProcessesAreSourcesWithTheirResource) {
   auto plain = start_server();
   auto with_sdk = start_server({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"},
