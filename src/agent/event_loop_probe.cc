@@ -12,6 +12,7 @@
 
 #include "agent/libbpf_log.h"
 #include "agent/socket_probe.h"
+#include "agent/uprobe_multi.h"
 
 namespace hodos::agent {
 
@@ -49,6 +50,20 @@ EventLoopAttachResult EventLoopProbe::attach(uint32_t pid, const RuntimeInfo& ru
   detach(pid);
 
   const SocketProbe::EventLoopPrograms programs = probe_.event_loop_programs();
+  if (uses_uprobe_multi(programs.nginx_upstream_init)) {
+    const FunctionProbe probes[] = {
+        {kNginxUpstreamInit, programs.nginx_upstream_init, false, false},
+        {kNginxUpstreamInit, programs.nginx_upstream_init_return, true, false},
+    };
+    FunctionLinks attached = attach_functions(pid, exe, probes);
+    if (!attached.error.empty()) {
+      return {false, target,
+              fmt::format("cannot probe {}: {}", kNginxUpstreamInit, attached.error)};
+    }
+    links_.put(pid, executable, std::move(attached.links));
+    probe_.set_connection_context(pid, true);
+    return {true, target, ""};
+  }
   LibbpfLogCapture log;
   std::vector<ProcessLinks::Link> links;
   for (const auto& [program, at_return] :

@@ -229,15 +229,20 @@ std::unique_ptr<SocketProbe> SocketProbe::open(const SocketProbeOptions& options
   bpf_program__set_autoload(skeleton->progs.on_sys_exit, !probe->typed_reads_);
   bpf_program__set_autoload(skeleton->progs.on_sys_enter_typed, probe->typed_reads_);
   bpf_program__set_autoload(skeleton->progs.on_sys_exit_typed, probe->typed_reads_);
-  // Go's probes sit on every return instruction of their functions: dozens of offsets per
-  // process, attached as one link per program where the kernel can (uprobe_multi.h).
+  // Every uprobe program is attached through uprobe_multi links where the kernel has them
+  // (uprobe_multi.h): Go's sit on every return instruction of their functions, dozens of offsets
+  // per process, and each classic link takes a grace period to detach, one after another.
   if (options.uprobe_multi && uprobe_multi_available()) {
     const GoPrograms go = probe->go_programs();
+    const TlsPrograms tls = probe->tls_programs();
+    const EventLoopPrograms loops = probe->event_loop_programs();
     for (bpf_program* program :
          {go.newproc1, go.newproc1_return, go.round_trip, go.request_write,
           go.grpc_server_headers, go.http2_server_headers, go.h2_context_done,
           go.grpc_new_stream_return, go.grpc_stream_made, go.grpc_originate_stream, go.tls_read,
-          go.tls_write, go.tls_return}) {
+          go.tls_write, go.tls_return, tls.read_enter, tls.read_ex_enter, tls.write_enter,
+          tls.write_ex_enter, tls.call_return, tls.free_enter, loops.nginx_upstream_init,
+          loops.nginx_upstream_init_return}) {
       use_uprobe_multi(program);
     }
   }

@@ -10,6 +10,7 @@
 
 #include "agent/libbpf_log.h"
 #include "agent/socket_probe.h"
+#include "agent/uprobe_multi.h"
 
 namespace hodos::agent {
 
@@ -78,6 +79,20 @@ TlsAttachResult TlsProbe::attach_points(ProcessLinks& holder, uint32_t pid,
                                         std::span<const ProbePoint> points) {
   if (holder.holds(pid, path)) return {true, target, ""};
   drop(holder, pid);
+  if (uses_uprobe_multi(points.front().program)) {
+    std::vector<FunctionProbe> probes;
+    for (const ProbePoint& point : points) {
+      probes.push_back({point.function, point.program, point.at_return, point.optional});
+    }
+    FunctionLinks attached = attach_functions(pid, path, probes);
+    if (!attached.error.empty()) {
+      ++attach_failures_;
+      return {false, target, fmt::format("cannot probe {}: {}", target, attached.error)};
+    }
+    holder.put(pid, path, std::move(attached.links));
+    probe_.set_tls_probed(pid, true);
+    return {true, target, ""};
+  }
   LibbpfLogCapture log;
   std::vector<ProcessLinks::Link> links;
   for (const ProbePoint& point : points) {

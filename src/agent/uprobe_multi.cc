@@ -9,11 +9,13 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <utility>
 
+#include "agent/elf_symbols.h"
 #include "agent/unique_fd.h"
 
 namespace hodos::agent {
@@ -22,6 +24,7 @@ namespace {
 
 // Linux 6.6's values; the headers this builds with (Linux 6.1, libbpf 1.1) predate them.
 constexpr uint32_t kTraceUprobeMulti = 48;  // enum bpf_attach_type: BPF_TRACE_UPROBE_MULTI
+constexpr uint32_t kUprobeMultiReturn = 1;  // BPF_F_UPROBE_MULTI_RETURN
 
 // BPF_LINK_CREATE's attributes for an uprobe_multi link, laid out as in union bpf_attr.
 struct UprobeMultiLinkAttr {
@@ -34,7 +37,7 @@ struct UprobeMultiLinkAttr {
   uint64_t ref_ctr_offsets = 0;
   uint64_t cookies = 0;
   uint32_t cnt = 0;
-  uint32_t multi_flags = 0;  // BPF_F_UPROBE_MULTI_RETURN: not used
+  uint32_t multi_flags = 0;  // kUprobeMultiReturn
   uint32_t pid = 0;
   uint32_t pad = 0;
 };
@@ -109,7 +112,7 @@ bool uses_uprobe_multi(const bpf_program* program) {
 }
 
 int attach_uprobe_multi(const bpf_program* program, uint32_t pid, const std::string& path,
-                        std::span<const uint64_t> offsets) {
+                        std::span<const uint64_t> offsets, bool at_return) {
   if (offsets.empty()) return -EINVAL;
   UprobeMultiLinkAttr attr;
   attr.prog_fd = static_cast<uint32_t>(bpf_program__fd(program));
@@ -117,7 +120,51 @@ int attach_uprobe_multi(const bpf_program* program, uint32_t pid, const std::str
   attr.offsets = reinterpret_cast<uint64_t>(offsets.data());
   attr.cnt = static_cast<uint32_t>(offsets.size());
   attr.pid = pid;
+  if (at_return) attr.multi_flags = kUprobeMultiReturn;
   return link_create(attr);
+}
+
+FunctionLinks attach_functions(uint32_t pid, const std::string& path,
+                               std::span<const FunctionProbe> probes) {
+  FunctionLinks out;
+  std::vector<std::string_view> names;
+  for (const FunctionProbe& probe : probes) names.push_back(probe.function);
+  const FunctionOffsets offsets = function_offsets(path, names);
+  if (!offsets.error.empty()) {
+    out.error = offsets.error;
+    return out;
+  }
+  // One link per program and side, with every function it goes on.
+  struct Group {
+    const bpf_program* program;
+    bool at_return;
+    std::vector<uint64_t> offsets;
+  };
+  std::vector<Group> groups;
+  for (const FunctionProbe& probe : probes) {
+    auto found = offsets.found.find(probe.function);
+    if (found == offsets.found.end()) {
+      if (probe.optional) continue;
+      out.error = fmt::format("{}: no function {} in its symbols", path, probe.function);
+      return out;
+    }
+    auto group = std::find_if(groups.begin(), groups.end(), [&](const Group& g) {
+      return g.program == probe.program && g.at_return == probe.at_return;
+    });
+    if (group == groups.end()) group = groups.insert(groups.end(), {probe.program, probe.at_return, {}});
+    group->offsets.push_back(found->second);
+  }
+  for (const Group& group : groups) {
+    const int fd = attach_uprobe_multi(group.program, pid, path, group.offsets, group.at_return);
+    if (fd < 0) {
+      out.links.clear();
+      out.error = fmt::format("{}: the kernel refused an uprobe_multi link: {}", path,
+                              std::strerror(-fd));
+      return out;
+    }
+    out.links.push_back(ProcessLinks::Link::from_fd(fd));
+  }
+  return out;
 }
 
 }  // namespace hodos::agent

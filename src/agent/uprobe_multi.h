@@ -8,6 +8,10 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/process_links.h"
 
 struct bpf_program;
 
@@ -24,9 +28,25 @@ inline bool uprobe_multi_available() { return uprobe_multi_missing().empty(); }
 void use_uprobe_multi(bpf_program* program);
 bool uses_uprobe_multi(const bpf_program* program);
 
-// Attaches `program` at `offsets` of the file `path` for process `pid` only, as one link: its fd,
-// or -errno.
+// Attaches `program` at `offsets` of the file `path` for process `pid` only, as one link (at the
+// returns of the functions starting there when `at_return`): its fd, or -errno.
 int attach_uprobe_multi(const bpf_program* program, uint32_t pid, const std::string& path,
-                        std::span<const uint64_t> offsets);
+                        std::span<const uint64_t> offsets, bool at_return = false);
+
+// A program to attach at the entry (or the returns) of a function found by name in a file.
+struct FunctionProbe {
+  std::string_view function;
+  const bpf_program* program;
+  bool at_return;
+  bool optional;  // a file without the function is fine
+};
+struct FunctionLinks {
+  std::vector<ProcessLinks::Link> links;
+  std::string error;  // set when a probe that is not optional could not be attached
+};
+// Attaches `probes` (every program loaded for uprobe_multi) to the functions of the file `path`
+// for process `pid`: one link per program and side, the functions found in its symbol tables.
+FunctionLinks attach_functions(uint32_t pid, const std::string& path,
+                               std::span<const FunctionProbe> probes);
 
 }  // namespace hodos::agent

@@ -49,6 +49,40 @@ const waitForSpans = (service, what, check) => waitForServiceSpans(up, service, 
 const metric = (name) => metricOf(up, name);
 const waitUntilTraced = (...servers) => waitUntilTracedBy(up, ...servers.map((s) => s.child.pid));
 
+// A Python front (a thread per request), `front.py BACKEND [PATH|-] [TIMEOUT]`, whose every GET
+// calls 127.0.0.1:BACKEND with urllib on the serving thread: at PATH, else (-) at its own path;
+// 200 with the answer's body, or 504 when the call failed (no answer within TIMEOUT seconds,
+// default 10, a closed connection). Written once.
+function frontScript() {
+  const script = path.join(tmp.dir, 'front.py');
+  if (fs.existsSync(script)) return script;
+  fs.writeFileSync(script, `
+import http.server, sys, urllib.request
+backend = int(sys.argv[1])
+fixed_path = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != '-' else None
+timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 10
+class Front(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        # Synchronous, on the thread serving this request.
+        try:
+            with urllib.request.urlopen(f'http://127.0.0.1:{backend}{fixed_path or self.path}', timeout=timeout) as r:
+                status, body = 200, r.read()
+        except Exception:
+            status, body = 504, b''
+        self.send_response(status)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Front)
+print('listening on port', server.server_address[1], flush=True)
+server.serve_forever()
+`);
+  return script;
+}
+
 before(async () => {
   if (skip) return;
   tmp = makeTempDir('agent');
@@ -144,27 +178,8 @@ test('a urllib call made while serving a request is a CLIENT child of its SERVER
   const frontService = `agent-e2e-front-${process.pid}`;
   const backend = await startPython('backend', ['-m', 'http.server', '0', '--bind', '127.0.0.1',
                                                 '--directory', www], { OTEL_SERVICE_NAME: backendService });
-  const script = path.join(tmp.dir, 'front.py');
-  fs.writeFileSync(script, `
-import http.server, sys, urllib.request
-backend = int(sys.argv[1])
-class Front(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-    def do_GET(self):
-        # Synchronous, on the thread serving this request.
-        with urllib.request.urlopen(f'http://127.0.0.1:{backend}/file.txt?${QUERY}') as r:
-            body = r.read()
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Front)
-print('listening on port', server.server_address[1], flush=True)
-server.serve_forever()
-`);
-  const front = await startPython('front', [script, String(backend.port)], { OTEL_SERVICE_NAME: frontService });
+  const front = await startPython('front', [frontScript(), String(backend.port), `/file.txt?${QUERY}`],
+                                  { OTEL_SERVICE_NAME: frontService });
   await waitUntilTraced(backend, front);
 
   const r = await get(undefined, front.port, `/proxy?${QUERY}`);
@@ -214,6 +229,57 @@ server.serve_forever()
     stitched = Number(await metric('hodos_processor_stitch_stitched_total{processor="stitch/agent"}'));
     return injected + stitched >= 1;
   }, { describe: () => `joined by neither injection (${injected}) nor stitching (${stitched})` });
+});
+
+// A call that gets no answer is what a user opens a trace for: a backend that closes the
+// connection on the request, one that resets it, and one that never answers (the caller's urllib
+// times out after 1 s). Each call is a CLIENT span under its request, an error with
+// error.type=no_response and no status code, ending at the close; the front answers 504.
+test('a call whose connection closes without an answer is a CLIENT error span under its request', { skip }, async () => {
+  const frontService = `agent-e2e-no-answer-${process.pid}`;
+  const backendScript = path.join(tmp.dir, 'no_answer.py');
+  fs.writeFileSync(backendScript, `
+import socket, socketserver, struct, time
+class NoAnswer(socketserver.BaseRequestHandler):
+    def handle(self):
+        line = self.request.recv(4096).split(b'\\r\\n')[0]
+        if b'/reset' in line:
+            # SO_LINGER 0: the close sends a reset.
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        elif b'/hang' in line:
+            time.sleep(3)
+server = socketserver.ThreadingTCPServer(('127.0.0.1', 0), NoAnswer)
+server.daemon_threads = True
+print('listening on port', server.server_address[1], flush=True)
+server.serve_forever()
+`);
+  const backend = await startPython('no-answer backend', [backendScript]);
+  const front = await startPython('no-answer front', [frontScript(), String(backend.port), '-', '1'],
+                                  { OTEL_SERVICE_NAME: frontService });
+  await waitUntilTraced(front);
+
+  const paths = ['/close', '/reset', '/hang'];
+  for (const p of paths) assert.equal((await get(undefined, front.port, p)).status, 504, p);
+
+  const isClient = (x) => tag(x, 'span.kind') === 'client';
+  const { spans } = await waitForSpans(frontService, 'a CLIENT span for each call', (s) =>
+    paths.every((p) => s.some((x) => isClient(x) && tag(x, 'url.path') === p)));
+  for (const p of paths) {
+    const request = spans.find((x) => tag(x, 'span.kind') === 'server' && tag(x, 'url.path') === p);
+    const call = spans.find((x) => isClient(x) && tag(x, 'url.path') === p);
+    assert.ok(request, `${p}: no SERVER span`);
+    assert.equal(tag(request, 'http.response.status_code'), 504, p);
+    assert.equal(call.operationName, `GET ${p}`);
+    assert.equal(call.traceID, request.traceID, p);
+    assert.deepEqual(call.references.map((x) => [x.refType, x.spanID]), [['CHILD_OF', request.spanID]], p);
+    assert.equal(tag(call, 'error.type'), 'no_response', p);
+    assert.equal(tag(call, 'otel.status_code'), 'ERROR', p);
+    assert.equal(tag(call, 'http.response.status_code'), undefined, `${p}: a status code nobody sent`);
+    assert.equal(tag(call, 'server.port'), backend.port, p);
+    // It ends at the close, within its request: at the timeout for /hang.
+    assert.ok(call.startTime + call.duration <= request.startTime + request.duration + 1, p);
+    if (p === '/hang') assert.ok(call.duration >= 900000, `${p}: ${call.duration} µs, not the client's 1 s timeout`);
+  }
 });
 
 // A Java app (com.sun.net.httpserver, one dispatcher thread per server) whose /proxy handler calls
