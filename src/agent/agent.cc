@@ -333,6 +333,13 @@ void Agent::start_injector() {
       injection_ = {true, fmt::format("on (destinations: {}; FIONREAD kept right by the {}{})",
                                       destination_summary(options), started.fionread,
                                       started.pin_path.empty() ? "" : ", sockhash pinned")};
+      if (started.kept_connections > 0) {
+        // After a restart: pooled connections a stopped agent enrolled keep its programs.
+        injection_.detail += fmt::format(
+            "; {} connection(s) still carry the programs of a stopped agent and get no "
+            "traceparent until they close (their calls are joined by stitching)",
+            started.kept_connections);
+      }
     }
   } catch (const std::exception& e) {
     std::string why = e.what();

@@ -32,7 +32,7 @@ struct AgentConfig {
   bool tls = true;           // `agent.capture.tls`: TLS plaintext from uprobes on OpenSSL
   bool goroutines = true;    // `agent.capture.goroutines`: Go trace context from uprobes on Go
   bool event_loops = true;   // `agent.capture.event_loops`: nginx trace context from its uprobes
-  bool uprobe_multi = true;  // `agent.capture.uprobe_multi`: Go's uprobes as uprobe_multi links
+  bool uprobe_multi = true;  // `agent.capture.uprobe_multi`: uprobes as uprobe_multi links
   InjectConfig inject;
 };
 

@@ -283,9 +283,9 @@ FeatureProbe probe_uprobes() {
 
 FeatureProbe probe_uprobe_multi() {
   FeatureProbe f = feature("uprobe_multi", false,
-                           "Go services' probes are one link per instruction: each takes about "
-                           "0.1 s to detach, one after another (tens of seconds to stop an agent "
-                           "that followed a few Go services)");
+                           "uprobes are one link per instruction (dozens per Go service): each "
+                           "takes about 0.1 s to detach, one after another (tens of seconds to "
+                           "stop an agent that followed a few services)");
   const std::string& why = uprobe_multi_missing();
   if (!why.empty()) return missing(f, why);
   return ok(f,

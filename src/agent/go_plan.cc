@@ -322,7 +322,7 @@ GoProbePlan plan_go_probes(GoBinary binary, const std::string& host_arch) {
   std::vector<std::string> caveats;
   if (!binary.functions.contains(kRoundTrip) || !binary.functions.contains(kRequestWrite)) {
     caveats.emplace_back(
-        "no net/http client in the executable: its outgoing calls get no traceparent");
+        "no net/http client in the executable: its outgoing HTTP/1.x calls get no traceparent");
   }
   plan_tls(binary, plan);
   for (std::string& caveat : plan_http2(binary, plan)) caveats.push_back(std::move(caveat));

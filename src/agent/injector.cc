@@ -394,6 +394,26 @@ int release_drained_sockhashes(const std::string& pin_dir) {
   return released;
 }
 
+int connections_in_pinned_sockhashes(const std::string& pin_dir) {
+  DIR* dir = opendir(pin_dir.c_str());
+  if (dir == nullptr) return 0;
+  int connections = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (!std::string_view(entry->d_name).starts_with(kPinPrefix)) continue;
+    const std::string path = pin_dir + "/" + entry->d_name;
+    const int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) continue;
+    UniqueFd map(fd);
+    uint64_t key = 0, next = 0;  // socket cookies
+    for (const void* at = nullptr; bpf_map_get_next_key(fd, at, &next) == 0; at = &key) {
+      key = next;
+      ++connections;
+    }
+  }
+  closedir(dir);
+  return connections;
+}
+
 void Injector::SkeletonDeleter::operator()(inject_bpf* skeleton) const {
   inject_bpf__destroy(skeleton);
 }
@@ -503,6 +523,7 @@ InjectorStart Injector::start(const InjectorOptions& options, RecordCallback on_
       return result;
     }
     result.released_sockhashes = release_drained_sockhashes(dir);
+    result.kept_connections = connections_in_pinned_sockhashes(dir);  // before this run's pin
     std::string path = fmt::format("{}/{}{}", dir, kPinPrefix, injector->sockhash_map_id());
     if (bpf_obj_pin(sockhash, path.c_str()) != 0) {
       result.reason = fmt::format("traceparent injection is off: cannot pin the sockhash at {}: {}",

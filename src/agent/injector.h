@@ -115,6 +115,9 @@ struct InjectorStart {
   std::string pin_path;
   // Sockhashes of earlier runs that had drained and were unpinned at start.
   int released_sockhashes = 0;
+  // Connections still in the sockhashes of earlier runs: they keep a stopped agent's programs
+  // until they close, and this one cannot enrol them (no traceparent on them meanwhile).
+  int kept_connections = 0;
 };
 
 class Injector {
@@ -201,5 +204,7 @@ std::vector<std::string> sockmap_programs_on_host();
 // Unpins the sockhashes that earlier injectors left in `pin_dir` and whose sockets have all
 // closed; returns how many. Those with sockets stay (their unread data lives in them).
 int release_drained_sockhashes(const std::string& pin_dir);
+// How many connections the sockhashes still pinned in `pin_dir` hold.
+int connections_in_pinned_sockhashes(const std::string& pin_dir);
 
 }  // namespace hodos::agent

@@ -173,8 +173,9 @@ struct SocketProbeOptions {
   // allows it (bpf_rdonly_cast, Linux 6.2+): each bpf_probe_read_kernel they replace costs tens of
   // ns per followed syscall. false: always the probe-read programs (tests, benchmarks).
   bool typed_reads = true;
-  // Attach Go's uprobes as one uprobe_multi link per program where the kernel has them (see
-  // uprobe_multi.h). false: one classic link per offset (`agent.capture.uprobe_multi`).
+  // Attach the uprobe programs (Go's, TLS libraries', nginx's) as one uprobe_multi link per
+  // program and process where the kernel has them (see uprobe_multi.h). false: one classic link
+  // per offset (`agent.capture.uprobe_multi`).
   bool uprobe_multi = true;
 };
 

@@ -1177,6 +1177,7 @@ TEST_F(InjectorTest, KillNineOfTheLoaderLosesNothing) {
   InjectorStart restarted = Injector::start(options, nullptr);
   EXPECT_TRUE(restarted.injector) << restarted.reason;
   EXPECT_EQ(restarted.released_sockhashes, 0);
+  EXPECT_EQ(restarted.kept_connections, 1) << "the connection the dead loader enrolled";
   client.reset();
   server.reset();
   restarted.injector.reset();
