@@ -306,35 +306,6 @@ constexpr std::string_view kOwnSockops = "enrol_client_so";
 constexpr std::string_view kOwnSkMsg = "inject_tracepar";
 constexpr std::string_view kOwnSkSkb = "pass_received";
 
-// Why the injector must stand down, or empty. Hodos's own sk_msg/sk_skb programs without its
-// sockops program are what a stopped or killed agent left on the connections it had enrolled
-// (they stay until those close): not a reason.
-std::string sockmap_conflict() {
-  std::vector<SockmapProgram> programs = sockmap_programs();
-  std::string running, foreign;
-  for (const SockmapProgram& p : programs) {
-    bool own_sockops = p.type == BPF_PROG_TYPE_SOCK_OPS && p.name == kOwnSockops;
-    bool own_leftover = (p.type == BPF_PROG_TYPE_SK_MSG && p.name == kOwnSkMsg) ||
-                        (p.type == BPF_PROG_TYPE_SK_SKB && p.name == kOwnSkSkb);
-    if (own_sockops) {
-      running += (running.empty() ? "" : ", ") + p.text();
-    } else if (!own_leftover) {
-      foreign += (foreign.empty() ? "" : ", ") + p.text();
-    }
-  }
-  if (!running.empty()) {
-    return fmt::format(
-        "another Hodos agent already injects traceparent on this host ({}): this one stands down",
-        running);
-  }
-  if (!foreign.empty()) {
-    return fmt::format(
-        "another program already uses sockops/sk_msg/sk_skb on this host ({}): traceparent "
-        "injection stands down so as not to interfere",
-        foreign);
-  }
-  return {};
-}
 
 constexpr const char* kBpfFsRoot = "/sys/fs/bpf";
 constexpr const char* kDefaultPinDir = "/sys/fs/bpf/hodos";
@@ -371,6 +342,35 @@ bool sockhash_empty(int fd) {
 constexpr std::string_view kPinPrefix = "sockets-";
 
 }  // namespace
+
+// Hodos's own sk_msg/sk_skb programs without its sockops program are what a stopped or killed
+// agent left on the connections it had enrolled (they stay until those close).
+std::string sockmap_conflict() {
+  std::vector<SockmapProgram> programs = sockmap_programs();
+  std::string running, foreign;
+  for (const SockmapProgram& p : programs) {
+    bool own_sockops = p.type == BPF_PROG_TYPE_SOCK_OPS && p.name == kOwnSockops;
+    bool own_leftover = (p.type == BPF_PROG_TYPE_SK_MSG && p.name == kOwnSkMsg) ||
+                        (p.type == BPF_PROG_TYPE_SK_SKB && p.name == kOwnSkSkb);
+    if (own_sockops) {
+      running += (running.empty() ? "" : ", ") + p.text();
+    } else if (!own_leftover) {
+      foreign += (foreign.empty() ? "" : ", ") + p.text();
+    }
+  }
+  if (!running.empty()) {
+    return fmt::format(
+        "another Hodos agent already injects traceparent on this host ({}): this one stands down",
+        running);
+  }
+  if (!foreign.empty()) {
+    return fmt::format(
+        "another program already uses sockops/sk_msg/sk_skb on this host ({}): traceparent "
+        "injection stands down so as not to interfere",
+        foreign);
+  }
+  return {};
+}
 
 std::vector<std::string> sockmap_programs_on_host() {
   std::vector<std::string> out;

@@ -200,6 +200,10 @@ void check_destination_cidr(const std::string& cidr);
 
 // The loaded sk_msg, sk_skb and sockops programs, with their id, type and name ("12 sk_msg foo").
 std::vector<std::string> sockmap_programs_on_host();
+// Why an agent starting now would not inject (another Hodos agent injects, or another program
+// uses the socket-map hooks), or empty: a stopped agent's programs, kept by the connections it
+// enrolled, are no reason.
+std::string sockmap_conflict();
 
 // Unpins the sockhashes that earlier injectors left in `pin_dir` and whose sockets have all
 // closed; returns how many. Those with sockets stay (their unread data lives in them).

@@ -31,18 +31,23 @@ void add_diagnose_command(CLI::App& app) {
     // Injection stands down when another program uses the socket-map hooks (a socket carries
     // one set); say so here, before an agent starts.
     const std::vector<std::string> sockmap = agent::sockmap_programs_on_host();
+    const std::string conflict = agent::sockmap_conflict();
     if (sockmap.empty()) {
       std::printf("  ok       %-17s no other sockops/sk_msg/sk_skb program is loaded\n",
                   "sockmap users");
+    } else if (conflict.empty()) {
+      std::printf("  ok       %-17s only a stopped Hodos agent's sk_msg/sk_skb programs, kept by "
+                  "the connections it enrolled until they close (%zu program(s))\n",
+                  "sockmap users", sockmap.size());
     } else {
-      std::string list;
-      for (const std::string& p : sockmap) list += (list.empty() ? "" : ", ") + p;
-      std::printf("  in use   %-17s %s\n  %-26s -> traceparent injection stands down unless these "
-                  "are Hodos's own (a running agent, or connections a stopped one enrolled)\n",
-                  "sockmap users", list.c_str(), "");
+      std::printf("  in use   %-17s %s\n", "sockmap users", conflict.c_str());
     }
     if (report.agent_can_run()) {
-      std::printf("agent: can run\n");
+      if (conflict.empty()) {
+        std::printf("agent: can run\n");
+      } else {
+        std::printf("agent: can run, without traceparent injection (see sockmap users)\n");
+      }
       return;
     }
     std::printf(
