@@ -406,7 +406,32 @@ ParseState parse_response_head(std::string_view* buf, std::string_view request_m
 }
 
 bool salvage_request_head(std::string_view bytes, Request* out) {
-  return request_head(&bytes, out, true) == ParseState::kSuccess;
+  std::string_view rest = bytes;
+  if (request_head(&rest, out, true) == ParseState::kSuccess) return true;
+  // A request line cut in its target: usable when the path before the query is whole.
+  reset(out);
+  Cursor c{bytes.data(), bytes.data() + bytes.size()};
+  if (skip_leading_empty_lines(c) != ParseState::kSuccess) return false;
+  const char* method = c.p;
+  while (!c.at_end() && *c.p != ' ') {
+    if (!is_tchar(*c.p) || static_cast<size_t>(c.p - method) == kMaxMethodBytes) return false;
+    ++c.p;
+  }
+  if (c.at_end() || c.p == method) return false;
+  const std::string_view method_token(method, static_cast<size_t>(c.p - method));
+  const std::string_view target(c.p + 1, static_cast<size_t>(c.end - c.p - 1));
+  const size_t query = target.find('?');
+  if (query == std::string_view::npos || query == 0) return false;
+  for (char ch : target) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x21 || u == 0x7f) return false;  // a space would have ended the target
+  }
+  out->method = method_token;
+  out->target = target.substr(0, query);
+  out->minor_version = 1;  // not seen: the usual
+  out->raw = bytes;
+  out->head_truncated = true;
+  return true;
 }
 
 bool salvage_response_head(std::string_view bytes, std::string_view request_method, Response* out) {

@@ -22,8 +22,9 @@ ParseState parse_response_head(std::string_view* buf, std::string_view request_m
                                Response* out);
 
 // For heads the capture cut short (`bytes` is all there is): parses the start line and every
-// complete header line, marks head_truncated and leaves the framing at kNone. False when not even
-// the start line is complete and valid.
+// complete header line, marks head_truncated and leaves the framing at kNone. A request line cut
+// inside its query string (a URL longer than the capture) still gives the method and the path
+// (the query, not known whole, is left out). False when not even that is complete and valid.
 bool salvage_request_head(std::string_view bytes, Request* out);
 bool salvage_response_head(std::string_view bytes, std::string_view request_method, Response* out);
 

@@ -422,6 +422,25 @@ TEST(Http1Match, NextMessageLostInTheGapRealigns) {
   EXPECT_EQ(c.counters().truncated, 1u);
 }
 
+TEST(Http1Match, ARequestLineLongerThanTheCaptureStillMakesASpan) {
+  // A 6 KB query string (a search form, a signed URL) in one write, 4 KiB captured: the method and
+  // the path are whole, so the request still gets its span.
+  Conversation c;
+  std::string head = "GET /search?q=" + std::string(6000, 'q') + " HTTP/1.1\r\nHost: shop\r\n\r\n";
+  uint64_t start = c.request(std::string_view(head).substr(0, 4096), head.size());
+  c.response(resp("go_200_json"));
+  ASSERT_EQ(c.exchanges.size(), 1u);
+  const Request& r = c.exchanges[0].request;
+  EXPECT_TRUE(r.head_truncated);
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.path(), "/search");
+  EXPECT_EQ(c.exchanges[0].response.status, 200);
+  EXPECT_EQ(c.exchanges[0].start_ns, start);
+  c.request(req("curl_get"));
+  c.response(resp("go_204"));
+  EXPECT_EQ(c.exchanges.size(), 2u) << "the connection goes on";
+}
+
 TEST(Http1Match, HeadCutByTheCaptureIsSalvaged) {
   // A 6 KB request head (big cookies) in one write, 4 KiB captured: method, target and the
   // headers before the cut still make a span.

@@ -380,8 +380,22 @@ TEST(Http1Parse, SalvageKeepsTheStartLineAndCompleteHeaders) {
   ASSERT_EQ(r.headers.size(), 1u);
   EXPECT_EQ(r.header("host"), "shop");
   EXPECT_EQ(r.body.framing, BodyFraming::kNone);
-  EXPECT_FALSE(salvage_request_head("GET /sear", &r));
+  EXPECT_FALSE(salvage_request_head("GET /sear", &r)) << "the path itself is cut";
   EXPECT_FALSE(salvage_request_head("\x16\x03\x01", &r));
+  EXPECT_FALSE(salvage_request_head("GET ?q=1", &r)) << "no path";
+  EXPECT_FALSE(salvage_request_head("G@T /a?q=1", &r));
+
+  // A URL longer than the capture: cut inside its query string, the path is whole.
+  const std::string long_url = "GET /search?q=" + std::string(5000, 'x');
+  ASSERT_TRUE(salvage_request_head(long_url, &r));
+  EXPECT_TRUE(r.head_truncated);
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.target, "/search") << "the cut query is left out";
+  EXPECT_EQ(r.path(), "/search");
+  EXPECT_EQ(r.query(), "");
+  EXPECT_TRUE(r.headers.empty());
+  EXPECT_EQ(r.body.framing, BodyFraming::kNone);
+  EXPECT_FALSE(salvage_request_head("GET /search?q=a b", &r)) << "a space inside a target";
 
   Response resp;
   ASSERT_TRUE(salvage_response_head("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: a",
