@@ -378,39 +378,41 @@ std::vector<std::string> sockmap_programs_on_host() {
   return out;
 }
 
-int release_drained_sockhashes(const std::string& pin_dir) {
+namespace {
+
+// Calls `each(path, fd)` for every sockhash pinned in `pin_dir` by an injector.
+template <typename Each>
+void for_each_pinned_sockhash(const std::string& pin_dir, Each each) {
   DIR* dir = opendir(pin_dir.c_str());
-  if (dir == nullptr) return 0;
-  int released = 0;
+  if (dir == nullptr) return;
   while (dirent* entry = readdir(dir)) {
     if (!std::string_view(entry->d_name).starts_with(kPinPrefix)) continue;
-    std::string path = pin_dir + "/" + entry->d_name;
-    int fd = bpf_obj_get(path.c_str());
-    if (fd < 0) continue;
-    UniqueFd map(fd);
-    if (sockhash_empty(fd) && unlink(path.c_str()) == 0) ++released;
+    const std::string path = pin_dir + "/" + entry->d_name;
+    UniqueFd map(bpf_obj_get(path.c_str()));
+    if (map.valid()) each(path, map.get());
   }
   closedir(dir);
+}
+
+}  // namespace
+
+int release_drained_sockhashes(const std::string& pin_dir) {
+  int released = 0;
+  for_each_pinned_sockhash(pin_dir, [&](const std::string& path, int fd) {
+    if (sockhash_empty(fd) && unlink(path.c_str()) == 0) ++released;
+  });
   return released;
 }
 
 int connections_in_pinned_sockhashes(const std::string& pin_dir) {
-  DIR* dir = opendir(pin_dir.c_str());
-  if (dir == nullptr) return 0;
   int connections = 0;
-  while (dirent* entry = readdir(dir)) {
-    if (!std::string_view(entry->d_name).starts_with(kPinPrefix)) continue;
-    const std::string path = pin_dir + "/" + entry->d_name;
-    const int fd = bpf_obj_get(path.c_str());
-    if (fd < 0) continue;
-    UniqueFd map(fd);
+  for_each_pinned_sockhash(pin_dir, [&](const std::string&, int fd) {
     uint64_t key = 0, next = 0;  // socket cookies
     for (const void* at = nullptr; bpf_map_get_next_key(fd, at, &next) == 0; at = &key) {
       key = next;
       ++connections;
     }
-  }
-  closedir(dir);
+  });
   return connections;
 }
 

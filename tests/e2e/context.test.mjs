@@ -536,8 +536,7 @@ for (const [goName, frontName] of [['go', 'frontGo'], ['goStripped', 'frontGoStr
 // A Go service that was running before the agent started, its keep-alive connections to its
 // callees already open (the usual way Hodos meets a host): sockops never saw them connect. The
 // agent enrols them once it follows the process's goroutines, and each finds where its requests
-// start at its next request head: calls on them carry their traceparent like any other (and Go's
-// probes are attached the classic way, a link per offset, as on kernels before 6.10). Requests
+// start at its next request head: calls on them carry their traceparent like any other. Requests
 // one at a time, so that Go's pool hands out only the connections opened before (no new one is
 // marked meanwhile).
 const LATE_FOUND = 'hodos_agent_inject_total{result="http1_head_found"}';
@@ -556,11 +555,7 @@ test('a Go hop started before the agent: its kept-alive connections opened befor
     const r = await request(s.goEarly.port, `/chain/warm-${i}`);
     assert.equal(r.status, 200, r.body);
   }
-  // Go's uprobes as one classic link per offset here (every other `hodos up` of this file uses
-  // uprobe_multi links where the kernel has them): both ways must follow the goroutines.
-  const config = path.join(tmp.dir, 'classic-uprobes.yaml');
-  fs.writeFileSync(config, 'agent:\n  capture:\n    uprobe_multi: false\n');
-  up = new HodosUp({ name: 'up-late', dir: tmp.dir, agent: true, args: ['--config', config] });
+  up = new HodosUp({ name: 'up-late', dir: tmp.dir, agent: true });
   await up.start();
   assert.match(up.stdout, /traceparent injection on/, `the agent does not inject:\n${up.tail()}`);
   const pid = s.goEarly.child.pid;

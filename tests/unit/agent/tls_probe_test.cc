@@ -57,13 +57,15 @@ CtxPtr client_context() {
   return ctx;
 }
 
+const std::string kRequest = "GET /secret/orders?id=7 HTTP/1.1\r\nHost: shop\r\n\r\n";
+
 class TlsProbeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     FeatureProbe privileges = probe_privileges();
     if (!privileges.available) GTEST_SKIP() << "BPF unavailable: " << privileges.detail;
     std::string error;
-    probe_ = open_capturing_probe(&events_, &error);
+    probe_ = open_capturing_probe(&events_, &error, probe_options());
     ASSERT_TRUE(probe_) << error;
     self_ = static_cast<uint32_t>(getpid());
     tls_ = std::make_unique<TlsProbe>(*probe_);
@@ -77,6 +79,35 @@ class TlsProbeTest : public ::testing::Test {
     const TlsAttachResult attached = tls_->attach(self_, openssl_);
     ASSERT_TRUE(attached.attached) << attached.reason;
     EXPECT_NE(attached.target.find("libssl.so"), std::string::npos) << attached.target;
+  }
+
+  virtual SocketProbeOptions probe_options() const { return {}; }
+
+  // SSL_write on the client, SSL_read on the server: each call's plaintext arrives as its own
+  // event, on its own socket, and the ciphertext they moved does not.
+  void check_write_and_read_plaintext() {
+    connect();
+    ASSERT_EQ(SSL_write(client_.get(), kRequest.data(), static_cast<int>(kRequest.size())),
+              static_cast<int>(kRequest.size()));
+    std::string got(256, '\0');
+    ASSERT_EQ(SSL_read(server_.get(), got.data(), static_cast<int>(got.size())),
+              static_cast<int>(kRequest.size()));
+    std::vector<CapturedEvent> events = drain();
+    std::vector<CapturedEvent> tls = tls_events(events);
+    ASSERT_EQ(tls.size(), 2u);
+    EXPECT_EQ(tls[0].event.syscall, SocketSyscall::kSslWrite);
+    EXPECT_EQ(tls[0].event.direction, Direction::kEgress);
+    EXPECT_EQ(tls[0].event.fd, client_fd_.get());
+    EXPECT_EQ(tls[0].data, kRequest);
+    EXPECT_EQ(tls[0].event.remote.port, local_port(listener_.get()));
+    EXPECT_EQ(tls[1].event.syscall, SocketSyscall::kSslRead);
+    EXPECT_EQ(tls[1].event.direction, Direction::kIngress);
+    EXPECT_EQ(tls[1].event.fd, server_fd_.get());
+    EXPECT_EQ(tls[1].data, kRequest);
+    EXPECT_LE(tls[1].event.enter_ns, tls[1].event.exit_ns);
+    // The records on the wire went through write() and read() inside those calls: not sent.
+    EXPECT_EQ(events.size(), tls.size()) << "ciphertext events were sent";
+    EXPECT_GE(probe_->counters().tls_ciphertext_skipped, 2u);
   }
 
   void TearDown() override {
@@ -165,32 +196,25 @@ class TlsProbeTest : public ::testing::Test {
   int client_handshake_ = 0;
 };
 
-const std::string kRequest = "GET /secret/orders?id=7 HTTP/1.1\r\nHost: shop\r\n\r\n";
 const std::string kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 TEST_F(TlsProbeTest, PlaintextOfSslWriteAndSslReadArrivesOnItsSockets) {
-  connect();
-  ASSERT_EQ(SSL_write(client_.get(), kRequest.data(), static_cast<int>(kRequest.size())),
-            static_cast<int>(kRequest.size()));
-  std::string got(256, '\0');
-  ASSERT_EQ(SSL_read(server_.get(), got.data(), static_cast<int>(got.size())),
-            static_cast<int>(kRequest.size()));
-  std::vector<CapturedEvent> events = drain();
-  std::vector<CapturedEvent> tls = tls_events(events);
-  ASSERT_EQ(tls.size(), 2u);
-  EXPECT_EQ(tls[0].event.syscall, SocketSyscall::kSslWrite);
-  EXPECT_EQ(tls[0].event.direction, Direction::kEgress);
-  EXPECT_EQ(tls[0].event.fd, client_fd_.get());
-  EXPECT_EQ(tls[0].data, kRequest);
-  EXPECT_EQ(tls[0].event.remote.port, local_port(listener_.get()));
-  EXPECT_EQ(tls[1].event.syscall, SocketSyscall::kSslRead);
-  EXPECT_EQ(tls[1].event.direction, Direction::kIngress);
-  EXPECT_EQ(tls[1].event.fd, server_fd_.get());
-  EXPECT_EQ(tls[1].data, kRequest);
-  EXPECT_LE(tls[1].event.enter_ns, tls[1].event.exit_ns);
-  // The records on the wire went through write() and read() inside those calls: not sent.
-  EXPECT_EQ(events.size(), tls.size()) << "ciphertext events were sent";
-  EXPECT_GE(probe_->counters().tls_ciphertext_skipped, 2u);
+  check_write_and_read_plaintext();
+}
+
+// With agent.capture.uprobe_multi: false (and on kernels before 6.10), one classic uprobe link per
+// function and side: the same plaintext.
+class TlsProbeClassicLinksTest : public TlsProbeTest {
+ protected:
+  SocketProbeOptions probe_options() const override {
+    SocketProbeOptions options;
+    options.uprobe_multi = false;
+    return options;
+  }
+};
+
+TEST_F(TlsProbeClassicLinksTest, PlaintextOfSslWriteAndSslReadArrivesOnItsSockets) {
+  check_write_and_read_plaintext();
 }
 
 TEST_F(TlsProbeTest, TheExFormsAreCapturedToo) {
