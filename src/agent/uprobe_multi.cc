@@ -128,7 +128,12 @@ FunctionLinks attach_functions(uint32_t pid, const std::string& path,
                                std::span<const FunctionProbe> probes) {
   FunctionLinks out;
   std::vector<std::string_view> names;
-  for (const FunctionProbe& probe : probes) names.push_back(probe.function);
+  for (const FunctionProbe& probe : probes) {
+    // An entry and a return probe name the same function: looked up once.
+    if (std::find(names.begin(), names.end(), probe.function) == names.end()) {
+      names.push_back(probe.function);
+    }
+  }
   const FunctionOffsets offsets = function_offsets(path, names);
   if (!offsets.error.empty()) {
     out.error = offsets.error;
