@@ -251,7 +251,7 @@ class JsonDecoder {
   }
 
   void decode_request(element root) {
-    for (auto [key, value] : object_of(root)) {
+    for (auto [key, value] : fields_of(root)) {
       if (key == "resourceSpans") {
         Guard g(*this, key);
         for_each(value, [&](element rs) { decode_resource_spans(rs); });
@@ -292,6 +292,54 @@ class JsonDecoder {
   simdjson::dom::object object_of(element e) const {
     if (e.type() != element_type::OBJECT) fail("expected an object");
     return e.get_object().value_unsafe();
+  }
+
+  // An object's members, each field named the way the decoder matches it: protobuf's JSON
+  // mapping lets a sender spell a field by its lowerCamelCase JSON name or by its proto name
+  // ("trace_id"), as the Collector's pdata accepts too; the latter is turned into the former.
+  class Fields {
+   public:
+    Fields(simdjson::dom::object object, Arena& arena) : object_(object), arena_(arena) {}
+    class iterator {
+     public:
+      iterator(simdjson::dom::object::iterator it, Arena& arena) : it_(it), arena_(&arena) {}
+      std::pair<std::string_view, element> operator*() const {
+        return {json_name(it_.key(), *arena_), it_.value()};
+      }
+      iterator& operator++() {
+        ++it_;
+        return *this;
+      }
+      bool operator!=(const iterator& other) const { return it_ != other.it_; }
+
+     private:
+      simdjson::dom::object::iterator it_;
+      Arena* arena_;
+    };
+    iterator begin() const { return {object_.begin(), arena_}; }
+    iterator end() const { return {object_.end(), arena_}; }
+
+   private:
+    simdjson::dom::object object_;
+    Arena& arena_;
+  };
+  Fields fields_of(element e) const { return {object_of(e), arena_}; }
+
+  // "time_unix_nano" as "timeUnixNano"; a name without '_' as it is (no copy).
+  static std::string_view json_name(std::string_view name, Arena& arena) {
+    if (name.find('_') == std::string_view::npos) return name;
+    std::string camel;
+    camel.reserve(name.size());
+    bool upper = false;
+    for (char c : name) {
+      if (c == '_') {
+        upper = true;
+        continue;
+      }
+      camel += upper && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+      upper = false;
+    }
+    return arena.copy(camel);
   }
 
   // Calls fn(element) for each element of an array, with "[index]" on the path. null is [].
@@ -427,7 +475,7 @@ class JsonDecoder {
   void decode_resource_spans(element rs) {
     // Spans point at the Resource, so members may come in any order.
     core::Resource* resource = batch_.new_resource();
-    for (auto [key, value] : object_of(rs)) {
+    for (auto [key, value] : fields_of(rs)) {
       if (value.is_null()) continue;
       Guard g(*this, key);
       if (key == "resource") {
@@ -441,7 +489,7 @@ class JsonDecoder {
   }
 
   void decode_resource(element e, core::Resource& r) {
-    for (auto [key, value] : object_of(e)) {
+    for (auto [key, value] : fields_of(e)) {
       if (value.is_null()) continue;
       Guard g(*this, key);
       if (key == "attributes") {
@@ -454,7 +502,7 @@ class JsonDecoder {
 
   void decode_scope_spans(element ss, const core::Resource* resource) {
     core::Scope* scope = batch_.new_scope();
-    for (auto [key, value] : object_of(ss)) {
+    for (auto [key, value] : fields_of(ss)) {
       if (value.is_null()) continue;
       Guard g(*this, key);
       if (key == "scope") {
@@ -477,7 +525,7 @@ class JsonDecoder {
   }
 
   void decode_scope(element e, core::Scope& scope) {
-    for (auto [key, value] : object_of(e)) {
+    for (auto [key, value] : fields_of(e)) {
       if (value.is_null()) continue;
       Guard g(*this, key);
       if (key == "name") {
@@ -497,7 +545,7 @@ class JsonDecoder {
                                                   "SPAN_KIND_SERVER",      "SPAN_KIND_CLIENT",
                                                   "SPAN_KIND_PRODUCER",    "SPAN_KIND_CONSUMER"};
     bool has_trace_id = false, has_span_id = false;
-    for (auto [key, value] : object_of(e)) {
+    for (auto [key, value] : fields_of(e)) {
       if (value.is_null()) continue;
       Guard g(*this, key);
       if (key == "traceId") {
@@ -550,7 +598,7 @@ class JsonDecoder {
 
   core::Event decode_event(element e) {
     core::Event ev;
-    for (auto [key, value] : object_of(e)) {
+    for (auto [key, value] : fields_of(e)) {
       if (value.is_null()) continue;
       Guard g(*this, key);
       if (key == "timeUnixNano") {
@@ -568,7 +616,7 @@ class JsonDecoder {
 
   core::Link decode_link(element e) {
     core::Link l;
-    for (auto [key, value] : object_of(e)) {
+    for (auto [key, value] : fields_of(e)) {
       if (value.is_null()) continue;
       Guard g(*this, key);
       if (key == "traceId") {
@@ -591,7 +639,7 @@ class JsonDecoder {
   void decode_status(element e, core::Status& status) {
     static constexpr std::string_view kCodes[] = {"STATUS_CODE_UNSET", "STATUS_CODE_OK",
                                                   "STATUS_CODE_ERROR"};
-    for (auto [key, value] : object_of(e)) {
+    for (auto [key, value] : fields_of(e)) {
       if (value.is_null()) continue;
       Guard g(*this, key);
       if (key == "code") {
@@ -611,7 +659,7 @@ class JsonDecoder {
 
   KeyValue decode_key_value(element e) {
     KeyValue kv;
-    for (auto [key, value] : object_of(e)) {
+    for (auto [key, value] : fields_of(e)) {
       if (value.is_null()) continue;
       Guard g(*this, key);
       if (key == "key") {
@@ -626,7 +674,7 @@ class JsonDecoder {
   AnyValue decode_value(element e) {
     AnyValue v;
     // A oneof: when a sender puts several members in, the last one wins.
-    for (auto [key, value] : object_of(e)) {
+    for (auto [key, value] : fields_of(e)) {
       if (value.is_null()) continue;
       Guard g(*this, key);
       if (key == "stringValue") {

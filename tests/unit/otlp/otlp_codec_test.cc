@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <regex>
 
 #include "batch_testing.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -239,6 +240,38 @@ TEST(OtlpJson, InvalidUtf8IsReplacedSoTheOutputStaysJson) {
   b.spans().push_back(s);
   core::SpanBatch back = decode_json_ok(encode_json(b));
   EXPECT_EQ(back.spans()[0].name, "bad \xEF\xBF\xBD\xEF\xBF\xBD ok \xc3\xa9");
+}
+
+// Protobuf's JSON mapping lets a field be spelled by its proto name too ("resource_spans",
+// "time_unix_nano"), as Python's json_format and the Collector accept: the same batch.
+TEST(OtlpJson, FieldsSpelledByTheirProtoNamesDecodeTheSame) {
+  core::SpanBatch original = make_full_batch();
+  const std::string camel = encode_json(original);
+  // Every member name to snake_case (values, attribute keys included, stay as they are).
+  std::string snake;
+  const std::regex member(R"re("([A-Za-z]+)":)re");
+  size_t at = 0, renamed = 0;
+  for (std::sregex_iterator it(camel.begin(), camel.end(), member), end; it != end; ++it) {
+    snake.append(camel, at, static_cast<size_t>(it->position()) - at);
+    std::string name;
+    for (char c : (*it)[1].str()) {
+      if (c >= 'A' && c <= 'Z') {
+        name += '_';
+        name += static_cast<char>(c - 'A' + 'a');
+      } else {
+        name += c;
+      }
+    }
+    renamed += name != (*it)[1].str();
+    snake += '"' + name + "\":";
+    at = static_cast<size_t>(it->position() + it->length());
+  }
+  snake.append(camel, at);
+  ASSERT_GT(renamed, 10u) << snake.substr(0, 300);
+  ASSERT_NE(snake.find("\"resource_spans\":"), std::string::npos);
+  core::SpanBatch decoded = decode_json_ok(snake);
+  expect_same_batch(original, decoded);
+  EXPECT_EQ(encode_proto(decoded), encode_proto(original));
 }
 
 TEST(OtlpJson, DecodesTheSpecExample) {
