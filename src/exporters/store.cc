@@ -55,8 +55,16 @@ class StoreExporter final : public pipeline::Exporter {
     try {
       const size_t stored = store_->ingest(batch);
       obs_.sent(stored);
-      // The rest were refused as bad (invalid ids, older than retention): dropped, not retried.
-      if (stored < n) obs_.failed(n - stored);
+      // The rest were refused as bad (invalid ids, older than retention): dropped, not retried,
+      // and the sender is told (an old clock on its host would otherwise lose every span).
+      if (stored < n) {
+        obs_.failed(n - stored);
+        return Status::partial(
+            n - stored,
+            fmt::format("{} span(s) dropped by the trace store: they started before its retention "
+                        "cutoff (older than the retention period, or a sender's clock behind)",
+                        n - stored));
+      }
       return Status::ok();
     } catch (const store::StoreError& e) {
       obs_.failed(n);

@@ -23,7 +23,10 @@ Status FanoutConsumer::consume(core::SpanBatch batch) {
       shared_out = true;
     }
     Status st = c->consume(std::move(mine));
-    if (!st.is_ok() && first_error.is_ok()) first_error = st;
+    // An error first; else the first partial success (the trace store's, which drops what it
+    // cannot keep): the sender hears of either.
+    const bool first_partial = first_error.rejected() == 0 && st.rejected() > 0;
+    if (first_error.is_ok() && (!st.is_ok() || first_partial)) first_error = st;
   }
   return first_error;
 }

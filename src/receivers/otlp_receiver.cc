@@ -53,12 +53,24 @@ std::string invalid_ids_message(size_t rejected) {
                      rejected);
 }
 
+// Spans a request lost without failing: dropped here for invalid ids, or downstream (a partial
+// success of the pipeline, such as the store's retention cutoff).
+struct Rejected {
+  size_t count = 0;
+  std::string message;
+  void add(size_t n, const std::string& why) {
+    if (n == 0) return;
+    count += n;
+    message += (message.empty() ? "" : "; ") + why;
+  }
+};
+
 // ExportTraceServiceResponse: empty when nothing was rejected, else its partial_success.
-pb_collector::ExportTraceServiceResponse export_response(size_t rejected) {
+pb_collector::ExportTraceServiceResponse export_response(const Rejected& rejected) {
   pb_collector::ExportTraceServiceResponse response;
-  if (rejected > 0) {
-    response.mutable_partial_success()->set_rejected_spans(static_cast<int64_t>(rejected));
-    response.mutable_partial_success()->set_error_message(invalid_ids_message(rejected));
+  if (rejected.count > 0) {
+    response.mutable_partial_success()->set_rejected_spans(static_cast<int64_t>(rejected.count));
+    response.mutable_partial_success()->set_error_message(rejected.message);
   }
   return response;
 }
@@ -201,7 +213,7 @@ struct GrpcCall {
   grpc::ByteBuffer response;
   grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder{&context};
   bool finishing = false;
-  size_t rejected = 0;  // spans dropped for invalid ids (partial success)
+  Rejected rejected;  // spans dropped (partial success)
 };
 
 class OtlpReceiverImpl final : public OtlpReceiver {
@@ -293,8 +305,10 @@ class OtlpReceiverImpl final : public OtlpReceiver {
                                   call.context.peer(), *err));
       return {grpc::StatusCode::INVALID_ARGUMENT, *err};
     }
-    call.rejected = reject_invalid_ids(batch, grpc_obs_, call.context.peer());
+    const size_t invalid = reject_invalid_ids(batch, grpc_obs_, call.context.peer());
+    call.rejected.add(invalid, invalid_ids_message(invalid));
     Status st = deliver(std::move(batch), grpc_obs_);
+    call.rejected.add(st.rejected(), st.message());
     if (st.is_ok()) return grpc::Status::OK;
     if (st.is_retryable()) return {grpc::StatusCode::UNAVAILABLE, st.message()};
     return {grpc::StatusCode::INVALID_ARGUMENT, st.message()};
@@ -354,7 +368,11 @@ class OtlpReceiverImpl final : public OtlpReceiver {
     if (n == 0) return Status::ok();
     Status st = next_.consume(std::move(batch));
     if (st.is_ok()) {
-      obs.accepted(n);
+      obs.accepted(n - std::min(n, st.rejected()));
+      if (st.rejected() > 0) {
+        obs.refused(std::min(n, st.rejected()));
+        log_bad_request(*logger_, log_limiter_, fmt::format("{}: {}", name_, st.message()));
+      }
     } else {
       obs.refused(n);
     }
@@ -485,15 +503,18 @@ class OtlpReceiverImpl final : public OtlpReceiver {
     auto err = json ? otlp::decode_json(req.body, batch) : otlp::decode_proto(req.body, batch);
     if (err) return refuse(req, json, 400, kInvalidArgument, *err);
 
-    const size_t rejected = reject_invalid_ids(batch, http_obs_, req.remote_address);
+    Rejected rejected;
+    const size_t invalid = reject_invalid_ids(batch, http_obs_, req.remote_address);
+    rejected.add(invalid, invalid_ids_message(invalid));
     Status st = deliver(std::move(batch), http_obs_);
     if (st.is_ok()) {
+      rejected.add(st.rejected(), st.message());
       if (json) {
-        if (rejected == 0) return net::HttpResponse::json(200, "{}");
+        if (rejected.count == 0) return net::HttpResponse::json(200, "{}");
         // OTLP/JSON: 64-bit integers as strings.
         nlohmann::json body = {{"partialSuccess",
-                                {{"rejectedSpans", std::to_string(rejected)},
-                                 {"errorMessage", invalid_ids_message(rejected)}}}};
+                                {{"rejectedSpans", std::to_string(rejected.count)},
+                                 {"errorMessage", rejected.message}}}};
         return net::HttpResponse::json(200, body.dump());
       }
       net::HttpResponse res;

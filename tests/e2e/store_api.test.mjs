@@ -340,6 +340,23 @@ describe('hodos up: store and Jaeger query API', () => {
     assert.equal(found.data[0].traceID, req.traceId);
   });
 
+  it('a span older than the retention is answered as a partial success, the rest of the request stored', async () => {
+    // Two spans of one trace; the second started 8 days ago (default --retention 7d), as from
+    // a sender whose clock is a week behind.
+    const req = makeJsonRequest({ n: 2, service: 'old-clock', name: 'GET /tick' });
+    const spans = req.json.resourceSpans[0].scopeSpans[0].spans;
+    const eightDays = 8n * 24n * 3600n * 1000000000n;
+    spans[1].startTimeUnixNano = String(BigInt(spans[1].startTimeUnixNano) - eightDays);
+    spans[1].endTimeUnixNano = String(BigInt(spans[1].endTimeUnixNano) - eightDays);
+    const r = await post(`http://127.0.0.1:${up.ports.otlpHttp}/v1/traces`, req.json);
+    assert.equal(r.status, 200, r.text);
+    const partial = JSON.parse(r.text).partialSuccess;
+    assert.equal(partial?.rejectedSpans, '1', r.text);
+    assert.match(partial.errorMessage, /retention/, r.text);
+    const trace = await up.json(`/api/traces/${req.traceId}`);
+    assert.deepEqual(trace.data[0].spans.map((s) => s.operationName), ['GET /tick-0']);
+  });
+
   it('GET /api/dependencies answers Jaeger DependencyLinks within endTs/lookback (ms)', async () => {
     const sortLinks = (d) => [...d].sort((a, b) => a.child.localeCompare(b.child));
     const all = await up.json('/api/dependencies');

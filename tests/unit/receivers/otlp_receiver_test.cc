@@ -187,6 +187,40 @@ TEST_F(OtlpReceiverTest, GrpcPipelineErrorsMapToStatusCodes) {
   EXPECT_EQ(h_.accepted("grpc"), 1);
 }
 
+// A pipeline that keeps some spans and drops others it cannot use (the trace store drops spans
+// older than its retention cutoff) answers a partial success: the sender is told how many and
+// why, together with the spans dropped here for invalid ids, and they count as refused.
+TEST_F(OtlpReceiverTest, SpansThePipelineDropsAreReportedAsPartialSuccess) {
+  const std::string why = "1 span(s) dropped by the trace store: they started before its cutoff";
+  h_.sink.set_status(pipeline::Status::partial(1, why));
+  auto stub = pb_collector::TraceService::NewStub(channel());
+  grpc::ClientContext ctx;
+  pb_collector::ExportTraceServiceResponse grpc_response;
+  pb_collector::ExportTraceServiceRequest req = make_request({"kept", "old", "zero"});
+  req.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans()->Mutable(2)->set_span_id(
+      std::string(8, '\0'));
+  ASSERT_TRUE(stub->Export(&ctx, req, &grpc_response).ok());
+  EXPECT_EQ(grpc_response.partial_success().rejected_spans(), 2) << "one here, one downstream";
+  EXPECT_NE(grpc_response.partial_success().error_message().find("traceId and spanId"),
+            std::string::npos);
+  EXPECT_NE(grpc_response.partial_success().error_message().find(why), std::string::npos);
+  EXPECT_EQ(h_.accepted("grpc"), 1);
+  EXPECT_EQ(h_.refused("grpc"), 2);
+
+  auto r = post(span_json("old"), "application/json");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto body = nlohmann::json::parse(r.body);
+  EXPECT_EQ(body["partialSuccess"]["rejectedSpans"], "1");
+  EXPECT_EQ(body["partialSuccess"]["errorMessage"], why);
+  r = post(make_request({"old"}).SerializeAsString(), "application/x-protobuf");
+  ASSERT_EQ(r.status, 200) << r.body;
+  pb_collector::ExportTraceServiceResponse http_response;
+  ASSERT_TRUE(http_response.ParseFromString(r.body));
+  EXPECT_EQ(http_response.partial_success().rejected_spans(), 1);
+  EXPECT_EQ(h_.accepted("http"), 0);
+  EXPECT_EQ(h_.refused("http"), 2);
+}
+
 TEST_F(OtlpReceiverTest, GrpcMessageOverLimitIsRefused) {
   receiver_->shutdown(std::chrono::steady_clock::now());
   start(R"(protocols: {grpc: {endpoint: "127.0.0.1:0", max_recv_msg_size_mib: 1}})");
