@@ -104,9 +104,10 @@ ApiAnswer api_request(const ApiClientOptions& o, const std::string& method, cons
   if (response.status == 401) {
     fail(
         fmt::format("the API at {} needs a token: pass --token (or set HODOS_API_TOKEN) with "
-                    "the one `hodos up` printed{}",
+                    "the one given to `hodos up --auth-token`, or the one it generated and "
+                    "printed{}",
                     base,
-                    token.empty() ? " (also in its data directory, file api-token)"
+                    token.empty() ? " (kept in its data directory, file api-token)"
                                   : "; the one sent was refused"));
   }
   return answer;
