@@ -333,10 +333,10 @@ uint64_t live_sst_bytes(rocksdb::DB& db) {
   return v;
 }
 
-// What the index column family holds, by entry type (with --analyze).
+// What the postings column family holds, by entry type (with --analyze).
 void analyze_index(const std::string& dir, size_t spans) {
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{rocksdb::kDefaultColumnFamilyName, {}},
-                                                      {"index", {}}};
+                                                      {"postings", {}}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   if (!rocksdb::DB::OpenForReadOnly({}, dir, cfs, &handles, &raw).ok()) return;
@@ -355,8 +355,8 @@ void analyze_index(const std::string& dir, size_t spans) {
     }
   }
   for (const auto& [type, st] : by_type) {
-    std::printf("  index '%c': %.2f entries/span, key %.1f B, value %.1f B (uncompressed)\n", type,
-                static_cast<double>(st.entries) / spans,
+    std::printf("  postings '%c': %.2f entries/span, key %.1f B, value %.1f B (uncompressed)\n",
+                type, static_cast<double>(st.entries) / spans,
                 static_cast<double>(st.key_bytes) / st.entries,
                 static_cast<double>(st.value_bytes) / st.entries);
   }

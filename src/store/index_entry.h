@@ -1,6 +1,6 @@
-// The value of an index entry: for each span the entry stands for, what a search needs to decide
-// whether that span matches without reading it -- start, duration, kind, status, resource and
-// the ids of its low-cardinality tags (from the store's tag dictionary).
+// The details of a span in a posting list (postings.h): what a search needs to decide whether
+// the span matches without reading it -- start, duration, kind, status, resource and the ids of
+// its low-cardinality tags (from the store's tag dictionary).
 #pragma once
 
 #include <cstdint>
@@ -66,6 +66,9 @@ class DetailReader {
     d->tag_count = static_cast<uint32_t>(n);
     return true;
   }
+
+  // What follows the details read so far.
+  std::string_view rest() const { return in_; }
 
  private:
   std::string_view in_;

@@ -8,27 +8,24 @@
 //               'r' key \0 value \0 resource_id_be64 -> ""   (resources carrying a tag)
 //               'K' key \0 value -> varint(tag id)           (the tag dictionary)
 //               'X' key -> ""                                (keys with too many values)
-//   index       'S' service \0 start_be64 trace_id[16] salt[2]               } -> details of each
-//               'O' service \0 operation \0 start_be64 trace_id[0..4] salt[2] }    span the entry
-//               'T' service \0 key \0 value \0 start_be64 trace_id[0..4] salt[2] } stands for
-//                                                                    (index_entry.h)
+//   postings    'S' service \0 minute_be64 batch_be64                     } -> posting list
+//               'O' service \0 operation \0 minute_be64 batch_be64       }    (postings.h)
+//               'T' service \0 key \0 value \0 minute_be64 batch_be64     }
 //   meta        's' service -> ""     'o' service \0 kind \0 operation -> ""    'c' -> cutoff_be64
+//               'b' -> batch_be64 (the highest batch id given out)
 //   aggregates  'M' service \0 kind \0 operation \0 minute_be64 -> Aggregate
 //               'm' service \0 kind \0 minute_be64 -> Aggregate (all operations)
 //               'E' minute_be64 parent \0 child -> [calls, errors]
 //               'G' minute_be64 -> [spans, bytes]  (all services; drives size retention)
 //
-// An 'S' entry covers the spans of one trace and service within one ingested batch that start
-// in the same minute (so a search from time t scans from t's minute and misses no span that
-// starts after t in an entry that starts before it); its time is the earliest start among them
-// and its salt the first two bytes of one of their span ids
-// (so two batches of a trace that start at the same instant do not overwrite each other's
-// entry). 'O' and 'T' entries cover the subset with one operation or tag and carry the same time
-// and salt but only 4 bytes of the trace id -- the full id is read from the 'S' entry, for the
-// few entries a search returns -- which keeps the index small. 'T' entries exist only for tags
-// that are rare by nature (errors, failing status codes) or configured. Times are Unix ns; minute_be64 is the ns
-// at the start of the minute. Names containing \0 are never put in keys (such spans are stored,
-// found by trace id, but not indexed).
+// A posting holds what one ingested batch has for one body, of the spans that start in one
+// minute (so a search from time t scans from t's minute and misses no span), so a batch writes
+// one index entry per body and minute instead of one per trace. Batch ids only grow, also across
+// restarts ('b'), so a body's postings arrive in key order and never overwrite one another.
+// 'T' postings exist only for tags that are rare by nature (errors, failing status codes) or
+// configured. Times are Unix ns; minute_be64 is the ns at the start of the minute. Names
+// containing \0 are never put in keys (such spans are stored, found by trace id, but not
+// indexed).
 #pragma once
 
 #include <cstdint>
@@ -41,11 +38,8 @@ namespace hodos::store::keys {
 
 inline constexpr size_t kTraceIdSize = 16;
 inline constexpr size_t kSpanIdSize = 8;
-inline constexpr size_t kSaltSize = 2;
-inline constexpr size_t kTracePrefixSize = 4;
-// What follows the body of an index key: start_be64, trace id (or its prefix), salt.
-inline constexpr size_t kServiceSuffix = 8 + kTraceIdSize + kSaltSize;
-inline constexpr size_t kRefSuffix = 8 + kTracePrefixSize + kSaltSize;
+// What follows the body of a postings key: minute_be64, batch_be64.
+inline constexpr size_t kPostingSuffix = 16;
 inline constexpr size_t kSpanHeaderMin = 8;                // start_le64, then the refs
 
 inline constexpr char kIndexService = 'S';
@@ -54,6 +48,7 @@ inline constexpr char kIndexTag = 'T';
 inline constexpr char kMetaService = 's';
 inline constexpr char kMetaOperation = 'o';
 inline constexpr char kMetaCutoff = 'c';
+inline constexpr char kMetaBatch = 'b';
 inline constexpr char kDictResource = 'R';
 inline constexpr char kDictScope = 'S';
 inline constexpr char kDictResourceTag = 'r';
@@ -82,13 +77,12 @@ inline std::string prefix_successor(std::string prefix) {
   return prefix;
 }
 
-// Time of an entry of the index column family (0 when malformed).
-inline size_t index_suffix(std::string_view key) {
-  return !key.empty() && key[0] == kIndexService ? kServiceSuffix : kRefSuffix;
+// The minute of a postings entry (0 when malformed), and its body (the key without the suffix).
+inline uint64_t posting_minute(std::string_view key) {
+  return key.size() > kPostingSuffix ? get_be64(key.data() + key.size() - kPostingSuffix) : 0;
 }
-inline uint64_t index_time(std::string_view key) {
-  size_t suffix = index_suffix(key);
-  return key.size() > suffix ? get_be64(key.data() + key.size() - suffix) : 0;
+inline std::string_view posting_body(std::string_view key) {
+  return key.size() > kPostingSuffix ? key.substr(0, key.size() - kPostingSuffix) : key;
 }
 
 // Start of the minute an aggregates entry counts (0 when malformed).

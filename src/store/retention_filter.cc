@@ -12,8 +12,9 @@ bool RetentionFilter::expired(Layout layout, const rocksdb::Slice& key,
       return value.size() >= keys::kSpanHeaderMin &&
              keys::span_value_time({value.data(), value.size()}) < cutoff_ns;
     case Layout::kIndex:
-      return key.size() > keys::index_suffix({key.data(), key.size()}) &&
-             keys::index_time({key.data(), key.size()}) < cutoff_ns;
+      // A posting goes once all of its minute is older than the cutoff.
+      return key.size() > keys::kPostingSuffix &&
+             keys::posting_minute({key.data(), key.size()}) + keys::kMinuteNs <= cutoff_ns;
     case Layout::kAggregates: {
       if (key.size() < 9) return false;
       // A minute goes once all of it is older than the cutoff.

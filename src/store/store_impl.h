@@ -122,6 +122,7 @@ struct TraceStore::Impl {
   std::vector<std::string> service_names;  // interned for the dependency tracker
   StringMap<uint32_t> service_ids;
   DependencyTracker dependencies_tracker;
+  uint64_t last_batch_id = 0;  // postings keys (keys.h); persisted as 'b'
 
   // Written under ingest_mu and tags_mu (exclusive); searches read under tags_mu (shared).
   mutable std::shared_mutex tags_mu;

@@ -26,94 +26,121 @@ uint64_t id64(const uint8_t* bytes) {
   return v;
 }
 
-// Index entries of one batch (see keys.h): one 'S' entry per (trace, service, minute of the
-// span's start), and one 'O' or 'T' entry per such entry and operation or tag, each holding the
-// details of its spans.
-class IndexBuilder {
+// The posting lists of one batch (keys.h, postings.h): one per index body and minute of span
+// start. Each trace of a service posting gathers its spans in that minute; the 'O' and 'T'
+// postings refer to such a trace and list the subset of its spans with one operation or tag.
+class PostingsBuilder {
  public:
-  struct ServiceEntry {
-    size_t body_size;
+  struct TraceEntry {
     core::TraceId trace;
-    uint8_t salt[keys::kSaltSize];
-    uint64_t min_start;
+    uint64_t base;  // earliest start
+    uint64_t ordinal = 0;  // place in its service posting, set by write()
     core::ArenaVector<const SpanDetail*> spans;
   };
 
-  ServiceEntry* add_service(std::string_view body, const core::TraceId& trace,
-                            const core::SpanId& span, const SpanDetail* detail) {
-    scratch_.assign(body);
-    scratch_.append(trace.as_view());
-    put_be64(scratch_, keys::minute_of(detail->start));
-    auto it = services_.find(std::string_view(scratch_));
-    if (it == services_.end()) {
-      ServiceEntry e{body.size(), trace, {span.bytes[0], span.bytes[1]}, detail->start, {}};
-      it = services_.emplace(arena_.copy(scratch_), e).first;
+  // `body` is a service's; returns the entry that add_ref() attaches subsets to.
+  TraceEntry* add_service(std::string_view body, const core::TraceId& trace,
+                          const SpanDetail* detail) {
+    Posting& posting = posting_of(body, keys::minute_of(detail->start));
+    auto it = posting.traces.find(trace);
+    if (it == posting.traces.end()) {
+      it = posting.traces.emplace(trace, TraceEntry{trace, detail->start, 0, {}}).first;
+      posting.order.push_back(&it->second);
     }
-    ServiceEntry& e = it->second;
-    e.min_start = std::min(e.min_start, detail->start);
+    TraceEntry& e = it->second;
+    e.base = std::min(e.base, detail->start);
     e.spans.push_back(arena_, detail);
     return &e;
   }
 
-  void add_ref(std::string_view body, ServiceEntry* service, const SpanDetail* detail) {
-    scratch_.assign(body);
-    scratch_.append(reinterpret_cast<const char*>(&service), sizeof service);
-    auto it = refs_.find(std::string_view(scratch_));
-    if (it == refs_.end()) {
-      it = refs_.emplace(arena_.copy(scratch_), RefEntry{body.size(), service, {}}).first;
+  void add_ref(std::string_view body, TraceEntry* trace, const SpanDetail* detail) {
+    Posting& posting = posting_of(body, keys::minute_of(detail->start));
+    auto it = posting.refs.find(trace);
+    if (it == posting.refs.end()) {
+      it = posting.refs.emplace(trace, Ref{trace, {}}).first;
+      posting.ref_order.push_back(&it->second);
     }
     it->second.spans.push_back(arena_, detail);
   }
 
-  // Entries go into the batch in key order: the memtable keeps an insert hint per index body
-  // (trace_store.cc), which saves the skiplist search only when each key follows the previous
-  // one of its body; a batch's traces, and so its entries, come in no particular order.
-  void write(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf) {
-    entries_.clear();
+  // Postings go into the batch in key order: the memtable keeps an insert hint per body
+  // (trace_store.cc), which saves the skiplist search only when a key follows the previous one
+  // of its body. Service postings are encoded first: the others refer to their ordinals.
+  void write(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf, uint64_t batch_id) {
+    std::vector<std::pair<std::string_view, std::string_view>> entries;
+    entries.reserve(postings_.size());
     std::string key;
-    for (const auto& [body_trace, e] : services_) {
-      key.assign(body_trace.substr(0, e.body_size));
-      put_be64(key, e.min_start);
-      key.append(e.trace.as_view());
-      key.append(reinterpret_cast<const char*>(e.salt), keys::kSaltSize);
-      add_entry(key, e.spans, e.min_start);
+    auto encode = [&](std::string_view body_minute, bool service, Posting& p) {
+      value_.clear();
+      if (service) {
+        std::sort(p.order.begin(), p.order.end(), [](const TraceEntry* a, const TraceEntry* b) {
+          return a->base < b->base;
+        });
+        put_varint(value_, p.order.size());
+        uint64_t previous = get_be64(body_minute.data() + body_minute.size() - 8);
+        for (size_t i = 0; i < p.order.size(); ++i) {
+          TraceEntry& t = *p.order[i];
+          t.ordinal = i;
+          value_.append(t.trace.as_view());
+          put_varint(value_, t.base - previous);
+          previous = t.base;
+          append_details(t.spans, t.base);
+        }
+      } else {
+        std::sort(p.ref_order.begin(), p.ref_order.end(), [](const Ref* a, const Ref* b) {
+          return a->trace->ordinal < b->trace->ordinal;
+        });
+        uint64_t previous = 0;
+        for (const Ref* r : p.ref_order) {
+          put_varint(value_, r->trace->ordinal - previous);
+          previous = r->trace->ordinal;
+          append_details(r->spans, r->trace->base);
+        }
+      }
+      key.assign(body_minute);
+      put_be64(key, batch_id);
+      entries.emplace_back(arena_.copy(key), arena_.copy(value_));
+    };
+    for (auto& [body_minute, p] : postings_) {
+      if (body_minute[0] == keys::kIndexService) encode(body_minute, true, p);
     }
-    for (const auto& [body_service, r] : refs_) {
-      const ServiceEntry& e = *r.service;
-      key.assign(body_service.substr(0, r.body_size));
-      put_be64(key, e.min_start);
-      key.append(e.trace.as_view().substr(0, keys::kTracePrefixSize));
-      key.append(reinterpret_cast<const char*>(e.salt), keys::kSaltSize);
-      add_entry(key, r.spans, e.min_start);
+    for (auto& [body_minute, p] : postings_) {
+      if (body_minute[0] != keys::kIndexService) encode(body_minute, false, p);
     }
-    std::sort(entries_.begin(), entries_.end(),
-              [](const Entry& a, const Entry& b) { return a.key < b.key; });
-    for (const Entry& e : entries_) wb.Put(cf, e.key, e.value);
+    std::sort(entries.begin(), entries.end());
+    for (const auto& [k, v] : entries) wb.Put(cf, k, v);
   }
 
  private:
-  struct RefEntry {
-    size_t body_size;
-    ServiceEntry* service;
+  struct Ref {
+    TraceEntry* trace;
     core::ArenaVector<const SpanDetail*> spans;
   };
-  struct Entry {
-    std::string_view key, value;
+  struct Posting {
+    // Node-based maps: entries stay where they are as others are added.
+    std::unordered_map<core::TraceId, TraceEntry> traces;
+    std::vector<TraceEntry*> order;
+    std::unordered_map<const TraceEntry*, Ref> refs;
+    std::vector<Ref*> ref_order;
   };
-  void add_entry(std::string_view key, const core::ArenaVector<const SpanDetail*>& spans,
-                 uint64_t base) {
-    value_.clear();
+
+  // Keyed by body + minute_be64: the key of its entry without the batch id.
+  Posting& posting_of(std::string_view body, uint64_t minute) {
+    scratch_.assign(body);
+    put_be64(scratch_, minute);
+    auto it = postings_.find(std::string_view(scratch_));
+    if (it == postings_.end()) it = postings_.try_emplace(arena_.copy(scratch_)).first;
+    return it->second;
+  }
+
+  void append_details(const core::ArenaVector<const SpanDetail*>& spans, uint64_t base) {
+    put_varint(value_, spans.size());
     for (const SpanDetail* d : spans) append_detail(value_, *d, base);
-    entries_.push_back({arena_.copy(key), arena_.copy(value_)});
   }
 
   core::Arena arena_{64 * 1024};
-  std::vector<Entry> entries_;
-  std::string value_;
-  // Node-based maps: ServiceEntry pointers stay valid as entries are added.
-  std::unordered_map<std::string_view, ServiceEntry> services_;
-  std::unordered_map<std::string_view, RefEntry> refs_;
-  std::string scratch_;
+  std::unordered_map<std::string_view, Posting> postings_;
+  std::string scratch_, value_;
 };
 
 struct Tag {
@@ -230,8 +257,10 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
   std::vector<std::string> tags_to_confirm, overflow_to_confirm;
   std::vector<std::string> meta_written;
   std::vector<DependencyTracker::Edge> edges;
+  uint64_t batch_id = 0;
   {
     std::lock_guard<std::mutex> g(ingest_mu);
+    std::string value_scratch;
     std::string key;
     auto dict_id = [&](DictTable& table, char kind, const std::string& bytes, bool* fresh) {
       if (table.ids.size() > 100'000) table.ids.clear();  // bounded; a re-add only duplicates
@@ -353,6 +382,12 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
       }
     }
     dependencies_tracker.observe(refs, &edges);
+    batch_id = std::max(last_batch_id + 1, options.clock());
+    last_batch_id = batch_id;
+    key.assign(1, keys::kMetaBatch);
+    value_scratch.clear();
+    put_be64(value_scratch, batch_id);
+    wb.Put(meta_cf, key, value_scratch);
     // Edge names are read under the lock: another ingest may grow service_names.
     StringMap<std::pair<uint64_t, uint64_t>> edge_counts;
     for (const DependencyTracker::Edge& e : edges) {
@@ -400,7 +435,7 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
 
   // --- Index entries and aggregates.
   std::vector<SpanDetail> details(kept.size());
-  IndexBuilder index;
+  PostingsBuilder index;
   StringMap<Aggregate> aggregates;
   std::string body;
   for (size_t i = 0; i < kept.size(); ++i) {
@@ -426,8 +461,7 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
     const uint64_t minute = keys::minute_of(d.start);
 
     body.assign(1, keys::kIndexService).append(svc).push_back('\0');
-    IndexBuilder::ServiceEntry* service_entry =
-        index.add_service(body, span.trace_id, span.span_id, &d);
+    PostingsBuilder::TraceEntry* service_entry = index.add_service(body, span.trace_id, &d);
     key.assign(1, keys::kAggService).append(svc).append(1, '\0').append(kind).push_back('\0');
     put_be64(key, minute);
     aggregates[key].add_span(d.duration, error);
@@ -462,7 +496,7 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
       }
     }
   }
-  index.write(wb, index_cf);
+  index.write(wb, index_cf, batch_id);
   for (const auto& [k, agg] : aggregates) {
     value.clear();
     agg.encode(value);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include "otlp/otlp_codec.h"
 #include "store/index_entry.h"
 #include "store/keys.h"
+#include "store/postings.h"
 #include "store/span_tags.h"
 #include "store/store_impl.h"
 
@@ -243,15 +245,14 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
     }
   }
 
-  // An entry's spans all start in the minute of its time (keys.h), so one that starts before
-  // `lo` in lo's minute may hold spans in range; span times are checked below.
+  // A posting holds spans that start in its minute (keys.h): the scan covers lo's to hi's.
   std::string lower = prefix, upper;
   put_be64(lower, keys::minute_of(lo));
   if (hi == kMaxTime) {
     upper = keys::prefix_successor(prefix);
   } else {
     upper = prefix;
-    put_be64(upper, hi + 1);
+    put_be64(upper, keys::minute_of(hi) + 1);
   }
   const bool by_service = prefix[0] == keys::kIndexService;
   const std::string service_prefix = keys::kIndexService + svc_part;
@@ -259,69 +260,91 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
   std::unordered_set<core::TraceId> seen;
   std::unique_ptr<const rocksdb::Snapshot, std::function<void(const rocksdb::Snapshot*)>> snapshot(
       db->GetSnapshot(), [this](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  rocksdb::ReadOptions at_snapshot;
+  at_snapshot.snapshot = snapshot.get();
   RangeScan scan(*db, index_cf, lower, upper, snapshot.get());
-  // 'O' and 'T' entries hold 4 bytes of the trace id; the 'S' entry with the same time and salt
-  // holds all of it.
-  std::unique_ptr<RangeScan> services_scan;
-  auto full_trace_id = [&](std::string_view suffix) -> std::optional<core::TraceId> {
-    if (!services_scan) {
-      services_scan = std::make_unique<RangeScan>(
-          *db, index_cf, service_prefix, keys::prefix_successor(service_prefix), snapshot.get());
-    }
-    rocksdb::Iterator& s = *services_scan->it;
-    std::string target = service_prefix;
-    target.append(suffix.substr(0, 8 + keys::kTracePrefixSize));
-    std::string_view salt = suffix.substr(8 + keys::kTracePrefixSize);
-    for (s.Seek(target); s.Valid() && view(s.key()).starts_with(target); s.Next()) {
-      std::string_view k = view(s.key());
-      if (k.size() == service_prefix.size() + keys::kServiceSuffix && k.ends_with(salt)) {
-        return core::TraceId::from_bytes(k.substr(service_prefix.size() + 8, keys::kTraceIdSize));
-      }
-    }
-    return std::nullopt;
+
+  // Traces of the postings read so far that may match, with the latest start of a matching span.
+  struct Candidate {
+    Verdict verdict = Verdict::kNo;
+    uint64_t latest = 0;
   };
+  std::unordered_map<core::TraceId, Candidate> candidates;
+  size_t certain = 0;  // candidates that need no reading
+  // Candidates join the result newest first; those the index cannot decide are read.
+  auto take_candidates = [&] {
+    std::vector<std::pair<uint64_t, core::TraceId>> order;
+    order.reserve(candidates.size());
+    for (const auto& [trace, c] : candidates) order.emplace_back(c.latest, trace);
+    std::sort(order.begin(), order.end(), std::greater<>());
+    for (const auto& [latest, trace] : order) {
+      if (result.size() >= limit) break;
+      if (!seen.insert(trace).second) continue;
+      if (candidates[trace].verdict == Verdict::kMaybe) {
+        core::SpanBatch spans = find_trace(trace);
+        if (std::none_of(spans.spans().begin(), spans.spans().end(),
+                         [&](const core::Span& s) { return span_matches(s, q, lo, hi); })) {
+          continue;
+        }
+      }
+      result.push_back(trace);
+    }
+    candidates.clear();
+    certain = 0;
+  };
+
   rocksdb::Iterator& it = *scan.it;
+  std::string service_key, service_value;
+  std::vector<PostingTrace> traces;
+  uint64_t minute = kMaxTime;
   SpanDetail d;
+  // Backwards: the newest minute first and, within a minute, the latest batch first; a minute is
+  // read until it yields enough certain matches, so a search reads a few postings, not a minute.
   for (it.SeekToLast(); it.Valid() && result.size() < limit; it.Prev()) {
     std::string_view key = view(it.key());
-    if (key.size() != prefix.size() + (by_service ? keys::kServiceSuffix : keys::kRefSuffix)) {
-      continue;
+    if (key.size() != prefix.size() + keys::kPostingSuffix) continue;
+    if (keys::posting_minute(key) != minute) {
+      take_candidates();
+      minute = keys::posting_minute(key);
+      if (result.size() >= limit) break;
     }
-    std::optional<core::TraceId> trace;
-    if (by_service) {
-      trace = core::TraceId::from_bytes(key.substr(prefix.size() + 8, keys::kTraceIdSize));
-      if (!trace || seen.contains(*trace)) continue;
-    }
-    // The best verdict over the entry's spans: one span must pass every condition.
-    Verdict best = Verdict::kNo;
-    DetailReader reader(view(it.value()), keys::index_time(key));
-    while (best != Verdict::kYes && reader.next(&d)) {
-      if (d.start < lo || d.start > hi || (q.min_duration_ns && d.duration < q.min_duration_ns) ||
-          (q.max_duration_ns && d.duration > q.max_duration_ns)) {
-        continue;
-      }
-      Verdict v = operation_unknown ? Verdict::kMaybe : Verdict::kYes;
-      for (size_t i = 0; i < conditions.size() && v != Verdict::kNo; ++i) {
-        if (i != proven) v = std::min(v, evaluate(conditions[i], d));
-      }
-      best = std::max(best, v);
-    }
-    if (best == Verdict::kNo) continue;
     if (!by_service) {
-      trace = full_trace_id(key.substr(prefix.size()));
-      if (!trace || seen.contains(*trace)) continue;
+      // The service posting of the same minute and batch holds the traces' ids and bases.
+      service_key.assign(service_prefix).append(key.substr(prefix.size()));
+      rocksdb::Status st = db->Get(at_snapshot, index_cf, service_key, &service_value);
+      if (st.IsNotFound()) continue;
+      check(st, "searching traces");
+      std::optional<std::vector<PostingTrace>> read = read_posting_traces(service_value, minute);
+      if (!read) continue;
+      traces = std::move(*read);
     }
-    seen.insert(*trace);
-    if (best == Verdict::kMaybe) {
-      // A condition the index cannot decide: read the trace and check its spans.
-      core::SpanBatch spans = find_trace(*trace);
-      if (std::none_of(spans.spans().begin(), spans.spans().end(),
-                       [&](const core::Span& s) { return span_matches(s, q, lo, hi); })) {
-        continue;
+    PostingReader posting(view(it.value()), minute, by_service ? nullptr : &traces);
+    while (posting.next_trace()) {
+      if (seen.contains(posting.trace())) continue;
+      // The best verdict over the trace's spans: one span must pass every condition.
+      Candidate found;
+      while (posting.next_span(&d)) {
+        if (d.start < lo || d.start > hi || (q.min_duration_ns && d.duration < q.min_duration_ns) ||
+            (q.max_duration_ns && d.duration > q.max_duration_ns)) {
+          continue;
+        }
+        Verdict v = operation_unknown ? Verdict::kMaybe : Verdict::kYes;
+        for (size_t i = 0; i < conditions.size() && v != Verdict::kNo; ++i) {
+          if (i != proven) v = std::min(v, evaluate(conditions[i], d));
+        }
+        if (v == Verdict::kNo) continue;
+        found.verdict = std::max(found.verdict, v);
+        found.latest = std::max(found.latest, d.start);
       }
+      if (found.verdict == Verdict::kNo) continue;
+      Candidate& c = candidates[posting.trace()];
+      if (c.verdict != Verdict::kYes && found.verdict == Verdict::kYes) ++certain;
+      c.verdict = std::max(c.verdict, found.verdict);
+      c.latest = std::max(c.latest, found.latest);
     }
-    result.push_back(*trace);
+    if (result.size() + certain >= limit) take_candidates();
   }
+  if (result.size() < limit) take_candidates();
   check(it.status(), "searching traces");
   return result;
 }

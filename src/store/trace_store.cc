@@ -36,18 +36,22 @@ rocksdb::CompressionType best_compression() {
   return rocksdb::kNoCompression;
 }
 
-// An index key without its time, trace id and salt: the memtable keeps an insert hint per
-// body, and a body's keys arrive in time order, so inserting one costs no skiplist search.
-class IndexBodyTransform : public rocksdb::SliceTransform {
+// A postings key without its minute and batch: the memtable keeps an insert hint per body, and
+// a body's keys mostly arrive in order, so inserting one costs no skiplist search.
+class PostingBodyTransform : public rocksdb::SliceTransform {
  public:
-  const char* Name() const override { return "hodos.IndexBody"; }
+  const char* Name() const override { return "hodos.PostingBody"; }
   rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    return {key.data(), key.size() - keys::index_suffix({key.data(), key.size()})};
+    std::string_view body = keys::posting_body({key.data(), key.size()});
+    return {body.data(), body.size()};
   }
   bool InDomain(const rocksdb::Slice& key) const override {
-    return key.size() > keys::index_suffix({key.data(), key.size()});
+    return key.size() > keys::kPostingSuffix;
   }
 };
+
+// The column family of the search index before it held posting lists (one entry per trace).
+constexpr const char* kOldIndexFamily = "index";
 
 void throw_if_error(const rocksdb::Status& s, std::string_view what) {
   if (!s.ok()) throw StoreError(fmt::format("store: {}: {}", what, s.ToString()));
@@ -165,11 +169,11 @@ std::unique_ptr<TraceStore> TraceStore::open(StoreOptions options) {
   // one big skiplist, and a trace's spans still read in order.
   spans.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1 << 16));
   spans.compaction_filter = make_filter(RetentionFilter::Layout::kSpans);
-  // index: scanned by range, never probed by key, so a bloom filter would be wasted space.
+  // postings: scanned by range, never probed by key, so a bloom filter would be wasted space.
   rocksdb::ColumnFamilyOptions index =
       cf_options(32 << 10, s.options.write_buffer_bytes, /*bloom=*/false, false);
   index.compaction_filter = make_filter(RetentionFilter::Layout::kIndex);
-  index.memtable_insert_with_hint_prefix_extractor = std::make_shared<IndexBodyTransform>();
+  index.memtable_insert_with_hint_prefix_extractor = std::make_shared<PostingBodyTransform>();
   rocksdb::ColumnFamilyOptions aggregates = cf_options(16 << 10, 4 << 20, false, false);
   aggregates.merge_operator = std::make_shared<VarintSumMergeOperator>();
   aggregates.compaction_filter = make_filter(RetentionFilter::Layout::kAggregates);
@@ -177,8 +181,15 @@ std::unique_ptr<TraceStore> TraceStore::open(StoreOptions options) {
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {rocksdb::kDefaultColumnFamilyName, small}, {"spans", spans},
-      {"dicts", small},                           {"index", index},
+      {"dicts", small},                           {"postings", index},
       {"meta", small},                            {"aggregates", aggregates}};
+  // A data directory written by an older Hodos has its index in one entry per trace; it is
+  // dropped below (its traces stay readable by id, but searches no longer find them).
+  std::vector<std::string> existing;
+  bool old_index = rocksdb::DB::ListColumnFamilies(db_options, s.options.data_dir, &existing)
+                       .ok() &&
+                   std::find(existing.begin(), existing.end(), kOldIndexFamily) != existing.end();
+  if (old_index) descriptors.emplace_back(kOldIndexFamily, small);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status st =
       rocksdb::DB::Open(db_options, s.options.data_dir, descriptors, &s.handles, &raw);
@@ -192,11 +203,23 @@ std::unique_ptr<TraceStore> TraceStore::open(StoreOptions options) {
   s.index_cf = s.handles[3];
   s.meta_cf = s.handles[4];
   s.aggregates_cf = s.handles[5];
+  if (old_index) {
+    rocksdb::ColumnFamilyHandle* old = s.handles.back();
+    s.handles.pop_back();
+    st = s.db->DropColumnFamily(old);
+    s.db->DestroyColumnFamilyHandle(old);
+    throw_if_error(st, "dropping the old search index");
+    spdlog::warn("store: {} held a search index of an older format; it was dropped: traces stored "
+                 "before stay readable by id, but searches find only traces stored from now on",
+                 s.options.data_dir);
+  }
 
   // A cutoff raised by the size limit survives restarts; the age limit applies at once.
   std::string value;
   st = s.db->Get(rocksdb::ReadOptions(), s.meta_cf, std::string(1, keys::kMetaCutoff), &value);
   if (st.ok() && value.size() == 8) s.cutoff_ns->store(get_be64(value.data()));
+  st = s.db->Get(rocksdb::ReadOptions(), s.meta_cf, std::string(1, keys::kMetaBatch), &value);
+  if (st.ok() && value.size() == 8) s.last_batch_id = get_be64(value.data());
   uint64_t now = s.options.clock();
   if (s.options.retention_age_ns > 0 && now > s.options.retention_age_ns) {
     s.cutoff_ns->store(std::max(s.cutoff(), now - s.options.retention_age_ns));
