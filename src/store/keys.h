@@ -1,8 +1,13 @@
 // The store's key layouts, one place for writers, readers and the retention filter:
 //
-//   spans       trace_id[16] span_id[8] -> start_le64 varint(zigzag(end - start))
-//                                          varint(resource_ref) varint(scope_ref)
-//                                          + OTLP Span protobuf without ids and times
+//   spans       trace_id[16] batch_be64 'g' -> start_le64 (the earliest of the spans), then
+//                                               per span: span_id[8] start_le64
+//                                               varint(zigzag(end - start)) varint(resource_ref)
+//                                               varint(scope_ref) varint(size) + OTLP Span
+//                                               protobuf without ids and times
+//               trace_id[16] span_id[8] -> one span, as written before 2026-12-03: start_le64
+//                                          varint(zigzag(end - start)) varint(resource_ref)
+//                                          varint(scope_ref) + the Span protobuf
 //   dicts       'R' id_be64 -> ResourceSpans protobuf (resource + schema_url, no scope_spans)
 //               'S' id_be64 -> ScopeSpans protobuf (scope + schema_url, no spans)
 //               'r' key \0 value \0 resource_id_be64 -> ""   (resources carrying a tag)
@@ -18,6 +23,8 @@
 //               'E' minute_be64 parent \0 child -> [calls, errors]
 //               'G' minute_be64 -> [spans, bytes]  (all services; drives size retention)
 //
+// A batch writes one spans entry per trace (a memtable insert per trace, not per span); a span
+// sent again later is in two entries, and a read keeps the later one (batch ids only grow).
 // A posting holds what one ingested batch has for one body, of the spans that start in one
 // minute (so a search from time t scans from t's minute and misses no span), so a batch writes
 // one index entry per body and minute instead of one per trace. Batch ids only grow, also across
@@ -40,7 +47,9 @@ inline constexpr size_t kTraceIdSize = 16;
 inline constexpr size_t kSpanIdSize = 8;
 // What follows the body of a postings key: minute_be64, batch_be64.
 inline constexpr size_t kPostingSuffix = 16;
-inline constexpr size_t kSpanHeaderMin = 8;                // start_le64, then the refs
+inline constexpr size_t kSpanHeaderMin = 8;  // start_le64, then the spans or the refs
+inline constexpr char kSpanGroupMark = 'g';   // ends the key of a batch's spans of a trace
+inline constexpr size_t kSpanGroupKeySize = kTraceIdSize + 8 + 1;
 
 inline constexpr char kIndexService = 'S';
 inline constexpr char kIndexOperation = 'O';
@@ -94,7 +103,7 @@ inline uint64_t aggregate_minute(std::string_view key) {
   return key.size() >= 9 ? get_be64(key.data() + key.size() - 8) : 0;
 }
 
-// Span start time from a spans value (0 when malformed).
+// Earliest span start of a spans value (0 when malformed).
 inline uint64_t span_value_time(std::string_view value) {
   return value.size() >= kSpanHeaderMin ? get_le64(value.data()) : 0;
 }

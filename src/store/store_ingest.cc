@@ -410,27 +410,46 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
     }
   }
 
-  // --- Spans: key trace_id span_id; value start, end - start, refs, then the Span message
-  // without the fields the key and header already hold.
-  std::string key, value;
+  // --- Spans: one entry per trace holding the batch's spans of it (keys.h): a memtable insert
+  // per trace, not per span.
+  std::string key, value, record;
   std::vector<uint32_t> encode_sizes;
   std::map<uint64_t, uint64_t> spans_per_minute;
+  struct Group {
+    std::string value;
+    uint64_t start;
+  };
+  std::unordered_map<core::TraceId, Group> by_trace;
   for (size_t r = 0; r < groups.size(); ++r) {
     for (size_t sc = 0; sc < groups[r].scopes.size(); ++sc) {
       for (const core::Span* span : groups[r].scopes[sc].spans) {
         const uint64_t start = span->start_time_unix_nano;
         if (!span->trace_id.valid() || !span->span_id.valid() || start < cutoff_ns) continue;
-        key.assign(span->trace_id.as_view()).append(span->span_id.as_view());
-        value.clear();
-        put_le64(value, start);
-        put_varint(value, zigzag(static_cast<int64_t>(span->end_time_unix_nano - start)));
-        put_varint(value, resource_ids[r]);
-        put_varint(value, scope_ids[r][sc]);
-        otlp::append_span_without_ids_and_times(*span, value, encode_sizes);
-        wb.Put(spans_cf, key, value);
+        auto [it, fresh] = by_trace.try_emplace(span->trace_id, Group{{}, start});
+        Group& g = it->second;
+        if (fresh) g.value.append(8, '\0');  // the earliest start, set below
+        g.start = std::min(g.start, start);
+        g.value.append(span->span_id.as_view());
+        put_le64(g.value, start);
+        put_varint(g.value, zigzag(static_cast<int64_t>(span->end_time_unix_nano - start)));
+        put_varint(g.value, resource_ids[r]);
+        put_varint(g.value, scope_ids[r][sc]);
+        record.clear();
+        otlp::append_span_without_ids_and_times(*span, record, encode_sizes);
+        put_varint(g.value, record.size());
+        g.value.append(record);
         ++spans_per_minute[keys::minute_of(start)];
       }
     }
+  }
+  for (auto& [trace, g] : by_trace) {
+    key.assign(trace.as_view());
+    put_be64(key, batch_id);
+    key.push_back(keys::kSpanGroupMark);
+    value.clear();
+    put_le64(value, g.start);
+    std::memcpy(g.value.data(), value.data(), 8);
+    wb.Put(spans_cf, key, g.value);
   }
 
   // --- Index entries and aggregates.

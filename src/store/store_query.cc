@@ -124,56 +124,116 @@ std::string TraceStore::Impl::dict_entry(char kind, uint64_t id) const {
   return value;
 }
 
+namespace {
+
+// One stored span of a trace, its Span message still encoded.
+struct StoredSpan {
+  std::string_view span_id;
+  uint64_t start = 0;
+  uint64_t end_delta = 0;  // zigzag
+  uint64_t resource_ref = 0;
+  uint64_t scope_ref = 0;
+  std::string_view message;
+};
+
+bool read_refs(std::string_view* in, StoredSpan* s) {
+  if (in->size() < 8) return false;
+  s->start = get_le64(in->data());
+  in->remove_prefix(8);
+  return get_varint(in, &s->end_delta) && get_varint(in, &s->resource_ref) &&
+         get_varint(in, &s->scope_ref);
+}
+
+// Appends the spans of one spans entry (keys.h: a batch's spans of the trace, or one span as
+// written before); false if it is malformed.
+bool read_spans_entry(std::string_view key, std::string_view value, std::vector<StoredSpan>* out) {
+  if (key.size() == keys::kTraceIdSize + keys::kSpanIdSize) {
+    StoredSpan s;
+    s.span_id = key.substr(keys::kTraceIdSize);
+    if (!read_refs(&value, &s)) return false;
+    s.message = value;
+    out->push_back(s);
+    return true;
+  }
+  if (key.size() != keys::kSpanGroupKeySize || key.back() != keys::kSpanGroupMark ||
+      value.size() < keys::kSpanHeaderMin) {
+    return false;
+  }
+  value.remove_prefix(keys::kSpanHeaderMin);
+  while (!value.empty()) {
+    StoredSpan s;
+    uint64_t size;
+    if (value.size() < keys::kSpanIdSize) return false;
+    s.span_id = value.substr(0, keys::kSpanIdSize);
+    value.remove_prefix(keys::kSpanIdSize);
+    if (!read_refs(&value, &s) || !get_varint(&value, &size) || size > value.size()) return false;
+    s.message = value.substr(0, size);
+    value.remove_prefix(size);
+    out->push_back(s);
+  }
+  return true;
+}
+
+}  // namespace
+
 core::SpanBatch TraceStore::Impl::find_trace(const core::TraceId& trace_id) const {
   core::SpanBatch out;
   const uint64_t cutoff_ns = cutoff();
-  google::protobuf::Arena arena;
-  auto* request = google::protobuf::Arena::CreateMessage<otlp::ExportRequest>(&arena);
-  std::map<uint64_t, tpb::ResourceSpans*> by_resource;
-  std::map<std::pair<uint64_t, uint64_t>, tpb::ScopeSpans*> by_scope;
 
+  // The trace's entries, oldest batch first; a span stored twice keeps its later version.
   rocksdb::ReadOptions ro;
   ro.prefix_same_as_start = true;  // the prefix bloom filters skip files without this trace
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, spans_cf));
   const std::string_view prefix = trace_id.as_view();
+  std::vector<std::string> entries;  // copies: an iterator's slices do not outlive Next()
   for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
        it->Valid() && view(it->key()).starts_with(prefix); it->Next()) {
-    std::string_view key = view(it->key());
-    std::string_view value = view(it->value());
-    if (key.size() != keys::kTraceIdSize + keys::kSpanIdSize ||
-        value.size() < keys::kSpanHeaderMin || keys::span_value_time(value) < cutoff_ns) {
-      continue;
+    if (keys::span_value_time(view(it->value())) < cutoff_ns) continue;
+    entries.emplace_back(view(it->key()));
+    entries.emplace_back(view(it->value()));
+  }
+  check(it->status(), "reading a trace");
+  std::vector<StoredSpan> spans;
+  // Spans written one per entry (before batches were grouped) are older than any group.
+  for (bool grouped : {false, true}) {
+    for (size_t i = 0; i + 1 < entries.size(); i += 2) {
+      if ((entries[i].size() == keys::kSpanGroupKeySize) == grouped) {
+        read_spans_entry(entries[i], entries[i + 1], &spans);
+      }
     }
-    const uint64_t start = keys::span_value_time(value);
-    value.remove_prefix(8);
-    uint64_t end_delta, resource_ref, scope_ref;
-    if (!get_varint(&value, &end_delta) || !get_varint(&value, &resource_ref) ||
-        !get_varint(&value, &scope_ref)) {
-      continue;
-    }
-    tpb::ResourceSpans*& rs = by_resource[resource_ref];
+  }
+  std::unordered_map<std::string_view, size_t> latest;  // span id -> its last place in `spans`
+  for (size_t i = 0; i < spans.size(); ++i) latest[spans[i].span_id] = i;
+
+  google::protobuf::Arena arena;
+  auto* request = google::protobuf::Arena::CreateMessage<otlp::ExportRequest>(&arena);
+  std::map<uint64_t, tpb::ResourceSpans*> by_resource;
+  std::map<std::pair<uint64_t, uint64_t>, tpb::ScopeSpans*> by_scope;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const StoredSpan& s = spans[i];
+    if (latest[s.span_id] != i) continue;
+    tpb::ResourceSpans*& rs = by_resource[s.resource_ref];
     if (rs == nullptr) {
       rs = request->add_resource_spans();
-      std::string bytes = dict_entry(keys::kDictResource, resource_ref);
+      std::string bytes = dict_entry(keys::kDictResource, s.resource_ref);
       if (!rs->ParseFromString(bytes)) rs->Clear();
     }
-    tpb::ScopeSpans*& ss = by_scope[{resource_ref, scope_ref}];
+    tpb::ScopeSpans*& ss = by_scope[{s.resource_ref, s.scope_ref}];
     if (ss == nullptr) {
       ss = rs->add_scope_spans();
-      std::string bytes = dict_entry(keys::kDictScope, scope_ref);
+      std::string bytes = dict_entry(keys::kDictScope, s.scope_ref);
       if (!ss->ParseFromString(bytes)) ss->Clear();
     }
     tpb::Span* span = ss->add_spans();
-    if (!span->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    if (!span->ParseFromArray(s.message.data(), static_cast<int>(s.message.size()))) {
       ss->mutable_spans()->RemoveLast();
       continue;
     }
-    span->set_trace_id(key.data(), keys::kTraceIdSize);
-    span->set_span_id(key.data() + keys::kTraceIdSize, keys::kSpanIdSize);
-    span->set_start_time_unix_nano(start);
-    span->set_end_time_unix_nano(start + static_cast<uint64_t>(unzigzag(end_delta)));
+    span->set_trace_id(prefix.data(), keys::kTraceIdSize);
+    span->set_span_id(s.span_id.data(), keys::kSpanIdSize);
+    span->set_start_time_unix_nano(s.start);
+    span->set_end_time_unix_nano(s.start + static_cast<uint64_t>(unzigzag(s.end_delta)));
   }
-  check(it->status(), "reading a trace");
   if (request->resource_spans_size() == 0) return out;
   if (std::optional<std::string> err = otlp::from_proto(*request, out)) {
     throw StoreError(fmt::format("store: trace {} is stored corrupt: {}", trace_id.hex(), *err));

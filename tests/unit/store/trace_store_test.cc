@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "../otlp/batch_testing.h"
+#include "store/encoding.h"
 #include "store/span_tags.h"
 #include "store_test_util.h"
 
@@ -68,6 +69,32 @@ TEST(TraceStore, StoresEveryFieldAndReadsTracesBackEqual) {
 
   EXPECT_TRUE(store->find_trace(core::TraceId::random()).empty());
   EXPECT_EQ(store->stats().spans_ingested, original.size());
+}
+
+// A batch's spans of a trace are one entry: a span sent again in a later batch is in two.
+TEST(TraceStore, ASpanSentAgainIsReadOnceInItsLaterVersion) {
+  TempDir dir;
+  FakeClock clock;
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  const core::TraceId trace = core::TraceId::random();
+  BatchBuilder first;
+  const core::Resource* r = first.resource("svc");
+  core::Span& root = first.span(r, trace, "first name", SpanKind::kServer, kT0, kMs);
+  const core::SpanId root_id = root.span_id;
+  first.span(r, trace, "child", SpanKind::kClient, kT0 + 1, kMs / 2, &root_id);
+  store->ingest(first.take());
+  BatchBuilder again;
+  core::Span& resent =
+      again.span(again.resource("svc"), trace, "second name", SpanKind::kServer, kT0, 2 * kMs);
+  resent.span_id = root_id;
+  store->ingest(again.take());
+
+  core::SpanBatch read = store->find_trace(trace);
+  ASSERT_EQ(read.size(), 2u);
+  auto spans = by_span_id(read);
+  ASSERT_TRUE(spans.contains(root_id.hex()));
+  EXPECT_EQ(spans[root_id.hex()]->name, "second name");
+  EXPECT_EQ(spans[root_id.hex()]->duration_ns(), 2 * kMs);
 }
 
 TEST(TraceStore, RejectsSpansWithoutIdsAndCountsThem) {
@@ -693,6 +720,67 @@ std::vector<std::string> column_families(const std::string& dir) {
   EXPECT_TRUE(rocksdb::DB::ListColumnFamilies({}, dir, &names).ok());
   std::sort(names.begin(), names.end());
   return names;
+}
+
+// Before batches were grouped, each span was an entry of its own (key trace id + span id).
+TEST(TraceStore, ReadsSpansStoredOnePerEntry) {
+  TempDir dir;
+  FakeClock clock;
+  const core::TraceId grouped = core::TraceId::random(), single = core::TraceId::random();
+  const core::SpanId span_id = core::SpanId::random();
+  {
+    auto store = TraceStore::open(testing::options_for(dir, clock));
+    BatchBuilder b;
+    b.span(b.resource("svc"), grouped, "now", SpanKind::kServer, kT0, kMs);
+    store->ingest(b.take());
+    store->compact();  // nothing left in the log for the plain open below to replay
+  }
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const std::string& name : column_families(dir.str())) {
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open({}, dir.str(), cfs, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::ColumnFamilyHandle* spans = nullptr;
+    for (auto* h : handles) {
+      if (h->GetName() == "spans") spans = h;
+    }
+    ASSERT_NE(spans, nullptr);
+    // The resource and scope refs of the grouped span: after the group's start, its span id,
+    // start and duration.
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, spans));
+    it->SeekToFirst();
+    ASSERT_TRUE(it->Valid());
+    std::string_view value(it->value().data(), it->value().size());
+    value.remove_prefix(8 + 8 + 8);
+    uint64_t duration, resource, scope;
+    ASSERT_TRUE(get_varint(&value, &duration) && get_varint(&value, &resource) &&
+                get_varint(&value, &scope));
+    it.reset();
+    std::string legacy;
+    put_le64(legacy, kT0 + kSec);
+    put_varint(legacy, 2 * 3 * kMs);  // zigzag(3 ms)
+    put_varint(legacy, resource);
+    put_varint(legacy, scope);
+    legacy.append("\x2a\x06legacy");  // Span.name (field 5)
+    std::string key(single.as_view());
+    key.append(span_id.as_view());
+    ASSERT_TRUE(db->Put({}, spans, key, legacy).ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  }
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  core::SpanBatch read = store->find_trace(single);
+  ASSERT_EQ(read.size(), 1u);
+  const core::Span& s = read.spans()[0];
+  EXPECT_EQ(s.name, "legacy");
+  EXPECT_EQ(s.span_id, span_id);
+  EXPECT_EQ(s.start_time_unix_nano, kT0 + kSec);
+  EXPECT_EQ(s.duration_ns(), 3 * kMs);
+  EXPECT_EQ(service_name(*s.resource), "svc");
+  EXPECT_EQ(store->find_trace(grouped).size(), 1u);
 }
 
 // The search index before posting lists (one entry per trace) was the "index" column family.
