@@ -84,7 +84,10 @@ class PostingsBuilder {
           value_.append(t.trace.as_view());
           put_varint(value_, t.base - previous);
           previous = t.base;
-          append_details(t.spans, t.base);
+        }
+        for (size_t i = 0; i < p.order.size(); ++i) {
+          put_varint(value_, i == 0 ? 0 : 1);
+          append_details(p.order[i]->spans, p.order[i]->base);
         }
       } else {
         std::sort(p.ref_order.begin(), p.ref_order.end(), [](const Ref* a, const Ref* b) {

@@ -330,7 +330,6 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
     uint64_t latest = 0;
   };
   std::unordered_map<core::TraceId, Candidate> candidates;
-  size_t certain = 0;  // candidates that need no reading
   // Candidates join the result newest first; those the index cannot decide are read.
   auto take_candidates = [&] {
     std::vector<std::pair<uint64_t, core::TraceId>> order;
@@ -350,7 +349,6 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
       result.push_back(trace);
     }
     candidates.clear();
-    certain = 0;
   };
 
   rocksdb::Iterator& it = *scan.it;
@@ -358,8 +356,9 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
   std::vector<PostingTrace> traces;
   uint64_t minute = kMaxTime;
   SpanDetail d;
-  // Backwards: the newest minute first and, within a minute, the latest batch first; a minute is
-  // read until it yields enough certain matches, so a search reads a few postings, not a minute.
+  // Backwards: the newest minute first and, within a minute, the latest batch first. Candidates
+  // are taken once there are enough of them (or at the end of a minute), so a search reads a few
+  // postings, not a whole minute's.
   for (it.SeekToLast(); it.Valid() && result.size() < limit; it.Prev()) {
     std::string_view key = view(it.key());
     if (key.size() != prefix.size() + keys::kPostingSuffix) continue;
@@ -368,17 +367,21 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
       minute = keys::posting_minute(key);
       if (result.size() >= limit) break;
     }
+    // The trace list is the service posting's own or, for a ref posting, that of the service
+    // posting of the same minute and batch.
+    std::string_view body = view(it.value());
     if (!by_service) {
-      // The service posting of the same minute and batch holds the traces' ids and bases.
       service_key.assign(service_prefix).append(key.substr(prefix.size()));
       rocksdb::Status st = db->Get(at_snapshot, index_cf, service_key, &service_value);
       if (st.IsNotFound()) continue;
       check(st, "searching traces");
-      std::optional<std::vector<PostingTrace>> read = read_posting_traces(service_value, minute);
-      if (!read) continue;
-      traces = std::move(*read);
     }
-    PostingReader posting(view(it.value()), minute, by_service ? nullptr : &traces);
+    std::string_view list = by_service ? body : std::string_view(service_value);
+    std::optional<std::vector<PostingTrace>> read = read_posting_traces(&list, minute);
+    if (!read) continue;
+    traces = std::move(*read);
+    if (by_service) body = list;
+    PostingReader posting(body, traces);
     while (posting.next_trace()) {
       if (seen.contains(posting.trace())) continue;
       // The best verdict over the trace's spans: one span must pass every condition.
@@ -398,11 +401,10 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
       }
       if (found.verdict == Verdict::kNo) continue;
       Candidate& c = candidates[posting.trace()];
-      if (c.verdict != Verdict::kYes && found.verdict == Verdict::kYes) ++certain;
       c.verdict = std::max(c.verdict, found.verdict);
       c.latest = std::max(c.latest, found.latest);
     }
-    if (result.size() + certain >= limit) take_candidates();
+    if (result.size() + candidates.size() >= limit) take_candidates();
   }
   if (result.size() < limit) take_candidates();
   check(it.status(), "searching traces");
