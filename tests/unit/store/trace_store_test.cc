@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <random>
 #include <thread>
@@ -592,15 +593,21 @@ TEST(TraceStore, MetricsPerMinuteWithQuantilesAndGrouping) {
   EXPECT_TRUE(store->metrics(q).empty());
 }
 
+// Stores the search table's traces in a store that is closed again; `flush` leaves nothing in
+// its log.
+void store_and_close(const TempDir& dir, const FakeClock& clock, SearchData& data,
+                     bool flush = false) {
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  for (core::SpanBatch& b : data.batches()) store->ingest(b);
+  if (flush) store->compact();
+}
+
 TEST(TraceStore, ReopenFindsEverythingAndKeepsDictionaryIds) {
   TempDir dir;
   FakeClock clock;
   clock.set(kT0 + 60 * kSec);
   SearchData data;
-  {
-    auto store = TraceStore::open(testing::options_for(dir, clock));
-    for (core::SpanBatch& b : data.batches()) store->ingest(b);
-  }
+  store_and_close(dir, clock, data);
   auto store = TraceStore::open(testing::options_for(dir, clock));
   // A new resource after the restart must not reuse the id of an old one.
   BatchBuilder b;
@@ -722,6 +729,26 @@ std::vector<std::string> column_families(const std::string& dir) {
   return names;
 }
 
+// Opens a closed store's directory as a plain RocksDB, with its column families by name, to
+// make it look like what an older Hodos left.
+void edit_as_plain_db(
+    const std::string& dir,
+    const std::function<void(rocksdb::DB&, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>&
+        edit) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const std::string& name : column_families(dir)) {
+    cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open({}, dir, cfs, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+  for (auto* h : handles) by_name[h->GetName()] = h;
+  edit(*db, by_name);
+  for (auto& [name, h] : by_name) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+}
+
 // Before batches were grouped, each span was an entry of its own (key trace id + span id).
 TEST(TraceStore, ReadsSpansStoredOnePerEntry) {
   TempDir dir;
@@ -735,23 +762,12 @@ TEST(TraceStore, ReadsSpansStoredOnePerEntry) {
     store->ingest(b.take());
     store->compact();  // nothing left in the log for the plain open below to replay
   }
-  {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const std::string& name : column_families(dir.str())) {
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open({}, dir.str(), cfs, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    rocksdb::ColumnFamilyHandle* spans = nullptr;
-    for (auto* h : handles) {
-      if (h->GetName() == "spans") spans = h;
-    }
+  edit_as_plain_db(dir.str(), [&](rocksdb::DB& db, auto& families) {
+    rocksdb::ColumnFamilyHandle* spans = families["spans"];
     ASSERT_NE(spans, nullptr);
     // The resource and scope refs of the grouped span: after the group's start, its span id,
     // start and duration.
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, spans));
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, spans));
     it->SeekToFirst();
     ASSERT_TRUE(it->Valid());
     std::string_view value(it->value().data(), it->value().size());
@@ -768,9 +784,8 @@ TEST(TraceStore, ReadsSpansStoredOnePerEntry) {
     legacy.append("\x2a\x06legacy");  // Span.name (field 5)
     std::string key(single.as_view());
     key.append(span_id.as_view());
-    ASSERT_TRUE(db->Put({}, spans, key, legacy).ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-  }
+    ASSERT_TRUE(db.Put({}, spans, key, legacy).ok());
+  });
   auto store = TraceStore::open(testing::options_for(dir, clock));
   core::SpanBatch read = store->find_trace(single);
   ASSERT_EQ(read.size(), 1u);
@@ -789,24 +804,13 @@ TEST(TraceStore, AnOlderIndexIsDroppedAndItsTracesStayReadable) {
   FakeClock clock;
   clock.set(kT0 + 60 * kSec);
   SearchData data;
-  {
-    auto store = TraceStore::open(testing::options_for(dir, clock));
-    for (core::SpanBatch& b : data.batches()) store->ingest(b);
-    store->compact();  // nothing left in the log for the plain open below to replay
-  }
-  {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const std::string& name : column_families(dir.str())) cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open({}, dir.str(), cfs, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
+  store_and_close(dir, clock, data, /*flush=*/true);  // for the plain open below
+  edit_as_plain_db(dir.str(), [](rocksdb::DB& db, auto& families) {
     rocksdb::ColumnFamilyHandle* old = nullptr;
-    ASSERT_TRUE(db->CreateColumnFamily({}, "index", &old).ok());
-    ASSERT_TRUE(db->Put({}, old, "Sfrontend", "an entry of the old layout").ok());
-    handles.push_back(old);
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-  }
+    ASSERT_TRUE(db.CreateColumnFamily({}, "index", &old).ok());
+    families["index"] = old;
+    ASSERT_TRUE(db.Put({}, old, "Sfrontend", "an entry of the old layout").ok());
+  });
   ASSERT_TRUE(std::ranges::count(column_families(dir.str()), "index"));
 
   auto store = TraceStore::open(testing::options_for(dir, clock));
