@@ -118,6 +118,14 @@ describe('bad input against a running collector', () => {
       { expect: `${before + 1} (the refusal counted)` });
   });
 
+  it('gRPC: an empty Export (a valid request without spans) → OK, not an error', async () => {
+    const before = (await rejectedCount()) ?? 0;
+    const { err, resp } = await grpcExport(Buffer.alloc(0));
+    assert.equal(err, null, `status ${err?.code} (${grpc.status[err?.code]}): ${err?.details}`);
+    assert.equal(resp.length, 0, 'an empty ExportTraceServiceResponse: nothing rejected');
+    assert.equal((await rejectedCount()) ?? 0, before, 'not counted as refused');
+  });
+
   it('still serves good requests: JSON, gzip protobuf and gRPC', async () => {
     const jsonReq = makeJsonRequest({ n: 2 });
     const r1 = await post(url, jsonReq.json);
