@@ -82,6 +82,8 @@ struct TraceStore::Impl {
   core::SpanBatch find_trace(const core::TraceId& trace_id) const;
   std::vector<core::TraceId> search(const TraceQuery& query) const;
   std::vector<std::string> services() const;
+  // Whether an index body has a posting of a minute that ends after `since`.
+  bool has_postings_since(std::string_view body, uint64_t since) const;
   std::vector<Operation> operations(std::string_view service,
                                     std::optional<core::SpanKind> kind) const;
   std::vector<DependencyLink> dependencies(uint64_t end_ns, uint64_t lookback_ns) const;

@@ -411,12 +411,28 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
   return result;
 }
 
+bool TraceStore::Impl::has_postings_since(std::string_view body, uint64_t since) const {
+  std::string lower(body);
+  put_be64(lower, keys::minute_of(since));
+  RangeScan scan(*db, index_cf, lower, keys::prefix_successor(std::string(body)));
+  for (scan.it->SeekToFirst(); scan.it->Valid(); scan.it->Next()) {
+    if (scan.it->key().size() == body.size() + keys::kPostingSuffix) return true;
+  }
+  check(scan.it->status(), "reading the index");
+  return false;
+}
+
+// Services and operations are listed while retention keeps some of their spans: the meta
+// entries stay, but a name whose last posting is older than the cutoff is left out.
 std::vector<std::string> TraceStore::Impl::services() const {
   std::vector<std::string> out;
-  std::string lo(1, keys::kMetaService);
+  const uint64_t cutoff_ns = cutoff();
+  std::string lo(1, keys::kMetaService), body;
   RangeScan scan(*db, meta_cf, lo, keys::prefix_successor(lo));
   for (scan.it->SeekToFirst(); scan.it->Valid(); scan.it->Next()) {
-    out.emplace_back(view(scan.it->key()).substr(1));
+    std::string_view service = view(scan.it->key()).substr(1);
+    body.assign(1, keys::kIndexService).append(service).push_back('\0');
+    if (cutoff_ns == 0 || has_postings_since(body, cutoff_ns)) out.emplace_back(service);
   }
   check(scan.it->status(), "listing services");
   return out;
@@ -425,7 +441,8 @@ std::vector<std::string> TraceStore::Impl::services() const {
 std::vector<Operation> TraceStore::Impl::operations(std::string_view service,
                                                     std::optional<core::SpanKind> kind) const {
   std::vector<Operation> out;
-  std::string prefix(1, keys::kMetaOperation);
+  const uint64_t cutoff_ns = cutoff();
+  std::string prefix(1, keys::kMetaOperation), body;
   prefix.append(service).push_back('\0');
   RangeScan scan(*db, meta_cf, prefix, keys::prefix_successor(prefix));
   for (scan.it->SeekToFirst(); scan.it->Valid(); scan.it->Next()) {
@@ -434,7 +451,11 @@ std::vector<Operation> TraceStore::Impl::operations(std::string_view service,
     if (sep == std::string_view::npos) continue;
     std::optional<core::SpanKind> k = kind_from_name(rest.substr(0, sep));
     if (!k || (kind && *kind != *k)) continue;
-    out.push_back({std::string(rest.substr(sep + 1)), *k});
+    std::string_view name = rest.substr(sep + 1);
+    body.assign(1, keys::kIndexOperation).append(service).append(1, '\0').append(name);
+    body.push_back('\0');
+    if (cutoff_ns != 0 && !has_postings_since(body, cutoff_ns)) continue;
+    out.push_back({std::string(name), *k});
   }
   check(scan.it->status(), "listing operations");
   std::sort(out.begin(), out.end(), [](const Operation& a, const Operation& b) {

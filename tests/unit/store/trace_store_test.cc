@@ -848,6 +848,12 @@ TEST(TraceStore, RetentionByAgeHidesOldTracesAndCompactionRemovesThem) {
     TraceQuery q;
     q.service = "svc";
     EXPECT_EQ(hex(store->search(q)), hex({new_trace}));
+    // Names whose spans have all expired are no longer listed.
+    EXPECT_EQ(store->services(), std::vector<std::string>{"svc"});
+    std::vector<Operation> ops = store->operations("svc");
+    ASSERT_EQ(ops.size(), 1u);
+    EXPECT_EQ(ops[0].name, "new");
+    EXPECT_TRUE(store->operations("db").empty());
     EXPECT_TRUE(store->dependencies(kT0 + 9 * kDay, 10 * kDay).empty());
     MetricsQuery m;
     m.service = "svc";
