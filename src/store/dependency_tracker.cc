@@ -83,16 +83,30 @@ void DependencyTracker::resolve_pending(uint64_t span_id, uint32_t service,
   }
 }
 
-void DependencyTracker::observe(std::span<const SpanRef> spans, std::vector<Edge>* edges) {
-  for (const SpanRef& s : spans) {
-    if (s.span_id != 0) remember(s.span_id, s.service);
+void DependencyTracker::observe(std::span<const SpanRef> spans, std::vector<Edge>* edges,
+                                std::vector<uint8_t>* repeated) {
+  std::vector<uint8_t> local;
+  std::vector<uint8_t>& again = repeated != nullptr ? *repeated : local;
+  again.assign(spans.size(), 0);
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const SpanRef& s = spans[i];
+    if (s.span_id == 0) continue;
+    uint32_t service;
+    if (lookup(s.span_id, &service)) {
+      again[i] = 1;
+    } else {
+      remember(s.span_id, s.service);
+    }
   }
   // Children seen earlier whose parent is one of these spans.
-  for (const SpanRef& s : spans) {
-    if (s.span_id != 0) resolve_pending(s.span_id, s.service, edges);
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (spans[i].span_id != 0 && !again[i]) {
+      resolve_pending(spans[i].span_id, spans[i].service, edges);
+    }
   }
-  for (const SpanRef& s : spans) {
-    if (s.parent_span_id == 0) continue;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const SpanRef& s = spans[i];
+    if (s.parent_span_id == 0 || again[i]) continue;
     uint32_t parent_service;
     if (lookup(s.parent_span_id, &parent_service)) {
       if (parent_service != s.service) {

@@ -30,9 +30,12 @@ class DependencyTracker {
   explicit DependencyTracker(size_t capacity = 1 << 20);
 
   // Records the spans of one batch and appends every edge they complete, whether the parent came
-  // in this batch, an earlier one, or (for a child seen earlier) is one of these spans. Not
+  // in this batch, an earlier one, or (for a child seen earlier) is one of these spans. A span
+  // whose id is still remembered from before (a sender's retry of a request that got through)
+  // completes no edge again; `repeated`, if given, gets 1 for it and 0 for the others. Not
   // thread-safe: the store calls it under its ingest lock.
-  void observe(std::span<const SpanRef> spans, std::vector<Edge>* edges);
+  void observe(std::span<const SpanRef> spans, std::vector<Edge>* edges,
+               std::vector<uint8_t>* repeated = nullptr);
 
  private:
   static constexpr size_t kWays = 4;

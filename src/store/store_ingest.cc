@@ -261,6 +261,10 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
   std::vector<std::string> meta_written;
   std::vector<DependencyTracker::Edge> edges;
   uint64_t batch_id = 0;
+  // Spans sent before (a sender's retry of a request that got through) are stored again, but
+  // not counted again in the aggregates and dependency edges.
+  std::vector<uint8_t> repeated;
+  std::vector<size_t> ref_of_span;  // a span's place in what the dependency tracker observed
   {
     std::lock_guard<std::mutex> g(ingest_mu);
     std::string value_scratch;
@@ -353,6 +357,7 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
     };
     std::vector<DependencyTracker::SpanRef> refs;
     refs.reserve(kept.size());
+    ref_of_span.resize(kept.size());
     for (size_t i = 0; i < kept.size(); ++i) {
       const core::Span& span = *kept[i];
       std::string_view svc = service_name(*span.resource);
@@ -375,6 +380,7 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
       const uint64_t span_id = id64(span.span_id.bytes.data());
       const auto minute = static_cast<uint32_t>(span.start_time_unix_nano / keys::kMinuteNs);
       const bool error = span.status.code == core::StatusCode::kError;
+      ref_of_span[i] = refs.size();
       refs.push_back({span_id,
                       span.parent_span_id.valid() ? id64(span.parent_span_id.bytes.data()) : 0,
                       intern(svc), minute, error});
@@ -384,7 +390,7 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
         refs.push_back({span_id ^ kDatabaseNodeSalt, span_id, intern(db), minute, error});
       }
     }
-    dependencies_tracker.observe(refs, &edges);
+    dependencies_tracker.observe(refs, &edges, &repeated);
     batch_id = std::max(last_batch_id + 1, options.clock());
     last_batch_id = batch_id;
     key.assign(1, keys::kMetaBatch);
@@ -481,20 +487,25 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
     const bool error = span.status.code == core::StatusCode::kError;
     const std::string_view kind = core::span_kind_name(span.kind);
     const uint64_t minute = keys::minute_of(d.start);
+    const bool counted = !repeated[ref_of_span[i]];
 
     body.assign(1, keys::kIndexService).append(svc).push_back('\0');
     PostingsBuilder::TraceEntry* service_entry = index.add_service(body, span.trace_id, &d);
-    key.assign(1, keys::kAggService).append(svc).append(1, '\0').append(kind).push_back('\0');
-    put_be64(key, minute);
-    aggregates[key].add_span(d.duration, error);
+    if (counted) {
+      key.assign(1, keys::kAggService).append(svc).append(1, '\0').append(kind).push_back('\0');
+      put_be64(key, minute);
+      aggregates[key].add_span(d.duration, error);
+    }
     if (!keys::has_nul(span.name)) {
       body.assign(1, keys::kIndexOperation).append(svc).append(1, '\0').append(span.name);
       body.push_back('\0');
       index.add_ref(body, service_entry, &d);
-      key.assign(1, keys::kAggOperation).append(svc).append(1, '\0').append(kind);
-      key.append(1, '\0').append(span.name).push_back('\0');
-      put_be64(key, minute);
-      aggregates[key].add_span(d.duration, error);
+      if (counted) {
+        key.assign(1, keys::kAggOperation).append(svc).append(1, '\0').append(kind);
+        key.append(1, '\0').append(span.name).push_back('\0');
+        put_be64(key, minute);
+        aggregates[key].add_span(d.duration, error);
+      }
     }
     auto own_index = [&](std::string_view k, std::string_view text) {
       if (!tag_has_own_index(k, text) || text.size() > options.max_indexed_value_bytes ||

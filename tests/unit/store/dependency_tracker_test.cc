@@ -36,6 +36,28 @@ TEST(DependencyTracker, ParentInSameEarlierOrLaterBatch) {
   EXPECT_TRUE(observe(t, {{9, 0, 2, 103, false}}).empty());
 }
 
+// A sender that retries a request which got through sends the same spans again.
+TEST(DependencyTracker, ASpanSentAgainCompletesNoEdgeAgain) {
+  DependencyTracker t(1024);
+  std::vector<DependencyTracker::Edge> edges;
+  std::vector<uint8_t> repeated;
+  std::vector<Ref> batch = {{1, 0, 5, 0, false}, {2, 1, 7, 0, false}};
+  t.observe(batch, &edges, &repeated);
+  EXPECT_EQ(edges.size(), 1u);
+  EXPECT_EQ(repeated, (std::vector<uint8_t>{0, 0}));
+  edges.clear();
+  batch.push_back({3, 1, 8, 0, false});  // new with the resent ones
+  t.observe(batch, &edges, &repeated);
+  ASSERT_EQ(edges.size(), 1u);
+  EXPECT_EQ(edges[0].child_service, 8u);
+  EXPECT_EQ(repeated, (std::vector<uint8_t>{1, 1, 0}));
+  // Twice in one batch: the second copy is the repeat.
+  edges.clear();
+  t.observe(std::vector<Ref>{{4, 1, 9, 0, false}, {4, 1, 9, 0, false}}, &edges, &repeated);
+  EXPECT_EQ(edges.size(), 1u);
+  EXPECT_EQ(repeated, (std::vector<uint8_t>{0, 1}));
+}
+
 TEST(DependencyTracker, SameServiceIsNoEdge) {
   DependencyTracker t(1024);
   EXPECT_TRUE(observe(t, {{1, 0, 5, 0, false}, {2, 1, 5, 0, false}}).empty());

@@ -520,6 +520,38 @@ TEST(TraceStore, DependenciesFromParentsInEarlierOrLaterBatches) {
                                               {"frontend", "checkout", 2, 1}}));
 }
 
+// A sender retrying a request that got through: the spans are stored again (and read once), but
+// calls and dependency edges are not counted twice.
+TEST(TraceStore, ABatchSentTwiceIsCountedOnce) {
+  TempDir dir;
+  FakeClock clock;
+  clock.set(kT0 + 10 * kMinute);
+  auto store = TraceStore::open(testing::options_for(dir, clock));
+  BatchBuilder b;
+  const core::TraceId trace = core::TraceId::random();
+  core::SpanId root =
+      b.span(b.resource("frontend"), trace, "GET /", SpanKind::kServer, kT0, 100 * kMs).span_id;
+  b.span(b.resource("checkout"), trace, "POST /checkout", SpanKind::kServer, kT0 + kMs, 40 * kMs,
+         &root);
+  core::SpanBatch batch = b.take();
+  store->ingest(batch);
+  store->ingest(batch);
+
+  EXPECT_EQ(store->find_trace(trace).size(), 2u);
+  EXPECT_EQ(store->dependencies(kT0 + kMinute, 2 * kMinute),
+            (std::vector<DependencyLink>{{"frontend", "checkout", 1, 0}}));
+  MetricsQuery m;
+  m.service = "frontend";
+  m.end_ns = kT0 + kMinute;
+  m.lookback_ns = 2 * kMinute;
+  m.step_ns = 2 * kMinute;
+  uint64_t calls = 0;
+  for (const MetricsSeries& s : store->metrics(m)) {
+    for (const MetricsPoint& p : s.points) calls += p.value.calls;
+  }
+  EXPECT_EQ(calls, 1u);
+}
+
 TEST(TraceStore, MetricsPerMinuteWithQuantilesAndGrouping) {
   TempDir dir;
   FakeClock clock;
