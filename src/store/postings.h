@@ -1,12 +1,15 @@
 // The values of the search index's posting lists (keys.h): what one ingested batch holds for one
 // index body (a service, or a service and an operation or tag) in one minute.
 //
-//   service posting  varint(count), count x (trace_id[16] varint(base - previous base)), body
-//   ref posting      body
+//   service posting  varint(latest - minute) varint(count),
+//                    count x (trace_id[16] varint(base - previous base)), body
+//   ref posting      varint(latest - minute) body
 //   body             per trace, by ascending ordinal:
 //                      varint(ordinal - previous ordinal) varint(n) n details (index_entry.h)
 //
-// A service posting lists the traces first, by ascending base: a trace's base is the earliest
+// `latest` is the latest start among the posting's spans: a search reads a minute's postings by
+// it, so it can return the newest traces of the minute without reading all of them. A service
+// posting lists the traces first, by ascending base: a trace's base is the earliest
 // start of its spans there (the first "previous base" is the minute), and its ordinal is its
 // place in that list. Every detail's start is a delta from its trace's base. A ref posting ('O',
 // 'T') names its traces by their ordinals in the service posting of the same service, minute and
@@ -31,7 +34,15 @@ struct PostingTrace {
   uint64_t base = 0;
 };
 
-// Reads the trace list of a service posting and leaves `value` at its body; nullopt if
+// Reads the latest start of a posting's spans and leaves `value` after it; false if malformed.
+inline bool read_posting_latest(std::string_view* value, uint64_t minute, uint64_t* latest) {
+  uint64_t delta;
+  if (!get_varint(value, &delta)) return false;
+  *latest = minute + delta;
+  return true;
+}
+
+// Reads the trace list of a service posting (after its latest start) and leaves `value` at its body; nullopt if
 // malformed.
 inline std::optional<std::vector<PostingTrace>> read_posting_traces(std::string_view* value,
                                                                     uint64_t minute) {

@@ -42,6 +42,7 @@ class PostingsBuilder {
   TraceEntry* add_service(std::string_view body, const core::TraceId& trace,
                           const SpanDetail* detail) {
     Posting& posting = posting_of(body, keys::minute_of(detail->start));
+    posting.latest = std::max(posting.latest, detail->start);
     auto it = posting.traces.find(trace);
     if (it == posting.traces.end()) {
       it = posting.traces.emplace(trace, TraceEntry{trace, detail->start, 0, {}}).first;
@@ -55,6 +56,7 @@ class PostingsBuilder {
 
   void add_ref(std::string_view body, TraceEntry* trace, const SpanDetail* detail) {
     Posting& posting = posting_of(body, keys::minute_of(detail->start));
+    posting.latest = std::max(posting.latest, detail->start);
     auto it = posting.refs.find(trace);
     if (it == posting.refs.end()) {
       it = posting.refs.emplace(trace, Ref{trace, {}}).first;
@@ -71,13 +73,15 @@ class PostingsBuilder {
     entries.reserve(postings_.size());
     std::string key;
     auto encode = [&](std::string_view body_minute, bool service, Posting& p) {
+      const uint64_t minute = get_be64(body_minute.data() + body_minute.size() - 8);
       value_.clear();
+      put_varint(value_, p.latest - minute);
       if (service) {
         std::sort(p.order.begin(), p.order.end(), [](const TraceEntry* a, const TraceEntry* b) {
           return a->base < b->base;
         });
         put_varint(value_, p.order.size());
-        uint64_t previous = get_be64(body_minute.data() + body_minute.size() - 8);
+        uint64_t previous = minute;
         for (size_t i = 0; i < p.order.size(); ++i) {
           TraceEntry& t = *p.order[i];
           t.ordinal = i;
@@ -120,6 +124,7 @@ class PostingsBuilder {
     core::ArenaVector<const SpanDetail*> spans;
   };
   struct Posting {
+    uint64_t latest = 0;  // the latest start of its spans
     // Node-based maps: entries stay where they are as others are added.
     std::unordered_map<core::TraceId, TraceEntry> traces;
     std::vector<TraceEntry*> order;

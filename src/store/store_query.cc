@@ -330,16 +330,20 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
     uint64_t latest = 0;
   };
   std::unordered_map<core::TraceId, Candidate> candidates;
-  // Candidates join the result newest first; those the index cannot decide are read.
-  auto take_candidates = [&] {
-    std::vector<std::pair<uint64_t, core::TraceId>> order;
-    order.reserve(candidates.size());
-    for (const auto& [trace, c] : candidates) order.emplace_back(c.latest, trace);
+  // Candidates whose latest matching span starts at `frontier` or later join the result, newest
+  // first (no posting left to read has a later span); those the index cannot decide are read.
+  std::vector<std::pair<uint64_t, core::TraceId>> order;
+  auto take_candidates = [&](uint64_t frontier) {
+    order.clear();
+    for (const auto& [trace, c] : candidates) {
+      if (c.latest >= frontier) order.emplace_back(c.latest, trace);
+    }
     std::sort(order.begin(), order.end(), std::greater<>());
     for (const auto& [latest, trace] : order) {
-      if (result.size() >= limit) break;
-      if (!seen.insert(trace).second) continue;
-      if (candidates[trace].verdict == Verdict::kMaybe) {
+      const Verdict verdict = candidates[trace].verdict;
+      candidates.erase(trace);
+      if (result.size() >= limit || !seen.insert(trace).second) continue;
+      if (verdict == Verdict::kMaybe) {
         core::SpanBatch spans = find_trace(trace);
         if (std::none_of(spans.spans().begin(), spans.spans().end(),
                          [&](const core::Span& s) { return span_matches(s, q, lo, hi); })) {
@@ -348,65 +352,84 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
       }
       result.push_back(trace);
     }
-    candidates.clear();
   };
 
+  // One minute at a time, newest first. A minute's postings (one per batch) are read by the
+  // latest start they hold, and candidates are taken as soon as no posting left can hold a later
+  // span: the result is the newest matching traces, and a search reads only a few postings'
+  // spans, not the whole minute's.
   rocksdb::Iterator& it = *scan.it;
-  std::string service_key, service_value;
+  std::vector<std::pair<uint64_t, std::string>> postings;  // (latest start, key)
+  std::string service_key, service_value, posting_value;
   std::vector<PostingTrace> traces;
-  uint64_t minute = kMaxTime;
   SpanDetail d;
-  // Backwards: the newest minute first and, within a minute, the latest batch first. Candidates
-  // are taken once there are enough of them (or at the end of a minute), so a search reads a few
-  // postings, not a whole minute's.
-  for (it.SeekToLast(); it.Valid() && result.size() < limit; it.Prev()) {
-    std::string_view key = view(it.key());
-    if (key.size() != prefix.size() + keys::kPostingSuffix) continue;
-    if (keys::posting_minute(key) != minute) {
-      take_candidates();
-      minute = keys::posting_minute(key);
-      if (result.size() >= limit) break;
+  it.SeekToLast();
+  while (it.Valid() && result.size() < limit) {
+    const uint64_t minute = keys::posting_minute(view(it.key()));
+    postings.clear();
+    for (; it.Valid() && keys::posting_minute(view(it.key())) == minute; it.Prev()) {
+      std::string_view key = view(it.key()), value = view(it.value());
+      uint64_t latest;
+      if (key.size() != prefix.size() + keys::kPostingSuffix ||
+          !read_posting_latest(&value, minute, &latest) || latest < lo) {
+        continue;
+      }
+      postings.emplace_back(latest, key);
     }
-    // The trace list is the service posting's own or, for a ref posting, that of the service
-    // posting of the same minute and batch.
-    std::string_view body = view(it.value());
-    if (!by_service) {
-      service_key.assign(service_prefix).append(key.substr(prefix.size()));
-      rocksdb::Status st = db->Get(at_snapshot, index_cf, service_key, &service_value);
+    std::sort(postings.begin(), postings.end(), std::greater<>());
+    for (size_t j = 0; j < postings.size() && result.size() < limit; ++j) {
+      const std::string& key = postings[j].second;
+      rocksdb::Status st = db->Get(at_snapshot, index_cf, key, &posting_value);
       if (st.IsNotFound()) continue;
       check(st, "searching traces");
-    }
-    std::string_view list = by_service ? body : std::string_view(service_value);
-    std::optional<std::vector<PostingTrace>> read = read_posting_traces(&list, minute);
-    if (!read) continue;
-    traces = std::move(*read);
-    if (by_service) body = list;
-    PostingReader posting(body, traces);
-    while (posting.next_trace()) {
-      if (seen.contains(posting.trace())) continue;
-      // The best verdict over the trace's spans: one span must pass every condition.
-      Candidate found;
-      while (posting.next_span(&d)) {
-        if (d.start < lo || d.start > hi || (q.min_duration_ns && d.duration < q.min_duration_ns) ||
-            (q.max_duration_ns && d.duration > q.max_duration_ns)) {
-          continue;
-        }
-        Verdict v = operation_unknown ? Verdict::kMaybe : Verdict::kYes;
-        for (size_t i = 0; i < conditions.size() && v != Verdict::kNo; ++i) {
-          if (i != proven) v = std::min(v, evaluate(conditions[i], d));
-        }
-        if (v == Verdict::kNo) continue;
-        found.verdict = std::max(found.verdict, v);
-        found.latest = std::max(found.latest, d.start);
+      // The trace list is the service posting's own or, for a ref posting, that of the service
+      // posting of the same minute and batch.
+      std::string_view body = posting_value;
+      uint64_t latest;
+      if (!read_posting_latest(&body, minute, &latest)) continue;
+      if (!by_service) {
+        service_key.assign(service_prefix).append(key.substr(prefix.size()));
+        st = db->Get(at_snapshot, index_cf, service_key, &service_value);
+        if (st.IsNotFound()) continue;
+        check(st, "searching traces");
       }
-      if (found.verdict == Verdict::kNo) continue;
-      Candidate& c = candidates[posting.trace()];
-      c.verdict = std::max(c.verdict, found.verdict);
-      c.latest = std::max(c.latest, found.latest);
+      std::string_view list = body;
+      if (!by_service) {
+        list = service_value;
+        if (!read_posting_latest(&list, minute, &latest)) continue;
+      }
+      std::optional<std::vector<PostingTrace>> read = read_posting_traces(&list, minute);
+      if (!read) continue;
+      traces = std::move(*read);
+      if (by_service) body = list;
+      PostingReader posting(body, traces);
+      while (posting.next_trace()) {
+        if (seen.contains(posting.trace())) continue;
+        // The best verdict over the trace's spans: one span must pass every condition.
+        Candidate found;
+        while (posting.next_span(&d)) {
+          if (d.start < lo || d.start > hi ||
+              (q.min_duration_ns && d.duration < q.min_duration_ns) ||
+              (q.max_duration_ns && d.duration > q.max_duration_ns)) {
+            continue;
+          }
+          Verdict v = operation_unknown ? Verdict::kMaybe : Verdict::kYes;
+          for (size_t i = 0; i < conditions.size() && v != Verdict::kNo; ++i) {
+            if (i != proven) v = std::min(v, evaluate(conditions[i], d));
+          }
+          if (v == Verdict::kNo) continue;
+          found.verdict = std::max(found.verdict, v);
+          found.latest = std::max(found.latest, d.start);
+        }
+        if (found.verdict == Verdict::kNo) continue;
+        Candidate& c = candidates[posting.trace()];
+        c.verdict = std::max(c.verdict, found.verdict);
+        c.latest = std::max(c.latest, found.latest);
+      }
+      take_candidates(j + 1 < postings.size() ? postings[j + 1].first : 0);
     }
-    if (result.size() + candidates.size() >= limit) take_candidates();
+    take_candidates(0);
   }
-  if (result.size() < limit) take_candidates();
   check(it.status(), "searching traces");
   return result;
 }

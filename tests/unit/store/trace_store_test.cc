@@ -380,6 +380,43 @@ TEST(TraceStore, SearchLimitDefaultsToTwentyNewestFirst) {
   EXPECT_EQ(hex(got), hex(want));
 }
 
+// Late or batching senders: a batch sent later may hold older traces, and one minute's traces
+// come in many batches. A limited search still returns the newest traces, in order.
+TEST(TraceStore, SearchLimitTakesTheNewestWhateverOrderBatchesCameIn) {
+  TempDir dir;
+  FakeClock clock;
+  clock.set(kT0 + 10 * kMinute);
+  StoreOptions o = testing::options_for(dir, clock);
+  auto store = TraceStore::open(o);
+  std::mt19937_64 rng(11);
+  const uint64_t minute = kT0 - kT0 % kMinute;
+  std::vector<std::pair<uint64_t, core::TraceId>> all;  // (start, trace)
+  for (int batch = 0; batch < 40; ++batch) {
+    BatchBuilder b;
+    const core::Resource* r = b.resource("svc");
+    for (int i = 0; i < 3; ++i) {
+      const uint64_t start = minute + rng() % (2 * kMinute);  // two minutes
+      const core::TraceId trace = core::TraceId::random();
+      core::SpanId root = b.span(r, trace, "op", SpanKind::kServer, start, kMs).span_id;
+      b.span(r, trace, "inner", SpanKind::kInternal, start, kMs / 2, &root);
+      all.emplace_back(start, trace);
+    }
+    store->ingest(b.take());
+  }
+  std::sort(all.begin(), all.end(), std::greater<>());
+  for (size_t limit : {1, 3, 20, 200}) {
+    for (const std::string operation : {"", "op"}) {
+      TraceQuery q;
+      q.service = "svc";
+      q.operation = operation;
+      q.limit = limit;
+      std::vector<core::TraceId> want;
+      for (size_t i = 0; i < std::min(limit, all.size()); ++i) want.push_back(all[i].second);
+      EXPECT_EQ(hex(store->search(q)), hex(want)) << "limit " << limit << " op " << operation;
+    }
+  }
+}
+
 // A span counts when IT starts in [start, end], even when an earlier span of the same trace and
 // service came in the same batch (a long trace whose root started before the window).
 TEST(TraceStore, SearchFindsALateSpanOfATraceThatStartedBeforeTheWindow) {
