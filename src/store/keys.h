@@ -16,6 +16,7 @@
 //   postings    'S' service \0 minute_be64 batch_be64                     } -> posting list
 //               'O' service \0 operation \0 minute_be64 batch_be64       }    (postings.h)
 //               'T' service \0 key \0 value \0 minute_be64 batch_be64     }
+//               'R' trace_id[16] minute_be64 batch_be64 -> ""  (a trace with a span sent again)
 //   meta        's' service -> ""     'o' service \0 kind \0 operation -> ""    'c' -> cutoff_be64
 //               'b' -> batch_be64 (the highest batch id given out)
 //   aggregates  'M' service \0 kind \0 operation \0 minute_be64 -> Aggregate
@@ -24,7 +25,9 @@
 //               'G' minute_be64 -> [spans, bytes]  (all services; drives size retention)
 //
 // A batch writes one spans entry per trace (a memtable insert per trace, not per span); a span
-// sent again later is in two entries, and a read keeps the later one (batch ids only grow).
+// sent again later is in two entries, and a read keeps the later one (batch ids only grow). Its
+// earlier postings stay too, so an 'R' entry marks the trace: a search reads such a trace to
+// check it instead of trusting the postings.
 // A posting holds what one ingested batch has for one body, of the spans that start in one
 // minute (so a search from time t scans from t's minute and misses no span), so a batch writes
 // one index entry per body and minute instead of one per trace. Batch ids only grow, also across
@@ -54,6 +57,7 @@ inline constexpr size_t kSpanGroupKeySize = kTraceIdSize + 8 + 1;
 inline constexpr char kIndexService = 'S';
 inline constexpr char kIndexOperation = 'O';
 inline constexpr char kIndexTag = 'T';
+inline constexpr char kIndexResent = 'R';
 inline constexpr char kMetaService = 's';
 inline constexpr char kMetaOperation = 'o';
 inline constexpr char kMetaCutoff = 'c';

@@ -139,6 +139,8 @@ struct TraceStore::Impl {
   std::atomic<uint64_t> spans_rejected{0};
   std::atomic<uint64_t> bytes_ingested{0};
   std::atomic<uint64_t> write_batches{0};
+  // Whether any trace has a span sent again ('R', keys.h): until then searches skip the check.
+  std::atomic<bool> any_resent{false};
   std::atomic<uint64_t> retention_runs{0};
 
   std::mutex retention_mu;  // one enforcement at a time

@@ -535,6 +535,15 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
     }
   }
   index.write(wb, index_cf, batch_id);
+  // Traces with a span sent again: their earlier postings describe its earlier version.
+  for (size_t i = 0; i < kept.size(); ++i) {
+    if (!repeated[ref_of_span[i]]) continue;
+    key.assign(1, keys::kIndexResent).append(kept[i]->trace_id.as_view());
+    put_be64(key, keys::minute_of(kept[i]->start_time_unix_nano));
+    put_be64(key, batch_id);
+    wb.Put(index_cf, key, rocksdb::Slice());
+    any_resent = true;  // before the write: a search may then check a trace needlessly, no harm
+  }
   for (const auto& [k, agg] : aggregates) {
     value.clear();
     agg.encode(value);

@@ -333,6 +333,20 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
   // Candidates whose latest matching span starts at `frontier` or later join the result, newest
   // first (no posting left to read has a later span); those the index cannot decide are read.
   std::vector<std::pair<uint64_t, core::TraceId>> order;
+  // Whether a trace had a span sent again (keys.h): its postings may describe the old version.
+  std::unique_ptr<RangeScan> resent_scan;
+  auto resent = [&](const core::TraceId& trace) {
+    if (!any_resent) return false;
+    const std::string marks(1, keys::kIndexResent);
+    if (!resent_scan) {
+      resent_scan = std::make_unique<RangeScan>(*db, index_cf, marks,
+                                                keys::prefix_successor(marks), snapshot.get());
+    }
+    std::string target = marks;
+    target.append(trace.as_view());
+    resent_scan->it->Seek(target);
+    return resent_scan->it->Valid() && view(resent_scan->it->key()).starts_with(target);
+  };
   auto take_candidates = [&](uint64_t frontier) {
     order.clear();
     for (const auto& [trace, c] : candidates) {
@@ -343,7 +357,7 @@ std::vector<core::TraceId> TraceStore::Impl::search(const TraceQuery& q) const {
       const Verdict verdict = candidates[trace].verdict;
       candidates.erase(trace);
       if (result.size() >= limit || !seen.insert(trace).second) continue;
-      if (verdict == Verdict::kMaybe) {
+      if (verdict == Verdict::kMaybe || resent(trace)) {
         core::SpanBatch spans = find_trace(trace);
         if (std::none_of(spans.spans().begin(), spans.spans().end(),
                          [&](const core::Span& s) { return span_matches(s, q, lo, hi); })) {

@@ -224,6 +224,12 @@ std::unique_ptr<TraceStore> TraceStore::open(StoreOptions options) {
   if (s.options.retention_age_ns > 0 && now > s.options.retention_age_ns) {
     s.cutoff_ns->store(std::max(s.cutoff(), now - s.options.retention_age_ns));
   }
+  {
+    std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.index_cf));
+    it->Seek(std::string(1, keys::kIndexResent));
+    s.any_resent = it->Valid() && it->key()[0] == keys::kIndexResent;
+    throw_if_error(it->status(), "reading the index");
+  }
   // Dictionary ids continue after the largest one written before.
   for (auto [kind, table] : {std::pair{keys::kDictResource, &s.resources},
                              std::pair{keys::kDictScope, &s.scopes}}) {

@@ -96,6 +96,24 @@ TEST(TraceStore, ASpanSentAgainIsReadOnceInItsLaterVersion) {
   ASSERT_TRUE(spans.contains(root_id.hex()));
   EXPECT_EQ(spans[root_id.hex()]->name, "second name");
   EXPECT_EQ(spans[root_id.hex()]->duration_ns(), 2 * kMs);
+
+  // Searches go by the later version too (the earlier one's postings are still there).
+  auto search = [&](std::string_view operation, uint64_t min_duration) {
+    TraceQuery q;
+    q.service = "svc";
+    q.operation = operation;
+    q.min_duration_ns = min_duration;
+    return hex(store->search(q));
+  };
+  const std::vector<std::string> found = hex({trace});
+  EXPECT_EQ(search("second name", 0), found);
+  EXPECT_EQ(search("", 2 * kMs), found);
+  EXPECT_TRUE(search("first name", 0).empty());
+  EXPECT_TRUE(search("", 3 * kMs).empty());
+  store.reset();
+  store = TraceStore::open(testing::options_for(dir, clock));
+  EXPECT_TRUE(search("first name", 0).empty()) << "after a restart";
+  EXPECT_EQ(search("second name", 0), found) << "after a restart";
 }
 
 TEST(TraceStore, RejectsSpansWithoutIdsAndCountsThem) {
