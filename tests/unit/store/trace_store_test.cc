@@ -575,6 +575,21 @@ TEST(TraceStore, DependenciesFromParentsInEarlierOrLaterBatches) {
                                               {"frontend", "checkout", 2, 1}}));
 }
 
+// Calls of a service in the window [end - lookback, end], all operations and kinds.
+uint64_t calls_of(const TraceStore& store, const std::string& service, uint64_t end,
+                  uint64_t lookback) {
+  MetricsQuery m;
+  m.service = service;
+  m.end_ns = end;
+  m.lookback_ns = lookback;
+  m.step_ns = lookback;
+  uint64_t calls = 0;
+  for (const MetricsSeries& s : store.metrics(m)) {
+    for (const MetricsPoint& p : s.points) calls += p.value.calls;
+  }
+  return calls;
+}
+
 // A sender retrying a request that got through: the spans are stored again (and read once), but
 // calls and dependency edges are not counted twice.
 TEST(TraceStore, ABatchSentTwiceIsCountedOnce) {
@@ -595,16 +610,7 @@ TEST(TraceStore, ABatchSentTwiceIsCountedOnce) {
   EXPECT_EQ(store->find_trace(trace).size(), 2u);
   EXPECT_EQ(store->dependencies(kT0 + kMinute, 2 * kMinute),
             (std::vector<DependencyLink>{{"frontend", "checkout", 1, 0}}));
-  MetricsQuery m;
-  m.service = "frontend";
-  m.end_ns = kT0 + kMinute;
-  m.lookback_ns = 2 * kMinute;
-  m.step_ns = 2 * kMinute;
-  uint64_t calls = 0;
-  for (const MetricsSeries& s : store->metrics(m)) {
-    for (const MetricsPoint& p : s.points) calls += p.value.calls;
-  }
-  EXPECT_EQ(calls, 1u);
+  EXPECT_EQ(calls_of(*store, "frontend", kT0 + kMinute, 2 * kMinute), 1u);
 }
 
 TEST(TraceStore, MetricsPerMinuteWithQuantilesAndGrouping) {
@@ -942,16 +948,7 @@ TEST(TraceStore, RetentionByAgeHidesOldTracesAndCompactionRemovesThem) {
     EXPECT_EQ(ops[0].name, "new");
     EXPECT_TRUE(store->operations("db").empty());
     EXPECT_TRUE(store->dependencies(kT0 + 9 * kDay, 10 * kDay).empty());
-    MetricsQuery m;
-    m.service = "svc";
-    m.end_ns = kT0 + 8 * kDay;
-    m.lookback_ns = 9 * kDay;
-    m.step_ns = 9 * kDay;
-    uint64_t calls = 0;
-    for (const MetricsSeries& s : store->metrics(m)) {
-      for (const MetricsPoint& p : s.points) calls += p.value.calls;
-    }
-    EXPECT_EQ(calls, 1u);
+    EXPECT_EQ(calls_of(*store, "svc", kT0 + 8 * kDay, 9 * kDay), 1u);
 
     BatchBuilder late;
     late.span(late.resource("svc"), core::TraceId::random(), "late", SpanKind::kServer, kT0, kMs);
