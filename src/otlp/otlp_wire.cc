@@ -776,11 +776,21 @@ namespace {
 
 // Appends to `out` what `walk(Walk<...>&)` writes: a sizing pass, then the writing pass.
 template <class WalkBody>
-void append_encoded(std::string& out, std::vector<uint32_t>& sizes, WalkBody&& walk) {
+void append_encoded(std::string& out, std::vector<uint32_t>& sizes, WalkBody&& walk,
+                    bool length_prefixed = false) {
   sizes.clear();
   Sizer sizer(sizes);
   Walk<Sizer> sizing(sizer);
   walk(sizing);
+  if (length_prefixed) {
+    // The message's size as a varint, as protobuf writes a length-delimited field.
+    uint64_t n = sizer.total();
+    while (n >= 0x80) {
+      out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+      n >>= 7;
+    }
+    out.push_back(static_cast<char>(n));
+  }
   const size_t at = out.size();
   out.resize(at + sizer.total());
   Writer writer(reinterpret_cast<uint8_t*>(out.data() + at), sizes);
@@ -817,8 +827,8 @@ std::string encode_scope_spans_header(const core::Scope& scope) {
 }
 
 void append_span_without_ids_and_times(const core::Span& span, std::string& out,
-                                       std::vector<uint32_t>& sizes) {
-  append_encoded(out, sizes, [&](auto& walk) { walk.span(span, false); });
+                                       std::vector<uint32_t>& sizes, bool length_prefixed) {
+  append_encoded(out, sizes, [&](auto& walk) { walk.span(span, false); }, length_prefixed);
 }
 
 }  // namespace hodos::otlp

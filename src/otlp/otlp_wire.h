@@ -31,11 +31,12 @@ std::string encode_wire(const core::SpanBatch& batch);
 // schema_url, a ScopeSpans holding only its scope and schema_url, and a Span message without
 // trace_id, span_id and the start/end times (the store's key and value prefix hold those). The
 // bytes are those the generated code writes for the same messages. `sizes` is scratch space the
-// caller reuses across spans.
+// caller reuses across spans; with `length_prefixed` the span's size goes first, as a varint.
 std::string encode_resource_spans_header(const core::Resource& resource);
 std::string encode_scope_spans_header(const core::Scope& scope);
 void append_span_without_ids_and_times(const core::Span& span, std::string& out,
-                                       std::vector<uint32_t>& sizes);
+                                       std::vector<uint32_t>& sizes,
+                                       bool length_prefixed = false);
 
 // Proto3 enums are open: a value we do not know decodes to the default rather
 // than failing.

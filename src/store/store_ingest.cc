@@ -426,7 +426,7 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
 
   // --- Spans: one entry per trace holding the batch's spans of it (keys.h): a memtable insert
   // per trace, not per span.
-  std::string key, value, record;
+  std::string key, value;
   std::vector<uint32_t> encode_sizes;
   std::map<uint64_t, uint64_t> spans_per_minute;
   struct Group {
@@ -448,10 +448,8 @@ size_t TraceStore::Impl::ingest(const core::SpanBatch& batch) {
         put_varint(g.value, zigzag(static_cast<int64_t>(span->end_time_unix_nano - start)));
         put_varint(g.value, resource_ids[r]);
         put_varint(g.value, scope_ids[r][sc]);
-        record.clear();
-        otlp::append_span_without_ids_and_times(*span, record, encode_sizes);
-        put_varint(g.value, record.size());
-        g.value.append(record);
+        otlp::append_span_without_ids_and_times(*span, g.value, encode_sizes,
+                                                /*length_prefixed=*/true);
         ++spans_per_minute[keys::minute_of(start)];
       }
     }

@@ -5,6 +5,8 @@
 // format.
 #include "otlp/otlp_wire.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/stubs/logging.h>
 #include <gtest/gtest.h>
 
@@ -347,6 +349,16 @@ TEST_F(OtlpWire, StorePiecesMatchTheGeneratedMessages) {
           std::string out = "prefix";
           append_span_without_ids_and_times(*group_spans_of[i], out, sizes);
           ASSERT_EQ(out, "prefix" + span.SerializeAsString()) << "seed " << seed;
+          // Length-prefixed, as protobuf writes a delimited message.
+          std::string delimited;
+          {
+            google::protobuf::io::StringOutputStream stream(&delimited);
+            google::protobuf::io::CodedOutputStream coded(&stream);
+            coded.WriteVarint32(static_cast<uint32_t>(span.ByteSizeLong()));
+          }
+          out = "prefix";
+          append_span_without_ids_and_times(*group_spans_of[i], out, sizes, true);
+          ASSERT_EQ(out, "prefix" + delimited + span.SerializeAsString()) << "seed " << seed;
           ++spans;
         }
       }
